@@ -1,0 +1,54 @@
+"""`make demo`: everything a newcomer needs, in one process, with nothing configured.
+
+Migrates var/demo.db (SQLite), loads the demo rules and catalog, starts the local Stripe
+stand-in on 127.0.0.1:12111 and the service on http://127.0.0.1:5000.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STRIPE_PORT = int(os.environ.get("DEMO_STRIPE_PORT", "12111"))
+APP_PORT = int(os.environ.get("DEMO_PORT", "5000"))
+
+
+def main() -> None:
+    """Set up and serve the demo until Ctrl-C."""
+    from devtools.stripe_standin import StripeStandin
+
+    (ROOT / "var").mkdir(exist_ok=True)
+    standin = StripeStandin(port=STRIPE_PORT)
+    stripe_url = standin.start()
+    os.environ.setdefault("WARRANTY_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'demo.db'}")
+    os.environ["WARRANTY_ENV"] = "demo"
+    os.environ.setdefault("WARRANTY_SECRET_KEY", "demo-secret")
+    os.environ.setdefault("WARRANTY_API_TOKEN", "demo-token")
+    os.environ.setdefault("WARRANTY_PUBLIC_KEY", "pk_demo")
+    os.environ.setdefault("WARRANTY_STRIPE_API_KEY", "sk_test_demo")
+    os.environ.setdefault("WARRANTY_STRIPE_WEBHOOK_SECRET", "whsec_demo")
+    os.environ["WARRANTY_STRIPE_API_BASE"] = stripe_url
+    os.environ.setdefault("WARRANTY_BASE_URL", f"http://127.0.0.1:{APP_PORT}")
+
+    from warranty import create_app
+    from warranty.db import migrate, session_scope
+    from warranty.demo import load_demo
+    from warranty.settings import Settings
+
+    settings = Settings()
+    migrate(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        load_demo(session=session, currency=settings.currency)
+    print(f"Stripe stand-in: {stripe_url}")
+    print(f"warranty demo:   http://127.0.0.1:{APP_PORT}  (staff token: {settings.api_token})")
+    print(f"try:             curl 'http://127.0.0.1:{APP_PORT}/api/v1/offers?sku=TV-55-OLED"
+          f"&key={settings.public_key}'")
+    try:
+        create_app(settings).run(host="127.0.0.1", port=APP_PORT, threaded=True)
+    finally:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,462 @@
+"""Local Stripe stand-in for tests and the demo, built on localstripe.
+
+localstripe (GPL-3.0) is a dev/test dependency only: this file imports it, never copies its code,
+and nothing under ``warranty/`` may import this module. What localstripe lacks for us — Checkout
+Sessions and their hosted payment page — is added here as routes on localstripe's aiohttp app.
+
+    standin = StripeStandin(); stripe.api_base = standin.start()   # tests
+    python -m devtools.stripe_standin --port 12111                  # make demo
+
+localstripe's state (one store, one webhook table, one app) is process-global, so a process runs
+one stand-in at a time. Its pickle persistence (/tmp/localstripe.pickle) is switched off on import.
+"""
+
+import argparse
+import asyncio
+import html
+import ipaddress
+import json
+import logging
+import re
+import signal
+import socket
+import threading
+import time
+import urllib.request
+import warnings
+
+from aiohttp import web
+
+from warranty.money import format_amount  # display only; the package never imports us
+
+with warnings.catch_warnings():
+    # localstripe registers plain (non-async) handlers, which aiohttp 3.x deprecates at import.
+    warnings.filterwarnings("ignore", "Bare functions are deprecated", DeprecationWarning)
+    from localstripe import server as ls_server
+    from localstripe import webhooks as ls_webhooks
+    from localstripe.errors import UserError
+    from localstripe.resources import Event, List, PaymentIntent, StripeObject, random_id, store
+    from localstripe.webhooks import schedule_webhook
+
+
+def _no_disk(*_args) -> None:
+    """Replace localstripe's pickle load/dump: the stand-in keeps its state in memory only."""
+
+
+# localstripe pickles its whole store to /tmp/localstripe.pickle on every write (Store.__setitem__,
+# __delitem__ and a middleware after each POST) and its own CLI reloads it. Shadowing both methods
+# on the single store instance means no file is ever read or written; the package stays untouched.
+store.dump_to_disk = _no_disk
+store.try_load_from_disk = _no_disk
+
+_MINIMUM_TOTAL = {"jpy": 50, "usd": 50, "eur": 50, "cad": 50, "aud": 50, "gbp": 30}  # Stripe's
+_MAXIMUM_TOTAL = 99_999_999
+TEST_CARDS = {"pm_card_visa": "Visa 4242 — succeeds", "pm_card_chargeCustomerFail": "Declined card"}
+
+
+def _fail(message: str, param: str | None = None, status: int = 400, code: str | None = None):
+    """Raise a Stripe-shaped error; localstripe's error middleware turns it into JSON."""
+    extra = {key: value for key, value in (("param", param), ("code", code)) if value}
+    raise UserError(status, message, extra or None)
+
+
+def _integer(value, param: str, minimum: int) -> int:
+    """Parse an integer sent form-encoded (digits only, no "12.5") the way Stripe checks it."""
+    if value is None or value == "":
+        _fail(f"Missing required param: {param}.", param)
+    if isinstance(value, bool) or not re.fullmatch(r"-?\d+", str(value)):
+        _fail(f"Invalid integer: {value}", param)
+    if int(value) < minimum:
+        _fail(f"This value must be greater than or equal to {minimum}.", param)
+    return int(value)
+
+
+def _url(value, param: str) -> str:
+    """Require an absolute http(s) URL, as hosted Checkout does for its redirects."""
+    if not value:
+        _fail(f"Missing required param: {param}.", param)
+    if not re.match(r"https?://[^/\s]+", str(value)):
+        _fail("Not a valid URL", param)
+    return str(value)
+
+
+def _metadata(value, param: str) -> dict:
+    """Validate metadata: at most 50 keys, keys up to 40 characters, string values up to 500."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict) or len(value) > 50 or any(
+            len(key) > 40 or not isinstance(item, str) or len(item) > 500
+            for key, item in value.items()):
+        _fail("Metadata: at most 50 keys of up to 40 characters, string values up to 500.", param)
+    return dict(value)
+
+
+def _unknown(data: dict, allowed: set, within: str = "") -> None:
+    """Reject parameters Stripe would not accept here, naming the first one like Stripe does."""
+    for key in sorted(data.keys() - allowed):
+        param = f"{within}[{key}]" if within else key
+        _fail(f"Received unknown parameter: {param}", param)
+
+
+class CheckoutSession(StripeObject):
+    """A ``checkout.session`` (payment mode, price_data lines) kept in localstripe's store."""
+
+    object = "checkout.session"
+    _id_prefix = "cs_test_"
+
+    def __init__(self, base_url: str, /, **params):
+        """Validate every parameter before storing anything, then build the open session."""
+        _unknown(params, {"mode", "line_items", "success_url", "cancel_url", "customer_email",
+                          "client_reference_id", "metadata", "payment_intent_data", "expires_at",
+                          "locale", "payment_method_types"})
+        if params.get("mode") != "payment":
+            _fail("The stand-in supports only mode=payment.", "mode")
+        success_url = _url(params.get("success_url"), "success_url")
+        cancel_url = _url(params.get("cancel_url"), "cancel_url")
+        lines = self._parse_lines(params.get("line_items"))
+        currency, total = lines[0]["currency"], sum(line["amount_total"] for line in lines)
+        minimum = _MINIMUM_TOTAL.get(currency, 1)
+        if total < minimum:
+            _fail(f"The total must be at least {format_amount(minimum, currency)}.", "line_items",
+                  code="amount_too_small")
+        if total > _MAXIMUM_TOTAL:
+            _fail("The total must be at most 99,999,999 minor units.", "line_items",
+                  code="amount_too_large")
+        metadata = _metadata(params.get("metadata"), "metadata")
+        intent_data = params.get("payment_intent_data") or {}
+        if not isinstance(intent_data, dict):
+            _fail("Invalid object", "payment_intent_data")
+        _unknown(intent_data, {"metadata"}, "payment_intent_data")
+        intent_metadata = _metadata(intent_data.get("metadata"), "payment_intent_data[metadata]")
+        now = int(time.time())
+        expires_at = params.get("expires_at")
+        expires_at = now + 86400 if expires_at is None else _integer(expires_at, "expires_at", 0)
+        if not now + 1800 - 60 <= expires_at <= now + 86400 + 60:  # a minute of clock slack
+            _fail("expires_at must be 30 minutes to 24 hours after creation.", "expires_at")
+
+        super().__init__()  # assigns id/created/livemode and stores the object
+        self.mode, self.currency, self.metadata = "payment", currency, metadata
+        self.amount_subtotal = self.amount_total = total
+        self.status, self.payment_status, self.payment_intent = "open", "unpaid", None
+        self.customer_email = params.get("customer_email")
+        self.client_reference_id = params.get("client_reference_id")
+        self.success_url, self.cancel_url = success_url, cancel_url
+        self.url = f"{base_url}/pay/{self.id}"
+        self.expires_at = expires_at
+        self.locale = params.get("locale")
+        self.payment_method_types = ["card"]
+        self._line_items, self._intent_metadata = lines, intent_metadata
+        self._declined_intents = []  # failed attempts, kept for the record
+
+    @staticmethod
+    def _parse_lines(items) -> list[dict]:
+        """Turn line_items[N][price_data]/[quantity] into Stripe ``item`` objects, or fail."""
+        if not isinstance(items, list) or not items:
+            _fail("Missing required param: line_items.", "line_items")
+        lines = []
+        for n, item in enumerate(items):
+            at = f"line_items[{n}]"
+            if not isinstance(item, dict) or "price" in item:
+                _fail("The stand-in supports only price_data lines, not price IDs.", at)
+            _unknown(item, {"price_data", "quantity"}, at)
+            price = item.get("price_data")
+            if not isinstance(price, dict):
+                _fail(f"Missing required param: {at}[price_data].", f"{at}[price_data]")
+            _unknown(price, {"currency", "unit_amount", "product_data"}, f"{at}[price_data]")
+            currency = str(price.get("currency", "")).lower()
+            if not re.fullmatch(r"[a-z]{3}", currency):
+                _fail(f"Invalid currency: {currency}", f"{at}[price_data][currency]")
+            if lines and currency != lines[0]["currency"]:
+                _fail("All line items must use the same currency.", f"{at}[price_data][currency]")
+            unit = _integer(price.get("unit_amount"), f"{at}[price_data][unit_amount]", 1)
+            product = price.get("product_data")
+            name = product.get("name") if isinstance(product, dict) else None
+            if not isinstance(name, str) or not name.strip():
+                _fail(f"Missing required param: {at}[price_data][product_data][name].",
+                      f"{at}[price_data][product_data][name]")
+            quantity = _integer(item.get("quantity"), f"{at}[quantity]", 1)
+            lines.append({"id": "li_" + random_id(14), "object": "item", "currency": currency,
+                          "amount_subtotal": unit * quantity, "amount_total": unit * quantity,
+                          "amount_discount": 0, "amount_tax": 0, "description": name,
+                          "quantity": quantity, "price": {"object": "price", "type": "one_time",
+                                                          "currency": currency,
+                                                          "unit_amount": unit}})
+        return lines
+
+    @classmethod
+    def _api_retrieve(cls, id):
+        """Return a session (expired first if its time is up) or a Stripe-like 404."""
+        session = store.get(f"{cls.object}:{id}")
+        if session is None:
+            _fail(f"No such checkout.session: '{id}'", "session", 404, "resource_missing")
+        if session.status == "open" and time.time() >= session.expires_at:
+            session._finish("expired")
+        return session
+
+    def _finish(self, status: str, payment_intent: str | None = None) -> None:
+        """Close the session as "complete" (paid) or "expired" and fire Stripe's event."""
+        self.status = status
+        if status == "complete":
+            self.payment_status, self.payment_intent = "paid", payment_intent
+        event = "completed" if status == "complete" else status
+        schedule_webhook(Event(f"{self.object}.{event}", self))
+
+
+async def _create_session(request):
+    """POST /v1/checkout/sessions (form-encoded like the SDK sends it, or JSON)."""
+    data = dict(await ls_server.get_post_data(request) or {})
+    expand = data.pop("expand", None)
+    session = CheckoutSession(f"{request.scheme}://{request.host}", **data)
+    return ls_server.json_response(session._export(expand=expand))
+
+
+async def _get_session(request):
+    """GET /v1/checkout/sessions/{id}."""
+    expand = ls_server.unflatten_data(request.query).get("expand")
+    session = CheckoutSession._api_retrieve(request.match_info["id"])
+    return ls_server.json_response(session._export(expand=expand))
+
+
+async def _list_line_items(request):
+    """GET /v1/checkout/sessions/{id}/line_items (all lines on one page)."""
+    session = CheckoutSession._api_retrieve(request.match_info["id"])
+    return ls_server.json_response({"object": "list", "data": session._line_items,
+                                    "has_more": False, "url": request.path})
+
+
+async def _list_sessions(request):
+    """GET /v1/checkout/sessions, newest first, optionally filtered by payment_intent."""
+    query = ls_server.unflatten_data(request.query)
+    expand, intent = query.pop("expand", None), query.pop("payment_intent", None)
+    page = List(request.path, query.pop("limit", None), query.pop("starting_after", None))
+    _unknown(query, set())
+    keys = [key for key in store if key.startswith(CheckoutSession.object + ":")]
+    sessions = [CheckoutSession._api_retrieve(key.split(":", 1)[1]) for key in reversed(keys)]
+    page._list = [s for s in sessions if intent is None or s.payment_intent == intent]
+    return ls_server.json_response(page._export(expand=expand))
+
+
+async def _expire_session(request):
+    """POST /v1/checkout/sessions/{id}/expire: only an open session can be expired."""
+    session = CheckoutSession._api_retrieve(request.match_info["id"])
+    if session.status != "open":
+        _fail(f"Only open sessions can be expired; this one is {session.status}.", "session")
+    session._finish("expired")
+    return ls_server.json_response(session._export())
+
+
+def _page(session, error: str | None = None, status: int = 200) -> web.Response:
+    """Render the hosted payment page: plain HTML that works without JavaScript."""
+    esc = html.escape
+    rows = "".join(f"<tr><td>{esc(line['description'])}</td><td>{line['quantity']}</td>"
+                   f"<td>{format_amount(line['amount_total'], line['currency'])}</td></tr>"
+                   for line in session._line_items)
+    if session.status == "open":
+        cards = "".join(f'<p><input type="radio" name="payment_method" id="{pm}" value="{pm}"'
+                        f'{" checked" if n == 0 else ""}> <label for="{pm}">{esc(label)}</label>'
+                        for n, (pm, label) in enumerate(TEST_CARDS.items()))
+        body = (f'<form method="post" action="/pay/{session.id}"><fieldset><legend>Test card'
+                f'</legend>{cards}</fieldset><p><button type="submit">Pay</button> '
+                f'<a href="{esc(session.cancel_url)}">Cancel</a></p></form>')
+    else:
+        done = "is already paid" if session.status == "complete" else "has expired"
+        body = f"<p>This checkout session {done}; no payment was taken.</p>"
+    alert = f'<p role="alert"><strong>{esc(error)}</strong></p>' if error else ""
+    text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pay — Stripe '
+            f"stand-in</title></head><body><h1>Checkout (Stripe stand-in)</h1>{alert}<table>"
+            f"<thead><tr><th>Item</th><th>Qty</th><th>Amount</th></tr></thead><tbody>{rows}"
+            f'</tbody><tfoot><tr><th colspan="2">Total</th><td>'
+            f"{format_amount(session.amount_total, session.currency)}</td></tr></tfoot></table>"
+            f"{body}</body></html>")
+    return web.Response(text=text, status=status, content_type="text/html")
+
+
+def _session_or_404(request):
+    """Look up the hosted page's session, turning a miss into a readable HTML 404."""
+    try:
+        return CheckoutSession._api_retrieve(request.match_info["id"])
+    except UserError:
+        raise web.HTTPNotFound(text="No such checkout session.") from None
+
+
+async def _show_page(request):
+    """GET /pay/{id}."""
+    return _page(_session_or_404(request))
+
+
+async def _pay(request):
+    """POST /pay/{id}: charge the chosen test card through localstripe's PaymentIntent."""
+    session = _session_or_404(request)
+    method = (await request.post()).get("payment_method")
+    if session.status != "open":
+        return _page(session, status=409)
+    if method not in TEST_CARDS:
+        return _page(session, "Choose one of the test cards.", 400)
+    # No await from here on: the open-check and the completion are atomic on the event loop,
+    # so a double-submitted form cannot pay twice.
+    intent = PaymentIntent._api_create(amount=session.amount_total, currency=session.currency,
+                                       payment_method=method,
+                                       metadata=dict(session._intent_metadata))
+    try:
+        PaymentIntent._api_confirm(intent.id)  # fires payment_intent.succeeded / payment_failed
+    except UserError as exc:
+        session._declined_intents.append(intent.id)
+        return _page(session, exc.body["error"].get("message", "Your card was declined."), 402)
+    session._finish("complete", intent.id)
+    raise web.HTTPSeeOther(session.success_url.replace("{CHECKOUT_SESSION_ID}", session.id))
+
+
+@web.middleware
+async def _auth_unless_hosted_page(request, handler):
+    """localstripe's auth, except for /pay/: a shopper's browser has no secret key."""
+    if request.path.startswith("/pay/"):
+        return await handler(request)
+    return await ls_server.auth_middleware(request, handler)
+
+
+def _register_webhook_copy_on_write(id, url, secret, events):
+    """localstripe's register_webhook, but swapping in a new table instead of mutating it.
+
+    A delivery iterates the table across awaits; mutating it then raises "dictionary changed
+    size during iteration" inside that delivery. Rebinding the module global never does.
+    """
+    ls_webhooks._webhooks = {**ls_webhooks._webhooks, id: ls_webhooks.Webhook(url, secret, events)}
+
+
+_middlewares = ls_server.app.middlewares
+_middlewares[_middlewares.index(ls_server.auth_middleware)] = _auth_unless_hosted_page
+ls_server.register_webhook = _register_webhook_copy_on_write  # what POST /_config/webhooks calls
+for _method, _path, _handler in (
+        ("POST", "/v1/checkout/sessions", _create_session),
+        ("GET", "/v1/checkout/sessions", _list_sessions),
+        ("GET", "/v1/checkout/sessions/{id}", _get_session),
+        ("GET", "/v1/checkout/sessions/{id}/line_items", _list_line_items),
+        ("POST", "/v1/checkout/sessions/{id}/expire", _expire_session),
+        ("GET", "/pay/{id}", _show_page),
+        ("POST", "/pay/{id}", _pay)):
+    ls_server.app.router.add_route(_method, _path, _handler)
+
+_loop: asyncio.AbstractEventLoop | None = None
+_lock = threading.Lock()
+_running: "StripeStandin | None" = None
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    """Return the stand-in's event loop, starting its daemon thread on first use.
+
+    aiohttp binds an Application to the first loop that runs it and refuses any other, and
+    localstripe has one module-level app, so every start() in a process must reuse this loop.
+    """
+    global _loop
+    if _loop is None:  # callers hold _lock
+        _loop = asyncio.new_event_loop()
+        threading.Thread(target=_loop.run_forever, name="stripe-standin", daemon=True).start()
+    return _loop
+
+
+async def _serve(sock: socket.socket) -> web.AppRunner:
+    """Serve localstripe's app (with our routes) on a bound socket, starting from no data."""
+    store.clear()  # each start() is a fresh test account, even after an earlier stop()
+    ls_webhooks._webhooks = {}
+    runner = web.AppRunner(ls_server.app, handle_signals=False, shutdown_timeout=1)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
+async def _shutdown(runner: web.AppRunner) -> None:
+    """Close the server, then cancel webhook deliveries still waiting to be sent."""
+    await runner.cleanup()
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class StripeStandin:
+    """localstripe plus Checkout Sessions, served on a loopback port from a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        """Remember where to listen; only IPv4 loopback addresses are allowed. Port 0 = free."""
+        if not ipaddress.IPv4Address(host).is_loopback:
+            raise ValueError(f"the Stripe stand-in listens on loopback only, not {host}")
+        self.host, self.port = host, port
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL to use as ``stripe.api_base``, e.g. "http://127.0.0.1:54321"."""
+        if self._url is None:
+            raise RuntimeError("the Stripe stand-in is not running")
+        return self._url
+
+    def start(self) -> str:
+        """Start serving in the background and return the base URL."""
+        global _running
+        with _lock:
+            if _running is not None:
+                raise RuntimeError("a Stripe stand-in already runs in this process")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((self.host, self.port))
+                future = asyncio.run_coroutine_threadsafe(_serve(sock), _shared_loop())
+                self._runner = future.result(timeout=10)
+            except BaseException:
+                sock.close()
+                raise
+            self._url = f"http://{self.host}:{sock.getsockname()[1]}"
+            _running = self
+        return self._url
+
+    def stop(self) -> None:
+        """Stop serving; webhook deliveries still pending are dropped."""
+        global _running
+        with _lock:
+            if self._runner is not None:
+                asyncio.run_coroutine_threadsafe(_shutdown(self._runner), _shared_loop()).result(10)
+                self._runner, self._url, _running = None, None, None
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> None:
+        """Call one of localstripe's /_config endpoints on this server."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def register_webhook(self, id: str, url: str, secret: str,
+                         events: list[str] | None = None) -> None:
+        """Deliver events (all, or only ``events``) to ``url``, signed with ``secret``."""
+        body = {"url": url, "secret": secret}
+        if events is not None:
+            body["events"] = list(events)
+        self._request("POST", f"/_config/webhooks/{id}", body)
+
+    def reset(self) -> None:
+        """Forget every object (localstripe's DELETE /_config/data) and every webhook."""
+        self._request("DELETE", "/_config/data")
+        ls_webhooks._webhooks = {}  # rebind, never mutate: see _register_webhook_copy_on_write
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m devtools.stripe_standin --port 12111``: serve until Ctrl-C or SIGTERM."""
+    parser = argparse.ArgumentParser(description="Local Stripe stand-in (localstripe + Checkout)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=12111)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # requests + webhook deliveries
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly under `make demo`
+    standin = StripeStandin(args.host, args.port)
+    print(standin.start(), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()

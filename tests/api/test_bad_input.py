@@ -1,0 +1,48 @@
+"""Malformed requests get a JSON error with a code, never a 500."""
+
+import pytest
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "code"), [
+    ("post", "/api/v1/products", {"data": "{not json", "content_type": "application/json"},
+     400, "invalid_json"),
+    ("post", "/api/v1/products", {"data": "sku=1"}, 415, "unsupported_media_type"),
+    ("post", "/api/v1/products", {"json": []}, 422, "invalid_request"),
+    ("post", "/api/v1/products", {"json": {"products": []}}, 422, "invalid_request"),
+    ("post", "/api/v1/products", {"json": {"products": [{"sku": "A"}]}}, 422, "invalid_request"),
+    ("post", "/api/v1/products", {"json": {"products": [{"sku": "A", "title": "t",
+     "category": "c", "price": 1.5}]}}, 422, "invalid_request"),
+    ("post", "/api/v1/products", {"json": {"products": [{"sku": "A", "title": "t",
+     "category": "c", "price": "١٢"}]}}, 422, "invalid_request"),
+    ("post", "/api/v1/rule-sets", {"json": {"rules": "text"}}, 422, "invalid_request"),
+    ("post", "/api/v1/rule-sets", {"json": {"rules": {}}}, 422, "invalid_rules"),
+    ("post", "/api/v1/rule-sets", {"json": {"rules": {"currency": 5, "categories": []}}},
+     422, "invalid_rules"),
+    ("get", "/api/v1/rule-sets/abc", {}, 404, "not_found"),
+    ("get", "/api/v1/nothing-here", {}, 404, "not_found"),
+    ("delete", "/api/v1/products", {}, 405, "method_not_allowed"),
+])
+def test_bad_requests_get_json_errors(client, staff_headers, method, path, kwargs, status, code):
+    res = getattr(client, method)(path, headers=staff_headers, **kwargs)
+    assert res.status_code == status, res.get_data(as_text=True)
+    assert res.json["error"]["code"] == code
+    assert res.json["error"]["message"]
+
+
+def test_oversized_body_is_413(client, staff_headers):
+    big = b"{" + b" " * (65 * 1024 * 1024) + b"}"
+    res = client.post("/api/v1/products", data=big, content_type="application/json",
+                      headers=staff_headers)
+    assert res.status_code == 413 and res.json["error"]["code"] == "request_entity_too_large"
+
+
+def test_health_endpoints(client):
+    assert client.get("/livez").json == {"status": "ok"}
+    health = client.get("/healthz").json
+    assert health["status"] == "ok" and health["database"] == "ok"
+
+
+def test_html_clients_get_a_readable_page(client):
+    res = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert res.status_code == 404
+    assert b"<!doctype html>" in res.data and b"not_found" in res.data

@@ -1,0 +1,123 @@
+"""Shared fixtures: a migrated database per backend, the app, credentials, factories.
+
+Every test that takes ``database_url`` (directly or through ``app``/``client``) runs on
+SQLite, and on PostgreSQL too when ``WARRANTY_TEST_POSTGRES_URL`` is set (as .ci/run does).
+The real migrations run once per backend; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel
+
+from warranty import create_app, pricing
+from warranty.db import dispose_engines, get_engine, migrate
+from warranty.settings import demo_settings
+
+POSTGRES_URL = os.environ.get("WARRANTY_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+API_TOKEN = "test-admin-token"
+PUBLIC_KEY = "pk_test_store"
+SECRET = "test-secret-key"
+
+
+def _create_postgres_database() -> tuple[str, str]:
+    """A fresh, uniquely named PostgreSQL database; fails loudly if the server is down."""
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"warranty_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"WARRANTY_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {exc}")
+    finally:
+        admin.dispose()
+    return name, sa.make_url(POSTGRES_URL).set(database=name).render_as_string(
+        hide_password=False)
+
+
+def _drop_postgres_database(name: str) -> None:
+    """Drop a test database, closing whatever still holds it."""
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A migrated database for one backend, shared by the session's tests."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        migrate(url)
+        yield url
+        dispose_engines()
+        return
+    name, url = _create_postgres_database()
+    try:
+        migrate(url)
+        yield url
+    finally:
+        dispose_engines()
+        _drop_postgres_database(name)
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request):
+    """After each database test, delete every row so the next one starts clean."""
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    url = request.getfixturevalue("database_url")
+    engine = get_engine(url)
+    tables = list(reversed(SQLModel.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+    pricing.clear_caches()
+
+
+@pytest.fixture
+def settings(database_url):
+    """Test settings on the backend's database."""
+    return demo_settings(env="test", database_url=database_url, secret_key=SECRET,
+                         api_token=API_TOKEN, public_key=PUBLIC_KEY)
+
+
+@pytest.fixture
+def app(settings):
+    """A fresh app for one test."""
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def db(database_url):
+    """A session on the test database for arranging and checking rows."""
+    with Session(get_engine(database_url), expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def staff_headers():
+    """Headers of a staff (admin) caller."""
+    return {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+@pytest.fixture
+def store_key():
+    """Headers of the storefront."""
+    return {"X-Warranty-Key": PUBLIC_KEY}

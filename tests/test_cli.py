@@ -1,0 +1,61 @@
+"""The warranty command line."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import select
+
+from warranty.cli import main
+from warranty.models import Product, RuleSet
+
+
+@pytest.fixture
+def run(database_url, monkeypatch):
+    """Invoke the CLI against the test database."""
+    monkeypatch.setenv("WARRANTY_ENV", "test")
+    monkeypatch.setenv("WARRANTY_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_migrate_rules_and_import(run, db, tmp_path):
+    assert run("migrate").exit_code == 0
+    loaded = run("load-rules", "--builtin", "default-jpy")
+    assert loaded.exit_code == 0 and "version 1" in loaded.output
+    csv_file = tmp_path / "products.csv"
+    csv_file.write_text("sku,title,category,price,manufacturer_warranty_months\n"
+                        "TV-1,テレビ,tv,120000,12\nCAB-1,Cable,cables,500,\n",
+                        encoding="utf-8")
+    res = run("import-products", str(csv_file))
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["created"] == 2
+    assert out["unmapped"] == [{"sku": "CAB-1", "category": "cables"}]
+    tv = db.exec(select(Product).where(Product.sku == "TV-1")).one()
+    assert tv.title == "テレビ" and tv.unit_price == 120000
+
+
+def test_bad_files_give_clear_errors(run, db, tmp_path):
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("sku,title,category,price\nA,B,tv,12.5\n")
+    res = run("import-products", str(bad_csv))
+    assert res.exit_code == 1 and "CSV line 2: price" in res.output
+    bad_rules = tmp_path / "rules.yaml"
+    bad_rules.write_text("currency: jpy\ncategories: {tv: {plans: [], bands: []}}\n")
+    res = run("load-rules", str(bad_rules))
+    assert res.exit_code == 1 and "categories.tv.plans" in res.output
+    assert run("load-rules", "--builtin", "example-usd").exit_code == 1  # store is JPY
+    assert db.exec(select(RuleSet)).all() == []
+
+
+def test_demo_data_and_tokens(run, db):
+    res = run("demo-data")
+    assert res.exit_code == 0
+    assert json.loads(res.output)["products"] >= 10
+    token = run("create-token", "alice", "--role", "finance").output.strip()
+    assert token.startswith("wt_")

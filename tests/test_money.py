@@ -1,0 +1,65 @@
+"""Money in minor units: zero-, two- and three-decimal currencies."""
+
+from decimal import Decimal
+
+import pytest
+
+from warranty import money
+
+
+@pytest.mark.parametrize(("currency", "exp", "step"), [
+    ("jpy", 0, 10), ("JPY", 0, 10), ("krw", 0, 1), ("usd", 2, 1), ("eur", 2, 1), ("kwd", 3, 10),
+])
+def test_exponent_and_step(currency, exp, step):
+    assert money.exponent(currency) == exp
+    assert money.default_step(currency) == step
+
+
+@pytest.mark.parametrize(("amount", "step", "expected"), [
+    (0, 10, 0), (1, 10, 10), (10, 10, 10), (11, 10, 20), (5999, 10, 6000),
+    (Decimal("5999.5"), 1, 6000), (Decimal("5999.0"), 1, 5999),
+])
+def test_round_up(amount, step, expected):
+    assert money.round_up(amount, step) == expected
+
+
+def test_rate_is_exact_not_float():
+    # 0.1 × 3 is 0.30000000000000004 in floats; the rate stays exact here.
+    assert money.round_up(money.of_rate(3, "0.1")) == 1
+    assert money.of_rate(120000, "0.083") == 9960
+    assert money.round_up(money.of_rate(29999, "0.08"), 1) == 2400  # 2399.92 cents up
+
+
+def test_pro_rata_rounds_down():
+    assert money.pro_rata(6000, 1086, 1096) == 5945  # 5945.25...
+    assert money.pro_rata(1999, 1, 3) == 666
+    with pytest.raises(money.MoneyError):
+        money.pro_rata(100, 1, 0)
+
+
+@pytest.mark.parametrize(("amount", "currency", "text"), [
+    (1980, "jpy", "¥1,980"), (1980, "usd", "$19.80"), (1250, "kwd", "KWD 1.250"),
+    (-500, "usd", "-$5.00"), (0, "jpy", "¥0"),
+])
+def test_format(amount, currency, text):
+    assert money.format_amount(amount, currency) == text
+
+
+@pytest.mark.parametrize(("text", "currency", "minor"), [
+    ("1980", "jpy", 1980), ("19.80", "usd", 1980), ("1.25", "kwd", 1250), ("0.001", "kwd", 1),
+])
+def test_from_and_to_major(text, currency, minor):
+    assert money.from_major(text, currency) == minor
+    assert money.to_major(minor, currency) == Decimal(text)
+
+
+@pytest.mark.parametrize(("text", "currency"), [("19.5", "jpy"), ("1.234", "usd"), ("x", "usd")])
+def test_from_major_refuses_extra_precision(text, currency):
+    with pytest.raises(money.MoneyError):
+        money.from_major(text, currency)
+
+
+@pytest.mark.parametrize("bad", ["", "yenn", "12", "j p", "¥¥¥"])
+def test_bad_currency(bad):
+    with pytest.raises(money.MoneyError):
+        money.exponent(bad)

@@ -1,0 +1,24 @@
+"""Settings refuse placeholder secrets outside demo and test."""
+
+import pytest
+from pydantic import ValidationError
+
+from warranty.settings import Settings
+
+
+def test_production_requires_real_secrets(monkeypatch):
+    monkeypatch.delenv("WARRANTY_ENV", raising=False)
+    with pytest.raises(ValidationError, match="WARRANTY_SECRET_KEY"):
+        Settings(secret_key="changeme", api_token="x" * 32)
+    with pytest.raises(ValidationError, match="WARRANTY_API_TOKEN"):
+        Settings(secret_key="s" * 32, api_token="secret")
+    ok = Settings(secret_key="s" * 32, api_token="t" * 32, currency="USD")
+    assert ok.currency == "usd" and ok.timezone == "Asia/Tokyo"
+
+
+def test_settings_read_the_prefixed_environment(monkeypatch):
+    monkeypatch.setenv("WARRANTY_ENV", "demo")
+    monkeypatch.setenv("WARRANTY_CURRENCY", "KWD")
+    monkeypatch.setenv("WARRANTY_HOLDOUT_SHARE", "0.2")
+    settings = Settings()
+    assert settings.currency == "kwd" and settings.holdout_share == 0.2

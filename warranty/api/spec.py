@@ -1,0 +1,219 @@
+"""Declare a JSON endpoint once: auth, request and response models, OpenAPI entry.
+
+``@endpoint(bp, "/products", method="POST", body=ProductUpsert, response=UpsertResult,
+auth="staff")`` registers the view, validates the body or query with the same pydantic
+models that ``/openapi.json`` is generated from, and serialises what the view returns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from warranty.auth import bearer_role, check_public_key, require_role
+from warranty.db import get_session
+from warranty.errors import DomainError, ValidationFailed
+
+Auth = str  # "none" | "public" | "staff" | "finance" | "admin"
+
+
+class ErrorDetail(BaseModel):
+    """An error's stable code and readable message."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error response of the API."""
+
+    error: ErrorDetail
+
+
+@dataclass
+class Endpoint:
+    """One registered JSON endpoint, as OpenAPI describes it."""
+
+    path: str
+    method: str
+    summary: str
+    tag: str
+    auth: Auth
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    errors: tuple[int, ...] = field(default_factory=tuple)
+
+
+REGISTRY: list[Endpoint] = []
+
+
+def validation_problems(exc: ValidationError) -> list[dict]:
+    """Pydantic's errors as ``[{"at": "lines.2.quantity", "message": ...}]``."""
+    return [
+        {"at": ".".join(str(part) for part in err["loc"]) or "(body)",
+         "message": err["msg"].removeprefix("Value error, ")}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def _fail(exc: ValidationError, where: str) -> ValidationFailed:
+    """One ValidationFailed naming the first few problems."""
+    problems = validation_problems(exc)
+    summary = "; ".join(f"{p['at']}: {p['message']}" for p in problems[:3])
+    return ValidationFailed(f"invalid {where}: {summary}", details=problems)
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """The request's JSON body validated against ``model``."""
+    if not request.is_json:
+        raise DomainError("send a JSON body with Content-Type: application/json",
+                          code="unsupported_media_type", status=415)
+    data = request.get_json(silent=True)
+    if data is None:
+        raise DomainError("request body is not valid JSON", code="invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _fail(exc, "request body") from None
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    """The query string validated against ``model`` (repeated keys become lists)."""
+    raw: dict[str, Any] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        raw[key] = values if len(values) > 1 else values[0]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _fail(exc, "query") from None
+
+
+def authenticate(auth: Auth) -> None:
+    """Enforce the endpoint's audience; sets ``g.actor`` and ``g.role``."""
+    settings = current_app.config["SETTINGS"]
+    if auth == "none":
+        g.actor, g.role = "anonymous", None
+    elif auth == "public":
+        key = request.headers.get("X-Warranty-Key") or request.args.get("key")
+        check_public_key(key, settings.public_key)
+        g.actor, g.role = "storefront", "storefront"
+    else:
+        actor, role = bearer_role(session=get_session(),
+                                  header=request.headers.get("Authorization"),
+                                  master_token=settings.api_token)
+        require_role(role, auth)
+        g.actor, g.role = actor, role
+
+
+def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, auth: Auth,
+             body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+             response: type[BaseModel] | None = None, status: int = 200,
+             errors: tuple[int, ...] = ()):
+    """Register a JSON view; it receives ``body=``/``query=`` and returns a model or dict."""
+
+    def decorate(view):
+        prefix = bp.url_prefix or ""
+        REGISTRY.append(Endpoint(path=prefix + rule, method=method.lower(), summary=summary,
+                                 tag=bp.name, auth=auth, body=body, query=query,
+                                 response=response, status=status, errors=errors))
+
+        @wraps(view)
+        def wrapped(**path_args):
+            authenticate(auth)
+            kwargs = dict(path_args)
+            if body is not None:
+                kwargs["body"] = parse_body(body)
+            if query is not None:
+                kwargs["query"] = parse_query(query)
+            result = view(**kwargs)
+            if isinstance(result, Response):
+                return result
+            if isinstance(result, BaseModel):
+                result = result.model_dump(mode="json")
+            return jsonify(result), status
+
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapped, methods=[method])
+        return wrapped
+
+    return decorate
+
+
+_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
+_STATUS_TEXT = {400: "Bad request", 401: "Missing or wrong credentials",
+                403: "Not allowed for this role", 404: "Not found", 409: "Conflict",
+                415: "Not JSON", 422: "Invalid input", 502: "Payment provider error"}
+
+
+def openapi_document(*, title: str, version: str) -> dict:
+    """The OpenAPI 3.1 document for every registered endpoint."""
+    models: list[type[BaseModel]] = [ErrorResponse]
+    for ep in REGISTRY:
+        models += [m for m in (ep.body, ep.response) if m is not None]
+    unique = list(dict.fromkeys(models))
+    _, defs = models_json_schema([(m, "validation") for m in unique],
+                                 ref_template="#/components/schemas/{model}")
+    schemas = defs.get("$defs", {})
+
+    def ref(model: type[BaseModel]) -> dict:
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    paths: dict[str, dict] = {}
+    for ep in sorted(REGISTRY, key=lambda e: (e.path, e.method)):
+        path = _PARAM.sub(r"{\1}", ep.path)
+        op: dict[str, Any] = {"summary": ep.summary, "tags": [ep.tag],
+                              "operationId": f"{ep.method}_{path}".replace("/", "_")
+                              .replace("{", "").replace("}", "").replace("-", "_"),
+                              "parameters": [], "responses": {}}
+        for name in _PARAM.findall(ep.path):
+            op["parameters"].append({"name": name, "in": "path", "required": True,
+                                     "schema": {"type": "string", "maxLength": 200}})
+        if ep.query is not None:
+            qschema = ep.query.model_json_schema()
+            required = set(qschema.get("required", []))
+            for name, prop in qschema.get("properties", {}).items():
+                op["parameters"].append({"name": name, "in": "query",
+                                         "required": name in required, "schema": prop})
+        if ep.body is not None:
+            op["requestBody"] = {"required": True,
+                                 "content": {"application/json": {"schema": ref(ep.body)}}}
+        ok: dict[str, Any] = {"description": "OK"}
+        if ep.response is not None:
+            ok["content"] = {"application/json": {"schema": ref(ep.response)}}
+        op["responses"][str(ep.status)] = ok
+        codes = set(ep.errors) | {400, 422}
+        if ep.auth != "none":
+            codes.add(401)
+        if ep.auth in ("staff", "finance", "admin"):
+            codes.add(403)
+            op["security"] = [{"bearer": []}]
+        elif ep.auth == "public":
+            op["security"] = [{"publicKey": []}]
+        if ep.body is not None:
+            codes.add(415)
+        for code in sorted(codes):
+            op["responses"][str(code)] = {
+                "description": _STATUS_TEXT.get(code, "Error"),
+                "content": {"application/json": {"schema": ref(ErrorResponse)}}}
+        paths.setdefault(path, {})[ep.method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "publicKey": {"type": "apiKey", "in": "header", "name": "X-Warranty-Key"},
+            },
+        },
+    }

@@ -1,0 +1,137 @@
+"""The store's catalog: products pushed by the store, mapped onto warranty categories."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from warranty import pricing
+from warranty.dates import utcnow
+from warranty.errors import NotFound, ValidationFailed
+from warranty.models import Product
+
+MAX_BATCH = 10_000
+CSV_COLUMNS = ("sku", "title", "category", "price", "manufacturer_warranty_months")
+
+
+class ProductIn(BaseModel):
+    """A product as the store sends it. ``price`` is in minor units of the store currency."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    sku: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=300)
+    category: str = Field(min_length=1, max_length=100, description="the store's own category")
+    price: int = Field(ge=0, le=10**12, description="unit price in minor units")
+    manufacturer_warranty_months: int = Field(default=12, ge=0, le=240)
+    currency: str | None = Field(default=None, description="optional; must be the store's")
+
+    @field_validator("currency")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        """Currency codes compare in lower case."""
+        return value.lower() if value else value
+
+
+class Unmapped(BaseModel):
+    """A product whose store category maps to no warranty category."""
+
+    sku: str
+    category: str
+
+
+class UpsertResult(BaseModel):
+    """What a bulk upsert did."""
+
+    created: int
+    updated: int
+    unmapped: list[Unmapped]
+    rule_set_version: int | None = Field(description="rules the mapping was checked against")
+
+
+def upsert_products(*, session: Session, products: list[ProductIn],
+                    currency: str) -> UpsertResult:
+    """Insert or update products by sku in the caller's transaction."""
+    if len(products) > MAX_BATCH:
+        raise ValidationFailed(f"at most {MAX_BATCH} products per call")
+    seen: set[str] = set()
+    for index, item in enumerate(products):
+        if item.sku in seen:
+            raise ValidationFailed(f"products.{index}: sku {item.sku!r} appears twice",
+                                   code="duplicate_sku")
+        seen.add(item.sku)
+        if item.currency and item.currency != currency:
+            raise ValidationFailed(f"products.{index}: currency {item.currency.upper()} is not "
+                                   f"the store currency {currency.upper()}",
+                                   code="currency_mismatch")
+    existing: set[str] = set()
+    skus = [p.sku for p in products]
+    for start in range(0, len(skus), 500):
+        chunk = skus[start:start + 500]
+        existing |= set(session.exec(select(Product.sku).where(Product.sku.in_(chunk))).all())
+    now = utcnow()
+    rows = [{"sku": p.sku, "title": p.title, "store_category": p.category,
+             "unit_price": p.price, "currency": currency,
+             "manufacturer_warranty_months": p.manufacturer_warranty_months,
+             "created_at": now, "updated_at": now} for p in products]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Product.__table__
+    for start in range(0, len(rows), 1000):
+        stmt = insert(table).values(rows[start:start + 1000])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.sku],
+            set_={col: stmt.excluded[col] for col in
+                  ("title", "store_category", "unit_price", "currency",
+                   "manufacturer_warranty_months", "updated_at")},
+        )
+        session.exec(stmt)
+    version, unmapped = _unmapped(session, products)
+    return UpsertResult(created=len(products) - len(existing), updated=len(existing),
+                        unmapped=unmapped, rule_set_version=version)
+
+
+def _unmapped(session: Session, products: Iterable[ProductIn]) -> tuple[int | None, list]:
+    """Products whose category the current rules don't map (all of them if no rules)."""
+    version = pricing.latest_version(session)
+    if version is None:
+        return None, [Unmapped(sku=p.sku, category=p.category) for p in products]
+    rules = pricing.get_version(session, version)
+    return version, [Unmapped(sku=p.sku, category=p.category) for p in products
+                     if rules.warranty_category(p.category) is None]
+
+
+def parse_csv(text: str) -> list[ProductIn]:
+    """Products from CSV text with a header row; errors name the line."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in CSV_COLUMNS[:4] if c not in header]
+    if missing:
+        raise ValidationFailed(f"CSV header lacks column(s) {missing}; expected {CSV_COLUMNS}")
+    products = []
+    for row in reader:
+        line = reader.line_num
+        data = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        if not data.get("manufacturer_warranty_months"):
+            data.pop("manufacturer_warranty_months", None)
+        try:
+            products.append(ProductIn.model_validate(
+                {k: v for k, v in data.items() if k in CSV_COLUMNS}))
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            raise ValidationFailed(f"CSV line {line}: {'.'.join(map(str, err['loc']))}: "
+                                   f"{err['msg']}") from None
+    return products
+
+
+def get_product(session: Session, sku: str) -> Product:
+    """A product by sku, or NotFound."""
+    product = session.exec(select(Product).where(Product.sku == sku)).first()
+    if product is None:
+        raise NotFound(f"no product with sku {sku!r}", code="unknown_sku")
+    return product

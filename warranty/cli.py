@@ -1,0 +1,137 @@
+"""The ``warranty`` command line: migrations, imports, demo data, tokens, the server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from warranty import catalog, pricing
+from warranty.db import migrate as run_migrations
+from warranty.db import session_scope
+from warranty.errors import DomainError
+from warranty.settings import Settings
+
+
+def _settings() -> Settings:
+    """Settings from the environment, with a readable message when they are wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _echo_json(data: object) -> None:
+    """Print a result as JSON."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group()
+def main() -> None:
+    """warranty: extended-warranty plans for online stores."""
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+def migrate(revision: str) -> None:
+    """Create or upgrade the database schema."""
+    settings = _settings()
+    run_migrations(settings.database_url, revision)
+    click.echo(f"database at {settings.database_url} is at {revision}")
+
+
+@main.command("import-products")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_products(csv_file: Path) -> None:
+    """Upsert products from a CSV (sku,title,category,price[,manufacturer_warranty_months])."""
+    settings = _settings()
+    try:
+        products = catalog.parse_csv(csv_file.read_text(encoding="utf-8-sig"))
+        results = []
+        with session_scope(settings.database_url) as session:
+            for start in range(0, len(products), catalog.MAX_BATCH):
+                results.append(catalog.upsert_products(
+                    session=session, products=products[start:start + catalog.MAX_BATCH],
+                    currency=settings.currency))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    unmapped = [u.model_dump() for r in results for u in r.unmapped]
+    _echo_json({"created": sum(r.created for r in results),
+                "updated": sum(r.updated for r in results), "unmapped": unmapped})
+
+
+@main.command("load-rules")
+@click.argument("rule_file", required=False,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--builtin", help="a rule file shipped with warranty: default-jpy, example-usd")
+@click.option("--note", default="", help="a note for the version history")
+def load_rules(rule_file: Path | None, builtin: str | None, note: str) -> None:
+    """Validate a pricing rule file (YAML or JSON) and store it as a new version."""
+    settings = _settings()
+    if (rule_file is None) == (builtin is None):
+        raise click.UsageError("give a RULE_FILE or --builtin NAME")
+    try:
+        text = rule_file.read_text(encoding="utf-8") if rule_file else pricing.builtin_rules(
+            builtin)
+        document = pricing.load_text(text)
+        with session_scope(settings.database_url) as session:
+            row = pricing.save_rule_set(session=session, document=document,
+                                        store_currency=settings.currency,
+                                        created_by="cli", note=note or str(rule_file or builtin))
+            version = row.version
+    except DomainError as exc:
+        for problem in exc.details or []:
+            click.echo(f"  {problem['at']}: {problem['message']}", err=True)
+        raise click.ClickException(exc.message) from None
+    click.echo(f"rule set version {version} loaded")
+
+
+@main.command("demo-data")
+def demo_data() -> None:
+    """Load the default JPY rules and the demo catalog."""
+    from warranty.demo import load_demo
+
+    settings = _settings()
+    with session_scope(settings.database_url) as session:
+        _echo_json(load_demo(session=session, currency=settings.currency))
+
+
+@main.command("create-token")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["staff", "finance", "admin"]), default="staff")
+def create_token(name: str, role: str) -> None:
+    """Issue a bearer token for staff or finance (printed once)."""
+    from warranty.auth import issue_token
+
+    settings = _settings()
+    with session_scope(settings.database_url) as session:
+        token = issue_token(session=session, name=name, role=role)
+    click.echo(token)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int,
+              help="gunicorn worker processes")
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
+def serve(host: str, port: int, workers: int, dev: bool) -> None:
+    """Run the service (gunicorn by default)."""
+    from warranty import create_app
+
+    settings = _settings()
+    if dev:
+        create_app(settings).run(host=host, port=port, threaded=True)
+        return
+    from gunicorn.app.wsgiapp import run
+
+    sys.argv = ["gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+                "--config", "python:warranty.gunicorn_conf", "warranty.wsgi:app"]
+    run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

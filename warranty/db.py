@@ -1,0 +1,102 @@
+"""Database engine and the per-request session (kept on ``g``)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app, g
+from sqlmodel import Session
+
+_engines: dict[str, sa.Engine] = {}
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL and a busy timeout let the app, workers and tests share one SQLite file."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    """Take the write lock at BEGIN so concurrent writers queue instead of deadlocking."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def get_engine(url: str) -> sa.Engine:
+    """One engine per database URL for the life of the process."""
+    engine = _engines.get(url)
+    if engine is None:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}
+            )
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            # pysqlite's own transaction handling is off so BEGIN IMMEDIATE is ours.
+            sa.event.listen(
+                engine, "connect",
+                lambda dbapi_conn, _r: setattr(dbapi_conn, "isolation_level", None),
+            )
+            sa.event.listen(engine, "begin", _sqlite_begin)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        _engines[url] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, forks)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def get_session() -> Session:
+    """The request's session; views commit once, services never commit."""
+    if "db" not in g:
+        g.db = Session(get_engine(current_app.config["SETTINGS"].database_url),
+                       expire_on_commit=False)
+    return g.db
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    """Roll back anything uncommitted and return the connection to the pool."""
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+@contextmanager
+def session_scope(url: str):
+    """A session for CLI commands and workers: commit on success, roll back on error."""
+    session = Session(get_engine(url), expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Run Alembic migrations up to ``revision`` on the database at ``url``."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def alembic_config(url: str):
+    """An Alembic Config for ``url`` (used by migrate and the drift test)."""
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    config = Config()
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config

@@ -1,0 +1,50 @@
+"""One place that turns every error into JSON (API) or a readable page (HTML)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from warranty.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    """API, webhooks and JSON clients get JSON; browsers on pages get HTML."""
+    path = request.path
+    if path.startswith(("/api/", "/openapi.json", "/stripe/", "/healthz", "/livez")):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _respond(status: int, code: str, message: str, details=None):
+    """Render an error for the caller."""
+    if wants_json():
+        body = {"code": code, "message": message}
+        if details is not None:
+            body["details"] = details
+        return jsonify({"error": body}), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on ``app``."""
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        return _respond(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+        return _respond(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _respond(500, "internal_error", "something went wrong on our side; "
+                        "nothing was changed")

@@ -1,0 +1,293 @@
+"""Database tables. Money columns are integers in the currency's minor unit."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from warranty.dates import utcnow
+
+# Explicit constraint names keep migrations stable across SQLite and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timezone-aware UTC timestamps on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC timestamp column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        """Always hand back an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def public_id(prefix: str) -> str:
+    """A random, unguessable public identifier such as ``ct_3f9a...``."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def ts_field(**kwargs: Any) -> Any:
+    """A UTC timestamp column defaulting to now."""
+    nullable = kwargs.pop("nullable", False)
+    default = kwargs.pop("default", None)
+    extra = {} if nullable or default is not None else {"default_factory": utcnow}
+    if nullable:
+        extra["default"] = None
+    elif default is not None:
+        extra["default"] = default
+    return Field(sa_type=UTCDateTime(), nullable=nullable, **extra, **kwargs)
+
+
+def json_field(default_factory=dict) -> Any:
+    """A JSON column."""
+    return Field(default_factory=default_factory, sa_type=sa.JSON(), nullable=False)
+
+
+# --- catalog and pricing -------------------------------------------------------------
+
+
+class Product(SQLModel, table=True):
+    """A product the store sells, pushed by the store (API or CSV)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=100, unique=True, index=True)
+    title: str = Field(max_length=300)
+    store_category: str = Field(max_length=100, index=True)
+    unit_price: int = Field(ge=0)  # minor units of the store currency
+    currency: str = Field(max_length=3)
+    manufacturer_warranty_months: int = Field(default=12, ge=0)
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+
+
+class RuleSet(SQLModel, table=True):
+    """One uploaded version of the pricing rules; contracts keep the version sold under."""
+
+    __tablename__ = "rule_set"
+
+    version: int | None = Field(default=None, primary_key=True)
+    currency: str = Field(max_length=3)
+    document: dict = json_field()  # the validated rule document, as loaded
+    note: str = Field(default="", max_length=500)
+    created_by: str = Field(default="", max_length=200)
+    created_at: datetime = ts_field()
+
+
+# --- orders and payments -------------------------------------------------------------
+
+
+class Order(SQLModel, table=True):
+    """An order: stored as pending before Stripe is called, so nothing is lost."""
+
+    __tablename__ = "orders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("ord"), max_length=40, unique=True)
+    store_order_ref: str = Field(max_length=200, index=True)
+    customer_email: str = Field(max_length=320, index=True)
+    currency: str = Field(max_length=3)
+    total_amount: int = Field(ge=0)  # minor units: what Stripe must charge
+    # checkout_session | payment_intent | post_purchase | external
+    channel: str = Field(max_length=20)
+    # pending | paid | expired | failed | refunded
+    status: str = Field(default="pending", max_length=20, index=True)
+    purchase_date: date | None = None  # store-local date of payment
+    visitor_id: str | None = Field(default=None, max_length=64, index=True)
+    # Set for a post-purchase plan order: the original order and line it covers.
+    parent_order_id: int | None = Field(default=None, foreign_key="orders.id")
+    stripe_checkout_session_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_payment_intent_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_charge_id: str | None = Field(default=None, max_length=255)
+    created_at: datetime = ts_field()
+    paid_at: datetime | None = ts_field(nullable=True)
+    updated_at: datetime = ts_field()
+
+
+class OrderLine(SQLModel, table=True):
+    """A product line or a plan line of an order."""
+
+    __tablename__ = "order_line"
+    __table_args__ = (sa.UniqueConstraint("order_id", "line_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    line_no: int
+    kind: str = Field(max_length=10)  # product | plan
+    sku: str = Field(max_length=100)
+    title: str = Field(max_length=300)
+    quantity: int = Field(ge=1)
+    unit_price: int = Field(ge=0)  # minor units, priced by the server for plan lines
+    amount: int = Field(ge=0)  # unit_price × quantity
+    manufacturer_warranty_months: int | None = None
+    warranty_category: str | None = Field(default=None, max_length=50)
+    # Plan lines: what they cover and under which rules.
+    plan_code: str | None = Field(default=None, max_length=50)
+    rule_set_version: int | None = Field(default=None, foreign_key="rule_set.version")
+    covers_line_id: int | None = Field(default=None, foreign_key="order_line.id")
+    placement: str | None = Field(default=None, max_length=30)
+    refunded_quantity: int = Field(default=0, ge=0)
+
+
+class StripeEvent(SQLModel, table=True):
+    """Every Stripe event received, by its id; processing happens once."""
+
+    __tablename__ = "stripe_event"
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    payload: dict = json_field()
+    received_at: datetime = ts_field()
+    processed_at: datetime | None = ts_field(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+# --- contracts -----------------------------------------------------------------------
+
+
+class Contract(SQLModel, table=True):
+    """One plan on one unit of a product."""
+
+    __table_args__ = (sa.UniqueConstraint("plan_line_id", "unit_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("ct"), max_length=40, unique=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    plan_line_id: int = Field(foreign_key="order_line.id")
+    product_line_id: int = Field(foreign_key="order_line.id")
+    unit_index: int = Field(ge=0)  # which unit of the plan line: exactly one contract each
+    customer_email: str = Field(max_length=320, index=True)  # current owner
+    sku: str = Field(max_length=100)
+    product_title: str = Field(max_length=300)
+    product_price: int = Field(ge=0)  # minor units, unit price paid for the product
+    warranty_category: str = Field(max_length=50)
+    plan_code: str = Field(max_length=50)
+    coverage: str = Field(max_length=20)  # standard | accident
+    term_months: int
+    price: int = Field(ge=0)  # minor units paid for the plan
+    currency: str = Field(max_length=3)
+    rule_set_version: int = Field(foreign_key="rule_set.version")
+    deductible: int = Field(default=0, ge=0)  # minor units per claim
+    liability_schedule: list = json_field(list)  # cap % of product price per coverage year
+    purchase_date: date  # product purchase date: the term counts from it
+    plan_sold_on: date  # the plan's own sale date (later for post-purchase plans)
+    term_end: date
+    breakdown_start: date
+    accident_start: date | None = None
+    waiting_until: date | None = None  # no claims with an incident before this date
+    status: str = Field(default="active", max_length=20, index=True)
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+
+
+class ContractEvent(SQLModel, table=True):
+    """Audit row for every change to a contract: who, when, why."""
+
+    __tablename__ = "contract_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", index=True)
+    action: str = Field(max_length=30)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    actor: str = Field(max_length=200)
+    reason: str = Field(default="", max_length=1000)
+    data: dict = json_field()
+    created_at: datetime = ts_field()
+
+
+class Refund(SQLModel, table=True):
+    """A refund of a contract's price through Stripe, made exactly once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: int = Field(foreign_key="contract.id", unique=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    amount: int = Field(ge=0)  # minor units
+    currency: str = Field(max_length=3)
+    cancel_date: date
+    fee: int = Field(default=0, ge=0)
+    claims_paid: int = Field(default=0, ge=0)
+    reason: str = Field(default="", max_length=1000)
+    # pending | succeeded | failed (retried by the worker)
+    status: str = Field(default="pending", max_length=20, index=True)
+    idempotency_key: str = Field(max_length=100, unique=True)
+    stripe_refund_id: str | None = Field(default=None, max_length=255, unique=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    next_attempt_at: datetime | None = ts_field(nullable=True)
+    created_at: datetime = ts_field()
+    completed_at: datetime | None = ts_field(nullable=True)
+
+
+# --- outboxes: stored first, delivered by workers -------------------------------------
+
+
+class OutboundWebhook(SQLModel, table=True):
+    """An event for the store's webhook endpoint, stored before delivery."""
+
+    __tablename__ = "outbound_webhook"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(default_factory=lambda: public_id("evt"), max_length=40, unique=True)
+    type: str = Field(max_length=60)
+    payload: dict = json_field()
+    status: str = Field(default="pending", max_length=20, index=True)  # pending|delivered|dead
+    attempts: int = 0
+    next_attempt_at: datetime = ts_field()
+    last_error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = ts_field()
+    delivered_at: datetime | None = ts_field(nullable=True)
+
+
+class MailMessage(SQLModel, table=True):
+    """A mail to a customer, stored before it is sent over SMTP."""
+
+    __tablename__ = "mail_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    to: str = Field(max_length=320, index=True)
+    subject: str = Field(max_length=300)
+    body: str = Field(sa_type=sa.Text())
+    kind: str = Field(max_length=40)
+    status: str = Field(default="pending", max_length=20, index=True)  # pending|sent|dead
+    attempts: int = 0
+    next_attempt_at: datetime = ts_field()
+    last_error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = ts_field()
+    sent_at: datetime | None = ts_field(nullable=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for staff or finance endpoints (only its hash is stored)."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)  # staff | finance | admin
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = ts_field()
+    expires_at: datetime | None = ts_field(nullable=True)
+    revoked_at: datetime | None = ts_field(nullable=True)

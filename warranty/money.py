@@ -1,0 +1,108 @@
+"""Money: integers in the currency's minor unit, as Stripe counts it.
+
+This is the one module that rounds or scales money. Everything else passes
+integer amounts around and calls these functions for any arithmetic that is
+not plain addition or subtraction.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+# Stripe's zero-decimal currencies: an amount of 1 is one whole yen, won, ...
+ZERO_DECIMAL = frozenset(
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
+     "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
+)
+# Stripe's three-decimal currencies; Stripe requires their amounts to end in 0.
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+# Display symbols for the currencies stores ask for most; others show their code.
+SYMBOLS = {"jpy": "¥", "usd": "$", "eur": "€", "gbp": "£", "krw": "₩", "cad": "CA$", "aud": "A$"}
+
+
+class MoneyError(ValueError):
+    """An amount or currency that money cannot represent."""
+
+
+def check_currency(currency: str) -> str:
+    """Return the lower-case ISO code, or raise for something that is not one."""
+    code = (currency or "").strip().lower()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise MoneyError(f"not a currency code: {currency!r}")
+    return code
+
+
+def exponent(currency: str) -> int:
+    """Number of decimal places of the currency's minor unit (0, 2 or 3)."""
+    code = check_currency(currency)
+    if code in ZERO_DECIMAL:
+        return 0
+    if code in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def default_step(currency: str) -> int:
+    """The rounding step for plan prices: ¥10 for JPY, 10 for three-decimal, else 1."""
+    code = check_currency(currency)
+    if code == "jpy":
+        return 10
+    if code in THREE_DECIMAL:
+        return 10
+    return 1
+
+
+def round_up(amount: int | Fraction | Decimal, step: int = 1) -> int:
+    """Round a non-negative exact amount up to a multiple of ``step`` minor units."""
+    if step < 1:
+        raise MoneyError("rounding step must be at least 1")
+    value = Fraction(amount)
+    units = -((-value) // step)  # ceiling division on exact fractions
+    return int(units) * step
+
+
+def of_rate(base: int, rate: Decimal | str) -> Fraction:
+    """``base × rate`` exactly (no float ever touches it)."""
+    return Fraction(base) * Fraction(Decimal(rate))
+
+
+def pro_rata(amount: int, numerator: int, denominator: int) -> int:
+    """``amount × numerator / denominator``, rounded down, in integers."""
+    if denominator <= 0:
+        raise MoneyError("pro-rata denominator must be positive")
+    return amount * numerator // denominator
+
+
+def percent_of(amount: int, percent: int | Decimal) -> int:
+    """``amount × percent / 100`` rounded down (used for liability caps)."""
+    return int(Fraction(amount) * Fraction(Decimal(percent)) / 100)
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """Minor units to a Decimal in major units, for exports (¥1980 → 1980, 1980¢ → 19.80)."""
+    exp = exponent(currency)
+    return (Decimal(amount) / (Decimal(10) ** exp)).quantize(Decimal(1).scaleb(-exp))
+
+
+def from_major(text: str, currency: str) -> int:
+    """Parse a major-unit amount ("19.80") into minor units, refusing extra precision."""
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation as exc:
+        raise MoneyError(f"not an amount: {text!r}") from exc
+    scaled = value.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise MoneyError(f"{text} has more decimals than {currency.upper()} allows")
+    return int(scaled)
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """Human text for an amount: ¥1,980 / $19.80 / KWD 1.250."""
+    code = check_currency(currency)
+    major = to_major(amount, code)
+    sign = "-" if major < 0 else ""
+    exp = exponent(code)
+    body = f"{abs(major):,.{exp}f}"
+    symbol = SYMBOLS.get(code)
+    return f"{sign}{symbol}{body}" if symbol else f"{sign}{code.upper()} {body}"

@@ -1,0 +1,182 @@
+"""Plan offers for a product, and the signed tokens checkout accepts."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import date
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlmodel import Session
+
+from warranty import pricing
+from warranty.coverage import coverage_dates
+from warranty.errors import InvalidOffer
+from warranty.models import Product
+
+# What each coverage pays for, shown with every offer.
+COVERS = {
+    "standard": ["mechanical and electrical breakdown after the manufacturer's warranty"],
+    "accident": ["mechanical and electrical breakdown after the manufacturer's warranty",
+                 "accidental damage (drops, spills, cracked screens) from purchase"],
+}
+TOKEN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProductRef:
+    """What an offer is for: a catalog sku, or an ad-hoc category and price."""
+
+    sku: str | None
+    store_category: str
+    price: int  # minor units
+    manufacturer_warranty_months: int
+    title: str = ""
+
+
+@dataclass
+class OfferResult:
+    """Offers for one product, or none and why."""
+
+    product: ProductRef
+    currency: str
+    warranty_category: str | None
+    rule_set_version: int | None
+    offers: list[dict]
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    """HMAC-SHA256 signer for offer tokens, with a salt of its own."""
+    return URLSafeSerializer(secret, salt="warranty.offer",
+                             signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def ref_for_product(product: Product) -> ProductRef:
+    """The offer reference of a catalog product."""
+    return ProductRef(sku=product.sku, store_category=product.store_category,
+                      price=product.unit_price,
+                      manufacturer_warranty_months=product.manufacturer_warranty_months,
+                      title=product.title)
+
+
+def make_offers(*, session: Session, ref: ProductRef, currency: str, secret: str, today: date,
+                ttl_seconds: int, now: float | None = None) -> OfferResult:
+    """Price every eligible plan for ``ref`` under the current rules and sign each offer."""
+    version, rules = pricing.current_rules(session)
+    category = rules.warranty_category(ref.store_category)
+    result = OfferResult(product=ref, currency=currency, warranty_category=category,
+                         rule_set_version=version, offers=[])
+    if category is None:
+        result.reason_code = "unmapped_category"
+        result.reason = f"store category '{ref.store_category}' maps to no warranty category"
+        return result
+    try:
+        plans = pricing.price_plans(rules, category, ref.price, ref.manufacturer_warranty_months)
+    except pricing.NoOffer as no:
+        result.reason_code, result.reason = no.code, no.reason
+        return result
+    expires = int((now or time.time()) + ttl_seconds)
+    cat_rules = rules.categories[category]
+    signer = _serializer(secret)
+    for plan in plans:
+        dates = coverage_dates(purchase_date=today, term_months=plan.spec.term_months,
+                               manufacturer_months=ref.manufacturer_warranty_months,
+                               coverage=plan.spec.coverage)
+        token = signer.dumps({
+            "v": TOKEN_VERSION, "sku": ref.sku, "cat": ref.store_category, "pp": ref.price,
+            "mfr": ref.manufacturer_warranty_months, "plan": plan.spec.code, "price": plan.price,
+            "cur": currency, "rv": version, "exp": expires,
+        })
+        result.offers.append({
+            "plan_code": plan.spec.code,
+            "coverage": plan.spec.coverage,
+            "term_months": plan.spec.term_months,
+            "price": plan.price,
+            "currency": currency,
+            "deductible": cat_rules.deductible,
+            "liability_schedule": [int(p) if p == int(p) else float(p)
+                                   for p in cat_rules.liability_schedule],
+            "covers": COVERS[plan.spec.coverage],
+            "term_start": dates.purchase_date.isoformat(),
+            "term_end": dates.term_end.isoformat(),
+            "breakdown_cover_start": dates.breakdown_start.isoformat(),
+            "accident_cover_start": dates.accident_start.isoformat()
+            if dates.accident_start else None,
+            "expires_at": expires,
+            "offer_token": token,
+        })
+    return result
+
+
+@dataclass(frozen=True)
+class OfferClaim:
+    """What a verified offer token says."""
+
+    sku: str | None
+    store_category: str
+    product_price: int
+    manufacturer_warranty_months: int
+    plan_code: str
+    price: int
+    currency: str
+    rule_set_version: int
+    expires_at: int
+
+
+def verify_offer_token(token: str, *, secret: str, sku: str | None, product_price: int,
+                       currency: str, now: float | None = None) -> OfferClaim:
+    """Check a token's signature, expiry and that it is for this product at this price."""
+    if not isinstance(token, str) or not token or len(token) > 2000:
+        raise InvalidOffer("offer token is missing or malformed", code="offer_malformed")
+    try:
+        data = _serializer(secret).loads(token)
+    except BadSignature:
+        raise InvalidOffer("offer token is forged or altered", code="offer_bad_signature") from None
+    try:
+        claim = OfferClaim(
+            sku=data["sku"], store_category=str(data["cat"]), product_price=int(data["pp"]),
+            manufacturer_warranty_months=int(data["mfr"]), plan_code=str(data["plan"]),
+            price=int(data["price"]), currency=str(data["cur"]), rule_set_version=int(data["rv"]),
+            expires_at=int(data["exp"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise InvalidOffer("offer token is malformed", code="offer_malformed") from None
+    if data.get("v") != TOKEN_VERSION:
+        raise InvalidOffer("offer token is from an unsupported version", code="offer_malformed")
+    if claim.expires_at < (now or time.time()):
+        raise InvalidOffer("offer has expired; ask for a fresh offer", code="offer_expired")
+    if claim.sku != sku:
+        raise InvalidOffer("offer is for another product", code="offer_product_mismatch")
+    if claim.product_price != product_price:
+        raise InvalidOffer("offer was made for another product price",
+                           code="offer_price_mismatch")
+    if claim.currency != currency:
+        raise InvalidOffer("offer is in another currency", code="offer_currency_mismatch")
+    return claim
+
+
+def reprice(*, session: Session, claim: OfferClaim, store_category: str,
+            manufacturer_months: int) -> tuple[pricing.PricedPlan, str]:
+    """Price a verified offer again on the server under the rule version it was made with.
+
+    Returns the priced plan and its warranty category; refuses when the server's price
+    differs from the token's or the plan is no longer eligible.
+    """
+    rules = pricing.get_version(session, claim.rule_set_version)
+    category = rules.warranty_category(store_category)
+    if category is None:
+        raise InvalidOffer("product's category has no plans", code="offer_not_eligible")
+    try:
+        plans = pricing.price_plans(rules, category, claim.product_price, manufacturer_months)
+    except pricing.NoOffer as no:
+        raise InvalidOffer(f"plan is no longer offered: {no.reason}",
+                           code="offer_not_eligible") from None
+    plan = next((p for p in plans if p.spec.code == claim.plan_code), None)
+    if plan is None:
+        raise InvalidOffer("plan is not offered for this product", code="offer_not_eligible")
+    if plan.price != claim.price:
+        raise InvalidOffer("plan price differs from the offer", code="offer_price_mismatch")
+    return plan, category

@@ -1,0 +1,14 @@
+"""The Stripe connection: the official SDK, pointed at Stripe or the local stand-in."""
+
+from __future__ import annotations
+
+import stripe
+
+from warranty.settings import Settings
+
+
+def configure_stripe(settings: Settings) -> None:
+    """Point the SDK at Stripe, or at ``WARRANTY_STRIPE_API_BASE`` (the local stand-in)."""
+    stripe.api_key = settings.stripe_api_key or None
+    stripe.api_base = settings.stripe_api_base or "https://api.stripe.com"
+    stripe.max_network_retries = 2

@@ -1,0 +1,321 @@
+"""Pricing rule sets: their document format, validation, versions and plan prices.
+
+A rule document (YAML or JSON; see README "Pricing rules"):
+
+    currency: jpy
+    rounding_step: 10            # optional; ¥10 for JPY, 1 minor unit otherwise
+    category_map: {tv: electronics}   # store category -> warranty category
+    categories:
+      electronics:
+        deductible: 0                        # minor units per claim
+        liability_schedule: [100, 100, 80]   # cap, % of price, per coverage year
+        plans:
+          - {coverage: standard, term_months: 36}
+        bands:                               # min included, max excluded (null: no max)
+          - {min: 0, max: 50000, prices: {standard-36: {fixed: 1980}}}
+          - {min: 50000, max: null, prices: {standard-36: {rate: "0.05", floor: 2480}}}
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlmodel import Session, select
+
+from warranty import money
+from warranty.errors import InvalidRules, NotFound
+from warranty.models import RuleSet
+
+Coverage = Literal["standard", "accident"]
+RULES_DIR = Path(__file__).parent / "rules"
+
+
+class _Strict(BaseModel):
+    """Rule documents refuse unknown keys, so a typo is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlanPrice(_Strict):
+    """A band's price for one plan: a fixed amount, or a rate of the product price with a floor."""
+
+    fixed: int | None = Field(default=None, ge=0)
+    rate: Decimal | None = Field(default=None, ge=0, le=10)
+    floor: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PlanPrice:
+        """Exactly one of fixed and rate."""
+        if (self.fixed is None) == (self.rate is None):
+            raise ValueError("give either 'fixed' or 'rate' (with an optional 'floor')")
+        if self.fixed is not None and self.floor:
+            raise ValueError("'floor' only applies to a 'rate' price")
+        return self
+
+
+class Band(_Strict):
+    """Product prices from ``min`` (included) to ``max`` (excluded; null for no limit)."""
+
+    min: int = Field(ge=0)
+    max: int | None = Field(default=None, gt=0)
+    prices: dict[str, PlanPrice]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Band:
+        """A band must not be empty."""
+        if self.max is not None and self.max <= self.min:
+            raise ValueError(f"band max {self.max} must be greater than min {self.min}")
+        return self
+
+    def contains(self, price: int) -> bool:
+        """True when ``price`` falls in this band."""
+        return self.min <= price and (self.max is None or price < self.max)
+
+
+class PlanSpec(_Strict):
+    """A plan a category offers: coverage × term."""
+
+    coverage: Coverage
+    term_months: int = Field(ge=1, le=120)
+
+    @property
+    def code(self) -> str:
+        """Stable plan code, e.g. ``accident-36``."""
+        return f"{self.coverage}-{self.term_months}"
+
+
+class CategoryRules(_Strict):
+    """Plans, bands and claim terms of one warranty category."""
+
+    plans: list[PlanSpec] = Field(min_length=1)
+    bands: list[Band] = Field(min_length=1)
+    deductible: int = Field(default=0, ge=0)
+    liability_schedule: list[Decimal] = Field(default_factory=lambda: [Decimal(100)],
+                                              min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CategoryRules:
+        """Bands are contiguous, name only known plans, and every plan is priced somewhere."""
+        codes = [plan.code for plan in self.plans]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"a plan is listed twice: {codes}")
+        for pct in self.liability_schedule:
+            if pct < 0 or pct > 100:
+                raise ValueError("liability_schedule values are percentages from 0 to 100")
+        bands = sorted(self.bands, key=lambda band: band.min)
+        for before, after in zip(bands, bands[1:], strict=False):
+            if before.max is None or before.max > after.min:
+                raise ValueError(f"bands overlap: [{before.min}, {before.max}) and "
+                                 f"[{after.min}, {after.max})")
+            if before.max < after.min:
+                raise ValueError(f"gap between bands: no band covers [{before.max}, {after.min})")
+        priced = set()
+        for band in bands:
+            unknown = set(band.prices) - set(codes)
+            if unknown:
+                raise ValueError(f"band [{band.min}, {band.max}) prices unknown plan(s) "
+                                 f"{sorted(unknown)}; plans are {codes}")
+            priced |= set(band.prices)
+        unpriced = [code for code in codes if code not in priced]
+        if unpriced:
+            raise ValueError(f"no band prices plan(s) {unpriced}")
+        object.__setattr__(self, "bands", bands)
+        return self
+
+    def cap_percent(self, coverage_year: int) -> Decimal:
+        """Liability cap for a coverage year (1-based); the last value holds after the list."""
+        index = min(coverage_year, len(self.liability_schedule)) - 1
+        return self.liability_schedule[index]
+
+
+class RuleDocument(_Strict):
+    """A whole rule set as uploaded."""
+
+    currency: str
+    rounding_step: int | None = Field(default=None, ge=1)
+    category_map: dict[str, str] = Field(default_factory=dict)
+    categories: dict[str, CategoryRules] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> RuleDocument:
+        """Currency is a real code; the map only points at defined categories."""
+        object.__setattr__(self, "currency", money.check_currency(self.currency))
+        missing = sorted({t for t in self.category_map.values() if t not in self.categories})
+        if missing:
+            raise ValueError(f"category_map points at undefined categories {missing}")
+        return self
+
+    @property
+    def step(self) -> int:
+        """Rounding step for plan prices in minor units."""
+        return self.rounding_step or money.default_step(self.currency)
+
+    def warranty_category(self, store_category: str) -> str | None:
+        """The warranty category for a store category (identity for warranty category names)."""
+        key = store_category.strip()
+        if key in self.category_map:
+            return self.category_map[key]
+        lowered = key.lower()
+        if lowered in self.category_map:
+            return self.category_map[lowered]
+        return lowered if lowered in self.categories else None
+
+
+@dataclass(frozen=True)
+class PricedPlan:
+    """A plan with its server-computed price for one product price."""
+
+    spec: PlanSpec
+    price: int  # minor units
+
+
+class NoOffer(Exception):
+    """Why a product gets no plans: a stable code and a readable reason."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def parse_document(data: object) -> RuleDocument:
+    """Validate a rule document, turning every problem into one InvalidRules error."""
+    if not isinstance(data, dict):
+        raise InvalidRules("a rule set must be a mapping with currency and categories")
+    try:
+        return RuleDocument.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            {"at": ".".join(str(part) for part in err["loc"]) or "(document)",
+             "message": err["msg"].removeprefix("Value error, ")}
+            for err in exc.errors(include_url=False)
+        ]
+        summary = "; ".join(f"{p['at']}: {p['message']}" for p in problems[:5])
+        raise InvalidRules(f"invalid pricing rules: {summary}", details=problems) from None
+
+
+def load_text(text: str) -> RuleDocument:
+    """Parse YAML or JSON text into a validated rule document."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidRules(f"not valid YAML or JSON: {exc}") from None
+    return parse_document(data)
+
+
+def price_plans(rules: RuleDocument, category: str, product_price: int,
+                manufacturer_months: int) -> list[PricedPlan]:
+    """Every eligible plan for a product, priced; raises NoOffer with the reason when none."""
+    cat = rules.categories.get(category)
+    if cat is None:
+        raise NoOffer("no_rules_for_category", f"no pricing rules for category '{category}'")
+    band = next((b for b in cat.bands if b.contains(product_price)), None)
+    if band is None:
+        raise NoOffer("price_outside_bands",
+                      f"price {product_price} is outside every price band of '{category}'")
+    plans = []
+    for spec in cat.plans:
+        rule = band.prices.get(spec.code)
+        if rule is None:
+            continue
+        # Accident cover starts at purchase; a breakdown-only plan must outlast the
+        # manufacturer's warranty or it covers nothing.
+        if spec.coverage == "standard" and spec.term_months <= manufacturer_months:
+            continue
+        if rule.fixed is not None:
+            price = money.round_up(rule.fixed, rules.step)
+        else:
+            raw = money.of_rate(product_price, rule.rate)
+            price = money.round_up(max(raw, rule.floor), rules.step)
+        plans.append(PricedPlan(spec=spec, price=price))
+    if not plans:
+        if band.prices:
+            raise NoOffer("nothing_past_manufacturer_warranty",
+                          f"every plan ends within the {manufacturer_months}-month "
+                          "manufacturer's warranty")
+        raise NoOffer("no_plan_in_band", "no plan is offered in this price band")
+    return plans
+
+
+# --- versions ------------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_by_version: dict[int, RuleDocument] = {}
+_latest: dict[str, tuple[float, int | None]] = {}
+LATEST_TTL_SECONDS = 2.0  # other processes see a new upload within this long
+
+
+def save_rule_set(*, session: Session, document: RuleDocument, store_currency: str,
+                  created_by: str, note: str = "") -> RuleSet:
+    """Store a validated document as a new version (the session's caller commits)."""
+    if document.currency != store_currency:
+        raise InvalidRules(f"rule set is in {document.currency.upper()} but the store "
+                           f"currency is {store_currency.upper()}", code="currency_mismatch")
+    row = RuleSet(currency=document.currency, document=document.model_dump(mode="json"),
+                  created_by=created_by, note=note)
+    session.add(row)
+    session.flush()
+    forget_latest()
+    return row
+
+
+def forget_latest() -> None:
+    """Drop the cached 'latest version' so this process sees a new upload at once."""
+    with _cache_lock:
+        _latest.clear()
+
+
+def get_version(session: Session, version: int) -> RuleDocument:
+    """A rule version's document, parsed once per process (versions never change)."""
+    doc = _by_version.get(version)
+    if doc is None:
+        row = session.get(RuleSet, version)
+        if row is None:
+            raise NotFound(f"rule set version {version} does not exist")
+        doc = RuleDocument.model_validate(row.document)
+        with _cache_lock:
+            _by_version[version] = doc
+    return doc
+
+
+def latest_version(session: Session) -> int | None:
+    """The newest rule version, cached for a couple of seconds (offers are hot)."""
+    key = str(session.get_bind().url)
+    now = time.monotonic()
+    cached = _latest.get(key)
+    if cached and now - cached[0] < LATEST_TTL_SECONDS:
+        return cached[1]
+    version = session.exec(select(RuleSet.version).order_by(RuleSet.version.desc())).first()
+    with _cache_lock:
+        _latest[key] = (now, version)
+    return version
+
+
+def current_rules(session: Session) -> tuple[int, RuleDocument]:
+    """The active rule version and document, or NotFound when none is loaded."""
+    version = latest_version(session)
+    if version is None:
+        raise NotFound("no pricing rules are loaded yet", code="no_rules")
+    return version, get_version(session, version)
+
+
+def builtin_rules(name: str) -> str:
+    """Text of a rule file shipped with the package (``default-jpy``, ``example-usd``)."""
+    path = RULES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise NotFound(f"no built-in rule file named {name!r}")
+    return path.read_text(encoding="utf-8")
+
+
+def clear_caches() -> None:
+    """Forget every cached rule version (tests that wipe the database call this)."""
+    with _cache_lock:
+        _latest.clear()
+        _by_version.clear()
