@@ -121,3 +121,27 @@ def staff_headers():
 def store_key():
     """Headers of the storefront."""
     return {"X-Warranty-Key": PUBLIC_KEY}
+
+
+@pytest.fixture(scope="session")
+def stripe_standin():
+    """The local Stripe stand-in on a free port, with the SDK pointed at it."""
+    import stripe
+
+    from devtools.stripe_standin import StripeStandin
+
+    saved = (stripe.api_key, stripe.api_base)
+    standin = StripeStandin()
+    url = standin.start()
+    stripe.api_key, stripe.api_base = "sk_test_standin", url
+    yield standin
+    standin.stop()
+    stripe.api_key, stripe.api_base = saved
+
+
+@pytest.fixture
+def stripe_settings(settings, stripe_standin):
+    """Test settings that talk to the stand-in."""
+    return settings.model_copy(update={"stripe_api_base": stripe_standin.url,
+                                       "stripe_api_key": "sk_test_standin",
+                                       "stripe_webhook_secret": "whsec_test"})

@@ -44,3 +44,54 @@ def add_product(session: Session, sku: str = "TV-1", price: int = 120000,
         catalog.ProductIn(sku=sku, title=title, category=category, price=price,
                           manufacturer_warranty_months=months)])
     session.commit()
+
+
+def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str = "TV-1",
+               product_price: int = 120000, quantity: int = 1, plan_quantity: int = 1,
+               plan_code: str = "standard-36", purchase_date=None, currency: str = "jpy",
+               payment_intent_id: str | None = None, manufacturer_months: int = 12,
+               order_ref: str = "A-1001"):
+    """A paid order with one product line and one plan line, and its contracts (committed).
+
+    Arranges state directly, without checkout: for tests of what happens after payment.
+    Pass ``payment_intent_id`` of a real PaymentIntent on the stand-in when the test refunds.
+    """
+    from datetime import date
+
+    from sqlmodel import select
+
+    from warranty import contracts, pricing
+    from warranty.models import Order, OrderLine, RuleSet
+
+    version = session.exec(select(RuleSet.version).order_by(RuleSet.version.desc())).first()
+    if version is None:
+        version = load_rules(session, currency=currency)
+    rules = pricing.get_version(session, version)
+    category = rules.warranty_category("tv")
+    plans = {p.spec.code: p for p in pricing.price_plans(rules, category, product_price,
+                                                         manufacturer_months)}
+    plan_price = plans[plan_code].price
+    purchase_date = purchase_date or date(2026, 1, 10)
+    total = product_price * quantity + plan_price * plan_quantity
+    order = Order(store_order_ref=order_ref, customer_email=email, currency=currency,
+                  total_amount=total, channel="payment_intent", status="paid",
+                  purchase_date=purchase_date, stripe_payment_intent_id=payment_intent_id)
+    session.add(order)
+    session.flush()
+    product = OrderLine(order_id=order.id, line_no=1, kind="product", sku=sku, title="Test TV",
+                        quantity=quantity, unit_price=product_price,
+                        amount=product_price * quantity,
+                        manufacturer_warranty_months=manufacturer_months,
+                        warranty_category=category)
+    session.add(product)
+    session.flush()
+    plan = OrderLine(order_id=order.id, line_no=2, kind="plan", sku=sku, title=plan_code,
+                     quantity=plan_quantity, unit_price=plan_price,
+                     amount=plan_price * plan_quantity, warranty_category=category,
+                     plan_code=plan_code, rule_set_version=version, covers_line_id=product.id)
+    session.add(plan)
+    session.flush()
+    created = contracts.create_contracts(session=session, order=order,
+                                         purchase_date=purchase_date)
+    session.commit()
+    return order, created
