@@ -7,12 +7,15 @@ The real migrations run once per backend; each test starts from empty tables.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import uuid
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
+from werkzeug.serving import make_server
 
 from warranty import create_app, pricing
 from warranty.db import dispose_engines, get_engine, migrate
@@ -145,3 +148,42 @@ def stripe_settings(settings, stripe_standin):
     return settings.model_copy(update={"stripe_api_base": stripe_standin.url,
                                        "stripe_api_key": "sk_test_standin",
                                        "stripe_webhook_secret": "whsec_test"})
+
+
+@contextlib.contextmanager
+def serve(app):
+    """Serve ``app`` over real HTTP on a free 127.0.0.1 port (threaded); yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app over real HTTP, for browsers; yields its base URL."""
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def stripe_app(stripe_settings):
+    """An app that talks to the stand-in."""
+    return create_app(stripe_settings)
+
+
+@pytest.fixture
+def stripe_live(stripe_app, stripe_standin):
+    """The Stripe-connected app over HTTP, the stand-in's webhooks pointed at it.
+
+    The stand-in's data and webhooks are reset around each test.
+    """
+    stripe_standin.reset()
+    with serve(stripe_app) as url:
+        stripe_standin.register_webhook("warranty", f"{url}/stripe/webhook", "whsec_test")
+        yield url
+    stripe_standin.reset()
