@@ -177,13 +177,19 @@ def stripe_app(stripe_settings):
 
 
 @pytest.fixture
-def stripe_live(stripe_app, stripe_standin):
-    """The Stripe-connected app over HTTP, the stand-in's webhooks pointed at it.
+def stripe_server(stripe_app, stripe_standin):
+    """The Stripe-connected app over HTTP; no webhooks registered (tests deliver them).
 
     The stand-in's data and webhooks are reset around each test.
     """
     stripe_standin.reset()
     with serve(stripe_app) as url:
-        stripe_standin.register_webhook("warranty", f"{url}/stripe/webhook", "whsec_test")
         yield url
     stripe_standin.reset()
+
+
+@pytest.fixture
+def stripe_live(stripe_server, stripe_standin):
+    """The Stripe-connected app over HTTP with the stand-in's webhooks pointed at it."""
+    stripe_standin.register_webhook("warranty", f"{stripe_server}/stripe/webhook", "whsec_test")
+    return stripe_server
