@@ -28,6 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
-    for module in (core, catalog, rules, offers, checkout, stripe_webhook):
+    from warranty.web import plans_add
+
+    for module in (core, catalog, rules, offers, checkout, stripe_webhook, plans_add):
         app.register_blueprint(module.bp)
     return app

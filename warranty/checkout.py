@@ -418,3 +418,25 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                      plan_code=plan.spec.code, rule_set_version=claim.rule_set_version,
                      covers_line_id=product_line.id, placement="post_purchase")
     return PricedCart(order=order, lines=[line])
+
+
+def post_purchase_link(settings: Settings, order: Order, line_no: int) -> str:
+    """The signed link that lets the customer buy a plan for one order line later."""
+    from urllib.parse import urlencode
+
+    from warranty.magic_links import make_token
+
+    token = make_token(settings, "post_purchase", {"order": order.public_id, "line": line_no})
+    return f"{settings.base_url}/plans/add?{urlencode({'token': token})}"
+
+
+def read_post_purchase_link(settings: Settings, token: str) -> tuple[str, int]:
+    """The (order id, line number) of a valid post-purchase link."""
+    from warranty.magic_links import InvalidLink, read_token
+
+    data = read_token(settings, "post_purchase", token,
+                      max_age=(POST_PURCHASE_DAYS + 1) * 24 * 3600)
+    order_id, line_no = data.get("order"), data.get("line")
+    if not isinstance(order_id, str) or not isinstance(line_no, int):
+        raise InvalidLink("this link is not valid")
+    return order_id, line_no

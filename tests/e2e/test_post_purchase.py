@@ -77,3 +77,38 @@ def test_post_purchase_window_closes_after_60_days(stripe_live, stripe_app, data
     unknown = client.get("/api/v1/orders/ord_nope/post-purchase-offers", headers=store_key)
     assert unknown.status_code == 404
     assert order_state(database_url, order.public_id)[0].status == "paid"
+
+
+def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db, store_key):
+    import requests
+
+    from warranty import checkout
+    client = stripe_app.test_client()
+    load_rules(db)
+    add_product(db)
+    order = buy_tvs_without_plans(client, store_key, database_url, quantity=1)
+    link = checkout.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
+    path = link.split("127.0.0.1:5000")[1]
+    token = path.split("token=")[1]
+    page = requests.get(stripe_live + path, timeout=10)
+    assert page.status_code == 200 and "accident-36" in page.text and "¥2,980" not in page.text
+    assert "¥9,960" in page.text  # 8.3% of ¥120,000
+    bad = requests.get(stripe_live + path[:-4] + "AAAA", timeout=10,
+                       headers={"Accept": "text/html"})
+    assert bad.status_code == 403 and "<html" in bad.text
+    from urllib.parse import unquote
+    res = requests.post(f"{stripe_live}/plans/add", timeout=10, allow_redirects=False,
+                        data={"token": unquote(token), "plan_code": "accident-36",
+                              "quantity": "1"})
+    assert res.status_code == 303 and "/pay/cs_" in res.headers["Location"]
+    paid = pay_hosted(res.headers["Location"])
+    assert paid.status_code == 303 and paid.headers["Location"].endswith("/plans/added")
+    from sqlmodel import Session, select
+
+    from tests.stripe_helpers import wait_for
+    from warranty.models import Contract
+    def first_contract():
+        with Session(get_engine(database_url)) as session:
+            return session.exec(select(Contract)).first()
+    contract = wait_for(first_contract)
+    assert contract.coverage == "accident" and contract.waiting_until is not None

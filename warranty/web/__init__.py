@@ -1,0 +1,1 @@
+"""HTML pages: customer pages, staff pages, the demo store."""
