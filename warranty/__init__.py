@@ -21,6 +21,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.json.sort_keys = False
     logging.basicConfig(level=logging.INFO)
+    # The SDK logs every request at INFO; our own log says what matters.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
 
     from warranty import db, errors_http, payments
     from warranty.api import catalog, checkout, core, offers, rules, stripe_webhook
