@@ -145,3 +145,21 @@ def stripe_settings(settings, stripe_standin):
     return settings.model_copy(update={"stripe_api_base": stripe_standin.url,
                                        "stripe_api_key": "sk_test_standin",
                                        "stripe_webhook_secret": "whsec_test"})
+
+
+@pytest.fixture(scope="session")
+def smtp_sink():
+    """The local SMTP sink on a free port; tests ``clear()`` it or filter by recipient."""
+    from devtools.smtp_sink import SmtpSink
+
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def mail_settings(stripe_settings, smtp_sink):
+    """Stand-in Stripe settings that also send mail to the SMTP sink."""
+    smtp_sink.clear()
+    return stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})

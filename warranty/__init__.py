@@ -23,11 +23,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
 
     from warranty import db, errors_http, payments
-    from warranty.api import catalog, core, offers, rules
+    from warranty.api import catalog, contracts, core, offers, rules
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
-    for module in (core, catalog, rules, offers):
+    for module in (core, catalog, rules, offers, contracts):
         app.register_blueprint(module.bp)
     return app
