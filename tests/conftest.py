@@ -160,6 +160,14 @@ def smtp_sink():
 
 @pytest.fixture
 def mail_settings(stripe_settings, smtp_sink):
-    """Stand-in Stripe settings that also send mail to the SMTP sink."""
+    """Stand-in Stripe settings that also send mail to the SMTP sink.
+
+    Also points the SDK's global config at the stand-in: any create_app() with other
+    settings since the session began re-pointed it.
+    """
+    from warranty.payments import configure_stripe
+
     smtp_sink.clear()
-    return stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})
+    settings = stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})
+    configure_stripe(settings)
+    return settings

@@ -25,14 +25,17 @@ USD_LINES = [{"price_data": {"currency": "usd", "unit_amount": 1999,
 
 
 @pytest.fixture(scope="module")
-def standin():
-    """Run the stand-in on a free port and point the SDK's global config at it."""
+def standin(stripe_standin):
+    """The session's stand-in (one per process), with the SDK's global config pointed at it.
+
+    Shared with the other tests: pytest may run them first, since it groups tests by the
+    session's parametrised database fixture.
+    """
     PICKLE.unlink(missing_ok=True)
     saved = stripe.api_key, stripe.api_base
-    server = StripeStandin()
-    stripe.api_key, stripe.api_base = "sk_test_x", server.start()
-    yield server
-    server.stop()
+    # Any create_app() since the session began re-pointed the SDK (configure_stripe).
+    stripe.api_key, stripe.api_base = "sk_test_x", stripe_standin.url
+    yield stripe_standin
     stripe.api_key, stripe.api_base = saved
     assert not PICKLE.exists()
 
