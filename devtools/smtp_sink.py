@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import logging
 import socket
 import threading
 import time
@@ -83,6 +84,7 @@ class SmtpSink:
     def start(self) -> int:
         """Start listening in a background thread; returns the port."""
         self.port = self.port or _free_port(self.host)
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
         self._controller.start()
         return self.port
@@ -126,7 +128,7 @@ class SmtpSink:
             time.sleep(0.02)
 
 
-def _print(mail: ReceivedMail) -> None:
+def print_mail(mail: ReceivedMail) -> None:
     """Show a received mail on stdout."""
     print(f"--- mail from {mail.mail_from} to {', '.join(mail.rcpt_tos)}\n"
           f"Subject: {mail.subject}\n\n{mail.body}", flush=True)
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local SMTP sink that prints mails")
     parser.add_argument("--port", type=int, default=8025)
     args = parser.parse_args(argv)
-    sink = SmtpSink(port=args.port, on_mail=_print)
+    sink = SmtpSink(port=args.port, on_mail=print_mail)
     print(f"SMTP sink on 127.0.0.1:{sink.start()}", flush=True)
     try:
         threading.Event().wait()
