@@ -197,3 +197,29 @@ def stripe_live(stripe_server, stripe_standin):
     """The Stripe-connected app over HTTP with the stand-in's webhooks pointed at it."""
     stripe_standin.register_webhook("warranty", f"{stripe_server}/stripe/webhook", "whsec_test")
     return stripe_server
+
+
+@pytest.fixture(scope="session")
+def smtp_sink():
+    """The local SMTP sink on a free port; tests ``clear()`` it or filter by recipient."""
+    from devtools.smtp_sink import SmtpSink
+
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def mail_settings(stripe_settings, smtp_sink):
+    """Stand-in Stripe settings that also send mail to the SMTP sink.
+
+    Also points the SDK's global config at the stand-in: any create_app() with other
+    settings since the session began re-pointed it.
+    """
+    from warranty.payments import configure_stripe
+
+    smtp_sink.clear()
+    settings = stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})
+    configure_stripe(settings)
+    return settings

@@ -95,3 +95,20 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
                                          purchase_date=purchase_date)
     session.commit()
     return order, created
+
+
+def stripe_paid_order(session: Session, **kwargs):
+    """``paid_order`` whose payment is a real, succeeded PaymentIntent on the Stripe stand-in.
+
+    Needs the ``stripe_standin`` fixture (the SDK's global config points at it).
+    """
+    import stripe
+
+    order, created = paid_order(session, **kwargs)
+    intent = stripe.PaymentIntent.create(amount=order.total_amount, currency=order.currency,
+                                         payment_method="pm_card_visa", confirm=True,
+                                         metadata={"order": order.public_id})
+    order.stripe_payment_intent_id = intent.id
+    session.add(order)
+    session.commit()
+    return order, created

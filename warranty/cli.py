@@ -113,6 +113,32 @@ def create_token(name: str, role: str) -> None:
 
 
 @main.command()
+@click.option("--once", is_flag=True, help="one pass over every job, then exit")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
+              help="rows per job per pass")
+def worker(once: bool, limit: int) -> None:
+    """Send mail, deliver store webhooks, retry refunds, expire ended plans."""
+    import logging
+    import signal
+    import threading
+
+    from warranty import payments
+    from warranty.worker import run_forever, run_once
+
+    settings = _settings()
+    payments.configure_stripe(settings)
+    if once:
+        _echo_json(run_once(settings=settings, limit=limit))
+        return
+    logging.basicConfig(level=logging.INFO)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"worker running on {settings.database_url}; Ctrl-C to stop")
+    run_forever(settings=settings, stop=stop, limit=limit)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Secrets that ship in docs, the demo or tests; refused anywhere that matters.
@@ -32,11 +32,32 @@ class Settings(BaseSettings):
     stripe_api_key: str = ""
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = ""
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
 
     base_url: str = "http://127.0.0.1:5000"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
     mail_from: str = "warranty@example.com"
+
+    # Cancellation: free look window and fee (minor units) for later cancellations.
+    free_look_days: int = Field(default=30, ge=0)
+    cancellation_fee: int = Field(default=0, ge=0)
+
+    # Outbound webhooks to the store (contract events), signed with the secret.
+    store_webhook_url: str = ""
+    store_webhook_secret: str = ""
+    store_webhook_timeout_seconds: float = 10.0
+
+    # Worker retries (mail, outbound webhooks, refunds): exponential backoff with a cap.
+    retry_base_seconds: float = Field(default=30.0, ge=0)
+    retry_cap_seconds: float = Field(default=6 * 3600.0, ge=0)
+    mail_max_attempts: int = Field(default=10, ge=1)
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    worker_interval_seconds: float = Field(default=2.0, gt=0)
 
     @field_validator("currency")
     @classmethod
@@ -55,6 +76,9 @@ class Settings(BaseSettings):
                         f"WARRANTY_{name.upper()} must be set to a real secret "
                         "(16+ characters) in production"
                     )
+        if self.store_webhook_url and len(self.store_webhook_secret) < 16:
+            raise ValueError("WARRANTY_STORE_WEBHOOK_SECRET must be set (16+ characters) "
+                             "when WARRANTY_STORE_WEBHOOK_URL is")
         return self
 
     @property

@@ -134,3 +134,33 @@ def create_post_purchase(body: checkout.PostPurchaseIn):
     settings = current_app.config["SETTINGS"]
     priced = checkout.price_post_purchase(session=get_session(), settings=settings, body=body)
     return _start_hosted(priced, body.success_url, body.cancel_url)
+
+
+class PostPurchaseLink(BaseModel):
+    """The signed link to buy a plan for one line later."""
+
+    line_no: int
+    sku: str
+    url: str
+
+
+class PostPurchaseLinks(BaseModel):
+    """Signed links for each product line of a paid order (for the store's own mails)."""
+
+    order_id: str
+    links: list[PostPurchaseLink]
+
+
+@endpoint(bp, "/orders/<order_id>/post-purchase-links", auth="public",
+          summary="Signed post-purchase links for a paid order's product lines",
+          response=PostPurchaseLinks, errors=(404, 409))
+def post_purchase_links(order_id: str):
+    """One signed link per product line that can still get a plan."""
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    order = checkout.get_order(session, order_id)
+    lines = checkout.post_purchase_lines(session=session, settings=settings, order=order)
+    return {"order_id": order.public_id,
+            "links": [{"line_no": line["line_no"], "sku": line["sku"],
+                       "url": checkout.post_purchase_link(settings, order, line["line_no"])}
+                      for line in lines if line["offers"]]}
