@@ -60,6 +60,12 @@ def ts_field(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime(), nullable=nullable, **extra, **kwargs)
 
 
+def money_field(**kwargs: Any) -> Any:
+    """An amount in the currency's minor unit: 64-bit, since KRW, VND or IDR totals outgrow
+    32 bits long before anything else does."""
+    return Field(sa_type=sa.BigInteger(), ge=0, **kwargs)
+
+
 def json_field(default_factory=dict) -> Any:
     """A JSON column."""
     return Field(default_factory=default_factory, sa_type=sa.JSON(), nullable=False)
@@ -75,7 +81,7 @@ class Product(SQLModel, table=True):
     sku: str = Field(max_length=100, unique=True, index=True)
     title: str = Field(max_length=300)
     store_category: str = Field(max_length=100, index=True)
-    unit_price: int = Field(ge=0)  # minor units of the store currency
+    unit_price: int = money_field()  # minor units of the store currency
     currency: str = Field(max_length=3)
     manufacturer_warranty_months: int = Field(default=12, ge=0)
     created_at: datetime = ts_field()
@@ -108,7 +114,7 @@ class Order(SQLModel, table=True):
     store_order_ref: str = Field(max_length=200, index=True)
     customer_email: str = Field(max_length=320, index=True)
     currency: str = Field(max_length=3)
-    total_amount: int = Field(ge=0)  # minor units: what Stripe must charge
+    total_amount: int = money_field()  # minor units: what Stripe must charge
     # checkout_session | payment_intent | post_purchase | external
     channel: str = Field(max_length=20)
     # pending | paid | expired | failed | refunded
@@ -138,8 +144,8 @@ class OrderLine(SQLModel, table=True):
     sku: str = Field(max_length=100)
     title: str = Field(max_length=300)
     quantity: int = Field(ge=1)
-    unit_price: int = Field(ge=0)  # minor units, priced by the server for plan lines
-    amount: int = Field(ge=0)  # unit_price × quantity
+    unit_price: int = money_field()  # minor units, priced by the server for plan lines
+    amount: int = money_field()  # unit_price × quantity
     manufacturer_warranty_months: int | None = None
     warranty_category: str | None = Field(default=None, max_length=50)
     # Plan lines: what they cover and under which rules.
@@ -181,15 +187,15 @@ class Contract(SQLModel, table=True):
     customer_email: str = Field(max_length=320, index=True)  # current owner
     sku: str = Field(max_length=100)
     product_title: str = Field(max_length=300)
-    product_price: int = Field(ge=0)  # minor units, unit price paid for the product
+    product_price: int = money_field()  # minor units, unit price paid for the product
     warranty_category: str = Field(max_length=50)
     plan_code: str = Field(max_length=50)
     coverage: str = Field(max_length=20)  # standard | accident
     term_months: int
-    price: int = Field(ge=0)  # minor units paid for the plan
+    price: int = money_field()  # minor units paid for the plan
     currency: str = Field(max_length=3)
     rule_set_version: int = Field(foreign_key="rule_set.version")
-    deductible: int = Field(default=0, ge=0)  # minor units per claim
+    deductible: int = money_field(default=0)  # minor units per claim
     liability_schedule: list = json_field(list)  # cap % of product price per coverage year
     purchase_date: date  # product purchase date: the term counts from it
     plan_sold_on: date  # the plan's own sale date (later for post-purchase plans)
@@ -224,11 +230,11 @@ class Refund(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     contract_id: int = Field(foreign_key="contract.id", unique=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
-    amount: int = Field(ge=0)  # minor units
+    amount: int = money_field()  # minor units
     currency: str = Field(max_length=3)
     cancel_date: date
-    fee: int = Field(default=0, ge=0)
-    claims_paid: int = Field(default=0, ge=0)
+    fee: int = money_field(default=0)
+    claims_paid: int = money_field(default=0)
     reason: str = Field(default="", max_length=1000)
     # pending | succeeded | failed (retried by the worker)
     status: str = Field(default="pending", max_length=20, index=True)

@@ -72,6 +72,36 @@ def _fail(exc: ValidationError, where: str) -> ValidationFailed:
     return ValidationFailed(f"invalid {where}: {summary}", details=problems)
 
 
+def unstorable_text(data: Any, at: str = "") -> str | None:
+    """Where ``data`` holds text no database can store (NUL, lone surrogates), if anywhere."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            return at or "(body)"
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return at or "(body)"
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            where = unstorable_text(key, at) or unstorable_text(value, f"{at}.{key}".strip("."))
+            if where:
+                return where
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            where = unstorable_text(value, f"{at}.{index}".strip("."))
+            if where:
+                return where
+    return None
+
+
+def _refuse_unstorable(data: Any) -> None:
+    """PostgreSQL refuses NUL bytes and invalid Unicode: say so instead of failing later."""
+    where = unstorable_text(data)
+    if where:
+        raise ValidationFailed(f"invalid text at {where}: NUL characters and unpaired "
+                               "surrogates are not allowed", code="invalid_text")
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """The request's JSON body validated against ``model``."""
     if not request.is_json:
@@ -80,6 +110,7 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     data = request.get_json(silent=True)
     if data is None:
         raise DomainError("request body is not valid JSON", code="invalid_json")
+    _refuse_unstorable(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -92,6 +123,7 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     for key in request.args:
         values = request.args.getlist(key)
         raw[key] = values if len(values) > 1 else values[0]
+    _refuse_unstorable(raw)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
