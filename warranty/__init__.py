@@ -20,14 +20,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Product bulk upserts and claim uploads are the largest bodies we accept.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.json.sort_keys = False
+    # The session cookie carries the signed-in customer or staff member and the CSRF token.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
     logging.basicConfig(level=logging.INFO)
 
     from warranty import db, errors_http, payments
-    from warranty.api import catalog, core, offers, rules
+    from warranty.api import catalog, claims, core, offers, rules
+    from warranty.web import customer, staff
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
-    for module in (core, catalog, rules, offers):
+    for module in (core, catalog, rules, offers, claims, customer, staff):
         app.register_blueprint(module.bp)
     return app

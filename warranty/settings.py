@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Secrets that ship in docs, the demo or tests; refused anywhere that matters.
@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     mail_from: str = "warranty@example.com"
+
+    # Claim photos and PDFs live here, outside the web root, under random names.
+    upload_dir: str = "var/uploads"
+    # Claims whose estimate is below this (minor units) are approved without review; 0 = off.
+    auto_approve_under: int = Field(default=0, ge=0)
 
     @field_validator("currency")
     @classmethod
