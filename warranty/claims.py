@@ -204,7 +204,7 @@ def webhook_payload(session: Session, claim: Claim, contract: Contract, reason: 
 def _claim_link(settings: Settings, claim: Claim) -> str:
     """A signed link that signs the customer in and opens the claim's page."""
     return (magic_links.plans_link(settings, claim.customer_email)
-            + f"&next=/my/claims/{claim.public_id}")
+            + f"&next=/my/claims/{claim.public_id}&lang={claim.lang}")
 
 
 def _mail_status(session: Session, settings: Settings, claim: Claim, contract: Contract,
@@ -234,9 +234,9 @@ def deny_text(claim: Claim, lang: str) -> str:
 
 
 def nps_link(settings: Settings, claim: Claim) -> str:
-    """The signed link to the claim's 0-10 question."""
+    """The signed link to the claim's 0-10 question, in the language the claim was filed in."""
     token = magic_links.make_token(settings, "nps", {"claim": claim.public_id})
-    return f"{settings.base_url}/my/nps?token={token}"
+    return f"{settings.base_url}/my/nps?token={token}&lang={claim.lang}"
 
 
 def _mail_nps(session: Session, settings: Settings, claim: Claim) -> None:
