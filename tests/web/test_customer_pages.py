@@ -126,15 +126,15 @@ def test_field_errors_are_shown_next_to_the_fields(client, db, settings):
 
 
 @pytest.mark.parametrize(("files", "message"), [
-    ([(io.BytesIO(EXE), "photo.jpg")], "photo.jpg はJPEG・PNG・WebP・HEICの写真または"),
-    ([(io.BytesIO(JPEG + b"\0" * uploads.MAX_FILE_BYTES), "huge.jpg")],
-     "huge.jpg は10MBを超えています"),
-    ([(io.BytesIO(PNG), f"{i}.png") for i in range(6)], "ファイルは最大5点"),
+    ([(EXE, "photo.jpg")], "photo.jpg はJPEG・PNG・WebP・HEICの写真または"),
+    ([(JPEG + b"\0" * uploads.MAX_FILE_BYTES, "huge.jpg")], "huge.jpg は10MBを超えています"),
+    ([(PNG, f"{i}.png") for i in range(6)], "ファイルは最大5点"),
 ])
 def test_upload_limits_on_the_form(client, db, settings, files, message):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
     sign_in_customer(client, settings)
-    response = _file_claim(client, contract, files=files)
+    response = _file_claim(client, contract,
+                           files=[(io.BytesIO(data), name) for data, name in files])
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert 'id="files-error"' in html and message in html
