@@ -90,10 +90,11 @@ def _empty_tables(request):
 
 
 @pytest.fixture
-def settings(database_url):
-    """Test settings on the backend's database."""
+def settings(database_url, tmp_path):
+    """Test settings on the backend's database; uploads go to the test's own folder."""
     return demo_settings(env="test", database_url=database_url, secret_key=SECRET,
-                         api_token=API_TOKEN, public_key=PUBLIC_KEY)
+                         api_token=API_TOKEN, public_key=PUBLIC_KEY,
+                         upload_dir=str(tmp_path / "uploads"))
 
 
 @pytest.fixture
@@ -165,6 +166,28 @@ def serve(app):
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (skipped without it, unless required)."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("WARRANTY_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"WARRANTY_REQUIRE_BROWSER=1 but {CHROMIUM} is missing "
+                        "(apt-get install chromium)")
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
 
 
 @pytest.fixture

@@ -20,19 +20,30 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Product bulk upserts and claim uploads are the largest bodies we accept.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.json.sort_keys = False
+    # The session cookie carries the signed-in customer or staff member and the CSRF token.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
     logging.basicConfig(level=logging.INFO)
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
     from warranty import db, errors_http, payments
-    from warranty.api import catalog, checkout, contracts, core, offers, rules, stripe_webhook
+    from warranty.api import (
+        catalog,
+        checkout,
+        claims,
+        contracts,
+        core,
+        offers,
+        rules,
+        stripe_webhook,
+    )
+    from warranty.web import customer, plans_add, staff
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
-    from warranty.web import plans_add
-
-    for module in (core, catalog, rules, offers, checkout, stripe_webhook, plans_add,
-                   contracts):
+    for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
+                   plans_add, customer, staff):
         app.register_blueprint(module.bp)
     return app

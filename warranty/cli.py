@@ -112,6 +112,30 @@ def create_token(name: str, role: str) -> None:
     click.echo(token)
 
 
+@main.command("create-staff")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["staff", "finance", "admin"]), default="staff",
+              show_default=True)
+@click.option("--password-stdin", is_flag=True,
+              help="read the password from standard input instead of prompting")
+def create_staff(email: str, role: str, password_stdin: bool) -> None:
+    """Add a staff account for the staff pages (password prompted, or from stdin)."""
+    from warranty.staff_accounts import create_staff as add_staff
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(settings.database_url) as session:
+            user = add_staff(session=session, email=email, role=role, password=password)
+            created = (user.email, user.role)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"staff account {created[0]} ({created[1]}) created")
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="one pass over every job, then exit")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),

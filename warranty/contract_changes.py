@@ -13,6 +13,7 @@ from datetime import date
 from sqlmodel import Session, select
 
 from warranty import contracts, money, notifications, refunds
+from warranty.claims import claims_paid_total
 from warranty.dates import days_inclusive, utcnow
 from warranty.errors import Conflict, DomainError, NotFound, ValidationFailed
 from warranty.models import Contract, Order, OrderLine, Refund
@@ -73,9 +74,14 @@ def quote_refund(*, contract: Contract, cancel_date: date, fee: int = 0, claims_
 
 
 def quote_cancellation(*, session: Session, settings: Settings, contract: Contract,
-                       cancel_date: date, claims_paid: int = 0) -> RefundQuote:
-    """The refund staff would confirm now; refuses contracts that cannot be cancelled."""
+                       cancel_date: date, claims_paid: int | None = None) -> RefundQuote:
+    """The refund staff would confirm now; refuses contracts that cannot be cancelled.
+
+    ``claims_paid`` defaults to every payout recorded on the contract.
+    """
     contracts.check_transition(contract, "cancelled")
+    if claims_paid is None:
+        claims_paid = claims_paid_total(session, contract)
     return quote_refund(contract=contract, cancel_date=cancel_date,
                         fee=settings.cancellation_fee, claims_paid=claims_paid,
                         free_look_days=settings.free_look_days)
@@ -120,7 +126,8 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
 
 def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
                     cancel_date: date, today: date, actor: str, reason: str,
-                    expected_amount: int | None = None, claims_paid: int = 0) -> Refund:
+                    expected_amount: int | None = None,
+                    claims_paid: int | None = None) -> Refund:
     """Confirm a quoted cancellation: contract cancelled, refund pending (caller commits).
 
     ``expected_amount`` is the quoted refund staff saw; if the contract changed since (a

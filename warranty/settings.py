@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=12, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
 
+    # Claim photos and PDFs live here, outside the web root, under random names.
+    upload_dir: str = "var/uploads"
+    # Claims whose estimate is below this (minor units) are approved without review; 0 = off.
+    auto_approve_under: int = Field(default=0, ge=0)
+
     @field_validator("currency")
     @classmethod
     def _lower_currency(cls, value: str) -> str:

@@ -31,7 +31,9 @@ from warranty.settings import Settings
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = ("contract.created", "contract.cancelled", "contract.transferred",
-               "refund.succeeded")
+               "contract.fulfilled", "refund.succeeded",
+               "claim.submitted", "claim.in_review", "claim.info_requested", "claim.approved",
+               "claim.denied", "claim.paid", "claim.closed")
 SIGNATURE_HEADER = "Warranty-Signature"
 LEASE_SECONDS = 120  # longer than one delivery with its timeout
 

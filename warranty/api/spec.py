@@ -18,9 +18,12 @@ from pydantic.json_schema import models_json_schema
 
 from warranty.auth import bearer_role, check_public_key, require_role
 from warranty.db import get_session
-from warranty.errors import DomainError, ValidationFailed
+from warranty.errors import DomainError, Unauthorized, ValidationFailed
+from warranty.magic_links import InvalidLink, email_from_plans_token
 
-Auth = str  # "none" | "public" | "staff" | "finance" | "admin"
+# "none" | "public" | "staff" | "finance" | "admin" | "customer" (the store's public key with
+# the customer's signed token in X-Customer-Token, or a staff bearer token)
+Auth = str
 
 
 class ErrorDetail(BaseModel):
@@ -139,11 +142,22 @@ def authenticate(auth: Auth) -> None:
         key = request.headers.get("X-Warranty-Key") or request.args.get("key")
         check_public_key(key, settings.public_key)
         g.actor, g.role = "storefront", "storefront"
+    elif auth == "customer" and not request.headers.get("Authorization"):
+        check_public_key(request.headers.get("X-Warranty-Key"), settings.public_key)
+        token = request.headers.get("X-Customer-Token")
+        if not token:
+            raise Unauthorized("send the customer's token in X-Customer-Token (or use a staff "
+                               "bearer token)", code="missing_customer_token")
+        try:
+            email = email_from_plans_token(settings, token)
+        except InvalidLink as exc:
+            raise Unauthorized(exc.message, code=exc.code) from None
+        g.actor, g.role, g.customer_email = f"customer:{email}", "customer", email
     else:
         actor, role = bearer_role(session=get_session(),
                                   header=request.headers.get("Authorization"),
                                   master_token=settings.api_token)
-        require_role(role, auth)
+        require_role(role, "staff" if auth == "customer" else auth)
         g.actor, g.role = actor, role
 
 
@@ -230,6 +244,9 @@ def openapi_document(*, title: str, version: str) -> dict:
             op["security"] = [{"bearer": []}]
         elif ep.auth == "public":
             op["security"] = [{"publicKey": []}]
+        elif ep.auth == "customer":
+            codes.add(403)
+            op["security"] = [{"publicKey": [], "customerToken": []}, {"bearer": []}]
         if ep.body is not None:
             codes.add(415)
         for code in sorted(codes):
@@ -246,6 +263,8 @@ def openapi_document(*, title: str, version: str) -> dict:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "publicKey": {"type": "apiKey", "in": "header", "name": "X-Warranty-Key"},
+                "customerToken": {"type": "apiKey", "in": "header", "name": "X-Customer-Token",
+                                  "description": "the token of the customer's plans link"},
             },
         },
     }
