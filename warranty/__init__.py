@@ -23,11 +23,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
 
     from warranty import db, errors_http, payments
-    from warranty.api import catalog, core, offers, rules
+    from warranty.api import catalog, core, experiment, offers, rules
+    from warranty.web import embed
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
-    for module in (core, catalog, rules, offers):
+    for module in (core, catalog, rules, offers, experiment, embed):
         app.register_blueprint(module.bp)
+    if settings.demo_store:
+        from warranty.web import demo_store
+
+        app.register_blueprint(demo_store.bp)
     return app

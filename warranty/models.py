@@ -291,3 +291,30 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = ts_field()
     expires_at: datetime | None = ts_field(nullable=True)
     revoked_at: datetime | None = ts_field(nullable=True)
+
+
+# --- storefront embed and the holdout experiment ---------------------------------------
+
+
+class VisitorEvent(SQLModel, table=True):
+    """What an anonymous storefront visitor saw and did with offers (from the embed)."""
+
+    __tablename__ = "visitor_event"
+
+    # Big: one row per event. SQLite only auto-increments a plain INTEGER primary key.
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+    visitor_id: str = Field(max_length=64, index=True)
+    arm: str = Field(max_length=20)  # treatment | holdout, recomputed by the server
+    # exposure | offer_viewed | offer_selected | offer_removed | checkout_started
+    type: str = Field(max_length=30)
+    placement: str | None = Field(default=None, max_length=30)
+    sku: str | None = Field(default=None, max_length=100)
+    warranty_category: str | None = Field(default=None, max_length=50)
+    price: int | None = Field(default=None, ge=0)  # minor units: the product's unit price
+    plan_code: str | None = Field(default=None, max_length=50)
+    plan_price: int | None = Field(default=None, ge=0)  # minor units: the plan's unit price
+    quantity: int | None = Field(default=None, ge=1)
+    order_public_id: str | None = Field(default=None, max_length=40, index=True)
+    occurred_at: datetime = ts_field(index=True)  # the client's time, clamped
+    received_at: datetime = ts_field()

@@ -1,0 +1,1 @@
+"""HTML and static routes: the storefront embed's assets and the demo store."""
