@@ -145,3 +145,64 @@ def stripe_settings(settings, stripe_standin):
     return settings.model_copy(update={"stripe_api_base": stripe_standin.url,
                                        "stripe_api_key": "sk_test_standin",
                                        "stripe_webhook_secret": "whsec_test"})
+
+
+# --- a live server and a real browser (embed and pages) --------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+class LiveServer:
+    """The app served over real HTTP on 127.0.0.1 from a thread."""
+
+    def __init__(self, app, server):
+        """Remember the app and its werkzeug server."""
+        self.app, self.server = app, server
+        self.url = f"http://127.0.0.1:{server.server_port}"
+
+    @property
+    def settings(self):
+        """The settings the served app runs with."""
+        return self.app.config["SETTINGS"]
+
+
+@pytest.fixture
+def live_server(request, settings):
+    """The app on a free loopback port for one test (on the Stripe stand-in when the test
+    also asks for ``stripe_settings``: one stand-in per process, so only then is it started)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    if "stripe_settings" in request.fixturenames:
+        settings = request.getfixturevalue("stripe_settings")
+    app = create_app(settings)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    live = LiveServer(app, server)
+    app.config["SETTINGS"] = settings.model_copy(update={"base_url": live.url})
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield live
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    if not os.path.exists(CHROMIUM):
+        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("WARRANTY_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"WARRANTY_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                      headless=True)
+        yield chromium
+        chromium.close()

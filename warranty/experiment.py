@@ -128,6 +128,13 @@ class TokenBuckets:
                 self._forget_full(now)
             return 0.0
 
+    def give_back(self, key: str, tokens: int) -> None:
+        """Return tokens taken for a request that another limit then refused."""
+        with self._lock:
+            if key in self._buckets:
+                level, last = self._buckets[key]
+                self._buckets[key] = (min(self.burst, level + tokens), last)
+
     def _forget_full(self, now: float) -> None:
         """Drop buckets idle long enough to be full again: they equal fresh ones."""
         refill = self.burst / self.rate

@@ -111,8 +111,12 @@ def post_events(body: EventBatch):
     """Rate-limit by visitor and address, recompute the arm, insert the batch in one go."""
     by_visitor, by_ip = _limits()
     count = len(body.events)
-    wait = by_ip.take(request.remote_addr or "-", count) or by_visitor.take(body.visitor_id,
-                                                                           count)
+    address = request.remote_addr or "-"
+    wait = by_visitor.take(body.visitor_id, count)
+    if not wait:
+        wait = by_ip.take(address, count)
+        if wait:
+            by_visitor.give_back(body.visitor_id, count)
     if wait:
         return current_app.make_response(_too_many(wait))
     settings = current_app.config["SETTINGS"]

@@ -20,7 +20,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
   const LANG = /^ja/i.test(me.dataset.lang || document.documentElement.lang || '') ? 'ja' : 'en';
   const T = {
     en: {
-      legend: 'Protect your purchase', none: 'No protection', standard: 'Breakdown protection',
+      sep: ', ', legend: 'Protect your purchase', none: 'No protection', standard: 'Breakdown protection',
       accident: 'Accident & breakdown protection', years: (n) => n + (n > 1 ? ' years' : ' year'),
       months: (n) => n + ' months', each: 'per unit', units: (n) => 'Covers ' + n + (n > 1 ? ' units' : ' unit'),
       modalTitle: 'Add protection?', modalText: (t) => 'Protect your ' + (t || 'product') + ' beyond the manufacturer\'s warranty.',
@@ -32,7 +32,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       added: (p) => p + ' added', removed: (p) => p + ' removed',
     },
     ja: {
-      legend: '延長保証を付ける', none: '保証なし', standard: '延長保証（故障）',
+      sep: ' ', legend: '延長保証を付ける', none: '保証なし', standard: '延長保証（故障）',
       accident: '延長保証（破損・故障）', years: (n) => n + '年', months: (n) => n + 'か月',
       each: '1台あたり', units: (n) => n + '台分を保証',
       modalTitle: '延長保証を追加しますか？', modalText: (t) => (t || '商品') + 'をメーカー保証の後も守ります。',
@@ -66,7 +66,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     const fmt = new Intl.NumberFormat(LANG === 'ja' ? 'ja-JP' : 'en-US', { style: 'currency', currency: currency.toUpperCase() });
     return fmt.format(amount / 10 ** fmt.resolvedOptions().maximumFractionDigits);
   };
-  const planName = (o) => T[o.coverage] + ' ' + (o.term_months % 12 ? T.months(o.term_months) : T.years(o.term_months / 12));
+  const planName = (o) => T[o.coverage] + T.sep + (o.term_months % 12 ? T.months(o.term_months) : T.years(o.term_months / 12));
   let uid = 0;
   const nextId = () => 'wty-' + (++uid);
 
@@ -246,6 +246,8 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       const input = h('input', {
         type: 'radio', name, id, value: offer ? offer.plan_code : '', checked: offer ? !!chosen && chosen.plan_code === offer.plan_code : !chosen,
         onchange: () => (offer ? choose(prod, res, offer, 'product_page', quantityOf(el)) : drop(prod.sku, 'product_page')),
+        // An explicit "no protection" (even re-clicked) is not asked again in the modal.
+        onclick: () => { state.declined = !offer; },
       });
       const label = offer
         ? h('label', { for: id }, h('span', { class: 'wty-name', text: planName(offer) }), h('span', { class: 'wty-price', text: money(offer.price, offer.currency) + ' ' + T.each }))
@@ -311,7 +313,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     if (form) {
       let passing = false;
       form.addEventListener('submit', (e) => {
-        if (passing || !SHOW || !state.res || plans()[state.prod.sku]) return;
+        if (passing || !SHOW || !state.res || state.declined || plans()[state.prod.sku]) return;
         e.preventDefault();
         openModal(Object.assign({ units: quantityOf(el) }, state.prod), state.res, () => {
           passing = true;

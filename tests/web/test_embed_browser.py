@@ -1,0 +1,235 @@
+"""The embed in a real browser, on the demo store, under a strict CSP: every placement."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from tests.factories import add_product, load_rules
+from warranty import experiment
+from warranty.db import get_engine
+from warranty.models import VisitorEvent
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def visitor_in(arm: str, settings) -> str:
+    """A visitor id the server assigns to ``arm`` under these settings."""
+    return next(v for v in (f"vbrowser{n:05d}" for n in range(10000))
+                if experiment.assign_arm(v, salt=settings.experiment_salt,
+                                         share=settings.holdout_share) == arm)
+
+
+@pytest.fixture
+def shop(db, live_server):
+    """The demo store with two televisions of known plan prices."""
+    load_rules(db)
+    add_product(db, sku="TV-1", price=120000, title="有機ELテレビ / OLED TV")  # 6000 / 9960
+    add_product(db, sku="TV-2", price=40000, title="液晶テレビ / LED TV")  # 1980 / 2980
+    return live_server
+
+
+def open_page(browser, shop, arm: str, lang: str = "ja"):
+    """A fresh browser context for a visitor in ``arm``; returns (page, visitor id)."""
+    vid = visitor_in(arm, shop.settings)
+    context = browser.new_context(locale="ja-JP" if lang == "ja" else "en-US")
+    context.add_cookies([{"name": "wty_vid", "value": vid, "url": shop.url}])
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors
+    if lang == "en":
+        page.goto(f"{shop.url}/lang/en")
+    return page, vid
+
+
+def wait_js(page, expression: str, deadline: float = 5.0):
+    """Poll a JS expression until truthy (wait_for_function would eval, which CSP forbids)."""
+    end = time.monotonic() + deadline
+    while not (value := page.evaluate(expression)):
+        assert time.monotonic() < end, f"still false after {deadline}s: {expression}"
+        time.sleep(0.05)
+    return value
+
+
+def ready(page) -> None:
+    """Wait for the embed to finish its first pass."""
+    wait_js(page, "window.Warranty !== undefined")
+    page.evaluate("Warranty.ready")
+
+
+def shot(page, name: str) -> None:
+    """Save a screenshot of the placement to artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"embed-{name}.png"), full_page=True)
+
+
+def events_of(database_url: str, vid: str, expect: int, deadline: float = 6.0):
+    """The visitor's stored events, polling until at least ``expect`` arrived."""
+    end = time.monotonic() + deadline
+    while True:
+        with Session(get_engine(database_url)) as session:
+            rows = session.exec(select(VisitorEvent).where(VisitorEvent.visitor_id == vid)
+                                .order_by(VisitorEvent.id)).all()
+        if len(rows) >= expect or time.monotonic() > end:
+            return rows
+        time.sleep(0.1)
+
+
+def test_product_page_offers_reprice_on_variant_and_select(browser, shop, database_url):
+    page, vid = open_page(browser, shop, "treatment")
+    page.goto(f"{shop.url}/products/TV-1")
+    ready(page)
+    group = page.get_by_role("group", name="延長保証を付ける")
+    radios = group.get_by_role("radio")
+    assert radios.count() == 3
+    assert "6,000" in group.get_by_text("延長保証（故障） 3年").locator("..").inner_text()
+    assert re.search(r"9,960", group.inner_text())
+    assert page.get_by_role("radio", name="保証なし").is_checked()
+    # A variant change updates data-sku/data-price; the embed reprices and announces it.
+    page.select_option("#variant", "TV-2")
+    wait_js(page, "document.querySelector('.wty-product').innerText.includes('1,980')")
+    assert "2,980" in group.inner_text() and "6,000" not in group.inner_text()
+    wait_js(page, "document.querySelector('[aria-live]').textContent.includes('1,980')")
+    # Keyboard: arrow keys move through the radio group and select.
+    page.get_by_role("radio", name="保証なし").focus()
+    page.keyboard.press("ArrowDown")
+    standard = page.get_by_role("radio", name=re.compile("延長保証（故障）"))
+    assert standard.is_checked()
+    plans = page.evaluate("Warranty.plans()")
+    assert plans["TV-2"]["plan_code"] == "standard-36" and plans["TV-2"]["plan_price"] == 1980
+    assert plans["TV-2"]["placement"] == "product_page"
+    shot(page, "product-page")
+    assert page.js_errors == []
+    page.context.close()
+    rows = events_of(database_url, vid, expect=6)
+    kinds = [(r.type, r.placement, r.sku, r.plan_price) for r in rows]
+    assert ("exposure", "product_page", "TV-1", None) in kinds
+    assert ("offer_viewed", "product_page", "TV-1", 6000) in kinds
+    assert ("offer_viewed", "product_page", "TV-2", 2980) in kinds
+    assert ("offer_selected", "product_page", "TV-2", 1980) in kinds
+    assert {r.arm for r in rows} == {"treatment"}
+    assert {r.warranty_category for r in rows} == {"electronics"}
+
+
+def test_add_to_cart_modal_traps_focus_closes_on_esc_and_adds_a_plan(browser, shop):
+    page, _ = open_page(browser, shop, "treatment", lang="en")
+    page.goto(f"{shop.url}/products/TV-1")
+    ready(page)
+    page.fill("#qty", "2")
+    page.get_by_role("button", name="Add to cart").click()
+    dialog = page.get_by_role("dialog", name="Add protection?")
+    dialog.wait_for()
+    assert dialog.get_attribute("aria-modal") == "true"
+    assert "6,000" in dialog.inner_text() and "9,960" in dialog.inner_text()
+    shot(page, "add-to-cart-modal")
+    for _ in range(6):  # Tab and Shift+Tab never leave the dialog
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.closest('dialog') !== null")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.closest('dialog') !== null")
+    page.keyboard.press("Escape")  # closes; the product goes to the cart without a plan
+    page.wait_for_url(f"{shop.url}/cart")
+    ready(page)
+    assert page.evaluate("Warranty.cart()") == [
+        {"type": "product", "line_id": "p1", "sku": "TV-1", "quantity": 2, "unit_price": 120000}]
+    page.goto(f"{shop.url}/products/TV-2")
+    ready(page)
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("dialog").get_by_role("button", name=re.compile("Accident")).click()
+    page.wait_for_url(f"{shop.url}/cart")
+    ready(page)
+    lines = page.evaluate("Warranty.cart()")
+    plan = [line for line in lines if line["type"] == "plan"]
+    assert len(plan) == 1 and plan[0]["for_line"] == "p2" and plan[0]["quantity"] == 1
+    assert plan[0]["placement"] == "add_to_cart_modal" and plan[0]["offer_token"]
+    assert page.js_errors == []
+    page.context.close()
+
+
+def test_cart_offer_keeps_plans_balanced_and_drops_them_with_their_product(browser, shop):
+    page, _ = open_page(browser, shop, "treatment", lang="en")
+    page.goto(f"{shop.url}/products/TV-1")
+    ready(page)
+    page.get_by_role("radio", name="No protection").click()  # declined: no modal
+    page.fill("#qty", "3")
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url(f"{shop.url}/cart")
+    ready(page)
+    item = page.locator("[data-sku='TV-1']")
+    item.get_by_role("button", name=re.compile(r"Add Breakdown protection.*6,000")).click()
+    page.get_by_role("combobox", name="Plans").wait_for()
+
+    def plan_quantity():
+        lines = page.evaluate("Warranty.cart()")
+        return [line["quantity"] for line in lines if line["type"] == "plan"]
+
+    assert plan_quantity() == [3]
+    assert page.locator("[data-warranty-plans-total]").inner_text() == "¥18,000"
+    page.get_by_role("combobox", name="Plans").select_option("2")
+    assert plan_quantity() == [2]
+    shot(page, "cart")
+    # The product quantity drops below the plans: plans follow it down.
+    page.fill("#qty-p1", "1")
+    page.get_by_role("button", name="Update").click()
+    ready(page)
+    assert plan_quantity() == [1]
+    assert page.get_by_role("combobox", name="Plans").locator("option").count() == 1
+    page.get_by_role("button", name="Remove Breakdown protection, 3 years from OLED TV").click()
+    assert plan_quantity() == []
+    item.get_by_role("button", name=re.compile(r"Add Accident")).click()
+    assert plan_quantity() == [1]
+    # The product leaves the cart: its plan goes too, and a screen reader hears why.
+    page.get_by_role("button", name="Remove from cart").click()
+    ready(page)
+    assert page.evaluate("Warranty.plans()") == {}
+    wait_js(page,
+        "document.querySelector('[aria-live]').textContent.includes('no longer in the cart')")
+    assert page.js_errors == []
+    page.context.close()
+
+
+def test_holdout_visitor_sees_no_offers_anywhere(browser, shop, database_url):
+    page, vid = open_page(browser, shop, "holdout")
+    page.goto(f"{shop.url}/products/TV-1")
+    ready(page)
+    assert page.evaluate("Warranty.arm()") == "holdout"
+    assert page.get_by_role("radio").count() == 0
+    assert page.locator(".wty-product").is_hidden()
+    page.get_by_role("button", name="カートに入れる").click()  # no modal: straight to the cart
+    page.wait_for_url(f"{shop.url}/cart")
+    ready(page)
+    assert page.locator(".wty-cart button").count() == 0
+    assert page.get_by_role("dialog").count() == 0
+    assert [line["type"] for line in page.evaluate("Warranty.cart()")] == ["product"]
+    shot(page, "holdout")
+    page.context.close()
+    rows = events_of(database_url, vid, expect=2)
+    assert {(r.type, r.placement) for r in rows} == {("exposure", "product_page"),
+                                                      ("exposure", "cart")}
+    assert {r.arm for r in rows} == {"holdout"}
+
+
+def test_embed_works_under_a_strict_csp_that_blocks_inline_script(browser, shop):
+    page, _ = open_page(browser, shop, "treatment", lang="en")
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text))
+    response = page.goto(f"{shop.url}/demo/csp-test")
+    assert response.headers["content-security-policy"] == (
+        "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'")
+    ready(page)
+    assert page.evaluate("window.inlineScriptRan") is None
+    assert any("Content Security Policy" in text and "inline script" in text for text in console)
+    assert page.get_by_role("radio").count() == 3
+    # Styled by the stylesheet the embed loads, not by style attributes.
+    assert page.evaluate("document.querySelectorAll('[style]').length") == 0
+    assert page.evaluate("getComputedStyle(document.querySelector('.wty-fieldset'))"
+                         ".borderTopStyle") == "solid"
+    shot(page, "csp-test")
+    assert page.js_errors == []
+    page.context.close()
