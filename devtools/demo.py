@@ -37,6 +37,9 @@ def main() -> None:
     from warranty.settings import Settings
 
     settings = Settings()
+    # Stripe's events reach the service exactly as they would from Stripe: signed, over HTTP.
+    standin.register_webhook("warranty", f"http://127.0.0.1:{APP_PORT}/stripe/webhook",
+                             settings.stripe_webhook_secret)
     migrate(settings.database_url)
     with session_scope(settings.database_url) as session:
         load_demo(session=session, currency=settings.currency)

@@ -7,12 +7,16 @@ The real migrations run once per backend; each test starts from empty tables.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
+from werkzeug.serving import make_server
 
 from warranty import create_app, pricing
 from warranty.db import dispose_engines, get_engine, migrate
@@ -130,6 +134,9 @@ def stripe_standin():
 
     from devtools.stripe_standin import StripeStandin
 
+    # The stand-in never writes localstripe's pickle; a stale one from elsewhere would make
+    # the test that proves it ambiguous.
+    Path("/tmp/localstripe.pickle").unlink(missing_ok=True)
     saved = (stripe.api_key, stripe.api_base)
     standin = StripeStandin()
     url = standin.start()
@@ -147,48 +154,57 @@ def stripe_settings(settings, stripe_standin):
                                        "stripe_webhook_secret": "whsec_test"})
 
 
-# --- a live server and a real browser (embed and pages) --------------------------------
+@contextlib.contextmanager
+def serve(app):
+    """Serve ``app`` over real HTTP on a free 127.0.0.1 port (threaded); yields its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app over real HTTP, for browsers; yields its base URL."""
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def stripe_app(stripe_settings):
+    """An app that talks to the stand-in."""
+    return create_app(stripe_settings)
+
+
+@pytest.fixture
+def stripe_server(stripe_app, stripe_standin):
+    """The Stripe-connected app over HTTP; no webhooks registered (tests deliver them).
+
+    The stand-in's data and webhooks are reset around each test.
+    """
+    stripe_standin.reset()
+    with serve(stripe_app) as url:
+        yield url
+    stripe_standin.reset()
+
+
+@pytest.fixture
+def stripe_live(stripe_server, stripe_standin):
+    """The Stripe-connected app over HTTP with the stand-in's webhooks pointed at it."""
+    stripe_standin.register_webhook("warranty", f"{stripe_server}/stripe/webhook", "whsec_test")
+    return stripe_server
+
+
+# --- a real browser (embed and pages) ---------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-
-
-class LiveServer:
-    """The app served over real HTTP on 127.0.0.1 from a thread."""
-
-    def __init__(self, app, server):
-        """Remember the app and its werkzeug server."""
-        self.app, self.server = app, server
-        self.url = f"http://127.0.0.1:{server.server_port}"
-
-    @property
-    def settings(self):
-        """The settings the served app runs with."""
-        return self.app.config["SETTINGS"]
-
-
-@pytest.fixture
-def live_server(request, settings):
-    """The app on a free loopback port for one test (on the Stripe stand-in when the test
-    also asks for ``stripe_settings``: one stand-in per process, so only then is it started)."""
-    import threading
-
-    from werkzeug.serving import make_server
-
-    if "stripe_settings" in request.fixturenames:
-        settings = request.getfixturevalue("stripe_settings")
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    live = LiveServer(app, server)
-    app.config["SETTINGS"] = settings.model_copy(update={"base_url": live.url})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield live
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
 
 
 @pytest.fixture(scope="session")

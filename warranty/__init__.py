@@ -21,15 +21,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.json.sort_keys = False
     logging.basicConfig(level=logging.INFO)
+    # The SDK logs every request at INFO; our own log says what matters.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
 
     from warranty import db, errors_http, payments
-    from warranty.api import catalog, core, experiment, offers, rules
-    from warranty.web import embed
+    from warranty.api import catalog, checkout, core, experiment, offers, rules, stripe_webhook
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
-    for module in (core, catalog, rules, offers, experiment, embed):
+    from warranty.web import embed, plans_add
+
+    for module in (core, catalog, rules, offers, checkout, stripe_webhook, plans_add,
+                   experiment, embed):
         app.register_blueprint(module.bp)
     if settings.demo_store:
         from warranty.web import demo_store

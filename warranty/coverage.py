@@ -30,11 +30,11 @@ def coverage_dates(*, purchase_date: date, term_months: int, manufacturer_months
                    coverage: str, plan_sold_on: date | None = None) -> CoverageDates:
     """Dates for a plan on a product bought on ``purchase_date``.
 
-    A plan bought later (``plan_sold_on`` after the purchase) keeps the term from the
-    purchase date but has a waiting period before any claim.
+    A plan bought later through the post-purchase link (``plan_sold_on`` given, even on the
+    purchase day) keeps the term from the purchase date but has a waiting period.
     """
     waiting_until = None
-    if plan_sold_on is not None and plan_sold_on > purchase_date:
+    if plan_sold_on is not None:
         waiting_until = plan_sold_on + timedelta(days=WAITING_PERIOD_DAYS)
     breakdown_start = add_months(purchase_date, manufacturer_months)
     accident_start = None

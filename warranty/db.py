@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlmodel import Session
 
 _engines: dict[str, sa.Engine] = {}
@@ -23,8 +23,14 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
-    """Take the write lock at BEGIN so concurrent writers queue instead of deadlocking."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """BEGIN, or BEGIN IMMEDIATE for writers.
+
+    A deferred transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
+    when another writer committed in between; writers therefore take the write lock at
+    BEGIN and queue on busy_timeout, while readers stay concurrent under WAL.
+    """
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 def get_engine(url: str) -> sa.Engine:
@@ -48,6 +54,11 @@ def get_engine(url: str) -> sa.Engine:
     return engine
 
 
+def get_write_engine(url: str) -> sa.Engine:
+    """The same engine and pool, but every transaction starts as a writer (SQLite)."""
+    return get_engine(url).execution_options(sqlite_begin="IMMEDIATE")
+
+
 def dispose_engines() -> None:
     """Close every pooled connection (tests, forks)."""
     for engine in _engines.values():
@@ -58,7 +69,9 @@ def dispose_engines() -> None:
 def get_session() -> Session:
     """The request's session; views commit once, services never commit."""
     if "db" not in g:
-        g.db = Session(get_engine(current_app.config["SETTINGS"].database_url),
+        url = current_app.config["SETTINGS"].database_url
+        reader = request.method in ("GET", "HEAD", "OPTIONS")
+        g.db = Session(get_engine(url) if reader else get_write_engine(url),
                        expire_on_commit=False)
     return g.db
 
@@ -73,7 +86,7 @@ def close_session(_exc: BaseException | None = None) -> None:
 @contextmanager
 def session_scope(url: str):
     """A session for CLI commands and workers: commit on success, roll back on error."""
-    session = Session(get_engine(url), expire_on_commit=False)
+    session = Session(get_write_engine(url), expire_on_commit=False)
     try:
         yield session
         session.commit()

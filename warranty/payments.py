@@ -8,7 +8,14 @@ from warranty.settings import Settings
 
 
 def configure_stripe(settings: Settings) -> None:
-    """Point the SDK at Stripe, or at ``WARRANTY_STRIPE_API_BASE`` (the local stand-in)."""
-    stripe.api_key = settings.stripe_api_key or None
-    stripe.api_base = settings.stripe_api_base or "https://api.stripe.com"
+    """Point the SDK at ``WARRANTY_STRIPE_API_BASE`` (the stand-in) or Stripe itself.
+
+    Only what is configured is set, so an app without Stripe settings (a test of the
+    catalog, say) leaves the SDK as it found it.
+    """
+    if settings.stripe_api_key:
+        stripe.api_key = settings.stripe_api_key
+    if settings.stripe_api_base:
+        stripe.api_base = settings.stripe_api_base
+    # Network errors and 5xx are retried by the SDK with the same idempotency key.
     stripe.max_network_retries = 2

@@ -24,13 +24,26 @@ def visitor_in(arm: str, settings) -> str:
                                          share=settings.holdout_share) == arm)
 
 
-@pytest.fixture
-def shop(db, live_server):
-    """The demo store with two televisions of known plan prices."""
+class Shop:
+    """The demo store served over HTTP: its URL and settings."""
+
+    def __init__(self, url: str, settings):
+        """Remember where the store runs and how."""
+        self.url, self.settings = url, settings
+
+
+def stock(db) -> None:
+    """Rules and two televisions of known plan prices."""
     load_rules(db)
     add_product(db, sku="TV-1", price=120000, title="有機ELテレビ / OLED TV")  # 6000 / 9960
     add_product(db, sku="TV-2", price=40000, title="液晶テレビ / LED TV")  # 1980 / 2980
-    return live_server
+
+
+@pytest.fixture
+def shop(db, app, live_server):
+    """The demo store (no payments) with the test catalog."""
+    stock(db)
+    return Shop(live_server, app.config["SETTINGS"])
 
 
 def open_page(browser, shop, arm: str, lang: str = "ja"):

@@ -1,1 +1,1 @@
-"""HTML and static routes: the storefront embed's assets and the demo store."""
+"""HTML pages and assets: customer pages, the storefront embed, the demo store."""

@@ -1,0 +1,130 @@
+"""Bad carts are refused with an error naming the line; nothing reaches Stripe."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+import stripe
+from sqlmodel import select
+
+from tests.factories import add_product, load_rules
+from warranty.models import Order
+
+URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cart"}
+
+
+@pytest.fixture
+def token(stripe_app, db, store_key):
+    load_rules(db)
+    add_product(db, sku="TV-1", price=120000)
+    add_product(db, sku="TV-2", price=30000)
+    client = stripe_app.test_client()
+    return client.get("/api/v1/offers?sku=TV-1", headers=store_key).json["offers"][0][
+        "offer_token"]
+
+
+def base_cart(token):
+    return {"order_ref": "A-1", "customer_email": "a@example.com", **URLS,
+            "lines": [{"type": "product", "line_id": "p1", "sku": "TV-1", "quantity": 1,
+                       "unit_price": 120000},
+                      {"type": "plan", "for_line": "p1", "quantity": 1, "offer_token": token}]}
+
+
+def _expired_token(stripe_app, token):
+    from warranty import offers
+    claim_src = offers._serializer(stripe_app.config["SETTINGS"].secret_key)
+    payload = claim_src.loads(token)
+    payload["exp"] = int(time.time()) - 1
+    return claim_src.dumps(payload)
+
+
+def _tampered_price(stripe_app, token):
+    from itsdangerous import URLSafeSerializer
+    payload = URLSafeSerializer("x", salt="warranty.offer").loads_unsafe(token)[1]
+    payload["price"] = 10
+    forged = URLSafeSerializer("x", salt="warranty.offer").dumps(payload)
+    return forged.rsplit(".", 1)[0] + "." + token.rsplit(".", 1)[1]
+
+
+CASES = {
+    "more plans than units": (lambda c, t, a: c["lines"][1].update(quantity=2),
+                              422, "too_many_plans", "lines.1"),
+    "plans split over lines exceed units": (
+        lambda c, t, a: c["lines"].append(copy.deepcopy(c["lines"][1])),
+        422, "too_many_plans", "lines.2"),
+    "plan for a missing line": (lambda c, t, a: c["lines"][1].update(for_line="p9"),
+                                422, "invalid_cart", "lines.1"),
+    "product price differs from catalog": (lambda c, t, a: c["lines"][0].update(unit_price=1),
+                                           422, "price_mismatch", "lines.0"),
+    "offer for another product": (
+        lambda c, t, a: c["lines"][0].update(sku="TV-2", unit_price=30000),
+        422, "offer_product_mismatch", "lines.1"),
+    "expired offer": (lambda c, t, a: c["lines"][1].update(offer_token=_expired_token(a, t)),
+                      422, "offer_expired", "lines.1"),
+    "tampered plan price": (lambda c, t, a: c["lines"][1].update(
+        offer_token=_tampered_price(a, t)), 422, "offer_bad_signature", "lines.1"),
+    "garbage token": (lambda c, t, a: c["lines"][1].update(offer_token="abc"),
+                      422, "offer_bad_signature", "lines.1"),
+    "foreign currency": (lambda c, t, a: c.update(currency="usd"), 422, "currency_mismatch",
+                         None),
+    "duplicate line id": (lambda c, t, a: c["lines"].insert(1, copy.deepcopy(c["lines"][0])),
+                          422, "invalid_cart", "lines.1"),
+    "negative quantity": (lambda c, t, a: c["lines"][0].update(quantity=-1),
+                          422, "invalid_request", "lines.0"),
+    "client sets plan price": (lambda c, t, a: c["lines"][1].update(unit_price=1),
+                               422, "invalid_request", "lines.1"),
+    "bad email": (lambda c, t, a: c.update(customer_email="nobody"), 422, "invalid_request",
+                  "customer_email"),
+    "javascript url": (lambda c, t, a: c.update(success_url="javascript:alert(1)"),
+                       422, "invalid_request", "success_url"),
+    "no lines": (lambda c, t, a: c.update(lines=[]), 422, "invalid_request", "lines"),
+    "unknown line type": (lambda c, t, a: c["lines"].append({"type": "gift"}),
+                          422, "invalid_request", "lines.2"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_carts_are_refused_naming_the_line(stripe_app, db, store_key, token, case):
+    mutate, status, code, where = CASES[case]
+    cart = base_cart(token)
+    mutate(cart, token, stripe_app)
+    res = stripe_app.test_client().post("/api/v1/checkout/sessions", json=cart,
+                                        headers=store_key)
+    assert res.status_code == status, res.json
+    assert res.json["error"]["code"] == code
+    if where:
+        assert where in res.json["error"]["message"] or any(
+            d["at"].startswith(where) for d in res.json["error"].get("details") or [])
+    assert db.exec(select(Order)).all() == []  # nothing stored, nothing sent to Stripe
+
+
+def test_stripe_refusing_keeps_the_order_as_failed(stripe_app, db, store_key, token):
+    saved = stripe.api_base
+    stripe.api_base = "http://127.0.0.1:9"
+    try:
+        res = stripe_app.test_client().post("/api/v1/checkout/payment-intents",
+                                            json={k: v for k, v in base_cart(token).items()
+                                                  if k not in URLS}, headers=store_key)
+    finally:
+        stripe.api_base = saved
+    assert res.status_code == 502 and res.json["error"]["code"] == "payment_provider_error"
+    (order,) = db.exec(select(Order)).all()
+    assert order.status == "failed" and order.total_amount == 126000
+
+
+def test_ad_hoc_products_bind_the_offer_to_category_and_price(stripe_app, db, store_key):
+    load_rules(db)
+    client = stripe_app.test_client()
+    token = client.get("/api/v1/offers?category=tv&price=40000",
+                       headers=store_key).json["offers"][0]["offer_token"]
+    cart = {"order_ref": "B-1", "customer_email": "b@example.com", **URLS,
+            "lines": [{"type": "product", "line_id": "x", "sku": "NOT-IN-CATALOG",
+                       "quantity": 1, "unit_price": 40000, "category": "tv"},
+                      {"type": "plan", "for_line": "x", "quantity": 1, "offer_token": token}]}
+    ok = client.post("/api/v1/checkout/sessions", json=cart, headers=store_key)
+    assert ok.status_code == 201 and ok.json["total"] == 40000 + 1980
+    cart["lines"][0]["unit_price"] = 20000  # cheaper product, same plan token
+    refused = client.post("/api/v1/checkout/sessions", json=cart, headers=store_key)
+    assert refused.json["error"]["code"] == "offer_price_mismatch"

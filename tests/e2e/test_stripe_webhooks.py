@@ -1,0 +1,134 @@
+"""The Stripe webhook: signatures, duplicates, concurrency, out-of-order events."""
+
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlmodel import Session, func, select
+
+from tests.factories import add_product, load_rules
+from tests.stripe_helpers import order_state, pay_hosted, signed, stripe_events, wait_for
+from warranty.db import get_engine
+from warranty.models import ContractEvent, StripeEvent
+
+
+@pytest.fixture
+def paid_without_webhooks(stripe_server, stripe_app, db, store_key):
+    """A cart of 3 TVs with 3 plans paid on the stand-in; nothing delivered to us yet."""
+    client = stripe_app.test_client()
+    load_rules(db)
+    add_product(db)
+    token = client.get("/api/v1/offers?sku=TV-1", headers=store_key).json["offers"][0][
+        "offer_token"]
+    res = client.post("/api/v1/checkout/sessions", headers=store_key, json={
+        "order_ref": "A-7", "customer_email": "a@example.com",
+        "success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no",
+        "lines": [{"type": "product", "line_id": "p", "sku": "TV-1", "quantity": 3,
+                   "unit_price": 120000},
+                  {"type": "plan", "for_line": "p", "quantity": 3, "offer_token": token}]})
+    assert pay_hosted(res.json["checkout_url"]).status_code == 303
+    session_id = res.json["stripe_checkout_session_id"]
+    completed = wait_for(lambda: stripe_events("checkout.session.completed", session_id))
+    intent_id = completed[0]["data"]["object"]["payment_intent"]
+    succeeded = wait_for(lambda: stripe_events("payment_intent.succeeded", intent_id))
+    return stripe_server, res.json["order_id"], completed[0], succeeded[0]
+
+
+def post_event(base_url, payload, **kwargs):
+    body, headers = signed(payload, **kwargs)
+    return requests.post(f"{base_url}/stripe/webhook", data=body, headers=headers, timeout=30)
+
+
+def test_concurrent_duplicate_and_out_of_order_deliveries_create_contracts_once(
+        paid_without_webhooks, database_url):
+    base_url, order_id, completed, succeeded = paid_without_webhooks
+    deliveries = [completed] * 8 + [succeeded] * 8
+    random.Random(7).shuffle(deliveries)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(lambda event: post_event(base_url, event), deliveries))
+    assert [r.status_code for r in responses] == [200] * 16, [r.text for r in responses]
+    outcomes = sorted(r.json()["outcome"] for r in responses)
+    assert outcomes.count("paid") == 1  # one delivery did the work; the rest saw it done
+    order, contracts = order_state(database_url, order_id)
+    assert order.status == "paid" and len(contracts) == 3
+    assert sorted(c.unit_index for c in contracts) == [0, 1, 2]
+    with Session(get_engine(database_url)) as session:
+        created = session.exec(select(func.count()).select_from(ContractEvent)
+                               .where(ContractEvent.action == "created")).one()
+        stored = session.exec(select(StripeEvent.id)).all()
+    assert created == 3
+    assert sorted(stored) == sorted({completed["id"], succeeded["id"]})
+
+
+def test_late_events_never_move_a_paid_order_back(paid_without_webhooks, database_url):
+    base_url, order_id, completed, _ = paid_without_webhooks
+    assert post_event(base_url, completed).json()["outcome"] == "paid"
+    # A signed "expired" event for the same session: the service asks Stripe, which says paid.
+    fake_expired = {**completed, "id": "evt_late_expired", "type": "checkout.session.expired"}
+    assert post_event(base_url, fake_expired).json()["outcome"] in ("duplicate", "unchanged")
+    failed = {**completed, "id": "evt_late_failed", "type": "payment_intent.payment_failed",
+              "data": {"object": {"id": completed["data"]["object"]["payment_intent"]}}}
+    assert post_event(base_url, failed).status_code == 200
+    order, contracts = order_state(database_url, order_id)
+    assert order.status == "paid" and len(contracts) == 3
+
+
+def test_unknown_event_types_are_stored_and_acknowledged(paid_without_webhooks, database_url):
+    base_url = paid_without_webhooks[0]
+    res = post_event(base_url, {"id": "evt_other", "object": "event", "type": "customer.created",
+                                "created": int(time.time()),
+                                "data": {"object": {"id": "cus_1", "object": "customer"}}})
+    assert res.status_code == 200 and res.json()["outcome"] == "ignored"
+    with Session(get_engine(database_url)) as session:
+        assert session.get(StripeEvent, "evt_other").processed_at is not None
+
+
+@pytest.mark.parametrize("case", ["unsigned", "wrong_secret", "stale", "tampered", "garbage",
+                                  "not_an_event"])
+def test_bad_signatures_are_400(paid_without_webhooks, database_url, case):
+    base_url, order_id, completed, _ = paid_without_webhooks
+    url = f"{base_url}/stripe/webhook"
+    if case == "unsigned":
+        res = requests.post(url, json=completed, timeout=10)
+    elif case == "wrong_secret":
+        res = post_event(base_url, completed, secret="whsec_guess")
+    elif case == "stale":
+        res = post_event(base_url, completed, timestamp=int(time.time()) - 3600)
+    elif case == "tampered":
+        body, headers = signed(completed)
+        res = requests.post(url, data=body.replace("a@example.com", "b@example.com"),
+                            headers=headers, timeout=10)
+    elif case == "garbage":
+        body, headers = signed({"x": 1})
+        res = requests.post(url, data="{not json", headers=headers, timeout=10)
+    else:
+        body, headers = signed({"hello": "world"})
+        res = requests.post(url, data=body, headers=headers, timeout=10)
+    assert res.status_code == 400, res.text
+    assert res.json()["error"]["code"] in ("invalid_signature", "invalid_payload")
+    order, contracts = order_state(database_url, order_id)
+    assert order.status == "pending" and contracts == []
+
+
+def test_stripe_down_while_fetching_leaves_the_event_for_a_retry(paid_without_webhooks,
+                                                                database_url):
+    import stripe
+    base_url, order_id, completed, _ = paid_without_webhooks
+    saved = stripe.api_base
+    stripe.api_base = "http://127.0.0.1:9"  # nothing listens on the discard port
+    try:
+        down = post_event(base_url, completed)
+    finally:
+        stripe.api_base = saved
+    assert down.status_code == 503 and down.json()["error"]["code"] == "stripe_unavailable"
+    with Session(get_engine(database_url)) as session:
+        row = session.get(StripeEvent, completed["id"])
+        assert row.processed_at is None and row.attempts == 1 and row.last_error
+    assert order_state(database_url, order_id)[0].status == "pending"
+    again = post_event(base_url, completed)  # Stripe delivers it again later
+    assert again.json()["outcome"] == "paid"
+    assert len(order_state(database_url, order_id)[1]) == 3

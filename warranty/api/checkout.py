@@ -1,0 +1,136 @@
+"""Checkout endpoints for the storefront: hosted session, PaymentIntent, post-purchase plans."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+from pydantic import BaseModel, Field
+
+from warranty import checkout
+from warranty.api.offers import NoOfferReason, Offer
+from warranty.api.spec import endpoint
+from warranty.db import get_session
+from warranty.errors import PaymentProviderError
+
+bp = Blueprint("checkout", __name__, url_prefix="/api/v1")
+
+
+class CheckoutSessionOut(BaseModel):
+    """A pending order and the hosted payment page to send the shopper to."""
+
+    order_id: str
+    status: str
+    currency: str
+    total: int = Field(description="minor units: what Stripe charges")
+    checkout_url: str
+    stripe_checkout_session_id: str
+
+
+class PaymentIntentOut(BaseModel):
+    """A pending order and the PaymentIntent for the store's own payment form."""
+
+    order_id: str
+    status: str
+    currency: str
+    total: int = Field(description="minor units: what Stripe charges")
+    payment_intent_id: str
+    client_secret: str
+
+
+class PostPurchaseLine(BaseModel):
+    """A product line of a paid order and the plans it can still get."""
+
+    line_no: int
+    sku: str
+    title: str
+    quantity: int
+    covered_quantity: int
+    offers: list[Offer]
+    reason: NoOfferReason | None
+
+
+class PostPurchaseOffers(BaseModel):
+    """Plans that can still be added to a paid order (within 60 days)."""
+
+    order_id: str
+    purchase_date: str
+    lines: list[PostPurchaseLine]
+
+
+def _start_hosted(priced: checkout.PricedCart, success_url: str, cancel_url: str):
+    """Commit the pending order, then create its Checkout Session."""
+    session = get_session()
+    order = checkout.save_pending(session=session, priced=priced)
+    session.commit()
+    try:
+        stripe_session = checkout.start_checkout_session(
+            order=order, lines=priced.lines, success_url=success_url, cancel_url=cancel_url)
+    except PaymentProviderError:
+        checkout.mark_failed_to_start(session=session, order=order)
+        session.commit()
+        raise
+    order.stripe_checkout_session_id = stripe_session.id
+    session.add(order)
+    session.commit()
+    return CheckoutSessionOut(order_id=order.public_id, status=order.status,
+                              currency=order.currency, total=order.total_amount,
+                              checkout_url=stripe_session.url,
+                              stripe_checkout_session_id=stripe_session.id)
+
+
+@endpoint(bp, "/checkout/sessions", method="POST", auth="public", status=201,
+          summary="Price a cart and start a Stripe Checkout Session (hosted page)",
+          body=checkout.HostedCartIn, response=CheckoutSessionOut, errors=(502,))
+def create_session(body: checkout.HostedCartIn):
+    """Store the order as pending, then create the hosted payment page."""
+    settings = current_app.config["SETTINGS"]
+    priced = checkout.price_cart(session=get_session(), cart=body, settings=settings,
+                                 channel="checkout_session")
+    return _start_hosted(priced, body.success_url, body.cancel_url)
+
+
+@endpoint(bp, "/checkout/payment-intents", method="POST", auth="public", status=201,
+          summary="Price a cart and create a PaymentIntent for the store's own form",
+          body=checkout.CartIn, response=PaymentIntentOut, errors=(502,))
+def create_payment_intent(body: checkout.CartIn):
+    """Store the order as pending, then create its PaymentIntent."""
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    priced = checkout.price_cart(session=session, cart=body, settings=settings,
+                                 channel="payment_intent")
+    order = checkout.save_pending(session=session, priced=priced)
+    session.commit()
+    try:
+        intent = checkout.start_payment_intent(order=order)
+    except PaymentProviderError:
+        checkout.mark_failed_to_start(session=session, order=order)
+        session.commit()
+        raise
+    order.stripe_payment_intent_id = intent.id
+    session.add(order)
+    session.commit()
+    return PaymentIntentOut(order_id=order.public_id, status=order.status,
+                            currency=order.currency, total=order.total_amount,
+                            payment_intent_id=intent.id, client_secret=intent.client_secret)
+
+
+@endpoint(bp, "/orders/<order_id>/post-purchase-offers", auth="public",
+          summary="Plans that can still be bought for a paid order's lines",
+          response=PostPurchaseOffers, errors=(404, 409))
+def post_purchase_offers(order_id: str):
+    """Offers for each product line of a paid order within 60 days of purchase."""
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    order = checkout.get_order(session, order_id)
+    lines = checkout.post_purchase_lines(session=session, settings=settings, order=order)
+    return {"order_id": order.public_id, "purchase_date": order.purchase_date.isoformat(),
+            "lines": lines}
+
+
+@endpoint(bp, "/checkout/post-purchase", method="POST", auth="public", status=201,
+          summary="Buy a plan for a line of a paid order (hosted page)",
+          body=checkout.PostPurchaseIn, response=CheckoutSessionOut, errors=(404, 409, 502))
+def create_post_purchase(body: checkout.PostPurchaseIn):
+    """A plan-only order for an earlier purchase; 30-day waiting period before claims."""
+    settings = current_app.config["SETTINGS"]
+    priced = checkout.price_post_purchase(session=get_session(), settings=settings, body=body)
+    return _start_hosted(priced, body.success_url, body.cancel_url)

@@ -1,0 +1,42 @@
+"""The one Stripe webhook endpoint."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+from pydantic import BaseModel
+
+from warranty import stripe_events
+from warranty.api.spec import endpoint
+from warranty.db import get_session
+from warranty.errors import PaymentProviderError
+
+bp = Blueprint("stripe", __name__, url_prefix="/stripe")
+
+
+class WebhookAck(BaseModel):
+    """What the service did with an event."""
+
+    received: bool
+    outcome: str
+
+
+@endpoint(bp, "/webhook", method="POST", summary="Stripe webhook (signed by Stripe)",
+          auth="none", response=WebhookAck, errors=(503,))
+def receive():
+    """Verify on the raw body, store the event, fetch its object again, act once."""
+    settings = current_app.config["SETTINGS"]
+    event = stripe_events.verify(request.get_data(), request.headers.get("Stripe-Signature"),
+                                 settings.stripe_webhook_secret)
+    session = get_session()
+    stripe_events.record(session=session, event=event)
+    session.commit()
+    try:
+        fetched = stripe_events.fetch(event.type, stripe_events.object_id(event.to_dict()))
+    except PaymentProviderError as exc:
+        stripe_events.record_failure(session=session, event_id=event.id, error=exc.message)
+        session.commit()
+        raise
+    outcome = stripe_events.apply(session=session, settings=settings, event_id=event.id,
+                                  fetched=fetched)
+    session.commit()
+    return WebhookAck(received=True, outcome=outcome)

@@ -1,0 +1,229 @@
+"""Stripe events: verified on the raw body, stored by id, acted on exactly once.
+
+The payload is never trusted beyond its id and type: the object is fetched again from
+Stripe before anything changes. Unknown event types are stored and acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import stripe
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from warranty import contracts
+from warranty.checkout import ORDER_TRANSITIONS
+from warranty.dates import store_today, utcnow
+from warranty.errors import DomainError, PaymentProviderError
+from warranty.models import Order, StripeEvent
+from warranty.settings import Settings
+
+log = logging.getLogger(__name__)
+SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded",
+                  "checkout.session.expired", "checkout.session.async_payment_failed"}
+INTENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed",
+                 "payment_intent.canceled"}
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+class InvalidSignature(DomainError):
+    """An unsigned, forged or stale webhook delivery."""
+
+    code = "invalid_signature"
+    status = 400
+
+
+def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
+    """The event in ``payload`` if Stripe's signature on the raw body checks out."""
+    if not signature:
+        raise InvalidSignature("missing Stripe-Signature header")
+    if not secret:
+        raise InvalidSignature("no webhook secret is configured", code="webhook_not_configured",
+                               status=503)
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, secret,
+                                               tolerance=SIGNATURE_TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError:
+        raise InvalidSignature("signature does not match, or the event is too old") from None
+    except ValueError:
+        raise InvalidSignature("body is not a Stripe event", code="invalid_payload") from None
+    if not getattr(event, "id", None) or not getattr(event, "type", None):
+        raise InvalidSignature("body is not a Stripe event", code="invalid_payload")
+    return event
+
+
+def record(*, session: Session, event: stripe.Event) -> None:
+    """Store the event by id; a repeated delivery changes nothing."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    data = event.to_dict()
+    session.exec(insert(StripeEvent.__table__).values(
+        id=event.id, type=event.type, payload=data, received_at=utcnow(), attempts=0,
+    ).on_conflict_do_nothing(index_elements=["id"]))
+
+
+def object_id(payload: dict) -> str | None:
+    """The id of the object an event is about."""
+    obj = (payload.get("data") or {}).get("object") or {}
+    value = obj.get("id")
+    return value if isinstance(value, str) else None
+
+
+def fetch(event_type: str, obj_id: str | None):
+    """Fetch the event's object again from Stripe (None for types we don't act on)."""
+    if obj_id is None or (event_type not in SESSION_EVENTS and event_type not in INTENT_EVENTS):
+        return None
+    try:
+        if event_type in SESSION_EVENTS:
+            checkout_session = stripe.checkout.Session.retrieve(obj_id)
+            intent = None
+            if checkout_session.payment_intent:
+                intent = _intent(checkout_session.payment_intent)
+            return checkout_session, intent
+        return None, _intent(obj_id)
+    except stripe.StripeError as exc:
+        raise PaymentProviderError(f"could not fetch {obj_id} from Stripe: {exc}",
+                                   code="stripe_unavailable", status=503) from None
+
+
+def _intent(intent_id) -> stripe.PaymentIntent:
+    """A PaymentIntent with its charge expanded (an id on Stripe, an object on the stand-in)."""
+    if not isinstance(intent_id, str):
+        intent_id = intent_id.id
+    return stripe.PaymentIntent.retrieve(intent_id, expand=["latest_charge"])
+
+
+def _charge_id(intent) -> str | None:
+    """The charge id of a PaymentIntent, expanded or not."""
+    charge = getattr(intent, "latest_charge", None)
+    if charge is None:
+        return None
+    return charge if isinstance(charge, str) else getattr(charge, "id", None)
+
+
+def _lock_event(session: Session, event_id: str) -> StripeEvent | None:
+    """The stored event row, locked for this transaction on PostgreSQL."""
+    return session.exec(select(StripeEvent).where(StripeEvent.id == event_id)
+                        .with_for_update()).first()
+
+
+def _find_order(session: Session, *, session_id: str | None, intent_id: str | None,
+                order_public_id: str | None) -> Order | None:
+    """The order a Stripe object belongs to, locked for this transaction."""
+    for column, value in ((Order.stripe_checkout_session_id, session_id),
+                          (Order.stripe_payment_intent_id, intent_id),
+                          (Order.public_id, order_public_id)):
+        if value:
+            order = session.exec(select(Order).where(column == value).with_for_update()).first()
+            if order is not None:
+                return order
+    return None
+
+
+def _move(order: Order, to_status: str) -> bool:
+    """Apply an order status change the table allows; a late or repeated one is skipped."""
+    if order.status == to_status:
+        return False
+    if to_status not in ORDER_TRANSITIONS.get(order.status, set()):
+        log.info("order %s: %s -> %s not allowed; event ignored", order.public_id,
+                 order.status, to_status)
+        return False
+    order.status = to_status
+    order.updated_at = utcnow()
+    return True
+
+
+def apply(*, session: Session, settings: Settings, event_id: str, fetched) -> str:
+    """Act on a stored event once; returns what happened ("paid", "duplicate", ...)."""
+    row = _lock_event(session, event_id)
+    if row is None:
+        return "unknown_event"
+    if row.processed_at is not None:
+        return "duplicate"
+    row.attempts += 1
+    outcome = "ignored"
+    if fetched is not None:
+        checkout_session, intent = fetched
+        outcome = _apply_payment(session=session, settings=settings, event=row,
+                                 checkout_session=checkout_session, intent=intent)
+    row.processed_at = utcnow()
+    row.last_error = None
+    session.add(row)
+    return outcome
+
+
+def _apply_payment(*, session: Session, settings: Settings, event: StripeEvent,
+                   checkout_session, intent) -> str:
+    """Move the order as the fetched objects say, creating contracts when paid."""
+    metadata = {}
+    source = checkout_session if checkout_session is not None else intent
+    if source is not None and getattr(source, "metadata", None):
+        metadata = source.metadata.to_dict()
+    order = _find_order(session, session_id=checkout_session.id if checkout_session else None,
+                        intent_id=intent.id if intent else None,
+                        order_public_id=metadata.get("order_id"))
+    if order is None:
+        log.warning("Stripe event %s names no order of ours", event.id)
+        return "no_order"
+    paid = (intent is not None and intent.status == "succeeded") or (
+        checkout_session is not None and checkout_session.payment_status == "paid")
+    if paid:
+        return _mark_paid(session=session, settings=settings, order=order, event=event,
+                          checkout_session=checkout_session, intent=intent)
+    if checkout_session is not None and checkout_session.status == "expired":
+        return "expired" if _move(order, "expired") else "unchanged"
+    if event.type in ("payment_intent.payment_failed", "checkout.session.async_payment_failed"):
+        if intent is not None and order.stripe_payment_intent_id is None:
+            order.stripe_payment_intent_id = intent.id
+        return "failed" if _move(order, "failed") else "unchanged"
+    return "unchanged"
+
+
+def _mark_paid(*, session: Session, settings: Settings, order: Order, event: StripeEvent,
+               checkout_session, intent) -> str:
+    """Record the payment and create the contracts, once, if Stripe charged the order total."""
+    amount = intent.amount if intent is not None else checkout_session.amount_total
+    currency = (intent or checkout_session).currency
+    if amount != order.total_amount or currency != order.currency:
+        log.error("order %s: Stripe charged %s %s, order total is %s %s", order.public_id,
+                  amount, currency, order.total_amount, order.currency)
+        event.last_error = f"amount mismatch: charged {amount} {currency}"
+        return "amount_mismatch"
+    if not _move(order, "paid"):
+        return "duplicate" if order.status == "paid" else "unchanged"
+    if checkout_session is not None:
+        order.stripe_checkout_session_id = checkout_session.id
+    if intent is not None:
+        order.stripe_payment_intent_id = intent.id
+        order.stripe_charge_id = _charge_id(intent)
+    # The event's time is the payment's time, even when we process it late (retries).
+    created = event.payload.get("created")
+    paid_at = datetime.fromtimestamp(created, tz=UTC) if isinstance(created, int) else utcnow()
+    order.paid_at = paid_at
+    order.purchase_date = store_today(settings.timezone, paid_at)
+    session.add(order)
+    purchase_date, sold_on = order.purchase_date, None
+    if order.parent_order_id is not None:
+        parent = session.get(Order, order.parent_order_id)
+        purchase_date, sold_on = parent.purchase_date, order.purchase_date
+    created = contracts.create_contracts(session=session, order=order,
+                                         purchase_date=purchase_date, plan_sold_on=sold_on)
+    log.info("order %s paid: %d contract(s)", order.public_id, len(created))
+    return "paid"
+
+
+def record_failure(*, session: Session, event_id: str, error: str) -> None:
+    """Note a failed attempt; the worker tries unprocessed events again."""
+    row = session.get(StripeEvent, event_id)
+    if row is not None:
+        row.attempts += 1
+        row.last_error = error[:2000]
+        session.add(row)
+
+
+def unprocessed(session: Session, limit: int = 100) -> list[StripeEvent]:
+    """Stored events not acted on yet (a crash or Stripe outage mid-webhook), oldest first."""
+    return list(session.exec(select(StripeEvent).where(StripeEvent.processed_at.is_(None))
+                             .order_by(StripeEvent.received_at).limit(limit)).all())

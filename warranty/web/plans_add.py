@@ -1,0 +1,73 @@
+"""The post-purchase page: a signed link lets a customer add a plan to an earlier order."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from warranty import checkout, money
+from warranty.db import get_session
+from warranty.errors import DomainError
+
+bp = Blueprint("plans_add", __name__)
+
+
+def _context(token: str) -> dict:
+    """The order line behind a link and the plans it can still get."""
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    order_id, line_no = checkout.read_post_purchase_link(settings, token)
+    order = checkout.get_order(session, order_id)
+    lines = checkout.post_purchase_lines(session=session, settings=settings, order=order)
+    line = next((entry for entry in lines if entry["line_no"] == line_no), None)
+    if line is None:
+        raise checkout.CartError("this order has no such line", code="unknown_line")
+    for offer in line["offers"]:
+        offer["price_text"] = money.format_amount(offer["price"], offer["currency"])
+    return {"order": order, "line": line, "token": token,
+            "open_units": line["quantity"] - line["covered_quantity"]}
+
+
+@bp.get("/plans/add")
+def show():
+    """Plans the customer can add for the linked line."""
+    return render_template("plans/add.html", **_context(request.args.get("token", "")))
+
+
+@bp.post("/plans/add")
+def buy():
+    """Start the hosted checkout for the chosen plan; errors re-render the page."""
+    settings = current_app.config["SETTINGS"]
+    token = request.form.get("token", "")
+    context = _context(token)
+    chosen = next((o for o in context["line"]["offers"]
+                   if o["plan_code"] == request.form.get("plan_code")), None)
+    if chosen is None:
+        return render_template("plans/add.html", error="Choose a plan. / プランを選んでください。",
+                               **context), 422
+    try:
+        quantity = int(request.form.get("quantity", "1"))
+        body = checkout.PostPurchaseIn(
+            order_id=context["order"].public_id, line_no=context["line"]["line_no"],
+            offer_token=chosen["offer_token"], quantity=quantity,
+            success_url=settings.base_url + url_for("plans_add.done"),
+            cancel_url=request.url_root.rstrip("/") + url_for("plans_add.show", token=token))
+        session = get_session()
+        priced = checkout.price_post_purchase(session=session, settings=settings, body=body)
+        order = checkout.save_pending(session=session, priced=priced)
+        session.commit()
+        stripe_session = checkout.start_checkout_session(
+            order=order, lines=priced.lines, success_url=body.success_url,
+            cancel_url=body.cancel_url)
+    except (ValueError, DomainError) as exc:
+        message = getattr(exc, "message", None) or "Check the quantity. / 数量を確認してください。"
+        return render_template("plans/add.html", error=message, **context), 422
+    order.stripe_checkout_session_id = stripe_session.id
+    session.add(order)
+    session.commit()
+    return redirect(stripe_session.url, code=303)
+
+
+@bp.get("/plans/added")
+def done():
+    """Where Stripe sends the customer back after paying."""
+    return render_template("plans/added.html")
