@@ -10,9 +10,10 @@ import pytest
 from sqlmodel import Session, select
 
 from tests.factories import add_product, load_rules
+from tests.stripe_helpers import wait_paid
 from warranty import experiment
 from warranty.db import get_engine
-from warranty.models import VisitorEvent
+from warranty.models import Order, VisitorEvent
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -246,3 +247,88 @@ def test_embed_works_under_a_strict_csp_that_blocks_inline_script(browser, shop)
     shot(page, "csp-test")
     assert page.js_errors == []
     page.context.close()
+
+
+@pytest.fixture
+def paying_shop(db, stripe_app, stripe_live):
+    """The demo store on the Stripe stand-in, with its webhooks delivered to the app."""
+    stock(db)
+    return Shop(stripe_live, stripe_app.config["SETTINGS"])
+
+
+def pay_on_standin(page, card: str = "pm_card_visa") -> None:
+    """Pay on the stand-in's hosted page as a shopper would."""
+    page.wait_for_url(re.compile(r".*/pay/cs_"))
+    page.check(f"#{card}")
+    page.get_by_role("button", name="Pay").click()
+
+
+def test_purchase_with_a_plan_through_the_hosted_checkout(browser, paying_shop, database_url):
+    shop = paying_shop
+    page, vid = open_page(browser, shop, "treatment", lang="en")
+    page.goto(f"{shop.url}/products/TV-1")
+    ready(page)
+    page.fill("#qty", "2")
+    page.get_by_role("radio", name=re.compile("Breakdown protection")).check()
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url(f"{shop.url}/cart")
+    ready(page)
+    assert page.locator("[data-warranty-plans-total]").inner_text() == "¥12,000"
+    ref = page.get_attribute("#checkout", "data-order-ref")
+    page.get_by_role("button", name="Checkout").click()
+    pay_on_standin(page)
+    page.wait_for_url(f"{shop.url}/orders/{ref}/complete")
+    with Session(get_engine(database_url)) as session:
+        order = session.exec(select(Order).where(Order.store_order_ref == ref)).one()
+    assert order.visitor_id == vid and order.total_amount == 2 * 120000 + 2 * 6000
+    order, contracts = wait_paid(database_url, order.public_id, contracts=2)
+    assert [c.price for c in contracts] == [6000, 6000]
+    assert {c.plan_code for c in contracts} == {"standard-36"}
+    ready(page)
+    assert page.evaluate("Warranty.plans()") == {}  # the order is placed: selections cleared
+    assert page.locator(".wty-after button").count() == 0  # every unit already has a plan
+    assert page.js_errors == []
+    page.context.close()
+    rows = events_of(database_url, vid, expect=1)
+    started = [r for r in rows if r.type == "checkout_started"]
+    assert [(r.sku, r.order_public_id, r.plan_code, r.placement, r.quantity) for r in started] \
+        == [("TV-1", order.public_id, "standard-36", "product_page", 2)]
+
+
+def test_post_purchase_offer_on_the_confirmation_page(browser, paying_shop, database_url):
+    shop = paying_shop
+    page, vid = open_page(browser, shop, "treatment")
+    page.goto(f"{shop.url}/products/TV-2")
+    ready(page)
+    page.fill("#qty", "2")
+    page.get_by_role("button", name="カートに入れる").click()
+    page.get_by_role("dialog").get_by_role("button", name="追加しない").click()
+    page.wait_for_url(f"{shop.url}/cart")
+    ref = page.get_attribute("#checkout", "data-order-ref")
+    page.get_by_role("button", name="購入手続きへ").click()
+    pay_on_standin(page)
+    page.wait_for_url(f"{shop.url}/orders/{ref}/complete")
+    # The embed waits for the order to be paid, then offers plans for the two open units.
+    accident = re.compile(r"延長保証（破損・故障） 3年を追加.*2,980 × 2")
+    offer = page.get_by_role("button", name=accident)
+    offer.wait_for(timeout=15000)
+    shot(page, "post-purchase")
+    offer.click()
+    pay_on_standin(page)
+    page.wait_for_url(f"{shop.url}/orders/{ref}/complete")
+    with Session(get_engine(database_url)) as session:
+        parent = session.exec(select(Order).where(Order.store_order_ref == ref,
+                                                  Order.parent_order_id.is_(None))).one()
+        plan_order = session.exec(select(Order).where(Order.parent_order_id == parent.id)).one()
+    assert plan_order.visitor_id == vid and plan_order.total_amount == 2 * 2980
+    _, contracts = wait_paid(database_url, plan_order.public_id, contracts=2)
+    assert {c.plan_code for c in contracts} == {"accident-36"}
+    assert all(c.waiting_until is not None for c in contracts)
+    page.reload()
+    ready(page)
+    assert page.locator(".wty-after button").count() == 0  # fully covered now
+    assert page.js_errors == []
+    page.context.close()
+    rows = events_of(database_url, vid, expect=1)
+    assert ("checkout_started", "post_purchase", plan_order.public_id) in {
+        (r.type, r.placement, r.order_public_id) for r in rows}

@@ -445,10 +445,14 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     const box = slot(el, 'wty-after');
     box.hidden = true;
     let data;
-    try {
-      data = await api('GET', '/orders/' + encodeURIComponent(orderId) + '/post-purchase-offers');
-    } catch (err) {
-      return;
+    // The shopper may land here before Stripe's event marks the order paid: ask again.
+    for (let tries = 0; !data; tries++) {
+      try {
+        data = await api('GET', '/orders/' + encodeURIComponent(orderId) + '/post-purchase-offers');
+      } catch (err) {
+        if (err.code !== 'order_not_paid' || tries > 20) return;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
     }
     box.replaceChildren();
     const open = data.lines.filter((l) => l.offers.length && l.quantity > l.covered_quantity);

@@ -155,7 +155,8 @@ def order_complete(ref: str):
 
     A real store knows its order id from the checkout response; the demo looks it up.
     """
-    order = get_session().exec(select(Order).where(Order.store_order_ref == ref)
+    order = get_session().exec(select(Order).where(Order.store_order_ref == ref,
+                                                   Order.parent_order_id.is_(None))
                                .order_by(Order.id.desc())).first()
     if order is None:
         abort(404)
