@@ -151,3 +151,13 @@ def test_events_endpoint_is_documented_with_both_body_types(client):
     op = doc["paths"]["/api/v1/events"]["post"]
     assert set(op["requestBody"]["content"]) == {"application/json", "text/plain"}
     assert "429" in op["responses"] and "202" in op["responses"]
+
+
+@pytest.mark.parametrize("field", ["sku", "category", "plan_code"])
+def test_control_characters_are_refused_not_stored(client, db, store_key, field):
+    res = client.post("/api/v1/events", headers=store_key, json={
+        "visitor_id": "vtest00001", "events": [{"type": "offer_viewed", field: "a\x00b"}]})
+    assert res.status_code == 422 and res.json["error"]["details"][0]["at"] == f"events.0.{field}"
+    res = client.post("/api/v1/offers/batch", headers=store_key,
+                      json={"items": [{"sku": "TV\x00"}]})
+    assert res.status_code == 422

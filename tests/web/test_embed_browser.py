@@ -175,6 +175,9 @@ def test_cart_offer_keeps_plans_balanced_and_drops_them_with_their_product(brows
     page.get_by_role("button", name="Add to cart").click()
     page.wait_for_url(f"{shop.url}/cart")
     ready(page)
+    # Rendering is settled: the embed's own changes do not make it render again.
+    assert page.evaluate("""() => { const b = document.querySelector('.wty-cart button');
+        return new Promise((ok) => setTimeout(() => ok(b.isConnected), 400)); }""")
     item = page.locator("[data-sku='TV-1']")
     item.get_by_role("button", name=re.compile(r"Add Breakdown protection.*6,000")).click()
     page.get_by_role("combobox", name="Plans").wait_for()
@@ -332,3 +335,26 @@ def test_post_purchase_offer_on_the_confirmation_page(browser, paying_shop, data
     rows = events_of(database_url, vid, expect=1)
     assert ("checkout_started", "post_purchase", plan_order.public_id) in {
         (r.type, r.placement, r.order_public_id) for r in rows}
+
+
+def test_products_outside_the_catalog_get_offers_by_category_and_price(browser, shop):
+    page, _ = open_page(browser, shop, "treatment", lang="en")
+    page.goto(f"{shop.url}/demo/csp-test")
+    ready(page)
+    # A store whose catalog the service lacks: elements added later, then Warranty.refresh().
+    page.evaluate("""() => {
+        const cart = document.createElement('div');
+        cart.setAttribute('data-warranty-cart', '');
+        cart.innerHTML = '<div data-warranty-cart-item data-sku="EXT-9" data-category="tv" ' +
+            'data-price="5000" data-quantity="2" data-title="Portable TV"></div>';
+        document.body.append(cart);
+        return Warranty.refresh();
+    }""")
+    item = page.locator("[data-sku='EXT-9']")
+    assert "1,980" in item.get_by_role("button", name=re.compile("Add Breakdown")).inner_text()
+    item.get_by_role("button", name=re.compile("Add Breakdown")).click()
+    lines = page.evaluate("Warranty.cart()")
+    assert lines[0] == {"type": "product", "line_id": "p1", "sku": "EXT-9", "quantity": 2,
+                        "unit_price": 5000, "category": "tv", "manufacturer_warranty_months": 12}
+    assert lines[1]["type"] == "plan" and lines[1]["quantity"] == 2
+    page.context.close()

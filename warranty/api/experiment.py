@@ -10,12 +10,13 @@ from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from warranty import experiment
-from warranty.api.spec import endpoint
+from warranty.api.spec import SINGLE_LINE, endpoint
 from warranty.dates import utcnow
 from warranty.db import get_session
 from warranty.errors import DomainError
 
 bp = Blueprint("experiment", __name__, url_prefix="/api/v1")
+MAX_AMOUNT = 2**31 - 1  # the columns are 32-bit; Stripe's own cap is 99,999,999
 
 VisitorId = Field(pattern=experiment.VISITOR_ID.pattern,
                   description="the embed's anonymous visitor id (8-64 of A-Z a-z 0-9 _ -)")
@@ -47,13 +48,15 @@ class EventIn(BaseModel):
                   "checkout_started"] = Field(description="exposure: a placement had offers "
                                               "(shown to treatment, withheld from holdout)")
     placement: Literal["product_page", "add_to_cart_modal", "cart", "post_purchase"] | None = None
-    sku: str | None = Field(default=None, min_length=1, max_length=100)
+    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=SINGLE_LINE)
     category: str | None = Field(default=None, min_length=1, max_length=100,
+                                 pattern=SINGLE_LINE,
                                  description="store or warranty category of the product")
-    price: int | None = Field(default=None, ge=0, le=10**12, description="product unit price, "
-                              "minor units")
-    plan_code: str | None = Field(default=None, min_length=1, max_length=50)
-    plan_price: int | None = Field(default=None, ge=0, le=10**12, description="minor units")
+    price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT,
+                              description="product unit price, minor units")
+    plan_code: str | None = Field(default=None, min_length=1, max_length=50,
+                                  pattern=SINGLE_LINE)
+    plan_price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT, description="minor units")
     quantity: int | None = Field(default=None, ge=1, le=10_000)
     order_id: str | None = Field(default=None, pattern=r"^ord_[A-Za-z0-9]{1,36}$")
     at: int | None = Field(default=None, ge=0, le=10**14,

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import select
 
 from warranty import catalog, offers
-from warranty.api.spec import endpoint
+from warranty.api.spec import SINGLE_LINE, endpoint
 from warranty.dates import store_today
 from warranty.db import get_session
 from warranty.models import Product
@@ -19,8 +19,9 @@ MAX_BATCH_ITEMS = 50
 class ProductSpec(BaseModel):
     """Either ``sku`` (catalog product) or ``category`` and ``price`` (ad-hoc)."""
 
-    sku: str | None = Field(default=None, min_length=1, max_length=100)
-    category: str | None = Field(default=None, min_length=1, max_length=100)
+    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=SINGLE_LINE)
+    category: str | None = Field(default=None, min_length=1, max_length=100,
+                                 pattern=SINGLE_LINE)
     price: int | None = Field(default=None, ge=0, le=10**12, description="minor units")
     manufacturer_warranty_months: int = Field(default=12, ge=0, le=240)
 

@@ -145,6 +145,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
 
   // --- offers, fetched in batches and cached for a few minutes -------------------------
   const offerCache = new Map();
+  const adhocSkus = new Set();
   const itemKey = (p) => (p.sku ? 's:' + p.sku : 'c:' + p.category + ':' + p.price + ':' + (p.months || ''));
   const offersFor = (products) => {
     const now = Date.now();
@@ -160,7 +161,12 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       const batch = api('POST', '/offers/batch', { items }).then((r) => r.results);
       chunk.forEach((p, j) => {
         const k = itemKey(p);
-        const entry = { until: now + 300000, promise: batch.then((r) => r[j]) };
+        // A sku the service's catalog lacks: offers for its category and price instead.
+        const adhoc = (res) => (res && res.reason && res.reason.code === 'unknown_sku' && p.category && p.price != null
+          ? api('POST', '/offers/batch', { items: [{ category: p.category, price: p.price, manufacturer_warranty_months: p.months || 12 }] })
+            .then((r) => { adhocSkus.add(p.sku); return r.results[0]; })
+          : res);
+        const entry = { until: now + 300000, promise: batch.then((r) => adhoc(r[j])) };
         entry.promise.catch(() => offerCache.delete(k));
         offerCache.set(k, entry);
       });
@@ -387,7 +393,16 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     if (!root.wtyBound) {
       root.wtyBound = true;
       let pending = null;
-      new MutationObserver(() => { clearTimeout(pending); pending = setTimeout(() => renderCart(root), 50); })
+      // Re-render when the store changes its items, not when we change our own blocks.
+      const ours = (m) => {
+        const t = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+        return (t && t.closest('.wty-cart')) || (m.type === 'childList' && [...m.addedNodes, ...m.removedNodes].every((n) => n.classList && n.classList.contains('wty-cart')));
+      };
+      new MutationObserver((muts) => {
+        if (muts.every(ours)) return;
+        clearTimeout(pending);
+        pending = setTimeout(() => renderCart(root), 50);
+      })
         .observe(root, { subtree: true, attributes: true, attributeFilter: ['data-quantity', 'data-sku', 'data-price'], childList: true });
     }
     return renderCart(root);
@@ -399,7 +414,8 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       ? items.map((it, i) => Object.assign({ line_id: 'p' + (i + 1) }, it, { price: it.unit_price != null ? it.unit_price : it.price }))
       : Array.from(document.querySelectorAll('[data-warranty-cart]')).flatMap(cartItems);
     const all = plans();
-    const lines = list.map((it) => ({ type: 'product', line_id: it.line_id, sku: it.sku, quantity: it.quantity, unit_price: it.price }));
+    const lines = list.map((it) => Object.assign({ type: 'product', line_id: it.line_id, sku: it.sku, quantity: it.quantity, unit_price: it.price },
+      adhocSkus.has(it.sku) && { category: it.category, manufacturer_warranty_months: it.months || 12 }));
     if (SHOW) {
       for (const it of list) {
         const s = all[it.sku];
