@@ -43,6 +43,12 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# One line of text a column can hold (PostgreSQL refuses NUL): for validating input models.
+SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# The largest amount an integer (32-bit) money column holds; Stripe's own cap is far below.
+MAX_COLUMN_AMOUNT = 2**31 - 1
+
+
 def public_id(prefix: str) -> str:
     """A random, unguessable public identifier such as ``ct_3f9a...``."""
     return f"{prefix}_{secrets.token_hex(10)}"

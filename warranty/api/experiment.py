@@ -10,13 +10,14 @@ from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from warranty import experiment
-from warranty.api.spec import SINGLE_LINE, endpoint
+from warranty.api.spec import endpoint
 from warranty.dates import utcnow
 from warranty.db import get_session
 from warranty.errors import DomainError
+from warranty.models import MAX_COLUMN_AMOUNT as MAX_AMOUNT
+from warranty.models import SINGLE_LINE
 
 bp = Blueprint("experiment", __name__, url_prefix="/api/v1")
-MAX_AMOUNT = 2**31 - 1  # the columns are 32-bit; Stripe's own cap is 99,999,999
 
 VisitorId = Field(pattern=experiment.VISITOR_ID.pattern,
                   description="the embed's anonymous visitor id (8-64 of A-Z a-z 0-9 _ -)")

@@ -7,10 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import select
 
 from warranty import catalog, offers
-from warranty.api.spec import SINGLE_LINE, endpoint
+from warranty.api.spec import endpoint
 from warranty.dates import store_today
 from warranty.db import get_session
-from warranty.models import Product
+from warranty.models import SINGLE_LINE, Product
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
 MAX_BATCH_ITEMS = 50

@@ -22,8 +22,6 @@ from warranty.db import get_session
 from warranty.errors import DomainError, ValidationFailed
 
 Auth = str  # "none" | "public" | "staff" | "finance" | "admin"
-# One line of text a database column can hold: PostgreSQL refuses NUL; no control characters.
-SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
 
 
 class ErrorDetail(BaseModel):
