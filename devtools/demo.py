@@ -59,7 +59,10 @@ def main() -> None:
                      name="worker", daemon=True).start()
     print(f"Stripe stand-in: {stripe_url}")
     print(f"SMTP sink:       127.0.0.1:{SMTP_PORT} (mails are printed here)")
-    print(f"warranty demo:   http://127.0.0.1:{APP_PORT}  (staff token: {settings.api_token})")
+    print(f"demo store:      http://127.0.0.1:{APP_PORT}/  (the embed on every page; "
+          f"buy with the stand-in's test card)")
+    print(f"warranty API:    http://127.0.0.1:{APP_PORT}/api/v1  (staff token: "
+          f"{settings.api_token})")
     print(f"try:             curl 'http://127.0.0.1:{APP_PORT}/api/v1/offers?sku=TV-55-OLED"
           f"&key={settings.public_key}'")
     try:

@@ -34,16 +34,21 @@ def create_app(settings: Settings | None = None) -> Flask:
         claims,
         contracts,
         core,
+        experiment,
         offers,
         rules,
         stripe_webhook,
     )
-    from warranty.web import customer, plans_add, staff
+    from warranty.web import customer, embed, plans_add, staff
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
-                   plans_add, customer, staff):
+                   experiment, plans_add, customer, staff, embed):
         app.register_blueprint(module.bp)
+    if settings.demo_store:
+        from warranty.web import demo_store
+
+        app.register_blueprint(demo_store.bp)
     return app

@@ -43,6 +43,12 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# One line of text a column can hold (PostgreSQL refuses NUL): for validating input models.
+SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# The largest amount input models accept (money columns are 64-bit; Stripe's cap is far below).
+MAX_COLUMN_AMOUNT = 10**12
+
+
 def public_id(prefix: str) -> str:
     """A random, unguessable public identifier such as ``ct_3f9a...``."""
     return f"{prefix}_{secrets.token_hex(10)}"
@@ -400,3 +406,30 @@ class NpsAnswer(SQLModel, table=True):
     score: int = Field(ge=0, le=10)
     comment: str = Field(default="", max_length=2000)
     created_at: datetime = ts_field()
+
+
+# --- storefront embed and the holdout experiment ---------------------------------------
+
+
+class VisitorEvent(SQLModel, table=True):
+    """What an anonymous storefront visitor saw and did with offers (from the embed)."""
+
+    __tablename__ = "visitor_event"
+
+    # Big: one row per event. SQLite only auto-increments a plain INTEGER primary key.
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+    visitor_id: str = Field(max_length=64, index=True)
+    arm: str = Field(max_length=20)  # treatment | holdout, recomputed by the server
+    # exposure | offer_viewed | offer_selected | offer_removed | checkout_started
+    type: str = Field(max_length=30)
+    placement: str | None = Field(default=None, max_length=30)
+    sku: str | None = Field(default=None, max_length=100)
+    warranty_category: str | None = Field(default=None, max_length=50)
+    price: int | None = money_field(default=None)  # minor units: the product's unit price
+    plan_code: str | None = Field(default=None, max_length=50)
+    plan_price: int | None = money_field(default=None)  # minor units: the plan's unit price
+    quantity: int | None = Field(default=None, ge=1)
+    order_public_id: str | None = Field(default=None, max_length=40, index=True)
+    occurred_at: datetime = ts_field(index=True)  # the client's time, clamped
+    received_at: datetime = ts_field()

@@ -27,7 +27,17 @@ class Settings(BaseSettings):
     currency: str = "jpy"
     timezone: str = "Asia/Tokyo"
     offer_ttl_seconds: int = 3600
-    holdout_share: float = 0.10
+    # Conversion experiment: this share of visitors (by a hash of salt and visitor id) sees
+    # no offers. Changing the salt starts a new experiment; see warranty/experiment.py.
+    holdout_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    experiment_salt: str = "holdout-1"
+    # Event intake rate limits, per process (token buckets): events per second and burst.
+    events_rate_per_visitor: float = Field(default=5.0, gt=0)
+    events_burst_per_visitor: int = Field(default=300, ge=1)
+    events_rate_per_ip: float = Field(default=50.0, gt=0)
+    events_burst_per_ip: int = Field(default=3000, ge=1)
+    # The demo storefront at / (warranty/web/demo_store.py); defaults to on in demo and test.
+    demo_store: bool | None = None
 
     stripe_api_key: str = ""
     stripe_api_base: str | None = None
@@ -69,6 +79,13 @@ class Settings(BaseSettings):
     def _lower_currency(cls, value: str) -> str:
         """Stripe names currencies in lower case."""
         return value.strip().lower()
+
+    @model_validator(mode="after")
+    def _default_demo_store(self) -> Settings:
+        """The demo store is served in demo and test unless set explicitly."""
+        if self.demo_store is None:
+            self.demo_store = self.env in ("demo", "test")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

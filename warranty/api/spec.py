@@ -7,6 +7,7 @@ models that ``/openapi.json`` is generated from, and serialises what the view re
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import wraps
@@ -54,6 +55,7 @@ class Endpoint:
     response: type[BaseModel] | None
     status: int
     errors: tuple[int, ...] = field(default_factory=tuple)
+    beacon: bool = False
 
 
 REGISTRY: list[Endpoint] = []
@@ -101,16 +103,27 @@ def _refuse_unstorable(data: Any) -> None:
     """PostgreSQL refuses NUL bytes and invalid Unicode: say so instead of failing later."""
     where = unstorable_text(data)
     if where:
-        raise ValidationFailed(f"invalid text at {where}: NUL characters and unpaired "
-                               "surrogates are not allowed", code="invalid_text")
+        message = "NUL characters and unpaired surrogates are not allowed"
+        raise ValidationFailed(f"invalid text at {where}: {message}", code="invalid_text",
+                               details=[{"at": where, "message": message}])
 
 
-def parse_body(model: type[BaseModel]) -> BaseModel:
-    """The request's JSON body validated against ``model``."""
-    if not request.is_json:
+def parse_body(model: type[BaseModel], *, beacon: bool = False) -> BaseModel:
+    """The request's JSON body validated against ``model``.
+
+    ``beacon`` also accepts JSON sent as text/plain: navigator.sendBeacon cannot set a JSON
+    content type without a CORS preflight.
+    """
+    if request.is_json:
+        data = request.get_json(silent=True)
+    elif beacon and request.mimetype == "text/plain":
+        try:
+            data = json.loads(request.get_data(cache=False))
+        except ValueError:
+            data = None
+    else:
         raise DomainError("send a JSON body with Content-Type: application/json",
                           code="unsupported_media_type", status=415)
-    data = request.get_json(silent=True)
     if data is None:
         raise DomainError("request body is not valid JSON", code="invalid_json")
     _refuse_unstorable(data)
@@ -164,21 +177,25 @@ def authenticate(auth: Auth) -> None:
 def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, auth: Auth,
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, status: int = 200,
-             errors: tuple[int, ...] = ()):
-    """Register a JSON view; it receives ``body=``/``query=`` and returns a model or dict."""
+             errors: tuple[int, ...] = (), beacon: bool = False):
+    """Register a JSON view; it receives ``body=``/``query=`` and returns a model or dict.
+
+    ``beacon=True`` accepts the body as text/plain JSON too (see ``parse_body``).
+    """
 
     def decorate(view):
         prefix = bp.url_prefix or ""
         REGISTRY.append(Endpoint(path=prefix + rule, method=method.lower(), summary=summary,
                                  tag=bp.name, auth=auth, body=body, query=query,
-                                 response=response, status=status, errors=errors))
+                                 response=response, status=status, errors=errors,
+                                 beacon=beacon))
 
         @wraps(view)
         def wrapped(**path_args):
             authenticate(auth)
             kwargs = dict(path_args)
             if body is not None:
-                kwargs["body"] = parse_body(body)
+                kwargs["body"] = parse_body(body, beacon=beacon)
             if query is not None:
                 kwargs["query"] = parse_query(query)
             result = view(**kwargs)
@@ -197,7 +214,8 @@ def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, aut
 _PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
 _STATUS_TEXT = {400: "Bad request", 401: "Missing or wrong credentials",
                 403: "Not allowed for this role", 404: "Not found", 409: "Conflict",
-                415: "Not JSON", 422: "Invalid input", 502: "Payment provider error"}
+                415: "Not JSON", 422: "Invalid input", 429: "Too many requests",
+                502: "Payment provider error"}
 
 
 def openapi_document(*, title: str, version: str) -> dict:
@@ -230,8 +248,10 @@ def openapi_document(*, title: str, version: str) -> dict:
                 op["parameters"].append({"name": name, "in": "query",
                                          "required": name in required, "schema": prop})
         if ep.body is not None:
-            op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": ref(ep.body)}}}
+            content = {"application/json": {"schema": ref(ep.body)}}
+            if ep.beacon:
+                content["text/plain"] = {"schema": ref(ep.body)}
+            op["requestBody"] = {"required": True, "content": content}
         ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": ref(ep.response)}}

@@ -1,4 +1,5 @@
-"""What the HTML pages share: CSRF tokens, the page language, security headers, downloads."""
+"""HTML pages (customer, staff, embed, demo store) and what they share: CSRF tokens, the
+page language, security headers, downloads."""
 
 from __future__ import annotations
 

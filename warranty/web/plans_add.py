@@ -11,6 +11,21 @@ from warranty.errors import DomainError
 bp = Blueprint("plans_add", __name__)
 
 
+@bp.after_request
+def _allow_payment_redirect(response):
+    """The form's POST redirects to the payment page: allow that host as a form target.
+
+    Browsers apply form-action to the redirect after a form post; the default page policy
+    (form-action 'self') would block the hop to Stripe's hosted page.
+    """
+    base = current_app.config["SETTINGS"].stripe_api_base
+    payment_origin = base.rstrip("/") if base else "https://checkout.stripe.com"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        f"form-action 'self' {payment_origin}; base-uri 'none'; frame-ancestors 'none'")
+    return response
+
+
 def _context(token: str) -> dict:
     """The order line behind a link and the plans it can still get."""
     settings = current_app.config["SETTINGS"]
@@ -49,7 +64,7 @@ def buy():
         body = checkout.PostPurchaseIn(
             order_id=context["order"].public_id, line_no=context["line"]["line_no"],
             offer_token=chosen["offer_token"], quantity=quantity,
-            success_url=settings.base_url + url_for("plans_add.done"),
+            success_url=request.url_root.rstrip("/") + url_for("plans_add.done"),
             cancel_url=request.url_root.rstrip("/") + url_for("plans_add.show", token=token))
         session = get_session()
         priced = checkout.price_post_purchase(session=session, settings=settings, body=body)
