@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -26,6 +27,7 @@ class CoverageDates:
         return days_inclusive(self.purchase_date, self.term_end)
 
 
+@functools.lru_cache(maxsize=4096)  # pure; offers ask for the same few plans all day
 def coverage_dates(*, purchase_date: date, term_months: int, manufacturer_months: int,
                    coverage: str, plan_sold_on: date | None = None) -> CoverageDates:
     """Dates for a plan on a product bought on ``purchase_date``.

@@ -54,6 +54,25 @@ def get_engine(url: str) -> sa.Engine:
     return engine
 
 
+_readers: dict[str, sa.Engine] = {}
+
+
+def get_reader_engine(url: str) -> sa.Engine:
+    """An autocommit engine for hot read-only paths (offers): a lone SELECT needs no
+    BEGIN/ROLLBACK round trips, and on SQLite takes no lock beyond the statement."""
+    engine = _readers.get(url)
+    if engine is None:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, isolation_level="AUTOCOMMIT",
+                                      connect_args={"check_same_thread": False, "timeout": 30})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True,
+                                      pool_size=10, max_overflow=10)
+        _readers[url] = engine
+    return engine
+
+
 def get_write_engine(url: str) -> sa.Engine:
     """The same engine and pool, but every transaction starts as a writer (SQLite)."""
     return get_engine(url).execution_options(sqlite_begin="IMMEDIATE")
@@ -61,9 +80,10 @@ def get_write_engine(url: str) -> sa.Engine:
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests, forks)."""
-    for engine in _engines.values():
+    for engine in [*_engines.values(), *_readers.values()]:
         engine.dispose()
     _engines.clear()
+    _readers.clear()
 
 
 def get_session() -> Session:

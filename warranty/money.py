@@ -7,6 +7,7 @@ not plain addition or subtraction.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -62,9 +63,15 @@ def round_up(amount: int | Fraction | Decimal, step: int = 1) -> int:
     return int(units) * step
 
 
+@functools.lru_cache(maxsize=1024)
+def _exact(rate: Decimal | str) -> Fraction:
+    """A rate as an exact fraction (rule sets reuse a handful of rates)."""
+    return Fraction(Decimal(rate))
+
+
 def of_rate(base: int, rate: Decimal | str) -> Fraction:
     """``base × rate`` exactly (no float ever touches it)."""
-    return Fraction(base) * Fraction(Decimal(rate))
+    return base * _exact(rate)
 
 
 def pro_rata(amount: int, numerator: int, denominator: int) -> int:

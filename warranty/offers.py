@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass
 from datetime import date
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_encode, want_bytes
 from sqlmodel import Session
 
 from warranty import pricing
@@ -48,10 +50,26 @@ class OfferResult:
     reason: str | None = None
 
 
+class _OfferSerializer(URLSafeSerializer):
+    """itsdangerous' URL-safe serializer, tuned for a hot path through its public hooks:
+    no zlib attempt per token (offers are short) and one signer per salt, not per call.
+    Tokens stay ordinary itsdangerous tokens (``loads`` reads them)."""
+
+    def dump_payload(self, obj) -> bytes:
+        """Compact JSON in URL-safe base64, never compressed."""
+        return base64_encode(want_bytes(self.serializer.dumps(obj, **self.serializer_kwargs)))
+
+    @functools.lru_cache(maxsize=4)  # noqa: B019 (the serializer itself is cached per secret)
+    def make_signer(self, salt=None):
+        """The HMAC signer, built once."""
+        return super().make_signer(salt)
+
+
+@functools.lru_cache(maxsize=8)
 def _serializer(secret: str) -> URLSafeSerializer:
     """HMAC-SHA256 signer for offer tokens, with a salt of its own."""
-    return URLSafeSerializer(secret, salt="warranty.offer",
-                             signer_kwargs={"digest_method": hashlib.sha256})
+    return _OfferSerializer(secret, salt="warranty.offer",
+                            signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def ref_for_product(product: Product) -> ProductRef:

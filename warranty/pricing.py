@@ -27,6 +27,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import Connection
 from sqlmodel import Session, select
 
 from warranty import money
@@ -272,33 +273,36 @@ def forget_latest() -> None:
         _latest.clear()
 
 
-def get_version(session: Session, version: int) -> RuleDocument:
+def get_version(session: Session | Connection, version: int) -> RuleDocument:
     """A rule version's document, parsed once per process (versions never change)."""
     doc = _by_version.get(version)
     if doc is None:
-        row = session.get(RuleSet, version)
-        if row is None:
+        document = session.execute(select(RuleSet.document)
+                                   .where(RuleSet.version == version)).scalar()
+        if document is None:
             raise NotFound(f"rule set version {version} does not exist")
-        doc = RuleDocument.model_validate(row.document)
+        doc = RuleDocument.model_validate(document)
         with _cache_lock:
             _by_version[version] = doc
     return doc
 
 
-def latest_version(session: Session) -> int | None:
+def latest_version(session: Session | Connection) -> int | None:
     """The newest rule version, cached for a couple of seconds (offers are hot)."""
-    key = str(session.get_bind().url)
+    bind = session.engine if isinstance(session, Connection) else session.get_bind()
+    key = str(bind.url)
     now = time.monotonic()
     cached = _latest.get(key)
     if cached and now - cached[0] < LATEST_TTL_SECONDS:
         return cached[1]
-    version = session.exec(select(RuleSet.version).order_by(RuleSet.version.desc())).first()
+    version = session.execute(select(RuleSet.version).order_by(RuleSet.version.desc())
+                              .limit(1)).scalar()
     with _cache_lock:
         _latest[key] = (now, version)
     return version
 
 
-def current_rules(session: Session) -> tuple[int, RuleDocument]:
+def current_rules(session: Session | Connection) -> tuple[int, RuleDocument]:
     """The active rule version and document, or NotFound when none is loaded."""
     version = latest_version(session)
     if version is None:

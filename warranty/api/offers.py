@@ -9,7 +9,7 @@ from sqlmodel import select
 from warranty import catalog, offers
 from warranty.api.spec import endpoint
 from warranty.dates import store_today
-from warranty.db import get_session
+from warranty.db import get_reader_engine, get_session
 from warranty.models import SINGLE_LINE, Product
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
@@ -107,12 +107,14 @@ def _ad_hoc_ref(item: ProductSpec) -> offers.ProductRef:
           query=OfferQuery, response=OffersResponse, errors=(404,))
 def get_offers(query: OfferQuery):
     """Price every eligible plan and sign an offer for each."""
-    session = get_session()
-    if query.sku is not None:
-        ref = offers.ref_for_product(catalog.get_product(session, query.sku))
-    else:
-        ref = _ad_hoc_ref(query)
-    return _offers_body(session, current_app.config["SETTINGS"], ref)
+    settings = current_app.config["SETTINGS"]
+    # Committed data only, on an autocommit connection: no session, no transaction.
+    with get_reader_engine(settings.database_url).connect() as conn:
+        if query.sku is not None:
+            ref = catalog.product_ref(session=conn, sku=query.sku)
+        else:
+            ref = _ad_hoc_ref(query)
+        return _offers_body(conn, settings, ref)
 
 
 class OfferItem(ProductSpec):

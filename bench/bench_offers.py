@@ -1,0 +1,309 @@
+"""Offers throughput and latency beside the trivial /livez, under gunicorn, 100,000 products.
+
+For each backend (SQLite in a temporary file; PostgreSQL too with ``--postgres URL`` or
+WARRANTY_BENCH_POSTGRES_URL, in a temporary database on that server): migrate, load the
+default JPY rules and the catalog, start gunicorn with one sync worker per CPU on a free
+127.0.0.1 port, then
+
+1. saturate ``GET /livez`` and ``GET /api/v1/offers?sku=<random>&key=...`` with wrk, in
+   alternating rounds (closed loop: peak req/s, and latencies at saturation: the mean p50
+   and the worst p99 of the rounds);
+2. send offers requests at a fixed half of the offers peak with the paced Python client
+   (open loop: p50/p99 from when each request was due).
+
+Targets (foundation issue): offers ≥ 80% of /livez's throughput; p99 < 10 ms at half load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench import loadgen
+from warranty import catalog, pricing
+from warranty.db import dispose_engines, migrate, session_scope
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+TARGET_RATIO = 0.80
+TARGET_P99_MS = 10.0
+PUBLIC_KEY = "pk_bench_store"
+HOST = "127.0.0.1"
+TRIVIAL = "/livez"
+OFFERS = "/api/v1/offers?sku={sku}&key=" + PUBLIC_KEY
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options (defaults keep a two-backend run under about two minutes)."""
+    parser = argparse.ArgumentParser(prog="python -m bench offers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--postgres", metavar="URL",
+                        default=os.environ.get("WARRANTY_BENCH_POSTGRES_URL"),
+                        help="also run on PostgreSQL (a temporary database on this server)")
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn workers (default: CPU count)")
+    parser.add_argument("--connections", type=int, default=8,
+                        help="concurrent connections of the saturation runs")
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="saturation time per endpoint, split over the rounds")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating saturation runs per endpoint")
+    parser.add_argument("--paced-seconds", type=float, default=8.0,
+                        help="length of the half-load run")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                        help="saturation load generator (auto: wrk, else the Python client)")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"),
+                        help="run one backend only")
+    return parser.parse_args(argv)
+
+
+# --- database --------------------------------------------------------------------------
+
+
+@contextmanager
+def temporary_database(backend: str, tmp: Path, postgres_url: str | None):
+    """A fresh database URL for one run, removed afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        dispose_engines()
+        return
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"warranty_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def catalog_batch(start: int, stop: int, categories: list[str],
+                  rng: random.Random) -> list[catalog.ProductIn]:
+    """Products ``start``..``stop`` with prices spread log-uniformly over the rules' bands."""
+    low, high = math.log(1_000), math.log(2_999_999)
+    return [catalog.ProductIn(sku=loadgen.bench_sku(i), title=f"Bench product {i}",
+                              category=rng.choice(categories),
+                              price=int(math.exp(rng.uniform(low, high))),
+                              manufacturer_warranty_months=rng.choice((12, 12, 12, 24)))
+            for i in range(start, stop)]
+
+
+def load_catalog(url: str, count: int) -> float:
+    """Migrate, load the default JPY rules and ``count`` products; seconds taken."""
+    started = time.monotonic()
+    migrate(url)
+    document = pricing.load_text(pricing.builtin_rules("default-jpy"))
+    with session_scope(url) as session:
+        pricing.save_rule_set(session=session, document=document, store_currency="jpy",
+                              created_by="bench")
+    categories = sorted(document.category_map)
+    rng = random.Random(20240601)
+    for start in range(0, count, catalog.MAX_BATCH):
+        batch = catalog_batch(start, min(count, start + catalog.MAX_BATCH), categories, rng)
+        with session_scope(url) as session:
+            catalog.upsert_products(session=session, products=batch, currency="jpy")
+    dispose_engines()
+    return time.monotonic() - started
+
+
+# --- server ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(url: str, workers: int, log_path: Path):
+    """gunicorn serving warranty.wsgi:app with the project's config; yields (port, pid)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("WARRANTY_") and k != "GUNICORN_CMD_ARGS"}
+    env.update(WARRANTY_ENV="production", WARRANTY_DATABASE_URL=url,
+               WARRANTY_SECRET_KEY=secrets.token_urlsafe(32),
+               WARRANTY_API_TOKEN=secrets.token_urlsafe(32), WARRANTY_PUBLIC_KEY=PUBLIC_KEY,
+               WARRANTY_BIND=f"{HOST}:{port}", WARRANTY_WORKERS=str(workers))
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:warranty.gunicorn_conf",
+             "warranty.wsgi:app"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        loadgen.wait_until_up(HOST, port, TRIVIAL, 30, alive=lambda: proc.poll() is None)
+        yield port, proc.pid
+    except BaseException:
+        print(log_path.read_text()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def server_cpu_seconds(master: int) -> float:
+    """User + system CPU seconds used so far by gunicorn's master and its live workers."""
+    pids = [master]
+    try:
+        pids += [int(p) for p in
+                 Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    except OSError:
+        return 0.0
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+def saturate(wrk: str | None, server: tuple[int, int], path: str, args, sku_count: int,
+             seconds: float | None = None) -> loadgen.RunResult:
+    """A closed-loop run at saturation with wrk, or the Python client without it."""
+    seconds = seconds or args.seconds
+    port, pid = server
+    cpu_before = server_cpu_seconds(pid)
+    if wrk:
+        result = loadgen.run_wrk(wrk, base_url=f"http://{HOST}:{port}", path=path,
+                                 connections=args.connections, seconds=seconds,
+                                 sku_count=sku_count)
+    else:
+        result = loadgen.python_peak(host=HOST, port=port, path=path,
+                                     connections=args.connections, seconds=seconds,
+                                     sku_count=sku_count)
+    result.server_cpu_seconds = server_cpu_seconds(pid) - cpu_before
+    return result
+
+
+def bench_backend(backend: str, args, wrk: str | None) -> dict:
+    """Every run on one backend; returns the figures."""
+    with tempfile.TemporaryDirectory(prefix="warranty-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        with temporary_database(backend, tmp, args.postgres) as url:
+            print(f"[{backend}] loading rules and {args.products:,} products ...", flush=True)
+            load_seconds = load_catalog(url, args.products)
+            print(f"[{backend}] loaded in {load_seconds:.1f} s; starting gunicorn "
+                  f"({args.workers} workers)", flush=True)
+            with gunicorn(url, args.workers, tmp / "gunicorn.log") as server:
+                saturate(wrk, server, OFFERS, args, args.products, seconds=2)  # warm workers
+                # Alternate the two endpoints so drifting load from other processes on a
+                # shared machine weighs on both alike.
+                rounds: dict[str, list[loadgen.RunResult]] = {TRIVIAL: [], OFFERS: []}
+                for _ in range(args.rounds):
+                    for path, skus in ((TRIVIAL, 0), (OFFERS, args.products)):
+                        rounds[path].append(saturate(wrk, server, path, args, skus,
+                                                     seconds=args.seconds / args.rounds))
+                trivial, offers = (loadgen.combine(rounds[TRIVIAL]),
+                                   loadgen.combine(rounds[OFFERS]))
+                print(f"[{backend}] peaks: /livez {trivial.rate:,.0f} req/s, offers "
+                      f"{offers.rate:,.0f} req/s", flush=True)
+                rate = offers.rate / 2
+                half = loadgen.paced(host=HOST, port=server[0], path=OFFERS, rate=rate,
+                                     seconds=args.paced_seconds, sku_count=args.products)
+    return {"backend": backend, "products": args.products, "workers": args.workers,
+            "load_seconds": round(load_seconds, 1), "trivial": trivial, "offers": offers,
+            "half": half, "half_target_rate": rate}
+
+
+def targets(figures: dict) -> tuple[float, float, float]:
+    """(throughput ratio, CPU-per-request ratio, p99 at half load) of one backend's runs."""
+    trivial, offers = figures["trivial"], figures["offers"]
+    ratio = offers.rate / trivial.rate if trivial.rate else 0.0
+    cpu_ratio = trivial.cpu_us / offers.cpu_us if offers.cpu_us else 0.0
+    return ratio, cpu_ratio, figures["half"].p99_ms
+
+
+def print_table(figures: dict, generator: str, connections: int) -> None:
+    """The figures of one backend as a table, with the targets."""
+    runs = [("GET /livez", f"saturation, {connections} conns", figures["trivial"]),
+            ("GET /api/v1/offers?sku=", f"saturation, {connections} conns", figures["offers"]),
+            ("GET /api/v1/offers?sku=", f"paced at {figures['half_target_rate']:,.0f} req/s",
+             figures["half"])]
+    print(f"\noffers benchmark: {figures['backend']}, {figures['products']:,} products, "
+          f"gunicorn {figures['workers']} sync workers, {os.cpu_count()} CPUs, "
+          f"load average before/after: {figures['loadavg']}")
+    print(f"load: {generator} for saturation; paced Python client (open loop) for half load")
+    print(f"{'endpoint':<25}{'load':<24}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
+          f"{'server CPU µs/req':>19}")
+    for name, load, run in runs:
+        cpu = f"{run.cpu_us:,.0f}" if run.server_cpu_seconds else "-"
+        print(f"{name:<25}{load:<24}{run.rate:>8,.0f}{run.p50_ms:>8.2f}{run.p99_ms:>8.2f}"
+              f"{run.errors:>7}{cpu:>19}")
+    ratio, cpu_ratio, p99 = targets(figures)
+    print(f"offers/trivial throughput: {ratio:.2f}  target >= {TARGET_RATIO:.2f}: "
+          f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'}  (by server CPU per request: "
+          f"{cpu_ratio:.2f})")
+    print(f"p99 at half of the offers peak: {p99:.2f} ms  target < {TARGET_P99_MS:.0f} ms: "
+          f"{'MET' if p99 < TARGET_P99_MS else 'NOT MET'}  (client sent "
+          f"{figures['half'].late} of {figures['half'].requests} requests over 1 ms late)")
+
+
+def _loadavg() -> str:
+    """The 1-minute load average: other work on a shared machine skews every figure."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def main(argv: list[str]) -> int:
+    """Run the offers benchmark on each backend and print the figures."""
+    args = parse_args(argv)
+    wrk = None
+    if args.client != "python":
+        wrk = loadgen.ensure_wrk()
+        if wrk is None and args.client == "wrk":
+            print("wrk is not available", file=sys.stderr)
+            return 2
+    generator = (f"{loadgen.wrk_version(wrk)}, 1 thread" if wrk
+                 else "Python client (closed loop)")
+    backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    if args.only:
+        if args.only == "postgresql" and not args.postgres:
+            print("--only postgresql needs --postgres URL", file=sys.stderr)
+            return 2
+        backends = [args.only]
+    all_figures = []
+    for backend in backends:
+        before = _loadavg()
+        figures = bench_backend(backend, args, wrk)
+        figures["loadavg"] = f"{before}/{_loadavg()}"
+        print_table(figures, generator, args.connections)
+        ratio, cpu_ratio, p99 = targets(figures)
+        all_figures.append({
+            **{k: v for k, v in figures.items() if k not in ("trivial", "offers", "half")},
+            **{k: {**asdict(figures[k]), "rate": figures[k].rate, "cpu_us": figures[k].cpu_us}
+               for k in ("trivial", "offers", "half")},
+            "generator": generator, "ratio": ratio, "cpu_ratio": cpu_ratio, "half_p99_ms": p99})
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "offers.json"
+    out.write_text(json.dumps(all_figures, indent=2))
+    print(f"\nfigures saved to {out.relative_to(ROOT)}")
+    return 0
