@@ -1,0 +1,65 @@
+"""Date arithmetic in SQL that reads the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class days_between(FunctionElement):  # noqa: N801 - reads as a SQL function
+    """Whole days from the second date to the first (``a - b``), as an integer."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between)
+def _days_between_pg(element, compiler, **kw):
+    """PostgreSQL: date minus date is an integer number of days."""
+    a, b = list(element.clauses)
+    first, second = compiler.process(a, **kw), compiler.process(b, **kw)
+    return f"(CAST({first} AS DATE) - CAST({second} AS DATE))"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element, compiler, **kw):
+    """SQLite: dates are ISO text; julianday differences are whole for whole dates."""
+    a, b = list(element.clauses)
+    return (f"CAST(julianday({compiler.process(a, **kw)}) - "
+            f"julianday({compiler.process(b, **kw)}) AS INTEGER)")
+
+
+class month_of(FunctionElement):  # noqa: N801
+    """The ``YYYY-MM`` text of a date."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "month_of"
+
+
+@compiles(month_of)
+def _month_of_pg(element, compiler, **kw):
+    """PostgreSQL: to_char."""
+    (a,) = list(element.clauses)
+    return f"to_char({compiler.process(a, **kw)}, 'YYYY-MM')"
+
+
+@compiles(month_of, "sqlite")
+def _month_of_sqlite(element, compiler, **kw):
+    """SQLite: strftime."""
+    (a,) = list(element.clauses)
+    return f"strftime('%Y-%m', {compiler.process(a, **kw)})"
+
+
+def date_table(name: str, rows: list[tuple], *columns: tuple[str, sa.types.TypeEngine]):
+    """A small literal table with typed columns (SELECT ... UNION ALL ...), for joins.
+
+    SQLite has no ``(VALUES ...) AS t (cols)``; a union of one-row selects reads the same on
+    both backends, and typed bind parameters give PostgreSQL real dates.
+    """
+    selects = [sa.select(*(sa.literal(value, typ).label(col)
+                           for value, (col, typ) in zip(row, columns, strict=True)))
+               for row in rows]
+    return sa.union_all(*selects).subquery(name)
