@@ -133,5 +133,42 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
     run()
 
 
+@main.command("report")
+@click.argument("name")
+@click.option("--from", "start", required=True, help="first day, ISO (2026-01-01)")
+@click.option("--to", "end", required=True, help="last day, ISO (2026-03-31)")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="csv",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="file to write (default: standard output; xlsx needs a file)")
+def report_command(name: str, start: str, end: str, fmt: str, output: Path | None) -> None:
+    """Write report NAME for a period (finance, journal, contracts, movements, orders, ...)."""
+    from sqlmodel import Session
+
+    from warranty import reports
+    from warranty.db import get_engine
+    from warranty.reports import export
+
+    settings = _settings()
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("--format xlsx needs --output FILE")
+    try:
+        period = reports.parse_period(start, end)
+        with Session(get_engine(settings.database_url)) as session:
+            result = reports.run_report(name, reports.Context(session=session,
+                                                              settings=settings, period=period))
+            chunks = export.chunks(result, fmt)
+            if output is None:
+                for chunk in chunks:
+                    click.echo(chunk, nl=False)
+                return
+            with output.open("wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{name} written to {output}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -240,3 +240,10 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
                   sum(r["deferred_revenue"] for r in by_category))
     return {"columns": list(COLUMNS), "money": list(MONEY), "rows": detail,
             "by_month": by_month, "by_category": by_category, "total": grand}
+
+
+def month_end(day: date) -> date:
+    """The last day of ``day``'s month."""
+    import calendar
+
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
