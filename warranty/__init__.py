@@ -25,13 +25,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
     from warranty import db, errors_http, payments
-    from warranty.api import catalog, checkout, core, offers, reports, rules, stripe_webhook
+    from warranty.api import (
+        catalog,
+        checkout,
+        core,
+        offers,
+        orders_import,
+        reports,
+        rules,
+        stripe_webhook,
+    )
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
     from warranty.web import plans_add
 
-    for module in (core, catalog, rules, offers, checkout, stripe_webhook, plans_add, reports):
+    for module in (core, catalog, rules, offers, checkout, stripe_webhook, plans_add, reports,
+                   orders_import):
         app.register_blueprint(module.bp)
     return app

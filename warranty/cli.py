@@ -133,6 +133,27 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
     run()
 
 
+@main.command("import-orders")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_orders(csv_file: Path) -> None:
+    """Import orders paid outside the service (order_ref,email,purchase_date,total_amount)."""
+    from warranty import order_import
+
+    settings = _settings()
+    try:
+        orders = order_import.parse_csv(csv_file.read_text(encoding="utf-8-sig"))
+        created = skipped = 0
+        with session_scope(settings.database_url) as session:
+            for start in range(0, len(orders), order_import.MAX_BATCH):
+                result = order_import.import_orders(
+                    session=session, orders=orders[start:start + order_import.MAX_BATCH],
+                    currency=settings.currency)
+                created, skipped = created + result.created, skipped + result.already_imported
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    _echo_json({"created": created, "already_imported": skipped})
+
+
 @main.command("report")
 @click.argument("name")
 @click.option("--from", "start", required=True, help="first day, ISO (2026-01-01)")

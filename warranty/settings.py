@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Secrets that ship in docs, the demo or tests; refused anywhere that matters.
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Tokyo"
     offer_ttl_seconds: int = 3600
     holdout_share: float = 0.10
+    # Store's gross margin on orders, for LTV (average order value × margin × ...).
+    gross_margin: Decimal = Field(default=Decimal("0.3"), ge=0, le=1)
 
     stripe_api_key: str = ""
     stripe_api_base: str | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warranty.reports import Context, Result, ledger, report  # noqa: F401
+from warranty.reports import Context, Result, ledger, report, retention  # noqa: F401
 from warranty.reports import revenue as rev
 
 

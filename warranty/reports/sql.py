@@ -63,3 +63,28 @@ def date_table(name: str, rows: list[tuple], *columns: tuple[str, sa.types.TypeE
                            for value, (col, typ) in zip(row, columns, strict=True)))
                for row in rows]
     return sa.union_all(*selects).subquery(name)
+
+
+class month_index(FunctionElement):  # noqa: N801
+    """``year × 12 + month`` of a date, to count whole months between dates."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "month_index"
+
+
+@compiles(month_index)
+def _month_index_pg(element, compiler, **kw):
+    """PostgreSQL: extract."""
+    (a,) = list(element.clauses)
+    text = compiler.process(a, **kw)
+    return f"CAST(EXTRACT(YEAR FROM {text}) * 12 + EXTRACT(MONTH FROM {text}) AS INTEGER)"
+
+
+@compiles(month_index, "sqlite")
+def _month_index_sqlite(element, compiler, **kw):
+    """SQLite: strftime."""
+    (a,) = list(element.clauses)
+    text = compiler.process(a, **kw)
+    return (f"(CAST(strftime('%Y', {text}) AS INTEGER) * 12 + "
+            f"CAST(strftime('%m', {text}) AS INTEGER))")
