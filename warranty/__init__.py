@@ -40,8 +40,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
     from warranty.web import plans_add
+    from warranty.web import reports as staff_reports
 
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, plans_add, reports,
-                   orders_import):
+                   orders_import, staff_reports):
         app.register_blueprint(module.bp)
     return app

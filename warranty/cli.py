@@ -154,6 +154,40 @@ def import_orders(csv_file: Path) -> None:
     _echo_json({"created": created, "already_imported": skipped})
 
 
+@main.command("reports-link")
+def reports_link() -> None:
+    """Print a signed link to the finance dashboard (valid 12 hours)."""
+    from warranty.web.reports import reports_link as make_link
+
+    click.echo(make_link(_settings()))
+
+
+@main.command("synth")
+@click.option("--orders", default=1_000_000, show_default=True, type=click.IntRange(1))
+@click.option("--plans", default=200_000, show_default=True, type=click.IntRange(0))
+@click.option("--start", default="2023-01-01", show_default=True, help="first order date")
+@click.option("--days", default=3 * 365, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=1, show_default=True, type=int)
+def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
+    """Fill the database with a synthetic store's history (bulk inserts; for benchmarks)."""
+    from datetime import date
+
+    from warranty import synth as synthetic
+
+    settings = _settings()
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise click.BadParameter("--start must be an ISO date such as 2023-01-01") from None
+    try:
+        figures = synthetic.generate(settings.database_url, orders=orders, plans=plans,
+                                     start=first, days=days, seed=seed,
+                                     log=lambda text: click.echo(text, err=True))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _echo_json(figures)
+
+
 @main.command("report")
 @click.argument("name")
 @click.option("--from", "start", required=True, help="first day, ISO (2026-01-01)")

@@ -291,3 +291,12 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = ts_field()
     expires_at: datetime | None = ts_field(nullable=True)
     revoked_at: datetime | None = ts_field(nullable=True)
+
+
+# --- reports: indexes for aggregation by date and by customer ------------------------------
+
+sa.Index("ix_contract_plan_sold_on", Contract.__table__.c.plan_sold_on)
+sa.Index("ix_refund_cancel_date", Refund.__table__.c.cancel_date)
+sa.Index("ix_orders_purchase_date", Order.__table__.c.purchase_date)
+sa.Index("ix_orders_customer_email_purchase_date", Order.__table__.c.customer_email,
+         Order.__table__.c.purchase_date)
