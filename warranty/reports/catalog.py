@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from warranty.reports import Context, Result, ledger, report, retention  # noqa: F401
+from warranty.reports import (  # noqa: F401
+    Context,
+    Result,
+    ledger,
+    reconcile,
+    report,
+    retention,
+)
 from warranty.reports import revenue as rev
 
 
