@@ -11,6 +11,7 @@ import contextlib
 import os
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -133,6 +134,9 @@ def stripe_standin():
 
     from devtools.stripe_standin import StripeStandin
 
+    # The stand-in never writes localstripe's pickle; a stale one from elsewhere would make
+    # the test that proves it ambiguous.
+    Path("/tmp/localstripe.pickle").unlink(missing_ok=True)
     saved = (stripe.api_key, stripe.api_base)
     standin = StripeStandin()
     url = standin.start()

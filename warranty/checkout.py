@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Annotated, Literal
 
 import stripe
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, func, select
 
 from warranty import offers, pricing
@@ -35,6 +35,16 @@ ORDER_TRANSITIONS: dict[str, set[str]] = {
     "paid": {"refunded"},
     "refunded": set(),
 }
+
+
+def _http_url(value: str) -> str:
+    """Only http(s) URLs are allowed as redirect targets (no javascript:, data:, ...)."""
+    if not re.match(r"^https?://[^\s]+$", value) or len(value) > 2000:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+RedirectUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class CartError(ValidationFailed):
@@ -92,21 +102,11 @@ class CartIn(_In):
         return value.lower()
 
 
-def _http_url(value: str) -> str:
-    """Only http(s) URLs are allowed as redirect targets."""
-    if not re.match(r"^https?://[^\s]+$", value) or len(value) > 2000:
-        raise ValueError("must be an http(s) URL")
-    return value
-
-
 class HostedCartIn(CartIn):
     """A cart for the hosted Checkout Session flow."""
 
-    success_url: str
-    cancel_url: str
-
-    _urls = field_validator("success_url", "cancel_url")(classmethod(
-        lambda cls, v: _http_url(v)))
+    success_url: RedirectUrl
+    cancel_url: RedirectUrl
 
 
 class PostPurchaseIn(_In):
@@ -117,11 +117,8 @@ class PostPurchaseIn(_In):
     offer_token: str = Field(min_length=1, max_length=2000)
     quantity: int = Field(default=1, ge=1, le=100)
     visitor_id: str | None = Field(default=None, max_length=64)
-    success_url: str
-    cancel_url: str
-
-    _urls = field_validator("success_url", "cancel_url")(classmethod(
-        lambda cls, v: _http_url(v)))
+    success_url: RedirectUrl
+    cancel_url: RedirectUrl
 
 
 @dataclass

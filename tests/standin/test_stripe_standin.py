@@ -24,16 +24,12 @@ USD_LINES = [{"price_data": {"currency": "usd", "unit_amount": 1999,
                              "product_data": {"name": "Phone plan"}}, "quantity": 2}]
 
 
-@pytest.fixture(scope="module")
-def standin():
-    """Run the stand-in on a free port and point the SDK's global config at it."""
-    PICKLE.unlink(missing_ok=True)
-    saved = stripe.api_key, stripe.api_base
-    server = StripeStandin()
-    stripe.api_key, stripe.api_base = "sk_test_x", server.start()
-    yield server
-    server.stop()
-    stripe.api_key, stripe.api_base = saved
+@pytest.fixture
+def standin(stripe_standin):
+    """The session's stand-in (one per process), emptied around each test."""
+    stripe_standin.reset()
+    yield stripe_standin
+    stripe_standin.reset()
     assert not PICKLE.exists()
 
 
