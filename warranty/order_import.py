@@ -31,8 +31,17 @@ class ExternalOrderIn(BaseModel):
     order_ref: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     purchase_date: date = Field(description="store-local date, ISO (2026-01-31)")
-    total_amount: int = Field(ge=0, le=10**12, description="minor units")
+    # The orders table holds 32-bit totals (¥2,147,483,647 / $21,474,836.47).
+    total_amount: int = Field(ge=0, le=2_147_483_647, description="minor units")
     visitor_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("order_ref", "email", "visitor_id")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        """No control characters (PostgreSQL text cannot even hold NUL)."""
+        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
 
     @field_validator("email")
     @classmethod

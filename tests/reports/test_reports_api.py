@@ -100,6 +100,7 @@ def test_bad_dates_and_unknown_reports_are_clear_errors(client, staff_headers):
         (URL.format("finance", "2026-02-01", "2026-01-01"), 422, "invalid_period", "after"),
         (URL.format("finance", "2026-13-01", "2026-12-31"), 422, "invalid_period", "ISO"),
         ("/api/v1/reports/finance?to=2026-01-01", 422, "invalid_request", "from"),
+        (URL.format("finance", "0001-01-01", "2026-01-01"), 422, "invalid_period", "between"),
         (URL.format("finance", "2026-01-01", "2026-01-31") + "&format=pdf", 422,
          "invalid_request", "format"),
         (URL.format("nope", "2026-01-01", "2026-01-31"), 404, "unknown_report", "finance"),

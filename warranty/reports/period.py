@@ -64,6 +64,9 @@ def _parse(text: str | date | None, name: str) -> date:
 def parse_period(start: str | date | None, end: str | date | None) -> Period:
     """A Period from ``from``/``to`` text; refuses bad formats and reversed ranges."""
     first, last = _parse(start, "from"), _parse(end, "to")
+    for name, day in (("from", first), ("to", last)):
+        if not date(1970, 1, 2) <= day <= date(9998, 12, 31):
+            raise InvalidPeriod(f"'{name}' must be between 1970-01-02 and 9998-12-31")
     if first > last:
         raise InvalidPeriod(f"'from' ({first}) is after 'to' ({last})")
     if (last - first).days > MAX_DAYS:
