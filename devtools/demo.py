@@ -1,7 +1,9 @@
 """`make demo`: everything a newcomer needs, in one process, with nothing configured.
 
 Migrates var/demo.db (SQLite), loads the demo rules and catalog, starts the local Stripe
-stand-in on 127.0.0.1:12111 and the service on http://127.0.0.1:5000.
+stand-in on 127.0.0.1:12111, an SMTP sink that prints every mail (127.0.0.1:8025), a
+background worker (mail, store webhooks, refund retries) and the service on
+http://127.0.0.1:5000.
 """
 
 from __future__ import annotations
@@ -12,15 +14,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STRIPE_PORT = int(os.environ.get("DEMO_STRIPE_PORT", "12111"))
 APP_PORT = int(os.environ.get("DEMO_PORT", "5000"))
+SMTP_PORT = int(os.environ.get("DEMO_SMTP_PORT", "8025"))
 
 
 def main() -> None:
     """Set up and serve the demo until Ctrl-C."""
+    import threading
+
+    from devtools.smtp_sink import SmtpSink, print_mail
     from devtools.stripe_standin import StripeStandin
 
     (ROOT / "var").mkdir(exist_ok=True)
     standin = StripeStandin(port=STRIPE_PORT)
     stripe_url = standin.start()
+    sink = SmtpSink(port=SMTP_PORT, on_mail=print_mail)
+    sink.start()
+    os.environ["WARRANTY_SMTP_HOST"] = "127.0.0.1"
+    os.environ["WARRANTY_SMTP_PORT"] = str(SMTP_PORT)
     os.environ.setdefault("WARRANTY_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'demo.db'}")
     os.environ["WARRANTY_ENV"] = "demo"
     os.environ.setdefault("WARRANTY_SECRET_KEY", "demo-secret")
@@ -35,6 +45,7 @@ def main() -> None:
     from warranty.db import migrate, session_scope
     from warranty.demo import load_demo
     from warranty.settings import Settings
+    from warranty.worker import run_forever
 
     settings = Settings()
     # Stripe's events reach the service exactly as they would from Stripe: signed, over HTTP.
@@ -43,13 +54,22 @@ def main() -> None:
     migrate(settings.database_url)
     with session_scope(settings.database_url) as session:
         load_demo(session=session, currency=settings.currency)
+    stop = threading.Event()
+    threading.Thread(target=run_forever, kwargs={"settings": settings, "stop": stop},
+                     name="worker", daemon=True).start()
     print(f"Stripe stand-in: {stripe_url}")
-    print(f"warranty demo:   http://127.0.0.1:{APP_PORT}  (staff token: {settings.api_token})")
+    print(f"SMTP sink:       127.0.0.1:{SMTP_PORT} (mails are printed here)")
+    print(f"demo store:      http://127.0.0.1:{APP_PORT}/  (the embed on every page; "
+          f"buy with the stand-in's test card)")
+    print(f"warranty API:    http://127.0.0.1:{APP_PORT}/api/v1  (staff token: "
+          f"{settings.api_token})")
     print(f"try:             curl 'http://127.0.0.1:{APP_PORT}/api/v1/offers?sku=TV-55-OLED"
           f"&key={settings.public_key}'")
     try:
         create_app(settings).run(host="127.0.0.1", port=APP_PORT, threaded=True)
     finally:
+        stop.set()
+        sink.stop()
         standin.stop()
 
 

@@ -90,10 +90,11 @@ def _empty_tables(request):
 
 
 @pytest.fixture
-def settings(database_url):
-    """Test settings on the backend's database."""
+def settings(database_url, tmp_path):
+    """Test settings on the backend's database; uploads go to the test's own folder."""
     return demo_settings(env="test", database_url=database_url, secret_key=SECRET,
-                         api_token=API_TOKEN, public_key=PUBLIC_KEY)
+                         api_token=API_TOKEN, public_key=PUBLIC_KEY,
+                         upload_dir=str(tmp_path / "uploads"))
 
 
 @pytest.fixture
@@ -167,6 +168,28 @@ def serve(app):
         thread.join(timeout=5)
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (skipped without it, unless required)."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("WARRANTY_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"WARRANTY_REQUIRE_BROWSER=1 but {CHROMIUM} is missing "
+                        "(apt-get install chromium)")
+        pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
 @pytest.fixture
 def live_server(app):
     """The app over real HTTP, for browsers; yields its base URL."""
@@ -197,3 +220,29 @@ def stripe_live(stripe_server, stripe_standin):
     """The Stripe-connected app over HTTP with the stand-in's webhooks pointed at it."""
     stripe_standin.register_webhook("warranty", f"{stripe_server}/stripe/webhook", "whsec_test")
     return stripe_server
+
+
+@pytest.fixture(scope="session")
+def smtp_sink():
+    """The local SMTP sink on a free port; tests ``clear()`` it or filter by recipient."""
+    from devtools.smtp_sink import SmtpSink
+
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def mail_settings(stripe_settings, smtp_sink):
+    """Stand-in Stripe settings that also send mail to the SMTP sink.
+
+    Also points the SDK's global config at the stand-in: any create_app() with other
+    settings since the session began re-pointed it.
+    """
+    from warranty.payments import configure_stripe
+
+    smtp_sink.clear()
+    settings = stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})
+    configure_stripe(settings)
+    return settings

@@ -95,3 +95,47 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
                                          purchase_date=purchase_date)
     session.commit()
     return order, created
+
+
+def stripe_paid_order(session: Session, **kwargs):
+    """``paid_order`` whose payment is a real, succeeded PaymentIntent on the Stripe stand-in.
+
+    Needs the ``stripe_standin`` fixture (the SDK's global config points at it).
+    """
+    import stripe
+
+    order, created = paid_order(session, **kwargs)
+    intent = stripe.PaymentIntent.create(amount=order.total_amount, currency=order.currency,
+                                         payment_method="pm_card_visa", confirm=True,
+                                         metadata={"order": order.public_id})
+    order.stripe_payment_intent_id = intent.id
+    session.add(order)
+    session.commit()
+    return order, created
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def add_staff(session: Session, email: str = "alice@store.example", role: str = "staff",
+              password: str = STAFF_PASSWORD):
+    """A staff account (committed)."""
+    from warranty.staff_accounts import create_staff
+
+    user = create_staff(session=session, email=email, role=role, password=password)
+    session.commit()
+    return user
+
+
+# The smallest files of each accepted kind, by their real signatures.
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 \
+    + b"\xff\xd9"
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7"
+       b"\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+WEBP = (b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00/\x00\x00\x00\x10\x07\x10\x11"
+        b"\x11\x88\x88\xfe\x07\x00")
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 32
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+# A Windows executable: what a renamed .exe really starts with.
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 64

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from tests.factories import load_rules
 from warranty.coverage import coverage_dates
-from warranty.models import Contract, Order, OrderLine, Refund, RuleSet
+from warranty.models import Claim, Contract, Order, OrderLine, Payout, Refund, RuleSet
 
 _counter = {"n": 0}
 
@@ -80,3 +80,19 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
         contracts.append(contract)
     session.commit()
     return contracts
+
+
+def payout(session: Session, contract: Contract, *, amount: int, paid_at,
+           reference: str = "BT-1") -> Payout:
+    """A paid claim on ``contract`` with its payout at ``paid_at`` (UTC); committed."""
+    claim = Claim(contract_id=contract.id, customer_email=contract.customer_email,
+                  incident_date=paid_at.date(), failure_type="breakdown", description="broke",
+                  coverage_year=1, status="paid", decision="reimburse", approved_amount=amount)
+    session.add(claim)
+    session.flush()
+    row = Payout(claim_id=claim.id, contract_id=contract.id, amount=amount,
+                 currency=contract.currency, method="bank_transfer", reference=reference,
+                 actor="test", created_at=paid_at)
+    session.add(row)
+    session.commit()
+    return row

@@ -22,3 +22,11 @@ def test_settings_read_the_prefixed_environment(monkeypatch):
     monkeypatch.setenv("WARRANTY_HOLDOUT_SHARE", "0.2")
     settings = Settings()
     assert settings.currency == "kwd" and settings.holdout_share == 0.2
+
+
+def test_store_webhook_url_needs_a_real_secret(monkeypatch):
+    monkeypatch.setenv("WARRANTY_ENV", "demo")
+    with pytest.raises(ValidationError, match="WARRANTY_STORE_WEBHOOK_SECRET"):
+        Settings(store_webhook_url="https://shop.example/hooks", store_webhook_secret="short")
+    ok = Settings(store_webhook_url="https://shop.example/hooks", store_webhook_secret="s" * 16)
+    assert ok.cancellation_fee == 0 and ok.free_look_days == 30

@@ -20,6 +20,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Product bulk upserts and claim uploads are the largest bodies we accept.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     app.json.sort_keys = False
+    # The session cookie carries the signed-in customer or staff member and the CSRF token.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
     logging.basicConfig(level=logging.INFO)
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
@@ -28,21 +31,28 @@ def create_app(settings: Settings | None = None) -> Flask:
     from warranty.api import (
         catalog,
         checkout,
+        claims,
+        contracts,
         core,
+        experiment,
         offers,
         orders_import,
         reports,
         rules,
         stripe_webhook,
     )
+    from warranty.web import customer, embed, plans_add, staff
+    from warranty.web import reports as staff_reports
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
-    from warranty.web import plans_add
-    from warranty.web import reports as staff_reports
-
-    for module in (core, catalog, rules, offers, checkout, stripe_webhook, plans_add, reports,
-                   orders_import, staff_reports):
+    for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
+                   experiment, plans_add, customer, staff, embed, reports, orders_import,
+                   staff_reports):
         app.register_blueprint(module.bp)
+    if settings.demo_store:
+        from warranty.web import demo_store
+
+        app.register_blueprint(demo_store.bp)
     return app

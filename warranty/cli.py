@@ -112,6 +112,56 @@ def create_token(name: str, role: str) -> None:
     click.echo(token)
 
 
+@main.command("create-staff")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["staff", "finance", "admin"]), default="staff",
+              show_default=True)
+@click.option("--password-stdin", is_flag=True,
+              help="read the password from standard input instead of prompting")
+def create_staff(email: str, role: str, password_stdin: bool) -> None:
+    """Add a staff account for the staff pages (password prompted, or from stdin)."""
+    from warranty.staff_accounts import create_staff as add_staff
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(settings.database_url) as session:
+            user = add_staff(session=session, email=email, role=role, password=password)
+            created = (user.email, user.role)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"staff account {created[0]} ({created[1]}) created")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="one pass over every job, then exit")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
+              help="rows per job per pass")
+def worker(once: bool, limit: int) -> None:
+    """Send mail, deliver store webhooks, retry refunds, expire ended plans."""
+    import logging
+    import signal
+    import threading
+
+    from warranty import payments
+    from warranty.worker import run_forever, run_once
+
+    settings = _settings()
+    payments.configure_stripe(settings)
+    if once:
+        _echo_json(run_once(settings=settings, limit=limit))
+        return
+    logging.basicConfig(level=logging.INFO)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"worker running on {settings.database_url}; Ctrl-C to stop")
+    run_forever(settings=settings, stop=stop, limit=limit)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -152,14 +202,6 @@ def import_orders(csv_file: Path) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     _echo_json({"created": created, "already_imported": skipped})
-
-
-@main.command("reports-link")
-def reports_link() -> None:
-    """Print a signed link to the finance dashboard (valid 12 hours)."""
-    from warranty.web.reports import reports_link as make_link
-
-    click.echo(make_link(_settings()))
 
 
 @main.command("synth")

@@ -34,6 +34,21 @@ def _respond(status: int, code: str, message: str, details=None):
 def register(app: Flask) -> None:
     """Install the handlers on ``app``."""
 
+    @app.before_request
+    def refuse_unstorable_input():
+        # Query strings and forms of every page and endpoint: a NUL byte would reach
+        # PostgreSQL (which refuses it) from any text field.
+        from warranty.api.spec import unstorable_text
+
+        fields = {**request.args.to_dict(flat=False), **(
+            request.form.to_dict(flat=False) if request.mimetype in (
+                "application/x-www-form-urlencoded", "multipart/form-data") else {})}
+        where = unstorable_text(fields)
+        if where:
+            return _respond(400, "invalid_text", f"invalid text in {where.split('.')[0]}: "
+                            "NUL characters are not allowed")
+        return None
+
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         return _respond(exc.status, exc.code, exc.message, exc.details)

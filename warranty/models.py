@@ -43,6 +43,12 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# One line of text a column can hold (PostgreSQL refuses NUL): for validating input models.
+SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# The largest amount input models accept (money columns are 64-bit; Stripe's cap is far below).
+MAX_COLUMN_AMOUNT = 10**12
+
+
 def public_id(prefix: str) -> str:
     """A random, unguessable public identifier such as ``ct_3f9a...``."""
     return f"{prefix}_{secrets.token_hex(10)}"
@@ -60,6 +66,12 @@ def ts_field(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime(), nullable=nullable, **extra, **kwargs)
 
 
+def money_field(**kwargs: Any) -> Any:
+    """An amount in the currency's minor unit: 64-bit, since KRW, VND or IDR totals outgrow
+    32 bits long before anything else does."""
+    return Field(sa_type=sa.BigInteger(), ge=0, **kwargs)
+
+
 def json_field(default_factory=dict) -> Any:
     """A JSON column."""
     return Field(default_factory=default_factory, sa_type=sa.JSON(), nullable=False)
@@ -75,7 +87,7 @@ class Product(SQLModel, table=True):
     sku: str = Field(max_length=100, unique=True, index=True)
     title: str = Field(max_length=300)
     store_category: str = Field(max_length=100, index=True)
-    unit_price: int = Field(ge=0)  # minor units of the store currency
+    unit_price: int = money_field()  # minor units of the store currency
     currency: str = Field(max_length=3)
     manufacturer_warranty_months: int = Field(default=12, ge=0)
     created_at: datetime = ts_field()
@@ -108,7 +120,7 @@ class Order(SQLModel, table=True):
     store_order_ref: str = Field(max_length=200, index=True)
     customer_email: str = Field(max_length=320, index=True)
     currency: str = Field(max_length=3)
-    total_amount: int = Field(ge=0)  # minor units: what Stripe must charge
+    total_amount: int = money_field()  # minor units: what Stripe must charge
     # checkout_session | payment_intent | post_purchase | external
     channel: str = Field(max_length=20)
     # pending | paid | expired | failed | refunded
@@ -138,8 +150,8 @@ class OrderLine(SQLModel, table=True):
     sku: str = Field(max_length=100)
     title: str = Field(max_length=300)
     quantity: int = Field(ge=1)
-    unit_price: int = Field(ge=0)  # minor units, priced by the server for plan lines
-    amount: int = Field(ge=0)  # unit_price × quantity
+    unit_price: int = money_field()  # minor units, priced by the server for plan lines
+    amount: int = money_field()  # unit_price × quantity
     manufacturer_warranty_months: int | None = None
     warranty_category: str | None = Field(default=None, max_length=50)
     # Plan lines: what they cover and under which rules.
@@ -181,15 +193,15 @@ class Contract(SQLModel, table=True):
     customer_email: str = Field(max_length=320, index=True)  # current owner
     sku: str = Field(max_length=100)
     product_title: str = Field(max_length=300)
-    product_price: int = Field(ge=0)  # minor units, unit price paid for the product
+    product_price: int = money_field()  # minor units, unit price paid for the product
     warranty_category: str = Field(max_length=50)
     plan_code: str = Field(max_length=50)
     coverage: str = Field(max_length=20)  # standard | accident
     term_months: int
-    price: int = Field(ge=0)  # minor units paid for the plan
+    price: int = money_field()  # minor units paid for the plan
     currency: str = Field(max_length=3)
     rule_set_version: int = Field(foreign_key="rule_set.version")
-    deductible: int = Field(default=0, ge=0)  # minor units per claim
+    deductible: int = money_field(default=0)  # minor units per claim
     liability_schedule: list = json_field(list)  # cap % of product price per coverage year
     purchase_date: date  # product purchase date: the term counts from it
     plan_sold_on: date  # the plan's own sale date (later for post-purchase plans)
@@ -224,11 +236,11 @@ class Refund(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     contract_id: int = Field(foreign_key="contract.id", unique=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
-    amount: int = Field(ge=0)  # minor units
+    amount: int = money_field()  # minor units
     currency: str = Field(max_length=3)
     cancel_date: date
-    fee: int = Field(default=0, ge=0)
-    claims_paid: int = Field(default=0, ge=0)
+    fee: int = money_field(default=0)
+    claims_paid: int = money_field(default=0)
     reason: str = Field(default="", max_length=1000)
     # pending | succeeded | failed (retried by the worker)
     status: str = Field(default="pending", max_length=20, index=True)
@@ -291,6 +303,136 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = ts_field()
     expires_at: datetime | None = ts_field(nullable=True)
     revoked_at: datetime | None = ts_field(nullable=True)
+
+
+# --- claims, staff accounts, payouts, NPS ----------------------------------------------
+
+
+class StaffUser(SQLModel, table=True):
+    """A person who signs in to the staff pages (created with ``warranty create-staff``)."""
+
+    __tablename__ = "staff_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    role: str = Field(max_length=20)  # staff | finance | admin
+    password_hash: str = Field(max_length=300)  # werkzeug scrypt hash, never the password
+    created_at: datetime = ts_field()
+    last_login_at: datetime | None = ts_field(nullable=True)
+    disabled_at: datetime | None = ts_field(nullable=True)
+
+
+class Claim(SQLModel, table=True):
+    """A customer's claim on one contract."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("cl"), max_length=40, unique=True)
+    contract_id: int = Field(foreign_key="contract.id", index=True)
+    customer_email: str = Field(max_length=320, index=True)  # who filed it: they may see it
+    incident_date: date
+    failure_type: str = Field(max_length=20)  # breakdown | accident
+    description: str = Field(sa_type=sa.Text())
+    estimated_amount: int | None = money_field(default=None)  # minor units, customer's estimate
+    coverage_year: int = Field(ge=1)
+    # submitted | in_review | info_requested | approved | denied | paid | closed
+    status: str = Field(default="submitted", max_length=20, index=True)
+    decision: str | None = Field(default=None, max_length=20)  # repair | replace | reimburse
+    approved_amount: int | None = money_field(default=None)  # minor units, before deductible
+    deny_code: str | None = Field(default=None, max_length=40)
+    deny_reason: str | None = Field(default=None, max_length=1000)
+    info_request: str | None = Field(default=None, max_length=2000)
+    lang: str = Field(default="ja", max_length=5)  # language of the customer's mails
+    source: str = Field(default="web", max_length=10)  # web | api
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+    closed_at: datetime | None = ts_field(nullable=True)
+
+
+class ClaimEvent(SQLModel, table=True):
+    """Audit row for every change to a claim: who, when, why."""
+
+    __tablename__ = "claim_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id", index=True)
+    action: str = Field(max_length=30)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    actor: str = Field(max_length=200)
+    reason: str = Field(default="", max_length=2000)
+    data: dict = json_field()
+    created_at: datetime = ts_field()
+
+
+class ClaimFile(SQLModel, table=True):
+    """A photo or PDF attached to a claim, stored outside the web root under a random name."""
+
+    __tablename__ = "claim_file"
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("fl"), max_length=40, unique=True)
+    claim_id: int = Field(foreign_key="claim.id", index=True)
+    stored_name: str = Field(max_length=80, unique=True)
+    original_name: str = Field(max_length=255)
+    content_type: str = Field(max_length=50)  # detected from the bytes, not the name
+    size: int = Field(ge=0)
+    sha256: str = Field(max_length=64)
+    uploaded_by: str = Field(max_length=200)
+    created_at: datetime = ts_field()
+
+
+class Payout(SQLModel, table=True):
+    """Money (or a replacement) paid out on a claim; not a refund of the plan's price."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id", unique=True)  # at most one payout per claim
+    contract_id: int = Field(foreign_key="contract.id", index=True)
+    amount: int = money_field()  # minor units counted against the liability cap
+    currency: str = Field(max_length=3)
+    # bank_transfer | store_credit | repair_vendor | replacement
+    method: str = Field(max_length=20)
+    reference: str = Field(default="", max_length=200)
+    actor: str = Field(max_length=200)
+    created_at: datetime = ts_field()
+
+
+class NpsAnswer(SQLModel, table=True):
+    """The customer's 0-10 "would you recommend us" answer after a claim closed."""
+
+    __tablename__ = "nps_answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id", unique=True)  # one answer per claim
+    score: int = Field(ge=0, le=10)
+    comment: str = Field(default="", max_length=2000)
+    created_at: datetime = ts_field()
+
+
+# --- storefront embed and the holdout experiment ---------------------------------------
+
+
+class VisitorEvent(SQLModel, table=True):
+    """What an anonymous storefront visitor saw and did with offers (from the embed)."""
+
+    __tablename__ = "visitor_event"
+
+    # Big: one row per event. SQLite only auto-increments a plain INTEGER primary key.
+    id: int | None = Field(default=None, primary_key=True,
+                           sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+    visitor_id: str = Field(max_length=64, index=True)
+    arm: str = Field(max_length=20)  # treatment | holdout, recomputed by the server
+    # exposure | offer_viewed | offer_selected | offer_removed | checkout_started
+    type: str = Field(max_length=30)
+    placement: str | None = Field(default=None, max_length=30)
+    sku: str | None = Field(default=None, max_length=100)
+    warranty_category: str | None = Field(default=None, max_length=50)
+    price: int | None = money_field(default=None)  # minor units: the product's unit price
+    plan_code: str | None = Field(default=None, max_length=50)
+    plan_price: int | None = money_field(default=None)  # minor units: the plan's unit price
+    quantity: int | None = Field(default=None, ge=1)
+    order_public_id: str | None = Field(default=None, max_length=40, index=True)
+    occurred_at: datetime = ts_field(index=True)  # the client's time, clamped
+    received_at: datetime = ts_field()
 
 
 # --- reports: indexes for aggregation by date and by customer ------------------------------

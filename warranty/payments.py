@@ -18,4 +18,13 @@ def configure_stripe(settings: Settings) -> None:
     if settings.stripe_api_base:
         stripe.api_base = settings.stripe_api_base
     # Network errors and 5xx are retried by the SDK with the same idempotency key.
-    stripe.max_network_retries = 2
+    stripe.max_network_retries = settings.stripe_max_network_retries
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient:
+    """A client for this call's settings, so a worker never depends on global SDK state."""
+    return stripe.StripeClient(
+        settings.stripe_api_key or "sk_missing",
+        base_addresses={"api": settings.stripe_api_base or "https://api.stripe.com"},
+        max_network_retries=settings.stripe_max_network_retries,
+    )

@@ -28,24 +28,67 @@ class Settings(BaseSettings):
     currency: str = "jpy"
     timezone: str = "Asia/Tokyo"
     offer_ttl_seconds: int = 3600
-    holdout_share: float = 0.10
+    # Conversion experiment: this share of visitors (by a hash of salt and visitor id) sees
+    # no offers. Changing the salt starts a new experiment; see warranty/experiment.py.
+    holdout_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    experiment_salt: str = "holdout-1"
+    # Event intake rate limits, per process (token buckets): events per second and burst.
+    events_rate_per_visitor: float = Field(default=5.0, gt=0)
+    events_burst_per_visitor: int = Field(default=300, ge=1)
+    events_rate_per_ip: float = Field(default=50.0, gt=0)
+    events_burst_per_ip: int = Field(default=3000, ge=1)
+    # The demo storefront at / (warranty/web/demo_store.py); defaults to on in demo and test.
+    demo_store: bool | None = None
     # Store's gross margin on orders, for LTV (average order value × margin × ...).
     gross_margin: Decimal = Field(default=Decimal("0.3"), ge=0, le=1)
 
     stripe_api_key: str = ""
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = ""
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
 
     base_url: str = "http://127.0.0.1:5000"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
     mail_from: str = "warranty@example.com"
+
+    # Cancellation: free look window and fee (minor units) for later cancellations.
+    free_look_days: int = Field(default=30, ge=0)
+    cancellation_fee: int = Field(default=0, ge=0)
+
+    # Outbound webhooks to the store (contract events), signed with the secret.
+    store_webhook_url: str = ""
+    store_webhook_secret: str = ""
+    store_webhook_timeout_seconds: float = 10.0
+
+    # Worker retries (mail, outbound webhooks, refunds): exponential backoff with a cap.
+    retry_base_seconds: float = Field(default=30.0, ge=0)
+    retry_cap_seconds: float = Field(default=6 * 3600.0, ge=0)
+    mail_max_attempts: int = Field(default=10, ge=1)
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    worker_interval_seconds: float = Field(default=2.0, gt=0)
+
+    # Claim photos and PDFs live here, outside the web root, under random names.
+    upload_dir: str = "var/uploads"
+    # Claims whose estimate is below this (minor units) are approved without review; 0 = off.
+    auto_approve_under: int = Field(default=0, ge=0)
 
     @field_validator("currency")
     @classmethod
     def _lower_currency(cls, value: str) -> str:
         """Stripe names currencies in lower case."""
         return value.strip().lower()
+
+    @model_validator(mode="after")
+    def _default_demo_store(self) -> Settings:
+        """The demo store is served in demo and test unless set explicitly."""
+        if self.demo_store is None:
+            self.demo_store = self.env in ("demo", "test")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -58,6 +101,9 @@ class Settings(BaseSettings):
                         f"WARRANTY_{name.upper()} must be set to a real secret "
                         "(16+ characters) in production"
                     )
+        if self.store_webhook_url and len(self.store_webhook_secret) < 16:
+            raise ValueError("WARRANTY_STORE_WEBHOOK_SECRET must be set (16+ characters) "
+                             "when WARRANTY_STORE_WEBHOOK_URL is")
         return self
 
     @property

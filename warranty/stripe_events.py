@@ -18,6 +18,7 @@ from warranty.checkout import ORDER_TRANSITIONS
 from warranty.dates import store_today, utcnow
 from warranty.errors import DomainError, PaymentProviderError
 from warranty.models import Order, StripeEvent
+from warranty.notifications import notify_contracts_created
 from warranty.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,9 @@ def _mark_paid(*, session: Session, settings: Settings, order: Order, event: Str
         purchase_date, sold_on = parent.purchase_date, order.purchase_date
     created = contracts.create_contracts(session=session, order=order,
                                          purchase_date=purchase_date, plan_sold_on=sold_on)
+    # Mail and store webhooks are queued in this same transaction: paid ⇒ told, exactly once.
+    notify_contracts_created(session=session, settings=settings, order=order,
+                             contracts=created)
     log.info("order %s paid: %d contract(s)", order.public_id, len(created))
     return "paid"
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:44:13.561988
+Create Date: 2026-11-22 13:19:11.695074
 """
 from collections.abc import Sequence
 
@@ -54,7 +54,7 @@ def upgrade() -> None:
     sa.Column('store_order_ref', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('customer_email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
-    sa.Column('total_amount', sa.Integer(), nullable=False),
+    sa.Column('total_amount', sa.BigInteger(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('purchase_date', sa.Date(), nullable=True),
@@ -100,7 +100,7 @@ def upgrade() -> None:
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('store_category', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('unit_price', sa.Integer(), nullable=False),
+    sa.Column('unit_price', sa.BigInteger(), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('manufacturer_warranty_months', sa.Integer(), nullable=False),
     sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
@@ -138,8 +138,8 @@ def upgrade() -> None:
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.Column('unit_price', sa.Integer(), nullable=False),
-    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('unit_price', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('manufacturer_warranty_months', sa.Integer(), nullable=True),
     sa.Column('warranty_category', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True),
     sa.Column('plan_code', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=True),
@@ -166,15 +166,15 @@ def upgrade() -> None:
     sa.Column('customer_email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('product_title', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
-    sa.Column('product_price', sa.Integer(), nullable=False),
+    sa.Column('product_price', sa.BigInteger(), nullable=False),
     sa.Column('warranty_category', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
     sa.Column('plan_code', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
     sa.Column('coverage', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('term_months', sa.Integer(), nullable=False),
-    sa.Column('price', sa.Integer(), nullable=False),
+    sa.Column('price', sa.BigInteger(), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('rule_set_version', sa.Integer(), nullable=False),
-    sa.Column('deductible', sa.Integer(), nullable=False),
+    sa.Column('deductible', sa.BigInteger(), nullable=False),
     sa.Column('liability_schedule', sa.JSON(), nullable=False),
     sa.Column('purchase_date', sa.Date(), nullable=False),
     sa.Column('plan_sold_on', sa.Date(), nullable=False),
@@ -218,11 +218,11 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('contract_id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
-    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('cancel_date', sa.Date(), nullable=False),
-    sa.Column('fee', sa.Integer(), nullable=False),
-    sa.Column('claims_paid', sa.Integer(), nullable=False),
+    sa.Column('fee', sa.BigInteger(), nullable=False),
+    sa.Column('claims_paid', sa.BigInteger(), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),

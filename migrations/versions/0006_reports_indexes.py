@@ -1,7 +1,7 @@
 """reports indexes
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-22 13:05:46.122035
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0006'
-down_revision: str | None = '0001'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

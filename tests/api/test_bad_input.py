@@ -46,3 +46,15 @@ def test_html_clients_get_a_readable_page(client):
     res = client.get("/no-such-page", headers={"Accept": "text/html"})
     assert res.status_code == 404
     assert b"<!doctype html>" in res.data and b"not_found" in res.data
+
+
+@pytest.mark.parametrize("text", ["nul\x00byte", "lone\ud800surrogate"])
+def test_unstorable_text_is_refused_not_a_500(client, staff_headers, store_key, text):
+    import json
+    body = json.dumps({"products": [{"sku": text, "title": "t", "category": "tv",
+                                     "price": 1}]})
+    res = client.post("/api/v1/products", data=body, content_type="application/json",
+                      headers=staff_headers)
+    assert res.status_code == 422 and res.json["error"]["code"] == "invalid_text"
+    query = client.get("/api/v1/offers?sku=a%00b", headers=store_key)
+    assert query.status_code == 400 and query.json["error"]["code"] == "invalid_text"

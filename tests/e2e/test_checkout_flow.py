@@ -7,10 +7,13 @@ from datetime import timedelta
 import pytest
 import requests
 import stripe
+from sqlmodel import select
 
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for, wait_paid
+from warranty import money
 from warranty.dates import add_months, store_today
+from warranty.models import MailMessage, OutboundWebhook
 
 
 def offer(client, store_key, sku, plan="standard-36"):
@@ -68,6 +71,13 @@ def test_hosted_checkout_creates_one_contract_per_unit(
         assert contract.accident_start is None and contract.waiting_until is None
     intent = stripe.PaymentIntent.retrieve(order.stripe_payment_intent_id)
     assert intent.amount == body["total"] and intent.status == "succeeded"
+    # Paid ⇒ one purchase mail and one contract.created store event per contract, queued
+    # in the same transaction as the contracts.
+    mails = db.exec(select(MailMessage).where(MailMessage.kind == "purchase")).all()
+    assert [m.to for m in mails] == ["buyer@example.com"]
+    assert money.format_amount(plan_price, currency) in mails[0].body
+    events = db.exec(select(OutboundWebhook).where(OutboundWebhook.type == "contract.created"))
+    assert len(events.all()) == 2
 
 
 def test_payment_intent_flow_and_accident_cover(stripe_live, stripe_app, database_url, db,

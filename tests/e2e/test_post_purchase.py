@@ -87,7 +87,11 @@ def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db,
     load_rules(db)
     add_product(db)
     order = buy_tvs_without_plans(client, store_key, database_url, quantity=1)
-    link = checkout.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
+    links = client.get(f"/api/v1/orders/{order.public_id}/post-purchase-links",
+                       headers=store_key).json["links"]
+    assert [entry["line_no"] for entry in links] == [1]
+    link = links[0]["url"]
+    assert link == checkout.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
     path = link.split("127.0.0.1:5000")[1]
     token = path.split("token=")[1]
     page = requests.get(stripe_live + path, timeout=10)

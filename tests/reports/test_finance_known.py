@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
-from tests.report_history import plan_sale
+from tests.report_history import payout, plan_sale
 from warranty.reports.period import parse_period
 from warranty.reports.revenue import finance
 
@@ -12,7 +12,9 @@ from warranty.reports.revenue import finance
 def _jpy_history(db) -> None:
     """Four JPY plans around Jan-Mar 2026 (see the arithmetic in the test)."""
     # A: ¥3,650 for 12 months from 2026-01-10: term to 2027-01-09 = 365 days → ¥10 a day.
-    plan_sale(db, price=3650, sold_on=date(2026, 1, 10), category="electronics")
+    (a,) = plan_sale(db, price=3650, sold_on=date(2026, 1, 10), category="electronics")
+    # A claim on A paid ¥5,000 at 2026-02-28 20:00 UTC = 2026-03-01 05:00 in Tokyo: March.
+    payout(db, a, amount=5000, paid_at=datetime(2026, 2, 28, 20, 0, tzinfo=UTC))
     # B: ¥7,300 from 2026-01-20 (365 days → ¥20 a day), cancelled 2026-02-25 after the
     # 30-day free look: 36 days used (Jan 20..Feb 24), 329 unused;
     # refund = 7300 × 329 / 365 = 6580, less a ¥500 fee = ¥6,080.
@@ -51,6 +53,10 @@ def test_jpy_finance_by_month_category_and_total(db):
     assert feb["earned_revenue"] == 2095
     # March: A 31 × 10 = 310; D 31 × 30 = 930 → 1,240.
     assert months["2026-03"]["earned_revenue"] == 1240
+    # Claims: nothing paid in February (Tokyo time); ¥5,000 in March:
+    # loss ratio 5,000 / 1,240 = 4.03225... → 4.0323.
+    assert (feb["claims_paid"], months["2026-03"]["claims_paid"]) == (0, 5000)
+    assert months["2026-03"]["loss_ratio"] == 4.0323
     total = report["total"]
     # Closing deferred at Mar 31: A 3,650 − 81 × 10 = 2,840; D 10,950 − 121 × 30 = 7,320.
     assert total["deferred_revenue"] == 10160
@@ -58,6 +64,8 @@ def test_jpy_finance_by_month_category_and_total(db):
     # Identity over the period: 10,020 + 13,930 − 9,060 − 4,730 = 10,160.
     assert (total["deferred_opening"] + total["gross_sales"] - total["refunds"]
             - total["earned_revenue"]) == total["deferred_revenue"]
+    # Loss ratio over the quarter: 5,000 / 4,730 = 1.05708... → 1.0571.
+    assert (total["claims_paid"], total["payouts"], total["loss_ratio"]) == (5000, 1, 1.0571)
     # Cancellation rate: 2 cancelled / 3 sold.
     assert total["cancellation_rate"] == round(2 / 3, 4)
     cats = {r["category"]: r for r in report["by_category"]}

@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 from click.testing import CliRunner
 from openpyxl import load_workbook
+from sqlmodel import select
 
-from tests.report_history import plan_sale
+from tests.report_history import payout, plan_sale
 from warranty import create_app
 from warranty.auth import issue_token
 from warranty.cli import main as cli
+from warranty.models import Contract
 
 URL = "/api/v1/reports/{}?from={}&to={}"
 
@@ -62,13 +64,19 @@ def test_usd_money_is_in_major_units_in_csv(settings, db, staff_headers):
 
 def test_movements_carry_stripe_ids(client, db, staff_headers):
     _history(db)
+    contract = db.exec(select(Contract).order_by(Contract.id)).first()
+    # Paid 2026-03-31 16:00 UTC = 2026-04-01 01:00 in Tokyo: an April movement.
+    payout(db, contract, amount=2000, paid_at=datetime(2026, 3, 31, 16, tzinfo=UTC),
+           reference="BT-77")
     body = client.get(URL.format("movements", "2026-01-01", "2026-12-31"),
                       headers=staff_headers).get_json()
     moves = [(r["date"], r["type"], r["amount"], r["stripe_payment_intent_id"])
              for r in body["rows"]]
     assert moves == [("2026-01-10", "sale", 3650, "pi_a"), ("2026-01-10", "sale", 3650, "pi_b"),
-                     ("2026-02-03", "refund", -1000, "pi_b")]
-    refund = body["rows"][-1]
+                     ("2026-02-03", "refund", -1000, "pi_b"),
+                     ("2026-04-01", "payout", -2000, "pi_a")]
+    assert body["rows"][-1]["payout_reference"] == "BT-77"
+    refund = body["rows"][-2]
     assert refund["stripe_refund_id"].startswith("re_test_")
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.report_history import plan_sale
+from tests.report_history import payout, plan_sale
 from warranty.dates import days_inclusive, term_end
-from warranty.models import Contract, Order, OrderLine, Refund
+from warranty.models import Claim, Contract, Order, OrderLine, Payout, Refund
 from warranty.money import pro_rata
 from warranty.reports.period import Period
 from warranty.reports.revenue import PlanHistory, finance
@@ -40,8 +40,12 @@ def histories(draw):
             refund = max(0, pro_rata(price, unused, days_inclusive(purchase, end)) - fee)
         cancel = (cancel_date, refund)
     category = draw(st.sampled_from(CATEGORIES))
+    claim = None
+    if draw(st.booleans()):
+        claim = (sold_on + timedelta(days=draw(st.integers(0, (end - sold_on).days))),
+                 draw(st.integers(0, 500_000)))
     return {"price": price, "purchase": purchase, "sold_on": sold_on, "months": months,
-            "end": end, "cancel": cancel, "category": category}
+            "end": end, "cancel": cancel, "category": category, "claim": claim}
 
 
 def _model(h: dict) -> PlanHistory:
@@ -82,7 +86,7 @@ def test_books_balance_every_day(drawn):
 
 def _clear(db) -> None:
     """Remove the contracts of the previous example (rules stay)."""
-    for table in (Refund, Contract, OrderLine, Order):
+    for table in (Payout, Claim, Refund, Contract, OrderLine, Order):
         db.execute(sa.delete(table))
     db.commit()
 
@@ -94,8 +98,14 @@ def _clear(db) -> None:
 def test_sql_report_matches_the_rule_and_adds_up(db, drawn, start, length):
     _clear(db)
     for h in drawn:
-        plan_sale(db, price=h["price"], sold_on=h["sold_on"], purchase_date=h["purchase"],
-                  term_months=h["months"], category=h["category"], cancel=h["cancel"])
+        (contract,) = plan_sale(db, price=h["price"], sold_on=h["sold_on"],
+                                purchase_date=h["purchase"], term_months=h["months"],
+                                category=h["category"], cancel=h["cancel"])
+        if h["claim"]:
+            day, amount = h["claim"]
+            # 03:00 UTC is noon in Tokyo: the payout's local date is ``day``.
+            payout(db, contract, amount=amount,
+                   paid_at=datetime(day.year, day.month, day.day, 3, tzinfo=UTC))
     period = Period(BASE + timedelta(days=start), BASE + timedelta(days=start + length))
     report = finance(session=db, period=period, timezone="Asia/Tokyo")
     total = report["total"]
@@ -116,6 +126,8 @@ def test_sql_report_matches_the_rule_and_adds_up(db, drawn, start, length):
         assert row["deferred_revenue"] >= 0
         assert (row["deferred_opening"] + row["gross_sales"] - row["refunds"]
                 - row["earned_revenue"]) == row["deferred_revenue"]
+    assert total["claims_paid"] == sum(
+        h["claim"][1] for h in drawn if h["claim"] and period.start <= h["claim"][0] <= period.end)
     for name in ("plans_sold", "gross_sales", "refunds", "earned_revenue", "claims_paid",
                  "cancellations"):
         by_month = sum(r[name] for r in report["by_month"])

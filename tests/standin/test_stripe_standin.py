@@ -26,8 +26,9 @@ USD_LINES = [{"price_data": {"currency": "usd", "unit_amount": 1999,
 
 @pytest.fixture
 def standin(stripe_standin):
-    """The session's stand-in (one per process), emptied around each test."""
+    """The session's stand-in (one per process), emptied around each test, the SDK on it."""
     stripe_standin.reset()
+    stripe.api_key, stripe.api_base = "sk_test_x", stripe_standin.url
     yield stripe_standin
     stripe_standin.reset()
     assert not PICKLE.exists()

@@ -56,21 +56,39 @@ class PostPurchaseOffers(BaseModel):
     lines: list[PostPurchaseLine]
 
 
-def _start_hosted(priced: checkout.PricedCart, success_url: str, cancel_url: str):
-    """Commit the pending order, then create its Checkout Session."""
+def start_payment(priced: checkout.PricedCart, start):
+    """Commit the order as pending, then ask Stripe (``start(order)``); record the id.
+
+    If Stripe refuses or can't be reached, the order stays on record as failed and the
+    caller gets the 502. Used by the API and the post-purchase page.
+    """
     session = get_session()
     order = checkout.save_pending(session=session, priced=priced)
     session.commit()
     try:
-        stripe_session = checkout.start_checkout_session(
-            order=order, lines=priced.lines, success_url=success_url, cancel_url=cancel_url)
+        stripe_object = start(order)
     except PaymentProviderError:
         checkout.mark_failed_to_start(session=session, order=order)
         session.commit()
         raise
-    order.stripe_checkout_session_id = stripe_session.id
+    if stripe_object.object == "checkout.session":
+        order.stripe_checkout_session_id = stripe_object.id
+    else:
+        order.stripe_payment_intent_id = stripe_object.id
     session.add(order)
     session.commit()
+    return order, stripe_object
+
+
+def hosted(priced: checkout.PricedCart, success_url: str, cancel_url: str):
+    """Start a Checkout Session for a priced cart."""
+    return start_payment(priced, lambda order: checkout.start_checkout_session(
+        order=order, lines=priced.lines, success_url=success_url, cancel_url=cancel_url))
+
+
+def _start_hosted(priced: checkout.PricedCart, success_url: str, cancel_url: str):
+    """The API answer for a started Checkout Session."""
+    order, stripe_session = hosted(priced, success_url, cancel_url)
     return CheckoutSessionOut(order_id=order.public_id, status=order.status,
                               currency=order.currency, total=order.total_amount,
                               checkout_url=stripe_session.url,
@@ -97,17 +115,8 @@ def create_payment_intent(body: checkout.CartIn):
     session = get_session()
     priced = checkout.price_cart(session=session, cart=body, settings=settings,
                                  channel="payment_intent")
-    order = checkout.save_pending(session=session, priced=priced)
-    session.commit()
-    try:
-        intent = checkout.start_payment_intent(order=order)
-    except PaymentProviderError:
-        checkout.mark_failed_to_start(session=session, order=order)
-        session.commit()
-        raise
-    order.stripe_payment_intent_id = intent.id
-    session.add(order)
-    session.commit()
+    order, intent = start_payment(priced, lambda order: checkout.start_payment_intent(
+        order=order))
     return PaymentIntentOut(order_id=order.public_id, status=order.status,
                             currency=order.currency, total=order.total_amount,
                             payment_intent_id=intent.id, client_secret=intent.client_secret)
@@ -134,3 +143,33 @@ def create_post_purchase(body: checkout.PostPurchaseIn):
     settings = current_app.config["SETTINGS"]
     priced = checkout.price_post_purchase(session=get_session(), settings=settings, body=body)
     return _start_hosted(priced, body.success_url, body.cancel_url)
+
+
+class PostPurchaseLink(BaseModel):
+    """The signed link to buy a plan for one line later."""
+
+    line_no: int
+    sku: str
+    url: str
+
+
+class PostPurchaseLinks(BaseModel):
+    """Signed links for each product line of a paid order (for the store's own mails)."""
+
+    order_id: str
+    links: list[PostPurchaseLink]
+
+
+@endpoint(bp, "/orders/<order_id>/post-purchase-links", auth="public",
+          summary="Signed post-purchase links for a paid order's product lines",
+          response=PostPurchaseLinks, errors=(404, 409))
+def post_purchase_links(order_id: str):
+    """One signed link per product line that can still get a plan."""
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    order = checkout.get_order(session, order_id)
+    lines = checkout.post_purchase_lines(session=session, settings=settings, order=order)
+    return {"order_id": order.public_id,
+            "links": [{"line_no": line["line_no"], "sku": line["sku"],
+                       "url": checkout.post_purchase_link(settings, order, line["line_no"])}
+                      for line in lines if line["offers"]]}

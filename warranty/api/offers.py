@@ -3,33 +3,42 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlmodel import select
 
 from warranty import catalog, offers
 from warranty.api.spec import endpoint
 from warranty.dates import store_today
 from warranty.db import get_session
+from warranty.models import SINGLE_LINE, Product
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
+MAX_BATCH_ITEMS = 50
 
 
-class OfferQuery(BaseModel):
+class ProductSpec(BaseModel):
     """Either ``sku`` (catalog product) or ``category`` and ``price`` (ad-hoc)."""
 
-    sku: str | None = Field(default=None, min_length=1, max_length=100)
-    category: str | None = Field(default=None, min_length=1, max_length=100)
+    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=SINGLE_LINE)
+    category: str | None = Field(default=None, min_length=1, max_length=100,
+                                 pattern=SINGLE_LINE)
     price: int | None = Field(default=None, ge=0, le=10**12, description="minor units")
     manufacturer_warranty_months: int = Field(default=12, ge=0, le=240)
-    key: str | None = Field(default=None, description="the store's public key")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> OfferQuery:
+    def _one_kind(self) -> ProductSpec:
         """sku alone, or category with price."""
         if self.sku is None and (self.category is None or self.price is None):
             raise ValueError("give sku, or category and price")
         if self.sku is not None and (self.category is not None or self.price is not None):
             raise ValueError("give sku, or category and price, not both")
         return self
+
+
+class OfferQuery(ProductSpec):
+    """The query of GET /offers: a product, and the key when not sent as a header."""
+
+    key: str | None = Field(default=None, description="the store's public key")
 
 
 class Offer(BaseModel):
@@ -71,27 +80,88 @@ class OffersResponse(BaseModel):
     reason: NoOfferReason | None
 
 
-@endpoint(bp, "/offers", summary="Plan offers for a product", auth="public",
-          query=OfferQuery, response=OffersResponse, errors=(404,))
-def get_offers(query: OfferQuery):
-    """Price every eligible plan and sign an offer for each."""
-    settings = current_app.config["SETTINGS"]
-    session = get_session()
-    if query.sku is not None:
-        ref = offers.ref_for_product(catalog.get_product(session, query.sku))
-    else:
-        ref = offers.ProductRef(sku=None, store_category=query.category, price=query.price,
-                                manufacturer_warranty_months=query.manufacturer_warranty_months)
+def _offers_body(session, settings, ref: offers.ProductRef) -> dict:
+    """The OffersResponse shape for one product reference."""
     result = offers.make_offers(session=session, ref=ref, currency=settings.currency,
                                 secret=settings.secret_key,
                                 today=store_today(settings.timezone),
                                 ttl_seconds=settings.offer_ttl_seconds)
-    reason = (NoOfferReason(code=result.reason_code, message=result.reason)
+    reason = ({"code": result.reason_code, "message": result.reason}
               if result.reason_code else None)
     # Built as a dict: this endpoint is hot and the shape is fixed by OffersResponse.
     return {
         "sku": ref.sku, "category": ref.store_category,
         "warranty_category": result.warranty_category, "product_price": ref.price,
         "currency": result.currency, "rule_set_version": result.rule_set_version,
-        "offers": result.offers, "reason": reason.model_dump() if reason else None,
+        "offers": result.offers, "reason": reason,
     }
+
+
+def _ad_hoc_ref(item: ProductSpec) -> offers.ProductRef:
+    """The reference of a product given by category and price."""
+    return offers.ProductRef(sku=None, store_category=item.category, price=item.price,
+                             manufacturer_warranty_months=item.manufacturer_warranty_months)
+
+
+@endpoint(bp, "/offers", summary="Plan offers for a product", auth="public",
+          query=OfferQuery, response=OffersResponse, errors=(404,))
+def get_offers(query: OfferQuery):
+    """Price every eligible plan and sign an offer for each."""
+    session = get_session()
+    if query.sku is not None:
+        ref = offers.ref_for_product(catalog.get_product(session, query.sku))
+    else:
+        ref = _ad_hoc_ref(query)
+    return _offers_body(session, current_app.config["SETTINGS"], ref)
+
+
+class OfferItem(ProductSpec):
+    """One product of a batch: ``sku``, or ``category`` and ``price``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OfferBatch(BaseModel):
+    """Several products at once, e.g. every item in a cart."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OfferItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class BatchOffersResult(OffersResponse):
+    """One item's offers; an unknown sku gets no offers, reason ``unknown_sku``."""
+
+    category: str | None
+    product_price: int | None
+
+
+class BatchOffersResponse(BaseModel):
+    """Results in the order of the items."""
+
+    results: list[BatchOffersResult]
+
+
+@endpoint(bp, "/offers/batch", method="POST", summary="Plan offers for several products",
+          auth="public", body=OfferBatch, response=BatchOffersResponse, errors=(404,))
+def batch_offers(body: OfferBatch):
+    """Offers for each item, as GET /offers gives them; one catalog query for every sku."""
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    skus = {item.sku for item in body.items if item.sku is not None}
+    products = ({p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(skus)))}
+                if skus else {})
+    results = []
+    for item in body.items:
+        if item.sku is None:
+            results.append(_offers_body(session, settings, _ad_hoc_ref(item)))
+        elif item.sku in products:
+            results.append(_offers_body(session, settings,
+                                        offers.ref_for_product(products[item.sku])))
+        else:
+            results.append({
+                "sku": item.sku, "category": None, "warranty_category": None,
+                "product_price": None, "currency": settings.currency, "rule_set_version": None,
+                "offers": [], "reason": {"code": "unknown_sku",
+                                         "message": f"no product with sku {item.sku!r}"}})
+    return {"results": results}

@@ -7,6 +7,7 @@ models that ``/openapi.json`` is generated from, and serialises what the view re
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import wraps
@@ -18,9 +19,12 @@ from pydantic.json_schema import models_json_schema
 
 from warranty.auth import bearer_role, check_public_key, require_role
 from warranty.db import get_session
-from warranty.errors import DomainError, ValidationFailed
+from warranty.errors import DomainError, Unauthorized, ValidationFailed
+from warranty.magic_links import InvalidLink, email_from_plans_token
 
-Auth = str  # "none" | "public" | "staff" | "finance" | "admin"
+# "none" | "public" | "staff" | "finance" | "admin" | "customer" (the store's public key with
+# the customer's signed token in X-Customer-Token, or a staff bearer token)
+Auth = str
 
 
 class ErrorDetail(BaseModel):
@@ -51,6 +55,7 @@ class Endpoint:
     response: type[BaseModel] | None
     status: int
     errors: tuple[int, ...] = field(default_factory=tuple)
+    beacon: bool = False
 
 
 REGISTRY: list[Endpoint] = []
@@ -72,14 +77,56 @@ def _fail(exc: ValidationError, where: str) -> ValidationFailed:
     return ValidationFailed(f"invalid {where}: {summary}", details=problems)
 
 
-def parse_body(model: type[BaseModel]) -> BaseModel:
-    """The request's JSON body validated against ``model``."""
-    if not request.is_json:
+def unstorable_text(data: Any, at: str = "") -> str | None:
+    """Where ``data`` holds text no database can store (NUL, lone surrogates), if anywhere."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            return at or "(body)"
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return at or "(body)"
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            where = unstorable_text(key, at) or unstorable_text(value, f"{at}.{key}".strip("."))
+            if where:
+                return where
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            where = unstorable_text(value, f"{at}.{index}".strip("."))
+            if where:
+                return where
+    return None
+
+
+def _refuse_unstorable(data: Any) -> None:
+    """PostgreSQL refuses NUL bytes and invalid Unicode: say so instead of failing later."""
+    where = unstorable_text(data)
+    if where:
+        message = "NUL characters and unpaired surrogates are not allowed"
+        raise ValidationFailed(f"invalid text at {where}: {message}", code="invalid_text",
+                               details=[{"at": where, "message": message}])
+
+
+def parse_body(model: type[BaseModel], *, beacon: bool = False) -> BaseModel:
+    """The request's JSON body validated against ``model``.
+
+    ``beacon`` also accepts JSON sent as text/plain: navigator.sendBeacon cannot set a JSON
+    content type without a CORS preflight.
+    """
+    if request.is_json:
+        data = request.get_json(silent=True)
+    elif beacon and request.mimetype == "text/plain":
+        try:
+            data = json.loads(request.get_data(cache=False))
+        except ValueError:
+            data = None
+    else:
         raise DomainError("send a JSON body with Content-Type: application/json",
                           code="unsupported_media_type", status=415)
-    data = request.get_json(silent=True)
     if data is None:
         raise DomainError("request body is not valid JSON", code="invalid_json")
+    _refuse_unstorable(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -92,6 +139,7 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     for key in request.args:
         values = request.args.getlist(key)
         raw[key] = values if len(values) > 1 else values[0]
+    _refuse_unstorable(raw)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -107,32 +155,47 @@ def authenticate(auth: Auth) -> None:
         key = request.headers.get("X-Warranty-Key") or request.args.get("key")
         check_public_key(key, settings.public_key)
         g.actor, g.role = "storefront", "storefront"
+    elif auth == "customer" and not request.headers.get("Authorization"):
+        check_public_key(request.headers.get("X-Warranty-Key"), settings.public_key)
+        token = request.headers.get("X-Customer-Token")
+        if not token:
+            raise Unauthorized("send the customer's token in X-Customer-Token (or use a staff "
+                               "bearer token)", code="missing_customer_token")
+        try:
+            email = email_from_plans_token(settings, token)
+        except InvalidLink as exc:
+            raise Unauthorized(exc.message, code=exc.code) from None
+        g.actor, g.role, g.customer_email = f"customer:{email}", "customer", email
     else:
         actor, role = bearer_role(session=get_session(),
                                   header=request.headers.get("Authorization"),
                                   master_token=settings.api_token)
-        require_role(role, auth)
+        require_role(role, "staff" if auth == "customer" else auth)
         g.actor, g.role = actor, role
 
 
 def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, auth: Auth,
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, status: int = 200,
-             errors: tuple[int, ...] = ()):
-    """Register a JSON view; it receives ``body=``/``query=`` and returns a model or dict."""
+             errors: tuple[int, ...] = (), beacon: bool = False):
+    """Register a JSON view; it receives ``body=``/``query=`` and returns a model or dict.
+
+    ``beacon=True`` accepts the body as text/plain JSON too (see ``parse_body``).
+    """
 
     def decorate(view):
         prefix = bp.url_prefix or ""
         REGISTRY.append(Endpoint(path=prefix + rule, method=method.lower(), summary=summary,
                                  tag=bp.name, auth=auth, body=body, query=query,
-                                 response=response, status=status, errors=errors))
+                                 response=response, status=status, errors=errors,
+                                 beacon=beacon))
 
         @wraps(view)
         def wrapped(**path_args):
             authenticate(auth)
             kwargs = dict(path_args)
             if body is not None:
-                kwargs["body"] = parse_body(body)
+                kwargs["body"] = parse_body(body, beacon=beacon)
             if query is not None:
                 kwargs["query"] = parse_query(query)
             result = view(**kwargs)
@@ -151,7 +214,8 @@ def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, aut
 _PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
 _STATUS_TEXT = {400: "Bad request", 401: "Missing or wrong credentials",
                 403: "Not allowed for this role", 404: "Not found", 409: "Conflict",
-                415: "Not JSON", 422: "Invalid input", 502: "Payment provider error"}
+                415: "Not JSON", 422: "Invalid input", 429: "Too many requests",
+                502: "Payment provider error"}
 
 
 def openapi_document(*, title: str, version: str) -> dict:
@@ -184,8 +248,10 @@ def openapi_document(*, title: str, version: str) -> dict:
                 op["parameters"].append({"name": name, "in": "query",
                                          "required": name in required, "schema": prop})
         if ep.body is not None:
-            op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": ref(ep.body)}}}
+            content = {"application/json": {"schema": ref(ep.body)}}
+            if ep.beacon:
+                content["text/plain"] = {"schema": ref(ep.body)}
+            op["requestBody"] = {"required": True, "content": content}
         ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": ref(ep.response)}}
@@ -198,6 +264,9 @@ def openapi_document(*, title: str, version: str) -> dict:
             op["security"] = [{"bearer": []}]
         elif ep.auth == "public":
             op["security"] = [{"publicKey": []}]
+        elif ep.auth == "customer":
+            codes.add(403)
+            op["security"] = [{"publicKey": [], "customerToken": []}, {"bearer": []}]
         if ep.body is not None:
             codes.add(415)
         for code in sorted(codes):
@@ -214,6 +283,8 @@ def openapi_document(*, title: str, version: str) -> dict:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "publicKey": {"type": "apiKey", "in": "header", "name": "X-Warranty-Key"},
+                "customerToken": {"type": "apiKey", "in": "header", "name": "X-Customer-Token",
+                                  "description": "the token of the customer's plans link"},
             },
         },
     }

@@ -8,16 +8,17 @@ request's session is gone and never hold more than a batch of rows.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from warranty.models import Contract, Order, Refund
+from warranty.models import Contract, Order, Payout, Refund
 from warranty.reports import Context, Result, report
 from warranty.reports import revenue as rev
+from warranty.reports.sql import local_date
 
 BATCH = 2000
-_c, _r, _o = Contract.__table__, Refund.__table__, Order.__table__
+_c, _r, _o, _p = Contract.__table__, Refund.__table__, Order.__table__, Payout.__table__
 
 
 def stream(engine: sa.Engine, stmt) -> Iterator[dict]:
@@ -89,8 +90,19 @@ def _refunds_select(period):
 
 
 def _payouts_select(period, timezone: str):
-    """Payout movements (claims paid); none until claims exist."""
-    return None
+    """Payout movements (claims paid), in the period by their store-local day."""
+    lo = rev.local_day_bounds(period.start, timezone)
+    hi = rev.local_day_bounds(period.end + timedelta(days=1), timezone)
+    return (sa.select(
+        local_date(_p.c.created_at, timezone).label("date"), sa.literal("payout").label("type"),
+        (-_p.c.amount).label("amount"), _c.c.public_id.label("contract"),
+        _o.c.public_id.label("order"), _c.c.warranty_category.label("category"),
+        _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id,
+        sa.null().label("stripe_refund_id"), _p.c.reference.label("payout_reference"),
+        _p.c.method.label("status"), _c.c.id.label("seq"))
+        .select_from(_p.join(_c, _c.c.id == _p.c.contract_id)
+                     .join(_o, _o.c.id == _c.c.order_id))
+        .where(_p.c.created_at >= lo, _p.c.created_at < hi))
 
 
 @report("movements")

@@ -23,20 +23,21 @@ is the same rule in Python for tests and single contracts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.dates import days_inclusive
-from warranty.models import Contract, Refund
+from warranty.models import Contract, Payout, Refund, UTCDateTime
 from warranty.money import pro_rata, pro_rata_sql
 from warranty.reports.period import Period
 from warranty.reports.sql import date_table, days_between, month_of
 
 ALL = "all"
 FLOWS = ("plans_sold", "gross_sales", "cancellations", "refunds", "earned_revenue",
-         "claims_paid")
+         "payouts", "claims_paid")
 MONEY = ("gross_sales", "refunds", "net_sales", "earned_revenue", "deferred_opening",
          "deferred_revenue", "claims_paid")
 
@@ -84,6 +85,7 @@ class PlanHistory:
 
 _c = Contract.__table__
 _r = Refund.__table__
+_p = Payout.__table__
 
 
 def _earned_sql(day):
@@ -157,9 +159,29 @@ def _refund_grid(session: Session, period: Period) -> list[tuple]:
             for m, cat, n, total in session.execute(stmt)]
 
 
+def local_day_bounds(day: date, timezone: str) -> datetime:
+    """The UTC instant at which ``day`` starts in the store's time zone."""
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
 def _claims_grid(session: Session, period: Period, timezone: str) -> list[tuple]:
-    """Claims paid per month and category (by payout date); none until claims exist."""
-    return []
+    """Claims paid per month and category, by the payout's store-local date.
+
+    Months are turned into UTC instants here, so both backends compare plain timestamps
+    (SQLite knows no time zones).
+    """
+    bounds = [(m.key, local_day_bounds(m.first, timezone),
+               local_day_bounds(m.last + timedelta(days=1), timezone))
+              for m in period.months()]
+    months = date_table("payout_months", bounds, ("key", sa.String()), ("lo", UTCDateTime()),
+                        ("hi", UTCDateTime()))
+    stmt = (sa.select(months.c.key, _c.c.warranty_category, sa.func.count(),
+                      sa.func.sum(_p.c.amount))
+            .select_from(_p.join(_c, _c.c.id == _p.c.contract_id))
+            .join(months, sa.and_(_p.c.created_at >= months.c.lo, _p.c.created_at < months.c.hi))
+            .group_by(months.c.key, _c.c.warranty_category))
+    return [(m, cat, {"claims_paid": int(total or 0), "payouts": n})
+            for m, cat, n, total in session.execute(stmt)]
 
 
 def ratio(numerator: int, denominator: int) -> float | None:
@@ -180,8 +202,8 @@ def _finish(row: dict) -> dict:
 
 
 COLUMNS = ("month", "category", "plans_sold", "gross_sales", "cancellations", "refunds",
-           "net_sales", "earned_revenue", "deferred_opening", "deferred_revenue", "claims_paid",
-           "loss_ratio", "cancellation_rate")
+           "net_sales", "earned_revenue", "deferred_opening", "deferred_revenue", "payouts",
+           "claims_paid", "loss_ratio", "cancellation_rate")
 
 
 def finance(*, session: Session, period: Period, timezone: str) -> dict:

@@ -88,3 +88,35 @@ def _month_index_sqlite(element, compiler, **kw):
     text = compiler.process(a, **kw)
     return (f"(CAST(strftime('%Y', {text}) AS INTEGER) * 12 + "
             f"CAST(strftime('%m', {text}) AS INTEGER))")
+
+
+class local_date(FunctionElement):  # noqa: N801
+    """The store-local calendar date of a UTC timestamp column."""
+
+    type = sa.Date()
+    inherit_cache = False  # the zone is part of the SQL text
+    name = "local_date"
+
+    def __init__(self, column, timezone: str):
+        self.timezone = timezone
+        super().__init__(column)
+
+
+@compiles(local_date)
+def _local_date_pg(element, compiler, **kw):
+    """PostgreSQL: convert with the zone's rules (DST included)."""
+    (a,) = list(element.clauses)
+    zone = element.timezone.replace("'", "")
+    return f"CAST(timezone('{zone}', {compiler.process(a, **kw)}) AS DATE)"
+
+
+@compiles(local_date, "sqlite")
+def _local_date_sqlite(element, compiler, **kw):
+    """SQLite has no zones: shift by the zone's offset now (exact for zones without DST)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    (a,) = list(element.clauses)
+    offset = datetime.now(ZoneInfo(element.timezone)).utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    return f"date({compiler.process(a, **kw)}, '{minutes:+d} minutes')"

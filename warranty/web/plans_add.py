@@ -5,10 +5,26 @@ from __future__ import annotations
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from warranty import checkout, money
+from warranty.api.checkout import hosted
 from warranty.db import get_session
 from warranty.errors import DomainError
 
 bp = Blueprint("plans_add", __name__)
+
+
+@bp.after_request
+def _allow_payment_redirect(response):
+    """The form's POST redirects to the payment page: allow that host as a form target.
+
+    Browsers apply form-action to the redirect after a form post; the default page policy
+    (form-action 'self') would block the hop to Stripe's hosted page.
+    """
+    base = current_app.config["SETTINGS"].stripe_api_base
+    payment_origin = base.rstrip("/") if base else "https://checkout.stripe.com"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        f"form-action 'self' {payment_origin}; base-uri 'none'; frame-ancestors 'none'")
+    return response
 
 
 def _context(token: str) -> dict:
@@ -49,21 +65,14 @@ def buy():
         body = checkout.PostPurchaseIn(
             order_id=context["order"].public_id, line_no=context["line"]["line_no"],
             offer_token=chosen["offer_token"], quantity=quantity,
-            success_url=settings.base_url + url_for("plans_add.done"),
+            success_url=request.url_root.rstrip("/") + url_for("plans_add.done"),
             cancel_url=request.url_root.rstrip("/") + url_for("plans_add.show", token=token))
-        session = get_session()
-        priced = checkout.price_post_purchase(session=session, settings=settings, body=body)
-        order = checkout.save_pending(session=session, priced=priced)
-        session.commit()
-        stripe_session = checkout.start_checkout_session(
-            order=order, lines=priced.lines, success_url=body.success_url,
-            cancel_url=body.cancel_url)
+        priced = checkout.price_post_purchase(session=get_session(), settings=settings,
+                                              body=body)
+        _, stripe_session = hosted(priced, body.success_url, body.cancel_url)
     except (ValueError, DomainError) as exc:
         message = getattr(exc, "message", None) or "Check the quantity. / 数量を確認してください。"
         return render_template("plans/add.html", error=message, **context), 422
-    order.stripe_checkout_session_id = stripe_session.id
-    session.add(order)
-    session.commit()
     return redirect(stripe_session.url, code=303)
 
 

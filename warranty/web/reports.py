@@ -1,7 +1,7 @@
 """The finance dashboard: report figures, server-drawn charts and export links.
 
-Access: a signed staff link (``warranty reports-link``, valid 12 hours) or a finance
-bearer token. The page carries no script; charts are inline SVG.
+Access: signed-in staff with the finance or admin role (the staff pages' session). The page
+carries no script; charts are inline SVG.
 """
 
 from __future__ import annotations
@@ -9,45 +9,28 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 
-from warranty import magic_links, money, reports
+from warranty import money, reports
 from warranty.api.reports import respond
-from warranty.auth import bearer_role, require_role
 from warranty.dates import store_today
 from warranty.db import get_session
-from warranty.errors import DomainError, Unauthorized
+from warranty.errors import DomainError
 from warranty.reports import charts
 from warranty.reports.export import FORMATS
+from warranty.web import protect
+from warranty.web.staff import _require, staff_required
 
-bp = Blueprint("staff_reports", __name__)
-LINK_PURPOSE = "staff_reports"
-LINK_MAX_AGE = 12 * 3600
+bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
+protect(bp)
+READ = {"finance", "admin"}
 EXPORTS = ["finance", "journal", "contracts", "movements", "orders", "retention"]
 
 
-def reports_link(settings, actor: str = "cli") -> str:
-    """A signed link to the dashboard for finance staff."""
-    token = magic_links.make_token(settings, LINK_PURPOSE, {"role": "finance", "by": actor})
-    return f"{settings.base_url}/staff/reports?{urlencode({'token': token})}"
-
-
-def _authorise() -> str:
-    """The signed link's token (to carry on in links) or a finance bearer token."""
-    settings = current_app.config["SETTINGS"]
-    token = request.args.get("token", "")
-    if token:
-        data = magic_links.read_token(settings, LINK_PURPOSE, token, max_age=LINK_MAX_AGE)
-        if data.get("role") != "finance":
-            raise Unauthorized("this link does not open the reports")
-        return token
-    header = request.headers.get("Authorization")
-    if not header:
-        raise Unauthorized("open this page through a staff link (warranty reports-link)")
-    _actor, role = bearer_role(session=get_session(), header=header,
-                               master_token=settings.api_token)
-    require_role(role, "finance")
-    return ""
+@bp.before_request
+def _english() -> None:
+    """Staff pages are in English."""
+    g.lang = "en"
 
 
 def _period():
@@ -59,10 +42,11 @@ def _period():
     return reports.parse_period(start, request.args.get("to") or today.isoformat())
 
 
-@bp.get("/staff/reports")
+@bp.get("/reports")
+@staff_required
 def dashboard():
     """Finance totals by month and category, charts, retention and export links."""
-    token = _authorise()
+    _require(READ)
     settings = current_app.config["SETTINGS"]
     session = get_session()
     error = None
@@ -84,22 +68,21 @@ def dashboard():
         "deferred revenue (month end)": [r["deferred_revenue"] for r in by_month]},
         title="Deferred revenue balance")
     query = {"from": period.start.isoformat(), "to": period.end.isoformat()}
-    if token:
-        query["token"] = token
     exports = [{"name": name, "links": [(fmt, f"/staff/reports/export/{name}?"
                                          + urlencode({**query, "format": fmt}))
                                         for fmt in FORMATS]} for name in EXPORTS]
     fmt = lambda amount: money.format_amount(amount, settings.currency)  # noqa: E731
-    return render_template("staff/reports.html", period=period, error=error, token=token,
+    return render_template("staff/reports.html", period=period, error=error,
                            finance=finance.extra, retention=retention, fmt=fmt,
                            chart_revenue=chart_revenue, chart_deferred=chart_deferred,
                            exports=exports)
 
 
-@bp.get("/staff/reports/export/<name>")
+@bp.get("/reports/export/<name>")
+@staff_required
 def export(name: str):
     """A report file for the dashboard's links (same access as the page)."""
-    _authorise()
+    _require(READ)
     fmt = request.args.get("format", "csv")
     if fmt not in FORMATS:
         raise DomainError(f"format must be one of {sorted(FORMATS)}", code="invalid_format",

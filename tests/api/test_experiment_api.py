@@ -1,0 +1,163 @@
+"""Arm assignment and the batched, validated, rate-limited event intake."""
+
+import json
+import time
+
+import pytest
+from sqlmodel import select
+
+from tests.factories import load_rules
+from warranty import experiment
+from warranty.models import VisitorEvent
+
+SALT = "holdout-1"
+
+
+def _visitor(arm: str, share: float = 0.10) -> str:
+    """A visitor id that the server puts in ``arm``."""
+    return next(v for v in (f"vtest{n:05d}" for n in range(10000))
+                if experiment.assign_arm(v, salt=SALT, share=share) == arm)
+
+
+def test_assignment_is_decided_by_the_server(client, store_key, settings):
+    for arm in ("holdout", "treatment"):
+        vid = _visitor(arm)
+        res = client.get(f"/api/v1/experiment/assignment?visitor_id={vid}", headers=store_key)
+        assert res.status_code == 200, res.json
+        assert res.json == {"visitor_id": vid, "experiment": settings.experiment_salt,
+                            "arm": arm, "show_offers": arm == "treatment",
+                            "holdout_share": settings.holdout_share}
+
+
+@pytest.mark.parametrize("query", ["", "visitor_id=short", "visitor_id=" + "x" * 65,
+                                   "visitor_id=has%20space", "visitor_id=%3Cscript%3E"])
+def test_assignment_refuses_malformed_ids(client, store_key, query):
+    res = client.get(f"/api/v1/experiment/assignment?{query}", headers=store_key)
+    assert res.status_code == 422 and res.json["error"]["code"] == "invalid_request"
+
+
+def test_assignment_needs_the_public_key(client):
+    res = client.get(f"/api/v1/experiment/assignment?visitor_id={_visitor('holdout')}")
+    assert res.status_code == 401
+
+
+def test_events_are_stored_with_the_servers_arm_and_mapped_category(client, db, store_key):
+    load_rules(db)
+    vid = _visitor("holdout")
+    now_ms = int(time.time() * 1000)
+    body = {"visitor_id": vid, "events": [
+        {"type": "exposure", "placement": "product_page", "sku": "TV-1", "category": "tv",
+         "price": 120000, "at": now_ms - 1000},
+        {"type": "offer_selected", "placement": "cart", "sku": "TV-1", "category": "tv",
+         "price": 120000, "plan_code": "standard-36", "plan_price": 6000, "quantity": 2,
+         "at": now_ms + 10 * 86400 * 1000},
+        {"type": "checkout_started", "sku": "TV-1", "order_id": "ord_0123abcd"},
+    ]}
+    res = client.post("/api/v1/events", json=body, headers=store_key)
+    assert res.status_code == 202, res.json
+    assert res.json == {"accepted": 3, "arm": "holdout"}
+    rows = db.exec(select(VisitorEvent).order_by(VisitorEvent.id)).all()
+    assert [r.type for r in rows] == ["exposure", "offer_selected", "checkout_started"]
+    assert {r.arm for r in rows} == {"holdout"} and {r.visitor_id for r in rows} == {vid}
+    assert rows[0].warranty_category == "electronics" and rows[0].price == 120000
+    assert (rows[1].plan_code, rows[1].plan_price, rows[1].quantity) == ("standard-36", 6000, 2)
+    assert rows[1].occurred_at <= rows[1].received_at  # a client clock ahead is clamped
+    assert abs((rows[0].received_at - rows[0].occurred_at).total_seconds() - 1) < 2
+    assert rows[2].order_public_id == "ord_0123abcd" and rows[2].placement is None
+
+
+def test_a_client_cannot_choose_its_arm(client, db, store_key):
+    vid = _visitor("treatment")
+    res = client.post("/api/v1/events", headers=store_key, json={
+        "visitor_id": vid, "events": [{"type": "offer_viewed", "arm": "holdout"}]})
+    assert res.status_code == 422  # unknown fields are refused
+    res = client.post("/api/v1/events", headers=store_key, json={
+        "visitor_id": vid, "arm": "holdout", "events": [{"type": "offer_viewed"}]})
+    assert res.status_code == 422
+    assert db.exec(select(VisitorEvent)).all() == []
+
+
+def test_beacon_bodies_as_text_plain_with_the_key_in_the_query(client, db, store_key):
+    vid = _visitor("treatment")
+    body = json.dumps({"visitor_id": vid, "events": [
+        {"type": "offer_viewed", "placement": "cart", "sku": "X", "plan_code": "accident-36",
+         "plan_price": 2980}]})
+    res = client.post(f"/api/v1/events?key={store_key['X-Warranty-Key']}", data=body,
+                      content_type="text/plain;charset=UTF-8")
+    assert res.status_code == 202, res.json
+    row = db.exec(select(VisitorEvent)).one()
+    assert (row.arm, row.plan_price, row.warranty_category) == ("treatment", 2980, None)
+
+
+@pytest.mark.parametrize(("data", "content_type", "status", "code"), [
+    ("{not json", "text/plain", 400, "invalid_json"),
+    ("{}", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    (json.dumps({"visitor_id": "vtest00001", "events": []}), "text/plain", 422,
+     "invalid_request"),
+    (json.dumps({"visitor_id": "vtest00001", "events": [{"type": "offer_viewed"}] * 101}),
+     "application/json", 422, "invalid_request"),
+    (json.dumps({"visitor_id": "vtest00001", "events": [{"type": "purchase"}]}),
+     "application/json", 422, "invalid_request"),
+    (json.dumps({"visitor_id": "vtest00001", "events": [
+        {"type": "offer_viewed", "placement": "homepage"}]}), "application/json", 422,
+     "invalid_request"),
+    (json.dumps({"visitor_id": "vtest00001", "events": [
+        {"type": "offer_viewed", "price": -5}]}), "application/json", 422, "invalid_request"),
+    (json.dumps({"visitor_id": "vtest00001", "events": [
+        {"type": "offer_viewed", "at": "yesterday"}]}), "application/json", 422,
+     "invalid_request"),
+    (json.dumps({"visitor_id": "vtest00001", "events": [
+        {"type": "checkout_started", "order_id": "'; drop table"}]}), "application/json", 422,
+     "invalid_request"),
+    (json.dumps([1, 2]), "application/json", 422, "invalid_request"),
+])
+def test_malformed_batches_are_refused_whole(client, db, store_key, data, content_type, status,
+                                             code):
+    res = client.post("/api/v1/events", data=data, content_type=content_type, headers=store_key)
+    assert res.status_code == status, res.json
+    assert res.json["error"]["code"] == code
+    assert db.exec(select(VisitorEvent)).all() == []
+
+
+def test_a_problem_names_the_event(client, store_key):
+    res = client.post("/api/v1/events", headers=store_key, json={
+        "visitor_id": "vtest00001",
+        "events": [{"type": "offer_viewed"}, {"type": "offer_viewed", "quantity": 0}]})
+    assert res.status_code == 422
+    assert [d["at"] for d in res.json["error"]["details"]] == ["events.1.quantity"]
+
+
+def test_intake_is_rate_limited_per_visitor_and_per_address(app, settings, db, store_key):
+    app.config["SETTINGS"] = settings.model_copy(update={
+        "events_rate_per_visitor": 0.001, "events_burst_per_visitor": 150,
+        "events_rate_per_ip": 0.001, "events_burst_per_ip": 250})
+    client = app.test_client()
+
+    def send(vid: str, n: int):
+        return client.post("/api/v1/events", headers=store_key, json={
+            "visitor_id": vid, "events": [{"type": "offer_viewed"}] * n})
+
+    assert send("vtest-one", 100).status_code == 202
+    limited = send("vtest-one", 100)
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert send("vtest-two", 100).status_code == 202  # another visitor, same address
+    assert send("vtest-three", 100).status_code == 429  # the address's burst is spent
+    assert len(db.exec(select(VisitorEvent)).all()) == 200
+
+
+def test_events_endpoint_is_documented_with_both_body_types(client):
+    doc = client.get("/openapi.json").json
+    op = doc["paths"]["/api/v1/events"]["post"]
+    assert set(op["requestBody"]["content"]) == {"application/json", "text/plain"}
+    assert "429" in op["responses"] and "202" in op["responses"]
+
+
+@pytest.mark.parametrize("field", ["sku", "category", "plan_code"])
+def test_control_characters_are_refused_not_stored(client, db, store_key, field):
+    res = client.post("/api/v1/events", headers=store_key, json={
+        "visitor_id": "vtest00001", "events": [{"type": "offer_viewed", field: "a\x00b"}]})
+    assert res.status_code == 422 and res.json["error"]["details"][0]["at"] == f"events.0.{field}"
+    res = client.post("/api/v1/offers/batch", headers=store_key,
+                      json={"items": [{"sku": "TV\x00"}]})
+    assert res.status_code == 422

@@ -1,0 +1,47 @@
+"""A real browser follows a signed post-purchase link, picks a plan and pays on the stand-in.
+
+Shows the page works without JavaScript and that its CSP lets the form's redirect reach the
+payment page (browsers apply form-action to that hop)."""
+
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from tests.e2e.test_post_purchase import buy_tvs_without_plans
+from tests.factories import add_product, load_rules
+from tests.stripe_helpers import wait_for
+from warranty import checkout
+from warranty.db import get_engine
+from warranty.models import Contract
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def test_customer_adds_a_plan_through_the_signed_link(browser, stripe_live, stripe_app, db,
+                                                      database_url, store_key, request):
+    ARTIFACTS.mkdir(exist_ok=True)
+    client = stripe_app.test_client()
+    load_rules(db)
+    add_product(db)
+    order = buy_tvs_without_plans(client, store_key, database_url, quantity=1)
+    link = checkout.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    blocked = []
+    page.on("console", lambda msg: blocked.append(msg.text) if "Content Security" in msg.text
+            else None)
+    page.goto(stripe_live + link.split("127.0.0.1:5000")[1])
+    page.get_by_label("破損・故障", exact=False).first.check()
+    page.screenshot(path=str(ARTIFACTS / f"post-purchase-link-{request.node.callspec.id}.png"),
+                    full_page=True)
+    page.get_by_role("button", name="購入手続きへ / Continue to payment").click()
+    page.wait_for_url("**/pay/cs_*")
+    page.get_by_role("button", name="Pay").click()
+    page.wait_for_url("**/plans/added")
+    assert blocked == []
+
+    def contract():
+        with Session(get_engine(database_url)) as session:
+            return session.exec(select(Contract)).first()
+    assert wait_for(contract).coverage == "accident"
+    context.close()

@@ -1,0 +1,177 @@
+"""Payouts: approved cost less the deductible, capped by what is left of the year's cap."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlmodel import select
+
+from tests.claims.helpers import file
+from tests.factories import load_rules, paid_order, rules_doc
+from warranty import claims
+from warranty.errors import Conflict
+from warranty.models import Contract, ContractEvent, Payout, Refund
+
+STAFF, FINANCE = "staff:alice@store.example", "staff:fin@store.example"
+
+
+def _contract(db, deductible=5000, schedule=(100, 100, 80)):
+    """An accident plan on a ¥120,000 product bought 2026-01-10 (years start Jan 10)."""
+    load_rules(db, rules_doc(deductible=deductible, liability_schedule=list(schedule)))
+    _, (contract,) = paid_order(db, plan_code="accident-36", product_price=120000)
+    return contract
+
+
+def _approved_and_paid(db, settings, contract, incident, amount, decision="repair",
+                       method="repair_vendor"):
+    """File, approve and pay one claim; returns (claim, payout)."""
+    claim = file(db, settings, contract, incident=incident, failure="accident",
+                 today=date(2029, 1, 9))
+    claims.approve(session=db, settings=settings, claim=claim, decision=decision, amount=amount,
+                   actor=STAFF)
+    db.commit()
+    payout = claims.record_payout(session=db, settings=settings, claim=claim, method=method,
+                                  reference="RV-1", actor=FINANCE)
+    db.commit()
+    return claim, payout
+
+
+def test_the_brief_example_year_one_then_year_three(db, settings):
+    contract = _contract(db)
+    first, payout1 = _approved_and_paid(db, settings, contract, date(2026, 6, 1), 100000)
+    assert first.coverage_year == 1
+    assert payout1.amount == 100000 - 5000
+    assert claims.claims_paid_total(db, contract) == 95000
+    third = file(db, settings, contract, incident=date(2028, 2, 1), failure="accident",
+                 today=date(2029, 1, 9))
+    assert third.coverage_year == 3
+    claims.approve(session=db, settings=settings, claim=third, decision="reimburse",
+                   amount=50000, actor=STAFF)
+    quote = claims.payout_quote(db, contract, third)
+    assert (quote.cap, quote.paid_before, quote.left, quote.amount) == (96000, 95000, 1000, 1000)
+    payout3 = claims.record_payout(session=db, settings=settings, claim=third,
+                                   method="bank_transfer", reference="TR-9", actor=FINANCE)
+    db.commit()
+    assert payout3.amount == 96000 - 95000
+    db.refresh(contract)
+    assert contract.status == "fulfilled"  # the cap is used up
+    assert claims.claims_paid_total(db, contract) == 96000
+
+
+def test_cap_is_cumulative_across_claims_and_years(db, settings):
+    contract = _contract(db)
+    _, p1 = _approved_and_paid(db, settings, contract, date(2026, 3, 1), 30000)
+    _, p2 = _approved_and_paid(db, settings, contract, date(2027, 3, 1), 50000)
+    assert (p1.amount, p2.amount) == (25000, 45000)
+    db.refresh(contract)
+    assert contract.status == "active"
+    claim3, p3 = _approved_and_paid(db, settings, contract, date(2028, 3, 1), 40000)
+    assert claim3.coverage_year == 3
+    assert p3.amount == 96000 - 70000  # 35,000 after the deductible, capped at 26,000
+    db.refresh(contract)
+    assert contract.status == "fulfilled"
+    event = db.exec(select(ContractEvent).where(ContractEvent.contract_id == contract.id)
+                    .order_by(ContractEvent.id.desc())).first()
+    assert (event.action, event.reason, event.actor) == ("fulfilled", "liability cap used up",
+                                                         FINANCE)
+
+
+def test_a_replacement_fulfils_the_contract_even_with_cap_left(db, settings):
+    contract = _contract(db)
+    claim, payout = _approved_and_paid(db, settings, contract, date(2026, 3, 1), 60000,
+                                       decision="replace", method="replacement")
+    assert payout.amount == 55000 and payout.method == "replacement"
+    db.refresh(contract)
+    assert contract.status == "fulfilled"
+    assert claim.status == "paid"
+    later = file(db, settings, contract, incident=date(2026, 4, 1), failure="accident",
+                 today=date(2029, 1, 9))
+    assert (later.status, later.deny_code) == ("denied", "not_active")
+
+
+def test_last_schedule_value_holds_for_later_years():
+    contract = Contract(product_price=100000, liability_schedule=["100", "70"])
+    assert [claims.schedule_percent(contract, y) for y in (1, 2, 3, 5)] == [
+        Decimal(100), Decimal(70), Decimal(70), Decimal(70)]
+    assert claims.liability_cap(contract, 4) == 70000
+    odd = Contract(product_price=99999, liability_schedule=["33.5"])
+    assert claims.liability_cap(odd, 1) == 33499  # rounded down by money.percent_of
+
+
+def test_nothing_payable_below_the_deductible_then_close(db, settings):
+    contract = _contract(db)
+    claim = file(db, settings, contract, incident=date(2026, 3, 1), failure="accident")
+    claims.approve(session=db, settings=settings, claim=claim, decision="repair", amount=4000,
+                   actor=STAFF)
+    db.commit()
+    with pytest.raises(Conflict) as refused:
+        claims.record_payout(session=db, settings=settings, claim=claim, method="repair_vendor",
+                             reference="", actor=FINANCE)
+    assert refused.value.code == "nothing_payable"
+    db.rollback()
+    claims.close(session=db, settings=settings, claim=claim, reason="below the deductible",
+                 actor=STAFF)
+    db.commit()
+    assert claim.status == "closed" and claims.claims_paid_total(db, contract) == 0
+
+
+def test_a_claim_is_paid_once_and_only_when_approved(db, settings):
+    contract = _contract(db)
+    claim, _ = _approved_and_paid(db, settings, contract, date(2026, 3, 1), 20000)
+    with pytest.raises(claims.ClaimTransitionRefused):
+        claims.record_payout(session=db, settings=settings, claim=claim,
+                             method="bank_transfer", reference="again", actor=FINANCE)
+    db.rollback()
+    review = file(db, settings, contract, incident=date(2026, 3, 2), failure="accident")
+    with pytest.raises(claims.ClaimTransitionRefused):
+        claims.record_payout(session=db, settings=settings, claim=review,
+                             method="bank_transfer", reference="", actor=FINANCE)
+    db.rollback()
+    assert len(db.exec(select(Payout)).all()) == 1
+
+
+def test_payouts_are_not_refunds_and_refuse_unknown_methods(db, settings):
+    contract = _contract(db)
+    claim = file(db, settings, contract, incident=date(2026, 3, 1), failure="accident")
+    claims.approve(session=db, settings=settings, claim=claim, decision="reimburse",
+                   amount=10000, actor=STAFF)
+    with pytest.raises(claims.ValidationFailed):
+        claims.record_payout(session=db, settings=settings, claim=claim, method="cash",
+                             reference="", actor=FINANCE)
+    claims.record_payout(session=db, settings=settings, claim=claim, method="store_credit",
+                         reference="GC-1", actor=FINANCE)
+    db.commit()
+    assert db.exec(select(Refund)).all() == []
+    assert claims.claims_paid_total(db, contract) == 5000
+
+
+def test_approval_is_refused_once_the_contract_is_fulfilled(db, settings):
+    contract = _contract(db)
+    pending = file(db, settings, contract, incident=date(2026, 3, 2), failure="accident")
+    _approved_and_paid(db, settings, contract, date(2026, 3, 1), 60000, decision="replace",
+                       method="replacement")
+    with pytest.raises(Conflict) as refused:
+        claims.approve(session=db, settings=settings, claim=pending, decision="repair",
+                       amount=1000, actor=STAFF)
+    assert refused.value.code == "contract_not_active"
+
+
+def test_paid_total_starts_at_zero(db):
+    _, (contract,) = paid_order(db)
+    assert claims.claims_paid_total(db, contract) == 0
+
+
+def test_cancellation_quote_deducts_what_claims_paid(db, settings, client, staff_headers):
+    """Claims paid come off the pro-rata refund, and rule out the free look."""
+    contract = _contract(db, deductible=0)  # ¥9,960 accident plan, 2026-01-10 .. 2029-01-09
+    _approved_and_paid(db, settings, contract, date(2026, 2, 1), 3000)
+    res = client.get(f"/api/v1/contracts/{contract.public_id}/cancellation-quote"
+                     "?cancel_date=2026-07-01", headers=staff_headers)
+    assert res.status_code == 200, res.json
+    # 9960 × 924 unused days (2026-07-01..2029-01-09) = 9,203,040; // 1096 = 8396 (8396.9);
+    # less ¥3,000 paid.
+    assert res.json["claims_paid"] == 3000
+    assert (res.json["rule"], res.json["amount"]) == ("pro_rata", 8396 - 3000)
+    early = client.get(f"/api/v1/contracts/{contract.public_id}/cancellation-quote"
+                       "?cancel_date=2026-02-05", headers=staff_headers)
+    assert early.json["rule"] == "pro_rata"  # a claim was paid: no free look

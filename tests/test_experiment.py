@@ -1,0 +1,60 @@
+"""The holdout arm is a reproducible hash; client times are clamped; token buckets limit."""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from warranty import experiment
+
+
+def test_arm_is_the_documented_hash_so_reports_can_recompute_it():
+    for n in range(200):
+        vid = f"visitor-{n:04d}"
+        digest = hashlib.sha256(f"salt-a:{vid}".encode()).digest()
+        expected = int.from_bytes(digest[:8], "big") / 2**64 < 0.3
+        assert (experiment.assign_arm(vid, salt="salt-a", share=0.3) == "holdout") == expected
+
+
+def test_holdout_share_is_respected_and_growing_it_only_adds_visitors():
+    ids = [f"v{n:06d}" for n in range(20000)]
+    at5 = {v for v in ids if experiment.assign_arm(v, salt="s", share=0.05) == "holdout"}
+    at10 = {v for v in ids if experiment.assign_arm(v, salt="s", share=0.10) == "holdout"}
+    assert 0.09 < len(at10) / len(ids) < 0.11
+    assert 0.04 < len(at5) / len(ids) < 0.06
+    assert at5 <= at10
+    other_salt = {v for v in ids if experiment.assign_arm(v, salt="t", share=0.10) == "holdout"}
+    assert len(other_salt & at10) < len(at10) * 0.2  # a new salt reshuffles
+    assert experiment.assign_arm("v000001", salt="s", share=0.0) == "treatment"
+    assert experiment.assign_arm("v000001", salt="s", share=1.0) == "holdout"
+
+
+@pytest.mark.parametrize(("offset", "expected"), [
+    (timedelta(minutes=-5), timedelta(minutes=-5)),
+    (timedelta(hours=3), timedelta(0)),  # from the future: now
+    (timedelta(days=-30), -experiment.MAX_CLIENT_AGE),  # too old: a day ago
+    (None, timedelta(0)),
+])
+def test_client_time_is_clamped(offset, expected):
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    given = None if offset is None else now + offset
+    assert experiment.clamp_client_time(given, now) == now + expected
+
+
+def test_token_bucket_allows_a_burst_then_the_rate():
+    buckets = experiment.TokenBuckets(rate=10, burst=100)
+    assert buckets.take("a", 100, now=0.0) == 0
+    wait = buckets.take("a", 20, now=0.0)
+    assert wait == pytest.approx(2.0)
+    assert buckets.take("a", 20, now=1.0) > 0  # 10 tokens back after 1 s: not enough
+    assert buckets.take("a", 20, now=2.0) == 0  # 20 after 2 s
+    assert buckets.take("b", 100, now=2.0) == 0  # keys are independent
+
+
+def test_token_buckets_forget_only_full_idle_keys():
+    buckets = experiment.TokenBuckets(rate=1, burst=10, max_keys=3)
+    for n, key in enumerate("abc"):
+        buckets.take(key, 5, now=float(n))
+    buckets.take("d", 5, now=11.5)  # a (t=0) and b (t=1) are full again; c (t=2) is not
+    assert set(buckets._buckets) == {"c", "d"}
+    assert buckets.take("c", 10, now=11.5) == 0  # refilled to the burst, not beyond

@@ -1,0 +1,292 @@
+"""Customer pages through HTTP: sign-in, language, filing with files, ownership, escaping."""
+
+import io
+import re
+from datetime import date
+
+import pytest
+from sqlmodel import select
+
+from tests.factories import EXE, JPEG, PDF, PNG, paid_order
+from tests.web.pages import PURCHASE, csrf, multipart, sign_in_customer
+from warranty import claims, magic_links, uploads
+from warranty.models import Claim, ClaimFile, MailMessage, NpsAnswer
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+def _form(token, **overrides):
+    """A valid claim form (breakdown after the manufacturer's warranty)."""
+    data = {"csrf_token": token, "incident_date": "2025-03-01", "failure_type": "breakdown",
+            "description": "画面が映らなくなりました。", "estimated_amount": ""}
+    data.update(overrides)
+    return data
+
+
+def _file_claim(client, contract, **overrides):
+    """Post the claim form for ``contract``."""
+    path = f"/my/plans/{contract.public_id}/claims/new"
+    return client.post(path, **multipart(_form(csrf(client, path), **overrides)))
+
+
+def test_find_plans_by_email_and_order_reference(client, db):
+    paid_order(db, purchase_date=PURCHASE, email="Buyer@Example.com", order_ref="A-1001")
+    page = client.get("/my/plans", headers={"Accept-Language": "ja"})
+    assert "ご契約の確認" in page.get_data(as_text=True)
+    token = csrf(client)
+    wrong = client.post("/my/plans", data={"csrf_token": token, "email": "buyer@example.com",
+                                           "order_ref": "A-9999"})
+    assert wrong.status_code == 422
+    assert "ご契約は見つかりませんでした" in wrong.get_data(as_text=True)
+    missing = client.post("/my/plans", data={"csrf_token": token, "email": "nope",
+                                             "order_ref": ""})
+    html = missing.get_data(as_text=True)
+    assert 'id="email-error"' in html and 'id="order_ref-error"' in html
+    assert 'aria-invalid="true"' in html
+    ok = client.post("/my/plans", data={"csrf_token": token, "email": " BUYER@example.com",
+                                        "order_ref": "A-1001"})
+    assert ok.status_code == 302
+    plans = client.get("/my/plans").get_data(as_text=True)
+    assert "Test TV" in plans and "buyer@example.com" in plans
+
+
+def test_magic_link_signs_in_and_drops_the_token_from_the_address(client, db, settings):
+    paid_order(db, purchase_date=PURCHASE)
+    link = magic_links.plans_link(settings, "buyer@example.com")
+    response = client.get(link.removeprefix(settings.base_url))
+    assert response.status_code == 302 and response.headers["Location"] == "/my/plans"
+    assert "Test TV" in client.get("/my/plans").get_data(as_text=True)
+
+
+def test_a_forged_link_gets_a_readable_page(client):
+    response = client.get("/my/plans?token=forged.token", headers={"Accept": "text/html"})
+    assert response.status_code == 403
+    html = response.get_data(as_text=True)
+    assert "invalid_link" in html and 'href="/static/style.css"' in html
+
+
+def test_language_from_accept_language_and_a_remembered_switch(client, db, settings):
+    paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    english = client.get("/my/plans", headers={"Accept-Language": "en-US,en;q=0.9"})
+    html = english.get_data(as_text=True)
+    assert '<html lang="en">' in html and "My plans" in html
+    assert 'href="/my/plans?lang=ja"' in html  # the visible switch
+    assert '<html lang="ja">' in client.get("/my/plans").get_data(as_text=True)
+    client.get("/my/plans?lang=en")
+    remembered = client.get("/my/plans", headers={"Accept-Language": "ja"})
+    assert '<html lang="en">' in remembered.get_data(as_text=True)
+
+
+def test_filing_a_claim_with_a_photo_in_japanese(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    path = f"/my/plans/{contract.public_id}/claims/new"
+    form = client.get(path).get_data(as_text=True)
+    assert '<label for="incident_date">故障・事故の発生日</label>' in form
+    response = client.post(path, **multipart(_form(csrf(client, path),
+                                                   files=[(io.BytesIO(JPEG), "テレビ.jpg")])))
+    assert response.status_code == 303
+    claim = db.exec(select(Claim)).one()
+    assert response.headers["Location"] == f"/my/claims/{claim.public_id}"
+    assert (claim.status, claim.lang, claim.customer_email) == ("in_review", "ja",
+                                                                 "buyer@example.com")
+    stored = db.exec(select(ClaimFile)).one()
+    assert stored.original_name == "テレビ.jpg" and stored.content_type == "image/jpeg"
+    assert re.fullmatch(r"[0-9a-f]{32}\.jpg", stored.stored_name)
+    assert uploads.path_of(settings.upload_dir, stored.stored_name).read_bytes() == JPEG
+    db.commit()  # end the read so the app may write (SQLite); nothing is expired
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "審査中" in page and "テレビ.jpg" in page and "申請を受け付けました" in page
+
+
+def test_the_rules_reason_is_shown_to_the_customer(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    response = _file_claim(client, contract, incident_date="2024-06-01")
+    page = client.get(response.headers["Location"],
+                      headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Denied" in page and "Covered by the manufacturer" in page
+
+
+def test_field_errors_are_shown_next_to_the_fields(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    future = _file_claim(client, contract, incident_date="2099-01-01", description="",
+                         failure_type="flood", estimated_amount="12,3a")
+    assert future.status_code == 422
+    html = future.get_data(as_text=True)
+    assert '<p class="error" id="incident_date-error">未来の日付は入力できません。</p>' in html
+    assert 'id="description-error"' in html and 'id="failure_type-error"' in html
+    assert 'id="estimated_amount-error"' in html
+    assert 'aria-describedby="incident_date-hint incident_date-error"' in html
+    bad_date = _file_claim(client, contract, incident_date="2027-02-30")
+    assert "YYYY-MM-DD" in bad_date.get_data(as_text=True)
+    assert db.exec(select(Claim)).all() == []
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ([(EXE, "photo.jpg")], "photo.jpg はJPEG・PNG・WebP・HEICの写真または"),
+    ([(JPEG + b"\0" * uploads.MAX_FILE_BYTES, "huge.jpg")], "huge.jpg は10MBを超えています"),
+    ([(PNG, f"{i}.png") for i in range(6)], "ファイルは最大5点"),
+])
+def test_upload_limits_on_the_form(client, db, settings, files, message):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    response = _file_claim(client, contract,
+                           files=[(io.BytesIO(data), name) for data, name in files])
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="files-error"' in html and message in html
+    assert db.exec(select(Claim)).all() == [] and db.exec(select(ClaimFile)).all() == []
+    folder = uploads.path_of(settings.upload_dir, "x").parent
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_csrf_is_required_on_every_form(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    response = client.post(f"/my/plans/{contract.public_id}/claims/new",
+                           data=_form("wrong-token"), content_type="multipart/form-data",
+                           headers={"Accept": "text/html"})
+    assert response.status_code == 400 and "csrf_failed" in response.get_data(as_text=True)
+    assert client.post("/my/logout").status_code == 400
+    assert db.exec(select(Claim)).all() == []
+
+
+def test_another_customers_plans_and_claims_are_404_on_every_route(client, db, settings):
+    _, (theirs,) = paid_order(db, purchase_date=PURCHASE, email="other@example.com",
+                              order_ref="B-1")
+    _, (mine,) = paid_order(db, purchase_date=PURCHASE, email="buyer@example.com",
+                            order_ref="A-1")
+    claim = claims.file_claim(session=db, settings=settings, contract=theirs,
+                              customer_email="other@example.com",
+                              incident_date=date(2025, 3, 1), failure_type="breakdown",
+                              description="theirs", estimated_amount=None,
+                              files=[uploads.Upload("r.pdf", PDF)], actor="customer:other",
+                              today=date(2028, 1, 1))
+    claims.request_info(session=db, settings=settings, claim=claim, message="more?",
+                        actor="staff:x")
+    db.commit()
+    (row,) = claims.files_of(db, claim)
+    db.commit()
+    sign_in_customer(client, settings, "buyer@example.com")
+    token = csrf(client)
+    html = {"Accept": "text/html"}
+    responses = [
+        client.get(f"/my/plans/{theirs.public_id}/claims/new", headers=html),
+        client.post(f"/my/plans/{theirs.public_id}/claims/new", data=_form(token),
+                    headers=html),
+        client.get(f"/my/claims/{claim.public_id}", headers=html),
+        client.post(f"/my/claims/{claim.public_id}/resubmit", data=_form(token), headers=html),
+        client.get(f"/my/claims/{claim.public_id}/files/{row.public_id}", headers=html),
+    ]
+    assert [r.status_code for r in responses] == [404] * 5
+    assert all("theirs" not in r.get_data(as_text=True) for r in responses)
+    assert theirs.public_id not in client.get("/my/plans").get_data(as_text=True)
+    assert mine.public_id in client.get("/my/plans").get_data(as_text=True)
+    db.refresh(claim)
+    assert claim.status == "info_requested"
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client, db):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    for path in (f"/my/plans/{contract.public_id}/claims/new", "/my/claims/cl_x",
+                 "/my/claims/cl_x/files/fl_y"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"] == "/my/plans"
+
+
+def test_user_text_is_escaped_on_customer_pages(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    response = _file_claim(client, contract, description=SCRIPT,
+                           files=[(io.BytesIO(PNG), '<img src=x onerror=alert(1)>.png')])
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert SCRIPT not in page and "<img src=x" not in page
+    rerender = _file_claim(client, contract, description=SCRIPT, incident_date="")
+    assert SCRIPT not in rerender.get_data(as_text=True)
+
+
+def test_pages_send_a_strict_content_security_policy(client):
+    response = client.get("/my/plans")
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    html = response.get_data(as_text=True)
+    assert "<script" not in html and 'style="' not in html  # nothing the CSP would block
+
+
+def test_the_owner_downloads_an_attachment_safely(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    response = _file_claim(client, contract, files=[(io.BytesIO(PDF), "quote.pdf")])
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    link = re.search(r'href="(/my/claims/[^"]+/files/[^"]+)"', page).group(1)
+    with client.get(link) as download:
+        assert download.status_code == 200 and download.data == PDF
+        assert download.headers["Content-Type"] == "application/pdf"
+        assert download.headers["Content-Disposition"].startswith("attachment;")
+        assert download.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_more_information_reopens_the_form(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    response = _file_claim(client, contract)
+    claim = db.exec(select(Claim)).one()
+    claims.request_info(session=db, settings=settings, claim=claim,
+                        message="Please add a photo of the label.", actor="staff:x")
+    db.commit()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Please add a photo of the label." in page and 'name="incident_date"' in page
+    assert 'value="2025-03-01"' in page  # the form opens with what was sent before
+    path = f"/my/claims/{claim.public_id}/resubmit"
+    again = client.post(path, **multipart(_form(csrf(client, response.headers["Location"]),
+                                                description="Label photo attached.",
+                                                files=[(io.BytesIO(JPEG), "label.jpg")])))
+    assert again.status_code == 303
+    db.refresh(claim)
+    assert claim.status == "in_review" and claim.description == "Label photo attached."
+    assert [f.original_name for f in claims.files_of(db, claim)] == ["label.jpg"]
+
+
+def test_nps_question_once_per_closed_claim(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+                              customer_email="buyer@example.com",
+                              incident_date=date(2024, 6, 1), failure_type="breakdown",
+                              description="x", estimated_amount=None, files=[],
+                              actor="customer:x", today=date(2028, 1, 1), lang="en")
+    db.commit()
+    assert claim.status == "denied"
+    mail = db.exec(select(MailMessage).where(MailMessage.kind == "claim_nps")).one()
+    db.commit()
+    path = re.search(r"(/my/nps\?token=\S+)", mail.body).group(1)
+    page = client.get(path).get_data(as_text=True)
+    assert "How likely are you to recommend us" in page and 'value="10"' in page
+    token = csrf(client, path)
+    nps_token = path.split("token=")[1].split("&")[0]
+    bad = client.post("/my/nps", data={"csrf_token": token, "token": nps_token, "score": "11"})
+    assert bad.status_code == 422 and 'id="score-error"' in bad.get_data(as_text=True)
+    ok = client.post("/my/nps", data={"csrf_token": token, "token": nps_token, "score": "9",
+                                      "comment": SCRIPT})
+    assert "Thank you" in ok.get_data(as_text=True)
+    again = client.post("/my/nps", data={"csrf_token": token, "token": nps_token, "score": "0"})
+    assert "already answered" in again.get_data(as_text=True)
+    (answer,) = db.exec(select(NpsAnswer)).all()
+    assert (answer.score, answer.comment, answer.claim_id) == (9, SCRIPT, claim.id)
+
+
+def test_nps_link_only_for_closed_claims(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+                              customer_email="buyer@example.com",
+                              incident_date=date(2025, 6, 1), failure_type="breakdown",
+                              description="x", estimated_amount=None, files=[],
+                              actor="customer:x", today=date(2028, 1, 1))
+    db.commit()
+    link = claims.nps_link(settings, claim).removeprefix(settings.base_url)
+    assert client.get(link, headers={"Accept": "text/html"}).status_code == 403

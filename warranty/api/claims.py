@@ -1,0 +1,498 @@
+"""Claims API: for stores that build their own claim form, and for staff tools.
+
+Customer endpoints take the store's public key (X-Warranty-Key) and the customer's token
+(X-Customer-Token: the token of the customer's plans link, which a store backend can get from
+POST /api/v1/customer-tokens); a staff bearer token works on them too, for any customer.
+Decisions need a staff token; payouts a finance token (admin may do both).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date, datetime
+from typing import Literal
+
+from flask import Blueprint, current_app, g
+from pydantic import BaseModel, Field
+
+from warranty import claims, contracts, magic_links, uploads
+from warranty.api.spec import endpoint
+from warranty.dates import store_today
+from warranty.db import get_session
+from warranty.errors import ValidationFailed
+from warranty.models import Claim, Contract
+
+bp = Blueprint("claims_api", __name__, url_prefix="/api/v1")
+
+FailureType = Literal["breakdown", "accident"]
+ClaimStatus = Literal["submitted", "in_review", "info_requested", "approved", "denied", "paid",
+                      "closed"]
+MAX_AMOUNT = 10**12
+
+
+class ClaimIn(BaseModel):
+    """A new claim on one of the customer's plans."""
+
+    contract_id: str = Field(min_length=1, max_length=40)
+    incident_date: date
+    failure_type: FailureType
+    description: str = Field(min_length=1, max_length=claims.MAX_DESCRIPTION)
+    estimated_amount: int | None = Field(default=None, ge=0, le=MAX_AMOUNT,
+                                         description="minor units; needed for auto-approval")
+    lang: Literal["ja", "en"] = Field(default="ja", description="language of the mails")
+
+
+class ResubmitIn(BaseModel):
+    """The customer's answer to a request for more information."""
+
+    incident_date: date
+    failure_type: FailureType
+    description: str = Field(min_length=1, max_length=claims.MAX_DESCRIPTION)
+    estimated_amount: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+
+
+class FileIn(BaseModel):
+    """One photo or PDF, base64-encoded (at most 10 MB decoded; the type is read from it)."""
+
+    filename: str = Field(min_length=1, max_length=255)
+    content_base64: str = Field(min_length=1, max_length=14_000_000)
+
+
+class FileOut(BaseModel):
+    """An attachment of a claim."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    created_at: datetime
+
+
+class EventOut(BaseModel):
+    """One step of a claim's timeline."""
+
+    at: datetime
+    action: str
+    from_status: str | None
+    to_status: str | None
+    by: str = Field(description="customer | staff | rules | token | admin-token")
+    actor: str | None = Field(description="who exactly (staff callers only)")
+    reason: str
+
+
+class PayoutOut(BaseModel):
+    """What was paid on a claim."""
+
+    amount: int = Field(description="minor units")
+    currency: str
+    method: str
+    reference: str
+    created_at: datetime
+
+
+class ClaimOut(BaseModel):
+    """A claim with its files, timeline and payout."""
+
+    id: str
+    contract_id: str
+    customer_email: str
+    status: ClaimStatus
+    incident_date: date
+    failure_type: str
+    description: str
+    estimated_amount: int | None
+    coverage_year: int
+    currency: str
+    decision: str | None
+    approved_amount: int | None
+    deny_code: str | None
+    deny_reason: str | None = Field(description="why it was denied, in the claim's language")
+    info_request: str | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    files: list[FileOut]
+    timeline: list[EventOut]
+    payout: PayoutOut | None
+
+
+class ClaimSummary(BaseModel):
+    """A claim in a list."""
+
+    id: str
+    contract_id: str
+    customer_email: str
+    status: str
+    warranty_category: str
+    failure_type: str
+    incident_date: date
+    estimated_amount: int | None
+    created_at: datetime
+
+
+class PlanOut(BaseModel):
+    """One of the customer's plans, with its claims."""
+
+    id: str
+    product_title: str
+    sku: str
+    coverage: str
+    term_months: int
+    purchase_date: date
+    term_end: date
+    status: str
+    claims: list[ClaimSummary]
+
+
+class PlansQuery(BaseModel):
+    """Staff callers name the customer; customer callers see their own plans."""
+
+    email: str | None = Field(default=None, max_length=320)
+
+
+class PlansOut(BaseModel):
+    """A customer's plans."""
+
+    email: str
+    plans: list[PlanOut]
+
+
+class QueueQuery(BaseModel):
+    """Filters of the claim queue."""
+
+    status: ClaimStatus | None = None
+    category: str | None = Field(default=None, max_length=50)
+    date_from: date | None = Field(default=None, description="filed on or after (store date)")
+    date_to: date | None = Field(default=None, description="filed on or before (store date)")
+    page: int = Field(default=1, ge=1, le=10000)
+
+
+class QueueOut(BaseModel):
+    """A page of the queue (100 per page, oldest first) and counts per status."""
+
+    counts: dict[str, int]
+    claims: list[ClaimSummary]
+
+
+class ApproveIn(BaseModel):
+    """Approve as repair, replacement or reimbursement."""
+
+    decision: Literal["repair", "replace", "reimburse"]
+    amount: int = Field(gt=0, le=MAX_AMOUNT, description="approved cost before the deductible, "
+                                                         "minor units")
+    note: str = Field(default="", max_length=1000)
+
+
+class ReasonIn(BaseModel):
+    """A reason shown to the customer."""
+
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class InfoRequestIn(BaseModel):
+    """What the customer should add."""
+
+    message: str = Field(min_length=1, max_length=2000)
+
+
+class PayoutIn(BaseModel):
+    """How an approved claim was paid."""
+
+    method: Literal["bank_transfer", "store_credit", "repair_vendor", "replacement"]
+    reference: str = Field(default="", max_length=200)
+
+
+class CustomerTokenIn(BaseModel):
+    """The customer a store backend wants a token for."""
+
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class CustomerTokenOut(BaseModel):
+    """A token for X-Customer-Token (the same one the customer's plans link carries)."""
+
+    token: str
+    expires_in_seconds: int
+
+
+class HistoryQuery(BaseModel):
+    """The customer to look up."""
+
+    email: str = Field(min_length=3, max_length=320)
+
+
+class OrderOut(BaseModel):
+    """An order in a customer's history."""
+
+    id: str
+    store_order_ref: str
+    status: str
+    total_amount: int
+    currency: str
+    purchase_date: date | None
+
+
+class MailOut(BaseModel):
+    """A mail sent (or queued) to the customer."""
+
+    subject: str
+    kind: str
+    status: str
+    created_at: datetime
+    body: str
+
+
+class HistoryOut(BaseModel):
+    """A customer's orders, plans, claims, payouts and mails."""
+
+    email: str
+    orders: list[OrderOut]
+    plans: list[PlanOut]
+    payouts: list[PayoutOut]
+    mails: list[MailOut]
+
+
+def _is_staff() -> bool:
+    """True when the caller used a staff bearer token."""
+    return g.role != "customer"
+
+
+def _claim(claim_id: str) -> Claim:
+    """The claim, if the caller may see it (someone else's is a 404)."""
+    if _is_staff():
+        return claims.get_claim(get_session(), claim_id)
+    return claims.get_claim_for(get_session(), claim_id, g.customer_email)
+
+
+def _summary(claim: Claim, contract: Contract) -> ClaimSummary:
+    """A claim in a list."""
+    return ClaimSummary(id=claim.public_id, contract_id=contract.public_id,
+                        customer_email=claim.customer_email, status=claim.status,
+                        warranty_category=contract.warranty_category,
+                        failure_type=claim.failure_type, incident_date=claim.incident_date,
+                        estimated_amount=claim.estimated_amount, created_at=claim.created_at)
+
+
+def _payout_out(payout) -> PayoutOut:
+    """A payout row for the API."""
+    return PayoutOut(amount=payout.amount, currency=payout.currency, method=payout.method,
+                     reference=payout.reference, created_at=payout.created_at)
+
+
+def claim_out(claim: Claim) -> ClaimOut:
+    """A claim as the API shows it to this caller."""
+    db = get_session()
+    contract = db.get(Contract, claim.contract_id)
+    payout = claims.payout_of(db, claim)
+    staff = _is_staff()
+    return ClaimOut(
+        id=claim.public_id, contract_id=contract.public_id, customer_email=claim.customer_email,
+        status=claim.status, incident_date=claim.incident_date, failure_type=claim.failure_type,
+        description=claim.description, estimated_amount=claim.estimated_amount,
+        coverage_year=claim.coverage_year, currency=contract.currency, decision=claim.decision,
+        approved_amount=claim.approved_amount, deny_code=claim.deny_code,
+        deny_reason=claims.deny_text(claim, claim.lang) if claim.status == "denied" else None,
+        info_request=claim.info_request, created_at=claim.created_at,
+        updated_at=claim.updated_at, closed_at=claim.closed_at,
+        files=[FileOut(id=f.public_id, filename=f.original_name, content_type=f.content_type,
+                       size=f.size, created_at=f.created_at) for f in claims.files_of(db, claim)],
+        timeline=[EventOut(at=e.created_at, action=e.action, from_status=e.from_status,
+                           to_status=e.to_status, by=e.actor.split(":")[0],
+                           actor=e.actor if staff else None, reason=e.reason)
+                  for e in claims.timeline(db, claim)],
+        payout=_payout_out(payout) if payout else None)
+
+
+def _plans(email: str) -> list[PlanOut]:
+    """A customer's plans with their claims."""
+    db = get_session()
+    contracts = claims.plans_for(db, email)
+    by_contract: dict[int, list[ClaimSummary]] = {}
+    by_id = {c.id: c for c in contracts}
+    for claim in claims.customer_history(db, email).claims:
+        contract = by_id.get(claim.contract_id) or db.get(Contract, claim.contract_id)
+        by_contract.setdefault(claim.contract_id, []).append(_summary(claim, contract))
+    return [PlanOut(id=c.public_id, product_title=c.product_title, sku=c.sku,
+                    coverage=c.coverage, term_months=c.term_months,
+                    purchase_date=c.purchase_date, term_end=c.term_end, status=c.status,
+                    claims=by_contract.get(c.id, [])) for c in contracts]
+
+
+def _settings():
+    """The app's settings."""
+    return current_app.config["SETTINGS"]
+
+
+def _today() -> date:
+    """Today in the store's time zone."""
+    return store_today(_settings().timezone)
+
+
+# --- customer endpoints (public key + customer token, or staff) ---------------------------
+
+
+@endpoint(bp, "/customer/plans", summary="A customer's plans and claims", auth="customer",
+          query=PlansQuery, response=PlansOut)
+def customer_plans(query: PlansQuery):
+    """The caller's own plans (staff: the plans of ``email``)."""
+    if _is_staff():
+        if not query.email:
+            raise ValidationFailed("staff callers name the customer with ?email=",
+                                   code="email_required")
+        email = claims.normalize_email(query.email)
+    else:
+        email = g.customer_email
+    return PlansOut(email=email, plans=_plans(email))
+
+
+@endpoint(bp, "/claims", method="POST", summary="File a claim", auth="customer", body=ClaimIn,
+          response=ClaimOut, status=201, errors=(404,))
+def file_claim(body: ClaimIn):
+    """File a claim; the automatic rules decide at once what they can."""
+    db = get_session()
+    if _is_staff():
+        contract = contracts.get_contract(db, body.contract_id)
+        email = contract.customer_email
+    else:
+        email = g.customer_email
+        contract = claims.get_contract_for(db, body.contract_id, email)
+    claim = claims.file_claim(session=db, settings=_settings(), contract=contract,
+                              customer_email=email, incident_date=body.incident_date,
+                              failure_type=body.failure_type, description=body.description,
+                              estimated_amount=body.estimated_amount, files=[], actor=g.actor,
+                              today=_today(), lang=body.lang, source="api")
+    db.commit()
+    return claim_out(claim)
+
+
+@endpoint(bp, "/claims/<claim_id>", summary="A claim with its timeline", auth="customer",
+          response=ClaimOut, errors=(404,))
+def get_claim(claim_id: str):
+    """One claim the caller may see."""
+    return claim_out(_claim(claim_id))
+
+
+@endpoint(bp, "/claims/<claim_id>/files", method="POST", summary="Attach a photo or PDF",
+          auth="customer", body=FileIn, response=FileOut, status=201, errors=(404, 409))
+def add_file(claim_id: str, body: FileIn):
+    """Attach one file to an open claim (its type is read from its bytes)."""
+    db = get_session()
+    claim = _claim(claim_id)
+    try:
+        data = base64.b64decode(body.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed("content_base64 is not valid base64",
+                               code="invalid_base64") from None
+    (row,) = claims.add_files(session=db, settings=_settings(), claim=claim,
+                              files=[uploads.Upload(filename=body.filename, data=data)],
+                              actor=g.actor)
+    db.commit()
+    return FileOut(id=row.public_id, filename=row.original_name, content_type=row.content_type,
+                   size=row.size, created_at=row.created_at)
+
+
+@endpoint(bp, "/claims/<claim_id>/resubmit", method="POST",
+          summary="Answer a request for more information", auth="customer", body=ResubmitIn,
+          response=ClaimOut, errors=(404, 409))
+def resubmit(claim_id: str, body: ResubmitIn):
+    """Send the updated claim back to review."""
+    db = get_session()
+    claim = _claim(claim_id)
+    claims.resubmit(session=db, settings=_settings(), claim=claim,
+                    incident_date=body.incident_date, failure_type=body.failure_type,
+                    description=body.description, estimated_amount=body.estimated_amount,
+                    files=[], actor=g.actor, today=_today())
+    db.commit()
+    return claim_out(claim)
+
+
+# --- staff endpoints --------------------------------------------------------------------
+
+
+@endpoint(bp, "/claims", summary="The claim queue with counts per status", auth="staff",
+          query=QueueQuery, response=QueueOut)
+def claim_queue(query: QueueQuery):
+    """Claims matching the filters, oldest first, 100 per page."""
+    flt = claims.QueueFilter(status=query.status, category=query.category,
+                             date_from=query.date_from, date_to=query.date_to)
+    rows, counts = claims.queue(get_session(), flt, timezone=_settings().timezone, limit=100,
+                                offset=(query.page - 1) * 100)
+    return QueueOut(counts=counts, claims=[_summary(claim, contract) for claim, contract in rows])
+
+
+def _decide(claim_id: str, action) -> ClaimOut:
+    """Run one staff decision and commit."""
+    db = get_session()
+    claim = claims.get_claim(db, claim_id)
+    action(db, claim)
+    db.commit()
+    return claim_out(claim)
+
+
+@endpoint(bp, "/claims/<claim_id>/approve", method="POST", summary="Approve a claim",
+          auth="staff", body=ApproveIn, response=ClaimOut, errors=(404, 409))
+def approve(claim_id: str, body: ApproveIn):
+    """Approve as repair, replacement or reimbursement of an amount."""
+    return _decide(claim_id, lambda db, claim: claims.approve(
+        session=db, settings=_settings(), claim=claim, decision=body.decision,
+        amount=body.amount, actor=g.actor, note=body.note))
+
+
+@endpoint(bp, "/claims/<claim_id>/deny", method="POST", summary="Deny a claim", auth="staff",
+          body=ReasonIn, response=ClaimOut, errors=(404, 409))
+def deny(claim_id: str, body: ReasonIn):
+    """Deny with a reason for the customer."""
+    return _decide(claim_id, lambda db, claim: claims.deny(
+        session=db, settings=_settings(), claim=claim, reason=body.reason, actor=g.actor))
+
+
+@endpoint(bp, "/claims/<claim_id>/request-info", method="POST",
+          summary="Ask the customer for more information", auth="staff", body=InfoRequestIn,
+          response=ClaimOut, errors=(404, 409))
+def request_info(claim_id: str, body: InfoRequestIn):
+    """Reopen the customer's form with a question."""
+    return _decide(claim_id, lambda db, claim: claims.request_info(
+        session=db, settings=_settings(), claim=claim, message=body.message, actor=g.actor))
+
+
+@endpoint(bp, "/claims/<claim_id>/close", method="POST",
+          summary="Close an approved claim without a payout", auth="staff", body=ReasonIn,
+          response=ClaimOut, errors=(404, 409))
+def close(claim_id: str, body: ReasonIn):
+    """Close without paying."""
+    return _decide(claim_id, lambda db, claim: claims.close(
+        session=db, settings=_settings(), claim=claim, reason=body.reason, actor=g.actor))
+
+
+@endpoint(bp, "/claims/<claim_id>/payout", method="POST", summary="Record a claim's payout",
+          auth="finance", body=PayoutIn, response=ClaimOut, errors=(404, 409))
+def payout(claim_id: str, body: PayoutIn):
+    """Pay an approved claim (capped by the liability cap); may fulfil the contract."""
+    return _decide(claim_id, lambda db, claim: claims.record_payout(
+        session=db, settings=_settings(), claim=claim, method=body.method,
+        reference=body.reference, actor=g.actor))
+
+
+@endpoint(bp, "/customer-tokens", method="POST", summary="A customer token for a store backend",
+          auth="staff", body=CustomerTokenIn, response=CustomerTokenOut, status=201)
+def customer_token(body: CustomerTokenIn):
+    """Sign a token a store's own claim form sends as X-Customer-Token."""
+    token = magic_links.make_token(_settings(), "plans",
+                                   {"email": claims.normalize_email(body.email)})
+    return CustomerTokenOut(token=token, expires_in_seconds=magic_links.MAX_AGE_SECONDS)
+
+
+@endpoint(bp, "/customers/history", summary="A customer's whole history", auth="staff",
+          query=HistoryQuery, response=HistoryOut)
+def customer_history(query: HistoryQuery):
+    """Orders, plans with claims, payouts and mails of one email."""
+    history = claims.customer_history(get_session(), query.email)
+    return HistoryOut(
+        email=history.email,
+        orders=[OrderOut(id=o.public_id, store_order_ref=o.store_order_ref, status=o.status,
+                         total_amount=o.total_amount, currency=o.currency,
+                         purchase_date=o.purchase_date) for o in history.orders],
+        plans=_plans(history.email), payouts=[_payout_out(p) for p in history.payouts],
+        mails=[MailOut(subject=m.subject, kind=m.kind, status=m.status, created_at=m.created_at,
+                       body=m.body) for m in history.mails])

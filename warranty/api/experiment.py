@@ -1,0 +1,137 @@
+"""The embed's experiment endpoints: a visitor's arm, and batched offer events."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Literal
+
+from flask import Blueprint, current_app, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
+
+from warranty import experiment
+from warranty.api.spec import endpoint
+from warranty.dates import utcnow
+from warranty.db import get_session
+from warranty.errors import DomainError
+from warranty.models import MAX_COLUMN_AMOUNT as MAX_AMOUNT
+from warranty.models import SINGLE_LINE
+
+bp = Blueprint("experiment", __name__, url_prefix="/api/v1")
+
+VisitorId = Field(pattern=experiment.VISITOR_ID.pattern,
+                  description="the embed's anonymous visitor id (8-64 of A-Z a-z 0-9 _ -)")
+
+
+class AssignmentQuery(BaseModel):
+    """Whose arm to tell."""
+
+    visitor_id: str = VisitorId
+    key: str | None = Field(default=None, description="the store's public key")
+
+
+class Assignment(BaseModel):
+    """A visitor's arm: ``holdout`` visitors are shown no offers."""
+
+    visitor_id: str
+    experiment: str
+    arm: Literal["treatment", "holdout"]
+    show_offers: bool
+    holdout_share: float
+
+
+class EventIn(BaseModel):
+    """One thing a visitor saw or did with an offer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["exposure", "offer_viewed", "offer_selected", "offer_removed",
+                  "checkout_started"] = Field(description="exposure: a placement had offers "
+                                              "(shown to treatment, withheld from holdout)")
+    placement: Literal["product_page", "add_to_cart_modal", "cart", "post_purchase"] | None = None
+    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=SINGLE_LINE)
+    category: str | None = Field(default=None, min_length=1, max_length=100,
+                                 pattern=SINGLE_LINE,
+                                 description="store or warranty category of the product")
+    price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT,
+                              description="product unit price, minor units")
+    plan_code: str | None = Field(default=None, min_length=1, max_length=50,
+                                  pattern=SINGLE_LINE)
+    plan_price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT, description="minor units")
+    quantity: int | None = Field(default=None, ge=1, le=10_000)
+    order_id: str | None = Field(default=None, pattern=r"^ord_[A-Za-z0-9]{1,36}$")
+    at: int | None = Field(default=None, ge=0, le=10**14,
+                           description="client time, ms since the Unix epoch (clamped)")
+
+
+class EventBatch(BaseModel):
+    """Up to 100 events of one visitor (JSON, or JSON sent as text/plain by sendBeacon)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visitor_id: str = VisitorId
+    events: list[EventIn] = Field(min_length=1, max_length=experiment.MAX_EVENTS_PER_BATCH)
+
+
+class EventsAccepted(BaseModel):
+    """How many events were stored, and the arm the server recorded them under."""
+
+    accepted: int
+    arm: Literal["treatment", "holdout"]
+
+
+@endpoint(bp, "/experiment/assignment", summary="A visitor's experiment arm", auth="public",
+          query=AssignmentQuery, response=Assignment)
+def get_assignment(query: AssignmentQuery):
+    """The server decides the arm from a hash of (salt, visitor id)."""
+    settings = current_app.config["SETTINGS"]
+    arm = experiment.assign_arm(query.visitor_id, salt=settings.experiment_salt,
+                                share=settings.holdout_share)
+    return {"visitor_id": query.visitor_id, "experiment": settings.experiment_salt, "arm": arm,
+            "show_offers": arm == experiment.TREATMENT, "holdout_share": settings.holdout_share}
+
+
+def _limits():
+    """This process's token buckets for visitors and client addresses."""
+    limits = current_app.extensions.get("warranty.event_limits")
+    if limits is None:
+        s = current_app.config["SETTINGS"]
+        limits = (experiment.TokenBuckets(s.events_rate_per_visitor, s.events_burst_per_visitor),
+                  experiment.TokenBuckets(s.events_rate_per_ip, s.events_burst_per_ip))
+        current_app.extensions["warranty.event_limits"] = limits
+    return limits
+
+
+def _too_many(wait: float):
+    """429 with Retry-After, in the API's error shape."""
+    error = DomainError("too many events; retry later", code="rate_limited", status=429)
+    return jsonify(error.to_dict()), 429, {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
+@endpoint(bp, "/events", method="POST", summary="Record a batch of offer events",
+          auth="public", body=EventBatch, response=EventsAccepted, status=202, errors=(429,),
+          beacon=True)
+def post_events(body: EventBatch):
+    """Rate-limit by visitor and address, recompute the arm, insert the batch in one go."""
+    by_visitor, by_ip = _limits()
+    count = len(body.events)
+    address = request.remote_addr or "-"
+    wait = by_visitor.take(body.visitor_id, count)
+    if not wait:
+        wait = by_ip.take(address, count)
+        if wait:
+            by_visitor.give_back(body.visitor_id, count)
+    if wait:
+        return current_app.make_response(_too_many(wait))
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    events = [experiment.EventIn(
+        type=e.type, placement=e.placement, sku=e.sku, category=e.category, price=e.price,
+        plan_code=e.plan_code, plan_price=e.plan_price, quantity=e.quantity, order_id=e.order_id,
+        occurred_at=datetime.fromtimestamp(e.at / 1000, UTC) if e.at is not None else None,
+    ) for e in body.events]
+    arm = experiment.record_events(session=session, visitor_id=body.visitor_id, events=events,
+                                   salt=settings.experiment_salt, share=settings.holdout_share,
+                                   received_at=utcnow())
+    session.commit()
+    return {"accepted": count, "arm": arm}

@@ -1,0 +1,202 @@
+"""Changes staff make to contracts: cancellation with its refund, returns, transfers.
+
+Each function takes the caller's session and never commits: the view commits once, so the
+contract's new status, its audit row, the pending refund and the queued notices are one
+transaction. The Stripe refund itself happens after that commit (warranty.refunds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from sqlmodel import Session, select
+
+from warranty import contracts, money, notifications, refunds
+from warranty.claims import claims_paid_total
+from warranty.dates import days_inclusive, utcnow
+from warranty.errors import Conflict, DomainError, NotFound, ValidationFailed
+from warranty.models import Contract, Order, OrderLine, Refund
+from warranty.settings import Settings
+
+
+@dataclass(frozen=True)
+class RefundQuote:
+    """What cancelling a contract on ``cancel_date`` gives back, and why."""
+
+    contract: str
+    cancel_date: date
+    currency: str
+    price: int  # minor units paid for the plan
+    rule: str  # free_look | pro_rata | product_returned
+    term_days: int
+    unused_days: int
+    pro_rata_amount: int  # price × unused days / term days, rounded down
+    fee: int
+    claims_paid: int
+    amount: int  # the refund, never below 0
+
+    def as_dict(self) -> dict:
+        """JSON-ready form."""
+        return {**asdict(self), "cancel_date": self.cancel_date.isoformat()}
+
+
+def quote_refund(*, contract: Contract, cancel_date: date, fee: int = 0, claims_paid: int = 0,
+                 free_look_days: int = 30, full: bool = False) -> RefundQuote:
+    """The brief's refund rule, as a pure function of the contract and the date.
+
+    Free look: cancelled at most ``free_look_days`` after the plan was bought, with no claim
+    paid → the whole price. Later: price × unused days / days of the term, rounded down
+    (unused days run from the cancellation date, included, to the end of the term), less
+    the fee and the claims paid, never below 0. ``full`` (a returned product) refunds the
+    whole price whatever the date.
+    """
+    if fee < 0 or claims_paid < 0:
+        raise ValueError("fee and claims paid cannot be negative")
+    if cancel_date < contract.plan_sold_on:
+        raise DomainError(f"cancel date {cancel_date} is before the plan was bought "
+                          f"({contract.plan_sold_on})", code="invalid_cancel_date", status=422)
+    if cancel_date > contract.term_end and not full:
+        raise Conflict(f"the term of {contract.public_id} ended on {contract.term_end}",
+                       code="term_ended")
+    term_days = days_inclusive(contract.purchase_date, contract.term_end)
+    unused = max(0, days_inclusive(cancel_date, contract.term_end))
+    pro_rata = money.pro_rata(contract.price, unused, term_days)
+    common = {"contract": contract.public_id, "cancel_date": cancel_date,
+              "currency": contract.currency, "price": contract.price, "term_days": term_days,
+              "unused_days": unused, "pro_rata_amount": pro_rata}
+    free_look = (cancel_date - contract.plan_sold_on).days <= free_look_days and not claims_paid
+    if full or free_look:
+        return RefundQuote(**common, rule="product_returned" if full else "free_look", fee=0,
+                           claims_paid=claims_paid, amount=contract.price)
+    return RefundQuote(**common, rule="pro_rata", fee=fee, claims_paid=claims_paid,
+                       amount=max(0, pro_rata - fee - claims_paid))
+
+
+def quote_cancellation(*, session: Session, settings: Settings, contract: Contract,
+                       cancel_date: date, claims_paid: int | None = None) -> RefundQuote:
+    """The refund staff would confirm now; refuses contracts that cannot be cancelled.
+
+    ``claims_paid`` defaults to every payout recorded on the contract.
+    """
+    contracts.check_transition(contract, "cancelled")
+    if claims_paid is None:
+        claims_paid = claims_paid_total(session, contract)
+    return quote_refund(contract=contract, cancel_date=cancel_date,
+                        fee=settings.cancellation_fee, claims_paid=claims_paid,
+                        free_look_days=settings.free_look_days)
+
+
+def check_cancel_date(cancel_date: date, today: date) -> None:
+    """Cancellations are dated today or earlier, never in the future."""
+    if cancel_date > today:
+        raise ValidationFailed(f"cancel date {cancel_date} is in the future (today is {today})",
+                               code="invalid_cancel_date")
+
+
+def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: RefundQuote,
+            actor: str, reason: str, action: str) -> Refund:
+    """Write the pending refund, the cancellation and its notices (caller commits)."""
+    order = session.get(Order, contract.order_id)
+    if quote.amount > contract.price:
+        raise Conflict("a refund cannot exceed what the plan cost", code="over_refund")
+    already = refunds.promised_on_order(session, order)
+    if already + quote.amount > order.total_amount:
+        raise Conflict(f"order {order.public_id} has {money.format_amount(already, order.currency)}"
+                       " refunded already; this refund would exceed what was paid",
+                       code="over_refund")
+    if quote.amount and not order.stripe_payment_intent_id:
+        raise Conflict(f"order {order.public_id} has no Stripe payment to refund",
+                       code="no_payment_to_refund")
+    refund = Refund(contract_id=contract.id, order_id=order.id, amount=quote.amount,
+                    currency=contract.currency, cancel_date=quote.cancel_date, fee=quote.fee,
+                    claims_paid=quote.claims_paid, reason=reason[:1000],
+                    idempotency_key=refunds.refund_key(contract))
+    if not quote.amount:
+        # Nothing to send back: no Stripe call, the refund is complete as recorded.
+        refund.status, refund.completed_at = "not_needed", utcnow()
+    session.add(refund)
+    contracts.transition(session=session, contract=contract, to_status="cancelled", actor=actor,
+                         action=action, reason=reason, data={"refund": quote.as_dict()})
+    session.flush()
+    notifications.notify_cancelled(session=session, settings=settings, contract=contract,
+                                   order=order, refund=refund)
+    return refund
+
+
+def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
+                    cancel_date: date, today: date, actor: str, reason: str,
+                    expected_amount: int | None = None,
+                    claims_paid: int | None = None) -> Refund:
+    """Confirm a quoted cancellation: contract cancelled, refund pending (caller commits).
+
+    ``expected_amount`` is the quoted refund staff saw; if the contract changed since (a
+    claim was paid, ...) the amount differs and nothing happens (``quote_changed``).
+    """
+    check_cancel_date(cancel_date, today)
+    contract = contracts.get_contract(session, contract_id, lock=True)
+    quote = quote_cancellation(session=session, settings=settings, contract=contract,
+                               cancel_date=cancel_date, claims_paid=claims_paid)
+    if expected_amount is not None and expected_amount != quote.amount:
+        raise Conflict(f"the refund is now {quote.amount}, not {expected_amount}; "
+                       "ask for a new quote", code="quote_changed",
+                       details={"quote": quote.as_dict()})
+    return _cancel(session=session, settings=settings, contract=contract, quote=quote,
+                   actor=actor, reason=reason, action="cancelled")
+
+
+def return_product_units(*, session: Session, settings: Settings, order_id: str, line_no: int,
+                         quantity: int, today: date, actor: str,
+                         reason: str) -> tuple[int, list[Refund]]:
+    """Record that ``quantity`` units of a product line were refunded or returned.
+
+    Plans on the line may not outnumber the units kept, so that many active plans (the
+    latest units first) are cancelled with a full refund each (caller commits). Returns the
+    line's returned units so far and the refunds.
+    """
+    order = session.exec(select(Order).where(Order.public_id == order_id)).first()
+    if order is None:
+        raise NotFound(f"no order {order_id}", code="unknown_order")
+    line = session.exec(select(OrderLine).where(OrderLine.order_id == order.id,
+                                                OrderLine.line_no == line_no)
+                        .with_for_update().execution_options(populate_existing=True)).first()
+    if line is None or line.kind != "product":
+        raise NotFound(f"order {order_id} has no product line {line_no}", code="unknown_line")
+    kept = line.quantity - line.refunded_quantity
+    if quantity > kept:
+        raise Conflict(f"line {line_no} has {kept} unit(s) not yet returned; cannot return "
+                       f"{quantity}", code="over_return")
+    line.refunded_quantity += quantity
+    session.add(line)
+    active = session.exec(select(Contract).where(Contract.product_line_id == line.id,
+                                                 Contract.status == "active")
+                          .order_by(Contract.purchase_date.desc(), Contract.unit_index.desc())
+                          .with_for_update().execution_options(populate_existing=True)).all()
+    excess = len(active) - (kept - quantity)
+    cancelled = []
+    for contract in active[:max(0, excess)]:
+        quote = quote_refund(contract=contract, cancel_date=max(today, contract.plan_sold_on),
+                             full=True)
+        cancelled.append(_cancel(session=session, settings=settings, contract=contract,
+                                 quote=quote, actor=actor, reason=reason or "product returned",
+                                 action="product_returned"))
+    return line.refunded_quantity, cancelled
+
+
+def transfer_contract(*, session: Session, settings: Settings, contract_id: str, new_email: str,
+                      actor: str, reason: str) -> Contract:
+    """Give an active plan to a new owner, audited and announced (caller commits)."""
+    contract = contracts.get_contract(session, contract_id, lock=True)
+    email = new_email.strip()
+    previous = contract.customer_email
+    if email.lower() == previous.lower():
+        raise Conflict(f"{contract.public_id} already belongs to {email}", code="same_owner")
+    contracts.transition(session=session, contract=contract, to_status="active", actor=actor,
+                         action="transferred", reason=reason,
+                         data={"from": previous, "to": email})
+    contract.customer_email = email
+    session.add(contract)
+    order = session.get(Order, contract.order_id)
+    notifications.notify_transferred(session=session, settings=settings, contract=contract,
+                                     order=order, previous_email=previous)
+    return contract

@@ -1,0 +1,142 @@
+"""The holdout experiment: which arm a visitor is in, and the offer events the embed sends.
+
+A visitor's arm is a pure function of (experiment salt, visitor id, holdout share), so the
+server decides it, every process agrees, and reports can recompute it from the stored ids:
+``bucket`` maps the pair to a number in [0, 1) and visitors below the share are held out.
+Raising the share only moves visitors from treatment into holdout, never the other way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from warranty import pricing
+from warranty.errors import NotFound
+from warranty.models import VisitorEvent
+
+HOLDOUT, TREATMENT = "holdout", "treatment"
+# exposure: a placement had offers for this product; treatment saw them, holdout would have.
+EVENT_TYPES = ("exposure", "offer_viewed", "offer_selected", "offer_removed", "checkout_started")
+PLACEMENTS = ("product_page", "add_to_cart_modal", "cart", "post_purchase")
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MAX_EVENTS_PER_BATCH = 100
+# Client clocks drift and beacons can be queued: keep the client's time within this window.
+MAX_CLIENT_AGE = timedelta(days=1)
+
+
+def bucket(visitor_id: str, salt: str) -> float:
+    """The visitor's place in [0, 1): the first 64 bits of SHA-256(salt ":" visitor id)."""
+    digest = hashlib.sha256(f"{salt}:{visitor_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_arm(visitor_id: str, *, salt: str, share: float) -> str:
+    """``holdout`` (sees no offers) for the first ``share`` of buckets, else ``treatment``."""
+    return HOLDOUT if bucket(visitor_id, salt) < share else TREATMENT
+
+
+def clamp_client_time(client: datetime | None, received_at: datetime) -> datetime:
+    """The client's event time, kept between a day before and the moment of receipt."""
+    if client is None:
+        return received_at
+    return min(max(client, received_at - MAX_CLIENT_AGE), received_at)
+
+
+@dataclass(frozen=True)
+class EventIn:
+    """One validated event as the embed reports it."""
+
+    type: str
+    placement: str | None = None
+    sku: str | None = None
+    category: str | None = None  # store or warranty category; mapped by the server
+    price: int | None = None  # minor units
+    plan_code: str | None = None
+    plan_price: int | None = None  # minor units
+    quantity: int | None = None
+    order_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+def _category_mapper(session: Session):
+    """Store category -> warranty category under the current rules (names map to themselves)."""
+    try:
+        _, rules = pricing.current_rules(session)
+    except NotFound:
+        return lambda _category: None
+    cache: dict[str, str | None] = {}
+
+    def warranty_category(category: str | None) -> str | None:
+        if category is None:
+            return None
+        if category not in cache:
+            cache[category] = rules.warranty_category(category)
+        return cache[category]
+
+    return warranty_category
+
+
+def record_events(*, session: Session, visitor_id: str, events: list[EventIn], salt: str,
+                  share: float, received_at: datetime) -> str:
+    """Store a batch of one visitor's events in one multi-row insert; returns the arm."""
+    arm = assign_arm(visitor_id, salt=salt, share=share)
+    mapped = _category_mapper(session) if any(e.category for e in events) else (lambda c: None)
+    rows = [{
+        "visitor_id": visitor_id, "arm": arm, "type": e.type, "placement": e.placement,
+        "sku": e.sku, "warranty_category": mapped(e.category), "price": e.price,
+        "plan_code": e.plan_code, "plan_price": e.plan_price, "quantity": e.quantity,
+        "order_public_id": e.order_id,
+        "occurred_at": clamp_client_time(e.occurred_at, received_at), "received_at": received_at,
+    } for e in events]
+    # Core insert with a list: SQLAlchemy sends one INSERT ... VALUES (...), (...) statement.
+    session.execute(sa.insert(VisitorEvent.__table__), rows)
+    return arm
+
+
+class TokenBuckets:
+    """In-process token buckets by key (visitor id, IP): ``rate`` tokens/s up to ``burst``.
+
+    Per process, so N gunicorn workers allow up to N times the rate; enough to stop one
+    runaway client without a shared store. Idle buckets refill to full and are dropped.
+    """
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 100_000):
+        """Buckets refilling at ``rate`` per second, holding at most ``burst``."""
+        self.rate, self.burst, self.max_keys = rate, float(burst), max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, tokens: int, now: float | None = None) -> float:
+        """Take ``tokens``; returns 0 when allowed, else the seconds to wait before retrying."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            level, last = self._buckets.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - last) * self.rate)
+            if tokens > level:
+                self._buckets[key] = (level, now)
+                return (tokens - level) / self.rate
+            self._buckets[key] = (level - tokens, now)
+            if len(self._buckets) > self.max_keys:
+                self._forget_full(now)
+            return 0.0
+
+    def give_back(self, key: str, tokens: int) -> None:
+        """Return tokens taken for a request that another limit then refused."""
+        with self._lock:
+            if key in self._buckets:
+                level, last = self._buckets[key]
+                self._buckets[key] = (min(self.burst, level + tokens), last)
+
+    def _forget_full(self, now: float) -> None:
+        """Drop buckets idle long enough to be full again: they equal fresh ones."""
+        refill = self.burst / self.rate
+        for key in [k for k, (_, last) in self._buckets.items() if now - last >= refill]:
+            del self._buckets[key]

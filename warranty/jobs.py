@@ -1,0 +1,63 @@
+"""Stored jobs (mail, outbound webhooks, refunds): claimed safely, retried with backoff.
+
+Every job row has ``status``, ``attempts`` and ``next_attempt_at``. A worker *claims* due rows
+by pushing ``next_attempt_at`` forward by a lease and counting the attempt, in one short
+transaction, before it does the slow part (SMTP, HTTP, Stripe) outside any transaction. On
+PostgreSQL the claim selects with ``FOR UPDATE SKIP LOCKED`` so concurrent workers take
+different rows without waiting; on SQLite the ``BEGIN IMMEDIATE`` write lock (warranty.db)
+serialises claims. Either way a row is worked on by one worker at a time, and a worker that
+dies mid-job leaves the row to be claimed again when its lease runs out.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel, select
+
+from warranty.dates import utcnow
+from warranty.db import session_scope
+from warranty.settings import Settings
+
+
+def backoff_seconds(attempts: int, settings: Settings) -> float:
+    """Delay before the next try after ``attempts`` failures: base × 2^(n-1), capped."""
+    if attempts < 1:
+        return 0.0
+    # The exponent is bounded so a long-failing row cannot overflow the float.
+    return min(settings.retry_cap_seconds,
+               settings.retry_base_seconds * 2 ** min(attempts - 1, 40))
+
+
+def claim(*, settings: Settings, model: type[SQLModel], limit: int, lease_seconds: float,
+          only_id: int | None = None) -> list[int]:
+    """Claim up to ``limit`` due, pending rows of ``model``; returns their ids.
+
+    ``only_id`` claims that one row if it is due (used to run a job right after it was
+    stored, racing safely with the workers).
+    """
+    now = utcnow()
+    table = model.__table__
+    due = sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)
+    query = (select(table.c.id).where(table.c.status == "pending", due)
+             .order_by(table.c.id).limit(max(limit, 0)).with_for_update(skip_locked=True))
+    if only_id is not None:
+        query = query.where(table.c.id == only_id)
+    with session_scope(settings.database_url) as session:
+        ids = list(session.exec(query).all()) if limit > 0 else []
+        if ids:
+            session.exec(sa.update(table).where(table.c.id.in_(ids)).values(
+                next_attempt_at=now + timedelta(seconds=lease_seconds),
+                attempts=table.c.attempts + 1))
+    return ids
+
+
+def retry_later(row, error: str, settings: Settings, max_attempts: int | None = None) -> None:
+    """Record a failed attempt: back off, or mark the row dead after ``max_attempts``."""
+    row.last_error = error[:2000]
+    if max_attempts is not None and row.attempts >= max_attempts:
+        row.status = "dead"
+    else:
+        row.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(row.attempts,
+                                                                            settings))

@@ -1,0 +1,89 @@
+"""Customer mail: stored first (``MailMessage``), sent over SMTP by the worker.
+
+Queuing happens in the caller's transaction, so a mail exists exactly when the change it
+tells about was committed; an SMTP server that is down only delays it.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from sqlmodel import Session
+
+from warranty import jobs
+from warranty.dates import utcnow
+from warranty.db import session_scope
+from warranty.models import MailMessage
+from warranty.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120  # longer than one SMTP conversation with its timeout
+
+
+def queue_mail(*, session: Session, to: str, subject: str, body: str, kind: str) -> MailMessage:
+    """Store a mail for the worker to send (caller commits)."""
+    message = MailMessage(to=to, subject=subject[:300], body=body, kind=kind)
+    session.add(message)
+    return message
+
+
+def build_message(settings: Settings, row: MailMessage) -> EmailMessage:
+    """The RFC 5322 message for a stored mail (plain text, UTF-8)."""
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = row.to
+    message["Subject"] = row.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(idstring=f"mail{row.id}", domain="warranty.local")
+    message["X-Warranty-Kind"] = row.kind
+    message.set_content(row.body)
+    return message
+
+
+def _smtp(settings: Settings) -> smtplib.SMTP:
+    """An SMTP connection as configured (STARTTLS and login when set)."""
+    smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port,
+                        timeout=settings.smtp_timeout_seconds)
+    if settings.smtp_starttls:
+        smtp.starttls()
+    if settings.smtp_username:
+        smtp.login(settings.smtp_username, settings.smtp_password)
+    return smtp
+
+
+def run_mail(*, settings: Settings, limit: int = 50) -> int:
+    """Send up to ``limit`` due mails over one SMTP connection; returns how many were tried."""
+    ids = jobs.claim(settings=settings, model=MailMessage, limit=limit,
+                     lease_seconds=LEASE_SECONDS)
+    if not ids:
+        return 0
+    with session_scope(settings.database_url) as session:
+        rows = [session.get(MailMessage, mail_id) for mail_id in ids]
+        messages = [(row.id, build_message(settings, row)) for row in rows]
+    outcomes: dict[int, str | None] = {}
+    try:
+        with _smtp(settings) as smtp:
+            for mail_id, message in messages:
+                try:
+                    smtp.send_message(message)
+                    outcomes[mail_id] = None
+                except smtplib.SMTPRecipientsRefused as exc:
+                    outcomes[mail_id] = f"recipient refused: {exc.recipients}"
+    except (OSError, smtplib.SMTPException) as exc:
+        # The server is down or dropped us: every mail not yet sent waits for a retry.
+        log.warning("SMTP %s:%s failed: %s", settings.smtp_host, settings.smtp_port, exc)
+        for mail_id, _ in messages:
+            outcomes.setdefault(mail_id, f"SMTP failed: {exc}")
+    with session_scope(settings.database_url) as session:
+        for mail_id, error in outcomes.items():
+            row = session.get(MailMessage, mail_id)
+            if error is None:
+                row.status, row.sent_at, row.last_error = "sent", utcnow(), None
+            else:
+                jobs.retry_later(row, error, settings, settings.mail_max_attempts)
+            session.add(row)
+    return len(ids)

@@ -1,0 +1,110 @@
+"""Outbound webhooks to the store: stored first, signed with HMAC-SHA256, retried.
+
+Each event is an ``OutboundWebhook`` row written in the caller's transaction. The worker
+POSTs its JSON body to ``WARRANTY_STORE_WEBHOOK_URL`` with
+
+    Warranty-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">
+
+keyed with ``WARRANTY_STORE_WEBHOOK_SECRET``. A 2xx answer delivers it; anything else is
+retried with exponential backoff up to ``WARRANTY_WEBHOOK_MAX_ATTEMPTS``, then marked dead.
+The store deduplicates on the event ``id`` (also sent as ``Warranty-Event-Id``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+
+from sqlmodel import Session
+
+from warranty import __version__, jobs
+from warranty.dates import utcnow
+from warranty.db import session_scope
+from warranty.models import OutboundWebhook, public_id
+from warranty.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("contract.created", "contract.cancelled", "contract.transferred",
+               "contract.fulfilled", "refund.succeeded",
+               "claim.submitted", "claim.in_review", "claim.info_requested", "claim.approved",
+               "claim.denied", "claim.paid", "claim.closed")
+SIGNATURE_HEADER = "Warranty-Signature"
+LEASE_SECONDS = 120  # longer than one delivery with its timeout
+
+
+def queue_event(*, session: Session, type: str, data: dict) -> OutboundWebhook:
+    """Store an event for delivery to the store (caller commits)."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {type!r}")
+    event_id = public_id("evt")
+    row = OutboundWebhook(event_id=event_id, type=type, payload={
+        "id": event_id, "type": type, "created": int(time.time()), "data": data})
+    session.add(row)
+    return row
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The signature header value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is not a delivery: urllib would replay a POST as a body-less GET."""
+
+    def redirect_request(self, *args, **kwargs):
+        """Refuse to follow; the 3xx surfaces as an HTTPError."""
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _deliver(settings: Settings, payload: dict) -> str | None:
+    """POST one event; None when the store accepted it, else what went wrong."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    request = urllib.request.Request(settings.store_webhook_url, data=body, method="POST",
+                                     headers={
+                                         "Content-Type": "application/json",
+                                         "User-Agent": f"warranty/{__version__}",
+                                         "Warranty-Event-Id": payload["id"],
+                                         SIGNATURE_HEADER: sign(settings.store_webhook_secret,
+                                                                body, int(time.time())),
+                                     })
+    try:
+        with _opener.open(request, timeout=settings.store_webhook_timeout_seconds):
+            return None  # the opener raises for every status outside 2xx
+    except urllib.error.HTTPError as exc:
+        return f"store answered HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        return f"delivery failed: {exc}"
+
+
+def run_webhooks(*, settings: Settings, limit: int = 50) -> int:
+    """Deliver up to ``limit`` due events; returns how many were tried.
+
+    With no store URL configured nothing is claimed: events wait, stored, until one is.
+    """
+    if not settings.store_webhook_url:
+        return 0
+    ids = jobs.claim(settings=settings, model=OutboundWebhook, limit=limit,
+                     lease_seconds=LEASE_SECONDS)
+    for event_id in ids:
+        with session_scope(settings.database_url) as session:
+            payload = session.get(OutboundWebhook, event_id).payload
+        error = _deliver(settings, payload)
+        with session_scope(settings.database_url) as session:
+            row = session.get(OutboundWebhook, event_id)
+            if error is None:
+                row.status, row.delivered_at, row.last_error = "delivered", utcnow(), None
+            else:
+                log.warning("webhook %s (%s): %s", row.event_id, row.type, error)
+                jobs.retry_later(row, error, settings, settings.webhook_max_attempts)
+            session.add(row)
+    return len(ids)

@@ -1,0 +1,50 @@
+"""The background worker: sends mail, delivers store webhooks, retries refunds, expires plans.
+
+Each job is ``run_<job>(*, settings, limit) -> int`` (rows it worked on) and claims its rows
+safely (warranty.jobs), so any number of ``warranty worker`` processes can run side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from warranty import contracts
+from warranty.dates import store_today
+from warranty.db import session_scope
+from warranty.mail import run_mail
+from warranty.refunds import run_refunds
+from warranty.settings import Settings
+from warranty.store_webhooks import run_webhooks
+
+log = logging.getLogger(__name__)
+
+
+def run_expiry(*, settings: Settings, limit: int = 200) -> int:
+    """Mark active contracts whose term has ended as expired; returns how many."""
+    with session_scope(settings.database_url) as session:
+        return len(contracts.expire_ended(session=session,
+                                          today=store_today(settings.timezone), limit=limit))
+
+
+JOBS = {"refunds": run_refunds, "mail": run_mail, "webhooks": run_webhooks,
+        "expiry": run_expiry}
+
+
+def run_once(*, settings: Settings, limit: int = 50) -> dict[str, int]:
+    """One pass over every job; a failing job is logged and the others still run."""
+    done = {}
+    for name, job in JOBS.items():
+        try:
+            done[name] = job(settings=settings, limit=limit)
+        except Exception:  # a database blip must not stop the loop; the rows stay stored
+            log.exception("worker job %s failed", name)
+            done[name] = 0
+    return done
+
+
+def run_forever(*, settings: Settings, stop: threading.Event, limit: int = 50) -> None:
+    """Pass after pass until ``stop`` is set, resting only when there was nothing to do."""
+    while not stop.is_set():
+        if not any(run_once(settings=settings, limit=limit).values()):
+            stop.wait(settings.worker_interval_seconds)
