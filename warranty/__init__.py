@@ -36,16 +36,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         core,
         experiment,
         offers,
+        orders_import,
+        reports,
         rules,
         stripe_webhook,
     )
     from warranty.web import customer, embed, plans_add, staff
+    from warranty.web import reports as staff_reports
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
-                   experiment, plans_add, customer, staff, embed):
+                   experiment, plans_add, customer, staff, embed, reports, orders_import,
+                   staff_reports):
         app.register_blueprint(module.bp)
     if settings.demo_store:
         from warranty.web import demo_store

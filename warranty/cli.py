@@ -183,5 +183,89 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
     run()
 
 
+@main.command("import-orders")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_orders(csv_file: Path) -> None:
+    """Import orders paid outside the service (order_ref,email,purchase_date,total_amount)."""
+    from warranty import order_import
+
+    settings = _settings()
+    try:
+        orders = order_import.parse_csv(csv_file.read_text(encoding="utf-8-sig"))
+        created = skipped = 0
+        with session_scope(settings.database_url) as session:
+            for start in range(0, len(orders), order_import.MAX_BATCH):
+                result = order_import.import_orders(
+                    session=session, orders=orders[start:start + order_import.MAX_BATCH],
+                    currency=settings.currency)
+                created, skipped = created + result.created, skipped + result.already_imported
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    _echo_json({"created": created, "already_imported": skipped})
+
+
+@main.command("synth")
+@click.option("--orders", default=1_000_000, show_default=True, type=click.IntRange(1))
+@click.option("--plans", default=200_000, show_default=True, type=click.IntRange(0))
+@click.option("--start", default="2023-01-01", show_default=True, help="first order date")
+@click.option("--days", default=3 * 365, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=1, show_default=True, type=int)
+def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
+    """Fill the database with a synthetic store's history (bulk inserts; for benchmarks)."""
+    from datetime import date
+
+    from warranty import synth as synthetic
+
+    settings = _settings()
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        raise click.BadParameter("--start must be an ISO date such as 2023-01-01") from None
+    try:
+        figures = synthetic.generate(settings.database_url, orders=orders, plans=plans,
+                                     start=first, days=days, seed=seed,
+                                     log=lambda text: click.echo(text, err=True))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _echo_json(figures)
+
+
+@main.command("report")
+@click.argument("name")
+@click.option("--from", "start", required=True, help="first day, ISO (2026-01-01)")
+@click.option("--to", "end", required=True, help="last day, ISO (2026-03-31)")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx"]), default="csv",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="file to write (default: standard output; xlsx needs a file)")
+def report_command(name: str, start: str, end: str, fmt: str, output: Path | None) -> None:
+    """Write report NAME for a period (finance, journal, contracts, movements, orders, ...)."""
+    from sqlmodel import Session
+
+    from warranty import reports
+    from warranty.db import get_engine
+    from warranty.reports import export
+
+    settings = _settings()
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("--format xlsx needs --output FILE")
+    try:
+        period = reports.parse_period(start, end)
+        with Session(get_engine(settings.database_url)) as session:
+            result = reports.run_report(name, reports.Context(session=session,
+                                                              settings=settings, period=period))
+            chunks = export.chunks(result, fmt)
+            if output is None:
+                for chunk in chunks:
+                    click.echo(chunk, nl=False)
+                return
+            with output.open("wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{name} written to {output}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -433,3 +433,12 @@ class VisitorEvent(SQLModel, table=True):
     order_public_id: str | None = Field(default=None, max_length=40, index=True)
     occurred_at: datetime = ts_field(index=True)  # the client's time, clamped
     received_at: datetime = ts_field()
+
+
+# --- reports: indexes for aggregation by date and by customer ------------------------------
+
+sa.Index("ix_contract_plan_sold_on", Contract.__table__.c.plan_sold_on)
+sa.Index("ix_refund_cancel_date", Refund.__table__.c.cancel_date)
+sa.Index("ix_orders_purchase_date", Order.__table__.c.purchase_date)
+sa.Index("ix_orders_customer_email_purchase_date", Order.__table__.c.customer_email,
+         Order.__table__.c.purchase_date)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     events_burst_per_ip: int = Field(default=3000, ge=1)
     # The demo storefront at / (warranty/web/demo_store.py); defaults to on in demo and test.
     demo_store: bool | None = None
+    # Store's gross margin on orders, for LTV (average order value × margin × ...).
+    gross_margin: Decimal = Field(default=Decimal("0.3"), ge=0, le=1)
 
     stripe_api_key: str = ""
     stripe_api_base: str | None = None

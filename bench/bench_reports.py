@@ -1,0 +1,166 @@
+"""Reports and exports on a synthetic store: 1,000,000 orders and 200,000 plans.
+
+    python -m bench.bench_reports [--orders 1000000] [--plans 200000]
+                                  [--backends sqlite,postgresql] [--postgres URL]
+                                  [--keep DIR] [--no-xlsx]
+
+For each backend: a fresh database, ``warranty synth`` (bulk COPY / executemany, timed),
+then each report computed in this process (time), and the exports of the 1M-row orders
+ledger and the movements ledger in a child process each (time and the child's peak RSS, from
+``resource.getrusage(RUSAGE_CHILDREN)``). Targets: each report under 2 s on PostgreSQL,
+every export under 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+START = date(2023, 1, 1)
+DAYS = 3 * 365
+DEFAULT_PG = os.environ.get("WARRANTY_BENCH_POSTGRES_URL",
+                            "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REPORT_TARGET_S = 2.0
+EXPORT_TARGET_MB = 150
+
+
+def _database(backend: str, postgres: str, workdir: Path) -> str:
+    """A fresh, empty database URL for the backend."""
+    if backend == "sqlite":
+        path = workdir / "bench_reports.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    name = "warranty_bench_reports"
+    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return sa.make_url(postgres).set(database=name).render_as_string(hide_password=False)
+
+
+def _env(url: str) -> dict:
+    """Environment for warranty commands on ``url``."""
+    return {**os.environ, "WARRANTY_ENV": "test", "WARRANTY_DATABASE_URL": url}
+
+
+# Runs one command and prints its peak RSS: a fresh parent per export, so RUSAGE_CHILDREN
+# measures that export alone (not the generator or an earlier export).
+_MEASURE = ("import json, resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+            "stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def _child_export(url: str, name: str, start: date, end: date, fmt: str,
+                  out: Path) -> dict:
+    """Run one export in a child process: seconds, peak RSS (MB), size, rows."""
+    began = time.perf_counter()
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "warranty.cli", "report", name,
+         "--from", start.isoformat(), "--to", end.isoformat(), "--format", fmt, "--output",
+         str(out)], env=_env(url), check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - began
+    peak_kb = int(measured.stdout.strip().splitlines()[-1])
+    rows = None
+    if fmt == "csv":
+        with out.open("rb") as handle:
+            rows = sum(1 for _ in handle) - 1
+    return {"export": name, "format": fmt, "seconds": round(seconds, 1),
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+            "size_mb": round(out.stat().st_size / 1e6, 1), "rows": rows}
+
+
+def _time_reports(url: str) -> list[dict]:
+    """Each report, computed in this process (the export format is not the point here)."""
+    from sqlmodel import Session
+
+    from warranty import reports
+    from warranty.db import get_engine
+    from warranty.settings import demo_settings
+
+    settings = demo_settings(env="test", database_url=url)
+    end = START + timedelta(days=DAYS - 1)
+    year = reports.parse_period(end - timedelta(days=364), end)
+    whole = reports.parse_period(START, end)
+    cases = [("finance", year), ("finance", whole), ("journal", year), ("retention", year),
+             ("retention", whole)]
+    out = []
+    for name, period in cases:
+        with Session(get_engine(url)) as session:
+            began = time.perf_counter()
+            result = reports.run_report(name, reports.Context(session=session,
+                                                              settings=settings,
+                                                              period=period))
+            rows = sum(1 for _ in result.rows)
+            seconds = time.perf_counter() - began
+        out.append({"report": name, "days": (period.end - period.start).days + 1,
+                    "seconds": round(seconds, 2), "rows": rows,
+                    "target_met": seconds < REPORT_TARGET_S})
+        print(f"  report {name:10s} {out[-1]['days']:5d} days: {seconds:6.2f} s", flush=True)
+    return out
+
+
+def run_backend(backend: str, args, workdir: Path) -> dict:
+    """Generate, then time reports and exports, on one backend."""
+    from warranty.db import dispose_engines, migrate
+
+    url = _database(backend, args.postgres, workdir)
+    migrate(url)
+    print(f"[{backend}] generating {args.orders:,} orders, {args.plans:,} plans", flush=True)
+    began = time.perf_counter()
+    synth = subprocess.run([sys.executable, "-m", "warranty.cli", "synth", "--orders",
+                            str(args.orders), "--plans", str(args.plans), "--start",
+                            START.isoformat(), "--days", str(DAYS)], env=_env(url),
+                           check=True, capture_output=True, text=True)
+    figures = json.loads(synth.stdout)
+    figures["wall_seconds"] = round(time.perf_counter() - began, 1)
+    print(f"  synth: {figures['seconds_orders']} s for orders, "
+          f"{figures['wall_seconds']} s in all", flush=True)
+    result = {"backend": backend, "synth": figures, "reports": _time_reports(url),
+              "exports": []}
+    end = START + timedelta(days=DAYS - 1)
+    formats = ["csv"] + ([] if args.no_xlsx else ["xlsx"])
+    for name in ("orders", "movements"):
+        for fmt in formats:
+            figure = _child_export(url, name, START, end, fmt, workdir / f"{name}.{fmt}")
+            figure["target_met"] = figure["peak_rss_mb"] < EXPORT_TARGET_MB
+            result["exports"].append(figure)
+            print(f"  export {name} {fmt}: {figure['rows'] or ''} rows, {figure['seconds']} s, "
+                  f"peak RSS {figure['peak_rss_mb']} MB, {figure['size_mb']} MB", flush=True)
+    dispose_engines()
+    return result
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark; prints figures and a JSON summary; exit 1 if a target is missed."""
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_reports",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--plans", type=int, default=200_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--postgres", default=DEFAULT_PG)
+    parser.add_argument("--keep", type=Path, help="keep databases and files in this folder")
+    parser.add_argument("--no-xlsx", action="store_true", help="skip the XLSX exports")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        results = [run_backend(b.strip(), args, workdir) for b in args.backends.split(",")]
+    print(json.dumps(results, indent=2))
+    missed = [r for res in results for r in res["reports"] + res["exports"]
+              if not r["target_met"] and (res["backend"] == "postgresql" or "export" in r)]
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,98 @@
+"""Arrange known histories for report tests: orders, contracts and refunds with explicit
+prices and dates (no checkout, no pricing: the report rules are what is under test)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session, select
+
+from tests.factories import load_rules
+from warranty.coverage import coverage_dates
+from warranty.models import Claim, Contract, Order, OrderLine, Payout, Refund, RuleSet
+
+_counter = {"n": 0}
+
+
+def _rule_version(session: Session, currency: str) -> int:
+    """Any stored rule version (contracts need one), loading the test rules if none."""
+    version = session.exec(select(RuleSet.version)).first()
+    return version if version is not None else load_rules(session, currency=currency)
+
+
+def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int = 12,
+              category: str = "electronics", currency: str = "jpy",
+              purchase_date: date | None = None, email: str = "buyer@example.com",
+              product_price: int = 50000, visitor_id: str | None = None,
+              cancel: tuple[date, int] | None = None, refund_status: str = "succeeded",
+              payment_intent_id: str | None = None, quantity: int = 1) -> list[Contract]:
+    """A paid order for one product with ``quantity`` plans sold on ``sold_on``; committed.
+
+    ``purchase_date`` earlier than ``sold_on`` makes it a post-purchase plan (the term still
+    counts from the purchase date). ``cancel=(date, refund)`` cancels every plan with that
+    refund each.
+    """
+    _counter["n"] += 1
+    version = _rule_version(session, currency)
+    purchase_date = purchase_date or sold_on
+    order = Order(store_order_ref=f"R-{_counter['n']}", customer_email=email, currency=currency,
+                  total_amount=product_price * quantity + price * quantity,
+                  channel="payment_intent", status="paid", purchase_date=sold_on,
+                  visitor_id=visitor_id, stripe_payment_intent_id=payment_intent_id)
+    session.add(order)
+    session.flush()
+    product = OrderLine(order_id=order.id, line_no=1, kind="product", sku="SKU-1",
+                        title="Thing", quantity=quantity, unit_price=product_price,
+                        amount=product_price * quantity, manufacturer_warranty_months=12,
+                        warranty_category=category)
+    session.add(product)
+    session.flush()
+    plan = OrderLine(order_id=order.id, line_no=2, kind="plan", sku="SKU-1",
+                     title=f"standard-{term_months}", quantity=quantity, unit_price=price,
+                     amount=price * quantity, warranty_category=category,
+                     plan_code=f"standard-{term_months}", rule_set_version=version,
+                     covers_line_id=product.id, placement="cart")
+    session.add(plan)
+    session.flush()
+    dates = coverage_dates(purchase_date=purchase_date, term_months=term_months,
+                           manufacturer_months=12, coverage="standard",
+                           plan_sold_on=sold_on if sold_on != purchase_date else None)
+    contracts = []
+    for unit in range(quantity):
+        contract = Contract(order_id=order.id, plan_line_id=plan.id, product_line_id=product.id,
+                            unit_index=unit, customer_email=email, sku="SKU-1",
+                            product_title="Thing", product_price=product_price,
+                            warranty_category=category, plan_code=f"standard-{term_months}",
+                            coverage="standard", term_months=term_months, price=price,
+                            currency=currency, rule_set_version=version,
+                            purchase_date=purchase_date, plan_sold_on=sold_on,
+                            term_end=dates.term_end, breakdown_start=dates.breakdown_start,
+                            waiting_until=dates.waiting_until)
+        session.add(contract)
+        session.flush()
+        if cancel is not None:
+            contract.status = "cancelled"
+            session.add(Refund(contract_id=contract.id, order_id=order.id, amount=cancel[1],
+                               currency=currency, cancel_date=cancel[0], status=refund_status,
+                               idempotency_key=f"refund-{contract.public_id}",
+                               stripe_refund_id=f"re_test_{contract.id}"
+                               if refund_status == "succeeded" else None))
+        contracts.append(contract)
+    session.commit()
+    return contracts
+
+
+def payout(session: Session, contract: Contract, *, amount: int, paid_at,
+           reference: str = "BT-1") -> Payout:
+    """A paid claim on ``contract`` with its payout at ``paid_at`` (UTC); committed."""
+    claim = Claim(contract_id=contract.id, customer_email=contract.customer_email,
+                  incident_date=paid_at.date(), failure_type="breakdown", description="broke",
+                  coverage_year=1, status="paid", decision="reimburse", approved_amount=amount)
+    session.add(claim)
+    session.flush()
+    row = Payout(claim_id=claim.id, contract_id=contract.id, amount=amount,
+                 currency=contract.currency, method="bank_transfer", reference=reference,
+                 actor="test", created_at=paid_at)
+    session.add(row)
+    session.commit()
+    return row

@@ -1,0 +1,74 @@
+"""The finance dashboard in a real browser: sign-in, figures, server-drawn charts, exports."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.factories import STAFF_PASSWORD, add_staff
+from tests.report_history import plan_sale
+from tests.web.pages import sign_in_staff
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page in the shared headless Chromium."""
+    context = browser.new_context(accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
+def _sign_in(page, base: str, email: str) -> None:
+    """Sign in through the staff login form."""
+    page.goto(f"{base}/staff/reports")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", STAFF_PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_dashboard_shows_figures_charts_and_exports(page, live_server, db, tmp_path):
+    # ¥3,650 for 365 days (¥10 a day) sold 2026-01-10: by Feb 28 earned 22 + 28 = 50 days.
+    plan_sale(db, price=3650, sold_on=date(2026, 1, 10))
+    add_staff(db, email="books@store.example", role="finance")
+    errors: list[str] = []
+    # Anything the page's Content-Security-Policy blocks shows up as a console error.
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "blocked" in msg.text else None)
+    _sign_in(page, live_server, "books@store.example")
+    page.goto(f"{live_server}/staff/reports?from=2026-01-01&to=2026-02-28")
+    assert page.text_content("#gross-sales") == "¥3,650"
+    assert page.text_content("#earned") == "¥500"
+    assert page.text_content("#deferred") == "¥3,150"
+    assert page.locator("svg rect").count() >= 6  # bars for two months and the legend
+    assert page.locator("script").count() == 0
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    # Changing the period through the form.
+    page.fill("input[name=from]", "2026-02-01")
+    page.click("form[action='/staff/reports'] button[type=submit]")
+    assert page.text_content("#gross-sales") == "¥0"
+    assert page.text_content("#earned") == "¥280"
+    # An export link downloads the CSV.
+    with page.expect_download() as info:
+        page.click("text=csv >> nth=0")
+    text = Path(info.value.path()).read_text()
+    assert text.splitlines()[-1].startswith("all,all,0,0,0,0,0,280,")
+    assert errors == []
+
+
+def test_dashboard_needs_a_finance_or_admin_account(client, db):
+    assert client.get("/staff/reports").headers["Location"].startswith("/staff/login")
+    add_staff(db, email="desk@store.example", role="staff")
+    sign_in_staff(client, email="desk@store.example")
+    assert client.get("/staff/reports").status_code == 403
+    assert client.get("/staff/reports/export/orders?from=2026-01-01&to=2026-01-31"
+                      ).status_code == 403
+
+
+def test_dashboard_shows_a_bad_period_as_a_message(client, db):
+    add_staff(db, email="boss@store.example", role="admin")
+    sign_in_staff(client, email="boss@store.example")
+    response = client.get("/staff/reports?from=2026-03-01&to=2026-01-01")
+    assert response.status_code == 200
+    assert b"is after" in response.data

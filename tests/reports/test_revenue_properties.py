@@ -1,0 +1,137 @@
+"""Property-based tests of the revenue rules: random contract histories with cancellations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.report_history import payout, plan_sale
+from warranty.dates import days_inclusive, term_end
+from warranty.models import Claim, Contract, Order, OrderLine, Payout, Refund
+from warranty.money import pro_rata
+from warranty.reports.period import Period
+from warranty.reports.revenue import PlanHistory, finance
+
+BASE = date(2025, 1, 1)
+CATEGORIES = ["electronics", "phones", "furniture"]
+
+
+@st.composite
+def histories(draw):
+    """A plan sale, maybe post-purchase, maybe cancelled under the brief's refund rule."""
+    price = draw(st.integers(min_value=0, max_value=300_000))
+    purchase = BASE + timedelta(days=draw(st.integers(0, 700)))
+    sold_on = purchase + timedelta(days=draw(st.sampled_from([0, 0, 0, 5, 59])))
+    months = draw(st.sampled_from([12, 24, 36, 60]))
+    end = term_end(purchase, months)
+    cancel = None
+    if draw(st.booleans()):
+        cancel_date = sold_on + timedelta(days=draw(st.integers(0, (end - sold_on).days + 40)))
+        full = (cancel_date - sold_on).days <= 30 or cancel_date > end or draw(
+            st.booleans())  # free look, or a returned product: full refund
+        if full:
+            refund = price
+        else:
+            unused = days_inclusive(cancel_date, end)
+            fee = draw(st.integers(0, 2000))
+            refund = max(0, pro_rata(price, unused, days_inclusive(purchase, end)) - fee)
+        cancel = (cancel_date, refund)
+    category = draw(st.sampled_from(CATEGORIES))
+    claim = None
+    if draw(st.booleans()):
+        claim = (sold_on + timedelta(days=draw(st.integers(0, (end - sold_on).days))),
+                 draw(st.integers(0, 500_000)))
+    return {"price": price, "purchase": purchase, "sold_on": sold_on, "months": months,
+            "end": end, "cancel": cancel, "category": category, "claim": claim}
+
+
+def _model(h: dict) -> PlanHistory:
+    """The Python rule for one drawn history."""
+    cancel_date, refund = h["cancel"] or (None, 0)
+    return PlanHistory(price=h["price"], sold_on=h["sold_on"], term_end=h["end"],
+                       cancel_date=cancel_date, refund=refund)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(histories(), min_size=1, max_size=6))
+def test_books_balance_every_day(drawn):
+    plans = [_model(h) for h in drawn]
+    first = min(p.sold_on for p in plans) - timedelta(days=1)
+    last = max(max(p.term_end, p.cancel_date or p.term_end) for p in plans) + timedelta(days=1)
+    previous_earned = {id(p): 0 for p in plans}
+    day = first
+    while day <= last:
+        for p in plans:
+            earned, deferred = p.earned_by(day), p.deferred_at(day)
+            assert p.sold_by(day) - p.refunded_by(day) == earned + deferred
+            assert deferred >= 0
+            drop = previous_earned[id(p)] - earned
+            if day == p.cancel_date:
+                # Only a refund larger than what was still deferred reverses earned revenue,
+                # and by exactly the excess.
+                deferred_before = p.price - previous_earned[id(p)]
+                assert earned == p.price - p.refund
+                assert drop <= 0 or p.refund > deferred_before
+            else:
+                assert drop <= 0, "earned revenue never decreases"
+            previous_earned[id(p)] = earned
+        day += timedelta(days=1)
+    for p in plans:
+        assert p.earned_by(last) == p.price - p.refund
+        assert p.deferred_at(last) == 0
+
+
+def _clear(db) -> None:
+    """Remove the contracts of the previous example (rules stay)."""
+    for table in (Payout, Claim, Refund, Contract, OrderLine, Order):
+        db.execute(sa.delete(table))
+    db.commit()
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(drawn=st.lists(histories(), min_size=1, max_size=5),
+       start=st.integers(0, 900), length=st.integers(0, 500))
+def test_sql_report_matches_the_rule_and_adds_up(db, drawn, start, length):
+    _clear(db)
+    for h in drawn:
+        (contract,) = plan_sale(db, price=h["price"], sold_on=h["sold_on"],
+                                purchase_date=h["purchase"], term_months=h["months"],
+                                category=h["category"], cancel=h["cancel"])
+        if h["claim"]:
+            day, amount = h["claim"]
+            # 03:00 UTC is noon in Tokyo: the payout's local date is ``day``.
+            payout(db, contract, amount=amount,
+                   paid_at=datetime(day.year, day.month, day.day, 3, tzinfo=UTC))
+    period = Period(BASE + timedelta(days=start), BASE + timedelta(days=start + length))
+    report = finance(session=db, period=period, timezone="Asia/Tokyo")
+    total = report["total"]
+    plans = [(_model(h), h["category"]) for h in drawn]
+    day_before = period.start - timedelta(days=1)
+    for cat in [*CATEGORIES, None]:
+        mine = [p for p, c in plans if cat is None or c == cat]
+        row = total if cat is None else next(
+            (r for r in report["by_category"] if r["category"] == cat), None)
+        earned = sum(p.earned_by(period.end) - p.earned_by(day_before) for p in mine)
+        deferred = sum(p.deferred_at(period.end) for p in mine)
+        opening = sum(p.deferred_at(day_before) for p in mine)
+        if row is None:
+            assert earned == deferred == opening == 0
+            continue
+        assert (row["earned_revenue"], row["deferred_revenue"], row["deferred_opening"]) == (
+            earned, deferred, opening)
+        assert row["deferred_revenue"] >= 0
+        assert (row["deferred_opening"] + row["gross_sales"] - row["refunds"]
+                - row["earned_revenue"]) == row["deferred_revenue"]
+    assert total["claims_paid"] == sum(
+        h["claim"][1] for h in drawn if h["claim"] and period.start <= h["claim"][0] <= period.end)
+    for name in ("plans_sold", "gross_sales", "refunds", "earned_revenue", "claims_paid",
+                 "cancellations"):
+        by_month = sum(r[name] for r in report["by_month"])
+        by_category = sum(r[name] for r in report["by_category"])
+        assert by_month == by_category == total[name]
+    assert report["by_month"][-1]["deferred_revenue"] == total["deferred_revenue"]
+    assert report["by_month"][0]["deferred_opening"] == total["deferred_opening"]

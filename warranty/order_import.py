@@ -1,0 +1,109 @@
+"""Orders paid outside the service, reported by the store so retention sees every order.
+
+They are stored as Order rows with channel ``external`` and status ``paid``, their own
+purchase date and total, and no contracts. Importing the same order reference again is a
+no-op, so a batch or a CSV can be sent twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, time
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlmodel import Session
+
+from warranty.dates import utcnow
+from warranty.errors import ValidationFailed
+from warranty.models import Order, public_id
+
+MAX_BATCH = 10_000
+CSV_COLUMNS = ["order_ref", "email", "purchase_date", "total_amount", "visitor_id"]
+
+
+class ExternalOrderIn(BaseModel):
+    """An order the store took itself; ``total_amount`` in minor units of the store currency."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    order_ref: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    purchase_date: date = Field(description="store-local date, ISO (2026-01-31)")
+    # The orders table holds 32-bit totals (¥2,147,483,647 / $21,474,836.47).
+    total_amount: int = Field(ge=0, le=2_147_483_647, description="minor units")
+    visitor_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("order_ref", "email", "visitor_id")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        """No control characters (PostgreSQL text cannot even hold NUL)."""
+        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        """Customers are matched by lower-case email."""
+        return value.lower()
+
+
+class ImportResult(BaseModel):
+    """How many orders were stored, and how many were already there."""
+
+    created: int
+    already_imported: int
+
+
+def import_orders(*, session: Session, orders: list[ExternalOrderIn],
+                  currency: str) -> ImportResult:
+    """Store new external orders in bulk (one INSERT ... VALUES batch); caller commits."""
+    refs = [o.order_ref for o in orders]
+    seen: set[str] = set()
+    for position, ref in enumerate(refs, start=1):
+        if ref in seen:
+            raise ValidationFailed(f"order {position}: order_ref {ref!r} appears twice")
+        seen.add(ref)
+    table = Order.__table__
+    existing: set[str] = set()
+    for start in range(0, len(refs), 500):
+        existing.update(session.execute(
+            sa.select(table.c.store_order_ref).where(
+                table.c.channel == "external",
+                table.c.store_order_ref.in_(refs[start:start + 500]))).scalars())
+    now = utcnow()
+    rows = [{"public_id": public_id("ord"), "store_order_ref": o.order_ref,
+             "customer_email": o.email, "currency": currency, "total_amount": o.total_amount,
+             "channel": "external", "status": "paid", "purchase_date": o.purchase_date,
+             "visitor_id": o.visitor_id, "created_at": now, "updated_at": now,
+             # No payment time is known: midnight UTC of the purchase date stands in.
+             "paid_at": datetime.combine(o.purchase_date, time(), tzinfo=UTC)}
+            for o in orders if o.order_ref not in existing]
+    if rows:
+        session.execute(sa.insert(table), rows)
+    return ImportResult(created=len(rows), already_imported=len(orders) - len(rows))
+
+
+def parse_csv(text: str) -> list[ExternalOrderIn]:
+    """Orders from CSV text with a header row (order_ref,email,purchase_date,total_amount
+    [,visitor_id]); errors name the line."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in CSV_COLUMNS[:4] if c not in header]
+    if missing:
+        raise ValidationFailed(f"CSV header lacks column(s) {missing}; expected {CSV_COLUMNS}")
+    out = []
+    for row in reader:
+        data = {k.strip(): (v or "").strip() for k, v in row.items() if k and k.strip()
+                in CSV_COLUMNS}
+        data["visitor_id"] = data.get("visitor_id") or None
+        try:
+            out.append(ExternalOrderIn.model_validate(data))
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            raise ValidationFailed(f"CSV line {reader.line_num}: "
+                                   f"{'.'.join(map(str, err['loc']))}: "
+                                   f"{err['msg'].removeprefix('Value error, ')}") from None
+    return out

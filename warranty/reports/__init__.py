@@ -1,0 +1,90 @@
+"""Reports and exports: every report is a :class:`Result` that JSON, CSV and XLSX can write.
+
+A report is a function ``(ctx) -> Result``, registered under its name in :data:`REPORTS`.
+Small reports are computed at once with SQL aggregation; ledger exports give a generator of
+rows that reads the database through a streaming cursor of its own, so a million rows go out
+in constant memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from warranty.errors import NotFound
+from warranty.reports.period import Period, parse_period
+from warranty.settings import Settings
+
+__all__ = ["REPORTS", "Context", "Result", "parse_period", "run_report"]
+
+
+@dataclass
+class Context:
+    """What a report needs: a session for small queries, the engine for streams."""
+
+    session: Session
+    settings: Settings
+    period: Period
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine behind the session (streams open their own connection on it)."""
+        bind = self.session.get_bind()
+        return bind if isinstance(bind, sa.Engine) else bind.engine
+
+
+@dataclass
+class Result:
+    """A report's table (``rows``, one dict per row) and its other figures (``extra``)."""
+
+    name: str
+    period: Period
+    currency: str
+    columns: list[str]
+    rows: Iterable[dict]
+    money: set[str] = field(default_factory=set)  # columns in minor units of ``currency``
+    extra: dict = field(default_factory=dict)  # JSON only: totals, tests, charts' data
+    table_extra: list[dict] = field(default_factory=list)  # CSV/XLSX rows after ``rows``
+
+    def header(self) -> dict:
+        """The JSON fields before the rows."""
+        return {"report": self.name, **self.period.as_dict(), "currency": self.currency,
+                "columns": self.columns}
+
+
+ReportFn = Callable[[Context], Result]
+REPORTS: dict[str, ReportFn] = {}
+
+
+def report(name: str):
+    """Register a report function under ``name``."""
+
+    def decorate(fn: ReportFn) -> ReportFn:
+        REPORTS[name] = fn
+        return fn
+
+    return decorate
+
+
+def run_report(name: str, ctx: Context) -> Result:
+    """Run the named report, or NotFound listing the names there are."""
+    _load()
+    fn = REPORTS.get(name)
+    if fn is None:
+        raise NotFound(f"no report named {name!r}; reports: {', '.join(sorted(REPORTS))}",
+                       code="unknown_report")
+    return fn(ctx)
+
+
+def names() -> list[str]:
+    """Every report name."""
+    _load()
+    return sorted(REPORTS)
+
+
+def _load() -> None:
+    """Import the modules that register reports."""
+    from warranty.reports import catalog  # noqa: F401

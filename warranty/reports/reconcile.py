@@ -1,0 +1,132 @@
+"""Reconciliation: what Stripe says was charged and refunded, against the ledger, per order.
+
+Stripe's side lists PaymentIntents and refunds through the SDK (created in the period, in the
+store's time zone); the ledger's side is the orders paid through Stripe in the period and the
+refunds that completed in it. Every order where the two differ is listed with the reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+import stripe
+
+from warranty.errors import PaymentProviderError
+from warranty.models import Order, Refund
+from warranty.reports import Context, Result, report
+
+COLUMNS = ["order", "stripe_payment_intent_id", "charged_stripe", "charged_ledger",
+           "refunded_stripe", "refunded_ledger", "difference", "issue"]
+
+
+def _bounds(ctx: Context) -> tuple[datetime, datetime]:
+    """The period as UTC instants: store-local midnight of the first day to after the last."""
+    zone = ZoneInfo(ctx.settings.timezone)
+    start = datetime.combine(ctx.period.start, time(), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(ctx.period.end + timedelta(days=1), time(),
+                           tzinfo=zone).astimezone(UTC)
+    return start, end
+
+
+def _listings(window: dict) -> tuple[list, list]:
+    """PaymentIntents and refunds created in ``window``, page by page.
+
+    Stripe filters by ``created``; the local stand-in refuses that parameter, so there both
+    whole lists are read and filtered by the caller (which checks ``created`` in any case).
+    """
+    try:
+        intents = list(stripe.PaymentIntent.list(limit=100, created=window).auto_paging_iter())
+        refunds = stripe.Refund.list(limit=100, created=window)
+    except stripe.InvalidRequestError as exc:
+        if "created" not in str(exc):
+            raise
+        intents = list(stripe.PaymentIntent.list(limit=100).auto_paging_iter())
+        refunds = stripe.Refund.list(limit=100)
+    return intents, list(refunds.auto_paging_iter())
+
+
+def _stripe_side(start: datetime, end: datetime) -> tuple[dict, dict]:
+    """Amounts charged per PaymentIntent, refunded per PaymentIntent, from Stripe."""
+    low, high = int(start.timestamp()), int(end.timestamp())
+    charged: dict[str, int] = {}
+    refunded: dict[str, int] = defaultdict(int)
+    window = {"gte": low, "lt": high}
+    try:
+        intents, refunds = _listings(window)
+        for intent in intents:
+            if low <= intent.created < high and intent.status == "succeeded":
+                charged[intent.id] = getattr(intent, "amount_received", None) or intent.amount
+        for refund in refunds:
+            if low <= refund.created < high and refund.status == "succeeded":
+                refunded[refund.payment_intent] += refund.amount
+    except stripe.StripeError as exc:
+        raise PaymentProviderError(f"Stripe could not be read: {exc.user_message or exc}") \
+            from None
+    return charged, dict(refunded)
+
+
+def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, dict, dict]:
+    """Orders paid through Stripe in the period, and refunds completed in it."""
+    o, r = Order.__table__, Refund.__table__
+    orders = ctx.session.execute(
+        sa.select(o.c.stripe_payment_intent_id, o.c.public_id, o.c.total_amount)
+        .where(o.c.stripe_payment_intent_id.is_not(None), o.c.paid_at >= start,
+               o.c.paid_at < end, o.c.status.in_(("paid", "refunded")))).all()
+    refunds = ctx.session.execute(
+        sa.select(o.c.stripe_payment_intent_id, o.c.public_id, sa.func.sum(r.c.amount))
+        .select_from(r.join(o, o.c.id == r.c.order_id))
+        .where(r.c.status == "succeeded", r.c.completed_at >= start, r.c.completed_at < end)
+        .group_by(o.c.stripe_payment_intent_id, o.c.public_id)).all()
+    names = {pi: name for pi, name, _ in [*orders, *refunds]}
+    return ({pi: total for pi, _, total in orders},
+            {pi: int(total) for pi, _, total in refunds}, names)
+
+
+@report("reconciliation")
+def reconciliation(ctx: Context) -> Result:
+    """Per order: charged and refunded by Stripe and by the ledger, and what differs."""
+    start, end = _bounds(ctx)
+    stripe_charged, stripe_refunded = _stripe_side(start, end)
+    ledger_charged, ledger_refunded, names = _ledger_side(ctx, start, end)
+    if names:
+        o = Order.__table__
+        missing = set(stripe_charged) | set(stripe_refunded)
+        missing -= set(names)
+        for pi, name in ctx.session.execute(
+                sa.select(o.c.stripe_payment_intent_id, o.c.public_id)
+                .where(o.c.stripe_payment_intent_id.in_(sorted(missing)))).all():
+            names[pi] = name
+    rows, totals = [], defaultdict(int)
+    for pi in sorted(set(stripe_charged) | set(ledger_charged) | set(stripe_refunded)
+                     | set(ledger_refunded)):
+        row = {"order": names.get(pi), "stripe_payment_intent_id": pi,
+               "charged_stripe": stripe_charged.get(pi, 0),
+               "charged_ledger": ledger_charged.get(pi, 0),
+               "refunded_stripe": stripe_refunded.get(pi, 0),
+               "refunded_ledger": ledger_refunded.get(pi, 0)}
+        for key in ("charged_stripe", "charged_ledger", "refunded_stripe", "refunded_ledger"):
+            totals[key] += row[key]
+        row["difference"] = ((row["charged_stripe"] - row["refunded_stripe"])
+                             - (row["charged_ledger"] - row["refunded_ledger"]))
+        issues = []
+        if pi in stripe_charged and pi not in ledger_charged:
+            issues.append("charge not in the ledger" if row["order"] is None
+                          else "charged by Stripe, not paid in the ledger in this period")
+        if pi in ledger_charged and pi not in stripe_charged:
+            issues.append("paid in the ledger, no charge at Stripe in this period")
+        if pi in stripe_charged and pi in ledger_charged and \
+                row["charged_stripe"] != row["charged_ledger"]:
+            issues.append("charged amount differs")
+        if row["refunded_stripe"] != row["refunded_ledger"]:
+            issues.append("refunded amount differs")
+        if issues:
+            row["issue"] = "; ".join(issues)
+            rows.append(row)
+    totals["orders_checked"] = len(set(stripe_charged) | set(ledger_charged))
+    totals["orders_with_differences"] = len(rows)
+    return Result("reconciliation", ctx.period, ctx.settings.currency, COLUMNS, rows,
+                  money={"charged_stripe", "charged_ledger", "refunded_stripe",
+                         "refunded_ledger", "difference"}, extra={"totals": dict(totals)})
