@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from warranty.dates import utcnow
 from warranty.errors import ValidationFailed
-from warranty.models import Order, public_id
+from warranty.models import MAX_COLUMN_AMOUNT, Order, public_id
 
 MAX_BATCH = 10_000
 CSV_COLUMNS = ["order_ref", "email", "purchase_date", "total_amount", "visitor_id"]
@@ -32,7 +32,7 @@ class ExternalOrderIn(BaseModel):
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     purchase_date: date = Field(description="store-local date, ISO (2026-01-31)")
     # The orders table holds 32-bit totals (¥2,147,483,647 / $21,474,836.47).
-    total_amount: int = Field(ge=0, le=2_147_483_647, description="minor units")
+    total_amount: int = Field(ge=0, le=MAX_COLUMN_AMOUNT, description="minor units")
     visitor_id: str | None = Field(default=None, max_length=64)
 
     @field_validator("order_ref", "email", "visitor_id")
