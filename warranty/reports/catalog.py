@@ -5,6 +5,7 @@ from __future__ import annotations
 from warranty.reports import (  # noqa: F401
     Context,
     Result,
+    conversion,
     ledger,
     reconcile,
     report,

@@ -25,7 +25,7 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 
-from warranty.models import Contract, Order
+from warranty.models import Contract, Order, VisitorEvent
 from warranty.money import pro_rata
 from warranty.reports import Context, Result, report
 from warranty.reports.revenue import ratio
@@ -56,19 +56,51 @@ def _firsts():
     return first, plans
 
 
+def _arms():
+    """Per customer: the holdout arm of the embed visitor behind their orders, if any."""
+    ve = VisitorEvent.__table__
+    visitor_arm = (sa.select(ve.c.visitor_id, sa.func.min(ve.c.arm).label("arm"))
+                   .group_by(ve.c.visitor_id).subquery("visitor_arm"))
+    return (sa.select(_o.c.customer_email.label("email"),
+                      sa.func.min(visitor_arm.c.arm).label("arm"))
+            .select_from(_o.join(visitor_arm, visitor_arm.c.visitor_id == _o.c.visitor_id))
+            .group_by(_o.c.customer_email).subquery("arms"))
+
+
 @report("retention")
 def retention(ctx: Context) -> Result:
-    """Repeat-purchase rates, cohort retention and LTV for customers with and without a plan."""
+    """Repeat-purchase rates, cohort retention and LTV: with and without a plan, and per
+    holdout arm (customers whose orders carry an embed visitor id; the rest are "no_visitor")."""
+    first, plans = _firsts()
+    with_plan = sa.case((plans.c.first_plan == first.c.first, "with_plan"),
+                        else_="without_plan")
+    rows, groups, observed_to = _grouped(
+        ctx, first, with_plan, first.outerjoin(plans, plans.c.email == first.c.email),
+        ("with_plan", "without_plan"))
+    arms = _arms()
+    arm = sa.func.coalesce(arms.c.arm, "no_visitor")
+    arm_rows, arm_groups, _ = _grouped(
+        ctx, first, arm, first.outerjoin(arms, arms.c.email == first.c.email),
+        ("treatment", "holdout", "no_visitor"))
+    columns = ["group", "cohort", "customers", "orders", "average_order_value",
+               *[f"repeat_{d}_rate" for d in WINDOWS],
+               *[f"retention_m{m}" for m in range(1, COHORT_MONTHS + 1)]]
+    return Result("retention", ctx.period, ctx.settings.currency, columns,
+                  [*rows, *arm_rows], money={"average_order_value"},
+                  extra={"observed_to": observed_to.isoformat(),
+                         "ltv": {**groups, **arm_groups},
+                         "gross_margin": str(ctx.settings.gross_margin)})
+
+
+def _grouped(ctx: Context, first, grp_expr, joined, group_names):
+    """The retention table for customers split by ``grp_expr`` over ``joined``."""
     session, period = ctx.session, ctx.period
     observed_to = session.execute(sa.select(sa.func.max(_o.c.purchase_date))
                                   .where(_purchases())).scalar() or period.end
-    first, plans = _firsts()
-    with_plan = sa.case((plans.c.first_plan == first.c.first, "with_plan"),
-                        else_="without_plan").label("grp")
-    cohort = (sa.select(first.c.email, first.c.first, with_plan,
+    cohort = (sa.select(first.c.email, first.c.first, grp_expr.label("grp"),
                         month_of(first.c.first).label("cohort"),
                         month_index(first.c.first).label("cohort_index"))
-              .select_from(first.outerjoin(plans, plans.c.email == first.c.email))
+              .select_from(joined)
               .where(first.c.first.between(period.start, period.end))
               .subquery("cohort"))
     gap = days_between(_o.c.purchase_date, cohort.c.first)
@@ -108,7 +140,7 @@ def retention(ctx: Context) -> Result:
     for grp, key, month, count in session.execute(active):
         cells.setdefault((grp, key), {})[f"m{month}"] = count
     rows, groups = [], {}
-    for grp in ("with_plan", "without_plan"):
+    for grp in group_names:
         mine = [dict(cells[key], grp=grp, cohort=key[1]) for key in sorted(cells)
                 if key[0] == grp]
         total = {"grp": grp, "cohort": "all"}
@@ -119,13 +151,7 @@ def retention(ctx: Context) -> Result:
         for row in [*mine, total]:
             rows.append(_row(row))
         groups[grp] = _ltv(total, ctx.settings.gross_margin)
-    columns = ["group", "cohort", "customers", "orders", "average_order_value",
-               *[f"repeat_{d}_rate" for d in WINDOWS],
-               *[f"retention_m{m}" for m in range(1, COHORT_MONTHS + 1)]]
-    return Result("retention", period, ctx.settings.currency, columns, rows,
-                  money={"average_order_value"},
-                  extra={"observed_to": observed_to.isoformat(), "ltv": groups,
-                         "gross_margin": str(ctx.settings.gross_margin)})
+    return rows, groups, observed_to
 
 
 def _row(cell: dict) -> dict:
