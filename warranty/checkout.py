@@ -155,6 +155,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                     details=[{"at": f"{where}.unit_price", "message": "differs from catalog"}])
             products[line.line_id] = (index, line, catalog_product)
             lines.append(OrderLine(
+                warranty_category=_category_now(session, catalog_product, line),
                 line_no=len(lines) + 1, kind="product", sku=line.sku,
                 title=line.title or (catalog_product.title if catalog_product else line.sku),
                 quantity=line.quantity, unit_price=line.unit_price,
@@ -195,6 +196,16 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                   currency=currency, total_amount=total, channel=channel,
                   visitor_id=cart.visitor_id)
     return PricedCart(order=order, lines=lines, covers=covers)
+
+
+def _category_now(session: Session, catalog_product: Product | None,
+                  line: ProductLineIn) -> str | None:
+    """The warranty category a product line sells under today (reports group by it)."""
+    version = pricing.latest_version(session)
+    store_category = catalog_product.store_category if catalog_product else line.category
+    if version is None or not store_category:
+        return None
+    return pricing.get_version(session, version).warranty_category(store_category)
 
 
 def _line_position(cart: CartIn, product_index: int) -> int:

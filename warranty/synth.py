@@ -147,7 +147,8 @@ class Store:
             plan = plans.get(oid)
             lid += 1
             product_price = plan[4] if plan else total
-            category = plan[3] if plan else None
+            # Every product line carries its category (the attach report groups by it).
+            category = plan[3] if plan else CATEGORIES[oid % len(CATEGORIES)]
             yield (lid, oid, 1, "product", f"SKU-{oid % 5000}", "Product", 1, product_price,
                    product_price, 12, category, None, None, None, None, 0)
             if plan:
@@ -296,6 +297,103 @@ def generate(url: str, *, orders: int, plans: int, start: date, days: int, seed:
     return figures
 
 
-# Generators for tables that other parts of the service add (claims, visitor events):
-# each takes (connection, store, log) and returns figures to report.
-EXTRAS: list = []
+CLAIM_COLUMNS = ["id", "public_id", "contract_id", "customer_email", "incident_date",
+                 "failure_type", "description", "estimated_amount", "coverage_year", "status",
+                 "decision", "approved_amount", "deny_code", "deny_reason", "lang", "source",
+                 "created_at", "updated_at", "closed_at"]
+PAYOUT_COLUMNS = ["id", "claim_id", "contract_id", "amount", "currency", "method", "reference",
+                  "actor", "created_at"]
+NPS_COLUMNS = ["id", "claim_id", "score", "comment", "created_at"]
+EVENT_COLUMNS = ["visitor_id", "arm", "type", "placement", "warranty_category", "occurred_at",
+                 "received_at"]
+
+
+def claims_extra(conn: sa.Connection, store: Store, log) -> dict:
+    """About 6% of contracts get a claim: most paid (under the cap), some denied, some open;
+    a third of closed claims get an NPS answer, happier when paid."""
+    rng = random.Random(store.rng.random())
+    ids = _max_ids(conn, ["claim", "payout", "nps_answer"])
+    claims, payouts, answers = [], [], []
+    for cid, day, term_end, _plan_price, product_price, coverage, email, _status in \
+            store.contract_rows:
+        if rng.random() >= 0.06:
+            continue
+        span = (min(term_end, store.today) - day).days
+        if span < 1:
+            continue
+        incident = day + timedelta(days=rng.randrange(1, span + 1))
+        filed = datetime(incident.year, incident.month, incident.day, 4, tzinfo=UTC) \
+            + timedelta(days=rng.randrange(1, 10))
+        closed = filed + timedelta(days=rng.randrange(2, 20))
+        ids["claim"] += 1
+        claim_id = ids["claim"]
+        failure = "accident" if coverage == "accident" and rng.random() < 0.6 else "breakdown"
+        roll = rng.random()
+        status, decision, approved, deny = "in_review", None, None, None
+        if roll < 0.6:
+            status, decision = "paid", rng.choice(("repair", "repair", "reimburse", "replace"))
+            approved = round_up(pro_rata(product_price, rng.randrange(10, 60), 100), 10)
+        elif roll < 0.85:
+            status, deny = "denied", rng.choice(("manufacturer_warranty", "not_covered"))
+        elif roll < 0.9:
+            status, decision = "closed", "repair"
+        done = closed if status != "in_review" else None
+        claims.append((claim_id, f"cl_s{claim_id}", cid, email, incident, failure,
+                       "synthetic claim", approved, 1 + (incident - day).days // 365, status,
+                       decision, approved, deny, "denied" if deny else None, "ja", "web",
+                       filed, done or filed, done))
+        if status == "paid":
+            ids["payout"] += 1
+            payouts.append((ids["payout"], claim_id, cid, approved, "jpy",
+                            "replacement" if decision == "replace" else "bank_transfer",
+                            f"PO-{claim_id}", "synth", closed))
+        if done and rng.random() < 0.33:
+            ids["nps_answer"] += 1
+            score = min(10, max(0, round(rng.gauss(8.6 if status == "paid" else 4.5, 1.5))))
+            answers.append((ids["nps_answer"], claim_id, score, "", closed + timedelta(days=1)))
+    figures = {"rows_claims": bulk_insert(conn, "claim", CLAIM_COLUMNS, claims),
+               "rows_payouts": bulk_insert(conn, "payout", PAYOUT_COLUMNS, payouts),
+               "rows_nps": bulk_insert(conn, "nps_answer", NPS_COLUMNS, answers)}
+    _reset_sequences(conn, ["claim", "payout", "nps_answer"])
+    log(f"claims: {figures['rows_claims']}, payouts: {figures['rows_payouts']}, "
+        f"NPS answers: {figures['rows_nps']}")
+    return figures
+
+
+def visitors_extra(conn: sa.Connection, store: Store, log, browsers_per_buyer: int = 3) -> dict:
+    """Embed traffic: every buyer's visitor id plus ``browsers_per_buyer`` visitors who don't
+    buy, each with an exposure event (and offer views in the treatment arm). Arms come from the
+    server's own hash, so the conversion report sees them as the embed would have."""
+    from warranty.experiment import TREATMENT, assign_arm
+    from warranty.settings import Settings
+
+    defaults = Settings.model_fields
+    salt, share = defaults["experiment_salt"].default, defaults["holdout_share"].default
+    rng = random.Random(store.rng.random())
+    buyers = conn.exec_driver_sql(
+        "SELECT visitor_id, MIN(purchase_date) FROM orders WHERE visitor_id IS NOT NULL "
+        "GROUP BY visitor_id").all()
+
+    def events():
+        for index, (visitor, first) in enumerate(
+                [*buyers, *((f"n{i}", None) for i in range(len(buyers) * browsers_per_buyer))]):
+            if first is None:
+                first = store.start + timedelta(days=rng.randrange(store.days))
+            elif isinstance(first, str):
+                first = date.fromisoformat(first)
+            at = datetime(first.year, first.month, first.day, 2, index % 60, tzinfo=UTC)
+            arm = assign_arm(visitor, salt=salt, share=share)
+            category = CATEGORIES[index % len(CATEGORIES)]
+            yield (visitor, arm, "exposure", None, category, at, at)
+            if arm == TREATMENT:
+                yield (visitor, arm, "offer_viewed", PLACEMENTS[index % len(PLACEMENTS)],
+                       category, at, at)
+
+    rows = bulk_insert(conn, "visitor_event", EVENT_COLUMNS, events())
+    log(f"visitor events: {rows}")
+    return {"rows_visitor_events": rows}
+
+
+# Generators for the tables other parts of the service add: each takes (connection, store,
+# log) and returns figures to report.
+EXTRAS: list = [claims_extra, visitors_extra]

@@ -166,14 +166,16 @@ def attach(ctx: Context) -> Result:
     version = pricing.latest_version(session)
     rules = pricing.get_version(session, version) if version else None
     paid = sa.and_(_o.c.status.in_(PAID), _o.c.purchase_date.between(period.start, period.end))
-    products = (sa.select(_l.c.sku, _l.c.unit_price, Product.__table__.c.store_category,
+    products = (sa.select(_l.c.warranty_category, _l.c.unit_price,
+                          Product.__table__.c.store_category,
                           sa.func.sum(_l.c.quantity), sa.func.sum(_l.c.amount))
                 .select_from(_l.join(_o, _o.c.id == _l.c.order_id).outerjoin(
                     Product.__table__, Product.__table__.c.sku == _l.c.sku))
                 .where(paid, _l.c.kind == "product")
-                .group_by(_l.c.sku, _l.c.unit_price, Product.__table__.c.store_category))
+                .group_by(_l.c.warranty_category, _l.c.unit_price,
+                          Product.__table__.c.store_category))
     covered = _l.alias("covered")
-    plans = (sa.select(_l.c.placement, covered.c.sku, covered.c.unit_price,
+    plans = (sa.select(_l.c.placement, _l.c.warranty_category, covered.c.unit_price,
                        Product.__table__.c.store_category,
                        sa.func.sum(_l.c.quantity), sa.func.sum(_l.c.amount))
              .select_from(_l.join(_o, _o.c.id == _l.c.order_id)
@@ -181,7 +183,7 @@ def attach(ctx: Context) -> Result:
                           .outerjoin(Product.__table__,
                                      Product.__table__.c.sku == covered.c.sku))
              .where(paid, _l.c.kind == "plan")
-             .group_by(_l.c.placement, covered.c.sku, covered.c.unit_price,
+             .group_by(_l.c.placement, _l.c.warranty_category, covered.c.unit_price,
                        Product.__table__.c.store_category))
     cells: dict[tuple[str, str], dict] = {}
 
@@ -189,21 +191,24 @@ def attach(ctx: Context) -> Result:
         return cells.setdefault((dimension, key), {"product_units": 0, "product_revenue": 0,
                                                    "plan_units": 0, "plan_revenue": 0})
 
-    def category_of(store_category: str | None) -> str:
+    def category_of(line_category: str | None, store_category: str | None) -> str:
+        # The category the line was sold under, else the catalog's category mapped now.
+        if line_category:
+            return line_category
         mapped = rules.warranty_category(store_category) if rules and store_category else None
         return mapped or "unmapped"
 
     all_placements = set()
-    for _sku, price, store_category, units, amount in session.execute(products):
-        category = category_of(store_category)
+    for line_category, price, store_category, units, amount in session.execute(products):
+        category = category_of(line_category, store_category)
         for key in (("all", "all"), ("category", category),
                     ("price_band", f"{category} {_band_label(rules, category, price)}")):
             target = cell(*key)
             target["product_units"] += int(units)
             target["product_revenue"] += int(amount)
     placement_rows = list(session.execute(plans))
-    for placement, _sku, price, store_category, units, amount in placement_rows:
-        category = category_of(store_category)
+    for placement, line_category, price, store_category, units, amount in placement_rows:
+        category = category_of(line_category, store_category)
         all_placements.add(placement or "api")
         for key in (("all", "all"), ("category", category),
                     ("price_band", f"{category} {_band_label(rules, category, price)}"),
