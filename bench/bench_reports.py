@@ -93,7 +93,7 @@ def _time_reports(url: str) -> list[dict]:
     year = reports.parse_period(end - timedelta(days=364), end)
     whole = reports.parse_period(START, end)
     cases = [("finance", year), ("finance", whole), ("journal", year), ("retention", year),
-             ("retention", whole)]
+             ("retention", whole), ("conversion", year), ("attach", year), ("nps", year)]
     out = []
     for name, period in cases:
         with Session(get_engine(url)) as session:
