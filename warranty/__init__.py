@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
-    from warranty import db, errors_http, payments
+    from warranty import db, errors_http, metrics, payments
     from warranty.api import (
         catalog,
         checkout,
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
+    metrics.install(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
                    experiment, plans_add, customer, staff, embed):
         app.register_blueprint(module.bp)

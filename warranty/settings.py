@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=12, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
 
+    # /metrics: callers from these comma-separated IPs/networks need no bearer token.
+    metrics_allow: str = ""
+
     # Claim photos and PDFs live here, outside the web root, under random names.
     upload_dir: str = "var/uploads"
     # Claims whose estimate is below this (minor units) are approved without review; 0 = off.
