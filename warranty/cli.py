@@ -136,6 +136,22 @@ def create_staff(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"staff account {created[0]} ({created[1]}) created")
 
 
+@main.command("revoke-staff-sessions")
+@click.argument("email")
+def revoke_staff_sessions(email: str) -> None:
+    """Sign a staff member out of every browser (their sessions stop working now)."""
+    from warranty.staff_accounts import revoke_sessions
+
+    settings = _settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            user = revoke_sessions(session=session, email=email)
+            address = user.email
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"every staff session of {address} revoked")
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="one pass over every job, then exit")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),

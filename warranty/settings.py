@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=12, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
 
+    # A staff-page sign-in lasts this long (then sign in again).
+    staff_session_hours: float = Field(default=12.0, gt=0)
+
     # /metrics: callers from these comma-separated IPs/networks need no bearer token.
     metrics_allow: str = ""
 
