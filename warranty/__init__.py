@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
-    from warranty import db, errors_http, metrics, payments
+    from warranty import db, errors_http, metrics, payments, ratelimit
     from warranty.api import (
         catalog,
         checkout,
@@ -52,4 +52,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         from warranty.web import demo_store
 
         app.register_blueprint(demo_store.bp)
+    ratelimit.install(app, settings)
     return app

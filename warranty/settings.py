@@ -69,6 +69,16 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=12, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
 
+    # Rate limits per client address (see warranty/ratelimit.py); limits syntax "N/minute".
+    # memory:// counts per process; use redis://host:6379 with several processes.
+    rate_limits_enabled: bool = True
+    ratelimit_storage_uri: str = "memory://"
+    rate_limit_offers: str = "600/minute"
+    rate_limit_checkout: str = "60/minute"
+    rate_limit_sign_in: str = "10/minute"
+    rate_limit_claims: str = "30/hour"
+    rate_limit_staff_login_failures: str = "5 per 15 minutes"
+
     # A staff-page sign-in lasts this long (then sign in again).
     staff_session_hours: float = Field(default=12.0, gt=0)
 
