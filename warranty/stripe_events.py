@@ -51,9 +51,11 @@ def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
                                                tolerance=SIGNATURE_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError:
         raise InvalidSignature("signature does not match, or the event is too old") from None
-    except ValueError:
+    except (ValueError, TypeError, AttributeError, KeyError):
+        # Signed but not an event object: not JSON, or JSON of another shape (e.g. a list).
         raise InvalidSignature("body is not a Stripe event", code="invalid_payload") from None
-    if not getattr(event, "id", None) or not getattr(event, "type", None):
+    if not isinstance(getattr(event, "id", None), str) or not event.id or \
+            not isinstance(getattr(event, "type", None), str) or not event.type:
         raise InvalidSignature("body is not a Stripe event", code="invalid_payload")
     return event
 
@@ -70,8 +72,9 @@ def record(*, session: Session, event: stripe.Event) -> None:
 
 def object_id(payload: dict) -> str | None:
     """The id of the object an event is about."""
-    obj = (payload.get("data") or {}).get("object") or {}
-    value = obj.get("id")
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    value = obj.get("id") if isinstance(obj, dict) else None
     return value if isinstance(value, str) else None
 
 
