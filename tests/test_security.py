@@ -98,3 +98,19 @@ def test_security_headers_on_json_and_pages(settings, client):
     for path in ("/livez", "/api/v1/offers", "/my/plans"):
         hsts = https.test_client().get(path).headers["Strict-Transport-Security"]
         assert hsts.startswith("max-age=31536000"), path
+
+
+def test_behind_a_proxy_limits_count_the_forwarded_address(settings, store_key):
+    app = create_app(settings.model_copy(update={"rate_limit_sign_in": "1/minute",
+                                                 "proxy_hops": 1}))
+    client, proxy = app.test_client(), _caller()
+
+    def via_proxy(client_ip: str):
+        return client.post("/api/v1/customers/plans-link", json={"email": "a@example.com"},
+                           headers={**store_key, "X-Forwarded-For": client_ip},
+                           environ_base=proxy)
+
+    first, second = _caller()["REMOTE_ADDR"], _caller()["REMOTE_ADDR"]
+    assert via_proxy(first).status_code != 429
+    assert via_proxy(first).status_code == 429
+    assert via_proxy(second).status_code != 429  # same proxy, another shopper

@@ -53,4 +53,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         app.register_blueprint(demo_store.bp)
     ratelimit.install(app, settings)
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
+                                x_proto=settings.proxy_hops)
     return app

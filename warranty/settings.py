@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=12, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
 
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0 = none): the
+    # client address (rate limits, /metrics allowlist) is then the one they forwarded.
+    proxy_hops: int = Field(default=0, ge=0, le=5)
     # Rate limits per client address (see warranty/ratelimit.py); limits syntax "N/minute".
     # memory:// counts per process; use redis://host:6379 with several processes.
     rate_limits_enabled: bool = True
