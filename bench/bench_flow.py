@@ -25,27 +25,12 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from bench.bench_webhooks import _database, _free_port
+from bench.bench_webhooks import _database, _free_port, seed
 
 SECRET = "whsec_bench_flow"
 TOKEN = "bench-admin-token-0123456789"
 KEY = "pk_bench"
 PRODUCTS = 20
-
-
-def _prepare(url: str) -> None:
-    """Schema, the default rules and a catalog of TVs."""
-    from warranty import catalog, pricing
-    from warranty.db import migrate, session_scope
-
-    migrate(url)
-    with session_scope(url) as session:
-        pricing.save_rule_set(session=session,
-                              document=pricing.load_text(pricing.builtin_rules("default-jpy")),
-                              store_currency="jpy", created_by="bench")
-        catalog.upsert_products(session=session, currency="jpy", products=[
-            catalog.ProductIn(sku=f"TV-{i}", title=f"TV {i}", category="tv",
-                              price=100000 + 1000 * i) for i in range(PRODUCTS)])
 
 
 def _serve(url: str, stripe_url: str, workers: int) -> tuple[subprocess.Popen, str]:
@@ -170,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             url, drop = _database(args.postgres, Path(tmp))
             try:
-                _prepare(url)
+                seed(url, {f"TV-{i}": 100000 + 1000 * i for i in range(PRODUCTS)})
                 for workers in (1, 2):
                     rows.append(run(url, workers, args.shoppers, args.purchases, standin))
                 engine = sa.create_engine(url)
