@@ -56,23 +56,32 @@ def _database(postgres: str | None, workdir: Path) -> tuple[str, callable]:
     return sa.make_url(postgres).set(database=name).render_as_string(hide_password=False), drop
 
 
-def _prepare(url: str, orders: int) -> list[str]:
-    """Pending orders with one TV and one plan each, and a paid PaymentIntent per order."""
-    import stripe
-
-    from warranty import catalog, checkout, pricing
+def seed(url: str, tvs: dict[str, int]) -> None:
+    """Migrate, load the default JPY rules and add TVs (sku → price)."""
+    from warranty import catalog, pricing
     from warranty.db import migrate, session_scope
-    from warranty.offers import make_offers, ref_for_product
-    from warranty.settings import demo_settings
 
-    settings = demo_settings(database_url=url, stripe_webhook_secret=SECRET)
     migrate(url)
     with session_scope(url) as session:
         pricing.save_rule_set(session=session,
                               document=pricing.load_text(pricing.builtin_rules("default-jpy")),
                               store_currency="jpy", created_by="bench")
         catalog.upsert_products(session=session, currency="jpy", products=[
-            catalog.ProductIn(sku="TV", title="TV", category="tv", price=120000)])
+            catalog.ProductIn(sku=sku, title=sku, category="tv", price=price)
+            for sku, price in tvs.items()])
+
+
+def _prepare(url: str, orders: int) -> list[str]:
+    """Pending orders with one TV and one plan each, and a paid PaymentIntent per order."""
+    import stripe
+
+    from warranty import catalog, checkout
+    from warranty.db import session_scope
+    from warranty.offers import make_offers, ref_for_product
+    from warranty.settings import demo_settings
+
+    settings = demo_settings(database_url=url, stripe_webhook_secret=SECRET)
+    seed(url, {"TV": 120000})
     intents = []
     with session_scope(url) as session:
         product = catalog.get_product(session, "TV")

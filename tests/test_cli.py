@@ -59,3 +59,17 @@ def test_demo_data_and_tokens(run, db):
     assert json.loads(res.output)["products"] >= 10
     token = run("create-token", "alice", "--role", "finance").output.strip()
     assert token.startswith("wt_")
+
+
+def test_revoked_tokens_answer_401(run, db, settings):
+    from warranty import create_app
+
+    token = run("create-token", "bob", "--role", "staff").output.strip()
+    client = create_app(settings).test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/contracts", headers=headers).status_code == 200
+    assert "1 token(s) named bob revoked" in run("revoke-token", "bob").output
+    res = client.get("/api/v1/contracts", headers=headers)
+    assert res.status_code == 401 and res.json["error"]["code"] == "token_revoked"
+    again = CliRunner().invoke(main, ["revoke-token", "bob"])
+    assert again.exit_code != 0 and "no live token" in again.output

@@ -26,7 +26,8 @@ def test_worker_once_sends_mail_and_expires_ended_plans(db, settings, smtp_sink,
         monkeypatch.setenv(name, value)
     res = CliRunner().invoke(main, ["worker", "--once"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output) == {"refunds": 0, "mail": 1, "webhooks": 0, "expiry": 1}
+    assert json.loads(res.output) == {"stripe_events": 0, "refunds": 0, "mail": 1,
+                                      "webhooks": 0, "expiry": 1}
     assert smtp_sink.wait_for(1, to="cli@example.com")[0].subject.startswith("Your protection")
     assert db.exec(select(MailMessage.status)).one() == "sent"
     assert sorted(db.exec(select(Contract.status)).all()) == ["active", "expired"]
@@ -41,5 +42,5 @@ def test_one_failing_job_does_not_stop_the_others(db, settings, smtp_sink):
                                          "store_webhook_secret": "s" * 20,
                                          "timezone": "Not/AZone"})
     done = run_once(settings=broken, limit=5)
-    assert done == {"refunds": 0, "mail": 1, "webhooks": 0, "expiry": 0}
+    assert done == {"stripe_events": 0, "refunds": 0, "mail": 1, "webhooks": 0, "expiry": 0}
     assert smtp_sink.wait_for(1)[0].to == "x@example.com"

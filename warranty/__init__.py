@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
-    from warranty import db, errors_http, payments
+    from warranty import db, errors_http, metrics, payments, ratelimit
     from warranty.api import (
         catalog,
         checkout,
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
     errors_http.register(app)
+    metrics.install(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
                    experiment, plans_add, customer, staff, embed, reports, orders_import,
                    staff_reports):
@@ -55,4 +56,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         from warranty.web import demo_store
 
         app.register_blueprint(demo_store.bp)
+    ratelimit.install(app, settings)
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
+                                x_proto=settings.proxy_hops)
     return app

@@ -112,6 +112,27 @@ def create_token(name: str, role: str) -> None:
     click.echo(token)
 
 
+@main.command("revoke-token")
+@click.argument("name")
+def revoke_token(name: str) -> None:
+    """Revoke every live bearer token issued under NAME (they answer 401 from now on)."""
+    from sqlmodel import select
+
+    from warranty.dates import utcnow
+    from warranty.models import ApiToken
+
+    settings = _settings()
+    with session_scope(settings.database_url) as session:
+        rows = session.exec(select(ApiToken).where(ApiToken.name == name,
+                                                   ApiToken.revoked_at.is_(None))).all()
+        for row in rows:
+            row.revoked_at = utcnow()
+            session.add(row)
+    if not rows:
+        raise click.ClickException(f"no live token named {name}")
+    click.echo(f"{len(rows)} token(s) named {name} revoked")
+
+
 @main.command("create-staff")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["staff", "finance", "admin"]), default="staff",
@@ -134,6 +155,22 @@ def create_staff(email: str, role: str, password_stdin: bool) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"staff account {created[0]} ({created[1]}) created")
+
+
+@main.command("revoke-staff-sessions")
+@click.argument("email")
+def revoke_staff_sessions(email: str) -> None:
+    """Sign a staff member out of every browser (their sessions stop working now)."""
+    from warranty.staff_accounts import revoke_sessions
+
+    settings = _settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            user = revoke_sessions(session=session, email=email)
+            address = user.email
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"every staff session of {address} revoked")
 
 
 @main.command()

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def wants_json() -> bool:
     """API, webhooks and JSON clients get JSON; browsers on pages get HTML."""
     path = request.path
-    if path.startswith(("/api/", "/openapi.json", "/stripe/", "/healthz", "/livez")):
+    if path.startswith(("/api/", "/openapi.json", "/stripe/", "/healthz", "/livez", "/metrics")):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"

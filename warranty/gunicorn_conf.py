@@ -1,6 +1,15 @@
-"""gunicorn settings; override any of them with GUNICORN_CMD_ARGS."""
+"""gunicorn settings; override any of them with GUNICORN_CMD_ARGS.
+
+Prometheus metrics need one directory shared by the workers (multiprocess mode): set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty directory, or one is made under the system
+temporary directory. It is emptied when gunicorn starts, and a dead worker's live gauges
+are dropped when it exits.
+"""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 bind = os.environ.get("WARRANTY_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WARRANTY_WORKERS", "2"))
@@ -10,3 +19,26 @@ graceful_timeout = 20
 accesslog = os.environ.get("WARRANTY_ACCESS_LOG") or None
 # Each worker opens its own database pool after the fork.
 preload_app = False
+
+# Set before any worker imports prometheus_client, which reads it at import time.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="warranty-metrics-")
+
+
+def on_starting(server):
+    """Start from an empty metrics directory: old files would add stale counts."""
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if folder.exists():
+        for item in folder.iterdir():
+            if item.is_file() and item.suffix == ".db":
+                item.unlink()
+            elif item.is_dir():
+                shutil.rmtree(item)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    """Drop the live gauges of a worker that exited; its counters stay summed."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -320,6 +320,8 @@ class StaffUser(SQLModel, table=True):
     created_at: datetime = ts_field()
     last_login_at: datetime | None = ts_field(nullable=True)
     disabled_at: datetime | None = ts_field(nullable=True)
+    # Staff-page sessions issued before this moment are void (warranty revoke-staff-sessions).
+    sessions_revoked_at: datetime | None = ts_field(nullable=True)
 
 
 class Claim(SQLModel, table=True):

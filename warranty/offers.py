@@ -160,7 +160,7 @@ def verify_offer_token(token: str, *, secret: str, sku: str | None, product_pric
             price=int(data["price"]), currency=str(data["cur"]), rule_set_version=int(data["rv"]),
             expires_at=int(data["exp"]),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int(Infinity)
         raise InvalidOffer("offer token is malformed", code="offer_malformed") from None
     if data.get("v") != TOKEN_VERSION:
         raise InvalidOffer("offer token is from an unsupported version", code="offer_malformed")

@@ -72,6 +72,25 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=12, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
 
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0 = none): the
+    # client address (rate limits, /metrics allowlist) is then the one they forwarded.
+    proxy_hops: int = Field(default=0, ge=0, le=5)
+    # Rate limits per client address (see warranty/ratelimit.py); limits syntax "N/minute".
+    # memory:// counts per process; use redis://host:6379 with several processes.
+    rate_limits_enabled: bool = True
+    ratelimit_storage_uri: str = "memory://"
+    rate_limit_offers: str = "600/minute"
+    rate_limit_checkout: str = "60/minute"
+    rate_limit_sign_in: str = "10/minute"
+    rate_limit_claims: str = "30/hour"
+    rate_limit_staff_login_failures: str = "5 per 15 minutes"
+
+    # A staff-page sign-in lasts this long (then sign in again).
+    staff_session_hours: float = Field(default=12.0, gt=0)
+
+    # /metrics: callers from these comma-separated IPs/networks need no bearer token.
+    metrics_allow: str = ""
+
     # Claim photos and PDFs live here, outside the web root, under random names.
     upload_dir: str = "var/uploads"
     # Claims whose estimate is below this (minor units) are approved without review; 0 = off.

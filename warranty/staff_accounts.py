@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from warranty.auth import ROLE_ALLOWS
 from warranty.dates import utcnow
-from warranty.errors import Conflict, Unauthorized, ValidationFailed
+from warranty.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from warranty.models import StaffUser
 
 MIN_PASSWORD = 12
@@ -47,9 +49,32 @@ def authenticate(*, session: Session, email: str, password: str) -> StaffUser:
     return user
 
 
-def active_staff(session: Session, user_id: int | None) -> StaffUser | None:
-    """The signed-in staff account, unless it was disabled since."""
-    if not isinstance(user_id, int):
+def active_staff(session: Session, user_id: int | None, issued_at: float | None = None,
+                 max_age_seconds: float | None = None) -> StaffUser | None:
+    """The signed-in staff account, unless it was disabled, or the sign-in (at ``issued_at``,
+    a Unix time) is older than ``max_age_seconds`` or than a revocation of its sessions."""
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
         return None
+    if max_age_seconds is not None:
+        if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
+            return None
+        if not 0 <= time.time() - issued_at <= max_age_seconds:
+            return None
     user = session.get(StaffUser, user_id)
-    return user if user is not None and user.disabled_at is None else None
+    if user is None or user.disabled_at is not None:
+        return None
+    revoked = user.sessions_revoked_at
+    if revoked is not None and (issued_at is None or issued_at <= revoked.timestamp()):
+        return None
+    return user
+
+
+def revoke_sessions(*, session: Session, email: str) -> StaffUser:
+    """Sign a staff member out everywhere: sessions issued until now stop working."""
+    user = session.exec(select(StaffUser)
+                        .where(StaffUser.email == (email or "").strip().lower())).first()
+    if user is None:
+        raise NotFound(f"no staff account for {email}", code="staff_not_found")
+    user.sessions_revoked_at = utcnow()
+    session.add(user)
+    return user

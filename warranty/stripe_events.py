@@ -7,15 +7,16 @@ Stripe before anything changes. Unknown event types are stored and acknowledged.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import stripe
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from warranty import contracts
+from warranty import contracts, jobs
 from warranty.checkout import ORDER_TRANSITIONS
 from warranty.dates import store_today, utcnow
+from warranty.db import session_scope
 from warranty.errors import DomainError, PaymentProviderError
 from warranty.models import Order, StripeEvent
 from warranty.notifications import notify_contracts_created
@@ -27,6 +28,8 @@ SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_
 INTENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed",
                  "payment_intent.canceled"}
 SIGNATURE_TOLERANCE_SECONDS = 300
+# The worker leaves younger events to the delivery that is still working on them.
+RECOVERY_MIN_AGE_SECONDS = 30.0
 
 
 class InvalidSignature(DomainError):
@@ -48,9 +51,11 @@ def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
                                                tolerance=SIGNATURE_TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError:
         raise InvalidSignature("signature does not match, or the event is too old") from None
-    except ValueError:
+    except (ValueError, TypeError, AttributeError, KeyError):
+        # Signed but not an event object: not JSON, or JSON of another shape (e.g. a list).
         raise InvalidSignature("body is not a Stripe event", code="invalid_payload") from None
-    if not getattr(event, "id", None) or not getattr(event, "type", None):
+    if not isinstance(getattr(event, "id", None), str) or not event.id or \
+            not isinstance(getattr(event, "type", None), str) or not event.type:
         raise InvalidSignature("body is not a Stripe event", code="invalid_payload")
     return event
 
@@ -67,8 +72,9 @@ def record(*, session: Session, event: stripe.Event) -> None:
 
 def object_id(payload: dict) -> str | None:
     """The id of the object an event is about."""
-    obj = (payload.get("data") or {}).get("object") or {}
-    value = obj.get("id")
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    value = obj.get("id") if isinstance(obj, dict) else None
     return value if isinstance(value, str) else None
 
 
@@ -231,3 +237,57 @@ def unprocessed(session: Session, limit: int = 100) -> list[StripeEvent]:
     """Stored events not acted on yet (a crash or Stripe outage mid-webhook), oldest first."""
     return list(session.exec(select(StripeEvent).where(StripeEvent.processed_at.is_(None))
                              .order_by(StripeEvent.received_at).limit(limit)).all())
+
+
+def process(*, session: Session, settings: Settings, event_id: str, event_type: str,
+            payload: dict) -> str:
+    """Fetch a stored event's object again and apply it (the webhook's and worker's path).
+
+    A Stripe outage records the failed attempt, commits it and raises PaymentProviderError.
+    The caller commits the applied outcome.
+    """
+    try:
+        fetched = fetch(event_type, object_id(payload))
+    except PaymentProviderError as exc:
+        record_failure(session=session, event_id=event_id, error=exc.message)
+        session.commit()
+        raise
+    return apply(session=session, settings=settings, event_id=event_id, fetched=fetched)
+
+
+def _recovery_due(row: StripeEvent, settings: Settings, now: datetime) -> bool:
+    """Old enough that no live delivery still holds it, and past its backoff after failures.
+
+    Without a next-attempt column the schedule is counted from ``received_at``: the n-th
+    retry is due after the minimum age plus the sum of the first n backoff delays.
+    """
+    wait = RECOVERY_MIN_AGE_SECONDS + sum(jobs.backoff_seconds(n, settings)
+                                          for n in range(1, min(row.attempts, 200) + 1))
+    return row.received_at + timedelta(seconds=wait) <= now
+
+
+def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
+    """Apply stored events a crash or a Stripe outage left unprocessed; returns how many tried.
+
+    Concurrent workers may pick the same event: ``apply`` locks the row and skips a
+    processed one, so the work is still done once.
+    """
+    now = utcnow()
+    with session_scope(settings.database_url) as session:
+        stale = now - timedelta(seconds=RECOVERY_MIN_AGE_SECONDS)
+        rows = session.exec(select(StripeEvent).where(StripeEvent.processed_at.is_(None),
+                                                      StripeEvent.received_at <= stale)
+                            .order_by(StripeEvent.received_at).limit(1000)).all()
+        due = [(r.id, r.type, r.payload) for r in rows if _recovery_due(r, settings, now)]
+    tried = 0
+    for event_id, event_type, payload in due[:max(limit, 0)]:
+        tried += 1
+        try:
+            with session_scope(settings.database_url) as session:
+                outcome = process(session=session, settings=settings, event_id=event_id,
+                                  event_type=event_type, payload=payload)
+        except PaymentProviderError as exc:
+            log.warning("Stripe event %s still not applied: %s", event_id, exc.message)
+            continue
+        log.info("Stripe event %s recovered: %s", event_id, outcome)
+    return tried

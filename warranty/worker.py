@@ -1,4 +1,5 @@
-"""The background worker: sends mail, delivers store webhooks, retries refunds, expires plans.
+"""The background worker: applies Stripe events left unprocessed, sends mail, delivers store
+webhooks, retries refunds, expires plans.
 
 Each job is ``run_<job>(*, settings, limit) -> int`` (rows it worked on) and claims its rows
 safely (warranty.jobs), so any number of ``warranty worker`` processes can run side by side.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from warranty import contracts
+from warranty import contracts, stripe_events
 from warranty.dates import store_today
 from warranty.db import session_scope
 from warranty.mail import run_mail
@@ -27,8 +28,8 @@ def run_expiry(*, settings: Settings, limit: int = 200) -> int:
                                           today=store_today(settings.timezone), limit=limit))
 
 
-JOBS = {"refunds": run_refunds, "mail": run_mail, "webhooks": run_webhooks,
-        "expiry": run_expiry}
+JOBS = {"stripe_events": stripe_events.run_stripe_events, "refunds": run_refunds,
+        "mail": run_mail, "webhooks": run_webhooks, "expiry": run_expiry}
 
 
 def run_once(*, settings: Settings, limit: int = 50) -> dict[str, int]:

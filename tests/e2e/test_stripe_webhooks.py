@@ -10,32 +10,9 @@ import pytest
 import requests
 from sqlmodel import Session, func, select
 
-from tests.factories import add_product, load_rules
-from tests.stripe_helpers import order_state, pay_hosted, signed, stripe_events, wait_for
+from tests.stripe_helpers import order_state, signed
 from warranty.db import get_engine
 from warranty.models import ContractEvent, StripeEvent
-
-
-@pytest.fixture
-def paid_without_webhooks(stripe_server, stripe_app, db, store_key):
-    """A cart of 3 TVs with 3 plans paid on the stand-in; nothing delivered to us yet."""
-    client = stripe_app.test_client()
-    load_rules(db)
-    add_product(db)
-    token = client.get("/api/v1/offers?sku=TV-1", headers=store_key).json["offers"][0][
-        "offer_token"]
-    res = client.post("/api/v1/checkout/sessions", headers=store_key, json={
-        "order_ref": "A-7", "customer_email": "a@example.com",
-        "success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no",
-        "lines": [{"type": "product", "line_id": "p", "sku": "TV-1", "quantity": 3,
-                   "unit_price": 120000},
-                  {"type": "plan", "for_line": "p", "quantity": 3, "offer_token": token}]})
-    assert pay_hosted(res.json["checkout_url"]).status_code == 303
-    session_id = res.json["stripe_checkout_session_id"]
-    completed = wait_for(lambda: stripe_events("checkout.session.completed", session_id))
-    intent_id = completed[0]["data"]["object"]["payment_intent"]
-    succeeded = wait_for(lambda: stripe_events("payment_intent.succeeded", intent_id))
-    return stripe_server, res.json["order_id"], completed[0], succeeded[0]
 
 
 def post_event(base_url, payload, **kwargs):

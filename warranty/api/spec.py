@@ -21,6 +21,7 @@ from warranty.auth import bearer_role, check_public_key, require_role
 from warranty.db import get_session
 from warranty.errors import DomainError, Unauthorized, ValidationFailed
 from warranty.magic_links import InvalidLink, email_from_plans_token
+from warranty.ratelimit import LIMITED_ENDPOINTS
 
 # "none" | "public" | "staff" | "finance" | "admin" | "customer" (the store's public key with
 # the customer's signed token in X-Customer-Token, or a staff bearer token)
@@ -56,6 +57,7 @@ class Endpoint:
     status: int
     errors: tuple[int, ...] = field(default_factory=tuple)
     beacon: bool = False
+    name: str = ""  # the Flask endpoint, "<blueprint>.<view>"
 
 
 REGISTRY: list[Endpoint] = []
@@ -188,7 +190,7 @@ def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, aut
         REGISTRY.append(Endpoint(path=prefix + rule, method=method.lower(), summary=summary,
                                  tag=bp.name, auth=auth, body=body, query=query,
                                  response=response, status=status, errors=errors,
-                                 beacon=beacon))
+                                 beacon=beacon, name=f"{bp.name}.{view.__name__}"))
 
         @wraps(view)
         def wrapped(**path_args):
@@ -257,6 +259,8 @@ def openapi_document(*, title: str, version: str) -> dict:
             ok["content"] = {"application/json": {"schema": ref(ep.response)}}
         op["responses"][str(ep.status)] = ok
         codes = set(ep.errors) | {400, 422}
+        if ep.name in LIMITED_ENDPOINTS:
+            codes.add(429)
         if ep.auth != "none":
             codes.add(401)
         if ep.auth in ("staff", "finance", "admin"):

@@ -8,7 +8,6 @@ from pydantic import BaseModel
 from warranty import stripe_events
 from warranty.api.spec import endpoint
 from warranty.db import get_session
-from warranty.errors import PaymentProviderError
 
 bp = Blueprint("stripe", __name__, url_prefix="/stripe")
 
@@ -30,13 +29,7 @@ def receive():
     session = get_session()
     stripe_events.record(session=session, event=event)
     session.commit()
-    try:
-        fetched = stripe_events.fetch(event.type, stripe_events.object_id(event.to_dict()))
-    except PaymentProviderError as exc:
-        stripe_events.record_failure(session=session, event_id=event.id, error=exc.message)
-        session.commit()
-        raise
-    outcome = stripe_events.apply(session=session, settings=settings, event_id=event.id,
-                                  fetched=fetched)
+    outcome = stripe_events.process(session=session, settings=settings, event_id=event.id,
+                                    event_type=event.type, payload=event.to_dict())
     session.commit()
     return WebhookAck(received=True, outcome=outcome)

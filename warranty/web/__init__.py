@@ -98,7 +98,11 @@ def install(bp: Blueprint) -> None:
 
     @bp.after_app_request
     def _headers(response: Response) -> Response:
+        # Every response, JSON included: no MIME sniffing, HTTPS only once served over it.
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if settings().base_url.startswith("https://"):
+            response.headers.setdefault("Strict-Transport-Security",
+                                        "max-age=31536000; includeSubDomains")
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", CSP)
             response.headers.setdefault("X-Frame-Options", "DENY")

@@ -6,6 +6,7 @@ Roles: every staff role reads; ``staff`` and ``admin`` decide on claims; ``finan
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from functools import wraps
 
@@ -36,7 +37,9 @@ def staff_required(view):
 
     @wraps(view)
     def wrapped(**kwargs):
-        user = staff_accounts.active_staff(get_session(), session.get("staff_id"))
+        user = staff_accounts.active_staff(
+            get_session(), session.get("staff_id"), session.get("staff_at"),
+            settings().staff_session_hours * 3600)
         if user is None:
             return redirect(url_for("staff.login", next=request.path))
         g.staff = user
@@ -75,6 +78,7 @@ def login():
     lang = session.get("lang")
     session.clear()  # a fresh session (and CSRF token) after signing in
     session["staff_id"] = user.id
+    session["staff_at"] = time.time()  # sessions expire and can be revoked from here on
     if lang:
         session["lang"] = lang
     return redirect(target, 303)
@@ -84,6 +88,7 @@ def login():
 def logout():
     """Sign out."""
     session.pop("staff_id", None)
+    session.pop("staff_at", None)
     return redirect(url_for("staff.login"), 303)
 
 

@@ -1,0 +1,95 @@
+"""Every customer route, walked from the app's url_map, as another customer: 404 or 403.
+
+A new customer route with an id in its path fails this test until it is added here.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+
+from sqlmodel import func, select
+
+from tests.api.test_claims_api import _body, _customer
+from tests.factories import JPEG, paid_order
+from tests.web.pages import PURCHASE, csrf, sign_in_customer
+from warranty import claims, uploads
+from warranty.api.spec import REGISTRY
+from warranty.models import Claim, ClaimFile
+
+OWNER, OTHER = "owner@example.com", "other@example.com"
+PHOTO = {"filename": "tv.jpg", "content_base64": base64.b64encode(JPEG).decode()}
+
+
+def _owner_data(db, settings):
+    """The owner's contract, a claim on it and a file of that claim (committed)."""
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE, email=OWNER, order_ref="OWN-1")
+    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+                              customer_email=OWNER, incident_date=date(2025, 3, 1),
+                              failure_type="breakdown", description="owner's own words",
+                              estimated_amount=30000,
+                              files=[uploads.Upload(filename="tv.jpg", data=JPEG)],
+                              actor=f"customer:{OWNER}", today=date(2026, 1, 1))
+    db.commit()
+    (attachment,) = claims.files_of(db, claim)
+    return contract, claim, attachment
+
+
+def _customer_routes(app):
+    """(rule, methods) of every customer page and every customer-authenticated endpoint."""
+    api = {(ep.path, ep.method.upper()) for ep in REGISTRY if ep.auth == "customer"}
+    for rule in app.url_map.iter_rules():
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        if rule.endpoint.startswith("customer."):
+            yield rule, methods, False
+        else:
+            api_methods = [m for m in methods if (rule.rule, m) in api]
+            if api_methods:
+                yield rule, api_methods, True
+
+
+def test_no_customer_route_reaches_another_customers_data(app, client, db, settings,
+                                                          store_key):
+    contract, claim, attachment = _owner_data(db, settings)
+    paid_order(db, purchase_date=PURCHASE, email=OTHER, order_ref="OTH-1")
+    ids = {"contract_id": contract.public_id, "claim_id": claim.public_id,
+           "file_id": attachment.public_id}
+    sign_in_customer(client, settings, OTHER)
+    token = csrf(client, "/my/plans")
+    other_api = _customer(settings, store_key, OTHER)
+    resubmit = {k: v for k, v in _body(contract).items() if k not in ("contract_id", "lang")}
+    api_bodies = {"/api/v1/claims": _body(contract), "/api/v1/claims/<claim_id>/files": PHOTO,
+                  "/api/v1/claims/<claim_id>/resubmit": resubmit}
+    walked = []
+    # Signing out last keeps the other customer signed in for every other route.
+    routes = sorted(_customer_routes(app), key=lambda r: r[0].endpoint == "customer.logout")
+    for rule, methods, is_api in routes:
+        unknown = set(rule.arguments) - set(ids)
+        assert not unknown, f"{rule.rule}: add an owner's value for {unknown} to this test"
+        url = rule.build(ids, append_unknown=False)[1] if rule.arguments else rule.rule
+        for method in methods:
+            if is_api:
+                res = client.open(url, method=method, headers=other_api,
+                                  json=api_bodies.get(rule.rule) if method == "POST" else None)
+            else:
+                form = {"csrf_token": token, "incident_date": "2025-03-01",
+                        "failure_type": "breakdown", "description": "mine now"}
+                res = client.open(url, method=method, data=form if method == "POST" else None,
+                                  headers={"Accept": "text/html"})
+            walked.append((method, rule.rule, res.status_code))
+            text = res.get_data(as_text=True)
+            if rule.arguments or (is_api and method == "POST"):
+                assert res.status_code in (403, 404), (method, rule.rule, res.status_code)
+            # Whatever the route answers, none of the owner's data is in it (a 404 may echo
+            # the id the caller sent, nothing more).
+            assert OWNER not in text and "owner's own words" not in text, rule.rule
+            if not rule.arguments and rule.rule not in api_bodies:
+                assert claim.public_id not in text and contract.public_id not in text
+    assert {r for _, r, _ in walked} >= {"/my/claims/<claim_id>",
+                                         "/my/claims/<claim_id>/files/<file_id>",
+                                         "/my/plans/<contract_id>/claims/new",
+                                         "/api/v1/claims/<claim_id>", "/api/v1/customer/plans"}
+    assert db.exec(select(func.count()).select_from(Claim)).one() == 1
+    assert db.exec(select(func.count()).select_from(ClaimFile)).one() == 1
+    db.refresh(claim)
+    assert claim.description == "owner's own words"

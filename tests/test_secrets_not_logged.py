@@ -1,0 +1,55 @@
+"""No secret reaches the logs: keys, tokens, webhook secrets and passwords, through a whole
+purchase, its mail, a cancellation with its refund, a claim and staff sign-ins."""
+
+from __future__ import annotations
+
+import logging
+
+from tests.e2e.test_stripe_webhooks import post_event
+from tests.factories import STAFF_PASSWORD, add_staff
+from tests.test_store_webhooks import SECRET as STORE_SECRET
+from tests.web.pages import csrf, sign_in_staff
+from warranty import create_app, magic_links
+from warranty.worker import run_once
+
+
+def test_secrets_never_appear_in_the_logs(paid_without_webhooks, mail_settings, db,
+                                          staff_headers, store_key, caplog, capfd):
+    caplog.set_level(logging.DEBUG)
+    base_url, order_id, completed, _ = paid_without_webhooks
+    settings = mail_settings.model_copy(update={
+        "store_webhook_url": "http://127.0.0.1:9/hooks", "store_webhook_secret": STORE_SECRET,
+        "smtp_password": "smtp-password-never-logged"})
+    assert post_event(base_url, completed).json()["outcome"] == "paid"
+    run_once(settings=settings, limit=50)  # mail sent, store webhooks fail (logged)
+    client = create_app(settings).test_client()
+    contracts = client.get(f"/api/v1/contracts?order={order_id}", headers=staff_headers)
+    contract_id = contracts.json["items"][0]["id"]
+    quote = client.get(f"/api/v1/contracts/{contract_id}/cancellation-quote",
+                       headers=staff_headers).json
+    cancelled = client.post(f"/api/v1/contracts/{contract_id}/cancel", headers=staff_headers,
+                            json={"amount": quote["amount"], "reason": "changed my mind"})
+    assert cancelled.json["refund"]["status"] == "succeeded"
+    customer_token = magic_links.make_token(settings, "plans", {"email": "a@example.com"})
+    claim = client.post("/api/v1/claims", headers={**store_key, "X-Customer-Token":
+                                                  customer_token},
+                        json={"contract_id": contracts.json["items"][1]["id"],
+                              "incident_date": "2020-01-01", "failure_type": "breakdown",
+                              "description": "it broke", "estimated_amount": 1000})
+    assert claim.status_code in (201, 422)
+    add_staff(db)
+    sign_in_staff(client)
+    wrong = client.post("/staff/login", data={"email": "alice@store.example",
+                                              "password": "wrong-" + STAFF_PASSWORD,
+                                              "csrf_token": csrf(client, "/staff/login")})
+    assert wrong.status_code in (303, 401)
+    client.get("/api/v1/contracts", headers={"Authorization": "Bearer not-the-token"})
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert f"order {order_id} paid" in logged and "refund" in logged.lower()
+    secrets = {"secret key": settings.secret_key, "API token": settings.api_token,
+               "Stripe key": settings.stripe_api_key,
+               "Stripe webhook secret": settings.stripe_webhook_secret,
+               "store webhook secret": STORE_SECRET, "SMTP password": settings.smtp_password,
+               "staff password": STAFF_PASSWORD, "customer token": customer_token}
+    leaked = [name for name, value in secrets.items() if value in logged]
+    assert leaked == []
