@@ -17,6 +17,21 @@ APP_PORT = int(os.environ.get("DEMO_PORT", "5000"))
 SMTP_PORT = int(os.environ.get("DEMO_SMTP_PORT", "8025"))
 
 
+DEMO_STAFF = ("admin@demo.example", "demo-password-123")
+
+
+def _demo_staff(session) -> None:
+    """An admin staff account for the demo's staff pages and reports (once)."""
+    from sqlmodel import select
+
+    from warranty.models import StaffUser
+    from warranty.staff_accounts import create_staff
+
+    email, password = DEMO_STAFF
+    if session.exec(select(StaffUser).where(StaffUser.email == email)).first() is None:
+        create_staff(session=session, email=email, role="admin", password=password)
+
+
 def main() -> None:
     """Set up and serve the demo until Ctrl-C."""
     import threading
@@ -54,6 +69,7 @@ def main() -> None:
     migrate(settings.database_url)
     with session_scope(settings.database_url) as session:
         load_demo(session=session, currency=settings.currency)
+        _demo_staff(session)
     stop = threading.Event()
     threading.Thread(target=run_forever, kwargs={"settings": settings, "stop": stop},
                      name="worker", daemon=True).start()
@@ -63,6 +79,10 @@ def main() -> None:
           f"buy with the stand-in's test card)")
     print(f"warranty API:    http://127.0.0.1:{APP_PORT}/api/v1  (staff token: "
           f"{settings.api_token})")
+    print(f"customer pages:  http://127.0.0.1:{APP_PORT}/my/plans  (email + order reference "
+          "of an order you placed in the demo store)")
+    print(f"staff pages:     http://127.0.0.1:{APP_PORT}/staff/login  ({DEMO_STAFF[0]} / "
+          f"{DEMO_STAFF[1]}): claims queue, customer history, /staff/reports")
     print(f"try:             curl 'http://127.0.0.1:{APP_PORT}/api/v1/offers?sku=TV-55-OLED"
           f"&key={settings.public_key}'")
     try:
