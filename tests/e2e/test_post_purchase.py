@@ -94,16 +94,21 @@ def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db,
     assert link == checkout.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
     path = link.split("127.0.0.1:5000")[1]
     token = path.split("token=")[1]
-    page = requests.get(stripe_live + path, timeout=10)
+    browser_like = requests.Session()  # keeps the session cookie the CSRF token is tied to
+    page = browser_like.get(stripe_live + path, timeout=10)
     assert page.status_code == 200 and "accident-36" in page.text and "¥2,980" not in page.text
     assert "¥9,960" in page.text  # 8.3% of ¥120,000
     bad = requests.get(stripe_live + path[:-4] + "AAAA", timeout=10,
                        headers={"Accept": "text/html"})
     assert bad.status_code == 403 and "<html" in bad.text
     from urllib.parse import unquote
-    res = requests.post(f"{stripe_live}/plans/add", timeout=10, allow_redirects=False,
-                        data={"token": unquote(token), "plan_code": "accident-36",
-                              "quantity": "1"})
+    form = {"token": unquote(token), "plan_code": "accident-36", "quantity": "1"}
+    forged = requests.post(f"{stripe_live}/plans/add", timeout=10, data=form,
+                           allow_redirects=False)
+    assert forged.status_code == 400  # no CSRF token: refused
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    res = browser_like.post(f"{stripe_live}/plans/add", timeout=10, allow_redirects=False,
+                            data={**form, "csrf_token": csrf})
     assert res.status_code == 303 and "/pay/cs_" in res.headers["Location"]
     paid = pay_hosted(res.headers["Location"])
     assert paid.status_code == 303 and paid.headers["Location"].endswith("/plans/added")

@@ -26,8 +26,10 @@ from sqlmodel import select
 from warranty.db import get_session
 from warranty.models import Order, Product
 from warranty.money import format_amount
+from warranty.web import protect
 
 bp = Blueprint("demo_store", __name__)
+protect(bp)  # CSRF on the cart forms, like every page
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'"
 MAX_QUANTITY = 10
 LANGS = ("ja", "en")

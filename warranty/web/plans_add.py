@@ -8,8 +8,10 @@ from warranty import checkout, money
 from warranty.api.checkout import hosted
 from warranty.db import get_session
 from warranty.errors import DomainError
+from warranty.web import protect
 
 bp = Blueprint("plans_add", __name__)
+protect(bp)  # CSRF on the form, like every page
 
 
 @bp.after_request
