@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app, g, request
 from sqlmodel import Session
 
-_engines: dict[str, sa.Engine] = {}
+_engines: dict[tuple[str, str], sa.Engine] = {}  # (url, app | reader | writer)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -33,57 +33,57 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
-def get_engine(url: str) -> sa.Engine:
-    """One engine per database URL for the life of the process."""
-    engine = _engines.get(url)
-    if engine is None:
-        if url.startswith("sqlite"):
-            engine = sa.create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}
-            )
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
-            # pysqlite's own transaction handling is off so BEGIN IMMEDIATE is ours.
-            sa.event.listen(
-                engine, "connect",
-                lambda dbapi_conn, _r: setattr(dbapi_conn, "isolation_level", None),
-            )
-            sa.event.listen(engine, "begin", _sqlite_begin)
-        else:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-        _engines[url] = engine
+def _create_engine(url: str, *, autocommit: bool) -> sa.Engine:
+    """A pooled engine for ``url``; transactions are ours on SQLite (see _sqlite_begin)."""
+    options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                                **options)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                              **options)
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    if not autocommit:
+        # pysqlite's own transaction handling is off so BEGIN (IMMEDIATE) is ours.
+        sa.event.listen(engine, "connect",
+                        lambda dbapi_conn, _r: setattr(dbapi_conn, "isolation_level", None))
+        sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-_readers: dict[str, sa.Engine] = {}
+def _cached(url: str, kind: str) -> sa.Engine:
+    """One engine of each kind per database URL for the life of the process."""
+    engine = _engines.get((url, kind))
+    if engine is None:
+        if kind == "writer":
+            engine = _cached(url, "app").execution_options(sqlite_begin="IMMEDIATE")
+        else:
+            engine = _create_engine(url, autocommit=kind == "reader")
+        _engines[(url, kind)] = engine
+    return engine
+
+
+def get_engine(url: str) -> sa.Engine:
+    """The app's engine for ``url``: transactions that read, then may write."""
+    return _cached(url, "app")
 
 
 def get_reader_engine(url: str) -> sa.Engine:
     """An autocommit engine for hot read-only paths (offers): a lone SELECT needs no
     BEGIN/ROLLBACK round trips, and on SQLite takes no lock beyond the statement."""
-    engine = _readers.get(url)
-    if engine is None:
-        if url.startswith("sqlite"):
-            engine = sa.create_engine(url, isolation_level="AUTOCOMMIT",
-                                      connect_args={"check_same_thread": False, "timeout": 30})
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True,
-                                      pool_size=10, max_overflow=10)
-        _readers[url] = engine
-    return engine
+    return _cached(url, "reader")
 
 
 def get_write_engine(url: str) -> sa.Engine:
-    """The same engine and pool, but every transaction starts as a writer (SQLite)."""
-    return get_engine(url).execution_options(sqlite_begin="IMMEDIATE")
+    """The app engine's pool, but every transaction starts as a writer (SQLite)."""
+    return _cached(url, "writer")
 
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests, forks)."""
-    for engine in [*_engines.values(), *_readers.values()]:
-        engine.dispose()
+    for (_url, kind), engine in _engines.items():
+        if kind != "writer":  # shares the app engine's pool
+            engine.dispose()
     _engines.clear()
-    _readers.clear()
 
 
 def get_session() -> Session:
