@@ -122,15 +122,20 @@ def create_payment_intent(body: checkout.CartIn):
                             payment_intent_id=intent.id, client_secret=intent.client_secret)
 
 
+def _open_lines(order_id: str):
+    """A paid order and its product lines with the plans they can still get."""
+    session = get_session()
+    order = checkout.get_order(session, order_id)
+    return order, checkout.post_purchase_lines(
+        session=session, settings=current_app.config["SETTINGS"], order=order)
+
+
 @endpoint(bp, "/orders/<order_id>/post-purchase-offers", auth="public",
           summary="Plans that can still be bought for a paid order's lines",
           response=PostPurchaseOffers, errors=(404, 409))
 def post_purchase_offers(order_id: str):
     """Offers for each product line of a paid order within 60 days of purchase."""
-    settings = current_app.config["SETTINGS"]
-    session = get_session()
-    order = checkout.get_order(session, order_id)
-    lines = checkout.post_purchase_lines(session=session, settings=settings, order=order)
+    order, lines = _open_lines(order_id)
     return {"order_id": order.public_id, "purchase_date": order.purchase_date.isoformat(),
             "lines": lines}
 
@@ -165,10 +170,8 @@ class PostPurchaseLinks(BaseModel):
           response=PostPurchaseLinks, errors=(404, 409))
 def post_purchase_links(order_id: str):
     """One signed link per product line that can still get a plan."""
+    order, lines = _open_lines(order_id)
     settings = current_app.config["SETTINGS"]
-    session = get_session()
-    order = checkout.get_order(session, order_id)
-    lines = checkout.post_purchase_lines(session=session, settings=settings, order=order)
     return {"order_id": order.public_id,
             "links": [{"line_no": line["line_no"], "sku": line["sku"],
                        "url": checkout.post_purchase_link(settings, order, line["line_no"])}

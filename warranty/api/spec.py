@@ -141,7 +141,7 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     for key in request.args:
         values = request.args.getlist(key)
         raw[key] = values if len(values) > 1 else values[0]
-    _refuse_unstorable(raw)
+    # Query strings were already screened for unstorable text (errors_http, before_request).
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -71,16 +71,18 @@ def _arms():
 def retention(ctx: Context) -> Result:
     """Repeat-purchase rates, cohort retention and LTV: with and without a plan, and per
     holdout arm (customers whose orders carry an embed visitor id; the rest are "no_visitor")."""
+    observed_to = ctx.session.execute(sa.select(sa.func.max(_o.c.purchase_date))
+                                      .where(_purchases())).scalar() or ctx.period.end
     first, plans = _firsts()
     with_plan = sa.case((plans.c.first_plan == first.c.first, "with_plan"),
                         else_="without_plan")
-    rows, groups, observed_to = _grouped(
-        ctx, first, with_plan, first.outerjoin(plans, plans.c.email == first.c.email),
+    rows, groups = _grouped(
+        ctx, observed_to, first, with_plan, first.outerjoin(plans, plans.c.email == first.c.email),
         ("with_plan", "without_plan"))
     arms = _arms()
     arm = sa.func.coalesce(arms.c.arm, "no_visitor")
-    arm_rows, arm_groups, _ = _grouped(
-        ctx, first, arm, first.outerjoin(arms, arms.c.email == first.c.email),
+    arm_rows, arm_groups = _grouped(
+        ctx, observed_to, first, arm, first.outerjoin(arms, arms.c.email == first.c.email),
         ("treatment", "holdout", "no_visitor"))
     columns = ["group", "cohort", "customers", "orders", "average_order_value",
                *[f"repeat_{d}_rate" for d in WINDOWS],
@@ -92,11 +94,9 @@ def retention(ctx: Context) -> Result:
                          "gross_margin": str(ctx.settings.gross_margin)})
 
 
-def _grouped(ctx: Context, first, grp_expr, joined, group_names):
+def _grouped(ctx: Context, observed_to, first, grp_expr, joined, group_names):
     """The retention table for customers split by ``grp_expr`` over ``joined``."""
     session, period = ctx.session, ctx.period
-    observed_to = session.execute(sa.select(sa.func.max(_o.c.purchase_date))
-                                  .where(_purchases())).scalar() or period.end
     cohort = (sa.select(first.c.email, first.c.first, grp_expr.label("grp"),
                         month_of(first.c.first).label("cohort"),
                         month_index(first.c.first).label("cohort_index"))
@@ -151,7 +151,7 @@ def _grouped(ctx: Context, first, grp_expr, joined, group_names):
         for row in [*mine, total]:
             rows.append(_row(row))
         groups[grp] = _ltv(total, ctx.settings.gross_margin)
-    return rows, groups, observed_to
+    return rows, groups
 
 
 def _row(cell: dict) -> dict:
