@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from warranty.api.spec import unstorable_text
 from warranty.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ def register(app: Flask) -> None:
     def refuse_unstorable_input():
         # Query strings and forms of every page and endpoint: a NUL byte would reach
         # PostgreSQL (which refuses it) from any text field.
-        from warranty.api.spec import unstorable_text
-
         fields = {**request.args.to_dict(flat=False), **(
             request.form.to_dict(flat=False) if request.mimetype in (
                 "application/x-www-form-urlencoded", "multipart/form-data") else {})}
