@@ -39,22 +39,3 @@ def test_client_time_is_clamped(offset, expected):
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
     given = None if offset is None else now + offset
     assert experiment.clamp_client_time(given, now) == now + expected
-
-
-def test_token_bucket_allows_a_burst_then_the_rate():
-    buckets = experiment.TokenBuckets(rate=10, burst=100)
-    assert buckets.take("a", 100, now=0.0) == 0
-    wait = buckets.take("a", 20, now=0.0)
-    assert wait == pytest.approx(2.0)
-    assert buckets.take("a", 20, now=1.0) > 0  # 10 tokens back after 1 s: not enough
-    assert buckets.take("a", 20, now=2.0) == 0  # 20 after 2 s
-    assert buckets.take("b", 100, now=2.0) == 0  # keys are independent
-
-
-def test_token_buckets_forget_only_full_idle_keys():
-    buckets = experiment.TokenBuckets(rate=1, burst=10, max_keys=3)
-    for n, key in enumerate("abc"):
-        buckets.take(key, 5, now=float(n))
-    buckets.take("d", 5, now=11.5)  # a (t=0) and b (t=1) are full again; c (t=2) is not
-    assert set(buckets._buckets) == {"c", "d"}
-    assert buckets.take("c", 10, now=11.5) == 0  # refilled to the burst, not beyond

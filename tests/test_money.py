@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from warranty import money
 
@@ -28,6 +30,22 @@ def test_rate_is_exact_not_float():
     assert money.round_up(money.of_rate(3, "0.1")) == 1
     assert money.of_rate(120000, "0.083") == 9960
     assert money.round_up(money.of_rate(29999, "0.08"), 1) == 2400  # 2399.92 cents up
+
+
+@given(base=st.integers(0, 10**12), rate=st.decimals(0, 10, places=4),
+       floor=st.integers(0, 10**6), step=st.sampled_from([1, 5, 10, 100]))
+def test_price_at_rate_is_round_up_of_the_exact_product(base, rate, floor, step):
+    expected = money.round_up(max(money.of_rate(base, rate), floor), step)
+    assert money.price_at_rate(base, rate, floor=floor, step=step) == expected
+
+
+def test_price_at_rate_examples():
+    assert money.price_at_rate(29999, "0.08") == 2400  # 2399.92 cents up
+    assert money.price_at_rate(120000, "0.083", step=10) == 9960
+    assert money.price_at_rate(1000, "0.05", floor=980, step=10) == 980  # the floor
+    assert money.price_at_rate(19999, "0.05", floor=0, step=10) == 1000  # 999.95 → ¥1,000
+    with pytest.raises(money.MoneyError):
+        money.price_at_rate(100, "0.1", step=0)
 
 
 def test_pro_rata_rounds_down():

@@ -6,7 +6,15 @@ import logging
 
 from flask import Flask
 
+from warranty.json_provider import OrjsonProvider
 from warranty.settings import Settings
+
+
+class _Flask(Flask):
+    """Flask with JSON responses encoded by orjson."""
+
+    json_provider_class = OrjsonProvider
+
 
 __version__ = "0.1.0"
 
@@ -14,12 +22,11 @@ __version__ = "0.1.0"
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; settings come from WARRANTY_* variables unless given."""
     settings = settings or Settings()
-    app = Flask(__name__)
+    app = _Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
     # Product bulk upserts and claim uploads are the largest bodies we accept.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
-    app.json.sort_keys = False
     # The session cookie carries the signed-in customer or staff member and the CSRF token.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")

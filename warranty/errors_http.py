@@ -55,7 +55,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
-        return _respond(exc.code or 500, code, exc.description or exc.name)
+        body, status = _respond(exc.code or 500, code, exc.description or exc.name)
+        # The exception's own headers that say how to go on (Retry-After, Allow, ...).
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

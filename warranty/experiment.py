@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -99,44 +97,3 @@ def record_events(*, session: Session, visitor_id: str, events: list[EventIn], s
     # Core insert with a list: SQLAlchemy sends one INSERT ... VALUES (...), (...) statement.
     session.execute(sa.insert(VisitorEvent.__table__), rows)
     return arm
-
-
-class TokenBuckets:
-    """In-process token buckets by key (visitor id, IP): ``rate`` tokens/s up to ``burst``.
-
-    Per process, so N gunicorn workers allow up to N times the rate; enough to stop one
-    runaway client without a shared store. Idle buckets refill to full and are dropped.
-    """
-
-    def __init__(self, rate: float, burst: int, max_keys: int = 100_000):
-        """Buckets refilling at ``rate`` per second, holding at most ``burst``."""
-        self.rate, self.burst, self.max_keys = rate, float(burst), max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str, tokens: int, now: float | None = None) -> float:
-        """Take ``tokens``; returns 0 when allowed, else the seconds to wait before retrying."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            level, last = self._buckets.get(key, (self.burst, now))
-            level = min(self.burst, level + (now - last) * self.rate)
-            if tokens > level:
-                self._buckets[key] = (level, now)
-                return (tokens - level) / self.rate
-            self._buckets[key] = (level - tokens, now)
-            if len(self._buckets) > self.max_keys:
-                self._forget_full(now)
-            return 0.0
-
-    def give_back(self, key: str, tokens: int) -> None:
-        """Return tokens taken for a request that another limit then refused."""
-        with self._lock:
-            if key in self._buckets:
-                level, last = self._buckets[key]
-                self._buckets[key] = (min(self.burst, level + tokens), last)
-
-    def _forget_full(self, now: float) -> None:
-        """Drop buckets idle long enough to be full again: they equal fresh ones."""
-        refill = self.burst / self.rate
-        for key in [k for k, (_, last) in self._buckets.items() if now - last >= refill]:
-            del self._buckets[key]

@@ -74,6 +74,17 @@ def of_rate(base: int, rate: Decimal | str) -> Fraction:
     return base * _exact(rate)
 
 
+def price_at_rate(base: int, rate: Decimal | str, *, floor: int = 0, step: int = 1) -> int:
+    """``round_up(max(base × rate, floor), step)`` in integer arithmetic (offers are hot)."""
+    if step < 1:
+        raise MoneyError("rounding step must be at least 1")
+    exact = _exact(rate)
+    scaled, den = base * exact.numerator, exact.denominator  # base × rate == scaled / den
+    if scaled < floor * den:
+        scaled, den = floor, 1
+    return -(-scaled // (den * step)) * step
+
+
 def pro_rata(amount: int, numerator: int, denominator: int) -> int:
     """``amount × numerator / denominator``, rounded down, in integers."""
     if denominator <= 0:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, Signer, URLSafeSerializer
 from itsdangerous.encoding import base64_encode, want_bytes
 from sqlmodel import Session
 
@@ -50,10 +50,21 @@ class OfferResult:
     reason: str | None = None
 
 
+class _OfferSigner(Signer):
+    """itsdangerous' signer with its derived key computed once, not once per signature."""
+
+    @functools.lru_cache(maxsize=4)  # noqa: B019 (one signer per serializer, cached below)
+    def derive_key(self, secret_key=None) -> bytes:
+        """The HMAC key derived from the secret and salt, as itsdangerous derives it."""
+        return super().derive_key(secret_key)
+
+
 class _OfferSerializer(URLSafeSerializer):
     """itsdangerous' URL-safe serializer, tuned for a hot path through its public hooks:
-    no zlib attempt per token (offers are short) and one signer per salt, not per call.
-    Tokens stay ordinary itsdangerous tokens (``loads`` reads them)."""
+    no zlib attempt per token (offers are short), one signer per salt, not per call, and
+    its key derived once. Tokens stay ordinary itsdangerous tokens (``loads`` reads them)."""
+
+    default_signer = _OfferSigner
 
     def dump_payload(self, obj) -> bytes:
         """Compact JSON in URL-safe base64, never compressed."""

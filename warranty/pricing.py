@@ -233,8 +233,8 @@ def price_plans(rules: RuleDocument, category: str, product_price: int,
         if rule.fixed is not None:
             price = money.round_up(rule.fixed, rules.step)
         else:
-            raw = money.of_rate(product_price, rule.rate)
-            price = money.round_up(max(raw, rule.floor), rules.step)
+            price = money.price_at_rate(product_price, rule.rate, floor=rule.floor,
+                                        step=rules.step)
         plans.append(PricedPlan(spec=spec, price=price))
     if not plans:
         if band.prices:

@@ -1,24 +1,33 @@
-"""Rate limits on the public endpoints (Flask-Limiter), counted per client address.
+"""Rate limits on the public endpoints, counted per client address, with the `limits` library.
 
 Counts live in ``WARRANTY_RATELIMIT_STORAGE_URI``: ``memory://`` keeps them per process
 (fine for one process and for tests); with several gunicorn workers or hosts use Redis
-(``redis://127.0.0.1:6379``) so every process shares them. A limited request gets 429 with
-``Retry-After``, through the app's error handler (JSON for the API, a page for browsers).
+(``redis://127.0.0.1:6379``) so every process shares them. Windows are sliding-window
+counters: constant memory per key and one storage call per limited request. A limited
+request gets 429 with ``Retry-After``, through the app's error handler (JSON for the API, a
+page for browsers). Endpoints without a limit pay nothing.
 
 Staff sign-in has a second limit keyed by the email typed in: after
 ``WARRANTY_RATE_LIMIT_STAFF_LOGIN_FAILURES`` wrong passwords that account's sign-in is locked
 for the window, whatever address the attempts come from.
+
+The event intake weighs each batch by its number of events, against a limit per visitor and
+one per address (``take``), in the same storage.
 """
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+import math
+import time
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, request
+from limits import RateLimitItem, RateLimitItemPerSecond, parse, storage, strategies
+from werkzeug.exceptions import TooManyRequests
 
 from warranty.settings import Settings
 
-# Setting name → the endpoints (and methods) it limits.
+# Setting name → the endpoints it limits.
 GROUPS = {
     "rate_limit_offers": ["offers.get_offers", "offers.batch_offers",
                           "experiment.get_assignment", "checkout.post_purchase_offers"],
@@ -29,34 +38,99 @@ GROUPS = {
     "rate_limit_claims": ["claims_api.file_claim", "claims_api.add_file", "customer.new_claim",
                           "customer.resubmit", "claims_api.resubmit"],
 }
+# Groups whose pages are also shown with GET: only their POSTs count.
+POST_ONLY = frozenset({"rate_limit_sign_in", "rate_limit_claims"})
 LIMITED_ENDPOINTS = frozenset(name for names in GROUPS.values() for name in names)
+STAFF_LOGIN = "staff.login"
+EXTENSION = "warranty.ratelimit"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One endpoint's limit: the window, the counter's namespace, and the methods counted."""
+
+    item: RateLimitItem
+    scope: str
+    post_only: bool
+
+
+class RateLimits:
+    """One app's limits and counters."""
+
+    def __init__(self, settings: Settings):
+        """Counters in the configured storage; a rule for each limited endpoint."""
+        self.storage = storage.storage_from_string(settings.ratelimit_storage_uri)
+        self.strategy = strategies.SlidingWindowCounterRateLimiter(self.storage)
+        self.rules = {endpoint: Rule(parse(getattr(settings, setting)), setting,
+                                     setting in POST_ONLY)
+                      for setting, endpoints in GROUPS.items() for endpoint in endpoints}
+        self.login_failures = parse(settings.rate_limit_staff_login_failures)
+
+    def retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
+        """Whole seconds until the window lets one more through (at least 1)."""
+        reset = self.strategy.get_window_stats(item, *identifiers).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+    def check_request(self) -> None:
+        """Count this request against its endpoint's limit; 429 when it is spent."""
+        rule = self.rules.get(request.endpoint)
+        if rule is None or (rule.post_only and request.method != "POST"):
+            return
+        address = request.remote_addr or "-"
+        if not self.strategy.hit(rule.item, rule.scope, address):
+            raise TooManyRequests(str(rule.item),
+                                  retry_after=self.retry_after(rule.item, rule.scope, address))
+        if request.endpoint == STAFF_LOGIN:
+            self._check_login_lockout()
+
+    def _check_login_lockout(self) -> None:
+        """Refuse sign-in to an account whose failure allowance is spent."""
+        email = _login_email()
+        if not self.strategy.test(self.login_failures, "staff-login-failures", email):
+            raise TooManyRequests(
+                "too many failed sign-ins for this account; try again later",
+                retry_after=self.retry_after(self.login_failures, "staff-login-failures",
+                                             email))
+
+    def count_login_failure(self, response: Response) -> Response:
+        """A wrong password (401 from staff sign-in) spends one of the account's failures."""
+        if (request.endpoint == STAFF_LOGIN and request.method == "POST"
+                and response.status_code == 401):
+            self.strategy.hit(self.login_failures, "staff-login-failures", _login_email())
+        return response
+
+    def take(self, cost: int, limits: list[tuple[RateLimitItem, str, str]]) -> int:
+        """Spend ``cost`` from every (item, scope, key) at once: 0 when allowed, else the
+        seconds to wait (nothing is spent when any of them refuses)."""
+        for item, scope, key in limits:
+            if not self.strategy.test(item, scope, key, cost=cost):
+                return self.retry_after(item, scope, key)
+        for item, scope, key in limits:
+            self.strategy.hit(item, scope, key, cost=cost)
+        return 0
+
+
+def per_second(rate: float, burst: int) -> RateLimitItem:
+    """``burst`` per the time ``rate`` per second takes to refill it."""
+    return RateLimitItemPerSecond(burst, max(1, math.ceil(burst / rate)))
 
 
 def _login_email() -> str:
     """The account a staff sign-in attempt is for."""
-    return "staff-login:" + (request.form.get("email") or "").strip().lower()[:320]
+    return (request.form.get("email") or "").strip().lower()[:320]
 
 
-def install(app: Flask, settings: Settings) -> Limiter | None:
-    """Attach this app's limiter (its own counters) and the limits of every group."""
+def limits() -> RateLimits | None:
+    """The current app's limits (None when rate limiting is off)."""
+    return current_app.extensions.get(EXTENSION)
+
+
+def install(app: Flask, settings: Settings) -> RateLimits | None:
+    """Attach this app's limits (its own counters) to every request."""
     if not settings.rate_limits_enabled:
         return None
-    limiter = Limiter(get_remote_address, app=app, storage_uri=settings.ratelimit_storage_uri,
-                      headers_enabled=True, strategy="moving-window",
-                      key_prefix="warranty")
-    for setting, endpoints in GROUPS.items():
-        for endpoint in endpoints:
-            if endpoint in app.view_functions:
-                posts = setting in ("rate_limit_sign_in", "rate_limit_claims")
-                _wrap(app, endpoint, limiter.limit(getattr(settings, setting),
-                                                   methods=["POST"] if posts else None))
-    _wrap(app, "staff.login", limiter.limit(
-        settings.rate_limit_staff_login_failures, key_func=_login_email, methods=["POST"],
-        deduct_when=lambda response: response.status_code == 401,
-        scope="staff-login-failures"))
-    return limiter
-
-
-def _wrap(app: Flask, endpoint: str, decorator) -> None:
-    """Limit one view of this app only (the view functions are shared between apps)."""
-    app.view_functions[endpoint] = decorator(app.view_functions[endpoint])
+    rate_limits = RateLimits(settings)
+    app.extensions[EXTENSION] = rate_limits
+    app.before_request(rate_limits.check_request)
+    app.after_request(rate_limits.count_login_failure)
+    return rate_limits

@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     # no offers. Changing the salt starts a new experiment; see warranty/experiment.py.
     holdout_share: float = Field(default=0.10, ge=0.0, le=1.0)
     experiment_salt: str = "holdout-1"
-    # Event intake rate limits, per process (token buckets): events per second and burst.
+    # Event intake limits per visitor and per address, in the rate-limit storage: events per
+    # second, and the burst allowed (a window of burst/rate seconds; see warranty/ratelimit.py).
     events_rate_per_visitor: float = Field(default=5.0, gt=0)
     events_burst_per_visitor: int = Field(default=300, ge=1)
     events_rate_per_ip: float = Field(default=50.0, gt=0)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Literal
 
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from warranty import experiment
+from warranty import experiment, ratelimit
 from warranty.api.spec import endpoint
 from warranty.dates import utcnow
 from warranty.db import get_session
@@ -91,21 +90,23 @@ def get_assignment(query: AssignmentQuery):
             "show_offers": arm == experiment.TREATMENT, "holdout_share": settings.holdout_share}
 
 
-def _limits():
-    """This process's token buckets for visitors and client addresses."""
-    limits = current_app.extensions.get("warranty.event_limits")
+def _wait_for_events(visitor_id: str, count: int) -> int:
+    """Spend ``count`` from the visitor's and the address's allowances: 0, or seconds to wait."""
+    limits = ratelimit.limits()
     if limits is None:
-        s = current_app.config["SETTINGS"]
-        limits = (experiment.TokenBuckets(s.events_rate_per_visitor, s.events_burst_per_visitor),
-                  experiment.TokenBuckets(s.events_rate_per_ip, s.events_burst_per_ip))
-        current_app.extensions["warranty.event_limits"] = limits
-    return limits
+        return 0
+    s = current_app.config["SETTINGS"]
+    return limits.take(count, [
+        (ratelimit.per_second(s.events_rate_per_visitor, s.events_burst_per_visitor),
+         "events-visitor", visitor_id),
+        (ratelimit.per_second(s.events_rate_per_ip, s.events_burst_per_ip),
+         "events-address", request.remote_addr or "-")])
 
 
-def _too_many(wait: float):
+def _too_many(wait: int):
     """429 with Retry-After, in the API's error shape."""
     error = DomainError("too many events; retry later", code="rate_limited", status=429)
-    return jsonify(error.to_dict()), 429, {"Retry-After": str(max(1, math.ceil(wait)))}
+    return jsonify(error.to_dict()), 429, {"Retry-After": str(wait)}
 
 
 @endpoint(bp, "/events", method="POST", summary="Record a batch of offer events",
@@ -113,14 +114,8 @@ def _too_many(wait: float):
           beacon=True)
 def post_events(body: EventBatch):
     """Rate-limit by visitor and address, recompute the arm, insert the batch in one go."""
-    by_visitor, by_ip = _limits()
     count = len(body.events)
-    address = request.remote_addr or "-"
-    wait = by_visitor.take(body.visitor_id, count)
-    if not wait:
-        wait = by_ip.take(address, count)
-        if wait:
-            by_visitor.give_back(body.visitor_id, count)
+    wait = _wait_for_events(body.visitor_id, count)
     if wait:
         return current_app.make_response(_too_many(wait))
     settings = current_app.config["SETTINGS"]
