@@ -90,6 +90,25 @@ def test_processes_share_counts_through_redis(settings, store_key):
     assert _plans_link(apart.test_client(), me, store_key).status_code != 429  # memory://
 
 
+@pytest.mark.skipif(not _redis_up(), reason="needs Redis on 127.0.0.1:6379")
+def test_event_intake_limits_are_shared_through_redis(settings, store_key, db):
+    shared = settings.model_copy(update={
+        "ratelimit_storage_uri": "redis://127.0.0.1:6379", "events_rate_per_visitor": 1.0,
+        "events_burst_per_visitor": 30, "events_rate_per_ip": 100.0})
+    first, second = create_app(shared).test_client(), create_app(shared).test_client()
+    visitor, me = f"v-{random.getrandbits(64):x}", _caller()
+
+    def send(client, n: int):
+        return client.post("/api/v1/events", headers=store_key, environ_base=me, json={
+            "visitor_id": visitor, "events": [{"type": "offer_viewed"}] * n})
+
+    assert send(first, 20).status_code == 202
+    limited = send(second, 20)  # 40 > 30 across both "processes"
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 30
+    assert send(second, 10).status_code == 202  # what is left of the burst
+
+
 def test_security_headers_on_json_and_pages(settings, client):
     for path in ("/livez", "/openapi.json", "/api/v1/offers", "/my/plans"):
         assert client.get(path).headers["X-Content-Type-Options"] == "nosniff", path
