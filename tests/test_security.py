@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 
 import pytest
 
 from tests.factories import STAFF_PASSWORD, add_staff
 from tests.web.pages import csrf
 from warranty import create_app
+from warranty.ratelimit import SweptMemoryStorage
 
 
 def _caller() -> dict:
@@ -65,6 +67,25 @@ def test_staff_sign_in_locks_an_account_after_failed_passwords(settings, db):
     assert [attempt("Alice@store.example", "guess").status_code for _ in range(3)] == [401] * 3
     assert attempt("alice@store.example", STAFF_PASSWORD).status_code == 429  # locked
     assert attempt("bob@store.example", STAFF_PASSWORD).status_code == 303
+
+
+def test_memory_counts_expire_without_a_timer_thread(monkeypatch):
+    """The in-process storage sweeps idle keys itself instead of by a timer thread."""
+    from limits import parse, strategies
+
+    store = SweptMemoryStorage()
+    limiter = strategies.SlidingWindowCounterRateLimiter(store)
+    one_a_second = parse("2/second")
+    assert [limiter.hit(one_a_second, "t", "a") for _ in range(3)] == [True, True, False]
+    assert not store.timer.is_alive()  # the stock storage keeps restarting this thread
+    later, real_time, real_monotonic = [0.0], time.time, time.monotonic
+    monkeypatch.setattr(time, "time", lambda: real_time() + later[0])
+    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + later[0])
+    limiter.hit(one_a_second, "t", "b")
+    later[0] = 3 * SweptMemoryStorage.SWEEP_SECONDS  # b's window is long over: a sweep is due
+    limiter.hit(one_a_second, "t", "c")
+    assert not [key for key in store.storage if "/b/" in key]
+    assert limiter.hit(one_a_second, "t", "b")
 
 
 def _redis_up() -> bool:

@@ -13,6 +13,7 @@ import orjson
 from flask.json.provider import DefaultJSONProvider
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_COMPACT = {"separators": (",", ":")}  # what Flask's ``response`` passes outside debug
 
 
 class OrjsonProvider(DefaultJSONProvider):
@@ -21,7 +22,8 @@ class OrjsonProvider(DefaultJSONProvider):
     sort_keys = False
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        """Compact JSON; pretty-printing (``indent``) and other options take Flask's path."""
-        if kwargs:
+        """Compact JSON (what responses ask for); pretty-printing (``indent``) and other
+        options take Flask's path."""
+        if kwargs and kwargs != _COMPACT:
             return super().dumps(obj, **kwargs)
         return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
