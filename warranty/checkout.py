@@ -141,13 +141,16 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     plan_units: dict[str, int] = {}
     lines: list[OrderLine] = []
     covers: dict[int, int] = {}
+    skus = {line.sku for line in cart.lines if isinstance(line, ProductLineIn)}
+    catalog_products = ({p.sku: p for p in session.exec(
+        select(Product).where(Product.sku.in_(skus)))} if skus else {})
     for index, line in enumerate(cart.lines):
         where = f"lines.{index}"
         if isinstance(line, ProductLineIn):
             if line.line_id in products:
                 raise CartError(f"{where}: line_id {line.line_id!r} is used twice",
                                 details=[{"at": where, "message": "duplicate line_id"}])
-            catalog_product = session.exec(select(Product).where(Product.sku == line.sku)).first()
+            catalog_product = catalog_products.get(line.sku)
             if catalog_product is not None and catalog_product.unit_price != line.unit_price:
                 raise CartError(
                     f"{where}: unit_price {line.unit_price} differs from the catalog price "
