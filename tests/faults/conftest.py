@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,56 @@ def terminate_backends(engine: sa.Engine) -> int:
             "WHERE datname = current_database() AND pid <> pg_backend_pid()").scalar()
         conn.commit()
     return killed
+
+
+class GatedStripe:
+    """A pass-through HTTP proxy in front of the Stripe stand-in that can hold requests.
+
+    While the gate is closed, requests wait before they are forwarded: an app that fetches
+    from Stripe then stops at a known point of its work. ``answered`` counts the requests
+    forwarded and answered.
+    """
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream.rstrip("/")
+        self.gate = threading.Event()
+        self.gate.set()
+        self.received = 0
+        self.answered = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self):
+                proxy.received += 1
+                proxy.gate.wait(timeout=60)
+                length = int(self.headers.get("Content-Length") or 0)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "connection")}
+                upstream = requests.request(self.command, proxy.upstream + self.path,
+                                            headers=headers, timeout=30,
+                                            data=self.rfile.read(length) if length else None)
+                self.send_response(upstream.status_code)
+                for key in ("Content-Type", "Request-Id", "Idempotency-Key"):
+                    if key in upstream.headers:
+                        self.send_header(key, upstream.headers[key])
+                self.send_header("Content-Length", str(len(upstream.content)))
+                self.end_headers()
+                self.wfile.write(upstream.content)
+                proxy.answered += 1
+
+            do_GET = do_POST = do_DELETE = _forward
+
+            def log_message(self, *_args):
+                """Quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> GatedStripe:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.gate.set()
+        self._server.shutdown()
+        self._server.server_close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
+import sqlite3
 import threading
+import time
 from datetime import timedelta
 
 import requests
@@ -14,7 +17,7 @@ import stripe
 from sqlmodel import Session, func, select
 
 from tests.e2e.test_stripe_webhooks import post_event
-from tests.faults.conftest import gunicorn, wait_up, worker_pids
+from tests.faults.conftest import GatedStripe, gunicorn, wait_up, worker_pids
 from tests.stripe_helpers import order_state, wait_for
 from warranty import jobs, stripe_events
 from warranty.dates import utcnow
@@ -51,39 +54,71 @@ def _mails(database_url: str) -> int:
         return session.exec(select(func.count()).select_from(MailMessage)).one()
 
 
+def _hold_postgres(held: contextlib.ExitStack, database_url: str, order_id: str,
+                   _stripe: GatedStripe, deliver, answers: list) -> None:
+    """Hold the order row: the webhook stores its event, then waits for the row in apply."""
+    engine = get_engine(database_url)
+    hold = held.enter_context(engine.connect())
+    hold.execute(sa.text("SELECT id FROM orders WHERE public_id = :p FOR UPDATE"),
+                 {"p": order_id})
+    deliver()
+    wait_for(lambda: _backends(engine, "wait_event_type = 'Lock'") or answers)
+
+
+def _hold_sqlite(held: contextlib.ExitStack, database_url: str, _order_id: str,
+                 stripe_gate: GatedStripe, deliver, answers: list) -> None:
+    """Hold SQLite's write lock from another connection (BEGIN IMMEDIATE), taken while the
+    webhook fetches from Stripe after storing its event: its apply then waits for the lock."""
+    stripe_gate.gate.clear()
+    deliver()
+    wait_for(lambda: stripe_gate.received or answers)  # stored, now fetching from Stripe
+    lock = sqlite3.connect(sa.make_url(database_url).database, isolation_level=None)
+    held.callback(lock.close)
+    lock.execute("BEGIN IMMEDIATE")
+    held.callback(lock.execute, "ROLLBACK")
+    stripe_gate.gate.set()
+    wait_for(lambda: stripe_gate.answered >= 2 and stripe_gate.answered == stripe_gate.received
+             or answers)  # the session and its PaymentIntent fetched: on into apply
+    time.sleep(0.5)
+
+
 def test_app_killed_mid_webhook_is_finished_once_by_the_worker(
-        paid_without_webhooks, postgres_only, stripe_settings, database_url):
+        paid_without_webhooks, stripe_settings, database_url):
     _, order_id, completed, _ = paid_without_webhooks
-    with gunicorn(stripe_settings) as (base, master):
+    postgres = database_url.startswith("postgresql")
+    hold = _hold_postgres if postgres else _hold_sqlite
+    with GatedStripe(stripe_settings.stripe_api_base) as stripe_gate, gunicorn(
+            stripe_settings.model_copy(update={"stripe_api_base": stripe_gate.url})) as (
+            base, master):
         (victim,) = worker_pids(master)
         answers = []
-        with postgres_only.connect() as hold:
-            # Holding the order row makes the webhook stop after storing its event, in apply.
-            hold.execute(sa.text("SELECT id FROM orders WHERE public_id = :p FOR UPDATE"),
-                         {"p": order_id})
 
-            def deliver():
-                try:
-                    answers.append(post_event(base, completed))
-                except requests.RequestException as exc:
-                    answers.append(exc)
+        def deliver():
+            try:
+                answers.append(post_event(base, completed))
+            except requests.RequestException as exc:
+                answers.append(exc)
 
-            thread = threading.Thread(target=deliver)
-            thread.start()
-            wait_for(lambda: _backends(postgres_only, "wait_event_type = 'Lock'") or answers)
+        thread = threading.Thread(target=deliver)
+        with contextlib.ExitStack() as held:
+            hold(held, database_url, order_id, stripe_gate, thread.start, answers)
             assert not answers, answers[0].text
             assert _event(database_url, completed["id"]).processed_at is None
             os.kill(victim, signal.SIGKILL)
             thread.join(timeout=10)
-            hold.rollback()
         assert isinstance(answers[0], requests.ConnectionError)
         wait_for(lambda: worker_pids(master) and worker_pids(master) != [victim])
         wait_up(base)
-        # The dead worker's transaction never committed: stored, not applied.
-        wait_for(lambda: not _backends(postgres_only, "state LIKE 'idle in transaction%%'"))
+        if postgres:  # the dead worker's transaction is rolled back when its backend ends
+            engine = get_engine(database_url)
+            wait_for(lambda: not _backends(engine, "state LIKE 'idle in transaction%%'"))
+        else:
+            with get_engine(database_url).connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        # Stored, not applied.
         assert _event(database_url, completed["id"]).processed_at is None
         assert order_state(database_url, order_id)[0].status == "pending"
-        assert stripe_events.run_stripe_events(settings=stripe_settings, limit=10) == 0  # young
+        assert stripe_events.run_stripe_events(settings=stripe_settings, limit=10) == 0  # leased
         _age(database_url, 60)
         assert stripe_events.run_stripe_events(settings=stripe_settings, limit=10) == 1
         order, contracts = order_state(database_url, order_id)
