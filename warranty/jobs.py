@@ -13,14 +13,23 @@ dies mid-job leaves the row to be claimed again when its lease runs out.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, select
 
 from warranty.dates import utcnow
 from warranty.db import session_scope
 from warranty.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# What a database that is down, restarting or unreachable raises (and SQLite's busy lock).
+DATABASE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def backoff_seconds(attempts: int, settings: Settings) -> float:
@@ -76,3 +85,24 @@ def retry_later(row, error: str, settings: Settings, max_attempts: int | None = 
     else:
         row.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(row.attempts,
                                                                             settings))
+
+
+def in_transaction(settings: Settings, work: Callable[[Session], T], *, patience: float) -> T:
+    """Run ``work(session)`` in one transaction, waiting out a database that is unavailable.
+
+    A job that did something outside the database (a mail sent, a webhook delivered, a
+    refund made) must record it, or its row is claimed and the thing done again once its
+    lease runs out. So while the database is down or restarting this tries again every
+    half second, for up to ``patience`` seconds (keep it inside the row's lease). ``work``
+    runs again from the start on each try, in a new session.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with session_scope(settings.database_url) as session:
+                return work(session)
+        except DATABASE_UNAVAILABLE as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("database unavailable, trying again: %s", str(exc).splitlines()[0])
+            time.sleep(0.5)
