@@ -109,9 +109,11 @@ def worker_process(settings, **env: str):
 
 @pytest.fixture
 def postgres_only(database_url):
-    """Skip unless the test database is PostgreSQL (row locks, terminating backends)."""
+    """Skip the SQLite pass: the test needs PostgreSQL (terminating backends, several
+    processes on one server); it runs in the PostgreSQL pass (WARRANTY_TEST_POSTGRES_URL)."""
     if not database_url.startswith("postgresql"):
-        pytest.skip("needs PostgreSQL (row locks and pg_terminate_backend)")
+        pytest.skip("PostgreSQL only: runs in the PostgreSQL pass (set "
+                    "WARRANTY_TEST_POSTGRES_URL)")
     return get_engine(database_url)
 
 
