@@ -1,10 +1,16 @@
 """The models and the Alembic migrations describe the same schema."""
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from warranty.db import get_engine
+from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
+from warranty.db import dispose_engines, get_engine
+from warranty.models import UTCDateTime
 
 
 def test_models_and_migrations_do_not_drift(database_url):
@@ -26,3 +32,48 @@ def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):
     command.downgrade(config, "base")
     command.upgrade(config, "head")
     get_engine(url).dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request, tmp_path):
+    """A new, empty database (not the session's migrated one) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name, url = _create_postgres_database()
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        _drop_postgres_database(name)
+
+
+def test_0008_schedules_stored_stripe_events_as_the_old_worker_did(empty_database_url):
+    from alembic import command
+
+    from warranty.db import alembic_config
+
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0007")
+    received = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    table = sa.table("stripe_event", sa.column("id"), sa.column("type"), sa.column("attempts"),
+                     sa.column("payload", sa.JSON()), sa.column("received_at", UTCDateTime()),
+                     sa.column("processed_at", UTCDateTime()))
+    rows = [("evt_done", 1, received + timedelta(seconds=2)), ("evt_crashed", 0, None),
+            ("evt_failed_twice", 2, None)]
+    engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [
+            {"id": id_, "type": "checkout.session.completed", "payload": {},
+             "attempts": attempts, "received_at": received, "processed_at": processed}
+            for id_, attempts, processed in rows])
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        due = dict(conn.execute(sa.select(sa.column("id"), sa.column("next_attempt_at",
+                                                                      UTCDateTime()))
+                                .select_from(sa.table("stripe_event"))).all())
+    engine.dispose()
+    after = {key: (value - received).total_seconds() for key, value in due.items()}
+    # Processed: when it was. Unprocessed: 30 s after arrival, plus 30 s and 60 s of backoff
+    # for two failed tries (the default settings).
+    assert after == {"evt_done": 2, "evt_crashed": 30, "evt_failed_twice": 120}

@@ -23,14 +23,15 @@ SECRET = "whsec_store_test_0123456789"
 
 @pytest.fixture
 def receiver():
-    """The store's endpoint on a free port: answers ``status[0]``, keeps (headers, body)."""
+    """The store's endpoint on a free port: answers ``status[0]`` (or what calling it returns,
+    which may wait), keeps (headers, body)."""
     got, status = [], [500]
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             got.append((dict(self.headers), body))
-            self.send_response(status[0])
+            self.send_response(status[0]() if callable(status[0]) else status[0])
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
-    from warranty import db, errors_http, metrics, payments, ratelimit
+    from warranty import cors, db, errors_http, metrics, payments, ratelimit
     from warranty.api import (
         catalog,
         checkout,
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         from warranty.web import demo_store
 
         app.register_blueprint(demo_store.bp)
+    cors.install(app, settings.allowed_origins)  # before the limiter: preflights aren't counted
     ratelimit.install(app, settings)
     if settings.proxy_hops:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+import sqlalchemy as sa
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from warranty.api.spec import unstorable_text
@@ -59,6 +60,17 @@ def register(app: Flask) -> None:
         # The exception's own headers that say how to go on (Retry-After, Allow, ...).
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return body, status, headers
+
+    @app.errorhandler(sa.exc.OperationalError)
+    @app.errorhandler(sa.exc.InterfaceError)
+    def database_unavailable(exc: sa.exc.DBAPIError):
+        # Down, restarting, unreachable (or SQLite's lock held too long): worth a retry.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    str(exc.orig).splitlines()[0] if exc.orig else exc)
+        response = make_response(_respond(503, "database_unavailable",
+                                          "the database is unavailable; try again shortly"))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

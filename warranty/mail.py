@@ -10,12 +10,12 @@ import logging
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from functools import partial
 
 from sqlmodel import Session
 
 from warranty import jobs
 from warranty.dates import utcnow
-from warranty.db import session_scope
 from warranty.models import MailMessage
 from warranty.settings import Settings
 
@@ -55,15 +55,32 @@ def _smtp(settings: Settings) -> smtplib.SMTP:
     return smtp
 
 
+def _messages(session: Session, *, settings: Settings, ids: list[int]):
+    """The claimed rows as mails to send: (id, message)."""
+    return [(mail_id, build_message(settings, session.get(MailMessage, mail_id)))
+            for mail_id in ids]
+
+
+def _record(session: Session, *, settings: Settings, outcomes: dict[int, str | None]) -> None:
+    """Record each mail: sent, or retried later (dead after the last attempt)."""
+    for mail_id, error in outcomes.items():
+        row = session.get(MailMessage, mail_id)
+        if error is None:
+            row.status, row.sent_at, row.last_error = "sent", utcnow(), None
+        else:
+            jobs.retry_later(row, error, settings, settings.mail_max_attempts)
+        session.add(row)
+
+
 def run_mail(*, settings: Settings, limit: int = 50) -> int:
     """Send up to ``limit`` due mails over one SMTP connection; returns how many were tried."""
     ids = jobs.claim(settings=settings, model=MailMessage, limit=limit,
                      lease_seconds=LEASE_SECONDS)
     if not ids:
         return 0
-    with session_scope(settings.database_url) as session:
-        rows = [session.get(MailMessage, mail_id) for mail_id in ids]
-        messages = [(row.id, build_message(settings, row)) for row in rows]
+    patience = LEASE_SECONDS / 2  # reading and recording wait out a database restart
+    messages = jobs.in_transaction(settings, partial(_messages, settings=settings, ids=ids),
+                                   patience=patience)
     outcomes: dict[int, str | None] = {}
     try:
         with _smtp(settings) as smtp:
@@ -78,12 +95,6 @@ def run_mail(*, settings: Settings, limit: int = 50) -> int:
         log.warning("SMTP %s:%s failed: %s", settings.smtp_host, settings.smtp_port, exc)
         for mail_id, _ in messages:
             outcomes.setdefault(mail_id, f"SMTP failed: {exc}")
-    with session_scope(settings.database_url) as session:
-        for mail_id, error in outcomes.items():
-            row = session.get(MailMessage, mail_id)
-            if error is None:
-                row.status, row.sent_at, row.last_error = "sent", utcnow(), None
-            else:
-                jobs.retry_later(row, error, settings, settings.mail_max_attempts)
-            session.add(row)
+    jobs.in_transaction(settings, partial(_record, settings=settings, outcomes=outcomes),
+                        patience=patience)
     return len(ids)

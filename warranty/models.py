@@ -172,7 +172,10 @@ class StripeEvent(SQLModel, table=True):
     payload: dict = json_field()
     received_at: datetime = ts_field()
     processed_at: datetime | None = ts_field(nullable=True)
-    attempts: int = 0
+    attempts: int = 0  # tries to apply it: deliveries that stored it plus the worker's claims
+    # When the worker may try it next: a lease while a delivery or worker is on it, then the
+    # backoff after a failure (warranty.jobs). Meaningless once processed.
+    next_attempt_at: datetime = ts_field()
     last_error: str | None = Field(default=None, max_length=2000)
 
 
@@ -436,6 +439,12 @@ class VisitorEvent(SQLModel, table=True):
     occurred_at: datetime = ts_field(index=True)  # the client's time, clamped
     received_at: datetime = ts_field()
 
+
+# The worker's claim reads only unprocessed events by due time: a partial index stays as small
+# as the backlog while the table keeps every event ever received.
+sa.Index("ix_stripe_event_due", StripeEvent.__table__.c.next_attempt_at,
+         postgresql_where=StripeEvent.__table__.c.processed_at.is_(None),
+         sqlite_where=StripeEvent.__table__.c.processed_at.is_(None))
 
 # --- reports: indexes for aggregation by date and by customer ------------------------------
 

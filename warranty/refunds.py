@@ -17,13 +17,13 @@ cover step 1 on real Stripe; the listing makes it hold on stand-ins that ignore 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import stripe
 from sqlmodel import select
 
 from warranty import contracts, jobs, notifications
 from warranty.dates import utcnow
-from warranty.db import session_scope
 from warranty.models import Contract, Order, Refund
 from warranty.payments import stripe_client
 from warranty.settings import Settings
@@ -34,6 +34,7 @@ METADATA_KEY = "warranty_refund_key"
 # A claim outlives one Stripe call with all its network retries, so no second worker can
 # start the same refund while the first one's request may still land.
 LEASE_SECONDS = 600
+RECORD_PATIENCE_SECONDS = 10.0  # well inside gunicorn's 30 s request timeout
 
 
 class ExceedsPayment(Exception):
@@ -66,14 +67,43 @@ def _find_or_create(client: stripe.StripeClient, *, payment_intent: str, amount:
         options={"idempotency_key": key})
 
 
+def _read(session, *, refund_id: int) -> tuple[str, int, str, str]:
+    """What one attempt needs: idempotency key, amount, PaymentIntent, contract id."""
+    refund = session.get(Refund, refund_id)
+    contract = session.get(Contract, refund.contract_id)
+    order = session.get(Order, refund.order_id)
+    return (refund.idempotency_key, refund.amount, order.stripe_payment_intent_id,
+            contract.public_id)
+
+
+def _record(session, *, settings: Settings, refund_id: int, contract_id: str,
+            stripe_refund: stripe.Refund | None, error: str | None, permanent: bool) -> None:
+    """Record an attempt's outcome (runs again from the start if the database blinked)."""
+    refund = session.get(Refund, refund_id)
+    if refund.status != "pending":
+        return  # recorded by someone else meanwhile (or by our own try that did commit)
+    if stripe_refund is not None:
+        refund.stripe_refund_id = stripe_refund.id
+    if error is None:
+        _succeeded(session, refund)
+    elif permanent:
+        # Needs a person: retrying cannot help. Staff see it on the contract.
+        log.error("refund for %s failed for good: %s", contract_id, error)
+        refund.status, refund.last_error = "failed", error[:2000]
+    else:
+        log.warning("refund for %s will be retried: %s", contract_id, error)
+        jobs.retry_later(refund, error, settings)
+    session.add(refund)
+
+
 def _attempt(settings: Settings, refund_id: int) -> None:
     """One claimed attempt at a pending refund; records the outcome."""
-    with session_scope(settings.database_url) as session:
-        refund = session.get(Refund, refund_id)
-        contract = session.get(Contract, refund.contract_id)
-        order = session.get(Order, refund.order_id)
-        key, amount = refund.idempotency_key, refund.amount
-        payment_intent, contract_id = order.stripe_payment_intent_id, contract.public_id
+    # Reading and recording wait out a short database restart; not long, since the first
+    # attempt runs inside the staff member's request. A refund recorded later is still
+    # made once: the retry adopts Stripe's refund by its key.
+    patience = RECORD_PATIENCE_SECONDS
+    key, amount, payment_intent, contract_id = jobs.in_transaction(
+        settings, partial(_read, refund_id=refund_id), patience=patience)
     error, permanent, stripe_refund = None, False, None
     try:
         stripe_refund = _find_or_create(stripe_client(settings), payment_intent=payment_intent,
@@ -84,22 +114,9 @@ def _attempt(settings: Settings, refund_id: int) -> None:
         error, permanent = str(exc), True
     except stripe.StripeError as exc:
         error = f"{type(exc).__name__}: {exc.user_message or exc}"
-    with session_scope(settings.database_url) as session:
-        refund = session.get(Refund, refund_id)
-        if refund.status != "pending":
-            return  # recorded by someone else meanwhile; nothing to add
-        if stripe_refund is not None:
-            refund.stripe_refund_id = stripe_refund.id
-        if error is None:
-            _succeeded(session, refund)
-        elif permanent:
-            # Needs a person: retrying cannot help. Staff see it on the contract.
-            log.error("refund for %s failed for good: %s", contract_id, error)
-            refund.status, refund.last_error = "failed", error[:2000]
-        else:
-            log.warning("refund for %s will be retried: %s", contract_id, error)
-            jobs.retry_later(refund, error, settings)
-        session.add(refund)
+    jobs.in_transaction(settings, partial(
+        _record, settings=settings, refund_id=refund_id, contract_id=contract_id,
+        stripe_refund=stripe_refund, error=error, permanent=permanent), patience=patience)
 
 
 def _succeeded(session, refund: Refund) -> None:

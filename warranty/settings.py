@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# An origin as a browser sends it in the Origin header (lower case): scheme, host, port.
+ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?")
 # Secrets that ship in docs, the demo or tests; refused anywhere that matters.
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "demo-secret", "test-secret"}
 
@@ -89,6 +92,10 @@ class Settings(BaseSettings):
     # A staff-page sign-in lasts this long (then sign in again).
     staff_session_hours: float = Field(default=12.0, gt=0)
 
+    # Store origins whose pages may call the storefront endpoints (CORS, warranty/cors.py):
+    # comma-separated exact origins such as "https://shop.example"; empty = same origin only.
+    allowed_origins: str = ""
+
     # /metrics: callers from these comma-separated IPs/networks need no bearer token.
     metrics_allow: str = ""
 
@@ -102,6 +109,21 @@ class Settings(BaseSettings):
     def _lower_currency(cls, value: str) -> str:
         """Stripe names currencies in lower case."""
         return value.strip().lower()
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _exact_origins(cls, value: str) -> str:
+        """Each entry an origin as browsers send it: scheme://host[:port], nothing more."""
+        origins = []
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            match = ORIGIN.fullmatch(entry.rstrip("/").lower())
+            if match is None or int((match.group(3) or ":0")[1:]) > 65535:
+                raise ValueError(f"WARRANTY_ALLOWED_ORIGINS: {entry!r} is not an origin like "
+                                 "https://shop.example or http://127.0.0.1:8000 (no path, no *)")
+            scheme, host, port = match.groups()
+            default = {"http": ":80", "https": ":443"}[scheme]
+            origins.append(f"{scheme}://{host}{'' if port == default else port or ''}")
+        return ",".join(origins)
 
     @model_validator(mode="after")
     def _default_demo_store(self) -> Settings:

@@ -19,12 +19,12 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 
 from sqlmodel import Session
 
 from warranty import __version__, jobs
 from warranty.dates import utcnow
-from warranty.db import session_scope
 from warranty.models import OutboundWebhook, public_id
 from warranty.settings import Settings
 
@@ -86,6 +86,22 @@ def _deliver(settings: Settings, payload: dict) -> str | None:
         return f"delivery failed: {exc}"
 
 
+def _payload(session: Session, *, event_id: int) -> dict:
+    """The body of a stored event."""
+    return session.get(OutboundWebhook, event_id).payload
+
+
+def _record(session: Session, *, settings: Settings, event_id: int, error: str | None) -> None:
+    """Record one delivery: delivered, or retried later (dead after the last attempt)."""
+    row = session.get(OutboundWebhook, event_id)
+    if error is None:
+        row.status, row.delivered_at, row.last_error = "delivered", utcnow(), None
+    else:
+        log.warning("webhook %s (%s): %s", row.event_id, row.type, error)
+        jobs.retry_later(row, error, settings, settings.webhook_max_attempts)
+    session.add(row)
+
+
 def run_webhooks(*, settings: Settings, limit: int = 50) -> int:
     """Deliver up to ``limit`` due events; returns how many were tried.
 
@@ -95,16 +111,11 @@ def run_webhooks(*, settings: Settings, limit: int = 50) -> int:
         return 0
     ids = jobs.claim(settings=settings, model=OutboundWebhook, limit=limit,
                      lease_seconds=LEASE_SECONDS)
+    patience = LEASE_SECONDS / 2  # recording waits out a database restart, inside the lease
     for event_id in ids:
-        with session_scope(settings.database_url) as session:
-            payload = session.get(OutboundWebhook, event_id).payload
+        payload = jobs.in_transaction(settings, partial(_payload, event_id=event_id),
+                                      patience=patience)
         error = _deliver(settings, payload)
-        with session_scope(settings.database_url) as session:
-            row = session.get(OutboundWebhook, event_id)
-            if error is None:
-                row.status, row.delivered_at, row.last_error = "delivered", utcnow(), None
-            else:
-                log.warning("webhook %s (%s): %s", row.event_id, row.type, error)
-                jobs.retry_later(row, error, settings, settings.webhook_max_attempts)
-            session.add(row)
+        jobs.in_transaction(settings, partial(_record, settings=settings, event_id=event_id,
+                                              error=error), patience=patience)
     return len(ids)

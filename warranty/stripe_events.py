@@ -28,8 +28,13 @@ SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_
 INTENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed",
                  "payment_intent.canceled"}
 SIGNATURE_TOLERANCE_SECONDS = 300
-# The worker leaves younger events to the delivery that is still working on them.
-RECOVERY_MIN_AGE_SECONDS = 30.0
+# A delivery that stored an event owns it this long: the worker leaves it to the delivery
+# that is still working on it, and picks it up after that if the delivery died.
+DELIVERY_LEASE_SECONDS = 30.0
+# A worker's claim outlives one fetch from Stripe with all the SDK's network retries.
+WORKER_LEASE_SECONDS = 120.0
+# The events the worker still has work for (its claim query; ix_stripe_event_due covers it).
+PENDING = StripeEvent.processed_at.is_(None)
 
 
 class InvalidSignature(DomainError):
@@ -61,13 +66,22 @@ def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
 
 
 def record(*, session: Session, event: stripe.Event) -> None:
-    """Store the event by id; a repeated delivery changes nothing."""
+    """Store the event by id and count this delivery's try; a processed one is left alone.
+
+    The delivery leases the event (``next_attempt_at``) so the worker waits for it; if the
+    app dies before applying it, the worker takes it when the lease runs out. A repeated
+    delivery of an unprocessed event counts as another try and renews the lease.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    data = event.to_dict()
-    session.exec(insert(StripeEvent.__table__).values(
-        id=event.id, type=event.type, payload=data, received_at=utcnow(), attempts=0,
-    ).on_conflict_do_nothing(index_elements=["id"]))
+    table = StripeEvent.__table__
+    now = utcnow()
+    lease = now + timedelta(seconds=DELIVERY_LEASE_SECONDS)
+    statement = insert(table).values(id=event.id, type=event.type, payload=event.to_dict(),
+                                     received_at=now, attempts=1, next_attempt_at=lease)
+    session.exec(statement.on_conflict_do_update(
+        index_elements=["id"], where=table.c.processed_at.is_(None),
+        set_={"attempts": table.c.attempts + 1, "next_attempt_at": lease}))
 
 
 def object_id(payload: dict) -> str | None:
@@ -149,7 +163,6 @@ def apply(*, session: Session, settings: Settings, event_id: str, fetched) -> st
         return "unknown_event"
     if row.processed_at is not None:
         return "duplicate"
-    row.attempts += 1
     outcome = "ignored"
     if fetched is not None:
         checkout_session, intent = fetched
@@ -224,19 +237,12 @@ def _mark_paid(*, session: Session, settings: Settings, order: Order, event: Str
     return "paid"
 
 
-def record_failure(*, session: Session, event_id: str, error: str) -> None:
-    """Note a failed attempt; the worker tries unprocessed events again."""
+def record_failure(*, session: Session, settings: Settings, event_id: str, error: str) -> None:
+    """Note a failed try; the worker tries the event again after the backoff."""
     row = session.get(StripeEvent, event_id)
-    if row is not None:
-        row.attempts += 1
-        row.last_error = error[:2000]
+    if row is not None and row.processed_at is None:
+        jobs.retry_later(row, error, settings)
         session.add(row)
-
-
-def unprocessed(session: Session, limit: int = 100) -> list[StripeEvent]:
-    """Stored events not acted on yet (a crash or Stripe outage mid-webhook), oldest first."""
-    return list(session.exec(select(StripeEvent).where(StripeEvent.processed_at.is_(None))
-                             .order_by(StripeEvent.received_at).limit(limit)).all())
 
 
 def process(*, session: Session, settings: Settings, event_id: str, event_type: str,
@@ -249,39 +255,27 @@ def process(*, session: Session, settings: Settings, event_id: str, event_type: 
     try:
         fetched = fetch(event_type, object_id(payload))
     except PaymentProviderError as exc:
-        record_failure(session=session, event_id=event_id, error=exc.message)
+        record_failure(session=session, settings=settings, event_id=event_id,
+                       error=exc.message)
         session.commit()
         raise
     return apply(session=session, settings=settings, event_id=event_id, fetched=fetched)
 
 
-def _recovery_due(row: StripeEvent, settings: Settings, now: datetime) -> bool:
-    """Old enough that no live delivery still holds it, and past its backoff after failures.
-
-    Without a next-attempt column the schedule is counted from ``received_at``: the n-th
-    retry is due after the minimum age plus the sum of the first n backoff delays.
-    """
-    wait = RECOVERY_MIN_AGE_SECONDS + sum(jobs.backoff_seconds(n, settings)
-                                          for n in range(1, min(row.attempts, 200) + 1))
-    return row.received_at + timedelta(seconds=wait) <= now
-
-
 def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
     """Apply stored events a crash or a Stripe outage left unprocessed; returns how many tried.
 
-    Concurrent workers may pick the same event: ``apply`` locks the row and skips a
-    processed one, so the work is still done once.
+    Due events are claimed like every other job (warranty.jobs: ``SKIP LOCKED`` on
+    PostgreSQL), so concurrent workers take different events; ``apply`` still locks the row
+    and skips a processed one, so a delivery racing a worker does the work once too.
     """
-    now = utcnow()
-    with session_scope(settings.database_url) as session:
-        stale = now - timedelta(seconds=RECOVERY_MIN_AGE_SECONDS)
-        rows = session.exec(select(StripeEvent).where(StripeEvent.processed_at.is_(None),
-                                                      StripeEvent.received_at <= stale)
-                            .order_by(StripeEvent.received_at).limit(1000)).all()
-        due = [(r.id, r.type, r.payload) for r in rows if _recovery_due(r, settings, now)]
-    tried = 0
-    for event_id, event_type, payload in due[:max(limit, 0)]:
-        tried += 1
+    ids = jobs.claim(settings=settings, model=StripeEvent, limit=limit,
+                     lease_seconds=WORKER_LEASE_SECONDS,
+                     pending=PENDING)
+    for event_id in ids:
+        with session_scope(settings.database_url) as session:
+            row = session.get(StripeEvent, event_id)
+            event_type, payload = row.type, row.payload
         try:
             with session_scope(settings.database_url) as session:
                 outcome = process(session=session, settings=settings, event_id=event_id,
@@ -290,4 +284,4 @@ def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
             log.warning("Stripe event %s still not applied: %s", event_id, exc.message)
             continue
         log.info("Stripe event %s recovered: %s", event_id, outcome)
-    return tried
+    return len(ids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from warranty import contracts, stripe_events
+from warranty import contracts, jobs, stripe_events
 from warranty.dates import store_today
 from warranty.db import session_scope
 from warranty.mail import run_mail
@@ -38,6 +38,10 @@ def run_once(*, settings: Settings, limit: int = 50) -> dict[str, int]:
     for name, job in JOBS.items():
         try:
             done[name] = job(settings=settings, limit=limit)
+        except jobs.DATABASE_UNAVAILABLE as exc:  # a restart: one line, not a traceback a pass
+            log.warning("worker job %s: database unavailable: %s", name,
+                        str(exc.orig or exc).splitlines()[0])
+            done[name] = 0
         except Exception:  # a database blip must not stop the loop; the rows stay stored
             log.exception("worker job %s failed", name)
             done[name] = 0

@@ -14,7 +14,11 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
 (() => {
   'use strict';
   if (window.Warranty && window.Warranty.version) return;
-  const me = document.currentScript;
+  // The API is on the origin this script came from, which is the store's own only when the
+  // service shares its host: a store on its own domain lists its origin in the service's
+  // WARRANTY_ALLOWED_ORIGINS (CORS). currentScript is unset when a tag manager evaluates the
+  // script's text instead of loading it; then the tag that carries data-key is ours.
+  const me = document.currentScript || document.querySelector('script[src*="/embed.js"][data-key]');
   const BASE = new URL(me.src, location.href).origin;
   const KEY = me.dataset.key || '';
   const LANG = /^ja/i.test(me.dataset.lang || document.documentElement.lang || '') ? 'ja' : 'en';
