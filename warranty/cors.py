@@ -21,8 +21,8 @@ from warranty.errors import DomainError
 STOREFRONT_ENDPOINTS = frozenset({
     "offers.get_offers", "offers.batch_offers",
     "experiment.get_assignment", "experiment.post_events",
-    "checkout.create_session", "checkout.post_purchase_offers",
-    "checkout.create_post_purchase",
+    "checkout.create_session", "checkout.create_payment_intent",
+    "checkout.post_purchase_offers", "checkout.create_post_purchase",
 })
 ALLOWED_HEADERS = "Content-Type, X-Warranty-Key"
 PREFLIGHT_MAX_AGE_SECONDS = 600  # browsers cache a preflight this long (Chromium caps 7200)

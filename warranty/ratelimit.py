@@ -43,6 +43,7 @@ POST_ONLY = frozenset({"rate_limit_sign_in", "rate_limit_claims"})
 LIMITED_ENDPOINTS = frozenset(name for names in GROUPS.values() for name in names)
 STAFF_LOGIN = "staff.login"
 EXTENSION = "warranty.ratelimit"
+NAMESPACE = "warranty"  # first part of every counter's key (shared Redis stays readable)
 
 
 class SweptMemoryStorage(storage.MemoryStorage):
@@ -78,7 +79,8 @@ def _storage(uri: str) -> storage.Storage:
 
 @dataclass(frozen=True)
 class Rule:
-    """One endpoint's limit: the window, the counter's namespace, and the methods counted."""
+    """One endpoint's limit: the window, the counter's namespace (each endpoint counts on
+    its own), and the methods counted."""
 
     item: RateLimitItem
     scope: str
@@ -92,14 +94,14 @@ class RateLimits:
         """Counters in the configured storage; a rule for each limited endpoint."""
         self.storage = _storage(settings.ratelimit_storage_uri)
         self.strategy = strategies.SlidingWindowCounterRateLimiter(self.storage)
-        self.rules = {endpoint: Rule(parse(getattr(settings, setting)), setting,
+        self.rules = {endpoint: Rule(parse(getattr(settings, setting)), endpoint,
                                      setting in POST_ONLY)
                       for setting, endpoints in GROUPS.items() for endpoint in endpoints}
         self.login_failures = parse(settings.rate_limit_staff_login_failures)
 
     def retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
         """Whole seconds until the window lets one more through (at least 1)."""
-        reset = self.strategy.get_window_stats(item, *identifiers).reset_time
+        reset = self.strategy.get_window_stats(item, NAMESPACE, *identifiers).reset_time
         return max(1, math.ceil(reset - time.time()))
 
     def check_request(self) -> None:
@@ -108,7 +110,7 @@ class RateLimits:
         if rule is None or (rule.post_only and request.method != "POST"):
             return
         address = request.remote_addr or "-"
-        if not self.strategy.hit(rule.item, rule.scope, address):
+        if not self.strategy.hit(rule.item, NAMESPACE, rule.scope, address):
             raise TooManyRequests(str(rule.item),
                                   retry_after=self.retry_after(rule.item, rule.scope, address))
         if request.endpoint == STAFF_LOGIN:
@@ -117,7 +119,7 @@ class RateLimits:
     def _check_login_lockout(self) -> None:
         """Refuse sign-in to an account whose failure allowance is spent."""
         email = _login_email()
-        if not self.strategy.test(self.login_failures, "staff-login-failures", email):
+        if not self.strategy.test(self.login_failures, NAMESPACE, "staff-login-failures", email):
             raise TooManyRequests(
                 "too many failed sign-ins for this account; try again later",
                 retry_after=self.retry_after(self.login_failures, "staff-login-failures",
@@ -127,17 +129,18 @@ class RateLimits:
         """A wrong password (401 from staff sign-in) spends one of the account's failures."""
         if (request.endpoint == STAFF_LOGIN and request.method == "POST"
                 and response.status_code == 401):
-            self.strategy.hit(self.login_failures, "staff-login-failures", _login_email())
+            self.strategy.hit(self.login_failures, NAMESPACE, "staff-login-failures",
+                              _login_email())
         return response
 
     def take(self, cost: int, limits: list[tuple[RateLimitItem, str, str]]) -> int:
         """Spend ``cost`` from every (item, scope, key) at once: 0 when allowed, else the
         seconds to wait (nothing is spent when any of them refuses)."""
         for item, scope, key in limits:
-            if not self.strategy.test(item, scope, key, cost=cost):
+            if not self.strategy.test(item, NAMESPACE, scope, key, cost=cost):
                 return self.retry_after(item, scope, key)
         for item, scope, key in limits:
-            self.strategy.hit(item, scope, key, cost=cost)
+            self.strategy.hit(item, NAMESPACE, scope, key, cost=cost)
         return 0
 
 
