@@ -123,6 +123,13 @@ def load_catalog(url: str, count: int) -> float:
         with session_scope(url) as session:
             catalog.upsert_products(session=session, products=batch, currency="jpy")
     dispose_engines()
+    if url.startswith("postgresql"):
+        # A live store's catalog was vacuumed and analysed long ago; don't time autovacuum
+        # catching up with the bulk load.
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        engine.dispose()
     return time.monotonic() - started
 
 
