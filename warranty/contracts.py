@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from warranty import pricing
+from warranty import customer_facts, pricing
 from warranty.coverage import coverage_dates
 from warranty.dates import utcnow
 from warranty.errors import Conflict, NotFound
@@ -96,6 +96,8 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
                                       to_status="active", actor=actor,
                                       data={"order": order.public_id}))
             created.append(contract)
+    if created:  # Core inserts: the customer's retention facts are recomputed at commit
+        customer_facts.touch(session, emails=[order.customer_email])
     return created
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from warranty import pricing
+from warranty import customer_facts, pricing
 from warranty.errors import NotFound
 from warranty.models import VisitorEvent
 
@@ -96,4 +96,6 @@ def record_events(*, session: Session, visitor_id: str, events: list[EventIn], s
     } for e in events]
     # Core insert with a list: SQLAlchemy sends one INSERT ... VALUES (...), (...) statement.
     session.execute(sa.insert(VisitorEvent.__table__), rows)
+    # The arm of customers whose orders carry this visitor id may change (at commit).
+    customer_facts.touch(session, visitors=[visitor_id])
     return arm

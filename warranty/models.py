@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlmodel import Field, SQLModel
 
 from warranty.dates import utcnow
@@ -446,10 +447,56 @@ sa.Index("ix_stripe_event_due", StripeEvent.__table__.c.next_attempt_at,
          postgresql_where=StripeEvent.__table__.c.processed_at.is_(None),
          sqlite_where=StripeEvent.__table__.c.processed_at.is_(None))
 
-# --- reports: indexes for aggregation by date and by customer ------------------------------
+# --- reports: per-customer facts, and indexes for aggregation by date and by customer -------
+
+
+class CustomerFacts(SQLModel, table=True):
+    """What the retention report needs of one customer (an email), kept up to date in the
+    transaction of every write to their orders, contracts or visitor events
+    (``warranty.customer_facts``), so the report reads one row per customer instead of
+    every order. A purchase is a paid (or later refunded) order that is not a post-purchase
+    plan order; every figure below is a pure function of the base tables."""
+
+    __tablename__ = "customer_facts"
+
+    email: str = Field(primary_key=True, max_length=320)
+    first_purchase: date | None = Field(default=None, index=True)  # None: no purchase yet
+    orders: int = 0  # purchases
+    value: int = Field(default=0, sa_type=sa.BigInteger())  # minor units: their totals
+    next_gap: int | None = None  # days from the first purchase to the next on a later day
+    year_one: int = 0  # purchases less than 365 days after the first (the first included)
+    # Bit k (1..12) set: a purchase in calendar month k after the first purchase's month.
+    months: int = 0
+    first_plan: date | None = None  # earliest product purchase date a plan was bought for
+    arm: str | None = Field(default=None, max_length=20)  # min arm of their orders' visitors
+
 
 sa.Index("ix_contract_plan_sold_on", Contract.__table__.c.plan_sold_on)
 sa.Index("ix_refund_cancel_date", Refund.__table__.c.cancel_date)
 sa.Index("ix_orders_purchase_date", Order.__table__.c.purchase_date)
 sa.Index("ix_orders_customer_email_purchase_date", Order.__table__.c.customer_email,
          Order.__table__.c.purchase_date)
+
+
+@sa.event.listens_for(orm.Session, "after_flush")
+def _note_customer_writes(session, _flush_context) -> None:
+    """Remember customers whose orders, contracts or visitor events this flush wrote."""
+    from warranty import customer_facts
+
+    customer_facts.note_flush(session)
+
+
+@sa.event.listens_for(orm.Session, "before_commit")
+def _refresh_customer_facts(session) -> None:
+    """Bring those customers' facts up to date before the transaction commits."""
+    from warranty import customer_facts
+
+    customer_facts.before_commit(session)
+
+
+@sa.event.listens_for(orm.Session, "after_rollback")
+def _forget_customer_writes(session) -> None:
+    """A rolled-back transaction changed no one."""
+    from warranty import customer_facts
+
+    customer_facts.forget(session)

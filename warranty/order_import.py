@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import Session
 
+from warranty import customer_facts
 from warranty.dates import utcnow
 from warranty.errors import ValidationFailed
 from warranty.models import MAX_COLUMN_AMOUNT, Order, public_id
@@ -83,6 +84,9 @@ def import_orders(*, session: Session, orders: list[ExternalOrderIn],
             for o in orders if o.order_ref not in existing]
     if rows:
         session.execute(sa.insert(table), rows)
+        # A Core insert: the retention facts of these customers are recomputed at commit.
+        customer_facts.touch(session, emails=[r["customer_email"] for r in rows],
+                             visitors=[r["visitor_id"] for r in rows])
     return ImportResult(created=len(rows), already_imported=len(orders) - len(rows))
 
 

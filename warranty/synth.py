@@ -5,7 +5,8 @@ store's history: customers who come back (plan holders more often), orders over 
 one plan per plan order, contracts, cancellations with refunds by the brief's rule, and,
 when those tables exist, claims with payouts and NPS answers, and visitor traffic with the
 holdout arm. Rows go in through the driver in bulk: COPY on PostgreSQL, executemany on
-SQLite; nothing passes through the ORM.
+SQLite; nothing passes through the ORM, so the retention report's per-customer facts are
+rebuilt from scratch at the end (``customer_facts.rebuild``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from warranty import customer_facts
 from warranty.coverage import coverage_dates
 from warranty.dates import days_inclusive
 from warranty.money import pro_rata, round_up
@@ -290,6 +292,10 @@ def generate(url: str, *, orders: int, plans: int, start: date, days: int, seed:
         for extra in EXTRAS:
             figures.update(extra(conn, store, log) or {})
         _reset_sequences(conn, tables)
+        step = time.perf_counter()
+        figures["rows_customer_facts"] = customer_facts.rebuild(conn)
+        log(f"customer facts: {figures['rows_customer_facts']} "
+            f"in {time.perf_counter() - step:.1f} s")
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("ANALYZE")

@@ -20,70 +20,39 @@ Definitions (documented in the README):
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
 import sqlalchemy as sa
 
-from warranty.models import Contract, Order, VisitorEvent
+from warranty.customer_facts import COHORT_MONTHS, purchases
+from warranty.models import CustomerFacts, Order
 from warranty.money import pro_rata
 from warranty.reports import Context, Result, report
 from warranty.reports.revenue import ratio
-from warranty.reports.sql import days_between, month_index, month_of
 
 WINDOWS = (90, 180, 365)
-COHORT_MONTHS = 12
 MAX_YEARS = 10
-PURCHASE_STATUSES = ("paid", "refunded")
-_o, _c = Order.__table__, Contract.__table__
-
-
-def _purchases():
-    """Orders that count as purchases."""
-    return sa.and_(_o.c.status.in_(PURCHASE_STATUSES), _o.c.channel != "post_purchase",
-                   _o.c.purchase_date.is_not(None))
-
-
-def _firsts():
-    """Per customer: first purchase date, and whether a plan was bought for it."""
-    first = (sa.select(_o.c.customer_email.label("email"),
-                       sa.func.min(_o.c.purchase_date).label("first"))
-             .where(_purchases()).group_by(_o.c.customer_email).subquery("first_purchase"))
-    plans = (sa.select(_o.c.customer_email.label("email"),
-                       sa.func.min(_c.c.purchase_date).label("first_plan"))
-             .select_from(_c.join(_o, _o.c.id == _c.c.order_id))
-             .group_by(_o.c.customer_email).subquery("first_plan"))
-    return first, plans
-
-
-def _arms():
-    """Per customer: the holdout arm of the embed visitor behind their orders, if any."""
-    ve = VisitorEvent.__table__
-    visitor_arm = (sa.select(ve.c.visitor_id, sa.func.min(ve.c.arm).label("arm"))
-                   .group_by(ve.c.visitor_id).subquery("visitor_arm"))
-    return (sa.select(_o.c.customer_email.label("email"),
-                      sa.func.min(visitor_arm.c.arm).label("arm"))
-            .select_from(_o.join(visitor_arm, visitor_arm.c.visitor_id == _o.c.visitor_id))
-            .group_by(_o.c.customer_email).subquery("arms"))
+PLAN_GROUPS = ("with_plan", "without_plan")
+ARM_GROUPS = ("treatment", "holdout", "no_visitor")
+SUMS = ("customers", "orders", "value", "year_one_orders",
+        *[f"{p}_{d}" for d in WINDOWS for p in ("eligible", "repeat")],
+        *[f"m{m}" for m in range(1, COHORT_MONTHS + 1)])
+_o, _f = Order.__table__, CustomerFacts.__table__
 
 
 @report("retention")
 def retention(ctx: Context) -> Result:
     """Repeat-purchase rates, cohort retention and LTV: with and without a plan, and per
-    holdout arm (customers whose orders carry an embed visitor id; the rest are "no_visitor")."""
+    holdout arm (customers whose orders carry an embed visitor id; the rest are "no_visitor").
+
+    Reads one row per customer of ``customer_facts`` (kept in step with their orders)."""
     observed_to = ctx.session.execute(sa.select(sa.func.max(_o.c.purchase_date))
-                                      .where(_purchases())).scalar() or ctx.period.end
-    first, plans = _firsts()
-    with_plan = sa.case((plans.c.first_plan == first.c.first, "with_plan"),
-                        else_="without_plan")
-    rows, groups = _grouped(
-        ctx, observed_to, first, with_plan, first.outerjoin(plans, plans.c.email == first.c.email),
-        ("with_plan", "without_plan"))
-    arms = _arms()
-    arm = sa.func.coalesce(arms.c.arm, "no_visitor")
-    arm_rows, arm_groups = _grouped(
-        ctx, observed_to, first, arm, first.outerjoin(arms, arms.c.email == first.c.email),
-        ("treatment", "holdout", "no_visitor"))
+                                      .where(purchases())).scalar() or ctx.period.end
+    cells = _cells(ctx, observed_to)
+    rows, groups = _table(cells, 0, PLAN_GROUPS, ctx.settings.gross_margin)
+    arm_rows, arm_groups = _table(cells, 1, ARM_GROUPS, ctx.settings.gross_margin)
     columns = ["group", "cohort", "customers", "orders", "average_order_value",
                *[f"repeat_{d}_rate" for d in WINDOWS],
                *[f"retention_m{m}" for m in range(1, COHORT_MONTHS + 1)]]
@@ -94,63 +63,64 @@ def retention(ctx: Context) -> Result:
                          "gross_margin": str(ctx.settings.gross_margin)})
 
 
-def _grouped(ctx: Context, observed_to, first, grp_expr, joined, group_names):
-    """The retention table for customers split by ``grp_expr`` over ``joined``."""
-    session, period = ctx.session, ctx.period
-    cohort = (sa.select(first.c.email, first.c.first, grp_expr.label("grp"),
-                        month_of(first.c.first).label("cohort"),
-                        month_index(first.c.first).label("cohort_index"))
-              .select_from(joined)
-              .where(first.c.first.between(period.start, period.end))
-              .subquery("cohort"))
-    gap = days_between(_o.c.purchase_date, cohort.c.first)
-    # Per customer: the day of their next purchase, orders, value, purchases in year one.
-    per_customer = (
-        sa.select(cohort.c.email, cohort.c.grp, cohort.c.cohort, cohort.c.first,
-                  sa.func.min(sa.case((gap > 0, gap))).label("next_gap"),
-                  sa.func.count().label("orders"),
-                  sa.func.sum(_o.c.total_amount).label("value"),
-                  sa.func.sum(sa.case((gap < 365, 1), else_=0)).label("year_one"))
-        .select_from(cohort.join(_o, _o.c.customer_email == cohort.c.email))
-        .where(_purchases())
-        .group_by(cohort.c.email, cohort.c.grp, cohort.c.cohort, cohort.c.first)
-        .subquery("per_customer"))
-    observed = days_between(sa.literal(observed_to, sa.Date()), per_customer.c.first)
-    measures = [sa.func.count().label("customers"),
-                sa.func.sum(per_customer.c.orders).label("orders"),
-                sa.func.sum(per_customer.c.value).label("value"),
-                sa.func.sum(sa.case((observed >= 365, per_customer.c.year_one), else_=0))
-                .label("year_one_orders")]
-    for days in WINDOWS:
-        measures.append(sa.func.sum(sa.case((observed >= days, 1), else_=0))
-                        .label(f"eligible_{days}"))
-        measures.append(sa.func.sum(sa.case((sa.and_(observed >= days,
-                                                     per_customer.c.next_gap <= days), 1),
-                                            else_=0)).label(f"repeat_{days}"))
-    stmt = (sa.select(per_customer.c.grp, per_customer.c.cohort, *measures)
-            .group_by(per_customer.c.grp, per_customer.c.cohort))
-    cells = {(r.grp, r.cohort): dict(r._mapping) for r in session.execute(stmt)}
-    # Cohort retention: distinct customers buying in each month after their first.
-    k = month_index(_o.c.purchase_date) - cohort.c.cohort_index
-    active = (sa.select(cohort.c.grp, cohort.c.cohort, k.label("k"),
-                        sa.func.count(sa.distinct(cohort.c.email)))
-              .select_from(cohort.join(_o, _o.c.customer_email == cohort.c.email))
-              .where(_purchases(), k.between(1, COHORT_MONTHS))
-              .group_by(cohort.c.grp, cohort.c.cohort, k))
-    for grp, key, month, count in session.execute(active):
-        cells.setdefault((grp, key), {})[f"m{month}"] = count
+def _cells(ctx: Context, observed_to: date) -> dict[tuple[str, str, str], dict]:
+    """Summed counts per (plan group, arm group, cohort month) of the period's customers.
+
+    The database sums per first-purchase day (whether a customer was observed long enough
+    depends on that day alone); days are folded into cohort months here.
+    """
+    first = _f.c.first_purchase
+    with_plan = sa.case((_f.c.first_plan == first, 1), else_=0)
+    arm_group = sa.func.coalesce(_f.c.arm, ARM_GROUPS[2])
+    measures = [sa.func.count().label("customers"), sa.func.sum(_f.c.orders).label("orders"),
+                sa.func.sum(_f.c.value).label("value"),
+                sa.func.sum(_f.c.year_one).label("year_one")]
+    measures += [sa.func.count().filter(_f.c.next_gap <= days).label(f"back_{days}")
+                 for days in WINDOWS]
+    measures += [sa.func.count().filter(_f.c.months.op("&")(1 << month) != 0)
+                 .label(f"m{month}") for month in range(1, COHORT_MONTHS + 1)]
+    stmt = (sa.select(with_plan.label("with_plan"), arm_group.label("arm_group"),
+                      first.label("first"), *measures)
+            .where(first.between(ctx.period.start, ctx.period.end))
+            .group_by(with_plan, arm_group, first))
+    cells: dict[tuple[str, str, str], dict] = {}
+    for row in ctx.session.execute(stmt).mappings():
+        key = (PLAN_GROUPS[0] if row["with_plan"] else PLAN_GROUPS[1], row["arm_group"],
+               f"{row['first']:%Y-%m}")
+        cell = cells.setdefault(key, dict.fromkeys(SUMS, 0))
+        customers = int(row["customers"])
+        for name in ("customers", "orders", "value", *[f"m{m}" for m in
+                                                       range(1, COHORT_MONTHS + 1)]):
+            cell[name] += int(row[name] or 0)
+        # Observed for N days after the first purchase: by the last purchase date on record.
+        observed = (observed_to - row["first"]).days
+        for days in WINDOWS:
+            if observed >= days:
+                cell[f"eligible_{days}"] += customers
+                cell[f"repeat_{days}"] += int(row[f"back_{days}"])
+        if observed >= 365:
+            cell["year_one_orders"] += int(row["year_one"] or 0)
+    return cells
+
+
+def _table(cells: dict, position: int, group_names: tuple[str, ...], margin: Decimal):
+    """Rows per cohort and a total per group, customers split by key ``position`` of the
+    cells (0: plan group, 1: arm); and each group's LTV."""
+    by_group: dict[tuple[str, str], dict] = {}
+    for key, cell in cells.items():
+        target = by_group.setdefault((key[position], key[2]), dict.fromkeys(SUMS, 0))
+        for name in SUMS:
+            target[name] += cell[name]
     rows, groups = [], {}
     for grp in group_names:
-        mine = [dict(cells[key], grp=grp, cohort=key[1]) for key in sorted(cells)
+        mine = [dict(by_group[key], grp=grp, cohort=key[1]) for key in sorted(by_group)
                 if key[0] == grp]
         total = {"grp": grp, "cohort": "all"}
-        for name in ("customers", "orders", "value", "year_one_orders",
-                     *[f"{p}_{d}" for d in WINDOWS for p in ("eligible", "repeat")],
-                     *[f"m{m}" for m in range(1, COHORT_MONTHS + 1)]):
-            total[name] = sum(int(c.get(name) or 0) for c in mine)
+        for name in SUMS:
+            total[name] = sum(c[name] for c in mine)
         for row in [*mine, total]:
             rows.append(_row(row))
-        groups[grp] = _ltv(total, ctx.settings.gross_margin)
+        groups[grp] = _ltv(total, margin)
     return rows, groups
 
 
