@@ -105,36 +105,71 @@ def _deferred_sql(day):
                    else_=_c.c.price - _earned_sql(day))
 
 
-def _buckets(period: Period) -> list[tuple[str, date, date, date]]:
-    """(key, first, last, day before first) per month, plus the opening balance date."""
-    opening = period.start - timedelta(days=1)
-    rows = [("opening", opening, opening, opening)]
-    rows += [(m.key, m.first, m.last, m.first - timedelta(days=1)) for m in period.months()]
-    return rows
+EPOCH = date(1970, 1, 1)  # dates become whole day numbers from here in the accrual grid
+
+
+def _boundaries(period: Period) -> list[tuple[str, date]]:
+    """The day before the period (the opening balance), then each month's last day."""
+    return [("opening", period.start - timedelta(days=1)),
+            *((m.key, m.last) for m in period.months())]
 
 
 def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dict]:
-    """Earned revenue per month and category, and the deferred balance at each month end."""
-    months = date_table("months", _buckets(period), ("key", sa.String()), ("first", sa.Date()),
-                        ("last", sa.Date()), ("prev", sa.Date()))
-    last_change = sa.func.coalesce(_r.c.cancel_date, _c.c.term_end)
-    stmt = (
-        sa.select(months.c.key, _c.c.warranty_category,
-                  sa.func.sum(_earned_sql(months.c.last) - _earned_sql(months.c.prev)),
-                  sa.func.sum(_deferred_sql(months.c.last)))
-        .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
-        .join(months, sa.and_(_c.c.plan_sold_on <= months.c.last,
-                              last_change >= months.c.first))
-        .group_by(months.c.key, _c.c.warranty_category)
-    )
+    """Earned revenue per month and category, and the deferred balance at each month end.
+
+    A contract's earned revenue E(d) (:meth:`PlanHistory.earned_by`) is evaluated once per
+    boundary b_i (the opening day, then each month end) for the boundaries it is live at:
+    sold by b_i, and its last change (cancellation or term end, after which E is constant)
+    after b_(i-1). Per boundary and category the database sums
+
+      T = Σ E(b_i),  S = Σ price,  C = Σ refund of those cancelled by b_i,
+      X = Σ E after the last change (price − refund) of those whose last change is by b_i,
+
+    and then month i earned T_i − T_(i−1) + X_(i−1) (a contract not live at b_i any more kept
+    E(b_(i−1)); one sold after b_(i−1) had earned 0 by then), with deferred S_i − T_i − C_i
+    at its end. Days are whole numbers from EPOCH, computed once per contract, and the
+    contracts (with their refunds) are read once into a narrow table: the join with the
+    boundaries then costs little per (contract, boundary) pair.
+    """
+    bounds = _boundaries(period)
+    days = [(b - EPOCH).days for _, b in bounds]
+    table = date_table("bounds", [(i, day, days[i - 1] if i else day - 1)
+                                  for i, day in enumerate(days)],
+                       ("i", sa.Integer()), ("day", sa.Integer()), ("prev", sa.Integer()))
+    epoch = sa.literal(EPOCH, sa.Date())
+    sold = days_between(_c.c.plan_sold_on, epoch)
+    end = days_between(_c.c.term_end, epoch)
+    cancel = days_between(_r.c.cancel_date, epoch)
+    base = (sa.select(_c.c.warranty_category.label("category"), _c.c.price,
+                      sold.label("sold"), end.label("end"), (end - sold + 1).label("term"),
+                      cancel.label("cancel"), _r.c.amount.label("refund"),
+                      sa.func.coalesce(cancel, end).label("last_change"))
+            .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
+            .where(_c.c.plan_sold_on <= period.end,
+                   sa.func.coalesce(_r.c.cancel_date, _c.c.term_end) >= bounds[0][1])
+            .cte("accruing").prefix_with("MATERIALIZED", dialect="postgresql"))
+    cancelled = base.c.cancel <= table.c.day
+    earned = sa.case((cancelled, base.c.price - base.c.refund),
+                     (table.c.day >= base.c.end, base.c.price),
+                     else_=pro_rata_sql(base.c.price, table.c.day - base.c.sold + 1,
+                                        base.c.term))
+    stmt = (sa.select(table.c.i, base.c.category, sa.func.sum(earned),
+                      sa.func.sum(base.c.price),
+                      sa.func.sum(sa.case((cancelled, base.c.refund), else_=0)),
+                      sa.func.sum(sa.case((base.c.last_change <= table.c.day,
+                                           base.c.price - sa.func.coalesce(base.c.refund, 0)),
+                                          else_=0)))
+            .select_from(base.join(table, sa.and_(base.c.sold <= table.c.day,
+                                                  base.c.last_change > table.c.prev)))
+            .group_by(table.c.i, base.c.category))
+    sums = {(i, category): tuple(int(v or 0) for v in values)
+            for i, category, *values in session.execute(stmt)}
     grid: dict[tuple[str, str], dict] = {}
-    for key, category, earned, deferred in session.execute(stmt):
-        cell = grid.setdefault((key, category), {})
-        if key == "opening":
-            cell["deferred_revenue"] = int(deferred or 0)
-        else:
-            cell["earned_revenue"] = int(earned or 0)
-            cell["deferred_revenue"] = int(deferred or 0)
+    for (i, category), (total, prices, refunds, _) in sums.items():
+        cell = grid[(bounds[i][0], category)] = {"deferred_revenue": prices - total - refunds}
+        if i:
+            before, _, _, settled = sums.get((i - 1, category), (0, 0, 0, 0))
+            cell["earned_revenue"] = total - before + settled
     return grid
 
 
