@@ -150,13 +150,31 @@ def conversion(ctx: Context) -> Result:
                   extra={"tests": tests, "confidence": 0.95}, table_extra=table_extra)
 
 
-def _band_label(rules: pricing.RuleDocument, category: str | None, price: int) -> str:
+def _band_label(rules: pricing.RuleDocument, category: str | None, price: int | None) -> str:
     """The rule band a product price falls in, as ``min–max`` of its category."""
     cat = rules.categories.get(category) if rules and category else None
-    band = next((b for b in cat.bands if b.contains(price)), None) if cat else None
+    band = next((b for b in cat.bands if b.contains(price)), None) \
+        if cat and price is not None else None
     if band is None:
         return "no band"
     return f"{band.min}–{band.max}" if band.max is not None else f"{band.min}+"
+
+
+def _price_slot(price, rules: pricing.RuleDocument | None) -> tuple[sa.ColumnElement, list]:
+    """SQL numbering the stretches between consecutive band limits of every category, and
+    the lowest price of each stretch (None below the lowest limit).
+
+    No limit falls inside a stretch, so every price in it is in the same band of each
+    category as the stretch's lowest price: the database groups a year of lines into a few
+    stretches instead of one row per distinct price.
+    """
+    limits = sorted({limit for cat in (rules.categories.values() if rules else ())
+                     for band in cat.bands for limit in (band.min, band.max)
+                     if limit is not None})
+    slot = sa.case(*[(price >= limit, number) for number, limit
+                     in reversed(list(enumerate(limits, start=1)))], else_=0) \
+        if limits else sa.literal(0)
+    return slot, [None, *limits]
 
 
 @report("attach")
@@ -166,25 +184,25 @@ def attach(ctx: Context) -> Result:
     version = pricing.latest_version(session)
     rules = pricing.get_version(session, version) if version else None
     paid = sa.and_(_o.c.status.in_(PAID), _o.c.purchase_date.between(period.start, period.end))
-    products = (sa.select(_l.c.warranty_category, _l.c.unit_price,
-                          Product.__table__.c.store_category,
+    catalog = Product.__table__
+    slot, lowest = _price_slot(_l.c.unit_price, rules)
+    products = (sa.select(_l.c.warranty_category, slot, catalog.c.store_category,
                           sa.func.sum(_l.c.quantity), sa.func.sum(_l.c.amount))
                 .select_from(_l.join(_o, _o.c.id == _l.c.order_id).outerjoin(
-                    Product.__table__, Product.__table__.c.sku == _l.c.sku))
+                    catalog, catalog.c.sku == _l.c.sku))
                 .where(paid, _l.c.kind == "product")
-                .group_by(_l.c.warranty_category, _l.c.unit_price,
-                          Product.__table__.c.store_category))
+                .group_by(_l.c.warranty_category, slot, catalog.c.store_category))
     covered = _l.alias("covered")
-    plans = (sa.select(_l.c.placement, _l.c.warranty_category, covered.c.unit_price,
-                       Product.__table__.c.store_category,
+    covered_slot, _ = _price_slot(covered.c.unit_price, rules)
+    plans = (sa.select(_l.c.placement, _l.c.warranty_category, covered_slot,
+                       catalog.c.store_category,
                        sa.func.sum(_l.c.quantity), sa.func.sum(_l.c.amount))
              .select_from(_l.join(_o, _o.c.id == _l.c.order_id)
                           .join(covered, covered.c.id == _l.c.covers_line_id)
-                          .outerjoin(Product.__table__,
-                                     Product.__table__.c.sku == covered.c.sku))
+                          .outerjoin(catalog, catalog.c.sku == covered.c.sku))
              .where(paid, _l.c.kind == "plan")
-             .group_by(_l.c.placement, _l.c.warranty_category, covered.c.unit_price,
-                       Product.__table__.c.store_category))
+             .group_by(_l.c.placement, _l.c.warranty_category, covered_slot,
+                       catalog.c.store_category))
     cells: dict[tuple[str, str], dict] = {}
 
     def cell(dimension: str, key: str) -> dict:
@@ -199,19 +217,19 @@ def attach(ctx: Context) -> Result:
         return mapped or "unmapped"
 
     all_placements = set()
-    for line_category, price, store_category, units, amount in session.execute(products):
+    for line_category, number, store_category, units, amount in session.execute(products):
         category = category_of(line_category, store_category)
         for key in (("all", "all"), ("category", category),
-                    ("price_band", f"{category} {_band_label(rules, category, price)}")):
+                    ("price_band", f"{category} {_band_label(rules, category, lowest[number])}")):
             target = cell(*key)
             target["product_units"] += int(units)
             target["product_revenue"] += int(amount)
     placement_rows = list(session.execute(plans))
-    for placement, line_category, price, store_category, units, amount in placement_rows:
+    for placement, line_category, number, store_category, units, amount in placement_rows:
         category = category_of(line_category, store_category)
         all_placements.add(placement or "api")
         for key in (("all", "all"), ("category", category),
-                    ("price_band", f"{category} {_band_label(rules, category, price)}"),
+                    ("price_band", f"{category} {_band_label(rules, category, lowest[number])}"),
                     ("placement", placement or "api")):
             target = cell(*key)
             target["plan_units"] += int(units)
