@@ -147,7 +147,7 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
             .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
             .where(_c.c.plan_sold_on <= period.end,
                    sa.func.coalesce(_r.c.cancel_date, _c.c.term_end) >= bounds[0][1])
-            .cte("accruing").prefix_with("MATERIALIZED", dialect="postgresql"))
+            .cte("accruing").prefix_with("MATERIALIZED"))
     cancelled = base.c.cancel <= table.c.day
     earned = sa.case((cancelled, base.c.price - base.c.refund),
                      (table.c.day >= base.c.end, base.c.price),
