@@ -2,13 +2,18 @@
 
     python -m bench.bench_reports [--orders 1000000] [--plans 200000]
                                   [--backends sqlite,postgresql] [--postgres URL]
-                                  [--keep DIR] [--no-xlsx]
+                                  [--keep DIR] [--no-xlsx] [--reuse URL]
 
 For each backend: a fresh database, ``warranty synth`` (bulk COPY / executemany, timed),
-then each report computed in this process (time), and the exports of the 1M-row orders
-ledger and the movements ledger in a child process each (time and the child's peak RSS, from
+then each report in a child process of its own (time from the call to the last row, the
+child's peak RSS and its RSS before the report), and the exports of the 1M-row orders ledger
+and the movements ledger in a child process each (time and the child's peak RSS, from
 ``resource.getrusage(RUSAGE_CHILDREN)``). Targets: each report under 2 s on PostgreSQL,
 every export under 150 MB.
+
+``--reuse URL`` times a store generated before (by this benchmark with ``--keep``, or by
+``warranty synth`` with the same dates) instead of generating one: it is migrated to the
+newest revision first, and nothing is dropped. Handy while tuning a report.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -80,8 +86,9 @@ def _child_export(url: str, name: str, start: date, end: date, fmt: str,
             "size_mb": round(out.stat().st_size / 1e6, 1), "rows": rows}
 
 
-def _time_reports(url: str) -> list[dict]:
-    """Each report, computed in this process (the export format is not the point here)."""
+def report_once(url: str, name: str, start: str, end: str) -> dict:
+    """One report in this (fresh) process: seconds from the call to its last row, rows, and
+    the process's resident memory before and at its peak (MB)."""
     from sqlmodel import Session
 
     from warranty import reports
@@ -89,33 +96,47 @@ def _time_reports(url: str) -> list[dict]:
     from warranty.settings import demo_settings
 
     settings = demo_settings(env="test", database_url=url)
+    period = reports.parse_period(start, end)
+    reports.names()  # import every report module before the clock starts
+    with Session(get_engine(url)) as session:
+        session.execute(sa.text("SELECT 1"))  # connected before the clock starts
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        began = time.perf_counter()
+        result = reports.run_report(name, reports.Context(session=session, settings=settings,
+                                                          period=period))
+        rows = sum(1 for _ in result.rows)
+        seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": round(seconds, 2), "rows": rows, "rss_before_mb": round(before / 1024, 1),
+            "peak_rss_mb": round(peak / 1024, 1)}
+
+
+_ONE = ("import json, sys; from bench.bench_reports import report_once; "
+        "print(json.dumps(report_once(*sys.argv[1:])))")
+
+
+def _time_reports(url: str) -> list[dict]:
+    """Each report in a child process of its own, so that its peak memory is its own."""
     end = START + timedelta(days=DAYS - 1)
-    year = reports.parse_period(end - timedelta(days=364), end)
-    whole = reports.parse_period(START, end)
+    year, whole = (end - timedelta(days=364), end), (START, end)
     cases = [("finance", year), ("finance", whole), ("journal", year), ("retention", year),
              ("retention", whole), ("conversion", year), ("attach", year), ("nps", year)]
     out = []
-    for name, period in cases:
-        with Session(get_engine(url)) as session:
-            began = time.perf_counter()
-            result = reports.run_report(name, reports.Context(session=session,
-                                                              settings=settings,
-                                                              period=period))
-            rows = sum(1 for _ in result.rows)
-            seconds = time.perf_counter() - began
-        out.append({"report": name, "days": (period.end - period.start).days + 1,
-                    "seconds": round(seconds, 2), "rows": rows,
-                    "target_met": seconds < REPORT_TARGET_S})
-        print(f"  report {name:10s} {out[-1]['days']:5d} days: {seconds:6.2f} s", flush=True)
+    for name, (first, last) in cases:
+        child = subprocess.run([sys.executable, "-c", _ONE, url, name, first.isoformat(),
+                                last.isoformat()], env=_env(url), check=True,
+                               capture_output=True, text=True)
+        figure = json.loads(child.stdout.strip().splitlines()[-1])
+        out.append({"report": name, "days": (last - first).days + 1, **figure,
+                    "target_met": figure["seconds"] < REPORT_TARGET_S})
+        print(f"  report {name:10s} {out[-1]['days']:5d} days: {figure['seconds']:6.2f} s, "
+              f"peak RSS {figure['peak_rss_mb']} MB (before: {figure['rss_before_mb']} MB)",
+              flush=True)
     return out
 
 
-def run_backend(backend: str, args, workdir: Path) -> dict:
-    """Generate, then time reports and exports, on one backend."""
-    from warranty.db import dispose_engines, migrate
-
-    url = _database(backend, args.postgres, workdir)
-    migrate(url)
+def _generate(url: str, backend: str, args) -> dict:
+    """``warranty synth`` into the migrated database at ``url``; its figures."""
     print(f"[{backend}] generating {args.orders:,} orders, {args.plans:,} plans", flush=True)
     began = time.perf_counter()
     synth = subprocess.run([sys.executable, "-m", "warranty.cli", "synth", "--orders",
@@ -126,6 +147,18 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
     figures["wall_seconds"] = round(time.perf_counter() - began, 1)
     print(f"  synth: {figures['seconds_orders']} s for orders, "
           f"{figures['wall_seconds']} s in all", flush=True)
+    return figures
+
+
+def run_backend(backend: str, args, workdir: Path) -> dict:
+    """Generate (or reuse), then time reports and exports, on one backend."""
+    from warranty.db import dispose_engines, migrate
+
+    url = args.reuse or _database(backend, args.postgres, workdir)
+    migrate(url)
+    if args.reuse:
+        print(f"[{backend}] reusing {sa.make_url(url).render_as_string()}", flush=True)
+    figures = None if args.reuse else _generate(url, backend, args)
     result = {"backend": backend, "synth": figures, "reports": _time_reports(url),
               "exports": []}
     end = START + timedelta(days=DAYS - 1)
@@ -151,11 +184,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--postgres", default=DEFAULT_PG)
     parser.add_argument("--keep", type=Path, help="keep databases and files in this folder")
     parser.add_argument("--no-xlsx", action="store_true", help="skip the XLSX exports")
+    parser.add_argument("--reuse", metavar="URL",
+                        help="time this already generated store instead (one backend)")
     args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",")]
+    if args.reuse:
+        backends = [sa.make_url(args.reuse).get_backend_name()]
     with tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        results = [run_backend(b.strip(), args, workdir) for b in args.backends.split(",")]
+        results = [run_backend(b, args, workdir) for b in backends]
     print(json.dumps(results, indent=2))
     missed = [r for res in results for r in res["reports"] + res["exports"]
               if not r["target_met"] and (res["backend"] == "postgresql" or "export" in r)]
