@@ -198,19 +198,36 @@ def test_concurrent_orders_of_one_customer_lose_nothing(database_url, db):
     assert (facts["orders"], facts["value"], facts["next_gap"]) == (3, 3500, 35)
 
 
-def test_events_and_an_order_of_the_same_visitor_at_once(database_url):
-    """Events (not committed yet) and an order carrying their visitor id, in two
-    transactions: the order's waits on the visitor lock and then sees the events' arm."""
-    def events(session):
-        experiment.record_events(session=session, visitor_id="visitor-fay-1",
-                                 events=[experiment.EventIn(type="exposure")], salt="s",
-                                 share=1.0, received_at=utcnow())
-        session.flush()
-        customer_facts.refresh(session.connection(), visitors=["visitor-fay-1"])
+def _events(session) -> None:
+    """A holdout visitor's event batch (share 1.0 holds everyone out)."""
+    experiment.record_events(session=session, visitor_id="visitor-fay-1",
+                             events=[experiment.EventIn(type="exposure")], salt="s", share=1.0,
+                             received_at=utcnow())
 
-    _race(database_url, events, lambda session: session.add(
-        _order("fay@example.com", date(2026, 3, 1), visitor="visitor-fay-1")))
-    assert assert_in_step(database_url)["fay@example.com"]["arm"] == "holdout"  # share 1.0
+
+def _fays_order(session) -> None:
+    """An order carrying that visitor id."""
+    session.add(_order("fay@example.com", date(2026, 3, 1), visitor="visitor-fay-1"))
+
+
+def _written_and_locked(write):
+    """``write``, then what its commit would do first: take the locks and recompute."""
+    def first(session):
+        write(session)
+        session.flush()
+        customer_facts.refresh(session.connection(), emails=["fay@example.com"],
+                               visitors=["visitor-fay-1"])
+    return first
+
+
+@pytest.mark.parametrize("events_first", [True, False], ids=["events_first", "order_first"])
+def test_events_and_an_order_of_the_same_visitor_at_once(database_url, events_first):
+    """Events and an order carrying their visitor id, in two transactions, either one
+    holding the visitor lock: the other waits, and then sees what the first wrote (the
+    order's the events' arm, or the events' the order's customer)."""
+    first, second = (_events, _fays_order) if events_first else (_fays_order, _events)
+    _race(database_url, _written_and_locked(first), second)
+    assert assert_in_step(database_url)["fay@example.com"]["arm"] == "holdout"
 
 
 def test_orm_writes_of_every_kind_keep_facts_in_step(db, database_url):
