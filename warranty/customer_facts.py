@@ -25,6 +25,7 @@ and needs neither.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -55,29 +56,29 @@ def purchases():
 # --- what a customer's row holds ------------------------------------------------------------
 
 
-def facts_select(emails: list[str] | None = None) -> sa.Select:
-    """One row per customer with at least one order (of ``emails``, or every customer),
-    with the columns of ``customer_facts`` computed from the base tables."""
+def facts_select(emails: sa.BindParameter | None = None) -> sa.Select:
+    """One row per customer with at least one order (those in the expanding parameter
+    ``emails``, or every customer), with the columns of ``customer_facts`` computed from the
+    base tables."""
 
     def mine(column):
         return column.in_(emails) if emails is not None else sa.true()
 
     paid = (sa.select(_o.c.customer_email.label("email"), _o.c.purchase_date.label("day"),
-                      _o.c.total_amount.label("total"))
+                      _o.c.total_amount.label("total"),
+                      sa.func.min(_o.c.purchase_date).over(partition_by=_o.c.customer_email)
+                      .label("first"))
             .where(purchases(), mine(_o.c.customer_email)).subquery("paid"))
-    first = (sa.select(paid.c.email, sa.func.min(paid.c.day).label("first"))
-             .group_by(paid.c.email).subquery("first"))
-    gap = days_between(paid.c.day, first.c.first)
-    month = month_index(paid.c.day) - month_index(first.c.first)
+    gap = days_between(paid.c.day, paid.c.first)
+    month = month_index(paid.c.day) - month_index(paid.c.first)
     bit = sa.case((month.between(1, COHORT_MONTHS), sa.literal(1).op("<<")(month)))
-    stats = (sa.select(first.c.email, first.c.first, sa.func.count().label("orders"),
+    stats = (sa.select(paid.c.email, paid.c.first, sa.func.count().label("orders"),
                        sa.func.sum(paid.c.total).label("value"),
                        sa.func.min(sa.case((gap > 0, gap))).label("next_gap"),
                        sa.func.sum(sa.case((gap < 365, 1), else_=0)).label("year_one"),
                        # The sum of distinct powers of two is their bitwise or.
                        sa.func.sum(sa.distinct(bit)).label("months"))
-             .select_from(paid.join(first, first.c.email == paid.c.email))
-             .group_by(first.c.email, first.c.first).subquery("stats"))
+             .group_by(paid.c.email, paid.c.first).subquery("stats"))
     plans = (sa.select(_o.c.customer_email.label("email"),
                        sa.func.min(_c.c.purchase_date).label("first_plan"))
              .select_from(_c.join(_o, _o.c.id == _c.c.order_id))
@@ -239,8 +240,16 @@ def refresh(conn: sa.Connection, *, emails: Iterable[str] = (),
                                     .where(_o.c.id.in_(chunk))).scalars())
     for chunk in _chunks(sorted(targets)):
         _lock_rows(conn, chunk)
-        new = facts_select(chunk).subquery("new")
-        conn.execute(sa.update(_f).where(
-            _f.c.email == new.c.email,
-            sa.or_(*(_f.c[name].is_distinct_from(new.c[name]) for name in FACT_COLUMNS)))
+        conn.execute(_recompute(), {"emails": chunk})
+
+
+@functools.cache
+def _recompute() -> sa.Update:
+    """UPDATE the rows of the customers in the parameter ``emails`` that differ from their
+    recomputation (built once: building it takes longer than running it)."""
+    new = facts_select(sa.bindparam("emails", expanding=True)).subquery("new")
+    return (sa.update(_f)
+            .where(_f.c.email == new.c.email,
+                   sa.or_(*(_f.c[name].is_distinct_from(new.c[name])
+                            for name in FACT_COLUMNS)))
             .values({name: new.c[name] for name in FACT_COLUMNS}))
