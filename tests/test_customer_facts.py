@@ -307,3 +307,22 @@ def test_migration_backfills_the_same_rows(scratch_url, monkeypatch):
     command.upgrade(config, "head")
     assert stored_and_fresh(scratch_url) == (kept, kept)
 
+
+
+def test_cli_rebuilds_facts_after_sql_run_by_hand(db, database_url, monkeypatch):
+    """SQL run outside the service leaves the facts behind; the command catches them up."""
+    db.add(_order("kim@example.com", date(2025, 1, 10)))
+    db.add(_order("kim@example.com", date(2025, 2, 10)))
+    db.commit()
+    with get_engine(database_url).begin() as conn:
+        conn.execute(sa.update(Order.__table__).where(
+            Order.__table__.c.purchase_date == date(2025, 2, 10)).values(
+            purchase_date=date(2025, 1, 20)))
+    kept, recomputed = stored_and_fresh(database_url)
+    assert kept != recomputed  # next_gap 31 kept, 10 now
+    monkeypatch.setenv("WARRANTY_ENV", "test")
+    monkeypatch.setenv("WARRANTY_DATABASE_URL", database_url)
+    result = CliRunner().invoke(cli, ["rebuild-customer-facts"])
+    assert result.exit_code == 0, result.output
+    assert '"customers": 1' in result.output
+    assert assert_in_step(database_url)["kim@example.com"]["next_gap"] == 10

@@ -267,6 +267,18 @@ def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
     _echo_json(figures)
 
 
+@main.command("rebuild-customer-facts")
+def rebuild_customer_facts() -> None:
+    """Recompute the retention report's per-customer facts from the orders (after writes made
+    outside the service, such as SQL run by hand; the service keeps them in step itself)."""
+    from warranty import customer_facts
+    from warranty.db import get_write_engine
+
+    settings = _settings()
+    with get_write_engine(settings.database_url).begin() as conn:
+        _echo_json({"customers": customer_facts.rebuild(conn)})
+
+
 @main.command("report")
 @click.argument("name")
 @click.option("--from", "start", required=True, help="first day, ISO (2026-01-01)")
