@@ -11,6 +11,7 @@ and the movements ledger in a child process each (time and the child's peak RSS,
 ``resource.getrusage(RUSAGE_CHILDREN)``). Targets: each report under 2 s on PostgreSQL,
 every export under 150 MB.
 
+The PostgreSQL database is dropped at the end unless ``--keep`` is given.
 ``--reuse URL`` times a store generated before (by this benchmark with ``--keep``, or by
 ``warranty synth`` with the same dates) instead of generating one: it is migrated to the
 newest revision first, and nothing is dropped. Handy while tuning a report.
@@ -47,12 +48,22 @@ def _database(backend: str, postgres: str, workdir: Path) -> str:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
     name = "warranty_bench_reports"
+    _drop(postgres, name)
+    _on_server(postgres, f'CREATE DATABASE "{name}"')
+    return sa.make_url(postgres).set(database=name).render_as_string(hide_password=False)
+
+
+def _on_server(postgres: str, sql: str) -> None:
+    """Run one statement outside any transaction (CREATE/DROP DATABASE)."""
     admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql(sql)
     admin.dispose()
-    return sa.make_url(postgres).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(postgres: str, name: str) -> None:
+    """Drop a benchmark database, closing whatever still holds it."""
+    _on_server(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _env(url: str) -> dict:
@@ -171,7 +182,10 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
             print(f"  export {name} {fmt}: {figure['rows'] or ''} rows, {figure['seconds']} s, "
                   f"peak RSS {figure['peak_rss_mb']} MB, {figure['size_mb']} MB", flush=True)
     dispose_engines()
+    if backend == "postgresql" and not (args.keep or args.reuse):
+        _drop(args.postgres, sa.make_url(url).database)  # SQLite's file goes with workdir
     return result
+
 
 
 def main(argv: list[str]) -> int:
