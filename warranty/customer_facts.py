@@ -57,9 +57,8 @@ def purchases():
 
 
 def facts_select(emails: sa.BindParameter | None = None) -> sa.Select:
-    """One row per customer with at least one order (those in the expanding parameter
-    ``emails``, or every customer), with the columns of ``customer_facts`` computed from the
-    base tables."""
+    """The columns of ``customer_facts`` computed from the base tables: for the rows whose
+    emails are in the expanding parameter ``emails``, or for every customer with an order."""
 
     def mine(column):
         return column.in_(emails) if emails is not None else sa.true()
@@ -88,8 +87,10 @@ def facts_select(emails: sa.BindParameter | None = None) -> sa.Select:
             .select_from(_o.join(_v, _v.c.visitor_id == _o.c.visitor_id))
             .where(mine(_o.c.customer_email))
             .group_by(_o.c.customer_email).subquery("arms"))
-    everyone = (sa.select(_o.c.customer_email.label("email")).where(mine(_o.c.customer_email))
-                .distinct().subquery("everyone"))
+    # Every customer with an order; or, for a refresh, each row asked for, orders or not (a
+    # customer whose only order moved to another email is left with an empty row).
+    everyone = (sa.select(_o.c.customer_email.label("email")).distinct() if emails is None
+                else sa.select(_f.c.email).where(_f.c.email.in_(emails))).subquery("everyone")
     return (sa.select(everyone.c.email, stats.c.first.label("first_purchase"),
                       sa.func.coalesce(stats.c.orders, 0).label("orders"),
                       sa.func.coalesce(stats.c.value, 0).label("value"), stats.c.next_gap,

@@ -481,6 +481,16 @@ sa.Index("ix_visitor_event_occurred_at_visitor_id_arm", VisitorEvent.__table__.c
          VisitorEvent.__table__.c.visitor_id, VisitorEvent.__table__.c.arm)
 
 
+def _load_old_value(target, value, oldvalue, initiator) -> None:
+    """Nothing: registered with active_history so that the replaced value is loaded."""
+
+
+# An order (or contract) moved to another customer must refresh the one it left too: have
+# the flush's history hold the old value even when it was not loaded (e.g. after a rollback).
+for _attribute in (Order.customer_email, Order.visitor_id, Contract.order_id):
+    sa.event.listen(_attribute, "set", _load_old_value, active_history=True)
+
+
 @sa.event.listens_for(orm.Session, "after_flush")
 def _note_customer_writes(session, _flush_context) -> None:
     """Remember customers whose orders, contracts or visitor events this flush wrote."""
