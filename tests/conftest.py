@@ -70,6 +70,20 @@ def database_url(request, tmp_path_factory):
         _drop_postgres_database(name)
 
 
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request, tmp_path):
+    """A new, empty database (not the session's migrated one) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name, url = _create_postgres_database()
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        _drop_postgres_database(name)
+
+
 @pytest.fixture(autouse=True)
 def _empty_tables(request):
     """After each database test, delete every row so the next one starts clean."""

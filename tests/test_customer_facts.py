@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlmodel import Session
 
-from tests.conftest import POSTGRES_URL, _create_postgres_database, _drop_postgres_database
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import pay_hosted, wait_paid
 from warranty import customer_facts, experiment
@@ -275,36 +274,20 @@ def test_orm_writes_of_every_kind_keep_facts_in_step(db, database_url):
     assert (hal.first_purchase, hal.orders, hal.arm) == (None, 0, None)
 
 
-@pytest.fixture
-def scratch_url(database_url, tmp_path):
-    """An empty database on the same backend as ``database_url``, dropped afterwards."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        dispose_engines()
-        return
-    assert POSTGRES_URL
-    name, url = _create_postgres_database()
-    try:
-        yield url
-    finally:
-        dispose_engines()
-        _drop_postgres_database(name)
-
-
-def test_migration_backfills_the_same_rows(scratch_url, monkeypatch):
+def test_migration_backfills_the_same_rows(empty_database_url, monkeypatch):
     """Downgrading past 0009 and upgrading again rebuilds the table from the orders as they
     are: the migration's frozen SQL and facts_select agree."""
     from alembic import command
 
     from warranty.db import alembic_config
 
-    migrate(scratch_url)
+    migrate(empty_database_url)
     monkeypatch.setenv("WARRANTY_ENV", "test")
-    monkeypatch.setenv("WARRANTY_DATABASE_URL", scratch_url)
+    monkeypatch.setenv("WARRANTY_DATABASE_URL", empty_database_url)
     result = CliRunner().invoke(cli, ["synth", "--orders", "3000", "--plans", "600",
                                       "--start", "2025-01-01", "--days", "365"])
     assert result.exit_code == 0, result.output
-    with Session(get_engine(scratch_url)) as session:  # kinds synth does not make
+    with Session(get_engine(empty_database_url)) as session:  # kinds synth does not make
         session.add(Order(store_order_ref="X-1", customer_email="c1@example.com",
                           currency="jpy", total_amount=900, channel="post_purchase",
                           status="paid", purchase_date=date(2025, 3, 1), visitor_id="n7"))
@@ -312,13 +295,13 @@ def test_migration_backfills_the_same_rows(scratch_url, monkeypatch):
                           currency="jpy", total_amount=900, channel="checkout_session",
                           visitor_id="v1"))
         session.commit()
-    kept, recomputed = stored_and_fresh(scratch_url)
+    kept, recomputed = stored_and_fresh(empty_database_url)
     assert kept == recomputed and len(kept) > 1000
-    config = alembic_config(scratch_url)
+    config = alembic_config(empty_database_url)
     command.downgrade(config, "0008")
     dispose_engines()
     command.upgrade(config, "head")
-    assert stored_and_fresh(scratch_url) == (kept, kept)
+    assert stored_and_fresh(empty_database_url) == (kept, kept)
 
 
 

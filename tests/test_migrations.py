@@ -2,14 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
-from warranty.db import dispose_engines, get_engine
+from warranty.db import get_engine
 from warranty.models import UTCDateTime
 
 
@@ -32,20 +30,6 @@ def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):
     command.downgrade(config, "base")
     command.upgrade(config, "head")
     get_engine(url).dispose()
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_database_url(request, tmp_path):
-    """A new, empty database (not the session's migrated one) on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
-        return
-    name, url = _create_postgres_database()
-    try:
-        yield url
-    finally:
-        dispose_engines()
-        _drop_postgres_database(name)
 
 
 def test_0008_schedules_stored_stripe_events_as_the_old_worker_did(empty_database_url):
