@@ -582,8 +582,14 @@ class QueueFilter:
     date_to: date | None = None  # filed on or before (store-local date)
 
 
+# Filter dates are clamped to this range: no claim is filed outside it, and the extremes of
+# ``date`` (year 1, year 9999) overflow once shifted by a day or a time zone.
+_FILTER_DAYS = (date(1900, 1, 1), date(9000, 1, 1))
+
+
 def _day_start(day: date, timezone: str) -> datetime:
     """The UTC instant a store-local calendar day begins."""
+    day = min(max(day, _FILTER_DAYS[0]), _FILTER_DAYS[1])
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(timezone))
 
 
@@ -596,8 +602,8 @@ def queue(session: Session, flt: QueueFilter, *, timezone: str, limit: int = 100
     if flt.date_from:
         conditions.append(Claim.created_at >= _day_start(flt.date_from, timezone))
     if flt.date_to:
-        conditions.append(Claim.created_at < _day_start(flt.date_to + timedelta(days=1),
-                                                        timezone))
+        conditions.append(Claim.created_at < _day_start(
+            min(flt.date_to, _FILTER_DAYS[1]) + timedelta(days=1), timezone))
     base = select(Claim.status, sa.func.count()).join(Contract, Contract.id == Claim.contract_id)
     counts = {status: 0 for status in STATUSES}
     for status, count in session.exec(base.where(*conditions).group_by(Claim.status)).all():

@@ -112,6 +112,10 @@ def test_staff_review_and_finance_payout_over_the_api(client, db, settings, stor
     assert queue.status_code == 200 and queue.json["counts"]["in_review"] == 1
     assert [c["id"] for c in queue.json["claims"]] == [claim["id"]]
     assert client.get("/api/v1/claims", headers=finance).status_code == 403
+    for extremes in ("date_from=0001-01-01&date_to=9999-12-31", "date_from=9999-12-31"):
+        edge = client.get(f"/api/v1/claims?{extremes}", headers=staff)  # no overflow, no 500
+        assert edge.status_code == 200
+        assert len(edge.json["claims"]) == (1 if extremes.startswith("date_from=0001") else 0)
     info = client.post(f"/api/v1/claims/{claim['id']}/request-info",
                        json={"message": "Photo please"}, headers=staff)
     assert info.json["status"] == "info_requested"
