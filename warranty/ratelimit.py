@@ -79,11 +79,9 @@ def _storage(uri: str) -> storage.Storage:
 
 @dataclass(frozen=True)
 class Rule:
-    """One endpoint's limit: the window, the counter's namespace (each endpoint counts on
-    its own), and the methods counted."""
+    """One endpoint's limit (each endpoint counts on its own) and whether only POSTs count."""
 
     item: RateLimitItem
-    scope: str
     post_only: bool
 
 
@@ -94,8 +92,7 @@ class RateLimits:
         """Counters in the configured storage; a rule for each limited endpoint."""
         self.storage = _storage(settings.ratelimit_storage_uri)
         self.strategy = strategies.SlidingWindowCounterRateLimiter(self.storage)
-        self.rules = {endpoint: Rule(parse(getattr(settings, setting)), endpoint,
-                                     setting in POST_ONLY)
+        self.rules = {endpoint: Rule(parse(getattr(settings, setting)), setting in POST_ONLY)
                       for setting, endpoints in GROUPS.items() for endpoint in endpoints}
         self.login_failures = parse(settings.rate_limit_staff_login_failures)
 
@@ -109,10 +106,10 @@ class RateLimits:
         rule = self.rules.get(request.endpoint)
         if rule is None or (rule.post_only and request.method != "POST"):
             return
-        address = request.remote_addr or "-"
-        if not self.strategy.hit(rule.item, NAMESPACE, rule.scope, address):
+        scope, address = request.endpoint, request.remote_addr or "-"
+        if not self.strategy.hit(rule.item, NAMESPACE, scope, address):
             raise TooManyRequests(str(rule.item),
-                                  retry_after=self.retry_after(rule.item, rule.scope, address))
+                                  retry_after=self.retry_after(rule.item, scope, address))
         if request.endpoint == STAFF_LOGIN:
             self._check_login_lockout()
 
