@@ -18,6 +18,7 @@ A rule document (YAML or JSON; see README "Pricing rules"):
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ class PlanSpec(_Strict):
     coverage: Coverage
     term_months: int = Field(ge=1, le=120)
 
-    @property
+    @functools.cached_property
     def code(self) -> str:
         """Stable plan code, e.g. ``accident-36``."""
         return f"{self.coverage}-{self.term_months}"
@@ -129,6 +130,11 @@ class CategoryRules(_Strict):
             raise ValueError(f"no band prices plan(s) {unpriced}")
         object.__setattr__(self, "bands", bands)
         return self
+
+    @functools.cached_property
+    def offer_liability_schedule(self) -> list[int | float]:
+        """The schedule as offers show it: whole percentages as integers."""
+        return [int(p) if p == int(p) else float(p) for p in self.liability_schedule]
 
     def cap_percent(self, coverage_year: int) -> Decimal:
         """Liability cap for a coverage year (1-based); the last value holds after the list."""
