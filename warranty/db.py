@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import current_app, g, request
 from sqlmodel import Session
 
+T = TypeVar("T")
 _engines: dict[tuple[str, str], sa.Engine] = {}  # (url, app | reader | writer)
 
 
@@ -37,8 +40,10 @@ def _create_engine(url: str, *, autocommit: bool) -> sa.Engine:
     """A pooled engine for ``url``; transactions are ours on SQLite (see _sqlite_begin)."""
     options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                                **options)
+        # Transactions test a pooled connection before use (a round trip each); the
+        # autocommit reader doesn't, and its callers retry once instead (``read``).
+        return sa.create_engine(url, pool_pre_ping=not autocommit, pool_size=10,
+                                max_overflow=10, **options)
     engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                               **options)
     sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -71,6 +76,24 @@ def get_reader_engine(url: str) -> sa.Engine:
     """An autocommit engine for hot read-only paths (offers): a lone SELECT needs no
     BEGIN/ROLLBACK round trips, and on SQLite takes no lock beyond the statement."""
     return _cached(url, "reader")
+
+
+def read(url: str, query: Callable[[sa.Connection], T]) -> T:
+    """``query(conn)`` on an autocommit reader connection, without a transaction.
+
+    Reader connections are not tested before use: when the server dropped one (restart,
+    idle timeout), SQLAlchemy invalidates the pool and the read runs once more on a new
+    connection, so only the rare dead connection costs a round trip, not every request.
+    """
+    engine = get_reader_engine(url)
+    try:
+        with engine.connect() as conn:
+            return query(conn)
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with engine.connect() as conn:
+        return query(conn)
 
 
 def get_write_engine(url: str) -> sa.Engine:

@@ -41,12 +41,16 @@ def test_app_and_worker_reconnect_after_every_connection_is_killed(
         paid_without_webhooks, postgres_only, mail_settings, database_url, smtp_sink):
     _, order_id, completed, _ = paid_without_webhooks
     with gunicorn(mail_settings, workers=2) as (base, _master):
-        for _ in range(4):  # every gunicorn worker holds a pooled connection
+        offers = f"{base}/api/v1/offers?sku=TV-1&key={PUBLIC_KEY}"
+        for _ in range(4):  # every gunicorn worker holds pooled connections of both kinds
             assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
-        assert terminate_backends(postgres_only) >= 2
-        # pool_pre_ping finds the dead connections and opens new ones: no error reaches
-        # the caller, and the event Stripe delivers now is applied.
+            assert requests.get(offers, timeout=10).status_code == 200
+        assert terminate_backends(postgres_only) >= 4
+        # pool_pre_ping finds the dead connections and opens new ones; the offers reader
+        # (no pre-ping) reads again on a new connection: no error reaches the caller, and
+        # the event Stripe delivers now is applied.
         for _ in range(4):
+            assert len(requests.get(offers, timeout=10).json()["offers"]) == 2
             assert requests.get(f"{base}/healthz", timeout=10).json()["database"] == "ok"
         assert post_event(base, completed).json()["outcome"] == "paid"
         assert terminate_backends(postgres_only) >= 1

@@ -9,7 +9,7 @@ from sqlmodel import select
 from warranty import catalog, offers
 from warranty.api.spec import endpoint
 from warranty.dates import store_today
-from warranty.db import get_reader_engine, get_session
+from warranty.db import get_session, read
 from warranty.models import SINGLE_LINE, Product
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
@@ -108,13 +108,16 @@ def _ad_hoc_ref(item: ProductSpec) -> offers.ProductRef:
 def get_offers(query: OfferQuery):
     """Price every eligible plan and sign an offer for each."""
     settings = current_app.config["SETTINGS"]
-    # Committed data only, on an autocommit connection: no session, no transaction.
-    with get_reader_engine(settings.database_url).connect() as conn:
+
+    def offers_for(conn):
+        # Committed data only, on an autocommit connection: no session, no transaction.
         if query.sku is not None:
             ref = catalog.product_ref(session=conn, sku=query.sku)
         else:
             ref = _ad_hoc_ref(query)
         return _offers_body(conn, settings, ref)
+
+    return read(settings.database_url, offers_for)
 
 
 class OfferItem(ProductSpec):
