@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from warranty import pricing
+from warranty.csv_records import read_records
 from warranty.dates import utcnow
 from warranty.errors import NotFound, ValidationFailed
 from warranty.models import MAX_COLUMN_AMOUNT, SINGLE_LINE, Product
@@ -126,25 +125,7 @@ def _unmapped(session: Session, products: Iterable[ProductIn]) -> tuple[int | No
 
 def parse_csv(text: str) -> list[ProductIn]:
     """Products from CSV text with a header row; errors name the line."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in CSV_COLUMNS[:4] if c not in header]
-    if missing:
-        raise ValidationFailed(f"CSV header lacks column(s) {missing}; expected {CSV_COLUMNS}")
-    products = []
-    for row in reader:
-        line = reader.line_num
-        data = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        if not data.get("manufacturer_warranty_months"):
-            data.pop("manufacturer_warranty_months", None)
-        try:
-            products.append(ProductIn.model_validate(
-                {k: v for k, v in data.items() if k in CSV_COLUMNS}))
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            raise ValidationFailed(f"CSV line {line}: {'.'.join(map(str, err['loc']))}: "
-                                   f"{err['msg']}") from None
-    return products
+    return read_records(text, ProductIn, CSV_COLUMNS, required=4)
 
 
 _columns = Product.__table__.c

@@ -7,15 +7,14 @@ no-op, so a batch or a CSV can be sent twice.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime, time
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session
 
 from warranty import customer_facts
+from warranty.csv_records import read_records
 from warranty.dates import utcnow
 from warranty.errors import ValidationFailed
 from warranty.models import MAX_COLUMN_AMOUNT, Order, public_id
@@ -93,21 +92,4 @@ def import_orders(*, session: Session, orders: list[ExternalOrderIn],
 def parse_csv(text: str) -> list[ExternalOrderIn]:
     """Orders from CSV text with a header row (order_ref,email,purchase_date,total_amount
     [,visitor_id]); errors name the line."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in CSV_COLUMNS[:4] if c not in header]
-    if missing:
-        raise ValidationFailed(f"CSV header lacks column(s) {missing}; expected {CSV_COLUMNS}")
-    out = []
-    for row in reader:
-        data = {k.strip(): (v or "").strip() for k, v in row.items() if k and k.strip()
-                in CSV_COLUMNS}
-        data["visitor_id"] = data.get("visitor_id") or None
-        try:
-            out.append(ExternalOrderIn.model_validate(data))
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            raise ValidationFailed(f"CSV line {reader.line_num}: "
-                                   f"{'.'.join(map(str, err['loc']))}: "
-                                   f"{err['msg'].removeprefix('Value error, ')}") from None
-    return out
+    return read_records(text, ExternalOrderIn, CSV_COLUMNS, required=4)
