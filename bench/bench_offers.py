@@ -23,12 +23,10 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -36,6 +34,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import loadgen
+from bench.bench_webhooks import _database, _free_port
 from warranty import catalog, pricing
 from warranty.db import dispose_engines, migrate, session_scope
 
@@ -80,21 +79,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 @contextmanager
 def temporary_database(backend: str, tmp: Path, postgres_url: str | None):
     """A fresh database URL for one run, removed afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        dispose_engines()
-        return
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"warranty_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url, drop = _database(postgres_url if backend == "postgresql" else None, tmp)
     try:
-        yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
         dispose_engines()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        drop()
 
 
 def catalog_batch(start: int, stop: int, categories: list[str],
@@ -136,17 +126,10 @@ def load_catalog(url: str, count: int) -> float:
 # --- server ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def gunicorn(url: str, workers: int, log_path: Path):
     """gunicorn serving warranty.wsgi:app with the project's config; yields (port, pid)."""
-    port = free_port()
+    port = _free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("WARRANTY_") and k != "GUNICORN_CMD_ARGS"}
     env.update(WARRANTY_ENV="production", WARRANTY_DATABASE_URL=url,
@@ -198,9 +181,8 @@ def server_cpu_seconds(master: int) -> float:
 
 
 def saturate(wrk: str | None, server: tuple[int, int], path: str, args, sku_count: int,
-             seconds: float | None = None) -> loadgen.RunResult:
+             seconds: float) -> loadgen.RunResult:
     """A closed-loop run at saturation with wrk, or the Python client without it."""
-    seconds = seconds or args.seconds
     port, pid = server
     cpu_before = server_cpu_seconds(pid)
     if wrk:

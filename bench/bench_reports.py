@@ -73,7 +73,7 @@ def _env(url: str) -> dict:
 
 # Runs one command and prints its peak RSS: a fresh parent per export, so RUSAGE_CHILDREN
 # measures that export alone (not the generator or an earlier export).
-_MEASURE = ("import json, resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+_MEASURE = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
             "stdout=subprocess.DEVNULL); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 

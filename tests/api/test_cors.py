@@ -63,8 +63,8 @@ def preflight(url: str, method: str, path: str, origin: str) -> requests.Respons
 
 def test_the_list_names_every_storefront_endpoint_the_embed_calls():
     app = create_app(demo_settings(env="test"))
+    adapter = app.url_map.bind("localhost")
     for method, path in STOREFRONT:
-        adapter = app.url_map.bind("localhost")
         endpoint, _ = adapter.match(path.split("?")[0], method=method)
         assert endpoint in STOREFRONT_ENDPOINTS
     assert len(STOREFRONT) == len(STOREFRONT_ENDPOINTS)

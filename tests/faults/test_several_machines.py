@@ -92,13 +92,12 @@ def _purchase(offers_from: str, checkout_on: str, n: int) -> tuple[str, str]:
 
 
 def test_two_machines_do_each_thing_once_and_share_the_rate_limit(
-        postgres_only, redis_db, stripe_settings, db, stripe_standin, smtp_sink, receiver):
+        postgres_only, redis_db, mail_settings, db, stripe_standin, smtp_sink, receiver):
     load_rules(db)
     add_product(db)
-    smtp_sink.clear()
     receiver[2][0] = 200
-    settings = stripe_settings.model_copy(update={
-        "smtp_port": smtp_sink.port, "store_webhook_url": receiver[0],
+    settings = mail_settings.model_copy(update={
+        "store_webhook_url": receiver[0],
         "store_webhook_secret": STORE_SECRET, "worker_interval_seconds": 0.2,
         "rate_limits_enabled": True,
         "ratelimit_storage_uri": f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}"})

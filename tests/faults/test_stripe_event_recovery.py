@@ -212,12 +212,11 @@ def test_the_claim_query_reads_the_partial_due_index(database_url):
     engine = get_engine(database_url)
     query = jobs.due_query(StripeEvent, now=utcnow(), limit=50, pending=stripe_events.PENDING)
     with engine.connect() as conn:
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
         if engine.dialect.name == "postgresql":
             conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table: force the choice
-            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
             plan = conn.exec_driver_sql(f"EXPLAIN {sql}").scalars().all()
         else:
-            sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
             plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
         conn.rollback()
     assert any("ix_stripe_event_due" in line for line in plan), plan

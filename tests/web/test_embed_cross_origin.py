@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from tests.conftest import PUBLIC_KEY, serve
 from tests.factories import add_product, load_rules
-from tests.web.test_embed_browser import ARTIFACTS, ready, visitor_in
+from tests.web.test_embed_browser import ready, shot, visitor_in
 from warranty import create_app
 from warranty.models import Order, OrderLine
 
@@ -105,8 +105,7 @@ def test_offers_show_and_a_purchase_starts_on_a_store_of_another_origin(
         assert group.get_by_role("radio").count() == 3
         assert "¥6,000" in group.inner_text() and "¥9,960" in group.inner_text()
         page.get_by_role("radio", name=re.compile("^Breakdown protection")).check()
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "embed-cross-origin.png"), full_page=True)
+        shot(page, "cross-origin")
         page.get_by_role("button", name="Buy now").click()
         page.wait_for_url(f"{stripe_standin.url}/**")  # the stand-in's hosted payment page
         assert "Pay" in page.content() and page.js_errors == []
