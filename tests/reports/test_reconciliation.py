@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import stripe
@@ -62,4 +62,23 @@ def test_differences_are_listed_per_order(db, stripe_settings, stripe_standin):
     assert (totals["refunded_stripe"], totals["refunded_ledger"]) == (1500, 1000)
     assert (totals["orders_checked"], totals["orders_with_differences"]) == (4, 3)
     assert ok.id is not None
+    stripe_standin.reset()
+
+
+def test_a_charge_for_an_order_paid_in_another_period_names_the_order(
+        db, stripe_settings, stripe_standin):
+    stripe_standin.reset()
+    today = datetime.now(UTC)
+    pi = _paid_intent(53000)
+    (contract,) = plan_sale(db, price=3000, product_price=50000, sold_on=today.date(),
+                            payment_intent_id=pi)
+    order = db.exec(select(Order)).one()
+    order.paid_at = today - timedelta(days=40)  # the ledger has it paid in another period
+    db.commit()
+    day = today.astimezone(ZoneInfo("Asia/Tokyo")).date()
+    ctx = Context(session=db, settings=stripe_settings, period=parse_period(day, day))
+    (row,) = run_report("reconciliation", ctx).rows
+    assert (row["stripe_payment_intent_id"], row["order"], row["issue"]) == (
+        pi, order.public_id, "charged by Stripe, not paid in the ledger in this period")
+    assert contract.id is not None
     stripe_standin.reset()

@@ -91,10 +91,10 @@ def reconciliation(ctx: Context) -> Result:
     start, end = _bounds(ctx)
     stripe_charged, stripe_refunded = _stripe_side(start, end)
     ledger_charged, ledger_refunded, names = _ledger_side(ctx, start, end)
-    if names:
+    # Stripe's side may name orders the ledger has outside the period: find their names.
+    missing = (set(stripe_charged) | set(stripe_refunded)) - set(names)
+    if missing:
         o = Order.__table__
-        missing = set(stripe_charged) | set(stripe_refunded)
-        missing -= set(names)
         for pi, name in ctx.session.execute(
                 sa.select(o.c.stripe_payment_intent_id, o.c.public_id)
                 .where(o.c.stripe_payment_intent_id.in_(sorted(missing)))).all():
