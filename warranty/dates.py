@@ -17,6 +17,11 @@ def store_today(timezone: str, now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(ZoneInfo(timezone)).date()
 
 
+def month_end(day: date) -> date:
+    """The last day of ``day``'s month."""
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
 def add_months(start: date, months: int) -> date:
     """``start`` plus whole months, clamping to month end (Jan 31 + 1 month = Feb 28)."""
     month_index = start.month - 1 + months

@@ -19,28 +19,18 @@ Definitions (README "Reports and exports"):
 from __future__ import annotations
 
 import math
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from warranty import pricing
+from warranty.customer_facts import PURCHASE_STATUSES
 from warranty.experiment import HOLDOUT, TREATMENT
 from warranty.models import Claim, NpsAnswer, Order, OrderLine, Product, VisitorEvent
 from warranty.reports import Context, Result, report
-from warranty.reports.revenue import ratio
+from warranty.reports.revenue import period_bounds, ratio
 
 Z95 = 1.959963984540054
 _o, _l, _v = Order.__table__, OrderLine.__table__, VisitorEvent.__table__
-PAID = ("paid", "refunded")
-
-
-def _instants(ctx: Context) -> tuple[datetime, datetime]:
-    """The period as UTC instants: store-local midnight of the first day to after the last."""
-    zone = ZoneInfo(ctx.settings.timezone)
-    start = datetime.combine(ctx.period.start, time(), zone)
-    end = datetime.combine(ctx.period.end + timedelta(days=1), time(), zone)
-    return start, end
 
 
 def _p_two_sided(z: float) -> float:
@@ -94,13 +84,13 @@ def _round(value: float | None) -> float | None:
 
 def arms(ctx: Context) -> dict[str, dict]:
     """Per arm: visitors, converting visitors, orders, revenue and its sum of squares."""
-    start, end = _instants(ctx)
+    start, end = period_bounds(ctx.period, ctx.settings.timezone)
     visitors = (sa.select(_v.c.visitor_id, sa.func.min(_v.c.arm).label("arm"))
                 .where(_v.c.occurred_at >= start, _v.c.occurred_at < end)
                 .group_by(_v.c.visitor_id).subquery("visitors"))
     spend = (sa.select(_o.c.visitor_id, sa.func.count().label("orders"),
                        sa.func.sum(_o.c.total_amount).label("revenue"))
-             .where(_o.c.status.in_(PAID), _o.c.visitor_id.is_not(None),
+             .where(_o.c.status.in_(PURCHASE_STATUSES), _o.c.visitor_id.is_not(None),
                     _o.c.purchase_date.between(ctx.period.start, ctx.period.end))
              .group_by(_o.c.visitor_id).subquery("spend"))
     revenue = sa.func.coalesce(spend.c.revenue, 0)
@@ -183,7 +173,8 @@ def attach(ctx: Context) -> Result:
     session, period = ctx.session, ctx.period
     version = pricing.latest_version(session)
     rules = pricing.get_version(session, version) if version else None
-    paid = sa.and_(_o.c.status.in_(PAID), _o.c.purchase_date.between(period.start, period.end))
+    paid = sa.and_(_o.c.status.in_(PURCHASE_STATUSES),
+                   _o.c.purchase_date.between(period.start, period.end))
     catalog = Product.__table__
     slot, lowest = _price_slot(_l.c.unit_price, rules)
     products = (sa.select(_l.c.warranty_category, slot, catalog.c.store_category,
@@ -216,7 +207,6 @@ def attach(ctx: Context) -> Result:
         mapped = rules.warranty_category(store_category) if rules and store_category else None
         return mapped or "unmapped"
 
-    all_placements = set()
     for line_category, number, store_category, units, amount in session.execute(products):
         category = category_of(line_category, store_category)
         for key in (("all", "all"), ("category", category),
@@ -224,21 +214,19 @@ def attach(ctx: Context) -> Result:
             target = cell(*key)
             target["product_units"] += int(units)
             target["product_revenue"] += int(amount)
-    placement_rows = list(session.execute(plans))
-    for placement, line_category, number, store_category, units, amount in placement_rows:
+    for placement, line_category, number, store_category, units, amount in session.execute(plans):
         category = category_of(line_category, store_category)
-        all_placements.add(placement or "api")
         for key in (("all", "all"), ("category", category),
                     ("price_band", f"{category} {_band_label(rules, category, lowest[number])}"),
                     ("placement", placement or "api")):
             target = cell(*key)
             target["plan_units"] += int(units)
             target["plan_revenue"] += int(amount)
-    base = cells.get(("all", "all"), cell("all", "all"))
-    for placement in all_placements:  # per placement: over every product sold
-        target = cell("placement", placement)
-        target["product_units"] = base["product_units"]
-        target["product_revenue"] = base["product_revenue"]
+    base = cell("all", "all")
+    for (dimension, _), target in cells.items():  # per placement: over every product sold
+        if dimension == "placement":
+            target["product_units"] = base["product_units"]
+            target["product_revenue"] = base["product_revenue"]
     rows = []
     for (dimension, key), c in sorted(cells.items()):
         rows.append({"dimension": dimension, "key": key, **c,
@@ -254,7 +242,7 @@ def attach(ctx: Context) -> Result:
 def nps(ctx: Context) -> Result:
     """NPS (promoters 9–10 minus detractors 0–6, in points) by claim outcome."""
     c, a = Claim.__table__, NpsAnswer.__table__
-    start, end = _instants(ctx)
+    start, end = period_bounds(ctx.period, ctx.settings.timezone)
     outcome = sa.func.coalesce(c.c.decision, c.c.status)
     stmt = (sa.select(c.c.status, outcome.label("outcome"), sa.func.count(),
                       sa.func.sum(sa.case((a.c.score >= 9, 1), else_=0)),

@@ -8,10 +8,12 @@ request's session is gone and never hold more than a batch of rows.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 
 import sqlalchemy as sa
 
+from warranty.customer_facts import PURCHASE_STATUSES
+from warranty.dates import month_end
 from warranty.models import Contract, Order, Payout, Refund
 from warranty.reports import Context, Result, report
 from warranty.reports import revenue as rev
@@ -91,8 +93,7 @@ def _refunds_select(period):
 
 def _payouts_select(period, timezone: str):
     """Payout movements (claims paid), in the period by their store-local day."""
-    lo = rev.local_day_bounds(period.start, timezone)
-    hi = rev.local_day_bounds(period.end + timedelta(days=1), timezone)
+    lo, hi = rev.period_bounds(period, timezone)
     return (sa.select(
         local_date(_p.c.created_at, timezone).label("date"), sa.literal("payout").label("type"),
         (-_p.c.amount).label("amount"), _c.c.public_id.label("contract"),
@@ -111,9 +112,8 @@ def movements(ctx: Context) -> Result:
 
     Amounts are signed from the store's side: sales in, refunds and payouts out.
     """
-    parts = [s for s in (_sales_select(ctx.period), _refunds_select(ctx.period),
-                         _payouts_select(ctx.period, ctx.settings.timezone)) if s is not None]
-    union = sa.union_all(*parts).subquery("movements")
+    union = sa.union_all(_sales_select(ctx.period), _refunds_select(ctx.period),
+                         _payouts_select(ctx.period, ctx.settings.timezone)).subquery("movements")
     stmt = sa.select(union).order_by(union.c.date, union.c.type, union.c.seq)
     return Result("movements", ctx.period, ctx.settings.currency, MOVEMENT_COLUMNS,
                   stream(ctx.engine, stmt), money={"amount"})
@@ -132,7 +132,7 @@ def orders(ctx: Context) -> Result:
         _o.c.status, _o.c.purchase_date, _o.c.customer_email, _o.c.total_amount, _o.c.currency,
         _o.c.visitor_id, _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id)
         .where(_o.c.purchase_date.between(ctx.period.start, ctx.period.end),
-               _o.c.status.in_(("paid", "refunded")))
+               _o.c.status.in_(PURCHASE_STATUSES))
         .order_by(_o.c.purchase_date, _o.c.id))
     return Result("orders", ctx.period, ctx.settings.currency, ORDER_COLUMNS,
                   stream(ctx.engine, stmt), money={"total_amount"})
@@ -156,7 +156,7 @@ def journal_lines(finance: dict) -> Iterator[dict]:
     entry = 0
     for cell in finance["rows"]:
         year, month = map(int, cell["month"].split("-"))
-        day = rev.month_end(date(year, month, 1))
+        day = month_end(date(year, month, 1))
         for flow, debit, credit, memo in JOURNAL:
             amount = cell.get(flow, 0)
             if not amount:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from warranty.dates import month_end
 from warranty.errors import ValidationFailed
 
 MAX_DAYS = 366 * 20  # twenty years is more than any store's history
@@ -37,7 +37,7 @@ class Period:
         """Calendar months touching the period, each clipped to it."""
         out, cursor = [], self.start.replace(day=1)
         while cursor <= self.end:
-            last_day = cursor.replace(day=calendar.monthrange(cursor.year, cursor.month)[1])
+            last_day = month_end(cursor)
             out.append(Month(key=f"{cursor:%Y-%m}", first=max(cursor, self.start),
                              last=min(last_day, self.end)))
             cursor = last_day + timedelta(days=1)

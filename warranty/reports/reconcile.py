@@ -8,27 +8,19 @@ refunds that completed in it. Every order where the two differ is listed with th
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import sqlalchemy as sa
 import stripe
 
+from warranty.customer_facts import PURCHASE_STATUSES
 from warranty.errors import PaymentProviderError
 from warranty.models import Order, Refund
 from warranty.reports import Context, Result, report
+from warranty.reports.revenue import period_bounds
 
 COLUMNS = ["order", "stripe_payment_intent_id", "charged_stripe", "charged_ledger",
            "refunded_stripe", "refunded_ledger", "difference", "issue"]
-
-
-def _bounds(ctx: Context) -> tuple[datetime, datetime]:
-    """The period as UTC instants: store-local midnight of the first day to after the last."""
-    zone = ZoneInfo(ctx.settings.timezone)
-    start = datetime.combine(ctx.period.start, time(), tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(ctx.period.end + timedelta(days=1), time(),
-                           tzinfo=zone).astimezone(UTC)
-    return start, end
 
 
 def _listings(window: dict) -> tuple[list, list]:
@@ -74,7 +66,7 @@ def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, di
     orders = ctx.session.execute(
         sa.select(o.c.stripe_payment_intent_id, o.c.public_id, o.c.total_amount)
         .where(o.c.stripe_payment_intent_id.is_not(None), o.c.paid_at >= start,
-               o.c.paid_at < end, o.c.status.in_(("paid", "refunded")))).all()
+               o.c.paid_at < end, o.c.status.in_(PURCHASE_STATUSES))).all()
     refunds = ctx.session.execute(
         sa.select(o.c.stripe_payment_intent_id, o.c.public_id, sa.func.sum(r.c.amount))
         .select_from(r.join(o, o.c.id == r.c.order_id))
@@ -88,7 +80,7 @@ def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, di
 @report("reconciliation")
 def reconciliation(ctx: Context) -> Result:
     """Per order: charged and refunded by Stripe and by the ledger, and what differs."""
-    start, end = _bounds(ctx)
+    start, end = period_bounds(ctx.period, ctx.settings.timezone)
     stripe_charged, stripe_refunded = _stripe_side(start, end)
     ledger_charged, ledger_refunded, names = _ledger_side(ctx, start, end)
     # Stripe's side may name orders the ledger has outside the period: find their names.

@@ -199,6 +199,12 @@ def local_day_bounds(day: date, timezone: str) -> datetime:
     return datetime.combine(day, time(), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
+def period_bounds(period: Period, timezone: str) -> tuple[datetime, datetime]:
+    """The period as UTC instants: store-local midnight of its first day to after its last."""
+    return (local_day_bounds(period.start, timezone),
+            local_day_bounds(period.end + timedelta(days=1), timezone))
+
+
 def _claims_grid(session: Session, period: Period, timezone: str) -> list[tuple]:
     """Claims paid per month and category, by the payout's store-local date.
 
@@ -297,10 +303,3 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
                   sum(r["deferred_revenue"] for r in by_category))
     return {"columns": list(COLUMNS), "money": list(MONEY), "rows": detail,
             "by_month": by_month, "by_category": by_category, "total": grand}
-
-
-def month_end(day: date) -> date:
-    """The last day of ``day``'s month."""
-    import calendar
-
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
