@@ -22,10 +22,14 @@ import sqlalchemy as sa
 from warranty import customer_facts
 from warranty.coverage import coverage_dates
 from warranty.dates import days_inclusive
+from warranty.experiment import PLACEMENTS
 from warranty.money import pro_rata, round_up
-from warranty.reports.catalog_data import CATEGORIES, PLACEMENTS
 
 BATCH = 20_000
+# The default rule set's warranty categories, in a fixed order (the generator draws from it).
+CATEGORIES = ["electronics", "appliances", "computers", "phones", "audio", "furniture",
+              "outdoor", "eyewear", "car_accessories", "bicycles", "sports",
+              "musical_instruments", "jewelry"]
 
 
 def _sqlite_value(value):
@@ -131,21 +135,20 @@ class Store:
                    "external" if external else "payment_intent", "paid", day, visitor,
                    None if external else f"pi_synth_{oid}",
                    None if external else f"ch_synth_{oid}", paid_at, paid_at, paid_at)
-        self.last_order_id = oid
 
     ORDER_COLUMNS = ["id", "public_id", "store_order_ref", "customer_email", "currency",
                      "total_amount", "channel", "status", "purchase_date", "visitor_id",
                      "stripe_payment_intent_id", "stripe_charge_id", "created_at", "paid_at",
                      "updated_at"]
 
-    def lines(self, order_rows: Iterable[tuple]) -> Iterator[tuple]:
-        """A product line per order (and a plan line after it for plan orders)."""
+    def lines(self, order_rows: Iterable[tuple[int, int]]) -> Iterator[tuple]:
+        """A product line per order, given as (id, total), and a plan line after it for
+        plan orders."""
         plans = {p[0]: p for p in self.plan_orders}
         lid = self.first_id["order_line"]
         self.plan_lines: dict[int, tuple[int, int]] = {}
         rng = self.rng
-        for row in order_rows:
-            oid, total = row[0], row[5]
+        for oid, total in order_rows:
             plan = plans.get(oid)
             lid += 1
             product_price = plan[4] if plan else total
@@ -192,8 +195,8 @@ class Store:
                     status = "cancelled"
                     self.cancelled.append((cid, oid, refund, cancel))
             product_line, plan_line = self.plan_lines[oid]
-            self.contract_rows.append((cid, day, dates.term_end, plan_price, product_price,
-                                       coverage, email, status))
+            self.contract_rows.append((cid, day, dates.term_end, product_price, coverage,
+                                       email))
             paid_at = datetime(day.year, day.month, day.day, 3, tzinfo=UTC)
             yield (cid, f"ct_s{cid}", oid, plan_line, product_line, 0, email, f"SKU-{oid % 5000}",
                    "Product", product_price, category, f"{coverage}-{term}", coverage, term,
@@ -251,7 +254,7 @@ def generate(url: str, *, orders: int, plans: int, start: date, days: int, seed:
         raise ValueError("--plans cannot exceed --orders (one plan per plan order)")
     engine = get_write_engine(url)
     with Session(engine) as session:
-        version = session.execute(sa.text("SELECT MAX(version) FROM rule_set")).scalar()
+        version = pricing.latest_version(session)
         if version is None:
             version = pricing.save_rule_set(
                 session=session, document=pricing.load_text(pricing.builtin_rules(
@@ -267,7 +270,7 @@ def generate(url: str, *, orders: int, plans: int, start: date, days: int, seed:
 
         def keep(rows):
             for row in rows:
-                order_rows.append((row[0], None, None, None, None, row[5]))
+                order_rows.append((row[0], row[5]))  # id, total
                 yield row
 
         step = time.perf_counter()
@@ -322,8 +325,7 @@ def claims_extra(conn: sa.Connection, store: Store, log) -> dict:
     rng = random.Random(store.rng.random())
     ids = _max_ids(conn, ["claim", "payout", "nps_answer"])
     claims, payouts, answers = [], [], []
-    for cid, day, term_end, _plan_price, product_price, coverage, email, _status in \
-            store.contract_rows:
+    for cid, day, term_end, product_price, coverage, email in store.contract_rows:
         if rng.random() >= 0.06:
             continue
         span = (min(term_end, store.today) - day).days
