@@ -14,6 +14,7 @@ from warranty.csv_records import read_records
 from warranty.dates import utcnow
 from warranty.errors import NotFound, ValidationFailed
 from warranty.models import MAX_COLUMN_AMOUNT, SINGLE_LINE, Product
+from warranty.offers import ProductRef
 
 MAX_BATCH = 10_000
 CSV_COLUMNS = ("sku", "title", "category", "price", "manufacturer_warranty_months")
@@ -136,13 +137,18 @@ _OFFER_REF = sa.select(_columns.sku, _columns.store_category, _columns.unit_pric
 
 def product_ref(*, session: Session | sa.Connection, sku: str):
     """What offers need of a catalog product (one indexed Core select, no ORM object)."""
-    from warranty.offers import ProductRef
-
     row = session.execute(_OFFER_REF, {"sku": sku}).first()
     if row is None:
         raise NotFound(f"no product with sku {sku!r}", code="unknown_sku")
     return ProductRef(sku=row[0], store_category=row[1], price=row[2],
                       manufacturer_warranty_months=row[3], title=row[4])
+
+
+def products_by_sku(session: Session, skus: set[str]) -> dict[str, Product]:
+    """The catalog's products among ``skus``, by sku (one query; none for no skus)."""
+    if not skus:
+        return {}
+    return {p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(skus)))}
 
 
 def get_product(session: Session, sku: str) -> Product:

@@ -17,7 +17,7 @@ import stripe
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, func, select
 
-from warranty import offers, pricing
+from warranty import catalog, offers, pricing
 from warranty.dates import store_today, utcnow
 from warranty.errors import Conflict, NotFound, PaymentProviderError, ValidationFailed
 from warranty.models import Contract, Order, OrderLine, Product
@@ -142,8 +142,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     lines: list[OrderLine] = []
     covers: dict[int, int] = {}
     skus = {line.sku for line in cart.lines if isinstance(line, ProductLineIn)}
-    catalog_products = ({p.sku: p for p in session.exec(
-        select(Product).where(Product.sku.in_(skus)))} if skus else {})
+    catalog_products = catalog.products_by_sku(session, skus)
     for index, line in enumerate(cart.lines):
         where = f"lines.{index}"
         if isinstance(line, ProductLineIn):

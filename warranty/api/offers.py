@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlmodel import select
 
 from warranty import catalog, offers
 from warranty.api.spec import endpoint
 from warranty.dates import store_today
 from warranty.db import get_session, read
-from warranty.models import SINGLE_LINE, Product
+from warranty.models import SINGLE_LINE
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
 MAX_BATCH_ITEMS = 50
@@ -154,8 +153,7 @@ def batch_offers(body: OfferBatch):
     settings = current_app.config["SETTINGS"]
     session = get_session()
     skus = {item.sku for item in body.items if item.sku is not None}
-    products = ({p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(skus)))}
-                if skus else {})
+    products = catalog.products_by_sku(session, skus)
     results = []
     for item in body.items:
         if item.sku is None:
