@@ -138,7 +138,7 @@ def make_offers(*, session: Session, ref: ProductRef, currency: str, secret: str
             "mfr": ref.manufacturer_warranty_months, "plan": spec.code, "price": plan.price,
             "cur": currency, "rv": version, "exp": expires,
         })
-        offer = {
+        result.offers.append({
             "plan_code": spec.code,
             "coverage": spec.coverage,
             "term_months": spec.term_months,
@@ -147,12 +147,11 @@ def make_offers(*, session: Session, ref: ProductRef, currency: str, secret: str
             "deductible": deductible,
             "liability_schedule": liability,
             "covers": COVERS[spec.coverage],
-        }
-        offer.update(_offer_dates(today, spec.term_months, ref.manufacturer_warranty_months,
-                                  spec.coverage))
-        offer["expires_at"] = expires
-        offer["offer_token"] = token
-        result.offers.append(offer)
+            **_offer_dates(today, spec.term_months, ref.manufacturer_warranty_months,
+                           spec.coverage),
+            "expires_at": expires,
+            "offer_token": token,
+        })
     return result
 
 

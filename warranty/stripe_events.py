@@ -272,10 +272,14 @@ def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
     ids = jobs.claim(settings=settings, model=StripeEvent, limit=limit,
                      lease_seconds=WORKER_LEASE_SECONDS,
                      pending=PENDING)
+    if not ids:
+        return 0
+    with session_scope(settings.database_url) as session:
+        events = {row.id: (row.type, row.payload) for row in session.execute(
+            select(StripeEvent.id, StripeEvent.type, StripeEvent.payload)
+            .where(StripeEvent.id.in_(ids)))}
     for event_id in ids:
-        with session_scope(settings.database_url) as session:
-            row = session.get(StripeEvent, event_id)
-            event_type, payload = row.type, row.payload
+        event_type, payload = events[event_id]
         try:
             with session_scope(settings.database_url) as session:
                 outcome = process(session=session, settings=settings, event_id=event_id,
