@@ -27,7 +27,7 @@ import warnings
 
 from aiohttp import web
 
-from warranty.money import format_amount  # display only; the package never imports us
+from warranty.money import THREE_DECIMAL, format_amount  # the package never imports us
 
 with warnings.catch_warnings():
     # localstripe registers plain (non-async) handlers, which aiohttp 3.x deprecates at import.
@@ -35,7 +35,16 @@ with warnings.catch_warnings():
     from localstripe import server as ls_server
     from localstripe import webhooks as ls_webhooks
     from localstripe.errors import UserError
-    from localstripe.resources import Event, List, PaymentIntent, StripeObject, random_id, store
+    from localstripe.resources import (
+        Charge,
+        Event,
+        List,
+        PaymentIntent,
+        Refund,
+        StripeObject,
+        random_id,
+        store,
+    )
     from localstripe.webhooks import schedule_webhook
 
 
@@ -69,6 +78,47 @@ def _integer(value, param: str, minimum: int) -> int:
     if int(value) < minimum:
         _fail(f"This value must be greater than or equal to {minimum}.", param)
     return int(value)
+
+
+def _three_decimal(amount, currency, param: str) -> None:
+    """Refuse what Stripe refuses: a three-decimal currency's amount must end in 0.
+
+    localstripe takes any amount; Stripe charges and refunds KWD, BHD, JOD, OMR and TND only
+    in multiples of 10 minor units.
+    """
+    code = str(currency or "").lower()
+    if code in THREE_DECIMAL and amount is not None and re.fullmatch(r"\d+", str(amount)) \
+            and int(amount) % 10:
+        _fail(f"Invalid amount {amount}: {code.upper()} amounts must be a multiple of 10 "
+              "(the last digit must be 0).", param, code="amount_invalid")
+
+
+def _guard_create(resource, currency_of) -> None:
+    """Wrap localstripe's ``resource._api_create`` with the three-decimal amount rule."""
+    create = resource._api_create.__func__
+
+    def _api_create(cls, **data):
+        """Check the amount, then create as localstripe does."""
+        _three_decimal(data.get("amount"), currency_of(data), "amount")
+        return create(cls, **data)
+
+    resource._api_create = classmethod(_api_create)
+
+
+def _refund_currency(data: dict) -> str | None:
+    """The currency of the payment a refund goes back to (unknown ids: localstripe's 404)."""
+    try:
+        if data.get("payment_intent"):
+            return PaymentIntent._api_retrieve(data["payment_intent"]).currency
+        if data.get("charge"):
+            return Charge._api_retrieve(data["charge"]).currency
+    except UserError:
+        return None
+    return None
+
+
+_guard_create(PaymentIntent, lambda data: data.get("currency"))
+_guard_create(Refund, _refund_currency)
 
 
 def _url(value, param: str) -> str:
@@ -169,6 +219,7 @@ class CheckoutSession(StripeObject):
             if lines and currency != lines[0]["currency"]:
                 _fail("All line items must use the same currency.", f"{at}[price_data][currency]")
             unit = _integer(price.get("unit_amount"), f"{at}[price_data][unit_amount]", 1)
+            _three_decimal(unit, currency, f"{at}[price_data][unit_amount]")
             product = price.get("product_data")
             name = product.get("name") if isinstance(product, dict) else None
             if not isinstance(name, str) or not name.strip():

@@ -50,11 +50,13 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
                product_price: int = 120000, quantity: int = 1, plan_quantity: int = 1,
                plan_code: str = "standard-36", purchase_date=None, currency: str = "jpy",
                payment_intent_id: str | None = None, manufacturer_months: int = 12,
-               order_ref: str = "A-1001"):
+               order_ref: str = "A-1001", plan_sold_on=None):
     """A paid order with one product line and one plan line, and its contracts (committed).
 
     Arranges state directly, without checkout: for tests of what happens after payment.
-    Pass ``payment_intent_id`` of a real PaymentIntent on the stand-in when the test refunds.
+    Pass ``payment_intent_id`` of a real PaymentIntent on the stand-in when the test refunds,
+    and ``plan_sold_on`` for a plan sold after the product (post-purchase: a waiting period,
+    and a span from that day to the term end).
     """
     from datetime import date
 
@@ -92,7 +94,7 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
     session.add(plan)
     session.flush()
     created = contracts.create_contracts(session=session, order=order,
-                                         purchase_date=purchase_date)
+                                         purchase_date=purchase_date, plan_sold_on=plan_sold_on)
     session.commit()
     return order, created
 

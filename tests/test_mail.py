@@ -17,7 +17,8 @@ from warranty.models import MailMessage
 def test_purchase_mail_names_plans_dates_terms_and_link(db, mail_settings, smtp_sink):
     order, created = paid_order(db, email="Buyer@Example.com", quantity=2, plan_quantity=2,
                                 purchase_date=date(2026, 1, 10), order_ref="A-2001")
-    notifications.notify_contracts_created(session=db, settings=mail_settings, order=order,
+    store = mail_settings.model_copy(update={"claim_filing_days_after_term": 90})
+    notifications.notify_contracts_created(session=db, settings=store, order=order,
                                            contracts=created)
     db.commit()
     assert run_mail(settings=mail_settings, limit=10) == 1
@@ -30,6 +31,8 @@ def test_purchase_mail_names_plans_dates_terms_and_link(db, mail_settings, smtp_
     assert "¥6,000" in body and "2026-01-10 – 2029-01-09" in body
     assert "Breakdown cover from / 故障の補償開始: 2027-01-10" in body
     assert "Cancel within 30 days of purchase" in body and "¥0" in body
+    assert ("Incidents during the term can be claimed up to 90 days after the term ends. / "
+            "保証期間中の事故・故障は、保証期間の終了後90日まで申請できます。") in body
     link = next(line for line in body.splitlines() if "/my/plans?token=" in line)
     token = parse_qs(urlparse(link).query)["token"][0]
     assert magic_links.email_from_plans_token(mail_settings, token) == "buyer@example.com"

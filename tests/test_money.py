@@ -81,3 +81,32 @@ def test_from_major_refuses_extra_precision(text, currency):
 def test_bad_currency(bad):
     with pytest.raises(money.MoneyError):
         money.exponent(bad)
+
+
+@pytest.mark.parametrize(("currency", "step"), [
+    ("kwd", 10), ("BHD", 10), ("jod", 10), ("omr", 10), ("tnd", 10),
+    ("jpy", 1), ("krw", 1), ("usd", 1), ("eur", 1),
+])
+def test_stripe_step(currency, step):
+    assert money.stripe_step(currency) == step
+
+
+@pytest.mark.parametrize(("amount", "step", "expected"), [
+    (0, 10, 0), (9, 10, 0), (10, 10, 10), (4554, 10, 4550), (4559, 10, 4550), (4554, 1, 4554),
+])
+def test_round_down_to_step(amount, step, expected):
+    assert money.round_down_to_step(amount, step) == expected
+
+
+def test_round_down_to_step_refuses_nonsense():
+    with pytest.raises(money.MoneyError):
+        money.round_down_to_step(10, 0)
+    with pytest.raises(money.MoneyError):
+        money.round_down_to_step(-10, 10)
+
+
+def test_amounts_stripe_refuses_are_named():
+    assert money.stripe_amount_problem(12340, "kwd") is None
+    assert money.stripe_amount_problem(12345, "jpy") is None
+    problem = money.stripe_amount_problem(12345, "kwd")
+    assert "KWD 12.345" in problem and "KWD 0.010" in problem

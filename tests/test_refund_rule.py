@@ -92,3 +92,62 @@ def test_dates_outside_the_plan_are_refused():
     with pytest.raises(DomainError) as after:
         quote_refund(contract=plan(), cancel_date=date(2029, 1, 10))
     assert after.value.code == "term_ended" and after.value.status == 409
+
+
+# --- a plan sold after its product: the span runs from the sale -----------------------------
+# Product bought 2026-01-10, plan sold 2026-02-20 (post-purchase), 36-month term from the
+# purchase: 2026-01-10..2029-01-09 (1,096 days). Span: 2026-02-20..2029-01-09 = 1,096 − 41
+# (2026-01-10..2026-02-19: 22 days of January, 19 of February) = 1,055 days.
+SOLD_LATER = date(2026, 2, 20)
+
+
+def test_post_purchase_span_runs_from_the_sale_date():
+    quote = quote_refund(contract=plan(sold_on=SOLD_LATER), cancel_date=date(2026, 10, 1))
+    # Used: 2026-02-20..2026-09-30 = 9 + 31 + 30 + 31 + 30 + 31 + 31 + 30 = 223 days;
+    # unused 1,055 − 223 = 832. 6000 × 832 / 1055 = 4731.75… → ¥4,731
+    # (spread over the whole term it would be 6000 × 832 / 1096 = ¥4,554).
+    assert (quote.term_days, quote.span_days, quote.unused_days) == (1096, 1055, 832)
+    assert (quote.rule, quote.pro_rata_amount, quote.amount) == ("pro_rata", 4731, 4731)
+
+
+def test_post_purchase_free_look_ends_thirty_days_after_the_sale():
+    late = plan(sold_on=SOLD_LATER)
+    last_free = quote_refund(contract=late, cancel_date=date(2026, 3, 22))  # sale + 30 days
+    assert (last_free.rule, last_free.amount) == ("free_look", 6000)
+    first_paid = quote_refund(contract=late, cancel_date=date(2026, 3, 23))
+    # 31 days used (2026-02-20..2026-03-22), 1,024 unused: 6000 × 1024 / 1055 = 5823.69… → 5823.
+    assert (first_paid.rule, first_paid.unused_days, first_paid.amount) == ("pro_rata", 1024,
+                                                                            5823)
+
+
+def test_the_sale_day_itself_is_never_unused_time_lost():
+    # Cancelled (with a claim paid, so no free look) on the sale day: every day is unused.
+    quote = quote_refund(contract=plan(sold_on=SOLD_LATER), cancel_date=SOLD_LATER,
+                         claims_paid=1)
+    assert (quote.unused_days, quote.pro_rata_amount, quote.amount) == (1055, 6000, 5999)
+
+
+# --- three-decimal currencies: the refund Stripe accepts ------------------------------------
+
+
+@pytest.mark.parametrize("currency", ["kwd", "bhd", "jod", "omr", "tnd"])
+def test_three_decimal_refund_rounds_down_to_ten(currency):
+    # 6.000 (6,000 fils) bought with the product 2026-01-10, cancelled 2026-10-01: 832 of 1,096
+    # days unused (2026-01-10..2026-09-30 = 264 used). 6000 × 832 / 1096 = 4554.7… → 4,554,
+    # rounded down to Stripe's step of 10 → 4,550.
+    quote = quote_refund(contract=plan(currency=currency), cancel_date=date(2026, 10, 1))
+    assert (quote.unused_days, quote.pro_rata_amount, quote.amount) == (832, 4554, 4550)
+    # After the fee and the claims paid: 4,554 − 125 − 1,000 = 3,429 → 3,420.
+    net = quote_refund(contract=plan(currency=currency), cancel_date=date(2026, 10, 1), fee=125,
+                       claims_paid=1000)
+    assert net.amount == 3420
+    # The free look gives the whole price back, itself a multiple of 10.
+    assert quote_refund(contract=plan(currency=currency),
+                        cancel_date=date(2026, 1, 20)).amount == 6000
+
+
+def test_two_decimal_and_zero_decimal_refunds_keep_every_minor_unit():
+    assert quote_refund(contract=plan(currency="usd"), cancel_date=date(2026, 10, 1)).amount \
+        == 4554
+    assert quote_refund(contract=plan(currency="jpy"), cancel_date=date(2026, 10, 1)).amount \
+        == 4554

@@ -30,3 +30,14 @@ def test_store_webhook_url_needs_a_real_secret(monkeypatch):
         Settings(store_webhook_url="https://shop.example/hooks", store_webhook_secret="short")
     ok = Settings(store_webhook_url="https://shop.example/hooks", store_webhook_secret="s" * 16)
     assert ok.cancellation_fee == 0 and ok.free_look_days == 30
+
+
+def test_claim_filing_window_after_the_term(monkeypatch):
+    monkeypatch.setenv("WARRANTY_ENV", "demo")
+    monkeypatch.delenv("WARRANTY_CLAIM_FILING_DAYS_AFTER_TERM", raising=False)
+    assert Settings().claim_filing_days_after_term == 90
+    monkeypatch.setenv("WARRANTY_CLAIM_FILING_DAYS_AFTER_TERM", "30")
+    assert Settings().claim_filing_days_after_term == 30
+    monkeypatch.setenv("WARRANTY_CLAIM_FILING_DAYS_AFTER_TERM", "-1")
+    with pytest.raises(ValidationError):
+        Settings()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from warranty import pricing
+from warranty import money, pricing
 from warranty.csv_records import read_records
 from warranty.dates import utcnow
 from warranty.errors import NotFound, ValidationFailed
@@ -38,6 +38,16 @@ class ProductIn(BaseModel):
     def _lower(cls, value: str | None) -> str | None:
         """Currency codes compare in lower case."""
         return value.lower() if value else value
+
+    @field_validator("price")
+    @classmethod
+    def _chargeable(cls, value: int, info: ValidationInfo) -> int:
+        """With the store currency known (CSV import), a price Stripe would charge."""
+        currency = (info.context or {}).get("currency")
+        problem = money.stripe_amount_problem(value, currency) if currency else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class Unmapped(BaseModel):
@@ -71,6 +81,13 @@ def upsert_products(*, session: Session, products: list[ProductIn],
             raise ValidationFailed(f"products.{index}: currency {item.currency.upper()} is not "
                                    f"the store currency {currency.upper()}",
                                    code="currency_mismatch")
+        problem = money.stripe_amount_problem(item.price, currency)
+        if problem:
+            # A price Stripe would refuse to charge (three-decimal currencies: steps of 10).
+            raise ValidationFailed(f"products.{index}: sku {item.sku!r}: price {item.price}: "
+                                   f"{problem}", code="price_not_chargeable",
+                                   details=[{"at": f"products.{index}.price", "sku": item.sku,
+                                             "message": problem}])
     existing = _existing_skus(session, [p.sku for p in products])
     now = utcnow()
     rows = [{"sku": p.sku, "title": p.title, "store_category": p.category,
@@ -124,9 +141,13 @@ def _unmapped(session: Session, products: Iterable[ProductIn]) -> tuple[int | No
                      if rules.warranty_category(p.category) is None]
 
 
-def parse_csv(text: str) -> list[ProductIn]:
-    """Products from CSV text with a header row; errors name the line."""
-    return read_records(text, ProductIn, CSV_COLUMNS, required=4)
+def parse_csv(text: str, currency: str | None = None) -> list[ProductIn]:
+    """Products from CSV text with a header row; errors name the line.
+
+    With ``currency`` (the store's), a price Stripe would refuse is an error of its line.
+    """
+    return read_records(text, ProductIn, CSV_COLUMNS, required=4,
+                        context={"currency": currency} if currency else None)
 
 
 _columns = Product.__table__.c

@@ -17,7 +17,7 @@ import stripe
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, func, select
 
-from warranty import catalog, offers, pricing
+from warranty import catalog, money, offers, pricing
 from warranty.dates import store_today, utcnow
 from warranty.errors import Conflict, NotFound, PaymentProviderError, ValidationFailed
 from warranty.models import Contract, Order, OrderLine, Product
@@ -150,6 +150,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                 raise CartError(f"{where}: line_id {line.line_id!r} is used twice",
                                 details=[{"at": where, "message": "duplicate line_id"}])
             catalog_product = catalog_products.get(line.sku)
+            _check_chargeable(f"{where}.unit_price", line.unit_price, currency)
             if catalog_product is not None and catalog_product.unit_price != line.unit_price:
                 raise CartError(
                     f"{where}: unit_price {line.unit_price} differs from the catalog price "
@@ -180,6 +181,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
         plan, category, claim = _price_plan_line(
             session=session, where=where, line=line, product_line=product_line,
             catalog_product=catalog_product, settings=settings, now=now)
+        _check_chargeable(f"{where}.offer_token", plan.price, currency)
         product_order_line = lines[_line_position(cart, product_index)]
         product_order_line.warranty_category = category
         lines.append(OrderLine(
@@ -198,6 +200,18 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                   currency=currency, total_amount=total, channel=channel,
                   visitor_id=cart.visitor_id)
     return PricedCart(order=order, lines=lines, covers=covers)
+
+
+def _check_chargeable(where: str, amount: int, currency: str) -> None:
+    """Refuse a line Stripe would refuse to charge (three-decimal currencies: steps of 10).
+
+    The catalog refuses such prices when they are loaded; this catches products sold
+    without the catalog, prices stored before that check, and plan prices of old rule sets.
+    """
+    problem = money.stripe_amount_problem(amount, currency)
+    if problem:
+        raise CartError(f"{where}: {problem}", code="price_not_chargeable",
+                        details=[{"at": where, "message": problem}])
 
 
 def _category_now(session: Session, catalog_product: Product | None,
@@ -416,6 +430,7 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                                         manufacturer_months=ref.manufacturer_warranty_months)
     except offers.InvalidOffer as exc:
         raise CartError(f"offer_token: {exc.message}", code=exc.code) from None
+    _check_chargeable("offer_token", plan.price, parent.currency)
     order = Order(store_order_ref=parent.store_order_ref, customer_email=parent.customer_email,
                   currency=parent.currency, total_amount=plan.price * body.quantity,
                   channel="post_purchase", parent_order_id=parent.id,

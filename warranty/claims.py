@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from warranty import contracts, i18n, magic_links, money, uploads
 from warranty.coverage import coverage_year
-from warranty.dates import utcnow
+from warranty.dates import store_today, utcnow
 from warranty.errors import Conflict, DomainError, NotFound, ValidationFailed
 from warranty.mail import queue_mail
 from warranty.models import (
@@ -55,8 +55,12 @@ FINAL = frozenset(status for status, targets in TRANSITIONS.items() if not targe
 ACCEPTS_FILES = frozenset({"submitted", "in_review", "info_requested", "approved"})
 
 # The customer-facing reasons of the automatic rules (texts in warranty/i18n.py).
-DENY_CODES = ("not_active", "outside_term", "accident_not_covered", "waiting_period",
-              "manufacturer_warranty")
+DENY_CODES = ("not_active", "plan_cancelled", "plan_fulfilled", "outside_term",
+              "filed_too_late", "accident_not_covered", "waiting_period",
+              "manufacturer_warranty", "cap_used_up")
+# Contract statuses whose claims are judged, approved and paid: an expired plan still pays
+# for incidents inside its term (claimed within the filing window after it).
+CLAIMABLE = frozenset({"active", "expired"})
 
 
 class ClaimTransitionRefused(Conflict):
@@ -135,16 +139,57 @@ def input_problems(*, incident_date: date | None, failure_type: str | None,
     return problems
 
 
+def filing_deadline(contract: Contract, days_after_term: int) -> date:
+    """The last day a claim on the plan may be filed: the term end plus the filing window."""
+    return contract.term_end + timedelta(days=days_after_term)
+
+
+def takes_claims(contract: Contract, *, today: date, days_after_term: int) -> bool:
+    """True when a claim filed today can be accepted (the rules judge the incident itself).
+
+    Active and expired plans take claims until the filing deadline; cancelled and fulfilled
+    plans take none.
+    """
+    return contract.status in CLAIMABLE and today <= filing_deadline(contract, days_after_term)
+
+
 def evaluate(contract: Contract, *, incident_date: date, failure_type: str,
-             estimated_amount: int | None, auto_approve_under: int,
-             allow_auto: bool = True) -> RuleOutcome:
-    """The brief's automatic rules, in order; anything they cannot decide goes to review."""
-    if contract.status != "active":
+             estimated_amount: int | None, auto_approve_under: int, filed_on: date,
+             days_after_term: int, cancelled_on: date | None = None,
+             cap_left: int | None = None, allow_auto: bool = True) -> RuleOutcome:
+    """The automatic rules, in order, judged as of the incident and filing dates.
+
+    Anything they cannot decide goes to review. The plan's status matters only where it is
+    a fact about the plan rather than about time: a cancelled or fulfilled plan takes no new
+    claims, while an expired plan is judged like an active one, by its dates (the incident
+    inside the term, the claim filed at most ``days_after_term`` days after the term's end).
+    ``cancelled_on`` is the cancellation date of a cancelled plan; ``cap_left`` what is left
+    of the liability cap of the incident's coverage year (None: not checked).
+    """
+    if contract.status == "cancelled":
+        if cancelled_on is None or incident_date >= cancelled_on:
+            return RuleOutcome("denied", "not_active",
+                               "the plan was not active on the date of the incident (cancelled"
+                               f"{f' on {cancelled_on}' if cancelled_on else ''})")
+        return RuleOutcome("denied", "plan_cancelled",
+                           f"the plan was cancelled on {cancelled_on} and its refund settled "
+                           "it; a cancelled plan takes no new claims")
+    if contract.status == "fulfilled":
+        return RuleOutcome("denied", "plan_fulfilled",
+                           "the plan has been fulfilled (the product was replaced or its cover "
+                           "used up); it takes no new claims")
+    if contract.status not in CLAIMABLE:
         return RuleOutcome("denied", "not_active", f"the plan is {contract.status}")
     if not contract.purchase_date <= incident_date <= contract.term_end:
         return RuleOutcome("denied", "outside_term",
                            f"the incident is outside the plan's term "
                            f"({contract.purchase_date} to {contract.term_end})")
+    deadline = filing_deadline(contract, days_after_term)
+    if filed_on > deadline:
+        return RuleOutcome("denied", "filed_too_late",
+                           f"claims on this plan could be filed until {deadline} "
+                           f"({days_after_term} days after the term ended on "
+                           f"{contract.term_end}); this one was filed on {filed_on}")
     if failure_type == "accident" and contract.coverage != "accident":
         return RuleOutcome("denied", "accident_not_covered",
                            "accidental damage is not covered by a standard plan")
@@ -156,6 +201,10 @@ def evaluate(contract: Contract, *, incident_date: date, failure_type: str,
         return RuleOutcome("denied", "manufacturer_warranty",
                            "covered by the manufacturer: the manufacturer's warranty runs until "
                            f"{contract.breakdown_start - timedelta(days=1)}")
+    if cap_left is not None and cap_left <= 0:
+        return RuleOutcome("denied", "cap_used_up",
+                           "the liability cap of the incident's coverage year is used up by "
+                           "what was paid on the plan before")
     if (allow_auto and auto_approve_under > 0 and estimated_amount is not None
             and 0 < estimated_amount < auto_approve_under):
         return RuleOutcome("approved", "auto_approved",
@@ -298,22 +347,52 @@ def file_claim(*, session: Session, settings: Settings, contract: Contract, cust
     queue_event(session=session, type="claim.submitted",
                 data=webhook_payload(session, claim, contract))
     _apply_rules(session=session, settings=settings, claim=claim, contract=contract,
-                 allow_auto=True)
+                 filed_on=today, allow_auto=True)
     return claim
 
 
 def _apply_rules(*, session: Session, settings: Settings, claim: Claim, contract: Contract,
-                 allow_auto: bool) -> ClaimEvent:
-    """Run the automatic rules on a claim and move it accordingly."""
+                 filed_on: date, allow_auto: bool) -> ClaimEvent:
+    """Run the automatic rules on a claim and move it accordingly.
+
+    A claim that finds the cap of its coverage year used up fulfils the plan: caps never
+    rise from one year to the next, so nothing can be paid for this year or any later one.
+    """
+    refund = contracts.refund_of(session, contract) if contract.status == "cancelled" else None
+    cap_left = max(liability_cap(contract, claim.coverage_year)
+                   - claims_paid_total(session, contract), 0)
     outcome = evaluate(contract, incident_date=claim.incident_date,
                        failure_type=claim.failure_type, estimated_amount=claim.estimated_amount,
-                       auto_approve_under=settings.auto_approve_under, allow_auto=allow_auto)
+                       auto_approve_under=settings.auto_approve_under, filed_on=filed_on,
+                       days_after_term=settings.claim_filing_days_after_term,
+                       cancelled_on=refund.cancel_date if refund else None, cap_left=cap_left,
+                       allow_auto=allow_auto)
     if outcome.status == "denied":
         claim.deny_code, claim.deny_reason = outcome.code, outcome.reason
     elif outcome.status == "approved":
         claim.decision, claim.approved_amount = "reimburse", claim.estimated_amount
-    return transition(session=session, settings=settings, claim=claim, to_status=outcome.status,
-                      actor="rules", action=outcome.code or "to_review", reason=outcome.reason)
+    event = transition(session=session, settings=settings, claim=claim,
+                       to_status=outcome.status, actor="rules",
+                       action=outcome.code or "to_review", reason=outcome.reason)
+    if outcome.code == "cap_used_up":
+        _fulfil(session, contract, claim=claim, actor="rules", why="liability cap used up")
+    return event
+
+
+def _fulfil(session: Session, contract: Contract, *, claim: Claim, actor: str, why: str) -> None:
+    """Mark the plan fulfilled (once), naming the claim that did it."""
+    contract = session.exec(select(Contract).where(Contract.id == contract.id)
+                            .with_for_update().execution_options(populate_existing=True)).one()
+    if contract.status in CLAIMABLE:
+        contracts.transition(session=session, contract=contract, to_status="fulfilled",
+                             actor=actor, action="fulfilled", reason=why,
+                             data={"claim": claim.public_id,
+                                   "coverage_year": claim.coverage_year})
+
+
+def filing_date(settings: Settings, claim: Claim) -> date:
+    """The store-local date a claim was filed (the filing window is judged on it)."""
+    return store_today(settings.timezone, claim.created_at)
 
 
 def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_date: date | None,
@@ -338,8 +417,9 @@ def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_dat
                            to_status=claim.status, actor=actor,
                            data={"before": before, "files_added": len(files)}))
     # Staff asked for this answer, so it goes back to them rather than to auto-approval.
+    # The filing window is judged on the day the claim was first filed, not on the answer.
     return _apply_rules(session=session, settings=settings, claim=claim, contract=contract,
-                        allow_auto=False)
+                        filed_on=filing_date(settings, claim), allow_auto=False)
 
 
 def add_files(*, session: Session, settings: Settings, claim: Claim,
@@ -367,7 +447,7 @@ def approve(*, session: Session, settings: Settings, claim: Claim, decision: str
     if amount <= 0:
         raise ValidationFailed("the approved amount must be more than 0", code="invalid_amount")
     contract = session.get(Contract, claim.contract_id)
-    if contract.status != "active":
+    if contract.status not in CLAIMABLE:
         raise Conflict(f"the plan is {contract.status}; deny or close the claim instead",
                        code="contract_not_active")
     if claim.status not in TRANSITIONS or "approved" not in TRANSITIONS[claim.status]:
@@ -411,13 +491,21 @@ def request_info(*, session: Session, settings: Settings, claim: Claim, message:
 
 def close(*, session: Session, settings: Settings, claim: Claim, reason: str,
           actor: str) -> ClaimEvent:
-    """Close an approved claim without a payout (nothing payable, or the customer withdrew)."""
+    """Close an approved claim without a payout (nothing payable, or the customer withdrew).
+
+    When nothing was payable because the cap of the claim's coverage year is used up, the
+    plan is fulfilled as a payout using it up would have done.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("say why the claim closes without a payout",
                                code="reason_required")
-    return transition(session=session, settings=settings, claim=claim, to_status="closed",
-                      actor=actor, action="closed", reason=reason)
+    event = transition(session=session, settings=settings, claim=claim, to_status="closed",
+                       actor=actor, action="closed", reason=reason)
+    contract = session.get(Contract, claim.contract_id)
+    if year_cap_used_up(session, contract, claim.coverage_year):
+        _fulfil(session, contract, claim=claim, actor=actor, why="liability cap used up")
+    return event
 
 
 # --- payouts ---------------------------------------------------------------------------
@@ -441,6 +529,11 @@ def claims_paid_total(session: Session, contract: Contract) -> int:
     return int(total)
 
 
+def year_cap_used_up(session: Session, contract: Contract, year: int) -> bool:
+    """True when everything paid on the plan reaches the cap of coverage year ``year``."""
+    return claims_paid_total(session, contract) >= liability_cap(contract, year)
+
+
 def payout_quote(session: Session, contract: Contract, claim: Claim) -> PayoutQuote:
     """Approved cost less the deductible, capped by what is left of the year's cap."""
     approved = claim.approved_amount or 0
@@ -456,7 +549,13 @@ def payout_quote(session: Session, contract: Contract, claim: Claim) -> PayoutQu
 
 def record_payout(*, session: Session, settings: Settings, claim: Claim, method: str,
                   reference: str, actor: str) -> Payout:
-    """Pay an approved claim once; a replacement or a used-up cap fulfils the contract."""
+    """Pay an approved claim once; a replacement or a used-up cap fulfils the contract.
+
+    The cap that counts is the one of the claim's coverage year: the contract is fulfilled
+    when everything paid, this payout included, reaches it. A replacement is recorded even
+    when nothing is left to pay on it (the deductible or the cap take it all), with the
+    amount it counts against the cap (0 then), and fulfils the contract.
+    """
     if method not in PAYOUT_METHODS:
         raise ValidationFailed(f"method must be one of {', '.join(PAYOUT_METHODS)}",
                                code="invalid_method")
@@ -467,11 +566,12 @@ def record_payout(*, session: Session, settings: Settings, claim: Claim, method:
     if claim.status != "approved":
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
                                      "only an approved claim is paid")
-    if contract.status != "active":
+    if contract.status not in CLAIMABLE:
         raise Conflict(f"the plan is {contract.status}; close the claim instead",
                        code="contract_not_active")
     quote = payout_quote(session, contract, claim)
-    if quote.amount <= 0:
+    replaced = claim.decision == "replace"
+    if quote.amount <= 0 and not replaced:
         raise Conflict("nothing is payable after the deductible and the liability cap; "
                        "close the claim instead", code="nothing_payable")
     payout = Payout(claim_id=claim.id, contract_id=contract.id, amount=quote.amount,
@@ -483,12 +583,13 @@ def record_payout(*, session: Session, settings: Settings, claim: Claim, method:
                action="paid", reason=f"{method} {reference}".strip(),
                data={"amount": quote.amount, "method": method, "reference": reference,
                      "cap": quote.cap, "left_before": quote.left})
-    cap_used_up = quote.left - quote.amount == 0
-    if claim.decision == "replace" or cap_used_up:
-        why = "product replaced" if claim.decision == "replace" else "liability cap used up"
+    year_used_up = quote.paid_before + quote.amount >= quote.cap
+    if replaced or year_used_up:
+        why = "product replaced" if replaced else "liability cap used up"
         contracts.transition(session=session, contract=contract, to_status="fulfilled",
                              actor=actor, action="fulfilled", reason=why,
-                             data={"claim": claim.public_id})
+                             data={"claim": claim.public_id,
+                                   "coverage_year": quote.coverage_year})
     return payout
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from warranty import contracts, money, notifications, refunds
 from warranty.claims import claims_paid_total
-from warranty.dates import days_inclusive, utcnow
+from warranty.dates import days_inclusive, plan_span, span_days_unused, utcnow
 from warranty.errors import Conflict, DomainError, NotFound, ValidationFailed
 from warranty.models import Contract, Order, OrderLine, Refund
 from warranty.settings import Settings
@@ -29,12 +29,13 @@ class RefundQuote:
     currency: str
     price: int  # minor units paid for the plan
     rule: str  # free_look | pro_rata | product_returned
-    term_days: int
-    unused_days: int
-    pro_rata_amount: int  # price × unused days / term days, rounded down
+    term_days: int  # days of the term, product purchase date to term end
+    span_days: int  # days the price is spread over: plan sale date to term end
+    unused_days: int  # cancellation date (included) to term end
+    pro_rata_amount: int  # price × unused days / span days, rounded down
     fee: int
     claims_paid: int
-    amount: int  # the refund, never below 0
+    amount: int  # the refund, never below 0; a multiple of Stripe's step for the currency
 
     def as_dict(self) -> dict:
         """JSON-ready form."""
@@ -43,13 +44,21 @@ class RefundQuote:
 
 def quote_refund(*, contract: Contract, cancel_date: date, fee: int = 0, claims_paid: int = 0,
                  free_look_days: int = 30, full: bool = False) -> RefundQuote:
-    """The brief's refund rule, as a pure function of the contract and the date.
+    """The refund rule, as a pure function of the contract and the date.
 
-    Free look: cancelled at most ``free_look_days`` after the plan was bought, with no claim
-    paid → the whole price. Later: price × unused days / days of the term, rounded down
-    (unused days run from the cancellation date, included, to the end of the term), less
-    the fee and the claims paid, never below 0. ``full`` (a returned product) refunds the
-    whole price whatever the date.
+    Free look: cancelled at most ``free_look_days`` after the plan was sold, with no claim
+    paid → the whole price. Later: price × unused days / days of the plan's span, rounded
+    down (the span runs from the plan's sale date to the end of the term, both counted; the
+    unused days from the cancellation date, included, to the end of the term), less the fee
+    and the claims paid, never below 0, rounded down to an amount Stripe can refund (a
+    multiple of 10 minor units in three-decimal currencies). ``full`` (a returned product)
+    refunds the whole price whatever the date.
+
+    The span is the one earned revenue accrues over (warranty.reports.revenue), so the
+    pro-rata amount on day d is the revenue still deferred at the end of d − 1, both rounded
+    from the same exact fraction price × unused / span: the refund down, the deferred
+    balance up (earned revenue rounds down). They are equal when the fraction is whole and
+    the refund is 1 minor unit less otherwise.
     """
     if fee < 0 or claims_paid < 0:
         raise ValueError("fee and claims paid cannot be negative")
@@ -59,18 +68,21 @@ def quote_refund(*, contract: Contract, cancel_date: date, fee: int = 0, claims_
     if cancel_date > contract.term_end and not full:
         raise Conflict(f"the term of {contract.public_id} ended on {contract.term_end}",
                        code="term_ended")
-    term_days = days_inclusive(contract.purchase_date, contract.term_end)
-    unused = max(0, days_inclusive(cancel_date, contract.term_end))
-    pro_rata = money.pro_rata(contract.price, unused, term_days)
+    span = plan_span(contract.plan_sold_on, contract.term_end)
+    unused = span_days_unused(contract.plan_sold_on, contract.term_end, cancel_date)
+    pro_rata = money.pro_rata(contract.price, unused, span)
     common = {"contract": contract.public_id, "cancel_date": cancel_date,
-              "currency": contract.currency, "price": contract.price, "term_days": term_days,
-              "unused_days": unused, "pro_rata_amount": pro_rata}
+              "currency": contract.currency, "price": contract.price,
+              "term_days": days_inclusive(contract.purchase_date, contract.term_end),
+              "span_days": span, "unused_days": unused, "pro_rata_amount": pro_rata}
     free_look = (cancel_date - contract.plan_sold_on).days <= free_look_days and not claims_paid
     if full or free_look:
         return RefundQuote(**common, rule="product_returned" if full else "free_look", fee=0,
                            claims_paid=claims_paid, amount=contract.price)
+    amount = money.round_down_to_step(max(0, pro_rata - fee - claims_paid),
+                                      money.stripe_step(contract.currency))
     return RefundQuote(**common, rule="pro_rata", fee=fee, claims_paid=claims_paid,
-                       amount=max(0, pro_rata - fee - claims_paid))
+                       amount=amount)
 
 
 def quote_cancellation(*, session: Session, settings: Settings, contract: Contract,

@@ -15,11 +15,13 @@ from warranty.dates import utcnow
 from warranty.errors import Conflict, NotFound
 from warranty.models import Contract, ContractEvent, Order, OrderLine, Refund
 
-# Allowed status changes; anything else raises. "active" → "active" is a transfer.
+# Allowed status changes; anything else raises. "active" → "active" is a transfer. An
+# expired plan never becomes active again; it is fulfilled when a claim for an incident
+# inside its term (filed within the window after it) replaces the product or uses up the cap.
 TRANSITIONS: dict[str, set[str]] = {
     "active": {"cancelled", "expired", "fulfilled", "active"},
     "cancelled": set(),
-    "expired": set(),
+    "expired": {"fulfilled"},
     "fulfilled": set(),
 }
 

@@ -15,11 +15,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_records(text: str, model: type[M], columns: Sequence[str],
-                 required: int) -> list[M]:
+                 required: int, context: dict | None = None) -> list[M]:
     """Rows of CSV ``text`` (with a header row) validated as ``model``.
 
     The header must name the first ``required`` of ``columns``; other columns are ignored,
     and an empty optional cell takes the model's default. Errors name the line.
+    ``context`` is passed to the model's validators (the store currency, ...).
     """
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
@@ -35,7 +36,7 @@ def read_records(text: str, model: type[M], columns: Sequence[str],
             if key in columns and (value or key not in optional):
                 data[key] = value
         try:
-            records.append(model.model_validate(data))
+            records.append(model.model_validate(data, context=context))
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             raise ValidationFailed(f"CSV line {reader.line_num}: "

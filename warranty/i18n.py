@@ -39,6 +39,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "plans.claims": {"ja": "申請", "en": "Claims"},
     "plans.file_claim": {"ja": "修理・保証を申請する", "en": "File a claim"},
     "plans.months": {"ja": "{months}か月", "en": "{months} months"},
+    "plans.claims_until": {"ja": "保証期間内({term_end}まで)に起きた故障・事故は"
+                                 "{deadline}まで申請できます。",
+                           "en": "Incidents up to {term_end} can be claimed until {deadline}."},
+    "plans.no_new_claims": {"ja": "このご契約では新たな申請はお受けできません。",
+                            "en": "This plan takes no new claims."},
     "coverage.standard": {"ja": "故障保証", "en": "Breakdown"},
     "coverage.accident": {"ja": "故障・事故保証", "en": "Breakdown and accidental damage"},
     "cstatus.active": {"ja": "有効", "en": "Active"},
@@ -92,8 +97,26 @@ MESSAGES: dict[str, dict[str, str]] = {
     "decision.reimburse": {"ja": "費用をお支払いします。", "en": "We will reimburse the cost."},
     "deny.not_active": {"ja": "発生日にご契約が有効ではありません。",
                         "en": "The plan was not active on the date of the incident."},
+    "deny.plan_cancelled": {"ja": "ご契約は解約済みです。解約されたご契約では新たな申請を"
+                                  "お受けできません。",
+                            "en": "The plan has been cancelled. A cancelled plan takes no new "
+                                  "claims."},
+    "deny.plan_fulfilled": {"ja": "ご契約は保証履行済み(製品交換または保証上限額に到達)です。"
+                                  "新たな申請はお受けできません。",
+                            "en": "The plan has been fulfilled (the product was replaced or "
+                                  "its cover used up). It takes no new claims."},
     "deny.outside_term": {"ja": "発生日が保証期間外です。",
                           "en": "The incident is outside the plan's term."},
+    "deny.filed_too_late": {"ja": "申請期限を過ぎています。保証期間内の故障・事故は、"
+                                  "保証期間の終了後も所定の期間内であれば申請できますが、"
+                                  "その期限を過ぎてからの申請です。",
+                            "en": "The claim was filed too late. Incidents inside the term can "
+                                  "be claimed for a set time after the term ends, and this "
+                                  "claim came after that time."},
+    "deny.cap_used_up": {"ja": "発生日の保証年度の保証上限額を、これまでのお支払いで"
+                               "使い切っています。",
+                         "en": "The cover of the incident's coverage year has been used up by "
+                               "what was paid on the plan before."},
     "deny.accident_not_covered": {"ja": "事故による破損は故障保証プランの対象外です。",
                                   "en": "Accidental damage is not covered by a breakdown plan."},
     "deny.waiting_period": {"ja": "発生日が待機期間中です。",

@@ -54,6 +54,34 @@ def default_step(currency: str) -> int:
     return 1
 
 
+def stripe_step(currency: str) -> int:
+    """The step every amount sent to Stripe must be a multiple of, in minor units.
+
+    Stripe charges and refunds three-decimal currencies (KWD, BHD, JOD, OMR, TND) in steps of
+    10 minor units (the last digit must be 0); every other currency in steps of 1.
+    """
+    return 10 if check_currency(currency) in THREE_DECIMAL else 1
+
+
+def round_down_to_step(amount: int, step: int) -> int:
+    """Round a non-negative integer amount down to a multiple of ``step`` minor units."""
+    if step < 1:
+        raise MoneyError("rounding step must be at least 1")
+    if amount < 0:
+        raise MoneyError("only non-negative amounts are rounded down to a step")
+    return amount - amount % step
+
+
+def stripe_amount_problem(amount: int, currency: str) -> str | None:
+    """Why Stripe would refuse ``amount`` in ``currency`` (None when it accepts it)."""
+    step = stripe_step(currency)
+    if amount % step:
+        return (f"{format_amount(amount, currency)} cannot be charged or refunded: Stripe takes "
+                f"{currency.upper()} amounts in steps of {format_amount(step, currency)} "
+                f"(multiples of {step} minor units)")
+    return None
+
+
 def round_up(amount: int | Fraction | Decimal, step: int = 1) -> int:
     """Round a non-negative exact amount up to a multiple of ``step`` minor units."""
     if step < 1:

@@ -64,14 +64,17 @@ def _plan_block(contract: Contract) -> str:
 def _terms(settings: Settings, currency: str) -> str:
     """The cancellation terms every purchase mail repeats."""
     fee = format_amount(settings.cancellation_fee, currency)
-    days = settings.free_look_days
+    days, window = settings.free_look_days, settings.claim_filing_days_after_term
     return (
         "Terms / ご契約条件:\n"
         f"- Cancel within {days} days of purchase, with no claim paid, for a full refund. "
-        f"Later, we refund the unused days of the term pro rata, less a cancellation fee of "
-        f"{fee} and any claims paid.\n"
+        f"Later, we refund the unused days pro rata (over the days from the plan's purchase "
+        f"to the end of its term), less a cancellation fee of {fee} and any claims paid.\n"
         f"- 購入日から{days}日以内で補償のお支払いがない場合は全額返金します。それ以降は残存日数に"
-        f"応じて日割りで返金します（解約手数料{fee}と、それまでにお支払いした補償額を差し引きます）。\n"
+        f"応じて日割りで返金します（プランの購入日から保証期間の終了日までの日数で按分し、"
+        f"解約手数料{fee}と、それまでにお支払いした補償額を差し引きます）。\n"
+        f"- Incidents during the term can be claimed up to {window} days after the term ends. / "
+        f"保証期間中の事故・故障は、保証期間の終了後{window}日まで申請できます。\n"
         "- A refunded or returned product cancels its plans with a full refund. / "
         "商品が返品・返金された場合、そのプランは全額返金で解約されます。\n"
         "- Plans can be transferred to a new owner. / プランは新しい所有者に譲渡できます。"

@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import Connection
 from sqlmodel import Session, select
 
@@ -37,6 +45,16 @@ from warranty.models import RuleSet
 
 Coverage = Literal["standard", "accident"]
 RULES_DIR = Path(__file__).parent / "rules"
+
+
+# Validation context of a rule set being uploaded (parse_document): the rules added since
+# versions were first stored apply to new uploads only, so every stored version still loads.
+UPLOAD = "upload"
+
+
+def _uploading(info: ValidationInfo) -> bool:
+    """True when the document is being uploaded, not read back from the database."""
+    return bool(info.context and info.context.get(UPLOAD))
 
 
 class _Strict(BaseModel):
@@ -102,6 +120,24 @@ class CategoryRules(_Strict):
     liability_schedule: list[Decimal] = Field(default_factory=lambda: [Decimal(100)],
                                               min_length=1)
 
+    @field_validator("liability_schedule")
+    @classmethod
+    def _never_rising(cls, schedule: list[Decimal], info: ValidationInfo) -> list[Decimal]:
+        """On upload: a year's cap may stay or fall, never rise above the year before's.
+
+        A payout that uses up the cap of its coverage year fulfils the contract, which is
+        only right when no later year has more cover. Versions stored before this rule load
+        as they are (contracts keep the rules they were sold under).
+        """
+        if not _uploading(info) or any(pct < 0 or pct > 100 for pct in schedule):
+            return schedule  # percentages out of range are reported by _consistent
+        for year, (before, pct) in enumerate(zip(schedule, schedule[1:], strict=False), 2):
+            if pct > before:
+                raise ValueError(f"the cap rises in coverage year {year} ({pct}% after "
+                                 f"{before}% in year {year - 1}); a cap may stay or fall "
+                                 "from one year to the next, never rise")
+        return schedule
+
     @model_validator(mode="after")
     def _consistent(self) -> CategoryRules:
         """Bands are contiguous, name only known plans, and every plan is priced somewhere."""
@@ -150,6 +186,20 @@ class RuleDocument(_Strict):
     category_map: dict[str, str] = Field(default_factory=dict)
     categories: dict[str, CategoryRules] = Field(min_length=1)
 
+    @field_validator("rounding_step")
+    @classmethod
+    def _stripe_step(cls, step: int | None, info: ValidationInfo) -> int | None:
+        """On upload: plan prices must be amounts Stripe charges in the rule set's currency."""
+        currency = info.data.get("currency")
+        if step is None or not currency or not _uploading(info):
+            return step
+        stripe_step = money.stripe_step(currency)
+        if step % stripe_step:
+            raise ValueError(f"{currency.upper()} amounts go to Stripe in multiples of "
+                             f"{stripe_step} minor units, so the rounding step must be a "
+                             f"multiple of {stripe_step} (it is {step})")
+        return step
+
     @model_validator(mode="after")
     def _check(self) -> RuleDocument:
         """Currency is a real code; the map only points at defined categories."""
@@ -197,7 +247,7 @@ def parse_document(data: object) -> RuleDocument:
     if not isinstance(data, dict):
         raise InvalidRules("a rule set must be a mapping with currency and categories")
     try:
-        return RuleDocument.model_validate(data)
+        return RuleDocument.model_validate(data, context={UPLOAD: True})
     except ValidationError as exc:
         problems = [
             {"at": ".".join(str(part) for part in err["loc"]) or "(document)",

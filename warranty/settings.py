@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     upload_dir: str = "var/uploads"
     # Claims whose estimate is below this (minor units) are approved without review; 0 = off.
     auto_approve_under: int = Field(default=0, ge=0)
+    # A claim for an incident inside the term may be filed up to this many days after the
+    # term's last day (the plan may have expired meanwhile); later filings are denied.
+    claim_filing_days_after_term: int = Field(default=90, ge=0, le=3650)
 
     @field_validator("currency")
     @classmethod

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from warranty import customer_facts
 from warranty.coverage import coverage_dates
-from warranty.dates import days_inclusive
+from warranty.dates import plan_span, span_days_unused
 from warranty.experiment import PLACEMENTS
 from warranty.money import pro_rata, round_up
 
@@ -189,8 +189,9 @@ class Store:
                     refund = plan_price
                 else:
                     cancel = day + timedelta(days=rng.randrange(31, (dates.term_end - day).days))
-                    unused = days_inclusive(cancel, dates.term_end)
-                    refund = pro_rata(plan_price, unused, dates.term_days)
+                    # Sold with the product: the span is the whole term (the refund rule).
+                    unused = span_days_unused(day, dates.term_end, cancel)
+                    refund = pro_rata(plan_price, unused, plan_span(day, dates.term_end))
                 if cancel <= self.today:
                     status = "cancelled"
                     self.cancelled.append((cid, oid, refund, cancel))

@@ -86,7 +86,7 @@ def test_a_replacement_fulfils_the_contract_even_with_cap_left(db, settings):
     assert claim.status == "paid"
     later = file(db, settings, contract, incident=date(2026, 4, 1), failure="accident",
                  today=date(2029, 1, 9))
-    assert (later.status, later.deny_code) == ("denied", "not_active")
+    assert (later.status, later.deny_code) == ("denied", "plan_fulfilled")
 
 
 def test_last_schedule_value_holds_for_later_years():
@@ -175,3 +175,135 @@ def test_cancellation_quote_deducts_what_claims_paid(db, settings, client, staff
     early = client.get(f"/api/v1/contracts/{contract.public_id}/cancellation-quote"
                        "?cancel_date=2026-02-05", headers=staff_headers)
     assert early.json["rule"] == "pro_rata"  # a claim was paid: no free look
+
+
+# --- the cap of the claim's own coverage year ----------------------------------------------
+# An accident plan on a ¥120,000 product bought 2026-01-10: coverage year 1 is 2026-01-10..
+# 2027-01-09, year 2 from 2027-01-10, year 3 from 2028-01-10.
+
+
+def test_a_claim_in_a_year_whose_lower_cap_is_used_up_is_denied_and_fulfils(db, settings):
+    contract = _contract(db)  # schedule 100, 100, 80 → caps 120,000, 120,000, 96,000
+    _, first = _approved_and_paid(db, settings, contract, date(2026, 6, 1), 105000)
+    assert first.amount == 100000  # 105,000 − 5,000 deductible
+    db.refresh(contract)
+    assert contract.status == "active"  # year 1's cap has 20,000 left
+    # Year 3's cap is 96,000 and 100,000 was paid on the plan before: nothing is left.
+    third = file(db, settings, contract, incident=date(2028, 2, 1), failure="accident",
+                 today=date(2029, 1, 9))
+    assert third.coverage_year == 3
+    assert (third.status, third.deny_code) == ("denied", "cap_used_up")
+    assert claims.deny_text(third, "en") == ("The cover of the incident's coverage year has "
+                                             "been used up by what was paid on the plan before.")
+    db.refresh(contract)
+    assert contract.status == "fulfilled"
+    event = db.exec(select(ContractEvent).where(ContractEvent.contract_id == contract.id)
+                    .order_by(ContractEvent.id.desc())).first()
+    assert (event.action, event.actor, event.reason) == ("fulfilled", "rules",
+                                                         "liability cap used up")
+    assert event.data == {"claim": third.public_id, "coverage_year": 3}
+
+
+def test_a_year_with_cap_left_still_pays_after_an_earlier_bigger_payout(db, settings):
+    contract = _contract(db, deductible=0, schedule=(100, 80))  # caps 120,000, 96,000
+    _, first = _approved_and_paid(db, settings, contract, date(2026, 6, 1), 90000)
+    claim, second = _approved_and_paid(db, settings, contract, date(2027, 3, 1), 10000)
+    # Year 2: 96,000 − 90,000 paid = 6,000 left; the payout uses it up → fulfilled.
+    assert (claim.coverage_year, second.amount) == (2, 6000)
+    db.refresh(contract)
+    assert contract.status == "fulfilled"
+
+
+def test_closing_a_claim_whose_years_cap_was_used_up_meanwhile_fulfils(db, settings):
+    contract = _contract(db, deductible=0, schedule=(100, 80))  # caps 120,000, 96,000
+    year2 = file(db, settings, contract, incident=date(2027, 3, 1), failure="accident",
+                 today=date(2029, 1, 9))
+    claims.approve(session=db, settings=settings, claim=year2, decision="repair", amount=50000,
+                   actor=STAFF)
+    db.commit()
+    # Meanwhile a year-1 claim is paid 100,000: year 1 has 20,000 left, year 2 nothing.
+    _approved_and_paid(db, settings, contract, date(2026, 6, 1), 100000)
+    db.refresh(contract)
+    assert contract.status == "active"
+    assert claims.payout_quote(db, contract, year2).left == 0
+    with pytest.raises(Conflict) as refused:
+        claims.record_payout(session=db, settings=settings, claim=year2, method="repair_vendor",
+                             reference="", actor=FINANCE)
+    assert refused.value.code == "nothing_payable"
+    db.rollback()
+    claims.close(session=db, settings=settings, claim=year2, reason="cap used up", actor=STAFF)
+    db.commit()
+    db.refresh(contract)
+    assert contract.status == "fulfilled"
+
+
+def test_closing_for_another_reason_with_cap_left_keeps_the_plan(db, settings):
+    contract = _contract(db)
+    claim = file(db, settings, contract, incident=date(2026, 3, 1), failure="accident")
+    claims.approve(session=db, settings=settings, claim=claim, decision="repair", amount=4000,
+                   actor=STAFF)
+    claims.close(session=db, settings=settings, claim=claim, reason="below the deductible",
+                 actor=STAFF)
+    db.commit()
+    db.refresh(contract)
+    assert contract.status == "active"
+
+
+def test_a_replacement_with_nothing_payable_is_recorded_and_fulfils(client, db, settings,
+                                                                    staff_headers):
+    """Through the API: a ¥4,000 replacement under the ¥5,000 deductible pays 0 and fulfils."""
+    contract = _contract(db)
+    claim = file(db, settings, contract, incident=date(2026, 3, 1), failure="accident")
+    approved = client.post(f"/api/v1/claims/{claim.public_id}/approve", headers=staff_headers,
+                           json={"decision": "replace", "amount": 4000})
+    assert approved.status_code == 200, approved.json
+    paid = client.post(f"/api/v1/claims/{claim.public_id}/payout", headers=staff_headers,
+                       json={"method": "replacement", "reference": "SN-3"})
+    assert paid.status_code == 200, paid.json
+    assert paid.json["status"] == "paid"
+    assert (paid.json["payout"]["amount"], paid.json["payout"]["method"]) == (0, "replacement")
+    db.expire_all()
+    assert db.get(Contract, contract.id).status == "fulfilled"
+    assert claims.claims_paid_total(db, db.get(Contract, contract.id)) == 0
+    event = db.exec(select(ContractEvent).where(ContractEvent.action == "fulfilled")).one()
+    assert event.reason == "product replaced"
+
+
+def test_a_replacement_is_capped_by_what_is_left(client, db, settings, staff_headers):
+    contract = _contract(db, deductible=0)
+    _approved_and_paid(db, settings, contract, date(2026, 6, 1), 119000)
+    claim = file(db, settings, contract, incident=date(2026, 7, 1), failure="accident")
+    client.post(f"/api/v1/claims/{claim.public_id}/approve", headers=staff_headers,
+                json={"decision": "replace", "amount": 80000})
+    paid = client.post(f"/api/v1/claims/{claim.public_id}/payout", headers=staff_headers,
+                       json={"method": "replacement"})
+    assert paid.json["payout"]["amount"] == 1000  # 120,000 − 119,000 left of year 1's cap
+    db.expire_all()
+    assert db.get(Contract, contract.id).status == "fulfilled"
+
+
+def test_rising_schedules_are_refused_on_upload_with_the_place(client, db, staff_headers):
+    rising = client.post("/api/v1/rule-sets", headers=staff_headers,
+                         json={"rules": rules_doc(liability_schedule=[100, 80, 90])})
+    assert rising.status_code == 422 and rising.json["error"]["code"] == "invalid_rules"
+    (problem,) = rising.json["error"]["details"]
+    assert problem["at"] == "categories.electronics.liability_schedule"
+    assert problem["message"].startswith("the cap rises in coverage year 3 (90% after 80%")
+    for flat_or_falling in ([100, 100, 80], [80, 80], [100]):
+        ok = client.post("/api/v1/rule-sets", headers=staff_headers,
+                         json={"rules": rules_doc(liability_schedule=flat_or_falling)})
+        assert ok.status_code == 201, ok.json
+
+
+def test_a_rising_schedule_stored_before_the_rule_still_loads(client, db, store_key):
+    """Versions stored earlier keep working (contracts keep the rules they were sold under)."""
+    from warranty import pricing
+    from warranty.models import RuleSet
+
+    db.add(RuleSet(currency="jpy", document=rules_doc(liability_schedule=[80, 100]),
+                   created_by="old"))
+    db.commit()
+    pricing.clear_caches()
+    offers = client.get("/api/v1/offers?category=tv&price=120000", headers=store_key)
+    assert offers.status_code == 200, offers.json
+    assert [o["liability_schedule"] for o in offers.json["offers"]] == [[80, 100]] * 2

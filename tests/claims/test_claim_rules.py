@@ -1,6 +1,6 @@
 """The brief's automatic claim rules, each on its own."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import select
@@ -52,14 +52,26 @@ def test_last_day_of_the_term_is_covered(db, settings):
     assert claim.status == "in_review" and claim.coverage_year == 3
 
 
-@pytest.mark.parametrize("status", ["cancelled", "expired", "fulfilled"])
-def test_a_plan_that_is_no_longer_active_is_denied(db, settings, status):
+@pytest.mark.parametrize(("status", "code"), [("cancelled", "not_active"),
+                                              ("fulfilled", "plan_fulfilled")])
+def test_a_cancelled_or_fulfilled_plan_is_denied(db, settings, status, code):
     _, (contract,) = paid_order(db)
     contracts.transition(session=db, contract=contract, to_status=status, actor="test",
                          action=status)
     db.commit()
     claim = file(db, settings, contract)
-    assert (claim.status, claim.deny_code) == ("denied", "not_active")
+    assert (claim.status, claim.deny_code) == ("denied", code)
+
+
+def test_an_expired_plan_is_judged_by_the_incident_date(db, settings):
+    # Expiry is a fact about time, not about the plan: an incident inside the term is judged
+    # as if the plan were active (the expiry job ran early here, on purpose).
+    _, (contract,) = paid_order(db)
+    contracts.transition(session=db, contract=contract, to_status="expired", actor="test",
+                         action="expired")
+    db.commit()
+    claim = file(db, settings, contract)
+    assert (claim.status, claim.deny_code) == ("in_review", None)
 
 
 def test_incident_in_the_waiting_period_is_denied(db, settings):
@@ -117,3 +129,66 @@ def test_rules_never_auto_approve_a_denied_case(db, settings):
     _, (contract,) = paid_order(db)
     claim = file(db, settings, contract, incident=date(2026, 6, 1), estimate=100)
     assert (claim.status, claim.deny_code) == ("denied", "manufacturer_warranty")
+
+
+# --- the filing window after the term (default 90 days), judged on fixed dates ---------------
+# The factory plan: 2026-01-10..2029-01-09. 90 days after 2029-01-09 is 2029-04-09
+# (22 days of January + 28 of February + 31 of March + 9 of April).
+
+
+def _default_window(settings):
+    """The settings with the service's default filing window (the test suite's is longer)."""
+    from warranty.settings import Settings
+
+    return settings.model_copy(update={
+        "claim_filing_days_after_term": Settings.model_fields[
+            "claim_filing_days_after_term"].default})
+
+
+def _expired(db):
+    _, (contract,) = paid_order(db)
+    assert contracts.expire_ended(session=db, today=date(2029, 1, 10), limit=10) == [contract]
+    db.commit()
+    return contract
+
+
+def test_the_default_window_is_ninety_days_after_the_term(db, settings):
+    settings = _default_window(settings)
+    assert settings.claim_filing_days_after_term == 90
+    contract = _expired(db)
+    assert claims.filing_deadline(contract, 90) == date(2029, 4, 9)
+    last_day = file(db, settings, contract, incident=date(2029, 1, 9), today=date(2029, 4, 9))
+    assert (last_day.status, last_day.deny_code) == ("in_review", None)
+    late = file(db, settings, contract, incident=date(2029, 1, 9), today=date(2029, 4, 10))
+    assert (late.status, late.deny_code) == ("denied", "filed_too_late")
+    assert "filed until 2029-04-09" in late.deny_reason
+    assert "filed on 2029-04-10" in late.deny_reason
+    assert claims.deny_text(late, "en").startswith("The claim was filed too late.")
+    assert claims.deny_text(late, "ja").startswith("申請期限を過ぎています。")
+    assert claims.takes_claims(contract, today=date(2029, 4, 9), days_after_term=90)
+    assert not claims.takes_claims(contract, today=date(2029, 4, 10), days_after_term=90)
+
+
+def test_an_incident_after_the_term_stays_denied_within_the_window(db, settings):
+    contract = _expired(db)
+    after = file(db, _default_window(settings), contract, incident=date(2029, 1, 10),
+                 today=date(2029, 1, 20))
+    assert (after.status, after.deny_code) == ("denied", "outside_term")
+
+
+def test_a_resubmission_is_judged_on_the_first_filing_date(db, settings):
+    settings = _default_window(settings)
+    contract = _expired(db)
+    claim = file(db, settings, contract, incident=date(2029, 1, 9), today=date(2029, 4, 9))
+    # Filed 2029-04-09 (store time): the window's last day. Staff ask for more; the customer
+    # answers weeks later, and the claim is still in time.
+    claim.created_at = datetime(2029, 4, 9, 3, tzinfo=UTC)  # 12:00 in Tokyo
+    claims.request_info(session=db, settings=settings, claim=claim, message="A photo?",
+                        actor="staff:x")
+    db.commit()
+    claims.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2029, 1, 9),
+                    failure_type="breakdown", description="Photo attached.",
+                    estimated_amount=None, files=[], actor="customer:x",
+                    today=date(2029, 5, 20))
+    db.commit()
+    assert (claim.status, claim.deny_code) == ("in_review", None)

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.report_history import payout, plan_sale
+from warranty.contract_changes import quote_refund
 from warranty.dates import days_inclusive, term_end
 from warranty.models import Claim, Contract, Order, OrderLine, Payout, Refund
-from warranty.money import pro_rata
 from warranty.reports.period import Period
 from warranty.reports.revenue import PlanHistory, finance
 
@@ -35,9 +35,10 @@ def histories(draw):
         if full:
             refund = price
         else:
-            unused = days_inclusive(cancel_date, end)
-            fee = draw(st.integers(0, 2000))
-            refund = max(0, pro_rata(price, unused, days_inclusive(purchase, end)) - fee)
+            # The service's own refund rule (over the plan's span, sale date to term end).
+            refund = quote_refund(contract=_contract(price, purchase, sold_on, end),
+                                  cancel_date=cancel_date,
+                                  fee=draw(st.integers(0, 2000))).amount
         cancel = (cancel_date, refund)
     category = draw(st.sampled_from(CATEGORIES))
     claim = None
@@ -46,6 +47,60 @@ def histories(draw):
                  draw(st.integers(0, 500_000)))
     return {"price": price, "purchase": purchase, "sold_on": sold_on, "months": months,
             "end": end, "cancel": cancel, "category": category, "claim": claim}
+
+
+def _contract(price: int, purchase: date, sold_on: date, end: date,
+              currency: str = "jpy") -> Contract:
+    """A contract with just what the refund rule reads (not saved)."""
+    return Contract(public_id="ct_prop", price=price, currency=currency,
+                    purchase_date=purchase, plan_sold_on=sold_on, term_end=end)
+
+
+@st.composite
+def pro_rata_cancellations(draw):
+    """A plan, maybe sold up to 60 days after its product, cancelled after its free look."""
+    price = draw(st.integers(min_value=0, max_value=300_000))
+    purchase = BASE + timedelta(days=draw(st.integers(0, 700)))
+    sold_on = purchase + timedelta(days=draw(st.one_of(st.just(0), st.integers(0, 60))))
+    end = term_end(purchase, draw(st.sampled_from([12, 24, 36, 60])))
+    cancel_date = sold_on + timedelta(days=draw(st.integers(31, (end - sold_on).days)))
+    return price, purchase, sold_on, end, cancel_date
+
+
+@settings(max_examples=300, deadline=None)
+@given(pro_rata_cancellations())
+def test_refund_on_day_d_is_the_revenue_deferred_at_the_end_of_d_minus_1(case):
+    """The identity between the refund rule and the revenue rule, post-purchase plans too.
+
+    Both spread the price over the span S (sale date to term end, both counted). Cancelled
+    on d, U days are unused (d to the term end) and E = S − U are used by the end of d − 1:
+    refund = floor(price × U / S), deferred(d − 1) = price − floor(price × E / S)
+    = ceil(price × U / S). So deferred(d − 1) − refund is 0 when price × U is a multiple of
+    S, and 1 otherwise.
+    """
+    price, purchase, sold_on, end, cancel_date = case
+    quote = quote_refund(contract=_contract(price, purchase, sold_on, end),
+                         cancel_date=cancel_date)
+    deferred = PlanHistory(price=price, sold_on=sold_on, term_end=end).deferred_at(
+        cancel_date - timedelta(days=1))
+    span = days_inclusive(sold_on, end)
+    assert quote.rule == "pro_rata" and quote.span_days == span
+    assert quote.unused_days == days_inclusive(cancel_date, end)
+    assert deferred - quote.pro_rata_amount == (1 if price * quote.unused_days % span else 0)
+    assert quote.amount == quote.pro_rata_amount  # no fee, no claims, a JPY amount
+    # In a three-decimal currency the refund sent to Stripe is that, rounded down to 10.
+    kwd = quote_refund(contract=_contract(price, purchase, sold_on, end, "kwd"),
+                       cancel_date=cancel_date)
+    assert kwd.amount == quote.pro_rata_amount - quote.pro_rata_amount % 10
+
+
+@settings(max_examples=100, deadline=None)
+@given(pro_rata_cancellations(), st.integers(0, 30))
+def test_free_look_runs_thirty_days_from_the_sale(case, days):
+    price, purchase, sold_on, end, _ = case
+    quote = quote_refund(contract=_contract(price, purchase, sold_on, end),
+                         cancel_date=sold_on + timedelta(days=days))
+    assert (quote.rule, quote.amount) == ("free_look", price)
 
 
 def _model(h: dict) -> PlanHistory:

@@ -213,6 +213,29 @@ def test_bad_input_is_an_invalid_request(standin, params, param):
     assert caught.value.http_status == 400 and caught.value.param == param
 
 
+@pytest.mark.parametrize("currency", ["kwd", "bhd", "jod", "omr", "tnd"])
+def test_three_decimal_amounts_must_end_in_zero(standin, currency):
+    """As on Stripe: charges and refunds of three-decimal currencies in steps of 10."""
+    lines = [{"price_data": {"currency": currency, "unit_amount": 12345,
+                             "product_data": {"name": "TV"}}, "quantity": 1}]
+    with pytest.raises(stripe.InvalidRequestError) as session:
+        create_session(lines=lines)
+    assert session.value.param == "line_items[0][price_data][unit_amount]"
+    with pytest.raises(stripe.InvalidRequestError) as intent:
+        stripe.PaymentIntent.create(amount=12345, currency=currency, confirm=True,
+                                    payment_method="pm_card_visa")
+    assert intent.value.http_status == 400 and intent.value.param == "amount"
+    paid = stripe.PaymentIntent.create(amount=12340, currency=currency, confirm=True,
+                                       payment_method="pm_card_visa")
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe.Refund.create(payment_intent=paid.id, amount=4554)
+    assert stripe.Refund.create(payment_intent=paid.id, amount=4550).status == "succeeded"
+    lines[0]["price_data"]["unit_amount"] = 12340
+    assert create_session(lines=lines).amount_total == 12340
+    # Other currencies keep every minor unit.
+    assert stripe.PaymentIntent.create(amount=12345, currency="usd").amount == 12345
+
+
 def test_unknown_session(standin):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         stripe.checkout.Session.retrieve("cs_test_missing")

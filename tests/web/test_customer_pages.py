@@ -164,7 +164,7 @@ def test_another_customers_plans_and_claims_are_404_on_every_route(client, db, s
                               incident_date=date(2025, 3, 1), failure_type="breakdown",
                               description="theirs", estimated_amount=None,
                               files=[uploads.Upload("r.pdf", PDF)], actor="customer:other",
-                              today=date(2028, 1, 1))
+                              today=date(2026, 6, 1))
     claims.request_info(session=db, settings=settings, claim=claim, message="more?",
                         actor="staff:x")
     db.commit()
@@ -259,7 +259,7 @@ def test_nps_question_once_per_closed_claim(client, db, settings):
                               customer_email="buyer@example.com",
                               incident_date=date(2024, 6, 1), failure_type="breakdown",
                               description="x", estimated_amount=None, files=[],
-                              actor="customer:x", today=date(2028, 1, 1), lang="en")
+                              actor="customer:x", today=date(2026, 6, 1), lang="en")
     db.commit()
     assert claim.status == "denied"
     mail = db.exec(select(MailMessage).where(MailMessage.kind == "claim_nps")).one()
@@ -286,7 +286,7 @@ def test_nps_link_only_for_closed_claims(client, db, settings):
                               customer_email="buyer@example.com",
                               incident_date=date(2025, 6, 1), failure_type="breakdown",
                               description="x", estimated_amount=None, files=[],
-                              actor="customer:x", today=date(2028, 1, 1))
+                              actor="customer:x", today=date(2026, 6, 1))
     db.commit()
     link = claims.nps_link(settings, claim).removeprefix(settings.base_url)
     assert client.get(link, headers={"Accept": "text/html"}).status_code == 403

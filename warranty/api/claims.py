@@ -142,6 +142,12 @@ class PlanOut(BaseModel):
     purchase_date: date
     term_end: date
     status: str
+    takes_claims: bool = Field(description="a claim filed today can be accepted: the plan is "
+                                           "active or expired and the filing deadline has "
+                                           "not passed")
+    claims_until: date = Field(description="filing deadline: claims for incidents inside the "
+                                           "term can be filed up to this day (term end + "
+                                           "the store's filing window)")
     claims: list[ClaimSummary]
 
 
@@ -313,9 +319,12 @@ def _plans(email: str) -> list[PlanOut]:
     for claim in claims.customer_history(db, email).claims:
         contract = by_id.get(claim.contract_id) or db.get(Contract, claim.contract_id)
         by_contract.setdefault(claim.contract_id, []).append(_summary(claim, contract))
+    window, today = _settings().claim_filing_days_after_term, _today()
     return [PlanOut(id=c.public_id, product_title=c.product_title, sku=c.sku,
                     coverage=c.coverage, term_months=c.term_months,
                     purchase_date=c.purchase_date, term_end=c.term_end, status=c.status,
+                    takes_claims=claims.takes_claims(c, today=today, days_after_term=window),
+                    claims_until=claims.filing_deadline(c, window),
                     claims=by_contract.get(c.id, [])) for c in contracts]
 
 

@@ -148,9 +148,11 @@ class RefundQuoteOut(BaseModel):
     currency: str
     price: int
     rule: Literal["free_look", "pro_rata", "product_returned"]
-    term_days: int
-    unused_days: int
-    pro_rata_amount: int
+    term_days: int = Field(description="days of the term: product purchase date to term end")
+    span_days: int = Field(description="days the price is spread over: the plan's sale date "
+                                       "to the term end, both counted")
+    unused_days: int = Field(description="cancellation date (included) to the term end")
+    pro_rata_amount: int = Field(description="price × unused days / span days, rounded down")
     fee: int
     claims_paid: int
     amount: int = Field(description="the refund, minor units; send it back to confirm")

@@ -3,9 +3,10 @@
 The rules (PRODUCT.md "Revenue"):
 - gross sales are booked on the plan's sale date (``contract.plan_sold_on``, the store-local
   date of payment);
-- earned revenue accrues in equal daily parts over the service period, from ``plan_sold_on``
-  to ``term_end``, both included: earned by the end of date d is
-  ``pro_rata(price, clamp(d - plan_sold_on + 1, 0, period days), period days)``;
+- earned revenue accrues in equal daily parts over the plan's span, from ``plan_sold_on``
+  to ``term_end``, both included (``warranty.dates.plan_span``, the span the pro-rata refund
+  uses too): earned by the end of date d is
+  ``pro_rata(price, span_days_elapsed(plan_sold_on, term_end, d), plan_span(...))``;
 - a cancellation (its Refund row, ``cancel_date``) takes the refund out of deferred revenue and
   earns the rest of it at once, so from the cancel date on a contract has earned
   ``price - refund`` and defers nothing;
@@ -29,7 +30,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from warranty.dates import days_inclusive
+from warranty.dates import plan_span, span_days_elapsed
 from warranty.models import Contract, Payout, Refund, UTCDateTime
 from warranty.money import pro_rata, pro_rata_sql
 from warranty.reports.period import Period
@@ -54,8 +55,8 @@ class PlanHistory:
 
     @property
     def period_days(self) -> int:
-        """Days of the service period, both ends included."""
-        return days_inclusive(self.sold_on, self.term_end)
+        """Days of the plan's span (sale date to term end), both ends included."""
+        return plan_span(self.sold_on, self.term_end)
 
     def cancelled_by(self, day: date) -> bool:
         """True once the cancel date has come."""
@@ -73,7 +74,7 @@ class PlanHistory:
         """Revenue earned by the end of ``day``."""
         if self.cancelled_by(day):
             return self.price - self.refund
-        elapsed = min(max(days_inclusive(self.sold_on, day), 0), self.period_days)
+        elapsed = span_days_elapsed(self.sold_on, self.term_end, day)
         return pro_rata(self.price, elapsed, self.period_days)
 
     def deferred_at(self, day: date) -> int:
@@ -89,7 +90,11 @@ _p = Payout.__table__
 
 
 def _earned_sql(day):
-    """SQL: a contract's earned revenue by the end of ``day`` (needs the refund outer join)."""
+    """SQL: a contract's earned revenue by the end of ``day`` (needs the refund outer join).
+
+    The same numbers as :meth:`PlanHistory.earned_by`: ``plan_span`` and ``span_days_elapsed``
+    of warranty.dates written as SQL.
+    """
     period = days_between(_c.c.term_end, _c.c.plan_sold_on) + 1
     elapsed = days_between(day, _c.c.plan_sold_on) + 1
     clamped = sa.case((elapsed <= 0, 0), (elapsed > period, period), else_=elapsed)
@@ -141,7 +146,7 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
     end = days_between(_c.c.term_end, epoch)
     cancel = days_between(_r.c.cancel_date, epoch)
     base = (sa.select(_c.c.warranty_category.label("category"), _c.c.price,
-                      sold.label("sold"), end.label("end"), (end - sold + 1).label("term"),
+                      sold.label("sold"), end.label("end"), (end - sold + 1).label("span"),
                       cancel.label("cancel"), _r.c.amount.label("refund"),
                       sa.func.coalesce(cancel, end).label("last_change"))
             .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
@@ -152,7 +157,7 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
     earned = sa.case((cancelled, base.c.price - base.c.refund),
                      (table.c.day >= base.c.end, base.c.price),
                      else_=pro_rata_sql(base.c.price, table.c.day - base.c.sold + 1,
-                                        base.c.term))
+                                        base.c.span))
     stmt = (sa.select(table.c.i, base.c.category, sa.func.sum(earned),
                       sa.func.sum(base.c.price),
                       sa.func.sum(sa.case((cancelled, base.c.refund), else_=0)),

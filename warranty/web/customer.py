@@ -82,7 +82,15 @@ def plans():
     for claim in claims.claims_for(db, email):
         by_contract.setdefault(claim.contract_id, []).append(claim)
     return render_template("customer/plans.html", email=email, contracts=contracts,
-                           claims_by_contract=by_contract)
+                           claims_by_contract=by_contract,
+                           windows={c.id: _claim_window(c) for c in contracts})
+
+
+def _claim_window(contract: Contract) -> dict:
+    """Whether the plan takes a claim today, and until when claims can be filed."""
+    days = settings().claim_filing_days_after_term
+    return {"open": claims.takes_claims(contract, today=today(), days_after_term=days),
+            "deadline": claims.filing_deadline(contract, days)}
 
 
 @bp.post("/plans")
@@ -174,7 +182,8 @@ def new_claim(email: str, contract_id: str):
             db.commit()
             return redirect(url_for("customer.claim_page", claim_id=claim.public_id), 303)
     return render_template("customer/claim_form.html", contract=contract, claim=None,
-                           values=values, errors=errors), 422 if errors else 200
+                           values=values, errors=errors,
+                           window=_claim_window(contract)), 422 if errors else 200
 
 
 @bp.get("/claims/<claim_id>")

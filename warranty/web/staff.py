@@ -131,6 +131,8 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
         events=claims.timeline(db, claim), files=claims.files_of(db, claim),
         quote=claims.payout_quote(db, contract, claim), payout=claims.payout_of(db, claim),
         paid_total=claims.claims_paid_total(db, contract),
+        claims_until=claims.filing_deadline(contract,
+                                            settings().claim_filing_days_after_term),
         deny_text=claims.deny_text(claim, "en"), transitions=claims.TRANSITIONS,
         decisions=claims.DECISIONS, methods=claims.PAYOUT_METHODS, can_decide=g.staff.role
         in DECIDE, can_pay=g.staff.role in PAY, errors=errors or {},
