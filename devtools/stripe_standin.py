@@ -605,6 +605,13 @@ async def _serve(sock: socket.socket) -> web.AppRunner:
     return runner
 
 
+async def _drop_deliveries() -> None:
+    """Cancel webhook deliveries not sent yet (localstripe waits a second before each)."""
+    for task in asyncio.all_tasks():
+        if getattr(task.get_coro(), "__name__", "") == ls_webhooks._send_webhook.__name__:
+            task.cancel()
+
+
 async def _shutdown(runner: web.AppRunner) -> None:
     """Close the server, then cancel webhook deliveries still waiting to be sent."""
     await runner.cleanup()
@@ -677,12 +684,14 @@ class StripeStandin:
         self._request("POST", f"/_config/webhooks/{id}", body)
 
     def reset(self) -> None:
-        """Forget every object (localstripe's DELETE /_config/data), webhook and fault, and
-        put the expiry clock back."""
+        """Forget every object (localstripe's DELETE /_config/data), webhook, delivery not
+        sent yet and fault, and put the expiry clock back: a fresh account for the next test
+        (a late event of the last one would name objects that no longer exist)."""
+        ls_webhooks._webhooks = {}  # rebind, never mutate: see _register_webhook_copy_on_write
+        asyncio.run_coroutine_threadsafe(_drop_deliveries(), _shared_loop()).result(10)
         self._request("DELETE", "/_config/data")
         self._request("DELETE", "/_config/faults")
         self._request("POST", "/_config/clock", {"offset": 0})
-        ls_webhooks._webhooks = {}  # rebind, never mutate: see _register_webhook_copy_on_write
 
     def settle_refund(self, refund_id: str, status: str, failure_reason: str | None = None
                       ) -> dict:

@@ -29,9 +29,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlmodel import Session
 
+from warranty.attention import open_counts
 from warranty.auth import bearer_role, require_role
 from warranty.db import get_session
-from warranty.attention import open_counts
 from warranty.models import MailMessage, OutboundWebhook, Refund, StripeEvent
 
 bp = Blueprint("metrics", __name__)

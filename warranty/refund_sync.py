@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from warranty import attention, contract_changes, refunds
@@ -91,9 +92,15 @@ def sync_charge(*, session: Session, settings: Settings, order: Order, charge,
 
     Returns the outcome and the ids of plan refunds to send to Stripe after the commit.
     """
-    rows = session.exec(select(Refund).where(Refund.order_id == order.id)
-                        .order_by(Refund.id).with_for_update()
-                        .execution_options(populate_existing=True)).all()
+    # Lock only our rows for these Stripe refunds: a pending refund of ours that Stripe has
+    # not seen stays free for the request that is about to send it.
+    ids = [stripe_refund.id for stripe_refund in stripe_refunds]
+    keys = [key for key in map(_metadata_key, stripe_refunds) if key]
+    rows = session.exec(select(Refund).where(
+        Refund.order_id == order.id,
+        sa.or_(Refund.stripe_refund_id.in_(ids), Refund.idempotency_key.in_(keys)))
+        .order_by(Refund.id).with_for_update()
+        .execution_options(populate_existing=True)).all() if ids else []
     by_stripe_id = {row.stripe_refund_id: row for row in rows if row.stripe_refund_id}
     by_key = {row.idempotency_key: row for row in rows}
     outcome, settled_outside = "unchanged", []
@@ -182,8 +189,11 @@ def _charge_refunded_in_full(session: Session, settings: Settings, order: Order,
                                                  Refund.status == "pending",
                                                  Refund.stripe_refund_id.is_(None),
                                                  Refund.covered_by_id.is_(None),
-                                                 Refund.id != external.id)).all():
-        refunds.record_covered(session=session, refund=row, covering=external)
+                                                 Refund.id != external.id)
+                            .with_for_update().execution_options(populate_existing=True)
+                            ).all():
+        if row.status == "pending" and row.stripe_refund_id is None:
+            refunds.record_covered(session=session, refund=row, covering=external)
     return made
 
 

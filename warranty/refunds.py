@@ -29,6 +29,7 @@ it hold on stand-ins that ignore the key too.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -37,6 +38,7 @@ from sqlmodel import Session, select
 
 from warranty import attention, contracts, jobs, notifications, payments
 from warranty.dates import store_today, utcnow
+from warranty.db import session_scope
 from warranty.models import Contract, Order, OrderEvent, OrderLine, Refund
 from warranty.money import format_amount
 from warranty.payments import stripe_client
@@ -295,13 +297,28 @@ def refund_excess_plan(*, session: Session, settings: Settings, order: Order,
     return refund
 
 
-def execute_refund(*, settings: Settings, refund_id: int) -> bool:
-    """Try a just-committed refund now; False if a worker holds it or it is not due."""
-    if not jobs.claim(settings=settings, model=Refund, limit=1, lease_seconds=LEASE_SECONDS,
-                      only_id=refund_id):
-        return False
+def execute_refund(*, settings: Settings, refund_id: int, wait_seconds: float = 0.0) -> bool:
+    """Try a just-committed refund now; False if a worker holds it or it is not due.
+
+    ``wait_seconds``: while the row is due but locked by a short transaction (the claim
+    skips locked rows), try to claim it again for up to this long.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while not jobs.claim(settings=settings, model=Refund, limit=1,
+                         lease_seconds=LEASE_SECONDS, only_id=refund_id):
+        if time.monotonic() >= deadline or not _due(settings, refund_id):
+            return False
+        time.sleep(0.1)
     _attempt(settings, refund_id)
     return True
+
+
+def _due(settings: Settings, refund_id: int) -> bool:
+    """Whether a refund still waits to be tried now (pending, no lease or backoff running)."""
+    with session_scope(settings.database_url) as session:
+        refund = session.get(Refund, refund_id)
+        return refund is not None and refund.status == "pending" and (
+            refund.next_attempt_at is None or refund.next_attempt_at <= utcnow())
 
 
 def run_refunds(*, settings: Settings, limit: int = 20) -> int:

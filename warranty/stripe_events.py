@@ -40,6 +40,7 @@ REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed", "charge.re
 CHARGE_EVENTS = {"charge.refunded"}
 # The session key where applying events leaves refunds to send to Stripe after the commit.
 REFUNDS_TO_SEND = "warranty_refunds_to_send"
+SEND_PATIENCE_SECONDS = 5.0
 SIGNATURE_TOLERANCE_SECONDS = 300
 # A delivery that stored an event owns it this long: the worker leaves it to the delivery
 # that is still working on it, and picks it up after that if the delivery died.
@@ -232,9 +233,14 @@ def _send_later(session: Session, refund_ids: list[int]) -> None:
 
 
 def send_refunds(*, session: Session, settings: Settings) -> None:
-    """Try the refunds applying events left to send (after the commit; the worker retries)."""
+    """Try the refunds applying events left to send (after the commit; the worker retries).
+
+    Another event for the same order may hold a refund's row for a moment: that one is
+    tried again briefly rather than left for the worker's next pass.
+    """
     for refund_id in session.info.pop(REFUNDS_TO_SEND, []):
-        refunds.execute_refund(settings=settings, refund_id=refund_id)
+        refunds.execute_refund(settings=settings, refund_id=refund_id,
+                               wait_seconds=SEND_PATIENCE_SECONDS)
 
 
 def _apply_refunds(*, session: Session, settings: Settings, event: StripeEvent,
