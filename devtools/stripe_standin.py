@@ -705,6 +705,10 @@ class StripeStandin:
         """Let ``seconds`` pass for Checkout Session expiry (the sweep expires what is due)."""
         self._request("POST", "/_config/clock", {"advance": int(seconds)})
 
+    def reset_faults(self) -> None:
+        """Forget the faults not used up yet."""
+        self._request("DELETE", "/_config/faults")
+
     def fail_next(self, method: str, path: str, status: int, *, times: int = 1,
                   code: str | None = None, message: str | None = None) -> None:
         """Answer the next ``times`` ``method`` requests under ``path`` with a Stripe error."""

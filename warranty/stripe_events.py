@@ -359,7 +359,8 @@ def _amount_mismatch(*, session: Session, order: Order, event: StripeEvent, chec
     figures = {"order": order.public_id, "expected_amount": order.total_amount,
                "expected_currency": order.currency, "charged_amount": amount,
                "charged_currency": currency,
-               "stripe_checkout_session_id": checkout_session.id if checkout_session else None,
+               "stripe_checkout_session_id": checkout_session.id if checkout_session
+               else order.stripe_checkout_session_id,
                "stripe_payment_intent_id": intent.id if intent is not None else None,
                "stripe_charge_id": _charge_id(intent) if intent is not None else None,
                "stripe_event_id": event.id,
