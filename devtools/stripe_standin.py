@@ -7,6 +7,28 @@ Sessions and their hosted payment page — is added here as routes on localstrip
     standin = StripeStandin(); stripe.api_base = standin.start()   # tests
     python -m devtools.stripe_standin --port 12111                  # make demo
 
+Where localstripe answers differently from Stripe in ways the service depends on, this file
+wraps it (never edits it) to answer as Stripe does:
+
+- Refunds: ``POST /v1/refunds`` refuses what Stripe refuses (400 ``charge_already_refunded``,
+  400 ``amount_too_large``, 404 ``resource_missing`` for an unknown PaymentIntent or charge),
+  defaults to what the charge still holds, carries ``payment_intent`` and ``reason``, and sends
+  ``charge.refunded`` and ``refund.created``. A charge's ``amount_refunded`` leaves out failed
+  and canceled refunds. Stripe's refund test cards work: a charge paid with
+  ``pm_card_pendingRefund`` gets refunds that stay ``pending``; one paid with
+  ``pm_card_refundFail`` gets refunds that succeed, then fail. What Stripe does "some time
+  later" happens when a test asks: ``POST /_config/refunds/{id}`` with ``{"status":
+  "succeeded" | "failed" | "canceled"}`` (``StripeStandin.settle_refund``) moves the refund
+  and sends ``refund.updated`` and ``charge.refund.updated`` (and ``refund.failed``).
+- Unknown objects: every 404 is Stripe's ``resource_missing`` error naming the object.
+- Checkout Sessions expire on their own at ``expires_at`` (a sweep every half second sends
+  ``checkout.session.expired``). ``POST /_config/clock`` with ``{"advance": seconds}``
+  (``StripeStandin.advance_clock``) moves the clock that expiry reads, so a test can let 30
+  minutes pass at once; ``{"offset": 0}`` puts it back.
+- Faults on demand: ``POST /_config/faults`` with ``{"method", "path", "status", "times",
+  "code"?, "message"?}`` (``StripeStandin.fail_next``) makes the next ``times`` requests whose
+  path starts with ``path`` answer that Stripe error (429 rate limit, 500, 400, ...).
+
 localstripe's state (one store, one webhook table, one app) is process-global, so a process runs
 one stand-in at a time. Its pickle persistence (/tmp/localstripe.pickle) is switched off on import.
 """
@@ -40,6 +62,7 @@ with warnings.catch_warnings():
         Event,
         List,
         PaymentIntent,
+        PaymentMethod,
         Refund,
         StripeObject,
         random_id,
@@ -60,7 +83,19 @@ store.try_load_from_disk = _no_disk
 
 _MINIMUM_TOTAL = {"jpy": 50, "usd": 50, "eur": 50, "cad": 50, "aud": 50, "gbp": 30}  # Stripe's
 _MAXIMUM_TOTAL = 99_999_999
-TEST_CARDS = {"pm_card_visa": "Visa 4242 — succeeds", "pm_card_chargeCustomerFail": "Declined card"}
+TEST_CARDS = {"pm_card_visa": "Visa 4242 — succeeds", "pm_card_chargeCustomerFail": "Declined card",
+              "pm_card_pendingRefund": "Visa 7726 — succeeds; its refunds stay pending",
+              "pm_card_refundFail": "Visa 5126 — succeeds; its refunds fail later"}
+# Stripe's refund test cards (docs.stripe.com/testing#refunds), by their test PaymentMethod ids.
+REFUND_TEST_CARDS = {"pm_card_pendingRefund": "4000000000007726",
+                     "pm_card_refundFail": "4000000000005126"}
+_clock = {"offset": 0.0}  # seconds added to the time Checkout Session expiry reads
+_faults: list[dict] = []  # injected errors, consumed in order
+
+
+def _now() -> float:
+    """The stand-in's clock for Checkout Session expiry (tests may move it forward)."""
+    return time.time() + _clock["offset"]
 
 
 def _fail(message: str, param: str | None = None, status: int = 400, code: str | None = None):
@@ -240,7 +275,7 @@ class CheckoutSession(StripeObject):
         session = store.get(f"{cls.object}:{id}")
         if session is None:
             _fail(f"No such checkout.session: '{id}'", "session", 404, "resource_missing")
-        if session.status == "open" and time.time() >= session.expires_at:
+        if session.status == "open" and _now() >= session.expires_at:
             session._finish("expired")
         return session
 
@@ -294,6 +329,194 @@ async def _expire_session(request):
         _fail(f"Only open sessions can be expired; this one is {session.status}.", "session")
     session._finish("expired")
     return ls_server.json_response(session._export())
+
+
+# --- refunds as Stripe makes and reports them ------------------------------------------
+
+_REFUND_REASONS = {"duplicate", "fraudulent", "requested_by_customer"}
+_FINAL_AFTER = {"pending": {"succeeded", "failed", "canceled"},
+                "requires_action": {"succeeded", "failed", "canceled"},
+                "succeeded": {"failed"}}  # what Stripe may still do to a refund
+
+
+def _refund_card(charge) -> str | None:
+    """The refund test card a charge was paid with, if any."""
+    method = store.get(f"payment_method:{charge.payment_method}")
+    number = getattr(method, "_card_number", None)
+    return next((pm for pm, card in REFUND_TEST_CARDS.items() if card == number), None)
+
+
+def _charge_to_refund(data: dict):
+    """The charge a refund request names (by PaymentIntent or charge), or Stripe's 404."""
+    intent_id, charge_id = data.get("payment_intent"), data.get("charge")
+    if intent_id is not None and charge_id is None:
+        intent = store.get(f"payment_intent:{intent_id}")
+        if intent is None:
+            _fail(f"No such payment_intent: '{intent_id}'", "payment_intent", 404,
+                  "resource_missing")
+        if intent.latest_charge is None or intent.status != "succeeded":
+            _fail(f"PaymentIntent {intent_id} has no successful charge to refund.",
+                  "payment_intent", code="charge_not_refundable")
+        return intent.latest_charge
+    if charge_id is not None and intent_id is None:
+        charge = store.get(f"charge:{charge_id}")
+        if charge is None:
+            _fail(f"No such charge: '{charge_id}'", "charge", 404, "resource_missing")
+        return charge
+    _fail("Provide exactly one of charge or payment_intent.", "payment_intent")
+
+
+def _create_refund(cls, **data):
+    """``POST /v1/refunds`` as Stripe answers it (localstripe's Refund does the bookkeeping)."""
+    _unknown(data, {"charge", "payment_intent", "amount", "metadata", "reason"})
+    reason = data.pop("reason", None)
+    if reason is not None and reason not in _REFUND_REASONS:
+        _fail(f"Invalid reason: must be one of {', '.join(sorted(_REFUND_REASONS))}", "reason")
+    data["metadata"] = _metadata(data.get("metadata"), "metadata")
+    charge = _charge_to_refund(data)
+    held = charge.amount - charge.amount_refunded
+    if held <= 0:
+        _fail(f"Charge {charge.id} has already been refunded.", "charge",
+              code="charge_already_refunded")
+    amount = held if data.get("amount") in (None, "") else _integer(data["amount"], "amount", 1)
+    if amount > held:
+        _fail(f"Refund amount ({format_amount(amount, charge.currency)}) is greater than "
+              f"unrefunded amount on charge ({format_amount(held, charge.currency)})",
+              "amount", code="amount_too_large")
+    data["amount"] = amount
+    refund = StripeObject._api_create.__func__(cls, **data)  # localstripe's Refund(...)
+    refund.payment_intent = charge.payment_intent  # Stripe always names it
+    refund.reason, refund.failure_reason = reason, None
+    if _refund_card(charge) == "pm_card_pendingRefund":
+        refund.status = "pending"
+    schedule_webhook(Event("charge.refunded", charge))
+    schedule_webhook(Event("refund.created", refund))
+    return refund
+
+
+def _amount_refunded(charge) -> int:
+    """What a charge has given back: its refunds that did not fail or get canceled."""
+    return sum(refund.amount for refund in charge.refunds._list
+               if refund.status not in ("failed", "canceled"))
+
+
+Refund._api_create = classmethod(_create_refund)  # what localstripe's POST /v1/refunds calls
+Charge.amount_refunded = property(_amount_refunded)  # ``refunded`` follows from it
+_canonical_test_method = PaymentMethod._try_get_canonical_test_article.__func__
+
+
+def _test_method(cls, id):
+    """localstripe's test PaymentMethods, plus Stripe's refund test cards."""
+    number = REFUND_TEST_CARDS.get(id)
+    if number is not None:
+        return PaymentMethod(type="card", card={"number": number, "exp_month": "12",
+                                                "exp_year": "2030", "cvc": "123"})
+    return _canonical_test_method(cls, id)
+
+
+PaymentMethod._try_get_canonical_test_article = classmethod(_test_method)
+
+
+async def _settle_refund(request):
+    """POST /_config/refunds/{id} ``{"status": ...}``: what Stripe does to a refund later."""
+    data = await ls_server.get_post_data(request) or {}
+    refund_id = request.match_info["id"]
+    refund = store.get(f"refund:{refund_id}")
+    if refund is None:
+        _fail(f"No such refund: '{refund_id}'", "id", 404, "resource_missing")
+    status = data.get("status")
+    if status not in _FINAL_AFTER.get(refund.status, set()):
+        _fail(f"A {refund.status} refund cannot become {status}.", "status")
+    refund.status = status
+    if status == "failed":
+        refund.failure_reason = data.get("failure_reason") or "expired_or_canceled_card"
+    kinds = ["refund.updated", "charge.refund.updated"]
+    if status == "failed":
+        kinds.append("refund.failed")
+    for kind in kinds:
+        schedule_webhook(Event(kind, refund))
+    return ls_server.json_response(refund._export())
+
+
+# --- Stripe's errors: resource_missing, and faults on demand ---------------------------
+
+_OBJECT_PATH = re.compile(r"^/v1/([a-z_]+?)s/([^/]+)")
+
+
+@web.middleware
+async def _stripe_shaped_errors(request, handler):
+    """localstripe's bare 404 "Not Found" becomes Stripe's ``resource_missing`` error."""
+    try:
+        return await handler(request)
+    except UserError as exc:
+        error = exc.body.setdefault("error", {})
+        if exc.code == 404 and "code" not in error:
+            match = _OBJECT_PATH.match(request.path)
+            if match:  # GET /v1/payment_intents/pi_x, ...
+                kind, value, param = match[1], match[2], "id"
+            else:  # a list filtered by an unknown object: GET /v1/refunds?payment_intent=...
+                param = next((key for key in ("payment_intent", "charge")
+                              if key in request.query), None)
+                kind, value = param or "object", request.query.get(param or "", "")
+            error.update(code="resource_missing", message=f"No such {kind}: '{value}'")
+            if param:
+                error["param"] = param
+        raise
+
+
+@web.middleware
+async def _injected_faults(request, handler):
+    """Answer the next request a test asked to fail (``POST /_config/faults``) with its error."""
+    for fault in list(_faults):
+        if request.method == fault["method"] and request.path.startswith(fault["path"]):
+            fault["times"] -= 1
+            if fault["times"] <= 0:
+                _faults.remove(fault)
+            error = UserError(fault["status"], fault["message"],
+                              {"code": fault["code"]} if fault["code"] else None)
+            if fault["status"] >= 500:
+                error.body["error"]["type"] = "api_error"
+            raise error
+    return await handler(request)
+
+
+async def _add_fault(request):
+    """POST /_config/faults: fail the next ``times`` matching requests with ``status``."""
+    data = await ls_server.get_post_data(request) or {}
+    status = _integer(data.get("status"), "status", 400)
+    _faults.append({"method": str(data.get("method", "POST")).upper(),
+                    "path": str(data.get("path") or "/v1/"), "status": status,
+                    "times": _integer(data.get("times", 1), "times", 1),
+                    "code": data.get("code"),
+                    "message": data.get("message") or f"Injected error {status}"})
+    return web.Response()
+
+
+async def _clear_faults(request):
+    """DELETE /_config/faults."""
+    _faults.clear()
+    return web.Response()
+
+
+async def _set_clock(request):
+    """POST /_config/clock ``{"advance": s}`` or ``{"offset": s}``: move expiry's clock."""
+    data = await ls_server.get_post_data(request) or {}
+    if "offset" in data:
+        _clock["offset"] = float(_integer(data["offset"], "offset", 0))
+    else:
+        _clock["offset"] += float(_integer(data.get("advance"), "advance", 0))
+    return ls_server.json_response({"now": int(_now()), "offset": _clock["offset"]})
+
+
+async def _expire_due_sessions() -> None:
+    """Expire open Checkout Sessions whose ``expires_at`` has come, as Stripe does."""
+    while True:
+        await asyncio.sleep(0.5)
+        now = _now()
+        for key, session in list(store.items()):
+            if key.startswith(CheckoutSession.object + ":") and session.status == "open" \
+                    and now >= session.expires_at:
+                session._finish("expired")
 
 
 def _page(session, error: str | None = None, status: int = 200) -> web.Response:
@@ -376,6 +599,8 @@ def _register_webhook_copy_on_write(id, url, secret, events):
 
 _middlewares = ls_server.app.middlewares
 _middlewares[_middlewares.index(ls_server.auth_middleware)] = _auth_unless_hosted_page
+_after_errors = _middlewares.index(ls_server.error_middleware) + 1
+_middlewares[_after_errors:_after_errors] = [_injected_faults, _stripe_shaped_errors]
 ls_server.register_webhook = _register_webhook_copy_on_write  # what POST /_config/webhooks calls
 for _method, _path, _handler in (
         ("POST", "/v1/checkout/sessions", _create_session),
@@ -384,7 +609,11 @@ for _method, _path, _handler in (
         ("GET", "/v1/checkout/sessions/{id}/line_items", _list_line_items),
         ("POST", "/v1/checkout/sessions/{id}/expire", _expire_session),
         ("GET", "/pay/{id}", _show_page),
-        ("POST", "/pay/{id}", _pay)):
+        ("POST", "/pay/{id}", _pay),
+        ("POST", "/_config/refunds/{id}", _settle_refund),
+        ("POST", "/_config/faults", _add_fault),
+        ("DELETE", "/_config/faults", _clear_faults),
+        ("POST", "/_config/clock", _set_clock)):
     ls_server.app.router.add_route(_method, _path, _handler)
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -409,10 +638,20 @@ async def _serve(sock: socket.socket) -> web.AppRunner:
     """Serve localstripe's app (with our routes) on a bound socket, starting from no data."""
     store.clear()  # each start() is a fresh test account, even after an earlier stop()
     ls_webhooks._webhooks = {}
+    _faults.clear()
+    _clock["offset"] = 0.0
+    asyncio.ensure_future(_expire_due_sessions())  # cancelled by _shutdown
     runner = web.AppRunner(ls_server.app, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     return runner
+
+
+async def _drop_deliveries() -> None:
+    """Cancel webhook deliveries not sent yet (localstripe waits a second before each)."""
+    for task in asyncio.all_tasks():
+        if getattr(task.get_coro(), "__name__", "") == ls_webhooks._send_webhook.__name__:
+            task.cancel()
 
 
 async def _shutdown(runner: web.AppRunner) -> None:
@@ -469,13 +708,14 @@ class StripeStandin:
                 asyncio.run_coroutine_threadsafe(_shutdown(self._runner), _shared_loop()).result(10)
                 self._runner, self._url, _running = None, None, None
 
-    def _request(self, method: str, path: str, body: dict | None = None) -> None:
-        """Call one of localstripe's /_config endpoints on this server."""
+    def _request(self, method: str, path: str, body: dict | None = None) -> dict | None:
+        """Call one of the /_config endpoints on this server; its JSON answer, if any."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read()
+        return json.loads(text) if text else None
 
     def register_webhook(self, id: str, url: str, secret: str,
                          events: list[str] | None = None) -> None:
@@ -486,9 +726,38 @@ class StripeStandin:
         self._request("POST", f"/_config/webhooks/{id}", body)
 
     def reset(self) -> None:
-        """Forget every object (localstripe's DELETE /_config/data) and every webhook."""
-        self._request("DELETE", "/_config/data")
+        """Forget every object (localstripe's DELETE /_config/data), webhook, delivery not
+        sent yet and fault, and put the expiry clock back: a fresh account for the next test
+        (a late event of the last one would name objects that no longer exist)."""
         ls_webhooks._webhooks = {}  # rebind, never mutate: see _register_webhook_copy_on_write
+        asyncio.run_coroutine_threadsafe(_drop_deliveries(), _shared_loop()).result(10)
+        self._request("DELETE", "/_config/data")
+        self._request("DELETE", "/_config/faults")
+        self._request("POST", "/_config/clock", {"offset": 0})
+
+    def settle_refund(self, refund_id: str, status: str, failure_reason: str | None = None
+                      ) -> dict:
+        """Do what Stripe does to a refund later: ``succeeded``, ``failed`` or ``canceled``."""
+        body = {"status": status}
+        if failure_reason:
+            body["failure_reason"] = failure_reason
+        return self._request("POST", f"/_config/refunds/{refund_id}", body)
+
+    def advance_clock(self, seconds: int) -> None:
+        """Let ``seconds`` pass for Checkout Session expiry (the sweep expires what is due)."""
+        self._request("POST", "/_config/clock", {"advance": int(seconds)})
+
+    def reset_faults(self) -> None:
+        """Forget the faults not used up yet."""
+        self._request("DELETE", "/_config/faults")
+
+    def fail_next(self, method: str, path: str, status: int, *, times: int = 1,
+                  code: str | None = None, message: str | None = None) -> None:
+        """Answer the next ``times`` ``method`` requests under ``path`` with a Stripe error."""
+        body = {"method": method, "path": path, "status": status, "times": times}
+        body.update({key: value for key, value in (("code", code), ("message", message))
+                     if value})
+        self._request("POST", "/_config/faults", body)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -61,3 +62,67 @@ def test_0008_schedules_stored_stripe_events_as_the_old_worker_did(empty_databas
     # Processed: when it was. Unprocessed: 30 s after arrival, plus 30 s and 60 s of backoff
     # for two failed tries (the default settings).
     assert after == {"evt_done": 2, "evt_crashed": 30, "evt_failed_twice": 120}
+
+
+def test_0015_keeps_existing_refunds_as_plan_refunds_stripe_made(empty_database_url):
+    from datetime import date
+
+    from alembic import command
+
+    from warranty.db import alembic_config
+
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0010")
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    t = meta.tables
+    stamps = {"created_at": now, "updated_at": now}
+    with engine.begin() as conn:
+        conn.execute(t["rule_set"].insert(), {"version": 1, "currency": "jpy", "document": {},
+                                              "note": "", "created_by": "t",
+                                              "created_at": now})
+        conn.execute(t["orders"].insert(), {
+            "id": 1, "public_id": "ord_1", "store_order_ref": "A-1", "customer_email": "a@x.jp",
+            "currency": "jpy", "total_amount": 12000, "channel": "payment_intent",
+            "status": "paid", **stamps})
+        conn.execute(t["order_line"].insert(), [
+            {"id": n, "order_id": 1, "line_no": n, "kind": kind, "sku": "TV", "title": "TV",
+             "quantity": 2, "unit_price": 6000, "amount": 12000, "refunded_quantity": 0}
+            for n, kind in ((1, "product"), (2, "plan"))])
+        day = date(2026, 3, 1)
+        conn.execute(t["contract"].insert(), [
+            {"id": n, "public_id": f"ct_{n}", "order_id": 1, "plan_line_id": 2,
+             "product_line_id": 1, "unit_index": n, "customer_email": "a@x.jp", "sku": "TV",
+             "product_title": "TV", "product_price": 6000, "warranty_category": "electronics",
+             "plan_code": "standard-36", "coverage": "standard", "term_months": 36,
+             "price": 600, "currency": "jpy", "rule_set_version": 1, "deductible": 0,
+             "liability_schedule": [], "purchase_date": day, "plan_sold_on": day,
+             "term_end": day, "breakdown_start": day, "status": "cancelled", **stamps}
+            for n in (1, 2)])
+        conn.execute(t["refund"].insert(), [
+            {"id": 1, "contract_id": 1, "order_id": 1, "amount": 600, "currency": "jpy",
+             "cancel_date": day, "fee": 0, "claims_paid": 0, "reason": "", "status": "succeeded",
+             "idempotency_key": "k1", "stripe_refund_id": "re_1", "attempts": 1,
+             "created_at": now, "completed_at": now},
+            {"id": 2, "contract_id": 2, "order_id": 1, "amount": 600, "currency": "jpy",
+             "cancel_date": day, "fee": 0, "claims_paid": 0, "reason": "", "status": "pending",
+             "idempotency_key": "k2", "stripe_refund_id": None, "attempts": 0,
+             "created_at": now, "completed_at": None}])
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, kind, stripe_status, covered_by_id FROM refund "
+                                    "ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(1, "plan", "succeeded", None),
+                                            (2, "plan", None, None)]
+        conn.rollback()
+        # A plan refund has a contract, always.
+        with pytest.raises(sa.exc.IntegrityError), conn.begin():
+            conn.execute(sa.text(
+                "INSERT INTO refund (order_id, kind, amount, currency, cancel_date, fee, "
+                "claims_paid, reason, status, idempotency_key, attempts, created_at) VALUES "
+                "(1, 'plan', 1, 'jpy', '2026-03-01', 0, 0, '', 'pending', 'k3', 0, "
+                "'2026-03-01 00:00:00')"))
+    command.downgrade(config, "0010")
+    engine.dispose()

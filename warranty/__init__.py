@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from warranty import cors, db, errors_http, metrics, payments, ratelimit
     from warranty.api import (
+        attention,
         catalog,
         checkout,
         claims,
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.install(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
                    experiment, plans_add, customer, staff, embed, reports, orders_import,
-                   staff_reports):
+                   staff_reports, attention):
         app.register_blueprint(module.bp)
     if settings.demo_store:
         from warranty.web import demo_store

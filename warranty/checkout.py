@@ -20,10 +20,13 @@ from sqlmodel import Session, func, select
 from warranty import catalog, money, offers, pricing
 from warranty.dates import store_today, utcnow
 from warranty.errors import Conflict, NotFound, PaymentProviderError, ValidationFailed
-from warranty.models import Contract, Order, OrderLine, Product
+from warranty.models import Contract, Order, OrderEvent, OrderLine, Product
 from warranty.settings import Settings
 
 POST_PURCHASE_DAYS = 60
+# A post-purchase Checkout Session closes after Stripe's minimum, 30 minutes (plus a minute,
+# so that a clock a little behind Stripe's is not refused), instead of Stripe's default day.
+POST_PURCHASE_SESSION_SECONDS = 30 * 60 + 60
 Placement = Literal["product_page", "add_to_cart_modal", "cart", "post_purchase", "api"]
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -35,6 +38,15 @@ ORDER_TRANSITIONS: dict[str, set[str]] = {
     "paid": {"refunded"},
     "refunded": set(),
 }
+
+
+def record_order_event(*, session: Session, order: Order, action: str, actor: str,
+                       reason: str = "", data: dict | None = None) -> OrderEvent:
+    """An audit row for something that happened to an order's money (caller commits)."""
+    event = OrderEvent(order_id=order.id, action=action, actor=actor, reason=reason[:1000],
+                       data=data or {})
+    session.add(event)
+    return event
 
 
 def _http_url(value: str) -> str:
@@ -294,10 +306,16 @@ def _stripe_call(order: Order, call, **params):
 
 def start_checkout_session(*, order: Order, lines: list[OrderLine], success_url: str,
                            cancel_url: str):
-    """Create the Stripe Checkout Session for a pending order (no database work)."""
+    """Create the Stripe Checkout Session for a pending order (no database work).
+
+    A post-purchase plan's session expires early, so that an abandoned one is soon closed.
+    """
     metadata = {"order_id": order.public_id, "order_ref": order.store_order_ref}
+    expiry = {}
+    if order.channel == "post_purchase":
+        expiry["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
     return _stripe_call(
-        order, stripe.checkout.Session.create,
+        order, stripe.checkout.Session.create, **expiry,
         mode="payment",
         line_items=[{"quantity": line.quantity,
                      "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
@@ -341,15 +359,30 @@ def get_order(session: Session, public_id: str) -> Order:
 
 
 def covered_units(session: Session, product_line: OrderLine) -> int:
-    """How many units of a product line already have a plan (paid or pending checkout)."""
-    sold = session.exec(select(func.count()).select_from(Contract).where(
-        Contract.product_line_id == product_line.id, Contract.status != "cancelled")).one()
-    # Plans bought with the order itself, not yet turned into contracts (payment pending).
-    pending = session.exec(select(func.coalesce(func.sum(OrderLine.quantity), 0)).join(
-        Order, Order.id == OrderLine.order_id).where(
-        OrderLine.covers_line_id == product_line.id, OrderLine.kind == "plan",
-        Order.status == "pending", Order.channel == "post_purchase")).one()
-    return int(sold) + int(pending)
+    """How many units of a product line have a plan: its contracts not cancelled.
+
+    An unpaid post-purchase checkout covers nothing: it must not hide the line's offers
+    (the shopper may never pay). Two checkouts for one unit can then both be paid; the
+    second is refunded when it is paid (``stripe_events``, under the line's lock).
+    """
+    return int(session.exec(select(func.count()).select_from(Contract).where(
+        Contract.product_line_id == product_line.id, Contract.status != "cancelled")).one())
+
+
+def lock_line(session: Session, line_id: int) -> OrderLine:
+    """A product line locked for this transaction and read fresh (SELECT ... FOR UPDATE).
+
+    Everything that decides how many plans a line can still take holds it: a post-purchase
+    checkout's check, the payment that turns it into contracts, a product return.
+    """
+    return session.exec(select(OrderLine).where(OrderLine.id == line_id).with_for_update()
+                        .execution_options(populate_existing=True)).one()
+
+
+def open_units(session: Session, product_line: OrderLine) -> int:
+    """Units of a (locked) product line that are neither returned nor covered by a plan."""
+    return product_line.quantity - product_line.refunded_quantity - covered_units(
+        session, product_line)
 
 
 def post_purchase_lines(*, session: Session, settings: Settings, order: Order,
@@ -363,11 +396,10 @@ def post_purchase_lines(*, session: Session, settings: Settings, order: Order,
                          .order_by(OrderLine.line_no)).all()
     for line in lines:
         covered = covered_units(session, line)
-        open_units = line.quantity - line.refunded_quantity - covered
         entry = {"line_no": line.line_no, "sku": line.sku, "title": line.title,
                  "quantity": line.quantity, "covered_quantity": covered, "offers": [],
                  "reason": None}
-        if open_units <= 0:
+        if line.quantity - line.refunded_quantity - covered <= 0:
             entry["reason"] = {"code": "fully_covered",
                                "message": "every unit of this line already has a plan"}
         else:
@@ -415,10 +447,10 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
     if product_line is None:
         raise CartError(f"order {parent.public_id} has no product line {body.line_no}",
                         code="unknown_line")
-    open_units = product_line.quantity - product_line.refunded_quantity - covered_units(
-        session, product_line)
-    if body.quantity > open_units:
-        raise CartError(f"only {max(open_units, 0)} unit(s) of line {body.line_no} can still get "
+    product_line = lock_line(session, product_line.id)  # held until the pending order commits
+    available = open_units(session, product_line)
+    if body.quantity > available:
+        raise CartError(f"only {max(available, 0)} unit(s) of line {body.line_no} can still get "
                         "a plan", code="too_many_plans")
     ref = _line_ref(session, product_line)
     try:

@@ -7,6 +7,7 @@ transaction. The Stripe refund itself happens after that commit (warranty.refund
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -106,20 +107,30 @@ def check_cancel_date(cancel_date: date, today: date) -> None:
                                code="invalid_cancel_date")
 
 
+# Which refund (if any) already gave a cancelled plan's money back: (contract, amount) → it.
+Cover = Callable[[Contract, int], Refund | None]
+
+
 def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: RefundQuote,
-            actor: str, reason: str, action: str) -> Refund:
-    """Write the pending refund, the cancellation and its notices (caller commits)."""
+            actor: str, reason: str, action: str, cover: Cover | None = None) -> Refund:
+    """Write the pending refund, the cancellation and its notices (caller commits).
+
+    ``cover`` names a refund Stripe already made that holds this plan's money (a refund in
+    Stripe's dashboard): the plan's refund is then recorded as made, with no Stripe call.
+    """
     order = session.get(Order, contract.order_id)
     if quote.amount > contract.price:
         raise Conflict("a refund cannot exceed what the plan cost", code="over_refund")
-    already = refunds.promised_on_order(session, order)
-    if already + quote.amount > order.total_amount:
-        raise Conflict(f"order {order.public_id} has {money.format_amount(already, order.currency)}"
-                       " refunded already; this refund would exceed what was paid",
-                       code="over_refund")
-    if quote.amount and not order.stripe_payment_intent_id:
-        raise Conflict(f"order {order.public_id} has no Stripe payment to refund",
-                       code="no_payment_to_refund")
+    covering = cover(contract, quote.amount) if cover is not None and quote.amount else None
+    if covering is None:
+        already = refunds.promised_on_order(session, order)
+        if already + quote.amount > order.total_amount:
+            raise Conflict(f"order {order.public_id} has "
+                           f"{money.format_amount(already, order.currency)} refunded already; "
+                           "this refund would exceed what was paid", code="over_refund")
+        if quote.amount and not order.stripe_payment_intent_id:
+            raise Conflict(f"order {order.public_id} has no Stripe payment to refund",
+                           code="no_payment_to_refund")
     refund = Refund(contract_id=contract.id, order_id=order.id, amount=quote.amount,
                     currency=contract.currency, cancel_date=quote.cancel_date, fee=quote.fee,
                     claims_paid=quote.claims_paid, reason=reason[:1000],
@@ -131,6 +142,8 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
     contracts.transition(session=session, contract=contract, to_status="cancelled", actor=actor,
                          action=action, reason=reason, data={"refund": quote.as_dict()})
     session.flush()
+    if covering is not None:
+        refunds.record_covered(session=session, refund=refund, covering=covering)
     notifications.notify_cancelled(session=session, settings=settings, contract=contract,
                                    order=order, refund=refund)
     return refund
@@ -158,13 +171,13 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
 
 
 def return_product_units(*, session: Session, settings: Settings, order_id: str, line_no: int,
-                         quantity: int, today: date, actor: str,
-                         reason: str) -> tuple[int, list[Refund]]:
+                         quantity: int, today: date, actor: str, reason: str,
+                         cover: Cover | None = None) -> tuple[int, list[Refund]]:
     """Record that ``quantity`` units of a product line were refunded or returned.
 
     Plans on the line may not outnumber the units kept, so that many active plans (the
     latest units first) are cancelled with a full refund each (caller commits). Returns the
-    line's returned units so far and the refunds.
+    line's returned units so far and the refunds. ``cover``: see ``_cancel``.
     """
     order = session.exec(select(Order).where(Order.public_id == order_id)).first()
     if order is None:
@@ -191,8 +204,21 @@ def return_product_units(*, session: Session, settings: Settings, order_id: str,
                              full=True)
         cancelled.append(_cancel(session=session, settings=settings, contract=contract,
                                  quote=quote, actor=actor, reason=reason or "product returned",
-                                 action="product_returned"))
+                                 action="product_returned", cover=cover))
     return line.refunded_quantity, cancelled
+
+
+def cancel_refunded_plan(*, session: Session, settings: Settings, contract: Contract,
+                         today: date, actor: str, reason: str, cover: Cover) -> Refund:
+    """Cancel an active plan whose payment Stripe refunded in full (caller commits).
+
+    Like a returned product: the whole price, recorded as given back by the refund ``cover``
+    names (no second Stripe refund).
+    """
+    quote = quote_refund(contract=contract, cancel_date=max(today, contract.plan_sold_on),
+                         full=True)
+    return _cancel(session=session, settings=settings, contract=contract, quote=quote,
+                   actor=actor, reason=reason, action="payment_refunded", cover=cover)
 
 
 def transfer_contract(*, session: Session, settings: Settings, contract_id: str, new_email: str,

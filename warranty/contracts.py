@@ -53,12 +53,14 @@ def transition(*, session: Session, contract: Contract, to_status: str, actor: s
 
 
 def create_contracts(*, session: Session, order: Order, purchase_date: date,
-                     plan_sold_on: date | None = None, actor: str = "stripe") -> list[Contract]:
+                     plan_sold_on: date | None = None, actor: str = "stripe",
+                     unit_limit: int | None = None) -> list[Contract]:
     """One contract per unit of each plan line of a paid order, exactly once.
 
     Safe under concurrent and repeated calls: the unique (plan_line_id, unit_index) key makes
     the insert a no-op for units that already have a contract (ON CONFLICT DO NOTHING), and
-    only the rows this call inserted get a "created" audit row.
+    only the rows this call inserted get a "created" audit row. ``unit_limit`` caps the
+    units per plan line (a post-purchase plan whose product line had room for fewer).
     """
     lines = session.exec(select(OrderLine).where(OrderLine.order_id == order.id)).all()
     by_id = {line.id: line for line in lines}
@@ -74,7 +76,9 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
         dates = coverage_dates(purchase_date=purchase_date, term_months=int(term),
                                manufacturer_months=product_line.manufacturer_warranty_months,
                                coverage=coverage, plan_sold_on=plan_sold_on)
-        for unit in range(plan_line.quantity):
+        units = plan_line.quantity if unit_limit is None else min(plan_line.quantity,
+                                                                  unit_limit)
+        for unit in range(units):
             values = Contract(
                 order_id=order.id, plan_line_id=plan_line.id, product_line_id=product_line.id,
                 unit_index=unit, customer_email=order.customer_email, sku=product_line.sku,
@@ -217,7 +221,8 @@ def refund_dict(refund: Refund, contract: Contract) -> dict:
         "contract": contract.public_id, "amount": refund.amount, "currency": refund.currency,
         "status": refund.status, "cancel_date": refund.cancel_date.isoformat(),
         "fee": refund.fee, "claims_paid": refund.claims_paid, "reason": refund.reason,
-        "stripe_refund_id": refund.stripe_refund_id, "attempts": refund.attempts,
+        "stripe_refund_id": refund.stripe_refund_id, "stripe_status": refund.stripe_status,
+        "attempts": refund.attempts,
         "last_error": refund.last_error,
         "completed_at": refund.completed_at.isoformat() if refund.completed_at else None,
     }

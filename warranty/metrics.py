@@ -1,4 +1,5 @@
-"""Prometheus metrics at /metrics: requests by endpoint and status, and the outbox backlogs.
+"""Prometheus metrics at /metrics: requests by endpoint and status, the outbox backlogs, and
+the staff attention queue (``warranty_attention_open{kind}``).
 
 Request counts and latencies are kept per process. Under gunicorn each worker is its own
 process, so ``PROMETHEUS_MULTIPROC_DIR`` must name an empty directory shared by them
@@ -28,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlmodel import Session
 
+from warranty.attention import open_counts
 from warranty.auth import bearer_role, require_role
 from warranty.db import get_session
 from warranty.models import MailMessage, OutboundWebhook, Refund, StripeEvent
@@ -95,8 +97,18 @@ class BacklogCollector:
         unprocessed = self.session.exec(sa.select(sa.func.count()).select_from(StripeEvent)
                                         .where(StripeEvent.processed_at.is_(None))).one()[0]
         backlog.add_metric(["stripe_events"], unprocessed)
+        # Events given up because Stripe will never give their object.
+        failed = self.session.exec(sa.select(sa.func.count()).select_from(StripeEvent)
+                                   .where(StripeEvent.outcome == "failed")).one()[0]
+        dead.add_metric(["stripe_events"], failed)
         yield backlog
         yield dead
+        waiting = GaugeMetricFamily("warranty_attention_open",
+                                    "Attention queue items not handled yet (need a person)",
+                                    labels=["kind"])
+        for kind, count in open_counts(self.session).items():
+            waiting.add_metric([kind], count)
+        yield waiting
 
 
 def _allowed(remote: str | None, allow: str) -> bool:

@@ -178,6 +178,9 @@ class StripeEvent(SQLModel, table=True):
     # backoff after a failure (warranty.jobs). Meaningless once processed.
     next_attempt_at: datetime = ts_field()
     last_error: str | None = Field(default=None, max_length=2000)
+    # What applying it did ("paid", "refund_recorded", ...); "failed" when Stripe answered that
+    # it will never work (an object Stripe doesn't know): given up, and on the attention queue.
+    outcome: str | None = Field(default=None, max_length=30)
 
 
 # --- contracts -----------------------------------------------------------------------
@@ -235,26 +238,85 @@ class ContractEvent(SQLModel, table=True):
 
 
 class Refund(SQLModel, table=True):
-    """A refund of a contract's price through Stripe, made exactly once."""
+    """Money given back through Stripe against an order's payment, each exactly once.
+
+    ``kind``: ``plan`` — a cancelled contract's refund (one per contract); ``excess_plan`` — a
+    post-purchase plan refunded automatically because every unit already had one when it was
+    paid (no contract was ever made); ``external`` — a refund made outside the service, in
+    Stripe's dashboard, recorded from Stripe's events (no contract). A plan refund whose money
+    Stripe already gave back in another refund (a full refund of the charge made in the
+    dashboard) names that refund in ``covered_by_id`` and makes no Stripe call of its own.
+    """
+
+    __table_args__ = (
+        # Plan refunds, and only they, belong to a contract.
+        sa.CheckConstraint("(kind = 'plan') = (contract_id IS NOT NULL)", name="kind_contract"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    contract_id: int = Field(foreign_key="contract.id", unique=True)
+    contract_id: int | None = Field(default=None, foreign_key="contract.id", unique=True)
     order_id: int = Field(foreign_key="orders.id", index=True)
+    kind: str = Field(default="plan", max_length=20)  # plan | excess_plan | external
+    covered_by_id: int | None = Field(default=None, foreign_key="refund.id")
     amount: int = money_field()  # minor units
     currency: str = Field(max_length=3)
     cancel_date: date
     fee: int = money_field(default=0)
     claims_paid: int = money_field(default=0)
     reason: str = Field(default="", max_length=1000)
-    # pending | succeeded | failed (retried by the worker)
+    # pending (not sent yet, or Stripe has not settled it) | succeeded | failed | not_needed
     status: str = Field(default="pending", max_length=20, index=True)
     idempotency_key: str = Field(max_length=100, unique=True)
     stripe_refund_id: str | None = Field(default=None, max_length=255, unique=True)
+    # What Stripe last said: pending | requires_action | succeeded | failed | canceled.
+    stripe_status: str | None = Field(default=None, max_length=20)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=2000)
     next_attempt_at: datetime | None = ts_field(nullable=True)
     created_at: datetime = ts_field()
     completed_at: datetime | None = ts_field(nullable=True)
+
+
+class OrderEvent(SQLModel, table=True):
+    """Audit row for an order's money outside its contracts: a payment that didn't match, a
+    plan refunded because it would have exceeded the units, a refund made in Stripe's
+    dashboard."""
+
+    __tablename__ = "order_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    action: str = Field(max_length=40)
+    actor: str = Field(max_length=200)
+    reason: str = Field(default="", max_length=1000)
+    data: dict = json_field()
+    created_at: datetime = ts_field()
+
+
+class AttentionItem(SQLModel, table=True):
+    """Something about money that a person must look at, with its figures, until handled.
+
+    ``kind``: amount_mismatch | stripe_object_missing | refund_refused | refund_failed |
+    excess_plan_refunded | external_refund. ``key`` names the problem, so one problem
+    reported again (Stripe delivers events more than once) stays one item.
+    """
+
+    __tablename__ = "attention_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=lambda: public_id("att"), max_length=40, unique=True)
+    kind: str = Field(max_length=40, index=True)
+    key: str = Field(max_length=300, unique=True)
+    summary: str = Field(max_length=1000)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    refund_id: int | None = Field(default=None, foreign_key="refund.id")
+    stripe_event_id: str | None = Field(default=None, max_length=255)
+    data: dict = json_field()  # the figures: amounts in minor units, currency, Stripe ids
+    status: str = Field(default="open", max_length=20, index=True)  # open | handled
+    created_at: datetime = ts_field()
+    handled_at: datetime | None = ts_field(nullable=True)
+    handled_by: str | None = Field(default=None, max_length=200)
+    handled_note: str | None = Field(default=None, max_length=2000)
 
 
 # --- outboxes: stored first, delivered by workers -------------------------------------

@@ -161,6 +161,34 @@ def notify_refund_succeeded(*, session: Session, contract: Contract, order: Orde
                       "order": order.public_id, "store_order_ref": order.store_order_ref})
 
 
+def notify_refund_failed(*, session: Session, contract: Contract, order: Order,
+                         refund: Refund) -> None:
+    """Queue ``refund.failed`` for the store: Stripe could not give the money back."""
+    queue_event(session=session, type="refund.failed",
+                data={"refund": contracts_mod.refund_dict(refund, contract),
+                      "order": order.public_id, "store_order_ref": order.store_order_ref})
+
+
+def notify_excess_plan_refunded(*, session: Session, order: Order, plan_line,
+                                units: int, refund: Refund) -> None:
+    """Tell the customer a plan they paid for could not be added, and that it is refunded."""
+    amount = format_amount(refund.amount, refund.currency)
+    body = (
+        "We could not add the protection plan you paid for. / お支払いいただいた保証プランを"
+        "追加できませんでした。\n\n"
+        f"Order / ご注文: {order.store_order_ref}\n"
+        f"Plan / プラン: {plan_line.title} × {units}\n\n"
+        "Every unit of this product already had a plan when your payment arrived (another "
+        "checkout for the same item was paid first). / お支払いの時点で、この商品のすべての"
+        "台数にすでに保証プランが付いていました（同じ商品への別のお手続きが先に完了しました）。\n\n"
+        f"Refund / 返金額: {amount} to your original payment method, in full. / "
+        "お支払いに使われた方法へ全額返金します。\n"
+    )
+    queue_mail(session=session, to=order.customer_email, kind="plan_refunded",
+               subject=f"Plan not added, refund {amount} / 保証プランを追加できませんでした",
+               body=body)
+
+
 def send_plans_link(*, session: Session, settings: Settings, email: str) -> bool:
     """Queue the plans-link mail if ``email`` has plans; True when one was queued.
 

@@ -28,3 +28,30 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
         base_addresses={"api": settings.stripe_api_base or "https://api.stripe.com"},
         max_network_retries=settings.stripe_max_network_retries,
     )
+
+
+def is_permanent(exc: stripe.StripeError) -> bool:
+    """Whether Stripe's answer will be the same however often the call is made again.
+
+    A request Stripe refused as invalid (400: ``charge_already_refunded``,
+    ``amount_too_large``, ...; 404 ``resource_missing``; 402) or an idempotency key reused
+    with other parameters will never succeed: a person has to look. Network errors, 5xx,
+    429 (rate limit) and 409 (lock timeout) pass, and so may 401/403: those are our own
+    configuration (a rotated key), fixed once for every call, so they are retried too.
+    """
+    if isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError,
+                        stripe.AuthenticationError, stripe.PermissionError)):
+        return False
+    if isinstance(exc, stripe.IdempotencyError):
+        return True
+    status = getattr(exc, "http_status", None)
+    return status in (400, 402, 404)
+
+
+def describe(exc: stripe.StripeError) -> str:
+    """One line naming Stripe's error: class, HTTP status, code and message."""
+    code = getattr(exc, "code", None)
+    status = getattr(exc, "http_status", None)
+    parts = [type(exc).__name__] + [str(part) for part in (status, code) if part]
+    message = getattr(exc, "user_message", None) or str(exc) or ""
+    return f"{' '.join(parts)}: {message}"[:2000]

@@ -31,7 +31,7 @@ from warranty.settings import Settings
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = ("contract.created", "contract.cancelled", "contract.transferred",
-               "contract.fulfilled", "refund.succeeded",
+               "contract.fulfilled", "refund.succeeded", "refund.failed",
                "claim.submitted", "claim.in_review", "claim.info_requested", "claim.approved",
                "claim.denied", "claim.paid", "claim.closed")
 SIGNATURE_HEADER = "Warranty-Signature"

@@ -2,23 +2,31 @@
 
 The payload is never trusted beyond its id and type: the object is fetched again from
 Stripe before anything changes. Unknown event types are stored and acknowledged.
+
+What Stripe answers decides what happens to an event: an object Stripe doesn't know (404
+``resource_missing``) or another refusal that will never change (a 4xx) marks the event
+failed for a person (``outcome = "failed"``, the attention queue, a metric) and is not
+retried; a network error, a 5xx or a 429 is an outage: the event stays unprocessed and is
+retried with backoff (the webhook answers 503, so Stripe delivers it again too).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import stripe
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from warranty import contracts, jobs
+from warranty import attention, checkout, contracts, jobs, payments, refund_sync, refunds
 from warranty.checkout import ORDER_TRANSITIONS
 from warranty.dates import store_today, utcnow
 from warranty.db import session_scope
 from warranty.errors import DomainError, PaymentProviderError
-from warranty.models import Order, StripeEvent
+from warranty.models import Order, OrderLine, StripeEvent
+from warranty.money import format_amount
 from warranty.notifications import notify_contracts_created
 from warranty.settings import Settings
 
@@ -27,6 +35,12 @@ SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_
                   "checkout.session.expired", "checkout.session.async_payment_failed"}
 INTENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed",
                  "payment_intent.canceled"}
+# Events about a refund (the object is a refund) and about a refunded charge.
+REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
+CHARGE_EVENTS = {"charge.refunded"}
+# The session key where applying events leaves refunds to send to Stripe after the commit.
+REFUNDS_TO_SEND = "warranty_refunds_to_send"
+SEND_PATIENCE_SECONDS = 5.0
 SIGNATURE_TOLERANCE_SECONDS = 300
 # A delivery that stored an event owns it this long: the worker leaves it to the delivery
 # that is still working on it, and picks it up after that if the delivery died.
@@ -92,9 +106,28 @@ def object_id(payload: dict) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def fetch(event_type: str, obj_id: str | None):
+class StripeRefused(Exception):
+    """Stripe answered that the event's object will never be there (a 404 or other 4xx)."""
+
+    def __init__(self, message: str, *, stripe_code: str | None, http_status: int | None):
+        super().__init__(message)
+        self.message, self.stripe_code, self.http_status = message, stripe_code, http_status
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The objects an event is about, as Stripe holds them now."""
+
+    checkout_session: object | None = None
+    intent: object | None = None
+    charge: object | None = None
+    refunds: list = field(default_factory=list)
+
+
+def fetch(event_type: str, obj_id: str | None) -> Fetched | None:
     """Fetch the event's object again from Stripe (None for types we don't act on)."""
-    if obj_id is None or (event_type not in SESSION_EVENTS and event_type not in INTENT_EVENTS):
+    known = SESSION_EVENTS | INTENT_EVENTS | REFUND_EVENTS | CHARGE_EVENTS
+    if obj_id is None or event_type not in known:
         return None
     try:
         if event_type in SESSION_EVENTS:
@@ -102,11 +135,27 @@ def fetch(event_type: str, obj_id: str | None):
             intent = None
             if checkout_session.payment_intent:
                 intent = _intent(checkout_session.payment_intent)
-            return checkout_session, intent
-        return None, _intent(obj_id)
+            return Fetched(checkout_session=checkout_session, intent=intent)
+        if event_type in INTENT_EVENTS:
+            return Fetched(intent=_intent(obj_id))
+        charge_id = obj_id
+        if event_type in REFUND_EVENTS:
+            charge_id = _id_of(stripe.Refund.retrieve(obj_id).charge)
+        charge = stripe.Charge.retrieve(charge_id)
+        listed = stripe.Refund.list(charge=charge_id, limit=100).auto_paging_iter()
+        return Fetched(charge=charge, refunds=list(listed))
     except stripe.StripeError as exc:
+        if payments.is_permanent(exc):
+            raise StripeRefused(f"Stripe cannot give {obj_id}: {payments.describe(exc)}",
+                                stripe_code=getattr(exc, "code", None),
+                                http_status=getattr(exc, "http_status", None)) from None
         raise PaymentProviderError(f"could not fetch {obj_id} from Stripe: {exc}",
                                    code="stripe_unavailable", status=503) from None
+
+
+def _id_of(value) -> str | None:
+    """An id, whether Stripe sent the object expanded or not."""
+    return value if isinstance(value, str) or value is None else getattr(value, "id", None)
 
 
 def _intent(intent_id) -> stripe.PaymentIntent:
@@ -118,10 +167,7 @@ def _intent(intent_id) -> stripe.PaymentIntent:
 
 def _charge_id(intent) -> str | None:
     """The charge id of a PaymentIntent, expanded or not."""
-    charge = getattr(intent, "latest_charge", None)
-    if charge is None:
-        return None
-    return charge if isinstance(charge, str) else getattr(charge, "id", None)
+    return _id_of(getattr(intent, "latest_charge", None))
 
 
 def _lock_event(session: Session, event_id: str) -> StripeEvent | None:
@@ -130,11 +176,13 @@ def _lock_event(session: Session, event_id: str) -> StripeEvent | None:
                         .with_for_update()).first()
 
 
-def _find_order(session: Session, *, session_id: str | None, intent_id: str | None,
-                order_public_id: str | None) -> Order | None:
+def _find_order(session: Session, *, session_id: str | None = None,
+                intent_id: str | None = None, order_public_id: str | None = None,
+                charge_id: str | None = None) -> Order | None:
     """The order a Stripe object belongs to, locked for this transaction."""
     for column, value in ((Order.stripe_checkout_session_id, session_id),
                           (Order.stripe_payment_intent_id, intent_id),
+                          (Order.stripe_charge_id, charge_id),
                           (Order.public_id, order_public_id)):
         if value:
             order = session.exec(select(Order).where(column == value).with_for_update()).first()
@@ -156,21 +204,58 @@ def _move(order: Order, to_status: str) -> bool:
     return True
 
 
-def apply(*, session: Session, settings: Settings, event_id: str, fetched) -> str:
+def apply(*, session: Session, settings: Settings, event_id: str,
+          fetched: Fetched | None) -> str:
     """Act on a stored event once; returns what happened ("paid", "duplicate", ...)."""
     row = _lock_event(session, event_id)
     if row is None:
         return "unknown_event"
     if row.processed_at is not None:
         return "duplicate"
+    row.last_error = None  # what this application notes below is kept
     outcome = "ignored"
-    if fetched is not None:
-        checkout_session, intent = fetched
+    if fetched is not None and fetched.charge is not None:
+        outcome = _apply_refunds(session=session, settings=settings, event=row,
+                                 fetched=fetched)
+    elif fetched is not None:
         outcome = _apply_payment(session=session, settings=settings, event=row,
-                                 checkout_session=checkout_session, intent=intent)
+                                 checkout_session=fetched.checkout_session,
+                                 intent=fetched.intent)
     row.processed_at = utcnow()
-    row.last_error = None
+    row.outcome = outcome
     session.add(row)
+    return outcome
+
+
+def _send_later(session: Session, refund_ids: list[int]) -> None:
+    """Refunds to try through Stripe once this transaction has committed."""
+    session.info.setdefault(REFUNDS_TO_SEND, []).extend(refund_ids)
+
+
+def send_refunds(*, session: Session, settings: Settings) -> None:
+    """Try the refunds applying events left to send (after the commit; the worker retries).
+
+    Another event for the same order may hold a refund's row for a moment: that one is
+    tried again briefly rather than left for the worker's next pass.
+    """
+    for refund_id in session.info.pop(REFUNDS_TO_SEND, []):
+        refunds.execute_refund(settings=settings, refund_id=refund_id,
+                               wait_seconds=SEND_PATIENCE_SECONDS)
+
+
+def _apply_refunds(*, session: Session, settings: Settings, event: StripeEvent,
+                   fetched: Fetched) -> str:
+    """Record the charge's refunds as Stripe reports them (refund and charge events)."""
+    charge = fetched.charge
+    order = _find_order(session, intent_id=_id_of(getattr(charge, "payment_intent", None)),
+                        charge_id=charge.id)
+    if order is None:
+        log.info("Stripe event %s: charge %s is not one of ours", event.id, charge.id)
+        return "no_order"
+    outcome, to_send = refund_sync.sync_charge(session=session, settings=settings, order=order,
+                                               charge=charge, stripe_refunds=fetched.refunds,
+                                               event_id=event.id)
+    _send_later(session, to_send)
     return outcome
 
 
@@ -207,10 +292,9 @@ def _mark_paid(*, session: Session, settings: Settings, order: Order, event: Str
     amount = intent.amount if intent is not None else checkout_session.amount_total
     currency = (intent or checkout_session).currency
     if amount != order.total_amount or currency != order.currency:
-        log.error("order %s: Stripe charged %s %s, order total is %s %s", order.public_id,
-                  amount, currency, order.total_amount, order.currency)
-        event.last_error = f"amount mismatch: charged {amount} {currency}"
-        return "amount_mismatch"
+        return _amount_mismatch(session=session, order=order, event=event,
+                                checkout_session=checkout_session, intent=intent,
+                                amount=amount, currency=currency)
     if not _move(order, "paid"):
         return "duplicate" if order.status == "paid" else "unchanged"
     if checkout_session is not None:
@@ -224,17 +308,74 @@ def _mark_paid(*, session: Session, settings: Settings, order: Order, event: Str
     order.paid_at = paid_at
     order.purchase_date = store_today(settings.timezone, paid_at)
     session.add(order)
-    purchase_date, sold_on = order.purchase_date, None
+    purchase_date, sold_on, room = order.purchase_date, None, None
     if order.parent_order_id is not None:
         parent = session.get(Order, order.parent_order_id)
         purchase_date, sold_on = parent.purchase_date, order.purchase_date
+        room = _post_purchase_room(session=session, settings=settings, order=order)
     created = contracts.create_contracts(session=session, order=order,
-                                         purchase_date=purchase_date, plan_sold_on=sold_on)
+                                         purchase_date=purchase_date, plan_sold_on=sold_on,
+                                         unit_limit=room)
     # Mail and store webhooks are queued in this same transaction: paid ⇒ told, exactly once.
     notify_contracts_created(session=session, settings=settings, order=order,
                              contracts=created)
     log.info("order %s paid: %d contract(s)", order.public_id, len(created))
     return "paid"
+
+
+def _post_purchase_room(*, session: Session, settings: Settings, order: Order) -> int:
+    """How many of a paid post-purchase order's plans its line can still take.
+
+    Checked again now, under the line's lock: two checkouts for the last unit can both be
+    paid. Plans beyond the room are refunded in full at once (one order-level refund,
+    exactly once: this runs only when the order first becomes paid) and never become
+    contracts.
+    """
+    plan_line = session.exec(select(OrderLine).where(OrderLine.order_id == order.id,
+                                                     OrderLine.kind == "plan")).one()
+    product_line = checkout.lock_line(session, plan_line.covers_line_id)
+    covered = checkout.covered_units(session, product_line)
+    room = max(0, min(plan_line.quantity, checkout.open_units(session, product_line)))
+    excess = plan_line.quantity - room
+    if excess:
+        refund = refunds.refund_excess_plan(
+            session=session, settings=settings, order=order, plan_line=plan_line,
+            units=excess, line_units=product_line.quantity - product_line.refunded_quantity,
+            covered=covered)
+        _send_later(session, [refund.id])
+    return room
+
+
+def _amount_mismatch(*, session: Session, order: Order, event: StripeEvent, checkout_session,
+                     intent, amount: int, currency: str) -> str:
+    """Stripe charged what was not priced: no contracts, and a person is told the figures."""
+    log.error("order %s: Stripe charged %s %s, order total is %s %s", order.public_id,
+              amount, currency, order.total_amount, order.currency)
+    event.last_error = f"amount mismatch: charged {amount} {currency}"
+    if intent is not None and order.stripe_payment_intent_id is None:
+        order.stripe_payment_intent_id = intent.id  # reconciliation names the order by it
+        session.add(order)
+    created = event.payload.get("created")
+    figures = {"order": order.public_id, "expected_amount": order.total_amount,
+               "expected_currency": order.currency, "charged_amount": amount,
+               "charged_currency": currency,
+               "stripe_checkout_session_id": checkout_session.id if checkout_session
+               else order.stripe_checkout_session_id,
+               "stripe_payment_intent_id": intent.id if intent is not None else None,
+               "stripe_charge_id": _charge_id(intent) if intent is not None else None,
+               "stripe_event_id": event.id,
+               "charged_at": datetime.fromtimestamp(created, tz=UTC).isoformat()
+               if isinstance(created, int) else None}
+    payment = figures["stripe_payment_intent_id"] or figures["stripe_checkout_session_id"]
+    if attention.raise_item(
+            session=session, kind="amount_mismatch", key=f"{order.public_id}:{payment}",
+            order=order, stripe_event_id=event.id, data=figures,
+            summary=f"Order {order.store_order_ref} ({order.public_id}): Stripe charged "
+                    f"{format_amount(amount, currency)}, the order total is "
+                    f"{format_amount(order.total_amount, order.currency)}; no contracts made"):
+        checkout.record_order_event(session=session, order=order, action="amount_mismatch",
+                                    actor="stripe", data=figures)
+    return "amount_mismatch"
 
 
 def record_failure(*, session: Session, settings: Settings, event_id: str, error: str) -> None:
@@ -245,12 +386,32 @@ def record_failure(*, session: Session, settings: Settings, event_id: str, error
         session.add(row)
 
 
+def give_up(*, session: Session, event_id: str, refused: StripeRefused) -> str:
+    """An event Stripe can never give the object of: failed, on the attention queue."""
+    row = _lock_event(session, event_id)
+    if row is None or row.processed_at is not None:
+        return "duplicate"
+    row.processed_at, row.outcome, row.last_error = utcnow(), "failed", refused.message[:2000]
+    session.add(row)
+    obj = object_id(row.payload)
+    attention.raise_item(
+        session=session, kind="stripe_object_missing", key=row.id, stripe_event_id=row.id,
+        summary=f"Stripe event {row.id} ({row.type}) names {obj}, which Stripe does not give: "
+                f"{refused.message}",
+        data={"stripe_event_id": row.id, "type": row.type, "object": obj,
+              "stripe_code": refused.stripe_code, "http_status": refused.http_status,
+              "error": refused.message[:500], "attempts": row.attempts})
+    log.error("Stripe event %s given up: %s", row.id, refused.message)
+    return "failed"
+
+
 def process(*, session: Session, settings: Settings, event_id: str, event_type: str,
             payload: dict) -> str:
     """Fetch a stored event's object again and apply it (the webhook's and worker's path).
 
     A Stripe outage records the failed attempt, commits it and raises PaymentProviderError.
-    The caller commits the applied outcome.
+    An object Stripe will never give marks the event failed for a person. The caller
+    commits the outcome, then calls ``send_refunds``.
     """
     try:
         fetched = fetch(event_type, object_id(payload))
@@ -259,6 +420,8 @@ def process(*, session: Session, settings: Settings, event_id: str, event_type: 
                        error=exc.message)
         session.commit()
         raise
+    except StripeRefused as refused:
+        return give_up(session=session, event_id=event_id, refused=refused)
     return apply(session=session, settings=settings, event_id=event_id, fetched=fetched)
 
 
@@ -284,6 +447,8 @@ def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
             with session_scope(settings.database_url) as session:
                 outcome = process(session=session, settings=settings, event_id=event_id,
                                   event_type=event_type, payload=payload)
+                session.commit()
+                send_refunds(session=session, settings=settings)
         except PaymentProviderError as exc:
             log.warning("Stripe event %s still not applied: %s", event_id, exc.message)
             continue

@@ -219,12 +219,14 @@ class Store:
         for cid, oid, amount, cancel in self.cancelled:
             rid += 1
             at = datetime(cancel.year, cancel.month, cancel.day, 5, tzinfo=UTC)
-            yield (rid, cid, oid, amount, "jpy", cancel, 0, 0, "synthetic", "succeeded",
-                   f"synth-refund-{cid}", f"re_synth_{cid}", 1, at, at)
+            yield (rid, cid, oid, "plan", amount, "jpy", cancel, 0, 0, "synthetic",
+                   "succeeded", f"synth-refund-{cid}", f"re_synth_{cid}", "succeeded", 1, at,
+                   at)
 
-    REFUND_COLUMNS = ["id", "contract_id", "order_id", "amount", "currency", "cancel_date",
-                      "fee", "claims_paid", "reason", "status", "idempotency_key",
-                      "stripe_refund_id", "attempts", "created_at", "completed_at"]
+    REFUND_COLUMNS = ["id", "contract_id", "order_id", "kind", "amount", "currency",
+                      "cancel_date", "fee", "claims_paid", "reason", "status", "idempotency_key",
+                      "stripe_refund_id", "stripe_status", "attempts", "created_at",
+                      "completed_at"]
 
 
 def _max_ids(conn: sa.Connection, tables: list[str]) -> dict[str, int]:

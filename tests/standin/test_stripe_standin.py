@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+import urllib.error
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -256,9 +257,19 @@ def test_localstripe_behaviour_the_app_relies_on(standin):
         stripe.PaymentIntent.create(amount=5000, currency="jpy", description="not accepted")
     refund = stripe.Refund.create(payment_intent=intent.id, amount=2000)
     assert (refund.status, refund.charge) == ("succeeded", intent.latest_charge.id)
-    over = stripe.Refund.create(payment_intent=intent.id, amount=9000)  # accepted: no guard
+    assert refund.payment_intent == intent.id
+    with pytest.raises(stripe.InvalidRequestError) as over:  # more than the charge still holds
+        stripe.Refund.create(payment_intent=intent.id, amount=9000)
+    assert (over.value.http_status, over.value.code) == (400, "amount_too_large")
+    rest = stripe.Refund.create(charge=intent.latest_charge.id)  # defaults to what is left
+    assert (rest.amount, rest.payment_intent) == (3000, intent.id)
     listed = stripe.Refund.list(payment_intent=intent.id).data
-    assert {r.id for r in listed} == {over.id, refund.id}
+    assert {r.id for r in listed} == {rest.id, refund.id}
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        stripe.Refund.create(payment_intent=intent.id, amount=1)
+    assert (again.value.http_status, again.value.code) == (400, "charge_already_refunded")
+    charge = stripe.Charge.retrieve(intent.latest_charge.id)
+    assert (charge.amount_refunded, charge.refunded) == (5000, True)
 
 
 def test_only_loopback_and_one_per_process(standin):
@@ -278,3 +289,111 @@ def test_reset_forgets_everything(standin):
 
 def test_no_pickle_written(standin):
     assert not PICKLE.exists()
+
+
+def paid_intent(amount=5000, card="pm_card_visa"):
+    """A succeeded PaymentIntent paid with a test card."""
+    return stripe.PaymentIntent.create(amount=amount, currency="jpy", confirm=True,
+                                       payment_method=card)
+
+
+def test_unknown_objects_are_resource_missing(standin):
+    for call in (lambda: stripe.PaymentIntent.retrieve("pi_missing"),
+                 lambda: stripe.Charge.retrieve("ch_missing"),
+                 lambda: stripe.Refund.retrieve("re_missing"),
+                 lambda: stripe.Refund.list(payment_intent="pi_missing"),
+                 lambda: stripe.Refund.create(payment_intent="pi_missing", amount=100)):
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            call()
+        assert caught.value.http_status == 404 and caught.value.code == "resource_missing"
+        assert "_missing'" in caught.value.user_message
+
+
+def test_refund_events_carry_stripe_shaped_objects(standin, receiver):
+    url, deliveries = receiver
+    deliveries.clear()
+    kinds = ["charge.refunded", "refund.created", "refund.updated", "charge.refund.updated",
+             "refund.failed"]
+    standin.register_webhook("refunds", url, "whsec_test", kinds)
+    intent, failing = paid_intent(card="pm_card_pendingRefund"), None
+    refund = stripe.Refund.create(payment_intent=intent.id, amount=1200,
+                                  reason="requested_by_customer", metadata={"k": "v"})
+    assert (refund.status, refund.reason, refund.payment_intent) == (
+        "pending", "requested_by_customer", intent.id)
+
+    def events(kind):
+        """The verified deliveries of one kind so far, for this test's charges."""
+        found = [stripe.Webhook.construct_event(body, signature, "whsec_test")
+                 for body, signature in list(deliveries)]
+        mine = {intent.latest_charge.id, failing.latest_charge.id if failing else None}
+        return [event for event in found if event.type == kind and (
+            event.data.object.to_dict().get("charge") or event.data.object.id) in mine]
+
+    (charged,) = wait_for(lambda: events("charge.refunded"))
+    charge = charged.data.object
+    assert (charge.object, charge.id, charge.amount, charge.amount_refunded, charge.refunded) \
+        == ("charge", intent.latest_charge.id, 5000, 1200, False)
+    assert [(r.id, r.status) for r in charge.refunds.data] == [(refund.id, "pending")]
+    (created,) = wait_for(lambda: events("refund.created"))
+    assert (created.data.object.id, created.data.object.status) == (refund.id, "pending")
+    assert stripe.Refund.retrieve(refund.id).status == "pending"  # until Stripe settles it
+
+    standin.settle_refund(refund.id, "succeeded")
+    (updated,) = wait_for(lambda: events("refund.updated"))
+    assert updated.data.object.status == "succeeded"
+    assert wait_for(lambda: events("charge.refund.updated"))[0].data.object.id == refund.id
+    assert stripe.Refund.retrieve(refund.id).status == "succeeded"
+    with pytest.raises(urllib.error.HTTPError):  # a succeeded card refund can't go back
+        standin.settle_refund(refund.id, "pending")
+
+    failing = paid_intent(card="pm_card_refundFail")
+    doomed = stripe.Refund.create(payment_intent=failing.id)
+    assert (doomed.status, doomed.amount) == ("succeeded", 5000)
+    standin.settle_refund(doomed.id, "failed")
+    (failed,) = wait_for(lambda: events("refund.failed"))
+    assert (failed.data.object.status, failed.data.object.failure_reason) == (
+        "failed", "expired_or_canceled_card")
+    charge = stripe.Charge.retrieve(failing.latest_charge.id)
+    assert (charge.amount_refunded, charge.refunded) == (0, False)  # the money came back
+
+
+def test_sessions_expire_at_expires_at_with_the_event(standin, receiver):
+    url, deliveries = receiver
+    deliveries.clear()
+    standin.register_webhook("expiry", url, "whsec_test", ["checkout.session.expired"])
+    soon = create_session(expires_at=int(time.time()) + 1800)
+    later = create_session()
+    assert soon.expires_at - soon.created == 1800
+    standin.advance_clock(1780)
+    time.sleep(1)  # two sweeps
+    assert stripe.checkout.Session.retrieve(soon.id).status == "open"
+    standin.advance_clock(20)
+
+    def expired():
+        """The expired events delivered so far, by session id."""
+        events = [stripe.Webhook.construct_event(body, signature, "whsec_test")
+                  for body, signature in list(deliveries)]
+        return {event.data.object.id for event in events}
+
+    assert wait_for(lambda: soon.id in expired())
+    assert stripe.checkout.Session.retrieve(soon.id).status == "expired"
+    assert stripe.checkout.Session.retrieve(later.id).status == "open"
+    assert pay(soon).status_code == 409
+    assert later.id not in expired()
+
+
+@pytest.mark.parametrize("status, error", [(429, stripe.RateLimitError),
+                                           (500, stripe.APIError),
+                                           (400, stripe.InvalidRequestError)])
+def test_faults_on_demand(standin, status, error):
+    intent = paid_intent()
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": standin.url},
+                                 max_network_retries=0)
+    standin.fail_next("POST", "/v1/refunds", status, code="charge_disputed" if status == 400
+                      else None)
+    with pytest.raises(error) as caught:
+        client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 100})
+    assert caught.value.http_status == status
+    assert stripe.Refund.list(payment_intent=intent.id).data == []
+    assert client.v1.refunds.create(params={"payment_intent": intent.id,
+                                            "amount": 100}).amount == 100  # only once

@@ -76,7 +76,7 @@ class ContractEventOut(BaseModel):
 
 
 class RefundOut(BaseModel):
-    """A contract's refund through Stripe."""
+    """A contract's refund through Stripe: ``pending`` until Stripe reports it settled."""
 
     contract: str
     amount: int = Field(description="minor units")
@@ -87,6 +87,8 @@ class RefundOut(BaseModel):
     claims_paid: int
     reason: str
     stripe_refund_id: str | None
+    stripe_status: str | None = Field(description="what Stripe last said (pending, "
+                                      "requires_action, succeeded, failed, canceled)")
     attempts: int
     last_error: str | None
     completed_at: datetime | None

@@ -22,7 +22,11 @@ class WebhookAck(BaseModel):
 @endpoint(bp, "/webhook", method="POST", summary="Stripe webhook (signed by Stripe)",
           auth="none", response=WebhookAck, errors=(503,))
 def receive():
-    """Verify on the raw body, store the event, fetch its object again, act once."""
+    """Verify on the raw body, store the event, fetch its object again, act once.
+
+    An event whose object Stripe will never give is acknowledged with outcome "failed" (it
+    is on the staff attention queue); a Stripe outage is a 503, so Stripe delivers it again.
+    """
     settings = current_app.config["SETTINGS"]
     event = stripe_events.verify(request.get_data(), request.headers.get("Stripe-Signature"),
                                  settings.stripe_webhook_secret)
@@ -32,4 +36,7 @@ def receive():
     outcome = stripe_events.process(session=session, settings=settings, event_id=event.id,
                                     event_type=event.type, payload=event.to_dict())
     session.commit()
+    # Refunds the event made owed (a plan with no room, plans of a returned product) go to
+    # Stripe now; if this request dies first, the worker sends them.
+    stripe_events.send_refunds(session=session, settings=settings)
     return WebhookAck(received=True, outcome=outcome)

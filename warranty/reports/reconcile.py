@@ -2,7 +2,13 @@
 
 Stripe's side lists PaymentIntents and refunds through the SDK (created in the period, in the
 store's time zone); the ledger's side is the orders paid through Stripe in the period and the
-refunds that completed in it. Every order where the two differ is listed with the reason.
+refunds that completed in it: plan refunds, plans refunded automatically because every unit
+already had one (money moved, though no contract was ever sold), and refunds made outside the
+service in Stripe's dashboard (recorded from Stripe's events). A plan refund that another
+refund already paid (a full refund made in the dashboard) moved no money of its own and is
+not counted twice. Every order where the two sides differ is listed with the reason, and so
+is every order with a refund made outside the service or an automatic plan refund, with a
+note naming them.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ import stripe
 from warranty.customer_facts import PURCHASE_STATUSES
 from warranty.errors import PaymentProviderError
 from warranty.models import Order, Refund
+from warranty.money import format_amount
 from warranty.reports import Context, Result, report
 from warranty.reports.revenue import period_bounds
 
 COLUMNS = ["order", "stripe_payment_intent_id", "charged_stripe", "charged_ledger",
-           "refunded_stripe", "refunded_ledger", "difference", "issue"]
+           "refunded_stripe", "refunded_ledger", "refunded_outside", "difference", "issue",
+           "note"]
 
 
 def _listings(window: dict) -> tuple[list, list]:
@@ -60,21 +68,41 @@ def _stripe_side(start: datetime, end: datetime) -> tuple[dict, dict]:
     return charged, dict(refunded)
 
 
-def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, dict, dict]:
-    """Orders paid through Stripe in the period, and refunds completed in it."""
+def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, dict, dict, dict]:
+    """Orders paid through Stripe in the period, refunds completed in it, and those refunds
+    that were no plan's: per PaymentIntent, (kind, amount, Stripe refund id) of each."""
     o, r = Order.__table__, Refund.__table__
     orders = ctx.session.execute(
         sa.select(o.c.stripe_payment_intent_id, o.c.public_id, o.c.total_amount)
         .where(o.c.stripe_payment_intent_id.is_not(None), o.c.paid_at >= start,
                o.c.paid_at < end, o.c.status.in_(PURCHASE_STATUSES))).all()
-    refunds = ctx.session.execute(
-        sa.select(o.c.stripe_payment_intent_id, o.c.public_id, sa.func.sum(r.c.amount))
+    moved = ctx.session.execute(
+        sa.select(o.c.stripe_payment_intent_id, o.c.public_id, r.c.amount, r.c.kind,
+                  r.c.stripe_refund_id)
         .select_from(r.join(o, o.c.id == r.c.order_id))
-        .where(r.c.status == "succeeded", r.c.completed_at >= start, r.c.completed_at < end)
-        .group_by(o.c.stripe_payment_intent_id, o.c.public_id)).all()
-    names = {pi: name for pi, name, _ in [*orders, *refunds]}
-    return ({pi: total for pi, _, total in orders},
-            {pi: int(total) for pi, _, total in refunds}, names)
+        .where(r.c.status == "succeeded", r.c.covered_by_id.is_(None),
+               r.c.completed_at >= start, r.c.completed_at < end)
+        .order_by(r.c.id)).all()
+    refunded: dict[str, int] = defaultdict(int)
+    other: dict[str, list] = defaultdict(list)
+    for pi, _, amount, kind, stripe_id in moved:
+        refunded[pi] += amount
+        if kind != "plan":
+            other[pi].append((kind, amount, stripe_id))
+    names = {pi: name for pi, name, *_ in [*orders, *moved]}
+    return {pi: total for pi, _, total in orders}, dict(refunded), names, dict(other)
+
+
+def _note(refunds: list, currency: str) -> str | None:
+    """What the ledger's refunds of an order that belonged to no plan were."""
+    parts = []
+    for kind, amount, stripe_id in refunds:
+        text = format_amount(amount, currency)
+        if kind == "external":
+            parts.append(f"{text} refunded outside the service (Stripe dashboard, {stripe_id})")
+        else:
+            parts.append(f"{text} plan refunded automatically: every unit already had a plan")
+    return "; ".join(parts) or None
 
 
 @report("reconciliation")
@@ -82,7 +110,7 @@ def reconciliation(ctx: Context) -> Result:
     """Per order: charged and refunded by Stripe and by the ledger, and what differs."""
     start, end = period_bounds(ctx.period, ctx.settings.timezone)
     stripe_charged, stripe_refunded = _stripe_side(start, end)
-    ledger_charged, ledger_refunded, names = _ledger_side(ctx, start, end)
+    ledger_charged, ledger_refunded, names, not_plans = _ledger_side(ctx, start, end)
     # Stripe's side may name orders the ledger has outside the period: find their names.
     missing = (set(stripe_charged) | set(stripe_refunded)) - set(names)
     if missing:
@@ -98,8 +126,12 @@ def reconciliation(ctx: Context) -> Result:
                "charged_stripe": stripe_charged.get(pi, 0),
                "charged_ledger": ledger_charged.get(pi, 0),
                "refunded_stripe": stripe_refunded.get(pi, 0),
-               "refunded_ledger": ledger_refunded.get(pi, 0)}
-        for key in ("charged_stripe", "charged_ledger", "refunded_stripe", "refunded_ledger"):
+               "refunded_ledger": ledger_refunded.get(pi, 0),
+               "refunded_outside": sum(amount for kind, amount, _ in not_plans.get(pi, [])
+                                       if kind == "external"),
+               "note": _note(not_plans.get(pi, []), ctx.settings.currency)}
+        for key in ("charged_stripe", "charged_ledger", "refunded_stripe", "refunded_ledger",
+                    "refunded_outside"):
             totals[key] += row[key]
         row["difference"] = ((row["charged_stripe"] - row["refunded_stripe"])
                              - (row["charged_ledger"] - row["refunded_ledger"]))
@@ -114,11 +146,15 @@ def reconciliation(ctx: Context) -> Result:
             issues.append("charged amount differs")
         if row["refunded_stripe"] != row["refunded_ledger"]:
             issues.append("refunded amount differs")
-        if issues:
-            row["issue"] = "; ".join(issues)
+        row["issue"] = "; ".join(issues) or None
+        totals["orders_with_differences"] += bool(issues)
+        totals["orders_refunded_outside"] += bool(row["refunded_outside"])
+        if issues or row["note"]:
             rows.append(row)
     totals["orders_checked"] = len(set(stripe_charged) | set(ledger_charged))
-    totals["orders_with_differences"] = len(rows)
+    for key in ("orders_with_differences", "orders_refunded_outside"):
+        totals.setdefault(key, 0)
     return Result("reconciliation", ctx.period, ctx.settings.currency, COLUMNS, rows,
                   money={"charged_stripe", "charged_ledger", "refunded_stripe",
-                         "refunded_ledger", "difference"}, extra={"totals": dict(totals)})
+                         "refunded_ledger", "refunded_outside", "difference"},
+                  extra={"totals": dict(totals)})

@@ -1,7 +1,8 @@
 """Staff pages: sign-in, the claim queue, the claim review, a customer's whole history.
 
 Roles: every staff role reads; ``staff`` and ``admin`` decide on claims; ``finance`` and
-``admin`` record payouts (the same split as the JSON API's bearer tokens).
+``admin`` record payouts and mark attention items handled (the same split as the JSON API's
+bearer tokens).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import wraps
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from sqlmodel import select
 
-from warranty import claims, staff_accounts
+from warranty import attention, claims, money, staff_accounts
 from warranty.db import get_session
 from warranty.errors import DomainError, Forbidden
 from warranty.models import Contract, Order
@@ -30,6 +31,14 @@ PAY = {"finance", "admin"}
 def _english() -> None:
     """Staff pages are in English."""
     g.lang = "en"
+
+
+@bp.context_processor
+def _attention_open() -> dict:
+    """Open attention items, for the count in the navigation."""
+    if not g.get("staff"):
+        return {}
+    return {"attention_open": sum(attention.open_counts(get_session()).values())}
 
 
 def staff_required(view):
@@ -231,3 +240,60 @@ def customer():
     email = (request.args.get("email") or "").strip()[:320]
     history = claims.customer_history(get_session(), email) if "@" in email else None
     return render_template("staff/customer.html", email=email, history=history)
+
+
+# Figures whose value is an amount, and the figure naming its currency.
+_MONEY_FIGURES = {"amount": "currency", "order_total": "currency", "unit_price": "currency",
+                  "expected_amount": "expected_currency", "charged_amount": "charged_currency"}
+
+
+def _figures(item) -> list[tuple[str, str]]:
+    """An item's figures as (label, text), amounts formatted in their currency."""
+    rows = []
+    for key, value in item.data.items():
+        if value is None or value == "":
+            continue
+        currency = item.data.get(_MONEY_FIGURES.get(key, ""))
+        if isinstance(value, int) and currency:
+            value = money.format_amount(value, currency)
+        rows.append((key.replace("_", " "), str(value)))
+    return rows
+
+
+def _render_attention(*, errors: dict | None = None, status: int = 200):
+    """The attention queue page."""
+    wanted = request.args.get("status") or "open"
+    wanted = wanted if wanted in (*attention.STATUSES, "all") else "open"
+    kind = request.args.get("kind") or None
+    kind = kind if kind in attention.KINDS else None
+    page = request.args.get("page", "1")
+    page_no = int(page) if page.isdigit() and 0 < int(page) < 10000 else 1
+    found = attention.search(get_session(), status=None if wanted == "all" else wanted,
+                             kind=kind, page=page_no, per_page=50)
+    return render_template("staff/attention.html", found=found, wanted=wanted, kind=kind,
+                           kinds=attention.KINDS, figures=_figures, page=page_no,
+                           can_handle=g.staff.role in PAY, errors=errors or {},
+                           form=request.form if request.method == "POST" else {}), status
+
+
+@bp.get("/attention")
+@staff_required
+def attention_queue():
+    """Payments, refunds and Stripe events that need a person, with their figures."""
+    return _render_attention()
+
+
+@bp.post("/attention/<item_id>/handle")
+@staff_required
+def handle_attention(item_id: str):
+    """Mark one item handled with a note (finance and admin)."""
+    db = get_session()
+    _require(PAY)
+    try:
+        attention.handle(session=db, public_id=item_id, actor=_actor(),
+                         note=(request.form.get("note") or "")[:2000])
+    except DomainError as exc:
+        db.rollback()
+        return _render_attention(errors={item_id: exc.message}, status=exc.status)
+    db.commit()
+    return redirect(url_for("staff.attention_queue"), 303)
