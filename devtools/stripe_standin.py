@@ -140,20 +140,7 @@ def _guard_create(resource, currency_of) -> None:
     resource._api_create = classmethod(_api_create)
 
 
-def _refund_currency(data: dict) -> str | None:
-    """The currency of the payment a refund goes back to (unknown ids: localstripe's 404)."""
-    try:
-        if data.get("payment_intent"):
-            return PaymentIntent._api_retrieve(data["payment_intent"]).currency
-        if data.get("charge"):
-            return Charge._api_retrieve(data["charge"]).currency
-    except UserError:
-        return None
-    return None
-
-
 _guard_create(PaymentIntent, lambda data: data.get("currency"))
-_guard_create(Refund, _refund_currency)
 
 
 def _url(value, param: str) -> str:
@@ -383,6 +370,7 @@ def _create_refund(cls, **data):
         _fail(f"Refund amount ({format_amount(amount, charge.currency)}) is greater than "
               f"unrefunded amount on charge ({format_amount(held, charge.currency)})",
               "amount", code="amount_too_large")
+    _three_decimal(amount, charge.currency, "amount")
     data["amount"] = amount
     refund = StripeObject._api_create.__func__(cls, **data)  # localstripe's Refund(...)
     refund.payment_intent = charge.payment_intent  # Stripe always names it
