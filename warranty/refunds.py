@@ -76,10 +76,19 @@ def _read(session, *, refund_id: int) -> tuple[str, int, str, str]:
             contract.public_id)
 
 
+def _locked(session, refund_id: int) -> Refund:
+    """The refund, re-read under its row lock, after its contract's (the one lock order:
+    contract, then its refund; see docs/concurrency.md)."""
+    contract_id = session.exec(select(Refund.contract_id).where(Refund.id == refund_id)).one()
+    contracts.lock(session, contract_id)
+    return session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()
+                        .execution_options(populate_existing=True)).one()
+
+
 def _record(session, *, settings: Settings, refund_id: int, contract_id: str,
             stripe_refund: stripe.Refund | None, error: str | None, permanent: bool) -> None:
     """Record an attempt's outcome (runs again from the start if the database blinked)."""
-    refund = session.get(Refund, refund_id)
+    refund = _locked(session, refund_id)
     if refund.status != "pending":
         return  # recorded by someone else meanwhile (or by our own try that did commit)
     if stripe_refund is not None:
@@ -94,6 +103,14 @@ def _record(session, *, settings: Settings, refund_id: int, contract_id: str,
         log.warning("refund for %s will be retried: %s", contract_id, error)
         jobs.retry_later(refund, error, settings)
     session.add(refund)
+
+
+def _record_error(session, *, settings: Settings, refund_id: int, error: str) -> None:
+    """Note an attempt that broke unexpectedly; it is tried again after the backoff."""
+    refund = _locked(session, refund_id)
+    if refund.status == "pending":
+        jobs.retry_later(refund, error, settings)
+        session.add(refund)
 
 
 def _attempt(settings: Settings, refund_id: int) -> None:
@@ -134,19 +151,35 @@ def _succeeded(session, refund: Refund) -> None:
 
 def execute_refund(*, settings: Settings, refund_id: int) -> bool:
     """Try a just-committed refund now; False if a worker holds it or it is not due."""
-    if not jobs.claim(settings=settings, model=Refund, limit=1, lease_seconds=LEASE_SECONDS,
-                      only_id=refund_id):
+    if jobs.claim_next(settings=settings, model=Refund, lease_seconds=LEASE_SECONDS,
+                       only_id=refund_id) is None:
         return False
     _attempt(settings, refund_id)
     return True
 
 
 def run_refunds(*, settings: Settings, limit: int = 20) -> int:
-    """Retry up to ``limit`` due pending refunds; returns how many were tried."""
-    ids = jobs.claim(settings=settings, model=Refund, limit=limit, lease_seconds=LEASE_SECONDS)
-    for refund_id in ids:
-        _attempt(settings, refund_id)
-    return len(ids)
+    """Retry up to ``limit`` due pending refunds, each claimed (leased) right before its
+    attempt; returns how many were tried.
+
+    An attempt that breaks in a way nobody foresaw is recorded on its refund, which backs
+    off; the other refunds still get their turn. (What Stripe's answers mean for a refund
+    is ``_attempt``'s business.)
+    """
+    tried = 0
+    for row in jobs.each_due(settings=settings, model=Refund, lease_seconds=LEASE_SECONDS,
+                             limit=limit):
+        tried += 1
+        try:
+            _attempt(settings, row.id)
+        except jobs.DATABASE_UNAVAILABLE:
+            raise  # not this refund's fault: the pass ends, the lease brings it back
+        except Exception as exc:  # one refund's surprise is its own
+            log.exception("refund %s: the attempt broke", row.id)
+            jobs.in_transaction(settings, partial(
+                _record_error, settings=settings, refund_id=row.id,
+                error=f"{type(exc).__name__}: {exc}"), patience=RECORD_PATIENCE_SECONDS)
+    return tried
 
 
 def promised_on_order(session, order: Order) -> int:
