@@ -49,7 +49,9 @@ def import_products(csv_file: Path) -> None:
     """Upsert products from a CSV (sku,title,category,price[,manufacturer_warranty_months])."""
     settings = _settings()
     try:
-        products = catalog.parse_csv(csv_file.read_text(encoding="utf-8-sig"))
+        # Sorted across batches too: two imports lock shared products in one order.
+        products = sorted(catalog.parse_csv(csv_file.read_text(encoding="utf-8-sig")),
+                          key=lambda p: p.sku)
         results = []
         with session_scope(settings.database_url) as session:
             for start in range(0, len(products), catalog.MAX_BATCH):
