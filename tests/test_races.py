@@ -263,3 +263,13 @@ def test_an_order_import_sent_twice_at_once_stores_each_order_once(race, db, sta
     assert _count(db, Order, Order.channel == "external") == 40
     facts = db.exec(sa.text("SELECT sum(orders) FROM customer_facts")).scalar()
     assert facts == 40  # the retention facts count each order once too
+
+
+def test_plans_link_requests_at_once_mail_once(race, db, store_key):
+    base, _ = race
+    paid_order(db, email="has.plans@example.com")
+    ask = lambda: post(f"{base}/api/v1/customers/plans-link", headers=store_key,  # noqa: E731
+                       json={"email": "has.plans@example.com"})
+    responses = together(*[ask] * 5)
+    assert _statuses(responses) == [202] * 5  # the same answer to each, as always
+    assert _count(db, MailMessage, MailMessage.kind == "plans_link") == 1

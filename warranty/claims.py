@@ -311,7 +311,11 @@ def file_claim(*, session: Session, settings: Settings, contract: Contract, cust
     uploads.check(files)  # refuse bad files before anything is written
     # The rules read the contract's status: a cancellation or expiry committing meanwhile
     # must be seen, and none may commit between the rules and this claim.
+    owner = contract.customer_email
     contract = contracts.lock(session, contract.id)
+    if normalize_email(contract.customer_email) != normalize_email(owner):
+        # Transferred while this request was on its way: the caller checked the old owner.
+        raise NotFound(f"no plan {contract.public_id}", code="unknown_contract")
     claim = Claim(contract_id=contract.id, customer_email=normalize_email(customer_email),
                   incident_date=incident_date, failure_type=failure_type,
                   description=description.strip(), estimated_amount=estimated_amount,

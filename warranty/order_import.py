@@ -16,11 +16,12 @@ from sqlmodel import Session
 from warranty import customer_facts
 from warranty.csv_records import read_records
 from warranty.dates import utcnow
+from warranty.db import advisory_lock
 from warranty.errors import ValidationFailed
 from warranty.models import MAX_COLUMN_AMOUNT, Order, public_id
 
 MAX_BATCH = 10_000
-# PostgreSQL advisory lock (namespace, key) that imports take: one import at a time reads
+# The advisory lock imports take (warranty.db.advisory_lock): one import at a time reads
 # which references exist and inserts the rest, so two imports of one order store it once.
 _IMPORT_LOCK = (0x6F69, 0)
 CSV_COLUMNS = ["order_ref", "email", "purchase_date", "total_amount", "visitor_id"]
@@ -70,8 +71,7 @@ def import_orders(*, session: Session, orders: list[ExternalOrderIn],
             raise ValidationFailed(f"order {position}: order_ref {ref!r} appears twice")
         seen.add(ref)
     table = Order.__table__
-    if session.get_bind().dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(*_IMPORT_LOCK)))
+    advisory_lock(session, *_IMPORT_LOCK)
     existing: set[str] = set()
     for start in range(0, len(refs), 500):
         existing.update(session.execute(

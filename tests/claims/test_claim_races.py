@@ -300,3 +300,23 @@ def test_a_deadlock_the_database_breaks_is_a_409_not_a_500(race, db, database_ur
     assert response.json()["error"]["code"] == "concurrent_change"
     db.expire_all()
     assert db.get(Contract, contract.id).status == "active"  # nothing was changed
+
+
+def test_a_claim_filed_by_the_owner_a_transfer_is_replacing_is_refused(race, db, database_url,
+                                                                       store_key):
+    """The transfer holds the contract when the old owner's claim comes in: the filing
+    waits, then finds the plan is no longer theirs (like any plan that is not)."""
+    base, settings = race
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    token = magic_links.make_token(settings, "plans", {"email": contract.customer_email})
+    body = {"contract_id": contract.public_id, "incident_date": INCIDENT.isoformat(),
+            "failure_type": "breakdown", "description": "It died.", "lang": "en"}
+    engine = get_engine(database_url)
+    with Session(engine, expire_on_commit=False) as transferring:
+        contract_changes.transfer_contract(
+            session=transferring, settings=settings, contract_id=contract.public_id,
+            new_email="new.owner@example.com", actor="staff:test", reason="gift")
+        response = _file_after(engine, transferring, base, store_key, token, body)
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "unknown_contract"
+    assert _count(db, Claim) == 0
