@@ -5,11 +5,17 @@
 
 Built on aiosmtpd (a dev dependency); listens on 127.0.0.1 only. Nothing under ``warranty/``
 imports this module.
+
+Tests can make it behave like a real, imperfect server: ``delay_seconds`` makes it slow to
+accept each mail (without holding up other connections), ``refuse`` answers RCPT TO for
+some addresses with a reply of their choosing (``550 ...`` for good, ``450 ...`` for now),
+``reject`` answers DATA for mails whose subject contains a key. ``clear()`` resets it all.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import email
 import email.policy
 import logging
@@ -54,10 +60,24 @@ class _Handler:
         """Remember the sink."""
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        """Accept the recipient, unless the sink was told to refuse it."""
+        reply = self.sink.refuse.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        """Parse and keep the mail; always accept it."""
+        """Parse and keep the mail (after the delay); refuse it if told to."""
+        if self.sink.delay_seconds:
+            await asyncio.sleep(self.sink.delay_seconds)
         message = email.message_from_bytes(envelope.original_content or envelope.content,
                                            policy=email.policy.default)
+        subject = str(message["Subject"] or "")
+        for key, reply in list(self.sink.reject.items()):
+            if key in subject:
+                return reply
         self.sink._add(ReceivedMail(mail_from=envelope.mail_from,
                                     rcpt_tos=tuple(envelope.rcpt_tos), message=message))
         return "250 Message accepted for delivery"
@@ -80,6 +100,9 @@ class SmtpSink:
         self._lock = threading.Lock()
         self._messages: list[ReceivedMail] = []
         self._controller: Controller | None = None
+        self.delay_seconds = 0.0  # before accepting each mail
+        self.refuse: dict[str, str] = {}  # lower-case address -> RCPT reply ("550 ...")
+        self.reject: dict[str, str] = {}  # subject substring -> DATA reply ("554 ...")
 
     def start(self) -> int:
         """Start listening in a background thread; returns the port."""
@@ -111,9 +134,11 @@ class SmtpSink:
         return [m for m in mails if to.lower() in (r.lower() for r in m.rcpt_tos)]
 
     def clear(self) -> None:
-        """Forget every mail received so far."""
+        """Forget every mail received so far, and accept everything at once again."""
         with self._lock:
             self._messages.clear()
+        self.delay_seconds = 0.0
+        self.refuse, self.reject = {}, {}
 
     def wait_for(self, count: int, to: str | None = None,
                  timeout: float = 5.0) -> list[ReceivedMail]:

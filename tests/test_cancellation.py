@@ -267,3 +267,25 @@ def test_returned_units_cancel_their_plans_with_full_refunds(api, db, staff_head
     history = api.get(f"/api/v1/contracts/{created[0].public_id}", headers=staff_headers).json
     assert history["history"][1]["action"] == "product_returned"
     assert history["history"][1]["data"]["refund"]["rule"] == "product_returned"
+
+
+def test_a_refund_whose_attempt_breaks_backs_off_and_the_others_still_go(db, mail_settings):
+    broken_order, (broken,) = stripe_paid_order(db, purchase_date=date(2026, 1, 10),
+                                                order_ref="A-1")
+    order, (contract,) = stripe_paid_order(db, purchase_date=date(2026, 1, 10),
+                                           order_ref="A-2")
+    first = cancel_in_db(db, mail_settings, broken, date(2026, 7, 1))
+    second = cancel_in_db(db, mail_settings, contract, date(2026, 7, 1))
+    # Arranged: the order lost its payment's id after the refund was promised (a bad manual
+    # fix, say). Its attempt breaks before Stripe is even asked.
+    broken_order.stripe_payment_intent_id = None
+    db.add(broken_order)
+    db.commit()
+    assert run_refunds(settings=mail_settings, limit=10) == 2
+    fresh(db, first)
+    fresh(db, second)
+    assert (second.status, second.attempts) == ("succeeded", 1)
+    assert stripe_refunds(order) == [(5058, refund_key(contract))]
+    assert (first.status, first.attempts) == ("pending", 1)
+    assert first.last_error and first.next_attempt_at > utcnow()  # backing off
+    assert run_refunds(settings=mail_settings, limit=10) == 0

@@ -73,3 +73,39 @@ def test_revoked_tokens_answer_401(run, db, settings):
     assert res.status_code == 401 and res.json["error"]["code"] == "token_revoked"
     again = CliRunner().invoke(main, ["revoke-token", "bob"])
     assert again.exit_code != 0 and "no live token" in again.output
+
+
+def test_outbox_lists_what_needs_a_person_and_retries_dead_mail(run, db, mail_settings,
+                                                                smtp_sink):
+    from warranty import notifications
+    from warranty.mail import run_mail
+    from warranty.models import MailMessage
+
+    smtp_sink.refuse["gone@example.com"] = "550 5.1.1 no such mailbox"
+    for to in ("gone@example.com", "ok@example.com"):
+        notifications.queue_mail(session=db, to=to, subject="Your plan", body="b", kind="test")
+    db.commit()
+    assert run_mail(settings=mail_settings, limit=10) == 2
+    listed = run("outbox")
+    assert listed.exit_code == 0, listed.output
+    report = json.loads(listed.output)
+    assert set(report) == {"mail", "store_webhooks", "refunds", "stripe_events"}
+    mail = report["mail"]
+    assert (mail["waiting"], mail["retrying"], mail["given_up"]) == (0, 0, 1)
+    (dead,) = mail["rows"]
+    assert (dead["to"], dead["kind"], dead["attempts"]) == ("gone@example.com", "test", 1)
+    assert "550 5.1.1 no such mailbox" in dead["last_error"]
+    only = json.loads(run("outbox", "--queue", "refunds").output)
+    assert list(only) == ["refunds"] and only["refunds"]["rows"] == []
+    # The mailbox exists again: a person sends the mail once more.
+    del smtp_sink.refuse["gone@example.com"]
+    again = run("outbox", "retry", "mail", str(dead["id"]), "999999")
+    assert again.exit_code == 0 and "1 mail row(s) queued again" in again.output
+    assert "1 of the rows were not dead" in again.output
+    assert run_mail(settings=mail_settings, limit=10) == 1
+    assert [m.to for m in smtp_sink.wait_for(2)] == ["ok@example.com", "gone@example.com"]
+    db.expire_all()
+    assert db.get(MailMessage, dead["id"]).status == "sent"
+    assert json.loads(run("outbox", "--queue", "mail").output)["mail"]["given_up"] == 0
+    refused = run("outbox", "retry", "refunds", "1")
+    assert refused.exit_code == 2  # refunds are not sent again by hand here

@@ -128,3 +128,74 @@ def test_plans_link_errors_are_json(client, store_key):
     for headers, kwargs, status, code in cases:
         res = client.post("/api/v1/customers/plans-link", headers=headers, **kwargs)
         assert (res.status_code, res.json["error"]["code"]) == (status, code), kwargs
+
+
+def _stored(db, *mails):
+    """Store mails as rows (to, subject), as the service does, and commit; returns them."""
+    rows = [notifications.queue_mail(session=db, to=to, subject=subject, body="hello",
+                                     kind="test") for to, subject in mails]
+    db.commit()
+    return rows
+
+
+def _states(db) -> dict[str, tuple]:
+    """Each stored mail's (status, attempts, last_error), by its address."""
+    db.expire_all()
+    states = {row.to: (row.status, row.attempts, row.last_error)
+              for row in db.exec(select(MailMessage)).all()}
+    db.commit()
+    return states
+
+
+def test_a_mail_that_cannot_be_built_is_dead_and_the_others_still_go(db, mail_settings,
+                                                                     smtp_sink):
+    _stored(db, ("first@example.com", "one"), ("bad@example.com", "Bad\r\nBcc: all@example.com"),
+            ("last@example.com", "three"))
+    assert run_mail(settings=mail_settings, limit=10) == 3
+    assert sorted(m.subject for m in smtp_sink.wait_for(2)) == ["one", "three"]
+    states = _states(db)
+    assert states["first@example.com"][:2] == states["last@example.com"][:2] == ("sent", 1)
+    status, attempts, error = states["bad@example.com"]
+    assert (status, attempts) == ("dead", 1)
+    assert error.startswith("cannot build the message: ValueError: Header values may not")
+    assert run_mail(settings=mail_settings, limit=10) == 0  # dead stays dead: no stall
+    assert len(smtp_sink.messages()) == 2
+
+
+def test_smtp_refusals_for_good_are_dead_and_for_now_are_retried(db, mail_settings, smtp_sink):
+    smtp_sink.refuse["gone@example.com"] = "550 5.1.1 no such mailbox"
+    smtp_sink.refuse["busy@example.com"] = "450 4.2.1 mailbox busy, try later"
+    smtp_sink.reject["SPAM"] = "554 5.7.1 message refused as spam"
+    _stored(db, ("gone@example.com", "a"), ("busy@example.com", "b"),
+            ("spam@example.com", "SPAM offer"), ("ok@example.com", "e"))
+    assert run_mail(settings=mail_settings, limit=10) == 4
+    assert [m.to for m in smtp_sink.wait_for(1)] == ["ok@example.com"]
+    states = _states(db)
+    assert states["ok@example.com"][:2] == ("sent", 1)
+    assert states["gone@example.com"][:2] == ("dead", 1)
+    assert "550" in states["gone@example.com"][2] and "no such mailbox" in \
+        states["gone@example.com"][2]
+    assert states["spam@example.com"][:2] == ("dead", 1)
+    assert states["spam@example.com"][2].startswith("SMTP answered 554")
+    # 4xx: for now only. It waits out its backoff, then goes once the mailbox takes it.
+    assert states["busy@example.com"][:2] == ("pending", 1)
+    assert "450" in states["busy@example.com"][2]
+    del smtp_sink.refuse["busy@example.com"]
+    db.exec(sa.update(MailMessage).values(next_attempt_at=utcnow()))  # time passes
+    db.commit()
+    assert run_mail(settings=mail_settings, limit=10) == 1
+    assert _states(db)["busy@example.com"] == ("sent", 2, None)
+    assert sorted(m.to for m in smtp_sink.wait_for(2)) == ["busy@example.com",
+                                                           "ok@example.com"]
+
+
+def test_the_server_dropping_the_connection_leaves_the_rest_for_the_next_pass(
+        db, mail_settings, smtp_sink):
+    smtp_sink.refuse["first@example.com"] = "421 4.3.2 shutting down"  # and closes
+    _stored(db, ("first@example.com", "a"), ("second@example.com", "b"))
+    assert run_mail(settings=mail_settings, limit=10) == 1
+    states = _states(db)
+    assert states["first@example.com"][:2] == ("pending", 1)
+    assert states["second@example.com"] == ("pending", 0, None)  # not claimed, not spent
+    assert run_mail(settings=mail_settings, limit=10) == 1  # the first one is backing off
+    assert [m.to for m in smtp_sink.wait_for(1)] == ["second@example.com"]

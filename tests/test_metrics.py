@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.factories import paid_order
 from tests.faults.conftest import gunicorn
 from warranty import create_app, notifications, stripe_events
+from warranty.mail import run_mail
 from warranty.models import OutboundWebhook
 
 
@@ -91,3 +92,26 @@ def test_gunicorn_workers_share_one_view_of_the_metrics(settings, staff_headers,
         found = samples(http.get(f"{base}/metrics", headers=staff_headers, timeout=10).text)
     grew = requests_count(found, "/livez", "200") - requests_count(before, "/livez", "200")
     assert grew == sent  # every worker's requests, whichever worker answered the scrape
+
+
+def test_dead_and_retrying_rows_of_every_outbox_are_counted(client, db, mail_settings,
+                                                            smtp_sink, staff_headers):
+    smtp_sink.refuse["gone@example.com"] = "550 5.1.1 no such mailbox"
+    smtp_sink.refuse["busy@example.com"] = "451 4.3.0 try again later"
+    for to in ("gone@example.com", "busy@example.com", "ok@example.com"):
+        notifications.queue_mail(session=db, to=to, subject="s", body="b", kind="test")
+    db.commit()
+    assert run_mail(settings=mail_settings, limit=10) == 3
+    stripe_events.record(session=db, event=stripe.Event.construct_from(
+        {"id": "evt_failing", "type": "payment_intent.succeeded", "data": {"object": {}}}, "k"))
+    db.commit()
+    stripe_events.record_failure(session=db, settings=mail_settings, event_id="evt_failing",
+                                 error="Stripe unavailable")
+    db.commit()
+    found = samples(client.get("/metrics", headers=staff_headers).text)
+    dead = {labels[0][1]: v for (name, labels), v in found.items()
+            if name == "warranty_dead_letters"}
+    retrying = {labels[0][1]: v for (name, labels), v in found.items()
+                if name == "warranty_retrying"}
+    assert dead == {"mail": 1, "store_webhooks": 0, "refunds": 0}
+    assert retrying == {"mail": 1, "store_webhooks": 0, "refunds": 0, "stripe_events": 1}

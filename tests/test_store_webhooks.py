@@ -156,3 +156,27 @@ def test_backoff_doubles_up_to_the_cap(settings):
     assert [jobs.backoff_seconds(n, capped) for n in range(0, 6)] == [0, 10, 20, 40, 60, 60]
     assert jobs.backoff_seconds(10_000, capped) == 60
     assert timedelta(seconds=jobs.backoff_seconds(3, settings)) == timedelta(seconds=120)
+
+
+def test_an_event_that_cannot_be_serialised_is_dead_and_the_others_go(db, hook_settings,
+                                                                      receiver):
+    _, got, status = receiver
+    status[0] = 200
+    queue_created(db, hook_settings)
+    # A lone surrogate is valid in stored JSON (as an escape) but has no UTF-8 form.
+    bad = OutboundWebhook(type="contract.created", payload={"id": "evt_bad", "data": {
+        "contract": {"product_title": "TV \ud800"}}})
+    db.add(bad)
+    db.commit()
+    bad.next_attempt_at = utcnow().replace(year=2020)  # the longest due: first in the pass
+    db.add(bad)
+    db.commit()
+    assert run_webhooks(settings=hook_settings, limit=10) == 3
+    db.expire_all()
+    rows = {r.event_id: r for r in db.exec(select(OutboundWebhook)).all()}
+    dead = rows.pop(bad.event_id)
+    assert (dead.status, dead.attempts) == ("dead", 1)
+    assert dead.last_error.startswith("payload cannot be serialised: ")
+    assert {(r.status, r.attempts) for r in rows.values()} == {("delivered", 1)}
+    assert sorted(h["Warranty-Event-Id"] for h, _ in got) == sorted(rows)
+    assert run_webhooks(settings=hook_settings, limit=10) == 0

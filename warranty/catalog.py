@@ -90,6 +90,10 @@ def upsert_products(*, session: Session, products: list[ProductIn],
                                              "message": problem}])
     existing = _existing_skus(session, [p.sku for p in products])
     now = utcnow()
+    # In sku order: concurrent upserts then lock the rows they share in the same order and
+    # wait for each other instead of deadlocking (PostgreSQL aborts one of two that lock
+    # the same rows in opposite orders).
+    products = sorted(products, key=lambda p: p.sku)
     rows = [{"sku": p.sku, "title": p.title, "store_category": p.category,
              "unit_price": p.price, "currency": currency,
              "manufacturer_warranty_months": p.manufacturer_warranty_months,

@@ -216,6 +216,31 @@ def evaluate(contract: Contract, *, incident_date: date, failure_type: str,
 # --- status changes --------------------------------------------------------------------
 
 
+def lock(session: Session, claim: Claim) -> Contract:
+    """Lock the claim's contract, then the claim, and re-read both as last committed.
+
+    Every change to a claim starts here, before it looks at the claim's status: of two
+    concurrent decisions the second waits, then sees the first one's outcome and is refused
+    (409) instead of overwriting it. The contract comes first because payouts and
+    cancellations decide on it too, and one lock order everywhere (order, order line,
+    contract, claim; docs/concurrency.md) leaves no room for deadlocks. Returns the contract.
+    """
+    contract = contracts.lock(session, claim.contract_id)
+    session.exec(select(Claim).where(Claim.id == claim.id).with_for_update()
+                 .execution_options(populate_existing=True)).one()
+    return contract
+
+
+def _unchanged(session: Session, claim: Claim) -> None:
+    """Refuse a change decided on a status that is no longer the committed one (a caller
+    that did not ``lock`` first would otherwise overwrite a concurrent decision)."""
+    current = session.exec(select(Claim.status).where(Claim.id == claim.id)
+                           .with_for_update()).one()
+    if current != claim.status:
+        raise ClaimTransitionRefused(f"claim {claim.public_id} became {current} meanwhile; "
+                                     "reload it")
+
+
 def transition(*, session: Session, settings: Settings, claim: Claim, to_status: str,
                actor: str, action: str, reason: str = "", data: dict | None = None
                ) -> ClaimEvent:
@@ -224,6 +249,7 @@ def transition(*, session: Session, settings: Settings, claim: Claim, to_status:
     if to_status not in allowed:
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
                                      f"it cannot become {to_status}")
+    _unchanged(session, claim)
     event = ClaimEvent(claim_id=claim.id, action=action, from_status=claim.status,
                        to_status=to_status, actor=actor, reason=reason[:2000], data=data or {})
     claim.status = to_status
@@ -332,6 +358,13 @@ def file_claim(*, session: Session, settings: Settings, contract: Contract, cust
                                    description=description, estimated_amount=estimated_amount,
                                    today=today))
     uploads.check(files)  # refuse bad files before anything is written
+    # The rules read the contract's status: a cancellation or expiry committing meanwhile
+    # must be seen, and none may commit between the rules and this claim.
+    owner = contract.customer_email
+    contract = contracts.lock(session, contract.id)
+    if normalize_email(contract.customer_email) != normalize_email(owner):
+        # Transferred while this request was on its way: the caller checked the old owner.
+        raise NotFound(f"no plan {contract.public_id}", code="unknown_contract")
     claim = Claim(contract_id=contract.id, customer_email=normalize_email(customer_email),
                   incident_date=incident_date, failure_type=failure_type,
                   description=description.strip(), estimated_amount=estimated_amount,
@@ -399,13 +432,13 @@ def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_dat
              failure_type: str | None, description: str | None, estimated_amount: int | None,
              files: list[uploads.Upload], actor: str, today: date) -> ClaimEvent:
     """The customer's answer to "more information, please": updated fields, more files."""
+    contract = lock(session, claim)
     if claim.status != "info_requested":
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
                                      "it is not waiting for more information")
     _raise_problems(input_problems(incident_date=incident_date, failure_type=failure_type,
                                    description=description, estimated_amount=estimated_amount,
                                    today=today))
-    contract = session.get(Contract, claim.contract_id)
     before = {"incident_date": claim.incident_date.isoformat(),
               "failure_type": claim.failure_type, "estimated_amount": claim.estimated_amount}
     _attach(session, settings, claim, files, actor)
@@ -425,6 +458,7 @@ def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_dat
 def add_files(*, session: Session, settings: Settings, claim: Claim,
               files: list[uploads.Upload], actor: str) -> list[ClaimFile]:
     """Attach more files to an open claim (the API sends them one request each)."""
+    lock(session, claim)  # its status and its file count, as committed
     if claim.status not in ACCEPTS_FILES:
         raise Conflict(f"claim {claim.public_id} is {claim.status}; it takes no more files",
                        code="claim_closed")
@@ -446,7 +480,7 @@ def approve(*, session: Session, settings: Settings, claim: Claim, decision: str
                                code="invalid_decision")
     if amount <= 0:
         raise ValidationFailed("the approved amount must be more than 0", code="invalid_amount")
-    contract = session.get(Contract, claim.contract_id)
+    contract = lock(session, claim)
     if contract.status not in CLAIMABLE:
         raise Conflict(f"the plan is {contract.status}; deny or close the claim instead",
                        code="contract_not_active")
@@ -466,6 +500,7 @@ def deny(*, session: Session, settings: Settings, claim: Claim, reason: str,
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("give the customer a reason for the denial", code="reason_required")
+    lock(session, claim)
     if "denied" not in TRANSITIONS.get(claim.status, set()):
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
                                      "it cannot become denied")
@@ -480,6 +515,7 @@ def request_info(*, session: Session, settings: Settings, claim: Claim, message:
     message = (message or "").strip()
     if not message:
         raise ValidationFailed("say what information is needed", code="message_required")
+    lock(session, claim)
     if "info_requested" not in TRANSITIONS.get(claim.status, set()):
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
                                      "it cannot become info_requested")
@@ -500,9 +536,9 @@ def close(*, session: Session, settings: Settings, claim: Claim, reason: str,
     if not reason:
         raise ValidationFailed("say why the claim closes without a payout",
                                code="reason_required")
+    contract = lock(session, claim)
     event = transition(session=session, settings=settings, claim=claim, to_status="closed",
                        actor=actor, action="closed", reason=reason)
-    contract = session.get(Contract, claim.contract_id)
     if year_cap_used_up(session, contract, claim.coverage_year):
         _fulfil(session, contract, claim=claim, actor=actor, why="liability cap used up")
     return event
@@ -559,10 +595,9 @@ def record_payout(*, session: Session, settings: Settings, claim: Claim, method:
     if method not in PAYOUT_METHODS:
         raise ValidationFailed(f"method must be one of {', '.join(PAYOUT_METHODS)}",
                                code="invalid_method")
-    # Lock the contract so two payouts on it cannot both spend the same part of the cap.
-    contract = session.exec(select(Contract).where(Contract.id == claim.contract_id)
-                            .with_for_update()).one()
-    session.refresh(claim)
+    # The contract's lock also keeps two payouts on it from spending the same part of the
+    # cap, and a cancellation from quoting without this payout.
+    contract = lock(session, claim)
     if claim.status != "approved":
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
                                      "only an approved claim is paid")

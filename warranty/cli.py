@@ -49,8 +49,9 @@ def import_products(csv_file: Path) -> None:
     """Upsert products from a CSV (sku,title,category,price[,manufacturer_warranty_months])."""
     settings = _settings()
     try:
-        products = catalog.parse_csv(csv_file.read_text(encoding="utf-8-sig"),
-                                     currency=settings.currency)
+        # Sorted across batches too: two imports lock shared products in one order.
+        products = sorted(catalog.parse_csv(csv_file.read_text(encoding="utf-8-sig"),
+                                            currency=settings.currency), key=lambda p: p.sku)
         results = []
         with session_scope(settings.database_url) as session:
             for start in range(0, len(products), catalog.MAX_BATCH):
@@ -198,6 +199,46 @@ def worker(once: bool, limit: int) -> None:
         signal.signal(sig, lambda *_: stop.set())
     click.echo(f"worker running on {settings.database_url}; Ctrl-C to stop")
     run_forever(settings=settings, stop=stop, limit=limit)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--queue", "queues", multiple=True,
+              type=click.Choice(["mail", "store_webhooks", "refunds", "stripe_events"]),
+              help="only this outbox (repeatable); default: all")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 10_000),
+              help="rows listed per outbox")
+@click.pass_context
+def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
+    """What waits in each outbox, and the rows that need a person, with their errors.
+
+    Dead mail and webhooks (and failed refunds) are rows the worker gave up on; Stripe
+    events still failing are listed too. ``warranty outbox retry`` sends dead rows again.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from sqlmodel import Session
+
+    from warranty import jobs
+    from warranty.db import get_engine
+
+    settings = _settings()
+    with Session(get_engine(settings.database_url)) as session:
+        _echo_json(jobs.outbox_report(session, limit=limit, queues=queues or None))
+
+
+@outbox.command("retry")
+@click.argument("queue", type=click.Choice(["mail", "store_webhooks"]))
+@click.argument("ids", nargs=-1, required=True, type=int)
+def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
+    """Send dead rows of QUEUE again (after the cause was fixed): IDS from the listing."""
+    from warranty import jobs
+
+    settings = _settings()
+    with session_scope(settings.database_url) as session:
+        count = jobs.requeue(session, queue=queue, ids=ids)
+    if count < len(set(ids)):
+        click.echo(f"{len(set(ids)) - count} of the rows were not dead; left alone", err=True)
+    click.echo(f"{count} {queue} row(s) queued again")
 
 
 @main.command()

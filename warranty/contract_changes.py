@@ -109,6 +109,12 @@ def check_cancel_date(cancel_date: date, today: date) -> None:
 
 # Which refund (if any) already gave a cancelled plan's money back: (contract, amount) → it.
 Cover = Callable[[Contract, int], Refund | None]
+def _lock_order(session: Session, order_id: int) -> Order:
+    """The order re-read under its row lock: cancellations and returns on one order take it
+    first (before its lines and contracts), so what was already promised back on it
+    (``promised_on_order``) cannot change between the check and the new refund."""
+    return session.exec(select(Order).where(Order.id == order_id).with_for_update()
+                        .execution_options(populate_existing=True)).one()
 
 
 def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: RefundQuote,
@@ -159,6 +165,8 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
     claim was paid, ...) the amount differs and nothing happens (``quote_changed``).
     """
     check_cancel_date(cancel_date, today)
+    order_id = contracts.get_contract(session, contract_id).order_id
+    _lock_order(session, order_id)
     contract = contracts.get_contract(session, contract_id, lock=True)
     quote = quote_cancellation(session=session, settings=settings, contract=contract,
                                cancel_date=cancel_date, claims_paid=claims_paid)
@@ -182,6 +190,7 @@ def return_product_units(*, session: Session, settings: Settings, order_id: str,
     order = session.exec(select(Order).where(Order.public_id == order_id)).first()
     if order is None:
         raise NotFound(f"no order {order_id}", code="unknown_order")
+    _lock_order(session, order.id)
     line = session.exec(select(OrderLine).where(OrderLine.order_id == order.id,
                                                 OrderLine.line_no == line_no)
                         .with_for_update().execution_options(populate_existing=True)).first()

@@ -39,10 +39,41 @@ def check_transition(contract: Contract, to_status: str) -> None:
                                 f"it cannot become {to_status}")
 
 
+def lock(session: Session, contract_id: int) -> Contract:
+    """The contract re-read under its row lock (``FOR UPDATE``): what the previous holder
+    committed, and no one else's change until this transaction ends.
+
+    Every read-decide-write on a contract takes this first (on SQLite, BEGIN IMMEDIATE
+    already serialises writers). Locks are taken in one order everywhere: the order row,
+    the order line, the contract, then its claims or refund (docs/concurrency.md).
+    """
+    contract = session.exec(select(Contract).where(Contract.id == contract_id)
+                            .with_for_update().execution_options(populate_existing=True)).first()
+    if contract is None:
+        raise NotFound(f"no contract {contract_id}", code="unknown_contract")
+    return contract
+
+
+def _unchanged(session: Session, contract: Contract) -> None:
+    """Refuse a change decided on a status that is no longer the committed one.
+
+    The callers lock and re-read the contract before they decide; this re-checks under the
+    lock, so a path that forgot to cannot overwrite a concurrent change (lost update).
+    """
+    if contract.id is None:
+        return
+    current = session.exec(select(Contract.status).where(Contract.id == contract.id)
+                           .with_for_update()).one()
+    if current != contract.status:
+        raise Conflict(f"contract {contract.public_id} became {current} meanwhile; reload it",
+                       code="concurrent_change")
+
+
 def transition(*, session: Session, contract: Contract, to_status: str, actor: str,
                action: str, reason: str = "", data: dict | None = None) -> ContractEvent:
     """Move a contract to ``to_status`` and write the audit row (caller commits)."""
     check_transition(contract, to_status)
+    _unchanged(session, contract)
     event = ContractEvent(contract_id=contract.id, action=action, from_status=contract.status,
                           to_status=to_status, actor=actor, reason=reason, data=data or {})
     contract.status = to_status

@@ -96,6 +96,17 @@ def read(url: str, query: Callable[[sa.Connection], T]) -> T:
         return query(conn)
 
 
+def advisory_lock(session: Session, namespace: int, key: str | int) -> None:
+    """Serialise this transaction with every other that takes the same (namespace, key):
+    a PostgreSQL transaction-scoped advisory lock, for a read-decide-write with no row to
+    lock yet (the row it decides about may not exist). Released at commit or rollback.
+    Nothing on SQLite, whose writers already run one at a time (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    value = sa.func.hashtext(key) if isinstance(key, str) else sa.literal(key)
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(namespace, value)))
+
+
 def get_write_engine(url: str) -> sa.Engine:
     """The app engine's pool, but every transaction starts as a writer (SQLite)."""
     return _cached(url, "writer")

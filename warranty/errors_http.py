@@ -12,6 +12,9 @@ from warranty.api.spec import unstorable_text
 from warranty.errors import DomainError
 
 log = logging.getLogger(__name__)
+# PostgreSQL's answers when two transactions collided and one was rolled back: a
+# serialization failure, a deadlock. Trying again works; nothing was changed.
+COLLISIONS = {"40001", "40P01"}
 
 
 def wants_json() -> bool:
@@ -64,6 +67,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(sa.exc.OperationalError)
     @app.errorhandler(sa.exc.InterfaceError)
     def database_unavailable(exc: sa.exc.DBAPIError):
+        if getattr(exc.orig, "sqlstate", None) in COLLISIONS:
+            log.warning("concurrent change on %s %s: %s", request.method, request.path,
+                        str(exc.orig).splitlines()[0])
+            return _respond(409, "concurrent_change", "another request changed the same data "
+                            "at the same moment; nothing was changed, reload and try again")
         # Down, restarting, unreachable (or SQLite's lock held too long): worth a retry.
         log.warning("database unavailable on %s %s: %s", request.method, request.path,
                     str(exc.orig).splitlines()[0] if exc.orig else exc)

@@ -88,27 +88,39 @@ class BacklogCollector:
                                     labels=["queue"])
         dead = GaugeMetricFamily("warranty_dead_letters", "Rows given up on (need a person)",
                                  labels=["queue"])
+        retrying = GaugeMetricFamily("warranty_retrying",
+                                     "Rows waiting for another try after a failed one",
+                                     labels=["queue"])
         for name, (model, waiting, given_up) in QUEUES.items():
             counts = dict(self.session.exec(
                 sa.select(model.status, sa.func.count()).where(
                     model.status.in_([waiting, given_up])).group_by(model.status)).all())
             backlog.add_metric([name], counts.get(waiting, 0))
             dead.add_metric([name], counts.get(given_up, 0))
+            retrying.add_metric([name], self._failing(model, model.status == waiting))
+        pending = StripeEvent.processed_at.is_(None)
         unprocessed = self.session.exec(sa.select(sa.func.count()).select_from(StripeEvent)
-                                        .where(StripeEvent.processed_at.is_(None))).one()[0]
+                                        .where(pending)).one()[0]
         backlog.add_metric(["stripe_events"], unprocessed)
         # Events given up because Stripe will never give their object.
         failed = self.session.exec(sa.select(sa.func.count()).select_from(StripeEvent)
                                    .where(StripeEvent.outcome == "failed")).one()[0]
         dead.add_metric(["stripe_events"], failed)
+        retrying.add_metric(["stripe_events"], self._failing(StripeEvent, pending))
         yield backlog
         yield dead
+        yield retrying
         waiting = GaugeMetricFamily("warranty_attention_open",
                                     "Attention queue items not handled yet (need a person)",
                                     labels=["kind"])
         for kind, count in open_counts(self.session).items():
             waiting.add_metric([kind], count)
         yield waiting
+
+    def _failing(self, model, pending) -> int:
+        """Pending rows whose last try failed."""
+        return self.session.exec(sa.select(sa.func.count()).select_from(model).where(
+            pending, model.last_error.is_not(None))).one()[0]
 
 
 def _allowed(remote: str | None, allow: str) -> bool:

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from warranty import contracts as contracts_mod
 from warranty.dates import utcnow
+from warranty.db import advisory_lock
 from warranty.magic_links import MAX_AGE_SECONDS, plans_link
 from warranty.mail import queue_mail
 from warranty.models import Contract, MailMessage, Order, Refund
@@ -25,6 +26,7 @@ COVERAGE_NAMES = {
                  "Accident (breakdown plus accidental damage)"),
 }
 PLANS_LINK_COOLDOWN_SECONDS = 120  # one plans-link mail per address per two minutes
+_PLANS_LINK_LOCKS = 0x706C  # advisory lock namespace: one plans-link decision per address
 
 
 def plan_name(contract: Contract) -> str:
@@ -196,6 +198,9 @@ def send_plans_link(*, session: Session, settings: Settings, email: str) -> bool
     A mail sent to the address in the last two minutes stops another (no mail bombing).
     """
     address = email.strip().lower()
+    # Requests for one address wait for each other, so the cooldown below sees the mail an
+    # earlier one just queued (without it, requests at once all passed and all mailed).
+    advisory_lock(session, _PLANS_LINK_LOCKS, address)
     has_plans = session.exec(select(Contract.id).where(
         func.lower(Contract.customer_email) == address).limit(1)).first()
     if has_plans is None:

@@ -16,10 +16,14 @@ from sqlmodel import Session
 from warranty import customer_facts
 from warranty.csv_records import read_records
 from warranty.dates import utcnow
+from warranty.db import advisory_lock
 from warranty.errors import ValidationFailed
 from warranty.models import MAX_COLUMN_AMOUNT, Order, public_id
 
 MAX_BATCH = 10_000
+# The advisory lock imports take (warranty.db.advisory_lock): one import at a time reads
+# which references exist and inserts the rest, so two imports of one order store it once.
+_IMPORT_LOCK = (0x6F69, 0)
 CSV_COLUMNS = ["order_ref", "email", "purchase_date", "total_amount", "visitor_id"]
 
 
@@ -67,6 +71,7 @@ def import_orders(*, session: Session, orders: list[ExternalOrderIn],
             raise ValidationFailed(f"order {position}: order_ref {ref!r} appears twice")
         seen.add(ref)
     table = Order.__table__
+    advisory_lock(session, *_IMPORT_LOCK)
     existing: set[str] = set()
     for start in range(0, len(refs), 500):
         existing.update(session.execute(

@@ -40,7 +40,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session, select
 
 from warranty import money
-from warranty.errors import InvalidRules, NotFound
+from warranty.errors import Conflict, InvalidRules, NotFound
 from warranty.models import RuleSet
 
 Coverage = Literal["standard", "accident"]
@@ -310,11 +310,24 @@ LATEST_TTL_SECONDS = 2.0  # other processes see a new upload within this long
 
 
 def save_rule_set(*, session: Session, document: RuleDocument, store_currency: str,
-                  created_by: str, note: str = "") -> RuleSet:
-    """Store a validated document as a new version (the session's caller commits)."""
+                  created_by: str, note: str = "", based_on: int | None = None) -> RuleSet:
+    """Store a validated document as a new version (the session's caller commits).
+
+    Uploads go one at a time: each waits for the newest version's row lock, then reads the
+    newest version again, so versions are numbered in the order they commit. ``based_on``
+    is the version the uploader edited: if another upload committed since, this one is
+    refused (409) instead of silently replacing it.
+    """
     if document.currency != store_currency:
         raise InvalidRules(f"rule set is in {document.currency.upper()} but the store "
                            f"currency is {store_currency.upper()}", code="currency_mismatch")
+    newest = select(RuleSet.version).order_by(RuleSet.version.desc()).limit(1)
+    session.exec(newest.with_for_update()).first()
+    latest = session.exec(newest).first()  # a new statement: sees what committed meanwhile
+    if based_on is not None and based_on != latest:
+        raise Conflict(f"the rules were changed meanwhile: the newest version is {latest}, "
+                       f"not {based_on}; start again from version {latest}",
+                       code="rules_changed", details={"newest_version": latest})
     row = RuleSet(currency=document.currency, document=document.model_dump(mode="json"),
                   created_by=created_by, note=note)
     session.add(row)

@@ -107,7 +107,11 @@ def _read(session: Session, *, refund_id: int) -> tuple[str, int, str | None, di
 
 
 def lock(session: Session, refund_id: int) -> Refund:
-    """The refund row, locked for this transaction and read fresh."""
+    """The refund, re-read under its row lock, after its contract's if it has one (the one
+    lock order: contract, then its refund; see docs/concurrency.md)."""
+    contract_id = session.exec(select(Refund.contract_id).where(Refund.id == refund_id)).one()
+    if contract_id is not None:
+        contracts.lock(session, contract_id)
     return session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()
                         .execution_options(populate_existing=True)).one()
 
@@ -163,6 +167,12 @@ def record_stripe_refund(*, session: Session, settings: Settings, refund: Refund
         refund.next_attempt_at = utcnow() + timedelta(seconds=POLL_SECONDS)
     session.add(refund)
     return changed
+def _record_error(session, *, settings: Settings, refund_id: int, error: str) -> None:
+    """Note an attempt that broke unexpectedly; it is tried again after the backoff."""
+    refund = lock(session, refund_id)
+    if refund.status == "pending":
+        jobs.retry_later(refund, error, settings)
+        session.add(refund)
 
 
 def _attempt(settings: Settings, refund_id: int) -> None:
@@ -304,8 +314,8 @@ def execute_refund(*, settings: Settings, refund_id: int, wait_seconds: float = 
     skips locked rows), try to claim it again for up to this long.
     """
     deadline = time.monotonic() + wait_seconds
-    while not jobs.claim(settings=settings, model=Refund, limit=1,
-                         lease_seconds=LEASE_SECONDS, only_id=refund_id):
+    while jobs.claim_next(settings=settings, model=Refund, lease_seconds=LEASE_SECONDS,
+                          only_id=refund_id) is None:
         if time.monotonic() >= deadline or not _due(settings, refund_id):
             return False
         time.sleep(0.1)
@@ -322,11 +332,27 @@ def _due(settings: Settings, refund_id: int) -> bool:
 
 
 def run_refunds(*, settings: Settings, limit: int = 20) -> int:
-    """Try up to ``limit`` due pending refunds (new, retried, or held pending by Stripe)."""
-    ids = jobs.claim(settings=settings, model=Refund, limit=limit, lease_seconds=LEASE_SECONDS)
-    for refund_id in ids:
-        _attempt(settings, refund_id)
-    return len(ids)
+    """Retry up to ``limit`` due pending refunds, each claimed (leased) right before its
+    attempt; returns how many were tried.
+
+    An attempt that breaks in a way nobody foresaw is recorded on its refund, which backs
+    off; the other refunds still get their turn. (What Stripe's answers mean for a refund
+    is ``_attempt``'s business.)
+    """
+    tried = 0
+    for row in jobs.each_due(settings=settings, model=Refund, lease_seconds=LEASE_SECONDS,
+                             limit=limit):
+        tried += 1
+        try:
+            _attempt(settings, row.id)
+        except jobs.DATABASE_UNAVAILABLE:
+            raise  # not this refund's fault: the pass ends, the lease brings it back
+        except Exception as exc:  # one refund's surprise is its own
+            log.exception("refund %s: the attempt broke", row.id)
+            jobs.in_transaction(settings, partial(
+                _record_error, settings=settings, refund_id=row.id,
+                error=f"{type(exc).__name__}: {exc}"), patience=RECORD_PATIENCE_SECONDS)
+    return tried
 
 
 def promised_on_order(session, order: Order) -> int:

@@ -38,9 +38,14 @@ def create_staff(*, session: Session, email: str, role: str, password: str) -> S
 
 
 def authenticate(*, session: Session, email: str, password: str) -> StaffUser:
-    """The active staff account with this email and password, or Unauthorized."""
+    """The active staff account with this email and password, or Unauthorized.
+
+    The account is read under its row lock: a sign-in racing a change to it (disabled,
+    sessions revoked) sees that change committed, not the account as it was before.
+    """
     user = session.exec(select(StaffUser)
-                        .where(StaffUser.email == (email or "").strip().lower())).first()
+                        .where(StaffUser.email == (email or "").strip().lower())
+                        .with_for_update().execution_options(populate_existing=True)).first()
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if user is None or not valid or user.disabled_at is not None:
         raise Unauthorized("wrong email or password", code="bad_login")

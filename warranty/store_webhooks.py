@@ -7,6 +7,9 @@ POSTs its JSON body to ``WARRANTY_STORE_WEBHOOK_URL`` with
 
 keyed with ``WARRANTY_STORE_WEBHOOK_SECRET``. A 2xx answer delivers it; anything else is
 retried with exponential backoff up to ``WARRANTY_WEBHOOK_MAX_ATTEMPTS``, then marked dead.
+An event whose body cannot be serialised is dead at once, with the reason. Each event is
+claimed right before its POST (its own lease) and failed on its own: one bad event or a
+slow store never holds back the others.
 The store deduplicates on the event ``id`` (also sent as ``Warranty-Event-Id``).
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import time
@@ -66,14 +70,20 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
-def _deliver(settings: Settings, payload: dict) -> str | None:
-    """POST one event; None when the store accepted it, else what went wrong."""
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+def body_of(payload: dict) -> bytes:
+    """The exact bytes POSTed (and signed); ValueError/TypeError if they cannot be made."""
+    # Strict JSON: NaN would reach the store as a literal its parser refuses.
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).encode()
+
+
+def _deliver(settings: Settings, event_id: str, body: bytes) -> str | None:
+    """POST one event's body; None when the store accepted it, else what went wrong."""
     request = urllib.request.Request(settings.store_webhook_url, data=body, method="POST",
                                      headers={
                                          "Content-Type": "application/json",
                                          "User-Agent": f"warranty/{__version__}",
-                                         "Warranty-Event-Id": payload["id"],
+                                         "Warranty-Event-Id": event_id,
                                          SIGNATURE_HEADER: sign(settings.store_webhook_secret,
                                                                 body, int(time.time())),
                                      })
@@ -82,20 +92,32 @@ def _deliver(settings: Settings, payload: dict) -> str | None:
             return None  # the opener raises for every status outside 2xx
     except urllib.error.HTTPError as exc:
         return f"store answered HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         return f"delivery failed: {exc}"
 
 
-def _payload(session: Session, *, event_id: int) -> dict:
-    """The body of a stored event."""
-    return session.get(OutboundWebhook, event_id).payload
+def _attempt(settings: Settings, row: OutboundWebhook) -> tuple[str | None, bool]:
+    """Serialise and deliver one claimed event: (error or None, whether it is for good)."""
+    try:
+        body = body_of(row.payload)
+    except (TypeError, ValueError) as exc:
+        return f"payload cannot be serialised: {exc}", True
+    try:
+        return _deliver(settings, row.event_id, body), False
+    except Exception as exc:  # whatever this one event raises is its own
+        log.exception("webhook %s could not be delivered", row.event_id)
+        return f"delivery failed: {type(exc).__name__}: {exc}", False
 
 
-def _record(session: Session, *, settings: Settings, event_id: int, error: str | None) -> None:
-    """Record one delivery: delivered, or retried later (dead after the last attempt)."""
+def _record(session: Session, *, settings: Settings, event_id: int, error: str | None,
+            permanent: bool = False) -> None:
+    """Record one delivery: delivered, retried later (dead after the last attempt), or dead."""
     row = session.get(OutboundWebhook, event_id)
     if error is None:
         row.status, row.delivered_at, row.last_error = "delivered", utcnow(), None
+    elif permanent:
+        log.warning("webhook %s (%s) dead: %s", row.event_id, row.type, error)
+        jobs.give_up(row, error)
     else:
         log.warning("webhook %s (%s): %s", row.event_id, row.type, error)
         jobs.retry_later(row, error, settings, settings.webhook_max_attempts)
@@ -103,19 +125,20 @@ def _record(session: Session, *, settings: Settings, event_id: int, error: str |
 
 
 def run_webhooks(*, settings: Settings, limit: int = 50) -> int:
-    """Deliver up to ``limit`` due events; returns how many were tried.
+    """Deliver up to ``limit`` due events, each claimed right before its POST; returns how
+    many were tried.
 
     With no store URL configured nothing is claimed: events wait, stored, until one is.
     """
     if not settings.store_webhook_url:
         return 0
-    ids = jobs.claim(settings=settings, model=OutboundWebhook, limit=limit,
-                     lease_seconds=LEASE_SECONDS)
     patience = LEASE_SECONDS / 2  # recording waits out a database restart, inside the lease
-    for event_id in ids:
-        payload = jobs.in_transaction(settings, partial(_payload, event_id=event_id),
-                                      patience=patience)
-        error = _deliver(settings, payload)
-        jobs.in_transaction(settings, partial(_record, settings=settings, event_id=event_id,
-                                              error=error), patience=patience)
-    return len(ids)
+    tried = 0
+    for row in jobs.each_due(settings=settings, model=OutboundWebhook,
+                             lease_seconds=LEASE_SECONDS, limit=limit):
+        tried += 1
+        error, permanent = _attempt(settings, row)
+        jobs.in_transaction(settings, partial(_record, settings=settings, event_id=row.id,
+                                              error=error, permanent=permanent),
+                            patience=patience)
+    return tried

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import stripe
 from sqlalchemy.dialects import postgresql, sqlite
@@ -173,7 +174,7 @@ def _charge_id(intent) -> str | None:
 def _lock_event(session: Session, event_id: str) -> StripeEvent | None:
     """The stored event row, locked for this transaction on PostgreSQL."""
     return session.exec(select(StripeEvent).where(StripeEvent.id == event_id)
-                        .with_for_update()).first()
+                        .with_for_update().execution_options(populate_existing=True)).first()
 
 
 def _find_order(session: Session, *, session_id: str | None = None,
@@ -185,7 +186,8 @@ def _find_order(session: Session, *, session_id: str | None = None,
                           (Order.stripe_charge_id, charge_id),
                           (Order.public_id, order_public_id)):
         if value:
-            order = session.exec(select(Order).where(column == value).with_for_update()).first()
+            order = session.exec(select(Order).where(column == value).with_for_update()
+                                 .execution_options(populate_existing=True)).first()
             if order is not None:
                 return order
     return None
@@ -425,32 +427,40 @@ def process(*, session: Session, settings: Settings, event_id: str, event_type: 
     return apply(session=session, settings=settings, event_id=event_id, fetched=fetched)
 
 
+def _record_error(session: Session, *, settings: Settings, event_id: str, error: str) -> None:
+    """``record_failure`` in a transaction of its own (the failed one was rolled back)."""
+    record_failure(session=session, settings=settings, event_id=event_id, error=error)
+
+
 def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
     """Apply stored events a crash or a Stripe outage left unprocessed; returns how many tried.
 
-    Due events are claimed like every other job (warranty.jobs: ``SKIP LOCKED`` on
-    PostgreSQL), so concurrent workers take different events; ``apply`` still locks the row
-    and skips a processed one, so a delivery racing a worker does the work once too.
+    Due events are claimed like every other job, one at a time right before each is worked
+    on (warranty.jobs: ``SKIP LOCKED`` on PostgreSQL, a lease per event), so concurrent
+    workers take different events; ``apply`` still locks the row and skips a processed one,
+    so a delivery racing a worker does the work once too. An event whose processing raises
+    is rolled back, its error recorded on it (it backs off), and the others still go.
     """
-    ids = jobs.claim(settings=settings, model=StripeEvent, limit=limit,
-                     lease_seconds=WORKER_LEASE_SECONDS,
-                     pending=PENDING)
-    if not ids:
-        return 0
-    with session_scope(settings.database_url) as session:
-        events = {row.id: (row.type, row.payload) for row in session.execute(
-            select(StripeEvent.id, StripeEvent.type, StripeEvent.payload)
-            .where(StripeEvent.id.in_(ids)))}
-    for event_id in ids:
-        event_type, payload = events[event_id]
+    tried = 0
+    for row in jobs.each_due(settings=settings, model=StripeEvent,
+                             lease_seconds=WORKER_LEASE_SECONDS, limit=limit, pending=PENDING):
+        tried += 1
         try:
             with session_scope(settings.database_url) as session:
-                outcome = process(session=session, settings=settings, event_id=event_id,
-                                  event_type=event_type, payload=payload)
+                outcome = process(session=session, settings=settings, event_id=row.id,
+                                  event_type=row.type, payload=row.payload)
                 session.commit()
                 send_refunds(session=session, settings=settings)
         except PaymentProviderError as exc:
-            log.warning("Stripe event %s still not applied: %s", event_id, exc.message)
+            log.warning("Stripe event %s still not applied: %s", row.id, exc.message)
             continue
-        log.info("Stripe event %s recovered: %s", event_id, outcome)
-    return len(ids)
+        except jobs.DATABASE_UNAVAILABLE:
+            raise  # not this event's fault: the pass ends, the lease brings it back
+        except Exception as exc:  # one event's surprise is its own
+            log.exception("Stripe event %s could not be applied", row.id)
+            jobs.in_transaction(settings, partial(
+                _record_error, settings=settings, event_id=row.id,
+                error=f"{type(exc).__name__}: {exc}"), patience=WORKER_LEASE_SECONDS / 2)
+            continue
+        log.info("Stripe event %s recovered: %s", row.id, outcome)
+    return tried

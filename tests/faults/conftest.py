@@ -132,11 +132,12 @@ class GatedStripe:
 
     While the gate is closed, requests wait before they are forwarded: an app that fetches
     from Stripe then stops at a known point of its work. ``answered`` counts the requests
-    forwarded and answered.
+    forwarded and answered. ``delay`` makes every request that much slower (a slow Stripe).
     """
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, delay: float = 0.0):
         self.upstream = upstream.rstrip("/")
+        self.delay = delay
         self.gate = threading.Event()
         self.gate.set()
         self.received = 0
@@ -147,6 +148,7 @@ class GatedStripe:
             def _forward(self):
                 proxy.received += 1
                 proxy.gate.wait(timeout=60)
+                time.sleep(proxy.delay)
                 length = int(self.headers.get("Content-Length") or 0)
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "content-length", "connection")}

@@ -220,3 +220,58 @@ def test_the_claim_query_reads_the_partial_due_index(database_url):
             plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
         conn.rollback()
     assert any("ix_stripe_event_due" in line for line in plan), plan
+
+
+def _broken_order(db) -> dict:
+    """A pending order Stripe charged, whose plan line is corrupt (arranged: its plan code
+    names no plan), and the payment_intent.succeeded event about it. Applying it raises."""
+    from sqlmodel import select as select_
+
+    from warranty.models import Order, OrderLine, RuleSet
+
+    version = db.exec(select_(RuleSet.version)).first()
+    order = Order(store_order_ref="B-1", customer_email="b@example.com", currency="jpy",
+                  total_amount=126000, channel="payment_intent")
+    db.add(order)
+    db.flush()
+    product = OrderLine(order_id=order.id, line_no=1, kind="product", sku="TV-1", title="TV",
+                        quantity=1, unit_price=120000, amount=120000,
+                        manufacturer_warranty_months=12, warranty_category="electronics")
+    db.add(product)
+    db.flush()
+    db.add(OrderLine(order_id=order.id, line_no=2, kind="plan", sku="TV-1", title="plan",
+                     quantity=1, unit_price=6000, amount=6000, warranty_category="electronics",
+                     plan_code="corrupt", rule_set_version=version, covers_line_id=product.id))
+    intent = stripe.PaymentIntent.create(amount=126000, currency="jpy",
+                                         payment_method="pm_card_visa", confirm=True,
+                                         metadata={"order_id": order.public_id})
+    order.stripe_payment_intent_id = intent.id
+    db.add(order)
+    db.commit()
+    return {"id": "evt_broken", "object": "event", "type": "payment_intent.succeeded",
+            "created": int(time.time()), "data": {"object": {"id": intent.id,
+                                                             "object": "payment_intent"}}}
+
+
+def test_an_event_whose_processing_raises_is_recorded_and_the_others_still_go(
+        paid_without_webhooks, stripe_settings, database_url, db):
+    _, order_id, completed, succeeded = paid_without_webhooks
+    broken = _broken_order(db)
+    for payload in [broken, completed, succeeded]:  # the broken one is due first
+        stripe_events.record(session=db, event=stripe.Event.construct_from(payload, "k"))
+        db.commit()
+        time.sleep(0.01)
+    _age(database_url, stripe_events.DELIVERY_LEASE_SECONDS)
+    eager = stripe_settings.model_copy(update={"retry_base_seconds": 60})
+    assert stripe_events.run_stripe_events(settings=eager, limit=10) == 3
+    order, contracts = order_state(database_url, order_id)
+    assert order.status == "paid" and len(contracts) == 3
+    row = _event(database_url, "evt_broken")
+    assert row.processed_at is None and row.attempts == 2
+    assert row.last_error.startswith("ValueError: ")
+    backoff = jobs.backoff_seconds(row.attempts, eager)  # delivery's try and the worker's
+    assert backoff - 10 < (row.next_attempt_at - utcnow()).total_seconds() <= backoff
+    # Its transaction was rolled back: the order it names is untouched.
+    assert db.exec(sa.text("SELECT status FROM orders WHERE store_order_ref = 'B-1'")
+                   ).scalar() == "pending"
+    assert stripe_events.run_stripe_events(settings=eager, limit=10) == 0

@@ -22,6 +22,10 @@ class RuleSetUpload(BaseModel):
 
     rules: dict = Field(description="the rule document, same format as the YAML file")
     note: str = Field(default="", max_length=500)
+    based_on_version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1,
+        description="the version these rules were edited from; if a newer one was uploaded "
+                    "since, the upload is refused (409 rules_changed) instead of replacing it")
 
 
 class RuleSetOut(BaseModel):
@@ -49,14 +53,15 @@ def _out(row: RuleSet, with_rules: bool) -> RuleSetOut:
 
 
 @endpoint(bp, "/rule-sets", method="POST", summary="Upload pricing rules as a new version",
-          auth="staff", body=RuleSetUpload, response=RuleSetOut, status=201)
+          auth="staff", body=RuleSetUpload, response=RuleSetOut, status=201, errors=(409,))
 def upload(body: RuleSetUpload):
     """Validate and store a new rule version."""
     session = get_session()
     document = pricing.parse_document(body.rules)
     row = pricing.save_rule_set(session=session, document=document,
                                 store_currency=current_app.config["SETTINGS"].currency,
-                                created_by=g.actor, note=body.note)
+                                created_by=g.actor, note=body.note,
+                                based_on=body.based_on_version)
     session.commit()
     return _out(row, with_rules=True)
 
