@@ -277,7 +277,7 @@ def test_a_refund_whose_attempt_breaks_backs_off_and_the_others_still_go(db, mai
     first = cancel_in_db(db, mail_settings, broken, date(2026, 7, 1))
     second = cancel_in_db(db, mail_settings, contract, date(2026, 7, 1))
     # Arranged: the order lost its payment's id after the refund was promised (a bad manual
-    # fix, say). Its attempt breaks before Stripe is even asked.
+    # fix, say). Its attempt can never succeed: it fails for a person, before Stripe is asked.
     broken_order.stripe_payment_intent_id = None
     db.add(broken_order)
     db.commit()
@@ -286,6 +286,6 @@ def test_a_refund_whose_attempt_breaks_backs_off_and_the_others_still_go(db, mai
     fresh(db, second)
     assert (second.status, second.attempts) == ("succeeded", 1)
     assert stripe_refunds(order) == [(5058, refund_key(contract))]
-    assert (first.status, first.attempts) == ("pending", 1)
-    assert first.last_error and first.next_attempt_at > utcnow()  # backing off
+    assert (first.status, first.attempts) == ("failed", 1)
+    assert "no Stripe payment" in first.last_error and first.next_attempt_at is None
     assert run_refunds(settings=mail_settings, limit=10) == 0

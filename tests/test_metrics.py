@@ -113,5 +113,5 @@ def test_dead_and_retrying_rows_of_every_outbox_are_counted(client, db, mail_set
             if name == "warranty_dead_letters"}
     retrying = {labels[0][1]: v for (name, labels), v in found.items()
                 if name == "warranty_retrying"}
-    assert dead == {"mail": 1, "store_webhooks": 0, "refunds": 0}
+    assert dead == {"mail": 1, "store_webhooks": 0, "refunds": 0, "stripe_events": 0}
     assert retrying == {"mail": 1, "store_webhooks": 0, "refunds": 0, "stripe_events": 1}
