@@ -30,7 +30,7 @@ def test_purchase_mail_names_plans_dates_terms_and_link(db, mail_settings, smtp_
     assert "¥6,000" in body and "2026-01-10 – 2029-01-09" in body
     assert "Breakdown cover from / 故障の補償開始: 2027-01-10" in body
     assert "Cancel within 30 days of purchase" in body and "¥0" in body
-    link = next(line for line in body.splitlines() if "/my/plans?token=" in line)
+    link = next(line for line in body.splitlines() if "/my/sign-in?token=" in line)
     token = parse_qs(urlparse(link).query)["token"][0]
     assert magic_links.email_from_plans_token(mail_settings, token) == "buyer@example.com"
     row = db.exec(select(MailMessage)).one()
