@@ -6,12 +6,13 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import requests
 import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlmodel import select
 
-from tests.factories import add_staff, paid_order
-from tests.web.pages import csrf, sign_in_customer, sign_in_staff
+from tests.factories import STAFF_PASSWORD, add_staff, paid_order
+from tests.web.pages import CSRF, csrf, sign_in_customer, sign_in_staff
 from warranty.cli import main
 from warranty.dates import utcnow
 from warranty.models import AuthSession
@@ -45,17 +46,25 @@ def test_a_staff_session_expires(client, db, settings):
     assert not _signed_in(client)  # past the row's own end
 
 
-def test_logout_ends_the_session_for_a_copied_cookie_too(app, client, db):
+def test_logout_ends_the_session_for_a_copied_cookie_too(live_server, db):
     add_staff(db)
-    sign_in_staff(client)
-    copied = _cookie(client).value
-    thief = app.test_client()
-    thief.set_cookie("wty_staff", copied, path="/staff")
-    assert _signed_in(thief)
-    assert client.post("/staff/logout", data={"csrf_token": csrf(client, "/staff/claims")}
-                       ).status_code == 303
-    assert _cookie(client) is None
-    assert not _signed_in(thief) and not _signed_in(client)
+    browser, thief = requests.Session(), requests.Session()
+    form = CSRF.search(browser.get(f"{live_server}/staff/login", timeout=10).text).group(1)
+    signed = browser.post(f"{live_server}/staff/login", timeout=10, allow_redirects=False,
+                          data={"email": "alice@store.example", "password": STAFF_PASSWORD,
+                                "csrf_token": form})
+    assert signed.status_code == 303
+    thief.cookies.update(browser.cookies)  # every cookie the browser holds, copied
+    assert thief.get(f"{live_server}/staff/claims", timeout=10,
+                     allow_redirects=False).status_code == 200
+    page = browser.get(f"{live_server}/staff/claims", timeout=10).text
+    out = browser.post(f"{live_server}/staff/logout", timeout=10, allow_redirects=False,
+                       data={"csrf_token": CSRF.search(page).group(1)})
+    assert out.status_code == 303
+    for client in (thief, browser):
+        again = client.get(f"{live_server}/staff/claims", timeout=10, allow_redirects=False)
+        assert again.status_code == 302 and "/staff/login" in again.headers["Location"]
+    db.commit()
     row = db.exec(select(AuthSession)).one()
     assert row.revoked_at is not None and row.subject == "alice@store.example"
 
