@@ -195,7 +195,8 @@ def install(bp: Blueprint) -> None:
         return {"lang": lang, "t": partial(i18n.t, lang), "csrf_token": csrf_token,
                 "other_languages": [code for code in i18n.LANGUAGES if code != lang],
                 "money": money.format_amount,
-                "customer_session": lambda: signed_in("customer")}
+                "customer_session": lambda: (signed_in("customer") if realm() == "customer"
+                                             else None)}
 
     @bp.after_app_request
     def _headers(response: Response) -> Response:
