@@ -39,7 +39,7 @@ def test_create_staff_prompts_twice(run, db):
     result = run("create-staff", "a@store.example", stdin="a long enough secret\n"
                  "a long enough secret\n")
     assert result.exit_code == 0, result.output
-    assert db.exec(select(StaffUser.role)).one() == "staff"
+    assert db.exec(select(StaffUser.role)).one() == "support"  # the least-privileged role
 
 
 def test_create_staff_refuses_weak_passwords_duplicates_and_unknown_roles(run, db):

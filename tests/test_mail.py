@@ -33,7 +33,7 @@ def test_purchase_mail_names_plans_dates_terms_and_link(db, mail_settings, smtp_
     assert "Cancel within 30 days of purchase" in body and "¥0" in body
     assert ("Incidents during the term can be claimed up to 90 days after the term ends. / "
             "保証期間中の事故・故障は、保証期間の終了後90日まで申請できます。") in body
-    link = next(line for line in body.splitlines() if "/my/plans?token=" in line)
+    link = next(line for line in body.splitlines() if "/my/sign-in?token=" in line)
     token = parse_qs(urlparse(link).query)["token"][0]
     assert magic_links.email_from_plans_token(mail_settings, token) == "buyer@example.com"
     row = db.exec(select(MailMessage)).one()

@@ -4,11 +4,12 @@ purchase, its mail, a cancellation with its refund, a claim and staff sign-ins."
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qs, urlsplit
 
 from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import STAFF_PASSWORD, add_staff
 from tests.test_store_webhooks import SECRET as STORE_SECRET
-from tests.web.pages import csrf, sign_in_staff
+from tests.web.pages import CSRF, csrf, sign_in_staff
 from warranty import create_app, magic_links
 from warranty.worker import run_once
 
@@ -30,7 +31,15 @@ def test_secrets_never_appear_in_the_logs(paid_without_webhooks, mail_settings, 
     cancelled = client.post(f"/api/v1/contracts/{contract_id}/cancel", headers=staff_headers,
                             json={"amount": quote["amount"], "reason": "changed my mind"})
     assert cancelled.json["refund"]["status"] == "succeeded"
-    customer_token = magic_links.make_token(settings, "plans", {"email": "a@example.com"})
+    customer_token = client.post("/api/v1/customer-tokens", headers=staff_headers,
+                                 json={"email": "a@example.com"}).json["token"]
+    link = magic_links.plans_link(settings, "a@example.com")
+    link_token = parse_qs(urlsplit(link).query)["token"][0]
+    page = client.get(link.removeprefix(settings.base_url))
+    signed_in = client.post("/my/sign-in", data={"token": link_token,
+                                                 "csrf_token": CSRF.search(page.text).group(1)})
+    assert signed_in.status_code == 303
+    customer_cookie = client.get_cookie("wty_customer").value
     claim = client.post("/api/v1/claims", headers={**store_key, "X-Customer-Token":
                                                   customer_token},
                         json={"contract_id": contracts.json["items"][1]["id"],
@@ -39,6 +48,7 @@ def test_secrets_never_appear_in_the_logs(paid_without_webhooks, mail_settings, 
     assert claim.status_code in (201, 422)
     add_staff(db)
     sign_in_staff(client)
+    staff_cookie = client.get_cookie("wty_staff", path="/staff").value
     wrong = client.post("/staff/login", data={"email": "alice@store.example",
                                               "password": "wrong-" + STAFF_PASSWORD,
                                               "csrf_token": csrf(client, "/staff/login")})
@@ -50,6 +60,8 @@ def test_secrets_never_appear_in_the_logs(paid_without_webhooks, mail_settings, 
                "Stripe key": settings.stripe_api_key,
                "Stripe webhook secret": settings.stripe_webhook_secret,
                "store webhook secret": STORE_SECRET, "SMTP password": settings.smtp_password,
-               "staff password": STAFF_PASSWORD, "customer token": customer_token}
+               "staff password": STAFF_PASSWORD, "customer token": customer_token,
+               "sign-in link": link_token, "customer cookie": customer_cookie,
+               "staff cookie": staff_cookie}
     leaked = [name for name, value in secrets.items() if value in logged]
     assert leaked == []

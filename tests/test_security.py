@@ -51,22 +51,64 @@ def test_pages_get_a_readable_429(settings, db):
     assert answers[2].mimetype == "text/html" and "too_many_requests" in answers[2].text
 
 
-def test_staff_sign_in_locks_an_account_after_failed_passwords(settings, db):
+def _login(app, email: str, password: str, where: dict):
+    """One staff sign-in attempt from a new browser at ``where`` (an address)."""
+    client = app.test_client()
+    token = csrf(client, "/staff/login")
+    return client.post("/staff/login", environ_base=where, data={
+        "email": email, "password": password, "csrf_token": token})
+
+
+def test_wrong_passwords_from_one_address_never_lock_the_rightful_user_out(settings, db):
     add_staff(db)
     add_staff(db, email="bob@store.example")
     app = create_app(settings.model_copy(update={
-        "rate_limit_staff_login_failures": "3 per 15 minutes"}))
+        "rate_limit_sign_in": "1000/minute", "staff_login_free_failures": 3,
+        "rate_limit_staff_login_failures": "5 per 15 minutes"}))
+    attacker, office = _caller(), _caller()
+    codes = [_login(app, "Alice@store.example", f"guess-{n}", attacker).status_code
+             for n in range(8)]
+    assert codes[:3] == [401] * 3 and set(codes[3:]) == {429}  # backoff after 3 failures
+    # Waiting, the attacker's address is refused before the password is even checked.
+    assert _login(app, "alice@store.example", STAFF_PASSWORD, attacker).status_code == 429
+    # The rightful user, from an address without failures, gets in at once.
+    assert _login(app, "alice@store.example", STAFF_PASSWORD, office).status_code == 303
+    assert _login(app, "bob@store.example", STAFF_PASSWORD, attacker).status_code == 303
 
-    def attempt(email: str, password: str):
-        client = app.test_client()  # a new browser, and a new address, every time
-        token = csrf(client, "/staff/login")
-        return client.post("/staff/login", environ_base=_caller(), data={
-            "email": email, "password": password, "csrf_token": token})
 
-    assert attempt("alice@store.example", STAFF_PASSWORD).status_code == 303  # not counted
-    assert [attempt("Alice@store.example", "guess").status_code for _ in range(3)] == [401] * 3
-    assert attempt("alice@store.example", STAFF_PASSWORD).status_code == 429  # locked
-    assert attempt("bob@store.example", STAFF_PASSWORD).status_code == 303
+def test_past_the_account_cap_every_failing_address_waits_and_fresh_ones_still_try(settings,
+                                                                                     db):
+    add_staff(db)
+    app = create_app(settings.model_copy(update={
+        "rate_limit_sign_in": "1000/minute", "staff_login_free_failures": 3,
+        "rate_limit_staff_login_failures": "4 per 15 minutes"}))
+    botnet = [_caller() for _ in range(6)]
+    # Four addresses spend the account's cap of four failures ...
+    assert [_login(app, "alice@store.example", "guess", a).status_code
+            for a in botnet[:4]] == [401] * 4
+    # ... after which each new address gets one guess, then waits the whole cap.
+    assert _login(app, "alice@store.example", "guess", botnet[4]).status_code == 401
+    refused = _login(app, "alice@store.example", "guess", botnet[4])
+    assert refused.status_code == 429 and 850 < int(refused.headers["Retry-After"]) <= 900
+    assert _login(app, "alice@store.example", STAFF_PASSWORD, _caller()).status_code == 303
+
+
+def test_the_same_address_signs_in_after_its_backoff(settings, db):
+    add_staff(db)
+    app = create_app(settings.model_copy(update={
+        "rate_limit_sign_in": "1000/minute", "staff_login_free_failures": 2,
+        "staff_login_backoff_seconds": 1, "rate_limit_staff_login_failures": "50/hour"}))
+    me = _caller()
+    assert [_login(app, "alice@store.example", "typo", me).status_code
+            for _ in range(2)] == [401, 401]
+    waiting = _login(app, "alice@store.example", STAFF_PASSWORD, me)
+    assert waiting.status_code == 429 and waiting.headers["Retry-After"] == "1"
+    assert "try again in 1 seconds" in waiting.text
+    time.sleep(1.1)
+    assert _login(app, "alice@store.example", STAFF_PASSWORD, me).status_code == 303
+    # The correct password ended that address's backoff: a typo later is free again.
+    assert _login(app, "alice@store.example", "typo", me).status_code == 401
+    assert _login(app, "alice@store.example", "typo", me).status_code == 401
 
 
 def test_memory_counts_expire_without_a_timer_thread(monkeypatch):

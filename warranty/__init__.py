@@ -27,7 +27,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     # Product bulk upserts and claim uploads are the largest bodies we accept.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
-    # The session cookie carries the signed-in customer or staff member and the CSRF token.
+    # Flask's signed cookie keeps the language and a visitor's CSRF token; who is signed in
+    # lives server-side behind cookies of its own (warranty.web, warranty.auth_sessions).
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
     logging.basicConfig(level=logging.INFO)

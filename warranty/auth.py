@@ -1,4 +1,5 @@
-"""Credentials: bearer tokens for staff and finance, the store's public key for storefronts."""
+"""Credentials and roles: bearer tokens for staff, the store's public key for storefronts, and
+the one table of what each staff role may do (API endpoints and staff pages alike)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,55 @@ from warranty.dates import utcnow
 from warranty.errors import Forbidden, Unauthorized
 from warranty.models import ApiToken
 
-# Which roles may call endpoints of each audience.
-ROLE_ALLOWS = {
-    "admin": {"staff", "finance", "admin"},
-    "staff": {"staff"},
-    "finance": {"finance"},
+ROLES = ("support", "finance", "admin")
+# Older names of roles, still accepted where a role is typed in (CLI, create_staff, tokens).
+ROLE_ALIASES = {"staff": "support"}
+
+# What each role may do: least privilege, each role doing what the one before it does and
+# more. Every API endpoint (warranty.api.spec ``auth=``) and every staff page names one of
+# these; the README's roles table is this table.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # contracts, claims, the queue, customer histories, the catalog, rule sets, metrics
+    "read": frozenset({"support", "finance", "admin"}),
+    # approve, deny, ask for information, close; file, attach, answer for a customer
+    "decide_claims": frozenset({"support", "finance", "admin"}),
+    # give a plan to a new owner
+    "transfer": frozenset({"support", "finance", "admin"}),
+    # money: cancellations with their refund, product returns, claim payouts
+    "refund": frozenset({"finance", "admin"}),
+    # finance reports, ledgers, exports and the dashboard
+    "reports": frozenset({"finance", "admin"}),
+    # rule sets, catalog, order import, customer tokens, staff accounts and bearer tokens
+    "admin": frozenset({"admin"}),
 }
+# The audiences endpoints were declared with before the table: each is the permission with
+# the same roles ("staff" = support level).
+AUDIENCE_ALIASES = {"staff": "read", "support": "read", "finance": "refund"}
+
+
+def normalize_role(role: str) -> str:
+    """A stored role name for ``role`` (``staff`` is the old name of ``support``)."""
+    role = (role or "").strip().lower()
+    return ROLE_ALIASES.get(role, role)
+
+
+def permission_of(audience: str) -> str:
+    """The permission an endpoint's ``auth=`` stands for (KeyError for an unknown one)."""
+    name = AUDIENCE_ALIASES.get(audience, audience)
+    if name not in PERMISSIONS:
+        raise KeyError(f"unknown permission {audience!r}; choose one of {sorted(PERMISSIONS)}")
+    return name
+
+
+def may(role: str | None, permission: str) -> bool:
+    """Whether ``role`` holds ``permission``."""
+    return normalize_role(role or "") in PERMISSIONS[permission_of(permission)]
+
+
+def roles_with(permission: str) -> list[str]:
+    """The roles holding ``permission``, in the order of ROLES."""
+    allowed = PERMISSIONS[permission_of(permission)]
+    return [role for role in ROLES if role in allowed]
 
 
 def hash_token(token: str) -> str:
@@ -29,8 +73,9 @@ def hash_token(token: str) -> str:
 def issue_token(*, session: Session, name: str, role: str,
                 expires_at: datetime | None = None) -> str:
     """Create a bearer token and return its only plaintext copy."""
-    if role not in ROLE_ALLOWS:
-        raise ValueError(f"unknown role {role!r}; choose one of {sorted(ROLE_ALLOWS)}")
+    role = normalize_role(role)
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     token = "wt_" + secrets.token_urlsafe(32)
     session.add(ApiToken(name=name, role=role, token_hash=hash_token(token),
                          expires_at=expires_at))
@@ -55,13 +100,21 @@ def bearer_role(*, session: Session, header: str | None, master_token: str) -> t
         raise Unauthorized("bearer token was revoked", code="token_revoked")
     if row.expires_at is not None and row.expires_at <= utcnow():
         raise Unauthorized("bearer token has expired", code="token_expired")
-    return f"token:{row.name}", row.role
+    return f"token:{row.name}", normalize_role(row.role)
+
+
+def require_permission(role: str | None, permission: str) -> None:
+    """Refuse a role that does not hold ``permission`` (403)."""
+    if not may(role, permission):
+        needed = " or ".join(roles_with(permission))
+        raise Forbidden(f"a {role} account cannot do this; it needs the {needed} role",
+                        details={"permission": permission_of(permission),
+                                 "roles": roles_with(permission)})
 
 
 def require_role(role: str, audience: str) -> None:
-    """Refuse a role that may not call endpoints for ``audience``."""
-    if audience not in ROLE_ALLOWS.get(role, set()):
-        raise Forbidden(f"a {role} token cannot call {audience} endpoints")
+    """Refuse a role that may not call endpoints for ``audience`` (see PERMISSIONS)."""
+    require_permission(role, audience)
 
 
 def check_public_key(given: str | None, expected: str) -> None:

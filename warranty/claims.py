@@ -277,15 +277,16 @@ def webhook_payload(session: Session, claim: Claim, contract: Contract, reason: 
             "currency": contract.currency, "reason": reason or None}
 
 
-def _claim_link(settings: Settings, claim: Claim) -> str:
-    """A signed link that signs the customer in and opens the claim's page."""
-    return (magic_links.plans_link(settings, claim.customer_email)
-            + f"&next=/my/claims/{claim.public_id}&lang={claim.lang}")
+def _claim_link(settings: Settings, claim: Claim, email: str) -> str:
+    """A mailed sign-in link for ``email`` that opens the claim's page once confirmed."""
+    return magic_links.plans_link(settings, email, next=f"/my/claims/{claim.public_id}",
+                                  lang=claim.lang)
 
 
 def _mail_status(session: Session, settings: Settings, claim: Claim, contract: Contract,
                  reason: str) -> None:
-    """Tell the customer about the claim's new status, in the language they filed it in."""
+    """Tell the plan's current owner (who may see the claim) about its new status, in the
+    language the claim was filed in."""
     lang = claim.lang
     status = i18n.t(lang, f"status.{claim.status}")
     lines = [i18n.t(lang, "mail.status.body", product=contract.product_title,
@@ -296,8 +297,9 @@ def _mail_status(session: Session, settings: Settings, claim: Claim, contract: C
         lines.append(i18n.t(lang, "mail.info_requested", message=claim.info_request or ""))
     elif claim.status == "approved":
         lines.append(i18n.t(lang, f"decision.{claim.decision}"))
-    lines.append(i18n.t(lang, "mail.link", link=_claim_link(settings, claim)))
-    queue_mail(session=session, to=claim.customer_email,
+    owner = normalize_email(contract.customer_email)
+    lines.append(i18n.t(lang, "mail.link", link=_claim_link(settings, claim, owner)))
+    queue_mail(session=session, to=owner,
                subject=i18n.t(lang, "mail.status.subject", status=status),
                body="\n\n".join(lines) + "\n", kind=f"claim_{claim.status}")
 
@@ -316,8 +318,10 @@ def nps_link(settings: Settings, claim: Claim) -> str:
 
 
 def _mail_nps(session: Session, settings: Settings, claim: Claim) -> None:
-    """Ask the "would you recommend us" question once the claim is closed."""
-    queue_mail(session=session, to=claim.customer_email,
+    """Ask the plan's current owner the "would you recommend us" question once the claim is
+    closed."""
+    contract = session.get(Contract, claim.contract_id)
+    queue_mail(session=session, to=normalize_email(contract.customer_email),
                subject=i18n.t(claim.lang, "nps.subject"),
                body=i18n.t(claim.lang, "nps.mail", link=nps_link(settings, claim)) + "\n",
                kind="claim_nps")
@@ -645,11 +649,14 @@ def get_claim(session: Session, public_id: str) -> Claim:
 
 
 def get_claim_for(session: Session, public_id: str, email: str) -> Claim:
-    """A customer's own claim; someone else's is reported exactly like a missing one."""
-    claim = session.exec(select(Claim).where(Claim.public_id == public_id)).first()
-    if claim is None or claim.customer_email != normalize_email(email):
+    """A claim on a plan the customer owns now (a transfer moves its claims to the new
+    owner); anyone else's is reported exactly like a missing one."""
+    row = session.exec(select(Claim, Contract.customer_email)
+                       .join(Contract, Contract.id == Claim.contract_id)
+                       .where(Claim.public_id == public_id)).first()
+    if row is None or normalize_email(row[1]) != normalize_email(email):
         raise NotFound(f"no claim {public_id}", code="unknown_claim")
-    return claim
+    return row[0]
 
 
 def get_contract_for(session: Session, public_id: str, email: str) -> Contract:
@@ -677,18 +684,21 @@ def plans_for(session: Session, email: str) -> list[Contract]:
 
 
 def claims_for(session: Session, email: str) -> list[Claim]:
-    """The claims a customer filed, newest first."""
-    return list(session.exec(select(Claim).where(Claim.customer_email == normalize_email(email))
-                             .order_by(Claim.id.desc())).all())
+    """The claims on the plans a customer owns now, whoever filed them, newest first."""
+    return list(session.exec(
+        select(Claim).join(Contract, Contract.id == Claim.contract_id)
+        .where(sa.func.lower(Contract.customer_email) == normalize_email(email))
+        .order_by(Claim.id.desc())).all())
 
 
-def email_owns_order(session: Session, email: str, order_ref: str) -> bool:
-    """True when a paid order with this reference belongs to this email and has plans."""
-    row = session.exec(
-        select(Contract.id).join(Order, Order.id == Contract.order_id)
-        .where(sa.func.lower(Order.customer_email) == normalize_email(email),
-               Order.store_order_ref == order_ref.strip())).first()
-    return row is not None
+def order_plans(session: Session, email: str, order_ref: str) -> list[Contract]:
+    """The plans of the orders with this reference that ``email`` owns now, newest first:
+    what an email and order reference may see (nothing of other orders)."""
+    return list(session.exec(
+        select(Contract).join(Order, Order.id == Contract.order_id)
+        .where(sa.func.lower(Contract.customer_email) == normalize_email(email),
+               Order.store_order_ref == (order_ref or "").strip())
+        .order_by(Contract.id.desc())).all())
 
 
 def timeline(session: Session, claim: Claim) -> list[ClaimEvent]:

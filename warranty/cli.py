@@ -101,11 +101,17 @@ def demo_data() -> None:
         _echo_json(load_demo(session=session, currency=settings.currency))
 
 
+# "staff" is the old name of "support", still accepted.
+ROLE_CHOICE = click.Choice(["support", "finance", "admin", "staff"])
+
+
 @main.command("create-token")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["staff", "finance", "admin"]), default="staff")
+@click.option("--role", type=ROLE_CHOICE, default="support", show_default=True,
+              help="support (reads, decides claims), finance (+ refunds, payouts, reports), "
+                   "admin (+ rules, catalog, tokens, staff)")
 def create_token(name: str, role: str) -> None:
-    """Issue a bearer token for staff or finance (printed once)."""
+    """Issue a bearer token with a staff role (printed once)."""
     from warranty.auth import issue_token
 
     settings = _settings()
@@ -137,8 +143,7 @@ def revoke_token(name: str) -> None:
 
 @main.command("create-staff")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["staff", "finance", "admin"]), default="staff",
-              show_default=True)
+@click.option("--role", type=ROLE_CHOICE, default="support", show_default=True)
 @click.option("--password-stdin", is_flag=True,
               help="read the password from standard input instead of prompting")
 def create_staff(email: str, role: str, password_stdin: bool) -> None:
@@ -173,6 +178,19 @@ def revoke_staff_sessions(email: str) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"every staff session of {address} revoked")
+
+
+@main.command("revoke-customer-sessions")
+@click.argument("email")
+def revoke_customer_sessions(email: str) -> None:
+    """Sign a customer out of every browser and void their API customer tokens."""
+    from warranty import auth_sessions
+
+    settings = _settings()
+    with session_scope(settings.database_url) as session:
+        count = auth_sessions.revoke_all(session=session, subject=email,
+                                         kinds=("customer", "customer_api"))
+    click.echo(f"{count} customer session(s) and token(s) of {email.strip().lower()} revoked")
 
 
 @main.command()
@@ -249,11 +267,11 @@ def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
 def serve(host: str, port: int, workers: int, dev: bool) -> None:
     """Run the service (gunicorn by default)."""
-    from warranty import create_app
+    from warranty import create_app, dev_server
 
     settings = _settings()
     if dev:
-        create_app(settings).run(host=host, port=port, threaded=True)
+        dev_server.run(create_app(settings), host=host, port=port)
         return
     from gunicorn.app.wsgiapp import run
 

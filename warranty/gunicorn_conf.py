@@ -1,5 +1,9 @@
 """gunicorn settings; override any of them with GUNICORN_CMD_ARGS.
 
+The access log (``WARRANTY_ACCESS_LOG``: a file, or ``-`` for standard output) writes
+gunicorn's usual line, with the values of token-carrying query parameters replaced
+(``/my/sign-in?token=[redacted]``): mailed links sign customers in, and logs outlive them.
+
 Prometheus metrics need one directory shared by the workers (multiprocess mode): set
 ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory, or one is made under the system
 temporary directory. It is emptied when gunicorn starts, and a dead worker's live gauges
@@ -11,12 +15,37 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from gunicorn.glogging import Logger
+
+from warranty.redact import redact_query, redact_request_line, redact_target
+
 bind = os.environ.get("WARRANTY_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WARRANTY_WORKERS", "2"))
 threads = int(os.environ.get("WARRANTY_THREADS", "1"))
 timeout = 30
 graceful_timeout = 20
 accesslog = os.environ.get("WARRANTY_ACCESS_LOG") or None
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, with tokens taken out of every access-log field that can hold
+    the request's query string or a link (request line, query, referrer, raw URI)."""
+
+    def atoms(self, resp, req, environ, request_time):
+        """The usual atoms with secret query values replaced."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["r"] = redact_request_line(atoms["r"])
+        atoms["q"] = redact_query(atoms.get("q") or "")
+        atoms["f"] = redact_target(atoms.get("f") or "-")
+        for key in ("{query_string}e", "{raw_uri}e", "{request_uri}e", "{http_referer}e",
+                    "{referer}i"):
+            if isinstance(atoms.get(key), str):
+                atoms[key] = (redact_query(atoms[key]) if key == "{query_string}e"
+                              else redact_target(atoms[key]))
+        return atoms
+
+
+logger_class = RedactingLogger
 # Each worker opens its own database pool after the fork.
 preload_app = False
 

@@ -19,15 +19,60 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "en": "This form has expired. Please reload the page and try again."},
     # finding plans
     "find.title": {"ja": "ご契約の確認", "en": "Find my plans"},
-    "find.intro": {"ja": "ご注文時のメールアドレスと注文番号を入力してください。"
-                         "メールでお送りしたリンクからも確認できます。",
-                   "en": "Enter the email address and order reference of your purchase, "
-                         "or use the link we mailed you."},
+    "find.intro": {"ja": "ご注文時のメールアドレスと注文番号を入力すると、"
+                         "そのご注文のプランを表示します。すべてのご契約と申請の確認、"
+                         "保証の申請には、メールでお送りするリンクをご利用ください。",
+                   "en": "Enter the email address and order reference of a purchase to see "
+                         "that order's plans. To see all your plans and claims, or to file a "
+                         "claim, use the link we mail you."},
     "find.email": {"ja": "メールアドレス", "en": "Email address"},
     "find.order_ref": {"ja": "注文番号", "en": "Order reference"},
     "find.submit": {"ja": "契約を表示", "en": "Show my plans"},
     "find.no_match": {"ja": "このメールアドレスと注文番号のご契約は見つかりませんでした。",
                       "en": "We found no plans for this email address and order reference."},
+    "link.title": {"ja": "リンクをメールで受け取る", "en": "Get my link by mail"},
+    "link.intro": {"ja": "ログイン用のリンクをメールでお送りします。すべてのご契約と申請を確認し、"
+                         "保証を申請できます。",
+                   "en": "We mail you a sign-in link: it shows all your plans and claims and "
+                         "lets you file a claim."},
+    "link.submit": {"ja": "リンクを送信", "en": "Mail me my link"},
+    "scoped.title": {"ja": "ご注文 {order} のプラン", "en": "Plans of order {order}"},
+    "scoped.notice": {"ja": "注文番号で表示できるのは、このご注文のプランのみです。"
+                            "すべてのご契約と申請の確認、保証の申請には、"
+                            "{email} にお送りするリンクを開いてください。",
+                      "en": "An order reference shows this order's plans only. To see all "
+                            "your plans and claims, or to file a claim, open the link we mail "
+                            "to {email}."},
+    "signin.title": {"ja": "ログイン", "en": "Sign in"},
+    "signin.confirm": {"ja": "{email} としてログインし、ご契約と申請を表示します。",
+                       "en": "Sign in as {email} to see your plans and claims."},
+    "signin.confirm_hint": {"ja": "ご自身のメールアドレスでない場合は、"
+                                  "ログインせずにこのページを閉じてください。",
+                            "en": "If this is not your address, close this page without "
+                                  "signing in."},
+    "signin.submit": {"ja": "ログインする", "en": "Sign in"},
+    "signin.spent": {"ja": "このリンクはすでに使用されています。リンクは1回だけ使えます。",
+                     "en": "This link has already been used: each link signs in once."},
+    "signin.invalid": {"ja": "このリンクは無効か、有効期限が切れています。",
+                       "en": "This link is not valid, or it has expired."},
+    "signin.renew": {"ja": "このリンクの送信先のメールアドレスに、新しいリンクをお送りします。",
+                     "en": "We can mail a new link to the address this link was sent to."},
+    "signin.renew_submit": {"ja": "新しいリンクを送信", "en": "Mail me a new link"},
+    "signin.ask": {"ja": "メールアドレスを入力すると、新しいリンクをお送りします。",
+                   "en": "Enter your email address and we will mail you a new link."},
+    "signin.sent_title": {"ja": "メールをご確認ください", "en": "Check your mail"},
+    "signin.sent": {"ja": "このメールアドレスのご契約がある場合は、リンクをお送りしました。"
+                          "リンクは7日間、1回だけ有効です。",
+                    "en": "If this address has plans with us, a link to them is on its way. "
+                          "It works once, for 7 days."},
+    "need_link.title": {"ja": "メールのリンクからご確認ください",
+                        "en": "This page needs the link we mail you"},
+    "need_link.text": {"ja": "注文番号で表示できるのは、そのご注文のプランのみです。"
+                             "申請とその添付ファイルの確認、保証の申請には、"
+                             "{email} にお送りするリンクを開いてください。",
+                       "en": "An order reference shows that order's plans only. To see claims "
+                             "and their files, or to file a claim, open the link we mail to "
+                             "{email}."},
     # plans
     "plans.title": {"ja": "ご契約一覧", "en": "My plans"},
     "plans.signed_in_as": {"ja": "{email} としてログイン中", "en": "Signed in as {email}"},

@@ -1,8 +1,17 @@
-"""Signed, expiring links that let a customer in without a password."""
+"""Signed, expiring links mailed to customers.
+
+A plans link proves the mailbox: opening it (a GET, which mail scanners and link previews
+also make) only shows a confirmation page; the customer's POST from that page signs in
+and spends the link's ``jti`` (warranty.auth_sessions.spend_link), so each link signs in
+once. Other links (the NPS question, a post-purchase offer) are capabilities for one action
+and sign nobody in.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -11,6 +20,7 @@ from warranty.errors import DomainError
 from warranty.settings import Settings
 
 MAX_AGE_SECONDS = 7 * 24 * 3600  # a mailed link works for a week
+SIGN_IN_PATH = "/my/sign-in"
 
 
 class InvalidLink(DomainError):
@@ -48,15 +58,64 @@ def read_token(settings: Settings, purpose: str, token: str,
     return data
 
 
-def plans_link(settings: Settings, email: str) -> str:
-    """The mailed link to a customer's page of plans: ``{base}/my/plans?token=...``."""
-    token = make_token(settings, "plans", {"email": email.strip().lower()})
-    return f"{settings.base_url}/my/plans?{urlencode({'token': token})}"
+@dataclass(frozen=True)
+class PlansLink:
+    """What a plans link carries: whose plans, its one-time id, and where it leads."""
+
+    email: str
+    jti: str
+    next: str | None
+
+
+def safe_next(target: object) -> str | None:
+    """Only our own claim pages are followed after a link sign-in (no open redirect)."""
+    if (isinstance(target, str) and target.startswith("/my/claims/") and "//" not in target
+            and "\\" not in target and len(target) < 200):
+        return target
+    return None
+
+
+def plans_link(settings: Settings, email: str, *, next: str | None = None,
+               lang: str | None = None) -> str:
+    """A mailed sign-in link: ``{base}/my/sign-in?token=...`` (one use, a week).
+
+    ``next`` (a claim page) is signed into the token, so nobody can point it elsewhere.
+    """
+    data = {"email": email.strip().lower(), "jti": secrets.token_urlsafe(16)}
+    if safe_next(next):
+        data["next"] = next
+    query = {"token": make_token(settings, "plans", data)}
+    if lang:
+        query["lang"] = lang
+    return f"{settings.base_url}{SIGN_IN_PATH}?{urlencode(query)}"
+
+
+def read_plans_link(settings: Settings, token: str) -> PlansLink:
+    """The valid plans link behind ``token``, or InvalidLink (forged, altered, expired, or an
+    old link without a one-time id: those may not sign in any more)."""
+    data = read_token(settings, "plans", token)
+    email, jti = data.get("email"), data.get("jti")
+    if not isinstance(email, str) or "@" not in email:
+        raise InvalidLink("this link is not valid; ask for a new one")
+    if not isinstance(jti, str) or not 8 <= len(jti) <= 64:
+        raise InvalidLink("this link no longer signs in; ask for a new one",
+                          code="link_outdated")
+    return PlansLink(email=email, jti=jti, next=safe_next(data.get("next")))
+
+
+def email_of_link(settings: Settings, token: str) -> str | None:
+    """The address a link was made for when its signature is ours, even if it expired or is
+    spent (to send a new link there), else None."""
+    if not token or len(token) > 4000:
+        return None
+    try:
+        data = _serializer(settings, "plans").loads(token)  # the signature only, any age
+    except BadSignature:
+        return None
+    email = data.get("email") if isinstance(data, dict) else None
+    return email if isinstance(email, str) and "@" in email else None
 
 
 def email_from_plans_token(settings: Settings, token: str) -> str:
-    """The customer email a plans link was made for."""
-    email = read_token(settings, "plans", token).get("email")
-    if not isinstance(email, str) or "@" not in email:
-        raise InvalidLink("this link is not valid; ask for a new one")
-    return email
+    """The customer email a plans link was made for (its signature and age only)."""
+    return read_plans_link(settings, token).email

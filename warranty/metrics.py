@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlmodel import Session
 
 from warranty.attention import open_counts
-from warranty.auth import bearer_role, require_role
+from warranty.auth import bearer_role, require_permission
 from warranty.db import get_session
 from warranty.models import MailMessage, OutboundWebhook, Refund, StripeEvent
 
@@ -160,7 +160,7 @@ def metrics():
     if not _allowed(request.remote_addr, settings.metrics_allow):
         _, role = bearer_role(session=session, header=request.headers.get("Authorization"),
                               master_token=settings.api_token)
-        require_role(role, "staff")
+        require_permission(role, "read")
     backlog = CollectorRegistry()
     backlog.register(BacklogCollector(session))
     body = generate_latest(_process_registry()) + generate_latest(backlog)

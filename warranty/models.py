@@ -364,7 +364,7 @@ class ApiToken(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
-    role: str = Field(max_length=20)  # staff | finance | admin
+    role: str = Field(max_length=20)  # support | finance | admin (warranty.auth.ROLES)
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = ts_field()
     expires_at: datetime | None = ts_field(nullable=True)
@@ -381,13 +381,46 @@ class StaffUser(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True)
-    role: str = Field(max_length=20)  # staff | finance | admin
+    role: str = Field(max_length=20)  # support | finance | admin (warranty.auth.ROLES)
     password_hash: str = Field(max_length=300)  # werkzeug scrypt hash, never the password
     created_at: datetime = ts_field()
     last_login_at: datetime | None = ts_field(nullable=True)
     disabled_at: datetime | None = ts_field(nullable=True)
     # Staff-page sessions issued before this moment are void (warranty revoke-staff-sessions).
     sessions_revoked_at: datetime | None = ts_field(nullable=True)
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in browser or a customer API token: the cookie (or token) holds an opaque
+    random id, this row only its hash. Logging out or revoking ends it here, so a copied
+    cookie stops working (warranty.auth_sessions)."""
+
+    __tablename__ = "auth_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)  # SHA-256 of the cookie's id
+    kind: str = Field(max_length=20)  # customer | staff | customer_api
+    subject: str = Field(max_length=320)  # the customer's or the staff member's email
+    staff_user_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
+    # full: the mailbox was proved (a mailed link) or a store backend vouched (API token);
+    # order: an email and order reference, which show that one order's plans only.
+    scope: str = Field(max_length=20)
+    order_ref: str | None = Field(default=None, max_length=200)  # for scope "order"
+    created_by: str = Field(default="", max_length=200)  # how: link, order_ref, password, actor
+    created_at: datetime = ts_field()
+    last_seen_at: datetime = ts_field()
+    expires_at: datetime = ts_field(index=True)
+    revoked_at: datetime | None = ts_field(nullable=True)
+
+
+class UsedLink(SQLModel, table=True):
+    """A sign-in link that was spent: its ``jti`` may not sign anyone in again."""
+
+    __tablename__ = "used_link"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    email: str = Field(max_length=320)
+    used_at: datetime = ts_field(index=True)
 
 
 class Claim(SQLModel, table=True):
@@ -533,6 +566,8 @@ class CustomerFacts(SQLModel, table=True):
     arm: str | None = Field(default=None, max_length=20)  # min arm of their orders' visitors
 
 
+sa.Index("ix_auth_session_kind_subject", AuthSession.__table__.c.kind,
+         AuthSession.__table__.c.subject)
 sa.Index("ix_contract_plan_sold_on", Contract.__table__.c.plan_sold_on)
 sa.Index("ix_refund_cancel_date", Refund.__table__.c.cancel_date)
 sa.Index("ix_orders_purchase_date", Order.__table__.c.purchase_date)

@@ -83,12 +83,15 @@ def _terms(settings: Settings, currency: str) -> str:
     )
 
 
-def _link_paragraph(settings: Settings, email: str) -> str:
-    """The magic link to the customer's plans page, and how long it works."""
+def _link_paragraph(settings: Settings, email: str, lang: str | None = None) -> str:
+    """The sign-in link to the customer's plans page, how long it works, and that it works
+    once."""
     days = MAX_AGE_SECONDS // 86400
     return ("See your plans and file a claim / プランの確認と保証の申請:\n"
-            f"{plans_link(settings, email)}\n"
-            f"(This link works for {days} days. / このリンクは{days}日間有効です。)")
+            f"{plans_link(settings, email, lang=lang)}\n"
+            f"(This link works once, for {days} days; ask for a new one on the page any time. / "
+            f"このリンクは{days}日間、1回だけ有効です。新しいリンクはいつでもページからお申し込み"
+            "いただけます。)")
 
 
 def _event(session: Session, type: str, contract: Contract, order: Order, **extra) -> None:
@@ -191,7 +194,8 @@ def notify_excess_plan_refunded(*, session: Session, order: Order, plan_line,
                body=body)
 
 
-def send_plans_link(*, session: Session, settings: Settings, email: str) -> bool:
+def send_plans_link(*, session: Session, settings: Settings, email: str,
+                    lang: str | None = None) -> bool:
     """Queue the plans-link mail if ``email`` has plans; True when one was queued.
 
     The caller answers the same either way, so the answer never reveals who has plans.
@@ -214,7 +218,7 @@ def send_plans_link(*, session: Session, settings: Settings, email: str) -> bool
     queue_mail(session=session, to=address, kind="plans_link",
                subject="Your protection plans / ご契約中の保証プラン",
                body=("Here is the link to your plans. / ご契約中の保証プランはこちらからご確認"
-                     f"いただけます。\n\n{_link_paragraph(settings, address)}\n\n"
+                     f"いただけます。\n\n{_link_paragraph(settings, address, lang)}\n\n"
                      "If you did not ask for this mail, you can ignore it. / "
                      "お心当たりのない場合はこのメールを破棄してください。\n"))
     return True

@@ -7,9 +7,16 @@ counters: constant memory per key and one storage call per limited request. A li
 request gets 429 with ``Retry-After``, through the app's error handler (JSON for the API, a
 page for browsers). Endpoints without a limit pay nothing.
 
-Staff sign-in has a second limit keyed by the email typed in: after
-``WARRANTY_RATE_LIMIT_STAFF_LOGIN_FAILURES`` wrong passwords that account's sign-in is locked
-for the window, whatever address the attempts come from.
+Staff sign-in is throttled per account *and* address, so that nobody without the password
+can keep the rightful user out: each (account, address) may fail
+``WARRANTY_STAFF_LOGIN_FREE_FAILURES`` times freely, then waits before its next try, a delay
+doubling from ``WARRANTY_STAFF_LOGIN_BACKOFF_SECONDS`` up to
+``WARRANTY_STAFF_LOGIN_BACKOFF_CAP_SECONDS``. While it waits its attempts are refused (429)
+before the password is checked: it is the guessing that is slowed. Past the account's cap
+(``WARRANTY_RATE_LIMIT_STAFF_LOGIN_FAILURES`` from all addresses in the window) every address
+that fails waits the whole cap, but an address with no recent failure on that account still
+gets its try, so the rightful user signs in from their own address. A correct password ends
+its address's backoff.
 
 The event intake weighs each batch by its number of events, against a limit per visitor and
 one per address (``take``), in the same storage.
@@ -33,7 +40,8 @@ GROUPS = {
                           "experiment.get_assignment", "checkout.post_purchase_offers"],
     "rate_limit_checkout": ["checkout.create_session", "checkout.create_payment_intent",
                             "checkout.create_post_purchase", "plans_add.buy"],
-    "rate_limit_sign_in": ["customer.find_plans", "contracts.plans_link",
+    "rate_limit_sign_in": ["customer.find_plans", "customer.confirm_sign_in",
+                           "customer.mail_link", "contracts.plans_link",
                            "claims_api.customer_token", "staff.login"],
     "rate_limit_claims": ["claims_api.file_claim", "claims_api.add_file", "customer.new_claim",
                           "customer.resubmit", "claims_api.resubmit"],
@@ -95,6 +103,9 @@ class RateLimits:
         self.rules = {endpoint: Rule(parse(getattr(settings, setting)), setting in POST_ONLY)
                       for setting, endpoints in GROUPS.items() for endpoint in endpoints}
         self.login_failures = parse(settings.rate_limit_staff_login_failures)
+        self.login_free = settings.staff_login_free_failures
+        self.login_backoff = settings.staff_login_backoff_seconds
+        self.login_backoff_cap = settings.staff_login_backoff_cap_seconds
 
     def retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
         """Whole seconds until the window lets one more through (at least 1)."""
@@ -113,22 +124,50 @@ class RateLimits:
         if request.endpoint == STAFF_LOGIN:
             self._check_login_lockout()
 
+    def _login_keys(self) -> tuple[str, str, str]:
+        """Counter keys of this attempt: its account, its (account, address), its wait."""
+        email, address = _login_email(), request.remote_addr or "-"
+        base = f"{NAMESPACE}/staff-login"
+        return (f"{base}/account/{email}", f"{base}/pair/{email}/{address}",
+                f"{base}/wait/{email}/{address}")
+
     def _check_login_lockout(self) -> None:
-        """Refuse sign-in to an account whose failure allowance is spent."""
-        email = _login_email()
-        if not self.strategy.test(self.login_failures, NAMESPACE, "staff-login-failures", email):
-            raise TooManyRequests(
-                "too many failed sign-ins for this account; try again later",
-                retry_after=self.retry_after(self.login_failures, "staff-login-failures",
-                                             email))
+        """Refuse, before the password is checked, an attempt from an (account, address)
+        that is still waiting out its backoff."""
+        _, _, wait = self._login_keys()
+        if self.storage.get(wait) > 0:
+            retry = max(1, math.ceil(self.storage.get_expiry(wait) - time.time()))
+            raise TooManyRequests("too many failed sign-ins from this address for this "
+                                  f"account; try again in {retry} seconds",
+                                  retry_after=retry)
 
     def count_login_failure(self, response: Response) -> Response:
-        """A wrong password (401 from staff sign-in) spends one of the account's failures."""
-        if (request.endpoint == STAFF_LOGIN and request.method == "POST"
-                and response.status_code == 401):
-            self.strategy.hit(self.login_failures, NAMESPACE, "staff-login-failures",
-                              _login_email())
+        """A wrong password (401 from staff sign-in) counts for its account and address and
+        sets the address's wait; a correct one (303) ends that address's backoff."""
+        if request.endpoint != STAFF_LOGIN or request.method != "POST":
+            return response
+        account, pair, wait = self._login_keys()
+        window = self.login_failures.get_expiry()
+        if response.status_code == 303:
+            self.storage.clear(pair)
+            self.storage.clear(wait)
+        elif response.status_code == 401:
+            failures = self.storage.incr(pair, window)
+            total = self.storage.incr(account, window)
+            delay = self.login_delay(failures, total)
+            if delay:
+                self.storage.clear(wait)
+                self.storage.incr(wait, delay)
         return response
+
+    def login_delay(self, failures: int, account_failures: int) -> float:
+        """Seconds an (account, address) with ``failures`` waits before its next try."""
+        if account_failures >= self.login_failures.amount:
+            return self.login_backoff_cap
+        if failures < self.login_free:
+            return 0
+        return min(self.login_backoff_cap,
+                   self.login_backoff * 2 ** (failures - self.login_free))
 
     def take(self, cost: int, limits: list[tuple[RateLimitItem, str, str]]) -> int:
         """Spend ``cost`` from every (item, scope, key) at once: 0 when allowed, else the

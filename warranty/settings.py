@@ -87,10 +87,22 @@ class Settings(BaseSettings):
     rate_limit_checkout: str = "60/minute"
     rate_limit_sign_in: str = "10/minute"
     rate_limit_claims: str = "30/hour"
-    rate_limit_staff_login_failures: str = "5 per 15 minutes"
+    # Staff sign-in throttling (warranty/ratelimit.py), per account and address: this many
+    # wrong passwords pass freely, then each further attempt waits a delay doubling from
+    # the backoff, up to the cap. Past the account's cap of failures from all addresses in
+    # the window, an address that failed waits the cap; one that did not still gets in.
+    rate_limit_staff_login_failures: str = "20 per 15 minutes"
+    staff_login_free_failures: int = Field(default=3, ge=0, le=100)
+    staff_login_backoff_seconds: float = Field(default=2.0, gt=0)
+    staff_login_backoff_cap_seconds: float = Field(default=900.0, gt=0)
 
     # A staff-page sign-in lasts this long (then sign in again).
     staff_session_hours: float = Field(default=12.0, gt=0)
+    # A customer's sign-in (mailed link, or email and order reference) lasts this long.
+    customer_session_hours: float = Field(default=24.0, gt=0)
+    # A customer token minted for a store backend (POST /api/v1/customer-tokens) works this
+    # long; it can be revoked earlier (warranty revoke-customer-sessions).
+    customer_token_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
 
     # Store origins whose pages may call the storefront endpoints (CORS, warranty/cors.py):
     # comma-separated exact origins such as "https://shop.example"; empty = same origin only.

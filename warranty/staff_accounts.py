@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from warranty.auth import ROLE_ALLOWS
+from warranty import auth_sessions
+from warranty.auth import ROLES, normalize_role
 from warranty.dates import utcnow
 from warranty.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from warranty.models import StaffUser
+from warranty.models import AuthSession, StaffUser
 
 MIN_PASSWORD = 12
 # Checked when the email is unknown, so a wrong email takes as long as a wrong password.
@@ -22,9 +23,9 @@ def create_staff(*, session: Session, email: str, role: str, password: str) -> S
     email = (email or "").strip().lower()
     if "@" not in email or len(email) > 320:
         raise ValidationFailed("give the staff member's email address", code="invalid_email")
-    if role not in ROLE_ALLOWS:
-        raise ValidationFailed(f"role must be one of {', '.join(sorted(ROLE_ALLOWS))}",
-                               code="invalid_role")
+    role = normalize_role(role)
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(f"the password needs at least {MIN_PASSWORD} characters",
                                code="weak_password")
@@ -54,22 +55,19 @@ def authenticate(*, session: Session, email: str, password: str) -> StaffUser:
     return user
 
 
-def active_staff(session: Session, user_id: int | None, issued_at: float | None = None,
-                 max_age_seconds: float | None = None) -> StaffUser | None:
-    """The signed-in staff account, unless it was disabled, or the sign-in (at ``issued_at``,
-    a Unix time) is older than ``max_age_seconds`` or than a revocation of its sessions."""
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
+def active_staff(session: Session, row: AuthSession | None,
+                 max_age: timedelta | None = None) -> StaffUser | None:
+    """The staff account a live staff session is for, unless the account was disabled, or
+    the session is older than ``max_age`` or than a revocation of its sessions."""
+    if row is None or row.kind != "staff" or row.staff_user_id is None:
         return None
-    if max_age_seconds is not None:
-        if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
-            return None
-        if not 0 <= time.time() - issued_at <= max_age_seconds:
-            return None
-    user = session.get(StaffUser, user_id)
+    if max_age is not None and utcnow() - row.created_at > max_age:
+        return None
+    user = session.get(StaffUser, row.staff_user_id)
     if user is None or user.disabled_at is not None:
         return None
     revoked = user.sessions_revoked_at
-    if revoked is not None and (issued_at is None or issued_at <= revoked.timestamp()):
+    if revoked is not None and row.created_at <= revoked:
         return None
     return user
 
@@ -82,4 +80,5 @@ def revoke_sessions(*, session: Session, email: str) -> StaffUser:
         raise NotFound(f"no staff account for {email}", code="staff_not_found")
     user.sessions_revoked_at = utcnow()
     session.add(user)
+    auth_sessions.revoke_all(session=session, subject=user.email, kinds=("staff",))
     return user

@@ -32,8 +32,10 @@ def test_issued_tokens_expire_revoke_and_respect_roles(client, db):
     db.commit()
     assert client.get("/api/v1/rule-sets",
                       headers={"Authorization": f"Bearer {staff}"}).status_code == 200
-    denied = client.get("/api/v1/rule-sets", headers={"Authorization": f"Bearer {finance}"})
+    denied = client.post("/api/v1/rule-sets", headers={"Authorization": f"Bearer {finance}"},
+                         json={})  # changing rules is for admins
     assert denied.status_code == 403 and denied.json["error"]["code"] == "forbidden"
+    assert denied.json["error"]["details"] == {"permission": "admin", "roles": ["admin"]}
     expired = client.get("/api/v1/rule-sets", headers={"Authorization": f"Bearer {old}"})
     assert expired.status_code == 401 and expired.json["error"]["code"] == "token_expired"
     row = db.exec(ApiToken.__table__.select().where(ApiToken.name == "alice")).first()

@@ -1,19 +1,31 @@
 """Claims API: a store's own form (public key + customer token) and staff tools."""
 
 import base64
+from datetime import timedelta
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from tests.factories import EXE, JPEG, paid_order
 from tests.web.pages import PURCHASE
-from warranty import auth, magic_links
+from warranty import auth, auth_sessions, magic_links
+from warranty.db import get_engine
 from warranty.models import Claim, Contract, ContractEvent, Payout
+
+
+def customer_token(settings, email="buyer@example.com") -> str:
+    """A customer token as POST /api/v1/customer-tokens issues it (committed)."""
+    with Session(get_engine(settings.database_url)) as session:
+        token, _ = auth_sessions.start(session=session, kind="customer_api", subject=email,
+                                       scope=auth_sessions.FULL, lifetime=timedelta(hours=1),
+                                       created_by="test", prefix="wct_")
+        session.commit()
+    return token
 
 
 def _customer(settings, store_key, email="buyer@example.com"):
     """Headers of a store's form acting for a customer."""
-    token = magic_links.make_token(settings, "plans", {"email": email})
-    return {**store_key, "X-Customer-Token": token}
+    return {**store_key, "X-Customer-Token": customer_token(settings, email)}
 
 
 def _body(contract, **overrides):
@@ -59,7 +71,8 @@ def test_customer_token_and_public_key_are_both_needed(client, db, settings, sto
     assert no_token.json["error"]["code"] == "missing_customer_token"
     forged = client.post("/api/v1/claims", json=_body(contract),
                          headers={**store_key, "X-Customer-Token": token + "x"})
-    assert forged.status_code == 401 and forged.json["error"]["code"] == "invalid_link"
+    assert forged.status_code == 401
+    assert forged.json["error"]["code"] == "invalid_customer_token"
     assert db.exec(select(Claim)).all() == []
 
 
@@ -111,7 +124,8 @@ def test_staff_review_and_finance_payout_over_the_api(client, db, settings, stor
     queue = client.get("/api/v1/claims?status=in_review", headers=staff)
     assert queue.status_code == 200 and queue.json["counts"]["in_review"] == 1
     assert [c["id"] for c in queue.json["claims"]] == [claim["id"]]
-    assert client.get("/api/v1/claims", headers=finance).status_code == 403
+    # Finance holds every permission support has (and refunds, payouts, reports).
+    assert client.get("/api/v1/claims", headers=finance).status_code == 200
     for extremes in ("date_from=0001-01-01&date_to=9999-12-31", "date_from=9999-12-31"):
         edge = client.get(f"/api/v1/claims?{extremes}", headers=staff)  # no overflow, no 500
         assert edge.status_code == 200
@@ -188,3 +202,62 @@ def test_openapi_documents_the_customer_auth(client):
     assert doc["components"]["securitySchemes"]["customerToken"]["name"] == "X-Customer-Token"
     assert doc["paths"]["/api/v1/claims/{claim_id}/payout"]["post"]["security"] == [
         {"bearer": []}]
+
+
+def test_customer_tokens_are_admin_only_recorded_short_lived_and_revocable(
+        app, client, db, settings, store_key, monkeypatch, caplog):
+    import logging
+
+    from click.testing import CliRunner
+
+    from tests.web.pages import sign_in_customer
+    from warranty.cli import main
+    from warranty.dates import utcnow
+    from warranty.models import AuthSession
+
+    caplog.set_level(logging.INFO)
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    support = {"Authorization": "Bearer " + auth.issue_token(session=db, name="desk",
+                                                             role="support")}
+    admin = {"Authorization": "Bearer " + auth.issue_token(session=db, name="shop-backend",
+                                                           role="admin")}
+    db.commit()
+    refused = client.post("/api/v1/customer-tokens", json={"email": "buyer@example.com"},
+                          headers=support)
+    assert refused.status_code == 403
+    issued = client.post("/api/v1/customer-tokens", json={"email": "Buyer@example.com"},
+                         headers=admin)
+    assert issued.status_code == 201 and issued.json["expires_in_seconds"] == 3600
+    token = issued.json["token"]
+    assert token.startswith("wct_")
+    headers = {**store_key, "X-Customer-Token": token}
+    assert client.get("/api/v1/customer/plans", headers=headers).json["plans"][0]["id"] == (
+        contract.public_id)
+    db.commit()
+    row = db.exec(select(AuthSession).where(AuthSession.kind == "customer_api")).one()
+    assert (row.subject, row.created_by) == ("buyer@example.com", "token:shop-backend")
+    assert token not in row.token_hash and token not in caplog.text
+    assert f"customer token {row.id} issued by token:shop-backend" in caplog.text
+    db.commit()  # end the read (SQLite)
+    # A mailed sign-in link is not a customer token.
+    link_token = magic_links.plans_link(settings, "buyer@example.com").split("token=")[1]
+    assert client.get("/api/v1/customer/plans", headers={
+        **store_key, "X-Customer-Token": link_token}).status_code == 401
+    # Revoked (with the customer's browser sessions) from the command line ...
+    browser = app.test_client()
+    sign_in_customer(browser, settings)
+    for name, value in {"WARRANTY_ENV": "test", "WARRANTY_DATABASE_URL": settings.database_url,
+                        "WARRANTY_SECRET_KEY": settings.secret_key}.items():
+        monkeypatch.setenv(name, value)
+    res = CliRunner().invoke(main, ["revoke-customer-sessions", "BUYER@example.com"])
+    assert res.exit_code == 0 and "2 customer session(s)" in res.output, res.output
+    gone = client.get("/api/v1/customer/plans", headers=headers)
+    assert gone.status_code == 401 and gone.json["error"]["code"] == "invalid_customer_token"
+    assert "Test TV" not in browser.get("/my/plans").get_data(as_text=True)
+    # ... and over by themselves after their lifetime.
+    later = client.post("/api/v1/customer-tokens", json={"email": "buyer@example.com"},
+                        headers=admin).json["token"]
+    db.exec(sa.update(AuthSession).values(expires_at=utcnow()))
+    db.commit()
+    assert client.get("/api/v1/customer/plans", headers={
+        **store_key, "X-Customer-Token": later}).status_code == 401

@@ -23,7 +23,9 @@ def test_customer_files_staff_approve_customer_sees_it(browser, live_server, db,
         "Accept-Language": "ja-JP,ja;q=0.9"})
     page = customer.new_page()
     link = magic_links.plans_link(settings, "hanako@example.jp").removeprefix(settings.base_url)
-    page.goto(live_server + link)
+    page.goto(live_server + link)  # the mailed link's confirmation page
+    page.get_by_role("button", name="ログインする").click()
+    page.wait_for_url("**/my/plans")
     assert page.locator("h1").inner_text() == "ご契約一覧"
     page.get_by_role("link", name="修理・保証を申請する").click()
     page.get_by_label("故障・事故の発生日").fill("2025-03-01")

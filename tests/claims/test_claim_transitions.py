@@ -2,6 +2,7 @@
 every other change is refused and writes nothing."""
 
 import itertools
+import re
 from datetime import date
 
 import pytest
@@ -9,7 +10,7 @@ from sqlmodel import func, select
 
 from tests.claims.helpers import file
 from tests.factories import paid_order
-from warranty import claims
+from warranty import claims, magic_links
 from warranty.models import ClaimEvent, MailMessage, OutboundWebhook
 
 PAIRS = list(itertools.product(claims.STATUSES, claims.STATUSES))
@@ -89,8 +90,11 @@ def test_filing_sends_submitted_then_the_rules_outcome(db, settings):
     assert hooks == ["claim.submitted", "claim.in_review"]
     (mail,) = db.exec(select(MailMessage)).all()
     assert mail.subject == "【延長保証】申請の状況: 審査中"
-    assert claim.public_id in mail.body and "/my/plans?token=" in mail.body
-    assert f"next=/my/claims/{claim.public_id}" in mail.body
+    assert claim.public_id in mail.body and "/my/sign-in?token=" in mail.body
+    # The link leads to the claim: signed into its token, not an open query parameter.
+    token = re.search(r"token=([^&\s]+)", mail.body).group(1)
+    link = magic_links.read_plans_link(settings, token)
+    assert (link.email, link.next) == ("buyer@example.com", f"/my/claims/{claim.public_id}")
 
 
 def test_staff_decisions_use_the_table(db, settings):

@@ -5,12 +5,13 @@ import re
 from datetime import date
 
 import pytest
+import requests
 from sqlmodel import select
 
 from tests.factories import EXE, JPEG, PDF, PNG, paid_order
-from tests.web.pages import PURCHASE, csrf, multipart, sign_in_customer
+from tests.web.pages import CSRF, PURCHASE, csrf, link_token, multipart, sign_in_customer
 from warranty import claims, magic_links, uploads
-from warranty.models import Claim, ClaimFile, MailMessage, NpsAnswer
+from warranty.models import AuthSession, Claim, ClaimFile, MailMessage, NpsAnswer, UsedLink
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -50,19 +51,166 @@ def test_find_plans_by_email_and_order_reference(client, db):
     assert "Test TV" in plans and "buyer@example.com" in plans
 
 
-def test_magic_link_signs_in_and_drops_the_token_from_the_address(client, db, settings):
+def _confirm(client, path: str):
+    """Open a mailed link's page and press its button; (page, answer)."""
+    page = client.get(path)
+    token = CSRF.search(page.get_data(as_text=True))
+    answer = client.post("/my/sign-in", data={
+        "csrf_token": token.group(1) if token else "", "token": link_token(path)})
+    return page, answer
+
+
+def test_a_magic_link_get_signs_nobody_in_the_post_does_once(client, db, settings):
     paid_order(db, purchase_date=PURCHASE)
     link = magic_links.plans_link(settings, "buyer@example.com")
-    response = client.get(link.removeprefix(settings.base_url))
-    assert response.status_code == 302 and response.headers["Location"] == "/my/plans"
+    path = link.removeprefix(settings.base_url)
+    # A mail scanner, a link preview, the customer, and the address links had before:
+    # GETs change nothing.
+    for url in (f"/my/plans?token={link_token(path)}", path, path):
+        page = client.get(url, headers={"Accept-Language": "en"})
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Sign in as buyer@example.com" in html
+        assert 'action="/my/sign-in"' in html and 'method="post"' in html
+    assert "Test TV" not in client.get("/my/plans").get_data(as_text=True)
+    assert db.exec(select(AuthSession)).all() == [] and db.exec(select(UsedLink)).all() == []
+    db.commit()  # end the read (SQLite keeps its snapshot otherwise)
+    _, answer = _confirm(client, path)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/my/plans"
     assert "Test TV" in client.get("/my/plans").get_data(as_text=True)
+    (row,) = db.exec(select(AuthSession)).all()
+    assert (row.kind, row.subject, row.scope, row.created_by) == (
+        "customer", "buyer@example.com", "full", "link")
+    db.commit()
+    # The spent link: a readable page offering a new one, in the page's language.
+    other = client.application.test_client()
+    again = other.get(path, headers={"Accept-Language": "ja"})
+    html = again.get_data(as_text=True)
+    assert again.status_code == 410 and "このリンクはすでに使用されています" in html
+    assert "新しいリンクを送信" in html and 'action="/my/plans-link"' in html
+    assert other.post("/my/sign-in", data={"csrf_token": csrf(other, path),
+                                           "token": link_token(path)}).status_code == 410
+    assert "Test TV" not in other.get("/my/plans").get_data(as_text=True)
+    renew = other.post("/my/plans-link", data={"csrf_token": csrf(other, path),
+                                               "token": link_token(path)},
+                       headers={"Accept-Language": "en"})
+    assert renew.status_code == 200 and "a link to them is on its way" in renew.get_data(
+        as_text=True)
+    db.commit()
+    mail = db.exec(select(MailMessage).where(MailMessage.kind == "plans_link")).one()
+    assert mail.to == "buyer@example.com" and link_token(path) not in mail.body
 
 
-def test_a_forged_link_gets_a_readable_page(client):
-    response = client.get("/my/plans?token=forged.token", headers={"Accept": "text/html"})
+def test_a_claim_mail_leads_through_the_confirm_page_to_the_claim(client, db, settings):
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+                              customer_email="buyer@example.com",
+                              incident_date=date(2025, 3, 1), failure_type="breakdown",
+                              description="x", estimated_amount=None, files=[],
+                              actor="customer:x", today=date(2026, 1, 1), lang="en")
+    db.commit()
+    mail = db.exec(select(MailMessage).where(MailMessage.kind == "claim_in_review")).one()
+    path = re.search(r"(/my/sign-in\?token=\S+)", mail.body).group(1)
+    assert "lang=en" in path and "next=" not in path  # where it leads is signed inside
+    page, answer = _confirm(client, path)
+    assert '<html lang="en">' in page.get_data(as_text=True)
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == f"/my/claims/{claim.public_id}"
+    # Opening it again while signed in as that customer just goes there.
+    assert client.get(path).headers["Location"] == f"/my/claims/{claim.public_id}"
+
+
+def test_a_forged_or_outdated_link_gets_a_readable_page(client, settings):
+    response = client.get("/my/sign-in?token=forged.token", headers={"Accept": "text/html"})
     assert response.status_code == 403
     html = response.get_data(as_text=True)
     assert "invalid_link" in html and 'href="/static/style.css"' in html
+    assert 'name="email"' in html  # ask for a new link by address
+    old = magic_links.make_token(settings, "plans", {"email": "a@example.com"})
+    for path in (f"/my/sign-in?token={old}", f"/my/plans?token={old}"):  # old mails
+        page = client.get(path, headers={"Accept-Language": "en"})
+        html = page.get_data(as_text=True)
+        assert page.status_code == 403 and "Mail me a new link" in html
+        assert 'name="email"' not in html  # the address comes from the old link itself
+
+
+def test_an_email_and_order_reference_show_that_one_order_read_only(client, db, settings):
+    _, (mine,) = paid_order(db, purchase_date=PURCHASE, order_ref="A-1001")
+    _, (other_order,) = paid_order(db, purchase_date=PURCHASE, order_ref="A-2002",
+                                   sku="TV-2")
+    claim = claims.file_claim(session=db, settings=settings, contract=mine,
+                              customer_email="buyer@example.com",
+                              incident_date=date(2025, 3, 1), failure_type="breakdown",
+                              description="private words", estimated_amount=None,
+                              files=[uploads.Upload("r.pdf", PDF)], actor="customer:x",
+                              today=date(2026, 1, 1))
+    db.commit()
+    (row,) = claims.files_of(db, claim)
+    db.commit()
+    ok = client.post("/my/plans", data={"csrf_token": csrf(client), "email": "Buyer@Example.com",
+                                        "order_ref": "A-1001"})
+    assert ok.status_code == 302
+    page = client.get("/my/plans", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Plans of order A-1001" in page and mine.public_id in page
+    assert other_order.public_id not in page and claim.public_id not in page
+    assert "/claims/new" not in page and "private words" not in page
+    assert "Mail me my link" in page and 'name="email"' not in page
+    html = {"Accept": "text/html", "Accept-Language": "en"}
+    for path in (f"/my/claims/{claim.public_id}",
+                 f"/my/claims/{claim.public_id}/files/{row.public_id}",
+                 f"/my/plans/{mine.public_id}/claims/new",
+                 f"/my/plans/{other_order.public_id}/claims/new"):
+        refused = client.get(path, headers=html)
+        text = refused.get_data(as_text=True)
+        assert refused.status_code == 403 and "This page needs the link we mail you" in text
+        assert "private words" not in text and refused.data != PDF
+    filed = client.post(f"/my/plans/{mine.public_id}/claims/new", data=_form(csrf(client)),
+                        headers=html)
+    assert filed.status_code == 403 and len(db.exec(select(Claim)).all()) == 1
+    db.commit()
+    # The button mails the sign-in link to the address, which then shows everything.
+    sent = client.post("/my/plans-link", data={"csrf_token": csrf(client)}, headers=html)
+    assert sent.status_code == 200 and "on its way" in sent.get_data(as_text=True)
+    db.commit()
+    mail = db.exec(select(MailMessage).where(MailMessage.kind == "plans_link")).one()
+    assert mail.to == "buyer@example.com"
+    path = re.search(r"(/my/sign-in\?token=\S+)", mail.body).group(1)
+    assert _confirm(client, path)[1].status_code == 303
+    full = client.get("/my/plans").get_data(as_text=True)
+    assert other_order.public_id in full and claim.public_id in full
+
+
+def test_the_find_form_mails_the_link_and_never_says_who_has_plans(client, db):
+    paid_order(db, purchase_date=PURCHASE, email="buyer@example.com")
+    form = client.get("/my/plans", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "リンクをメールで受け取る" in form and 'action="/my/plans-link"' in form
+    answers = [client.post("/my/plans-link", data={"csrf_token": csrf(client), "email": email},
+                           headers={"Accept-Language": "ja"})
+               for email in ("buyer@example.com", "nobody@example.com")]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].get_data(as_text=True) == answers[1].get_data(as_text=True)
+    assert [m.to for m in db.exec(select(MailMessage)).all()] == ["buyer@example.com"]
+    bad = client.post("/my/plans-link", data={"csrf_token": csrf(client), "email": "nope"})
+    assert bad.status_code == 422 and 'id="link_email-error"' in bad.get_data(as_text=True)
+
+
+def test_logout_ends_the_customer_session_on_the_server(live_server, db):
+    paid_order(db, purchase_date=PURCHASE)
+    browser, thief = requests.Session(), requests.Session()
+    browser.get(f"{live_server}/my/plans?lang=en", timeout=10)
+    form = CSRF.search(browser.get(f"{live_server}/my/plans", timeout=10).text).group(1)
+    found = browser.post(f"{live_server}/my/plans", timeout=10, data={
+        "csrf_token": form, "email": "buyer@example.com", "order_ref": "A-1001"})
+    assert "Test TV" in found.text and '<html lang="en">' in found.text
+    thief.cookies.update(browser.cookies)  # every cookie the browser holds, copied
+    assert "Test TV" in thief.get(f"{live_server}/my/plans", timeout=10).text
+    page = browser.get(f"{live_server}/my/plans", timeout=10).text
+    browser.post(f"{live_server}/my/logout", timeout=10,
+                 data={"csrf_token": CSRF.search(page).group(1)})
+    assert "Test TV" not in thief.get(f"{live_server}/my/plans", timeout=10).text
+    after = browser.get(f"{live_server}/my/plans", timeout=10).text
+    assert "Test TV" not in after and '<html lang="en">' in after  # the language stays
+    db.commit()
+    assert db.exec(select(AuthSession)).one().revoked_at is not None
 
 
 def test_language_from_accept_language_and_a_remembered_switch(client, db, settings):

@@ -94,7 +94,9 @@ def test_review_approve_then_finance_pays(client, db, settings):
     assert _post(client, claim, "pay", method="bank_transfer").status_code == 403
     finance = client.application.test_client()
     sign_in_staff(finance, "fin@store.example")
-    assert _post(finance, claim, "deny", reason="no").status_code == 403
+    # Finance may decide too (support's permissions and more): an approved claim can't be
+    # denied, by the transition table.
+    assert _post(finance, claim, "deny", reason="no").status_code == 409
     assert _post(finance, claim, "pay", method="repair_vendor",
                  reference="RO-77").status_code == 303
     db.expire_all()
@@ -208,3 +210,30 @@ def test_bad_amounts_are_refused_readably(client, db, settings, bad):
     response = _post(client, claim, "approve", decision="repair", amount=bad)
     assert response.status_code == 422 and 'id="approve-error"' in response.get_data(
         as_text=True)
+
+
+def test_staff_never_see_a_live_customer_link(client, db, settings, staff_headers):
+    add_staff(db)
+    claim = _claim(db, settings, incident=date(2024, 6, 1))  # denied: status and NPS mails
+    order, created = paid_order(db, email="buyer@example.com", order_ref="A-2")
+    from warranty import notifications
+
+    notifications.notify_contracts_created(session=db, settings=settings, order=order,
+                                           contracts=created)
+    notifications.send_plans_link(session=db, settings=settings, email="buyer@example.com")
+    db.commit()
+    mails = db.exec(select(MailMessage)).all()
+    assert {m.kind for m in mails} >= {"purchase", "plans_link", "claim_denied", "claim_nps"}
+    tokens = [t for m in mails for t in re.findall(r"token=([^&\s]+)", m.body)]
+    assert len(tokens) >= 4  # what the customer gets still works
+    sign_in_staff(client)
+    page = client.get("/staff/customers?email=buyer@example.com").get_data(as_text=True)
+    api = client.get("/api/v1/customers/history?email=buyer@example.com",
+                     headers=staff_headers).json
+    bodies = [m["body"] for m in api["mails"]]
+    assert len(bodies) == len(mails) and claim.public_id in page
+    for shown in [page, *bodies]:
+        assert not any(token in shown for token in tokens)
+        assert "token=" not in shown and settings.base_url + "/my" not in shown
+    assert page.count("[link removed]") >= 4 and all("[link removed]" in b for b in bodies)
+    assert "Your claim" in page or "申請" in page  # the rest of each mail is still there

@@ -30,7 +30,7 @@ class ProductOut(BaseModel):
 
 
 @endpoint(bp, "/products", method="POST", summary="Insert or update products by sku",
-          auth="staff", body=ProductUpsert, response=catalog.UpsertResult)
+          auth="admin", body=ProductUpsert, response=catalog.UpsertResult)
 def upsert(body: ProductUpsert):
     """Upsert a batch of products in one transaction."""
     session = get_session()
@@ -40,7 +40,7 @@ def upsert(body: ProductUpsert):
     return result
 
 
-@endpoint(bp, "/products/<sku>", summary="One product", auth="staff", response=ProductOut,
+@endpoint(bp, "/products/<sku>", summary="One product", auth="read", response=ProductOut,
           errors=(404,))
 def get_product(sku: str):
     """A product by sku."""

@@ -1,22 +1,24 @@
 """Claims API: for stores that build their own claim form, and for staff tools.
 
-Customer endpoints take the store's public key (X-Warranty-Key) and the customer's token
-(X-Customer-Token: the token of the customer's plans link, which a store backend can get from
-POST /api/v1/customer-tokens); a staff bearer token works on them too, for any customer.
-Decisions need a staff token; payouts a finance token (admin may do both).
+Customer endpoints take the store's public key (X-Warranty-Key) and a customer token
+(X-Customer-Token), which a store backend that signed its customer in gets from
+POST /api/v1/customer-tokens with an admin token: short-lived, stored as a hash, revocable,
+and recorded with who asked for it. A staff bearer token works on them too, for any
+customer. Decisions need the decide_claims permission, payouts refund (warranty.auth).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date, datetime
+import logging
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from flask import Blueprint, current_app, g
 from pydantic import BaseModel, Field
 
-from warranty import claims, contracts, magic_links, uploads
+from warranty import auth_sessions, claims, contracts, redact, uploads
 from warranty.api.spec import endpoint
 from warranty.dates import store_today
 from warranty.db import get_session
@@ -24,6 +26,7 @@ from warranty.errors import ValidationFailed
 from warranty.models import Claim, Contract
 
 bp = Blueprint("claims_api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 FailureType = Literal["breakdown", "accident"]
 ClaimStatus = Literal["submitted", "in_review", "info_requested", "approved", "denied", "paid",
@@ -96,7 +99,8 @@ class ClaimOut(BaseModel):
 
     id: str
     contract_id: str
-    customer_email: str
+    customer_email: str = Field(description="the plan's current owner")
+    filed_by: str | None = Field(default=None, description="who filed it (staff callers only)")
     status: ClaimStatus
     incident_date: date
     failure_type: str
@@ -122,7 +126,7 @@ class ClaimSummary(BaseModel):
 
     id: str
     contract_id: str
-    customer_email: str
+    customer_email: str = Field(description="the plan's current owner")
     status: str
     warranty_category: str
     failure_type: str
@@ -216,10 +220,11 @@ class CustomerTokenIn(BaseModel):
 
 
 class CustomerTokenOut(BaseModel):
-    """A token for X-Customer-Token (the same one the customer's plans link carries)."""
+    """A token for X-Customer-Token: acts as the customer until it expires or is revoked."""
 
     token: str
     expires_in_seconds: int
+    expires_at: datetime
 
 
 class HistoryQuery(BaseModel):
@@ -246,7 +251,8 @@ class MailOut(BaseModel):
     kind: str
     status: str
     created_at: datetime
-    body: str
+    body: str = Field(description="the text, with every link to this service removed (they "
+                                  "sign the customer in)")
 
 
 class HistoryOut(BaseModel):
@@ -274,7 +280,8 @@ def _claim(claim_id: str) -> Claim:
 def _summary(claim: Claim, contract: Contract) -> ClaimSummary:
     """A claim in a list."""
     return ClaimSummary(id=claim.public_id, contract_id=contract.public_id,
-                        customer_email=claim.customer_email, status=claim.status,
+                        customer_email=claims.normalize_email(contract.customer_email),
+                        status=claim.status,
                         warranty_category=contract.warranty_category,
                         failure_type=claim.failure_type, incident_date=claim.incident_date,
                         estimated_amount=claim.estimated_amount, created_at=claim.created_at)
@@ -293,8 +300,10 @@ def claim_out(claim: Claim) -> ClaimOut:
     payout = claims.payout_of(db, claim)
     staff = _is_staff()
     return ClaimOut(
-        id=claim.public_id, contract_id=contract.public_id, customer_email=claim.customer_email,
-        status=claim.status, incident_date=claim.incident_date, failure_type=claim.failure_type,
+        id=claim.public_id, contract_id=contract.public_id,
+        customer_email=claims.normalize_email(contract.customer_email),
+        filed_by=claim.customer_email if staff else None, status=claim.status,
+        incident_date=claim.incident_date, failure_type=claim.failure_type,
         description=claim.description, estimated_amount=claim.estimated_amount,
         coverage_year=claim.coverage_year, currency=contract.currency, decision=claim.decision,
         approved_amount=claim.approved_amount, deny_code=claim.deny_code,
@@ -311,14 +320,14 @@ def claim_out(claim: Claim) -> ClaimOut:
 
 
 def _plans(email: str) -> list[PlanOut]:
-    """A customer's plans with their claims."""
+    """A customer's plans with their claims (those on the plans they own now)."""
     db = get_session()
     contracts = claims.plans_for(db, email)
     by_contract: dict[int, list[ClaimSummary]] = {}
     by_id = {c.id: c for c in contracts}
-    for claim in claims.customer_history(db, email).claims:
-        contract = by_id.get(claim.contract_id) or db.get(Contract, claim.contract_id)
-        by_contract.setdefault(claim.contract_id, []).append(_summary(claim, contract))
+    for claim in claims.claims_for(db, email):
+        by_contract.setdefault(claim.contract_id, []).append(
+            _summary(claim, by_id[claim.contract_id]))
     window, today = _settings().claim_filing_days_after_term, _today()
     return [PlanOut(id=c.public_id, product_title=c.product_title, sku=c.sku,
                     coverage=c.coverage, term_months=c.term_months,
@@ -419,7 +428,7 @@ def resubmit(claim_id: str, body: ResubmitIn):
 # --- staff endpoints --------------------------------------------------------------------
 
 
-@endpoint(bp, "/claims", summary="The claim queue with counts per status", auth="staff",
+@endpoint(bp, "/claims", summary="The claim queue with counts per status", auth="read",
           query=QueueQuery, response=QueueOut)
 def claim_queue(query: QueueQuery):
     """Claims matching the filters, oldest first, 100 per page."""
@@ -440,7 +449,7 @@ def _decide(claim_id: str, action) -> ClaimOut:
 
 
 @endpoint(bp, "/claims/<claim_id>/approve", method="POST", summary="Approve a claim",
-          auth="staff", body=ApproveIn, response=ClaimOut, errors=(404, 409))
+          auth="decide_claims", body=ApproveIn, response=ClaimOut, errors=(404, 409))
 def approve(claim_id: str, body: ApproveIn):
     """Approve as repair, replacement or reimbursement of an amount."""
     return _decide(claim_id, lambda db, claim: claims.approve(
@@ -448,8 +457,8 @@ def approve(claim_id: str, body: ApproveIn):
         amount=body.amount, actor=g.actor, note=body.note))
 
 
-@endpoint(bp, "/claims/<claim_id>/deny", method="POST", summary="Deny a claim", auth="staff",
-          body=ReasonIn, response=ClaimOut, errors=(404, 409))
+@endpoint(bp, "/claims/<claim_id>/deny", method="POST", summary="Deny a claim",
+          auth="decide_claims", body=ReasonIn, response=ClaimOut, errors=(404, 409))
 def deny(claim_id: str, body: ReasonIn):
     """Deny with a reason for the customer."""
     return _decide(claim_id, lambda db, claim: claims.deny(
@@ -457,7 +466,8 @@ def deny(claim_id: str, body: ReasonIn):
 
 
 @endpoint(bp, "/claims/<claim_id>/request-info", method="POST",
-          summary="Ask the customer for more information", auth="staff", body=InfoRequestIn,
+          summary="Ask the customer for more information", auth="decide_claims",
+          body=InfoRequestIn,
           response=ClaimOut, errors=(404, 409))
 def request_info(claim_id: str, body: InfoRequestIn):
     """Reopen the customer's form with a question."""
@@ -466,7 +476,8 @@ def request_info(claim_id: str, body: InfoRequestIn):
 
 
 @endpoint(bp, "/claims/<claim_id>/close", method="POST",
-          summary="Close an approved claim without a payout", auth="staff", body=ReasonIn,
+          summary="Close an approved claim without a payout", auth="decide_claims",
+          body=ReasonIn,
           response=ClaimOut, errors=(404, 409))
 def close(claim_id: str, body: ReasonIn):
     """Close without paying."""
@@ -475,7 +486,7 @@ def close(claim_id: str, body: ReasonIn):
 
 
 @endpoint(bp, "/claims/<claim_id>/payout", method="POST", summary="Record a claim's payout",
-          auth="finance", body=PayoutIn, response=ClaimOut, errors=(404, 409))
+          auth="refund", body=PayoutIn, response=ClaimOut, errors=(404, 409))
 def payout(claim_id: str, body: PayoutIn):
     """Pay an approved claim (capped by the liability cap); may fulfil the contract."""
     return _decide(claim_id, lambda db, claim: claims.record_payout(
@@ -484,15 +495,25 @@ def payout(claim_id: str, body: PayoutIn):
 
 
 @endpoint(bp, "/customer-tokens", method="POST", summary="A customer token for a store backend",
-          auth="staff", body=CustomerTokenIn, response=CustomerTokenOut, status=201)
+          auth="admin", body=CustomerTokenIn, response=CustomerTokenOut, status=201)
 def customer_token(body: CustomerTokenIn):
-    """Sign a token a store's own claim form sends as X-Customer-Token."""
-    token = magic_links.make_token(_settings(), "plans",
-                                   {"email": claims.normalize_email(body.email)})
-    return CustomerTokenOut(token=token, expires_in_seconds=magic_links.MAX_AGE_SECONDS)
+    """A token that acts as the customer (for a store's own claim form, once the store has
+    signed its customer in): short-lived, stored as a hash with who asked for it, revoked
+    with ``warranty revoke-customer-sessions EMAIL``."""
+    db = get_session()
+    email = claims.normalize_email(body.email)
+    lifetime = timedelta(minutes=_settings().customer_token_minutes)
+    token, row = auth_sessions.start(session=db, kind="customer_api", subject=email,
+                                     scope=auth_sessions.FULL, lifetime=lifetime,
+                                     created_by=g.actor, prefix="wct_")
+    db.commit()
+    log.info("customer token %s issued by %s (expires %s)", row.id, g.actor,
+             row.expires_at.isoformat())
+    return CustomerTokenOut(token=token, expires_in_seconds=int(lifetime.total_seconds()),
+                            expires_at=row.expires_at)
 
 
-@endpoint(bp, "/customers/history", summary="A customer's whole history", auth="staff",
+@endpoint(bp, "/customers/history", summary="A customer's whole history", auth="read",
           query=HistoryQuery, response=HistoryOut)
 def customer_history(query: HistoryQuery):
     """Orders, plans with claims, payouts and mails of one email."""
@@ -504,4 +525,5 @@ def customer_history(query: HistoryQuery):
                          purchase_date=o.purchase_date) for o in history.orders],
         plans=_plans(history.email), payouts=[_payout_out(p) for p in history.payouts],
         mails=[MailOut(subject=m.subject, kind=m.kind, status=m.status, created_at=m.created_at,
-                       body=m.body) for m in history.mails])
+                       body=redact.redact_links(m.body, _settings().base_url))
+               for m in history.mails])

@@ -253,7 +253,7 @@ def _after_cancel(session: Session, cancelled: list[Refund]) -> list[dict]:
     return results
 
 
-@endpoint(bp, "/contracts", summary="Search contracts", auth="staff", query=ContractSearch,
+@endpoint(bp, "/contracts", summary="Search contracts", auth="read", query=ContractSearch,
           response=ContractPage)
 def search_contracts(query: ContractSearch):
     """Contracts by email, order, status and dates, newest first, one page at a time."""
@@ -265,7 +265,7 @@ def search_contracts(query: ContractSearch):
 
 
 @endpoint(bp, "/contracts/<contract_id>", summary="A contract with its history and refund",
-          auth="staff", response=ContractDetail, errors=(404,))
+          auth="read", response=ContractDetail, errors=(404,))
 def get_contract(contract_id: str):
     """One contract, every audit row, and its refund if any."""
     session = get_session()
@@ -273,7 +273,7 @@ def get_contract(contract_id: str):
 
 
 @endpoint(bp, "/contracts/<contract_id>/cancellation-quote", summary="Quote a cancellation",
-          auth="staff", query=QuoteQuery, response=RefundQuoteOut, errors=(404, 409))
+          auth="read", query=QuoteQuery, response=RefundQuoteOut, errors=(404, 409))
 def quote_cancellation(contract_id: str, query: QuoteQuery):
     """The refund cancelling now (or on ``cancel_date``) gives; changes nothing."""
     settings = current_app.config["SETTINGS"]
@@ -288,7 +288,7 @@ def quote_cancellation(contract_id: str, query: QuoteQuery):
 
 
 @endpoint(bp, "/contracts/<contract_id>/cancel", method="POST", summary="Confirm a cancellation",
-          auth="staff", body=CancelBody, response=CancelResult, errors=(404, 409))
+          auth="refund", body=CancelBody, response=CancelResult, errors=(404, 409))
 def cancel(contract_id: str, body: CancelBody):
     """Cancel with the quoted refund; the refund goes to Stripe right after the commit."""
     settings = current_app.config["SETTINGS"]
@@ -303,7 +303,7 @@ def cancel(contract_id: str, body: CancelBody):
 
 
 @endpoint(bp, "/contracts/<contract_id>/transfer", method="POST",
-          summary="Transfer a plan to a new owner", auth="staff", body=TransferBody,
+          summary="Transfer a plan to a new owner", auth="transfer", body=TransferBody,
           response=ContractDetail, errors=(404, 409))
 def transfer(contract_id: str, body: TransferBody):
     """Give an active plan to a new owner; both owners and the store are told."""
@@ -316,7 +316,7 @@ def transfer(contract_id: str, body: TransferBody):
 
 
 @endpoint(bp, "/orders/<order_id>/lines/<int:line_no>/returns", method="POST",
-          summary="Record returned or refunded product units", auth="staff", body=ReturnBody,
+          summary="Record returned or refunded product units", auth="refund", body=ReturnBody,
           response=ReturnResult, errors=(404, 409))
 def product_returned(order_id: str, line_no: int, body: ReturnBody):
     """Plans beyond the units kept are cancelled with a full refund each."""

@@ -20,7 +20,7 @@ class OrderImportIn(BaseModel):
 
 
 @endpoint(bp, "/orders/import", method="POST", summary="Import orders paid outside the "
-          "service (channel external, no contracts)", auth="staff", body=OrderImportIn,
+          "service (channel external, no contracts)", auth="admin", body=OrderImportIn,
           response=order_import.ImportResult)
 def import_orders(body: OrderImportIn):
     """Store a batch of external orders in one transaction."""

@@ -37,7 +37,7 @@ def respond(result: reports.Result, fmt: str) -> Response:
 
 @endpoint(bp, "/reports/<name>", summary="A report for a period as JSON, CSV or XLSX "
           "(finance, journal, contracts, movements, orders, reconciliation, retention, "
-          "conversion)", auth="finance", query=ReportQuery, errors=(404,))
+          "conversion)", auth="reports", query=ReportQuery, errors=(404,))
 def get_report(name: str, query: ReportQuery):
     """Run one report for the period and stream it in the asked format."""
     period = reports.parse_period(query.from_, query.to)

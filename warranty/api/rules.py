@@ -53,7 +53,7 @@ def _out(row: RuleSet, with_rules: bool) -> RuleSetOut:
 
 
 @endpoint(bp, "/rule-sets", method="POST", summary="Upload pricing rules as a new version",
-          auth="staff", body=RuleSetUpload, response=RuleSetOut, status=201, errors=(409,))
+          auth="admin", body=RuleSetUpload, response=RuleSetOut, status=201, errors=(409,))
 def upload(body: RuleSetUpload):
     """Validate and store a new rule version."""
     session = get_session()
@@ -66,7 +66,7 @@ def upload(body: RuleSetUpload):
     return _out(row, with_rules=True)
 
 
-@endpoint(bp, "/rule-sets", summary="List rule versions", auth="staff", response=RuleSetList)
+@endpoint(bp, "/rule-sets", summary="List rule versions", auth="read", response=RuleSetList)
 def list_versions():
     """Every version, newest first (without their documents)."""
     rows = get_session().exec(select(RuleSet).order_by(RuleSet.version.desc())).all()
@@ -74,7 +74,7 @@ def list_versions():
 
 
 @endpoint(bp, "/rule-sets/<int:version>", summary="One rule version with its document",
-          auth="staff", response=RuleSetOut, errors=(404,))
+          auth="read", response=RuleSetOut, errors=(404,))
 def get_version(version: int):
     """A version and its document."""
     row = get_session().get(RuleSet, version)

@@ -17,15 +17,24 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from warranty.auth import bearer_role, check_public_key, require_role
+from warranty import auth_sessions
+from warranty.auth import (
+    bearer_role,
+    check_public_key,
+    permission_of,
+    require_permission,
+    roles_with,
+)
 from warranty.db import get_session
 from warranty.errors import DomainError, Unauthorized, ValidationFailed
-from warranty.magic_links import InvalidLink, email_from_plans_token
 from warranty.ratelimit import LIMITED_ENDPOINTS
 
-# "none" | "public" | "staff" | "finance" | "admin" | "customer" (the store's public key with
-# the customer's signed token in X-Customer-Token, or a staff bearer token)
+# "none" | "public" | "customer" (the store's public key with a customer token in
+# X-Customer-Token, or a staff bearer token) | a permission of warranty.auth.PERMISSIONS
+# ("read", "decide_claims", "transfer", "refund", "reports", "admin") or an old audience
+# standing for one ("staff" = support level, "finance").
 Auth = str
+OPEN_AUDIENCES = ("none", "public", "customer")
 
 
 class ErrorDetail(BaseModel):
@@ -148,6 +157,14 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
         raise _fail(exc, "query") from None
 
 
+def staff_permission(auth: Auth, method: str) -> str:
+    """The permission a staff bearer token needs on an endpoint (customer endpoints: reading
+    with GET, acting for the customer otherwise)."""
+    if auth == "customer":
+        return "read" if method.upper() == "GET" else "decide_claims"
+    return permission_of(auth)
+
+
 def authenticate(auth: Auth) -> None:
     """Enforce the endpoint's audience; sets ``g.actor`` and ``g.role``."""
     settings = current_app.config["SETTINGS"]
@@ -163,16 +180,17 @@ def authenticate(auth: Auth) -> None:
         if not token:
             raise Unauthorized("send the customer's token in X-Customer-Token (or use a staff "
                                "bearer token)", code="missing_customer_token")
-        try:
-            email = email_from_plans_token(settings, token)
-        except InvalidLink as exc:
-            raise Unauthorized(exc.message, code=exc.code) from None
-        g.actor, g.role, g.customer_email = f"customer:{email}", "customer", email
+        row = auth_sessions.find(get_session(), token, "customer_api")
+        if row is None:
+            raise Unauthorized("this customer token is unknown, expired or revoked; get a new "
+                               "one from POST /api/v1/customer-tokens",
+                               code="invalid_customer_token")
+        g.actor, g.role, g.customer_email = f"customer:{row.subject}", "customer", row.subject
     else:
         actor, role = bearer_role(session=get_session(),
                                   header=request.headers.get("Authorization"),
                                   master_token=settings.api_token)
-        require_role(role, "staff" if auth == "customer" else auth)
+        require_permission(role, staff_permission(auth, request.method))
         g.actor, g.role = actor, role
 
 
@@ -184,6 +202,9 @@ def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, aut
 
     ``beacon=True`` accepts the body as text/plain JSON too (see ``parse_body``).
     """
+
+    if auth not in OPEN_AUDIENCES:
+        permission_of(auth)  # an unknown audience fails at import, not at the first call
 
     def decorate(view):
         prefix = bp.url_prefix or ""
@@ -263,14 +284,16 @@ def openapi_document(*, title: str, version: str) -> dict:
             codes.add(429)
         if ep.auth != "none":
             codes.add(401)
-        if ep.auth in ("staff", "finance", "admin"):
+        if ep.auth not in OPEN_AUDIENCES:
             codes.add(403)
             op["security"] = [{"bearer": []}]
+            op["x-roles"] = roles_with(ep.auth)
         elif ep.auth == "public":
             op["security"] = [{"publicKey": []}]
         elif ep.auth == "customer":
             codes.add(403)
             op["security"] = [{"publicKey": [], "customerToken": []}, {"bearer": []}]
+            op["x-roles"] = ["customer", *roles_with(staff_permission(ep.auth, ep.method))]
         if ep.body is not None:
             codes.add(415)
         for code in sorted(codes):
@@ -288,7 +311,8 @@ def openapi_document(*, title: str, version: str) -> dict:
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "publicKey": {"type": "apiKey", "in": "header", "name": "X-Warranty-Key"},
                 "customerToken": {"type": "apiKey", "in": "header", "name": "X-Customer-Token",
-                                  "description": "the token of the customer's plans link"},
+                                  "description": "a short-lived customer token from POST "
+                                                 "/api/v1/customer-tokens (admin)"},
             },
         },
     }

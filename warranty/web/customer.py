@@ -1,20 +1,29 @@
 """Customer pages (ja/en): find my plans, file a claim, follow it, answer the NPS question.
 
-Every page that shows a plan or a claim checks that it belongs to the signed-in email
-(kept in the session cookie); anyone else's id is a 404, exactly like a missing one.
+Who sees what is a property of the server-side session (warranty.auth_sessions), checked
+on every page and download:
+
+- the mailed link (a GET shows a confirmation page; its POST signs in and spends the link)
+  gives the ``full`` scope: every plan of the address, its claims and their files;
+- an email and order reference give the ``order`` scope: that one order's plans, read only,
+  and a button that mails the link to the address.
+
+A plan or claim belongs to the contract's current owner (a transfer moves it); anyone
+else's id is a 404, exactly like a missing one.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import logging
+from datetime import date, timedelta
 from functools import wraps
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
-from warranty import claims, i18n, magic_links, money, uploads
+from warranty import auth_sessions, claims, magic_links, money, notifications, uploads
 from warranty.db import get_session
 from warranty.errors import DomainError
-from warranty.models import Contract
+from warranty.models import AuthSession, Contract
 from warranty.web import (
     install,
     page_language,
@@ -22,68 +31,72 @@ from warranty.web import (
     read_uploads,
     send_claim_file,
     settings,
+    sign_in,
+    sign_out,
+    signed_in,
     today,
 )
 
 bp = Blueprint("customer", __name__, url_prefix="/my")
 protect(bp)
 install(bp)
+log = logging.getLogger(__name__)
 
 
 def signed_in_email() -> str | None:
-    """The verified email of this browser session, if any."""
-    email = session.get("customer_email")
-    return email if isinstance(email, str) and "@" in email else None
+    """The email of this browser's customer session with the full scope, if any."""
+    row = signed_in("customer")
+    return row.subject if row is not None and row.scope == auth_sessions.FULL else None
 
 
 def customer_required(view):
-    """Pages for a signed-in customer: others are sent to the sign-in form."""
+    """Pages that need the proved mailbox: others are sent to the sign-in form, and an
+    order-reference session gets a page offering the mailed link."""
 
     @wraps(view)
     def wrapped(**kwargs):
-        email = signed_in_email()
-        if email is None:
+        row = signed_in("customer")
+        if row is None:
             return redirect(url_for("customer.plans"))
-        return view(email=email, **kwargs)
+        if row.scope != auth_sessions.FULL:
+            return render_template("customer/need_link.html", email=row.subject), 403
+        return view(email=row.subject, **kwargs)
 
     return wrapped
 
 
-def _sign_in(email: str) -> None:
-    """Remember the verified email, starting a fresh session (no fixation)."""
-    lang = session.get("lang")
-    session.clear()
-    session["customer_email"] = claims.normalize_email(email)
-    if lang in i18n.LANGUAGES:
-        session["lang"] = lang
+def _lifetime() -> timedelta:
+    """How long a customer sign-in lasts."""
+    return timedelta(hours=settings().customer_session_hours)
 
 
-def _safe_next(target: str | None) -> str | None:
-    """Only our own claim pages are followed after a link sign-in (no open redirect)."""
-    if target and target.startswith("/my/claims/") and "//" not in target and "\\" not in target:
-        return target
-    return None
+def _plans_page(row: AuthSession):
+    """The plans a session may see: all the address's with their claims, or one order's."""
+    db = get_session()
+    if row.scope == auth_sessions.ORDER:
+        contracts = claims.order_plans(db, row.subject, row.order_ref)
+        return render_template("customer/plans.html", email=row.subject, scoped=True,
+                               order_ref=row.order_ref, claims_by_contract={},
+                               contracts=contracts,
+                               windows={c.id: _claim_window(c) for c in contracts})
+    by_contract: dict[int, list] = {}
+    for claim in claims.claims_for(db, row.subject):
+        by_contract.setdefault(claim.contract_id, []).append(claim)
+    contracts = claims.plans_for(db, row.subject)
+    return render_template("customer/plans.html", email=row.subject, scoped=False,
+                           contracts=contracts, claims_by_contract=by_contract,
+                           windows={c.id: _claim_window(c) for c in contracts})
 
 
 @bp.get("/plans")
 def plans():
     """The customer's plans and claims; the sign-in form when nobody is signed in."""
-    token = request.args.get("token")
-    if token:
-        _sign_in(magic_links.email_from_plans_token(settings(), token))
-        # Drop the token from the address bar (and from history) at once.
-        return redirect(_safe_next(request.args.get("next")) or url_for("customer.plans"))
-    email = signed_in_email()
-    if email is None:
+    if request.args.get("token"):  # a link mailed before links moved to /my/sign-in
+        return confirm_page()
+    row = signed_in("customer")
+    if row is None:
         return render_template("customer/find.html", values={}, errors={})
-    db = get_session()
-    contracts = claims.plans_for(db, email)
-    by_contract: dict[int, list] = {}
-    for claim in claims.claims_for(db, email):
-        by_contract.setdefault(claim.contract_id, []).append(claim)
-    return render_template("customer/plans.html", email=email, contracts=contracts,
-                           claims_by_contract=by_contract,
-                           windows={c.id: _claim_window(c) for c in contracts})
+    return _plans_page(row)
 
 
 def _claim_window(contract: Contract) -> dict:
@@ -95,7 +108,7 @@ def _claim_window(contract: Contract) -> dict:
 
 @bp.post("/plans")
 def find_plans():
-    """Sign in with the email and order reference of a purchase."""
+    """An email and order reference: that order's plans only (the order scope)."""
     email = (request.form.get("email") or "").strip()
     order_ref = (request.form.get("order_ref") or "").strip()
     errors = {}
@@ -103,20 +116,98 @@ def find_plans():
         errors["email"] = "problem.invalid_email"
     if not order_ref or len(order_ref) > 200:
         errors["order_ref"] = "problem.required"
-    if not errors and not claims.email_owns_order(get_session(), email, order_ref):
+    if not errors and not claims.order_plans(get_session(), email, order_ref):
         errors["form"] = "find.no_match"
     if errors:
         return render_template("customer/find.html", values={"email": email,
                                                              "order_ref": order_ref},
                                errors=errors), 422
-    _sign_in(email)
+    row = sign_in("customer", subject=claims.normalize_email(email), scope=auth_sessions.ORDER,
+                  lifetime=_lifetime(), created_by="order_ref", order_ref=order_ref)
+    get_session().commit()
+    log.info("customer order view: session %s for one order, from %s", row.id,
+             request.remote_addr)
     return redirect(url_for("customer.plans"))
+
+
+def _link_state(token: str) -> tuple[str, magic_links.PlansLink | None]:
+    """What a sign-in link can do now: ``confirm``, ``spent``, ``invalid`` (with a new
+    link offered when the link was ours: ``renew``)."""
+    try:
+        link = magic_links.read_plans_link(settings(), token)
+    except magic_links.InvalidLink:
+        return ("renew" if magic_links.email_of_link(settings(), token) else "invalid"), None
+    if auth_sessions.link_spent(get_session(), link.jti):
+        return "spent", link
+    return "confirm", link
+
+
+@bp.get("/sign-in")
+def confirm_page():
+    """The page a mailed link opens: it signs nobody in, its button does (a POST).
+
+    Mail scanners, link previews and a hostile page linking to someone's link all make
+    GETs; only the person who presses the button is signed in.
+    """
+    token = request.args.get("token") or ""
+    state, link = _link_state(token)
+    current = signed_in("customer")
+    if (link is not None and current is not None and current.scope == auth_sessions.FULL
+            and current.subject == link.email):
+        return redirect(link.next or url_for("customer.plans"))  # signed in already
+    if state == "confirm":
+        return render_template("customer/sign_in.html", state="confirm", token=token,
+                               email=link.email)
+    return render_template("customer/sign_in.html", state=state, token=token,
+                           email=None), 403 if state in ("invalid", "renew") else 410
+
+
+@bp.post("/sign-in")
+def confirm_sign_in():
+    """Sign in with a mailed link: the link is spent, a new session starts."""
+    token = request.form.get("token") or ""
+    state, link = _link_state(token)
+    db = get_session()
+    if state == "confirm" and not auth_sessions.spend_link(session=db, link=link):
+        state = "spent"  # used at the same moment by another request
+    if state != "confirm":
+        db.rollback()
+        return render_template("customer/sign_in.html", state=state, token=token,
+                               email=None), 403 if state in ("invalid", "renew") else 410
+    row = sign_in("customer", subject=link.email, scope=auth_sessions.FULL,
+                  lifetime=_lifetime(), created_by="link")
+    db.commit()
+    log.info("customer sign-in by mailed link: session %s, from %s", row.id,
+             request.remote_addr)
+    return redirect(link.next or url_for("customer.plans"), 303)
+
+
+@bp.post("/plans-link")
+def mail_link():
+    """Mail the plans link to an address: typed in, the one of an old or spent link, or
+    the one of this order-reference session. The answer never says whether it has plans."""
+    email = (request.form.get("email") or "").strip()
+    token = request.form.get("token") or ""
+    current = signed_in("customer")
+    if not email and token:
+        email = magic_links.email_of_link(settings(), token) or ""
+    if not email and current is not None:
+        email = current.subject
+    if "@" not in email or len(email) > 320:
+        return render_template("customer/find.html", values={"email": email}, errors={
+            "link_email": "problem.invalid_email"}), 422
+    db = get_session()
+    notifications.send_plans_link(session=db, settings=settings(), email=email,
+                                  lang=page_language())
+    db.commit()
+    return render_template("customer/sign_in.html", state="sent", token="", email=None)
 
 
 @bp.post("/logout")
 def logout():
-    """Forget the customer (the language choice stays)."""
-    session.pop("customer_email", None)
+    """End the customer's session on the server (the language choice stays)."""
+    sign_out("customer")
+    get_session().commit()
     return redirect(url_for("customer.plans"))
 
 

@@ -1,7 +1,7 @@
 """The finance dashboard: report figures, server-drawn charts and export links.
 
-Access: signed-in staff with the finance or admin role (the staff pages' session). The page
-carries no script; charts are inline SVG.
+Access: signed-in staff holding the ``reports`` permission (finance, admin; the staff pages'
+session). The page carries no script; charts are inline SVG.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from warranty.errors import DomainError
 from warranty.reports import charts
 from warranty.reports.export import FORMATS
 from warranty.web import protect
-from warranty.web.staff import _require, staff_required
+from warranty.web.staff import staff_required
 
 bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
 protect(bp)
-READ = {"finance", "admin"}
 EXPORTS = ["finance", "journal", "contracts", "movements", "orders", "retention"]
 
 
@@ -43,10 +42,9 @@ def _period():
 
 
 @bp.get("/reports")
-@staff_required
+@staff_required(permission="reports")
 def dashboard():
     """Finance totals by month and category, charts, retention and export links."""
-    _require(READ)
     settings = current_app.config["SETTINGS"]
     session = get_session()
     error = None
@@ -79,10 +77,9 @@ def dashboard():
 
 
 @bp.get("/reports/export/<name>")
-@staff_required
+@staff_required(permission="reports")
 def export(name: str):
     """A report file for the dashboard's links (same access as the page)."""
-    _require(READ)
     fmt = request.args.get("format", "csv")
     if fmt not in FORMATS:
         raise DomainError(f"format must be one of {sorted(FORMATS)}", code="invalid_format",

@@ -1,30 +1,33 @@
 """Staff pages: sign-in, the claim queue, the claim review, a customer's whole history.
 
-Roles: every staff role reads; ``staff`` and ``admin`` decide on claims; ``finance`` and
-``admin`` record payouts and mark attention items handled (the same split as the JSON API's
-bearer tokens).
+Every page and action names the permission it needs (warranty.auth.PERMISSIONS, the same
+table as the JSON API): every role reads; support, finance and admin decide on claims;
+finance and admin record payouts and mark attention items handled. Sessions are server-side
+(the ``wty_staff`` cookie, on /staff only): signing out ends one everywhere it was copied.
 """
 
 from __future__ import annotations
 
-import time
-from datetime import date
+import logging
+from datetime import date, timedelta
 from functools import wraps
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from sqlmodel import select
 
-from warranty import attention, claims, money, staff_accounts
+from warranty import attention, auth, claims, money, redact, staff_accounts
 from warranty.db import get_session
 from warranty.errors import DomainError, Forbidden
 from warranty.models import Contract, Order
-from warranty.web import protect, send_claim_file, settings
+from warranty.web import protect, send_claim_file, settings, sign_in, sign_out, signed_in
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 protect(bp)
+log = logging.getLogger(__name__)
 
-DECIDE = {"staff", "admin"}
-PAY = {"finance", "admin"}
+# Kept for code that names role sets (the permission table is warranty.auth.PERMISSIONS).
+DECIDE = auth.PERMISSIONS["decide_claims"]
+PAY = auth.PERMISSIONS["refund"]
 
 
 @bp.before_request
@@ -41,20 +44,46 @@ def _attention_open() -> dict:
     return {"attention_open": sum(attention.open_counts(get_session()).values())}
 
 
-def staff_required(view):
-    """Pages for signed-in staff: others are sent to the sign-in form."""
+def current_staff():
+    """The staff account of this browser's live staff session, if any."""
+    if "staff" not in g:
+        g.staff = staff_accounts.active_staff(
+            get_session(), signed_in("staff"),
+            timedelta(hours=settings().staff_session_hours))
+    return g.staff
 
-    @wraps(view)
-    def wrapped(**kwargs):
-        user = staff_accounts.active_staff(
-            get_session(), session.get("staff_id"), session.get("staff_at"),
-            settings().staff_session_hours * 3600)
-        if user is None:
-            return redirect(url_for("staff.login", next=request.path))
-        g.staff = user
-        return view(**kwargs)
 
-    return wrapped
+def staff_required(view=None, *, permission: str = "read"):
+    """Pages for signed-in staff holding ``permission`` (others are sent to the sign-in
+    form; a role without it gets 403 before anything is looked up).
+
+    ``@staff_required`` reads; ``@staff_required(permission="refund")`` names another.
+    """
+    auth.permission_of(permission)  # an unknown permission fails at import
+
+    def decorate(inner):
+        @wraps(inner)
+        def wrapped(**kwargs):
+            if current_staff() is None:
+                return redirect(url_for("staff.login", next=request.path))
+            auth.require_permission(g.staff.role, permission)
+            return inner(**kwargs)
+
+        wrapped.staff_permission = permission
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
+
+
+def can(permission: str) -> bool:
+    """Whether the signed-in staff member holds ``permission`` (for templates)."""
+    return current_staff() is not None and auth.may(g.staff.role, permission)
+
+
+@bp.app_context_processor
+def _staff_helpers() -> dict:
+    """``can('refund')`` in staff templates."""
+    return {"can": can}
 
 
 def _actor() -> str:
@@ -62,15 +91,20 @@ def _actor() -> str:
     return f"staff:{g.staff.email}"
 
 
-def _require(roles: set[str]) -> None:
-    """Refuse an action the signed-in role may not take."""
-    if g.staff.role not in roles:
+def _require(roles) -> None:
+    """Refuse an action the signed-in role may not take (``roles``: a set of role names or
+    a permission name)."""
+    if isinstance(roles, str):
+        auth.require_permission(g.staff.role, roles)
+        return
+    allowed = {auth.normalize_role(role) for role in roles}
+    if auth.normalize_role(g.staff.role) not in allowed:
         raise Forbidden(f"a {g.staff.role} account cannot do this")
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Email and password sign-in."""
+    """Email and password sign-in (throttled per account and address: warranty.ratelimit)."""
     target = request.values.get("next") or ""
     if not target.startswith("/staff/") or "//" in target:
         target = url_for("staff.queue")
@@ -81,23 +115,27 @@ def login():
         user = staff_accounts.authenticate(session=get_session(), email=email,
                                            password=request.form.get("password") or "")
     except DomainError as exc:
+        typed = email.strip().lower()
+        # Only what looks like an address: a password typed in the wrong field stays out.
+        log.info("staff sign-in refused: wrong email or password for %r from %s",
+                 typed[:80] if "@" in typed and " " not in typed else "(not an address)",
+                 request.remote_addr)
         return render_template("staff/login.html", error=exc.message, email=email,
                                next=target), 401
+    row = sign_in("staff", subject=user.email, scope="staff", created_by="password",
+                  lifetime=timedelta(hours=settings().staff_session_hours),
+                  staff_user_id=user.id)
     get_session().commit()
-    lang = session.get("lang")
-    session.clear()  # a fresh session (and CSRF token) after signing in
-    session["staff_id"] = user.id
-    session["staff_at"] = time.time()  # sessions expire and can be revoked from here on
-    if lang:
-        session["lang"] = lang
+    log.info("staff sign-in: %s (%s), session %s, from %s", user.email, user.role, row.id,
+             request.remote_addr)
     return redirect(target, 303)
 
 
 @bp.post("/logout")
 def logout():
-    """Sign out."""
-    session.pop("staff_id", None)
-    session.pop("staff_at", None)
+    """Sign out: the session ends on the server."""
+    sign_out("staff")
+    get_session().commit()
     return redirect(url_for("staff.login"), 303)
 
 
@@ -143,8 +181,8 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
         claims_until=claims.filing_deadline(contract,
                                             settings().claim_filing_days_after_term),
         deny_text=claims.deny_text(claim, "en"), transitions=claims.TRANSITIONS,
-        decisions=claims.DECISIONS, methods=claims.PAYOUT_METHODS, can_decide=g.staff.role
-        in DECIDE, can_pay=g.staff.role in PAY, errors=errors or {},
+        decisions=claims.DECISIONS, methods=claims.PAYOUT_METHODS,
+        can_decide=can("decide_claims"), can_pay=can("refund"), errors=errors or {},
         form=request.form if request.method == "POST" else {}), status
 
 
@@ -155,11 +193,10 @@ def review(claim_id: str):
     return _render_review(claims.get_claim(get_session(), claim_id))
 
 
-def _act(claim_id: str, form_name: str, roles: set[str], action):
+def _act(claim_id: str, form_name: str, action):
     """Run one staff action; on a refusal show the review page with the message."""
     db = get_session()
     claim = claims.get_claim(db, claim_id)
-    _require(roles)
     try:
         action(db, claim)
     except DomainError as exc:
@@ -171,7 +208,7 @@ def _act(claim_id: str, form_name: str, roles: set[str], action):
 
 
 @bp.post("/claims/<claim_id>/approve")
-@staff_required
+@staff_required(permission="decide_claims")
 def approve(claim_id: str):
     """Approve as repair, replacement or reimbursement with an amount."""
 
@@ -185,41 +222,41 @@ def approve(claim_id: str):
                        decision=request.form.get("decision") or "", amount=amount,
                        actor=_actor(), note=request.form.get("note") or "")
 
-    return _act(claim_id, "approve", DECIDE, action)
+    return _act(claim_id, "approve", action)
 
 
 @bp.post("/claims/<claim_id>/deny")
-@staff_required
+@staff_required(permission="decide_claims")
 def deny(claim_id: str):
     """Deny with a reason for the customer."""
-    return _act(claim_id, "deny", DECIDE, lambda db, claim: claims.deny(
+    return _act(claim_id, "deny", lambda db, claim: claims.deny(
         session=db, settings=settings(), claim=claim, reason=request.form.get("reason") or "",
         actor=_actor()))
 
 
 @bp.post("/claims/<claim_id>/request-info")
-@staff_required
+@staff_required(permission="decide_claims")
 def request_info(claim_id: str):
     """Ask the customer for more information (their form opens again)."""
-    return _act(claim_id, "request_info", DECIDE, lambda db, claim: claims.request_info(
+    return _act(claim_id, "request_info", lambda db, claim: claims.request_info(
         session=db, settings=settings(), claim=claim,
         message=request.form.get("message") or "", actor=_actor()))
 
 
 @bp.post("/claims/<claim_id>/close")
-@staff_required
+@staff_required(permission="decide_claims")
 def close(claim_id: str):
     """Close an approved claim without a payout."""
-    return _act(claim_id, "close", DECIDE, lambda db, claim: claims.close(
+    return _act(claim_id, "close", lambda db, claim: claims.close(
         session=db, settings=settings(), claim=claim, reason=request.form.get("reason") or "",
         actor=_actor()))
 
 
 @bp.post("/claims/<claim_id>/pay")
-@staff_required
+@staff_required(permission="refund")
 def pay(claim_id: str):
     """Record the payout of an approved claim."""
-    return _act(claim_id, "pay", PAY, lambda db, claim: claims.record_payout(
+    return _act(claim_id, "pay", lambda db, claim: claims.record_payout(
         session=db, settings=settings(), claim=claim, method=request.form.get("method") or "",
         reference=request.form.get("reference") or "", actor=_actor()))
 
@@ -239,7 +276,9 @@ def customer():
     """A customer's orders, plans, claims, payouts and mails, for answering a support chat."""
     email = (request.args.get("email") or "").strip()[:320]
     history = claims.customer_history(get_session(), email) if "@" in email else None
-    return render_template("staff/customer.html", email=email, history=history)
+    # Mail bodies hold the customer's sign-in links: shown with every link removed.
+    return render_template("staff/customer.html", email=email, history=history,
+                           redact=lambda body: redact.redact_links(body, settings().base_url))
 
 
 # Figures whose value is an amount, and the figure naming its currency.
@@ -272,7 +311,7 @@ def _render_attention(*, errors: dict | None = None, status: int = 200):
                              kind=kind, page=page_no, per_page=50)
     return render_template("staff/attention.html", found=found, wanted=wanted, kind=kind,
                            kinds=attention.KINDS, figures=_figures, page=page_no,
-                           can_handle=g.staff.role in PAY, errors=errors or {},
+                           can_handle=auth.may(g.staff.role, "refund"), errors=errors or {},
                            form=request.form if request.method == "POST" else {}), status
 
 
@@ -284,11 +323,10 @@ def attention_queue():
 
 
 @bp.post("/attention/<item_id>/handle")
-@staff_required
+@staff_required(permission="refund")
 def handle_attention(item_id: str):
     """Mark one item handled with a note (finance and admin)."""
     db = get_session()
-    _require(PAY)
     try:
         attention.handle(session=db, public_id=item_id, actor=_actor(),
                          note=(request.form.get("note") or "")[:2000])
