@@ -64,7 +64,7 @@ def test_0008_schedules_stored_stripe_events_as_the_old_worker_did(empty_databas
     assert after == {"evt_done": 2, "evt_crashed": 30, "evt_failed_twice": 120}
 
 
-def test_0015_keeps_existing_refunds_as_plan_refunds_stripe_made(empty_database_url):
+def test_0012_keeps_existing_refunds_as_plan_refunds_stripe_made(empty_database_url):
     from datetime import date
 
     from alembic import command
@@ -72,7 +72,7 @@ def test_0015_keeps_existing_refunds_as_plan_refunds_stripe_made(empty_database_
     from warranty.db import alembic_config
 
     config = alembic_config(empty_database_url)
-    command.upgrade(config, "0010")
+    command.upgrade(config, "0011")
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
     meta = sa.MetaData()
@@ -124,5 +124,5 @@ def test_0015_keeps_existing_refunds_as_plan_refunds_stripe_made(empty_database_
                 "claims_paid, reason, status, idempotency_key, attempts, created_at) VALUES "
                 "(1, 'plan', 1, 'jpy', '2026-03-01', 0, 0, '', 'pending', 'k3', 0, "
                 "'2026-03-01 00:00:00')"))
-    command.downgrade(config, "0010")
+    command.downgrade(config, "0011")
     engine.dispose()

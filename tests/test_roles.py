@@ -60,6 +60,8 @@ EXPECTED_API = {
     "rules.upload": "admin",
     "orders_import.import_orders": "admin",
     "claims_api.customer_token": "admin",
+    "attention.list_attention": "support",
+    "attention.handle_attention": "finance",
 }
 # The same for staff pages: "anyone" (sign-in, sign-out) or the least role.
 EXPECTED_PAGES = {
@@ -74,6 +76,8 @@ EXPECTED_PAGES = {
     "staff.request_info": "support",
     "staff.close": "support",
     "staff.pay": "finance",
+    "staff.attention_queue": "support",
+    "staff.handle_attention": "finance",
     "staff_reports.dashboard": "finance",
     "staff_reports.export": "finance",
 }
@@ -128,7 +132,8 @@ def world(settings, db, store_key):
         session.commit()
     headers["customer"] = {**store_key, "X-Customer-Token": token}
     ids = {"contract_id": contract.public_id, "claim_id": claim.public_id, "file_id": "fl_x",
-           "order_id": "ord_x", "line_no": 1, "sku": "TV-1", "version": 1, "name": "finance"}
+           "order_id": "ord_x", "line_no": 1, "sku": "TV-1", "version": 1, "name": "finance", "item_id": "att_x",
+           "att_id": "att_x"}
     return app, headers, ids
 
 

@@ -2,8 +2,8 @@
 dashboard), Stripe's refund status, the staff attention queue, order audit rows, and what
 applying a Stripe event did
 
-Revision ID: 0015
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01 10:00:31.205312
 
 Existing refunds are plan refunds; those Stripe made are recorded as Stripe said
@@ -18,8 +18,8 @@ from alembic import op
 
 import warranty.models
 
-revision: str = '0015'
-down_revision: str | None = '0010'
+revision: str = '0012'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
