@@ -14,12 +14,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 @pytest.mark.parametrize(("lang", "width", "texts"), [
-    ("en", 390, {"status": "Expired", "file": "File a claim", "date": "Date of the incident",
+    ("en", 390, {"sign_in": "Sign in", "status": "Expired", "file": "File a claim", "date": "Date of the incident",
                  "breakdown": "Breakdown (mechanical or electrical failure)",
                  "describe": "Describe what happened", "send": "Send claim",
                  "review": "In review",
                  "until": "Incidents up to 2026-05-31 can be claimed until {deadline}."}),
-    ("ja", 1280, {"status": "期間満了", "file": "修理・保証を申請する",
+    ("ja", 1280, {"sign_in": "ログインする", "status": "期間満了", "file": "修理・保証を申請する",
                   "date": "故障・事故の発生日",
                   "breakdown": "故障(機械的・電気的な不具合)", "describe": "状況の説明",
                   "send": "申請する", "review": "審査中",
@@ -40,6 +40,8 @@ def test_expired_plan_files_a_claim_within_the_window(browser, live_server, db, 
     page = context.new_page()
     link = magic_links.plans_link(settings, "hanako@example.jp").removeprefix(settings.base_url)
     page.goto(live_server + link)
+    page.get_by_role("button", name=texts["sign_in"]).click()  # the link's confirmation page
+    page.wait_for_url("**/my/plans")
     assert page.locator(".status").first.inner_text() == texts["status"]
     until = texts["until"].format(deadline=deadline.isoformat())
     assert page.get_by_text(until).count() == 1

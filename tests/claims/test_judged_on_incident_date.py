@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
+from tests.api.test_claims_api import customer_token
 from tests.factories import add_staff, paid_order, stripe_paid_order
 from tests.web.pages import csrf, multipart, sign_in_customer, sign_in_staff
 from warranty import auth, claims, contracts, create_app, i18n, magic_links
@@ -51,8 +52,9 @@ def _expired_plan(db, settings, **kwargs) -> Contract:
 
 
 def _customer(settings, email="buyer@example.com"):
-    token = magic_links.make_token(settings, "plans", {"email": email})
-    return {"X-Warranty-Key": settings.public_key, "X-Customer-Token": token}
+    """Headers of a store's form acting for a customer (a token as an admin would mint it)."""
+    return {"X-Warranty-Key": settings.public_key,
+            "X-Customer-Token": customer_token(settings, email)}
 
 
 def _tokens(db):
