@@ -132,8 +132,8 @@ def world(settings, db, store_key):
         session.commit()
     headers["customer"] = {**store_key, "X-Customer-Token": token}
     ids = {"contract_id": contract.public_id, "claim_id": claim.public_id, "file_id": "fl_x",
-           "order_id": "ord_x", "line_no": 1, "sku": "TV-1", "version": 1, "name": "finance", "item_id": "att_x",
-           "att_id": "att_x"}
+           "order_id": "ord_x", "line_no": 1, "sku": "TV-1", "version": 1, "name": "finance",
+           "item_id": "att_x"}
     return app, headers, ids
 
 

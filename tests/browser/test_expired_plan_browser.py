@@ -14,7 +14,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 @pytest.mark.parametrize(("lang", "width", "texts"), [
-    ("en", 390, {"sign_in": "Sign in", "status": "Expired", "file": "File a claim", "date": "Date of the incident",
+    ("en", 390, {"sign_in": "Sign in", "status": "Expired", "file": "File a claim",
+                 "date": "Date of the incident",
                  "breakdown": "Breakdown (mechanical or electrical failure)",
                  "describe": "Describe what happened", "send": "Send claim",
                  "review": "In review",
