@@ -157,7 +157,7 @@ def first_activity(session: Session, *, since: date | None, before: date | None)
     candidates = [booked(_c.c.booked_on), booked(_r.c.booked_on), booked(_p.c.booked_on),
                   booked(_o.c.booked_on)]
     days = [d for d in session.execute(sa.select(*candidates)).one() if d is not None]
-    if since is not None:
+    if since is not None and (before is None or since < before):
         # A contract booked before ``since`` whose revenue is still deferred on that day:
         # not refunded by then (in the books) and its term not over.
         deferring = session.execute(

@@ -298,7 +298,8 @@ def quote_cancellation(contract_id: str, query: QuoteQuery):
         book_as_adjustment=query.book_as_adjustment, quote_only=True)
     quote = contract_changes.quote_cancellation(session=session, settings=settings,
                                                 contract=contract, cancel_date=cancel_date)
-    return {**quote.as_dict(), "booked_on": dating.booked_on, "adjustment": dating.adjustment}
+    return {**quote.as_dict(), "booked_on": dating.booked_on.isoformat(),
+            "adjustment": dating.adjustment}
 
 
 @endpoint(bp, "/contracts/<contract_id>/cancel", method="POST", summary="Confirm a cancellation",
