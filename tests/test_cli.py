@@ -73,3 +73,27 @@ def test_revoked_tokens_answer_401(run, db, settings):
     assert res.status_code == 401 and res.json["error"]["code"] == "token_revoked"
     again = CliRunner().invoke(main, ["revoke-token", "bob"])
     assert again.exit_code != 0 and "no live token" in again.output
+
+
+def test_finance_closes_months_from_the_command_line(run, db):
+    from datetime import date
+
+    from tests.report_history import plan_sale
+    from warranty.models import ClosedMonth
+
+    plan_sale(db, price=3650, sold_on=date(2026, 1, 10))  # ¥10 a day from 2026-01-10
+    listed = json.loads(run("periods").stdout)
+    assert (listed["closed_through"], listed["next_to_close"]) == (None, "2026-01")
+    closed = run("close-month", "2026-01", "--by", "books@store.example", "--note", "ok")
+    assert closed.exit_code == 0, closed.output
+    figures = json.loads(closed.stdout)["figures"]
+    assert (figures["gross_sales"], figures["earned_revenue"]) == (3650, 220)
+    row = db.exec(select(ClosedMonth)).one()
+    assert (row.month, row.closed_by, row.note) == (date(2026, 1, 1),
+                                                    "cli:books@store.example", "ok")
+    db.commit()
+    again = CliRunner().invoke(main, ["close-month", "2026-01", "--by", "x"])
+    assert again.exit_code != 0 and "already closed" in again.output
+    bad = CliRunner().invoke(main, ["close-month", "January", "--by", "x"])
+    assert bad.exit_code != 0 and "YYYY-MM" in bad.output
+    assert json.loads(run("periods").stdout)["closed_through"] == "2026-01"
