@@ -62,7 +62,7 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
 
     from sqlmodel import select
 
-    from warranty import contracts, pricing
+    from warranty import contracts, periods, pricing
     from warranty.models import Order, OrderLine, RuleSet
 
     version = session.exec(select(RuleSet.version).order_by(RuleSet.version.desc())).first()
@@ -77,7 +77,9 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
     total = product_price * quantity + plan_price * plan_quantity
     order = Order(store_order_ref=order_ref, customer_email=email, currency=currency,
                   total_amount=total, channel="payment_intent", status="paid",
-                  purchase_date=purchase_date, stripe_payment_intent_id=payment_intent_id)
+                  purchase_date=purchase_date,
+                  booked_on=periods.booking_date(session, purchase_date),
+                  stripe_payment_intent_id=payment_intent_id)
     session.add(order)
     session.flush()
     product = OrderLine(order_id=order.id, line_no=1, kind="product", sku=sku, title="Test TV",

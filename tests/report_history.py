@@ -3,12 +3,14 @@ prices and dates (no checkout, no pricing: the report rules are what is under te
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 from sqlmodel import Session, select
 
 from tests.factories import load_rules
+from warranty import periods
 from warranty.coverage import coverage_dates
+from warranty.dates import store_today
 from warranty.models import Claim, Contract, Order, OrderLine, Payout, Refund, RuleSet
 
 _counter = {"n": 0}
@@ -25,12 +27,16 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
               purchase_date: date | None = None, email: str = "buyer@example.com",
               product_price: int = 50000, visitor_id: str | None = None,
               cancel: tuple[date, int] | None = None, refund_status: str = "succeeded",
-              payment_intent_id: str | None = None, quantity: int = 1) -> list[Contract]:
+              payment_intent_id: str | None = None, quantity: int = 1,
+              booked_on: date | None = None,
+              refund_booked_on: date | None = None) -> list[Contract]:
     """A paid order for one product with ``quantity`` plans sold on ``sold_on``; committed.
 
     ``purchase_date`` earlier than ``sold_on`` makes it a post-purchase plan (the term still
     counts from the purchase date). ``cancel=(date, refund)`` cancels every plan with that
-    refund each.
+    refund each. Each fact is booked as the service books it (warranty.periods): on its
+    date, or on the first open day if its month is closed; ``booked_on`` and
+    ``refund_booked_on`` arrange other booking dates (a sale or refund recorded late).
     """
     _counter["n"] += 1
     version = _rule_version(session, currency)
@@ -38,6 +44,7 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
     order = Order(store_order_ref=f"R-{_counter['n']}", customer_email=email, currency=currency,
                   total_amount=product_price * quantity + price * quantity,
                   channel="payment_intent", status="paid", purchase_date=sold_on,
+                  booked_on=booked_on or periods.booking_date(session, sold_on),
                   visitor_id=visitor_id, stripe_payment_intent_id=payment_intent_id)
     session.add(order)
     session.flush()
@@ -66,6 +73,7 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
                             coverage="standard", term_months=term_months, price=price,
                             currency=currency, rule_set_version=version,
                             purchase_date=purchase_date, plan_sold_on=sold_on,
+                            booked_on=booked_on or periods.booking_date(session, sold_on),
                             term_end=dates.term_end, breakdown_start=dates.breakdown_start,
                             waiting_until=dates.waiting_until)
         session.add(contract)
@@ -74,8 +82,13 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
             contract.status = "cancelled"
             session.add(Refund(contract_id=contract.id, order_id=order.id, amount=cancel[1],
                                currency=currency, cancel_date=cancel[0], status=refund_status,
+                               booked_on=refund_booked_on
+                               or periods.booking_date(session, cancel[0]),
                                idempotency_key=f"refund-{contract.public_id}",
                                stripe_refund_id=f"re_test_{contract.id}"
+                               if refund_status == "succeeded" else None,
+                               # Stripe made it on the cancel date (03:00 UTC: noon in Tokyo).
+                               completed_at=datetime.combine(cancel[0], time(3), tzinfo=UTC)
                                if refund_status == "succeeded" else None))
         contracts.append(contract)
     session.commit()
@@ -83,16 +96,19 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
 
 
 def payout(session: Session, contract: Contract, *, amount: int, paid_at,
-           reference: str = "BT-1") -> Payout:
-    """A paid claim on ``contract`` with its payout at ``paid_at`` (UTC); committed."""
+           reference: str = "BT-1", timezone: str = "Asia/Tokyo") -> Payout:
+    """A paid claim on ``contract`` with its payout at ``paid_at`` (UTC), booked on its
+    store-local day; committed."""
     claim = Claim(contract_id=contract.id, customer_email=contract.customer_email,
                   incident_date=paid_at.date(), failure_type="breakdown", description="broke",
                   coverage_year=1, status="paid", decision="reimburse", approved_amount=amount)
     session.add(claim)
     session.flush()
+    day = store_today(timezone, paid_at)
     row = Payout(claim_id=claim.id, contract_id=contract.id, amount=amount,
                  currency=contract.currency, method="bank_transfer", reference=reference,
-                 actor="test", created_at=paid_at)
+                 actor="test", created_at=paid_at,
+                 booked_on=periods.booking_date(session, day))
     session.add(row)
     session.commit()
     return row

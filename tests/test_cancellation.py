@@ -50,11 +50,17 @@ def fresh(db, row):
     return row
 
 
+# These fixed 2026 dates lie more than the 30-day window back: admins confirm them, with a
+# reason (tests/test_cancel_dates.py tests the window itself).
+BACKDATED = "cancellation asked for in writing on that date"
+
+
 def cancel_in_db(db, settings, contract, cancel_date, **kwargs):
     """Confirm a cancellation through the domain and commit, without calling Stripe."""
     refund = contract_changes.cancel_contract(
         session=db, settings=settings, contract_id=contract.public_id, cancel_date=cancel_date,
-        today=store_today(settings.timezone), actor="staff:test", reason="asked", **kwargs)
+        today=store_today(settings.timezone), actor="staff:test", reason="asked", role="admin",
+        backdate_reason=BACKDATED, **kwargs)
     db.commit()
     return refund
 
@@ -85,7 +91,8 @@ def test_later_cancellation_is_pro_rata_with_mail_and_store_event(
     # 2026-07-01..2029-01-09 = 924 of 1,096 days (2028 is a leap year): 6000 × 924 // 1096.
     assert (quote["unused_days"], quote["term_days"], quote["amount"]) == (924, 1096, 5058)
     res = api.post(f"/api/v1/contracts/{contract.public_id}/cancel", headers=staff_headers,
-                   json={"amount": 5058, "cancel_date": "2026-07-01", "reason": "moving abroad"})
+                   json={"amount": 5058, "cancel_date": "2026-07-01", "reason": "moving abroad",
+                         "backdate_reason": BACKDATED})
     assert res.json["refund"]["status"] == "succeeded", res.json
     assert stripe_refunds(order) == [(5058, refund_key(contract))]
     assert run_mail(settings=mail_settings, limit=10) == 1
@@ -115,7 +122,8 @@ def test_usd_cancellation_with_a_fee(db, staff_headers, mail_settings, smtp_sink
     # 6000 × 924 // 1096 = 5058 cents, less the $2.50 fee = 4808 cents.
     assert (quote["currency"], quote["fee"], quote["amount"]) == ("usd", 250, 4808)
     res = api.post(f"/api/v1/contracts/{contract.public_id}/cancel", headers=staff_headers,
-                   json={"amount": 4808, "cancel_date": "2026-07-01", "reason": "asked"})
+                   json={"amount": 4808, "cancel_date": "2026-07-01", "reason": "asked",
+                         "backdate_reason": BACKDATED})
     assert res.json["refund"]["status"] == "succeeded"
     assert stripe_refunds(order) == [(4808, refund_key(contract))]
     run_mail(settings=settings, limit=10)
@@ -194,7 +202,8 @@ def test_refunds_on_an_order_never_exceed_what_was_paid(db, mail_settings, staff
     cancel_in_db(db, mail_settings, first, date(2026, 1, 20))  # free look: ¥6,000
     api = create_app(mail_settings).test_client()
     res = api.post(f"/api/v1/contracts/{second.public_id}/cancel", headers=staff_headers,
-                   json={"amount": 6000, "cancel_date": "2026-01-20", "reason": "asked"})
+                   json={"amount": 6000, "cancel_date": "2026-01-20", "reason": "asked",
+                         "backdate_reason": BACKDATED})
     assert res.status_code == 409 and res.json["error"]["code"] == "over_refund"
     db.expire_all()
     assert db.get(Contract, second.id).status == "active"
@@ -204,7 +213,8 @@ def test_refunds_on_an_order_never_exceed_what_was_paid(db, mail_settings, staff
 def test_concurrent_confirms_make_one_refund(ops_app, db, staff_headers):
     order, (contract,) = stripe_paid_order(db, purchase_date=date(2026, 1, 10))
     url = f"/api/v1/contracts/{contract.public_id}/cancel"
-    body = {"amount": 5058, "cancel_date": "2026-07-01", "reason": "asked twice"}
+    body = {"amount": 5058, "cancel_date": "2026-07-01", "reason": "asked twice",
+            "backdate_reason": BACKDATED}
     start, results = threading.Barrier(6), []
 
     def confirm():

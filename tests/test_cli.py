@@ -109,3 +109,25 @@ def test_outbox_lists_what_needs_a_person_and_retries_dead_mail(run, db, mail_se
     assert json.loads(run("outbox", "--queue", "mail").output)["mail"]["given_up"] == 0
     refused = run("outbox", "retry", "refunds", "1")
     assert refused.exit_code == 2  # refunds are not sent again by hand here
+def test_finance_closes_months_from_the_command_line(run, db):
+    from datetime import date
+
+    from tests.report_history import plan_sale
+    from warranty.models import ClosedMonth
+
+    plan_sale(db, price=3650, sold_on=date(2026, 1, 10))  # ¥10 a day from 2026-01-10
+    listed = json.loads(run("periods").stdout)
+    assert (listed["closed_through"], listed["next_to_close"]) == (None, "2026-01")
+    closed = run("close-month", "2026-01", "--by", "books@store.example", "--note", "ok")
+    assert closed.exit_code == 0, closed.output
+    figures = json.loads(closed.stdout)["figures"]
+    assert (figures["gross_sales"], figures["earned_revenue"]) == (3650, 220)
+    row = db.exec(select(ClosedMonth)).one()
+    assert (row.month, row.closed_by, row.note) == (date(2026, 1, 1),
+                                                    "cli:books@store.example", "ok")
+    db.commit()
+    again = CliRunner().invoke(main, ["close-month", "2026-01", "--by", "x"])
+    assert again.exit_code != 0 and "already closed" in again.output
+    bad = CliRunner().invoke(main, ["close-month", "January", "--by", "x"])
+    assert bad.exit_code != 0 and "YYYY-MM" in bad.output
+    assert json.loads(run("periods").stdout)["closed_through"] == "2026-01"

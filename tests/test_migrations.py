@@ -125,4 +125,33 @@ def test_0012_keeps_existing_refunds_as_plan_refunds_stripe_made(empty_database_
                 "(1, 'plan', 1, 'jpy', '2026-03-01', 0, 0, '', 'pending', 'k3', 0, "
                 "'2026-03-01 00:00:00')"))
     command.downgrade(config, "0011")
+def test_0013_books_existing_rows_on_their_own_dates(empty_database_url):
+    """Rows written before closed months existed are booked on their dates (payouts on the
+    store-local day they were made), and the close table starts empty."""
+    from datetime import date
+
+    from alembic import command
+    from sqlmodel import Session, select
+
+    from tests.report_history import payout, plan_sale
+    from warranty.db import alembic_config
+    from warranty.models import Contract, Order, Payout, Refund
+
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "head")
+    engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
+    with Session(engine) as session:
+        (contract,) = plan_sale(session, price=3650, sold_on=date(2026, 1, 10),
+                                cancel=(date(2026, 2, 3), 1000))
+        # 2026-03-31 16:00 UTC is 2026-04-01 01:00 in Tokyo.
+        payout(session, contract, amount=2000, paid_at=datetime(2026, 3, 31, 16, tzinfo=UTC))
+    command.downgrade(config, "0012")  # as the rows stood before 0013
+    command.upgrade(config, "head")
+    with Session(engine) as session:
+        assert session.exec(select(Contract.booked_on)).all() == [date(2026, 1, 10)]
+        assert session.exec(select(Order.booked_on)).all() == [date(2026, 1, 10)]
+        assert session.exec(select(Refund.booked_on)).all() == [date(2026, 2, 3)]
+        assert session.exec(select(Payout.booked_on)).all() == [date(2026, 4, 1)]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM closed_month")).scalar() == 0
     engine.dispose()

@@ -61,6 +61,8 @@ EXPECTED_API = {
     "orders_import.import_orders": "admin",
     "claims_api.customer_token": "admin",
     "attention.list_attention": "support",
+    "periods.list_periods": "finance",
+    "periods.close_month": "finance",
     "attention.handle_attention": "finance",
 }
 # The same for staff pages: "anyone" (sign-in, sign-out) or the least role.
@@ -78,6 +80,8 @@ EXPECTED_PAGES = {
     "staff.pay": "finance",
     "staff.attention_queue": "support",
     "staff.handle_attention": "finance",
+    "staff_reports.confirm_close": "finance",
+    "staff_reports.close_month": "finance",
     "staff_reports.dashboard": "finance",
     "staff_reports.export": "finance",
 }

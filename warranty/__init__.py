@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         experiment,
         offers,
         orders_import,
+        periods,
         reports,
         rules,
         stripe_webhook,
@@ -58,8 +59,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors_http.register(app)
     metrics.install(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
-                   experiment, plans_add, customer, staff, embed, reports, orders_import,
-                   staff_reports, attention):
+                   experiment, plans_add, customer, staff, embed, reports, periods,
+                   orders_import, staff_reports, attention):
         app.register_blueprint(module.bp)
     if settings.demo_store:
         from warranty.web import demo_store

@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "refund": frozenset({"finance", "admin"}),
     # finance reports, ledgers, exports and the dashboard
     "reports": frozenset({"finance", "admin"}),
+    # close a month of the books (nothing is booked in it afterwards)
+    "close_periods": frozenset({"finance", "admin"}),
     # rule sets, catalog, order import, customer tokens, staff accounts and bearer tokens
     "admin": frozenset({"admin"}),
 }

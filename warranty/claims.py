@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from warranty import contracts, i18n, magic_links, money, uploads
+from warranty import contracts, i18n, magic_links, money, periods, uploads
 from warranty.coverage import coverage_year
 from warranty.dates import store_today, utcnow
 from warranty.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -599,6 +599,8 @@ def record_payout(*, session: Session, settings: Settings, claim: Claim, method:
     if method not in PAYOUT_METHODS:
         raise ValidationFailed(f"method must be one of {', '.join(PAYOUT_METHODS)}",
                                code="invalid_method")
+    # Booked on the day it is paid; the books' lock keeps a month from closing meanwhile.
+    booked_on = periods.booking_date(session, store_today(settings.timezone))
     # The contract's lock also keeps two payouts on it from spending the same part of the
     # cap, and a cancellation from quoting without this payout.
     contract = lock(session, claim)
@@ -615,7 +617,7 @@ def record_payout(*, session: Session, settings: Settings, claim: Claim, method:
                        "close the claim instead", code="nothing_payable")
     payout = Payout(claim_id=claim.id, contract_id=contract.id, amount=quote.amount,
                     currency=contract.currency, method=method, reference=reference.strip()[:200],
-                    actor=actor)
+                    actor=actor, booked_on=booked_on)
     session.add(payout)
     session.flush()
     transition(session=session, settings=settings, claim=claim, to_status="paid", actor=actor,

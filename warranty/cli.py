@@ -339,6 +339,44 @@ def rebuild_customer_facts() -> None:
         _echo_json({"customers": customer_facts.rebuild(conn)})
 
 
+@main.command("close-month")
+@click.argument("month")
+@click.option("--by", "actor", required=True,
+              help="who closes it, for the record (e.g. the finance person's email)")
+@click.option("--note", default="", help="a note kept with the close")
+def close_month_command(month: str, actor: str, note: str) -> None:
+    """Close MONTH (YYYY-MM) and every month before it: nothing is booked in them again."""
+    from warranty import periods
+    from warranty.dates import store_today
+
+    settings = _settings()
+    try:
+        with session_scope(settings.database_url) as session:
+            row = periods.close_month(session=session, settings=settings,
+                                      month=periods.parse_month(month),
+                                      today=store_today(settings.timezone),
+                                      actor=f"cli:{actor}", note=note)
+            figures = row.figures
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{month} closed", err=True)
+    _echo_json({"month": month, "figures": figures})
+
+
+@main.command("periods")
+def periods_command() -> None:
+    """List the closed months, the first open day and the month to close next."""
+    from sqlmodel import Session
+
+    from warranty import periods
+    from warranty.dates import store_today
+    from warranty.db import get_engine
+
+    settings = _settings()
+    with Session(get_engine(settings.database_url)) as session:
+        _echo_json(periods.state(session, store_today(settings.timezone)))
+
+
 @main.command("report")
 @click.argument("name")
 @click.option("--from", "start", required=True, help="first day, ISO (2026-01-01)")

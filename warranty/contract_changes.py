@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlmodel import Session, select
 
-from warranty import contracts, money, notifications, refunds
+from warranty import contracts, money, notifications, periods, refunds
 from warranty.claims import claims_paid_total
 from warranty.dates import days_inclusive, plan_span, span_days_unused, utcnow
-from warranty.errors import Conflict, DomainError, NotFound, ValidationFailed
+from warranty.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from warranty.models import Contract, Order, OrderLine, Refund
 from warranty.settings import Settings
 
@@ -100,11 +100,72 @@ def quote_cancellation(*, session: Session, settings: Settings, contract: Contra
                         free_look_days=settings.free_look_days)
 
 
-def check_cancel_date(cancel_date: date, today: date) -> None:
-    """Cancellations are dated today or earlier, never in the future."""
+@dataclass(frozen=True)
+class CancelDating:
+    """How a cancellation date was allowed, and the date its refund is booked on."""
+
+    cancel_date: date
+    days_back: int  # days from the cancellation date to today
+    window_days: int  # the store's back-dating window (WARRANTY_CANCEL_BACKDATE_DAYS)
+    backdate_reason: str  # why an admin went back further than the window ("" within it)
+    booked_on: date  # the cancel date, or the first open day for an adjustment
+
+    @property
+    def adjustment(self) -> bool:
+        """True when the date lies in a closed month: booked later, naming the date."""
+        return self.booked_on != self.cancel_date
+
+    def audit(self) -> dict:
+        """What the cancellation's audit row keeps of it."""
+        data: dict = {"days_back": self.days_back, "window_days": self.window_days,
+                      "booked_on": self.booked_on.isoformat()}
+        if self.backdate_reason:
+            data["backdate_reason"] = self.backdate_reason
+        if self.adjustment:
+            data["adjustment"] = True
+        return data
+
+
+def check_cancel_date(*, session: Session, settings: Settings, cancel_date: date, today: date,
+                      role: str, backdate_reason: str = "", book_as_adjustment: bool = False,
+                      quote_only: bool = False) -> CancelDating:
+    """The bounds of a cancellation date, judged for the caller's role.
+
+    Never in the future. At most ``settings.cancel_backdate_days`` back for anyone; further
+    only for an admin who gives a reason (403 ``backdate_not_allowed`` for other roles, 422
+    ``backdate_reason_required`` without one). Never in a closed month: 409
+    ``period_closed`` naming it, unless the caller asks to ``book_as_adjustment``, when the
+    refund is still worked out on that date but booked on the first open day (warranty.periods).
+    The books' shared lock is held to the end of the transaction; ``quote_only`` takes no
+    lock and lets an admin quote beyond the window before giving the reason.
+    """
     if cancel_date > today:
         raise ValidationFailed(f"cancel date {cancel_date} is in the future (today is {today})",
                                code="invalid_cancel_date")
+    days_back = (today - cancel_date).days
+    window = settings.cancel_backdate_days
+    reason = (backdate_reason or "").strip()
+    if days_back > window:
+        if role != "admin":
+            raise Forbidden(f"a cancellation may be dated at most {window} days back (from "
+                            f"{today - timedelta(days=window)}); {cancel_date} is {days_back} "
+                            "days back, which only an admin can do, with a reason",
+                            code="backdate_not_allowed",
+                            details={"window_days": window, "days_back": days_back})
+        if not reason and not quote_only:
+            raise ValidationFailed(f"{cancel_date} is {days_back} days back, beyond the "
+                                   f"{window}-day window: give a backdate_reason",
+                                   code="backdate_reason_required")
+    else:
+        reason = ""
+    open_from = periods.first_open_day(session) if quote_only else periods.hold(session)
+    booked_on = cancel_date
+    if open_from is not None and cancel_date < open_from:
+        if not book_as_adjustment:
+            raise periods.closed_error(cancel_date, open_from, what="cancel date")
+        booked_on = open_from
+    return CancelDating(cancel_date=cancel_date, days_back=days_back, window_days=window,
+                        backdate_reason=reason, booked_on=booked_on)
 
 
 # Which refund (if any) already gave a cancelled plan's money back: (contract, amount) → it.
@@ -118,11 +179,14 @@ def _lock_order(session: Session, order_id: int) -> Order:
 
 
 def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: RefundQuote,
-            actor: str, reason: str, action: str, cover: Cover | None = None) -> Refund:
+            actor: str, reason: str, action: str, cover: Cover | None = None,
+            dating: CancelDating | None = None) -> Refund:
     """Write the pending refund, the cancellation and its notices (caller commits).
 
     ``cover`` names a refund Stripe already made that holds this plan's money (a refund in
     Stripe's dashboard): the plan's refund is then recorded as made, with no Stripe call.
+    The refund is booked on ``dating.booked_on`` (checked by the caller), or on the cancel
+    date under the books' lock.
     """
     order = session.get(Order, contract.order_id)
     if quote.amount > contract.price:
@@ -137,16 +201,22 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
         if quote.amount and not order.stripe_payment_intent_id:
             raise Conflict(f"order {order.public_id} has no Stripe payment to refund",
                            code="no_payment_to_refund")
+    booked_on = (dating.booked_on if dating is not None
+                 else periods.booking_date(session, quote.cancel_date))
     refund = Refund(contract_id=contract.id, order_id=order.id, amount=quote.amount,
-                    currency=contract.currency, cancel_date=quote.cancel_date, fee=quote.fee,
+                    currency=contract.currency, cancel_date=quote.cancel_date,
+                    booked_on=booked_on, fee=quote.fee,
                     claims_paid=quote.claims_paid, reason=reason[:1000],
                     idempotency_key=refunds.refund_key(contract))
     if not quote.amount:
         # Nothing to send back: no Stripe call, the refund is complete as recorded.
         refund.status, refund.completed_at = "not_needed", utcnow()
     session.add(refund)
+    data: dict = {"refund": quote.as_dict()}
+    if dating is not None:
+        data["dating"] = dating.audit()
     contracts.transition(session=session, contract=contract, to_status="cancelled", actor=actor,
-                         action=action, reason=reason, data={"refund": quote.as_dict()})
+                         action=action, reason=reason, data=data)
     session.flush()
     if covering is not None:
         refunds.record_covered(session=session, refund=refund, covering=covering)
@@ -157,14 +227,20 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
 
 def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
                     cancel_date: date, today: date, actor: str, reason: str,
-                    expected_amount: int | None = None,
+                    role: str = "support", backdate_reason: str = "",
+                    book_as_adjustment: bool = False, expected_amount: int | None = None,
                     claims_paid: int | None = None) -> Refund:
     """Confirm a quoted cancellation: contract cancelled, refund pending (caller commits).
 
-    ``expected_amount`` is the quoted refund staff saw; if the contract changed since (a
-    claim was paid, ...) the amount differs and nothing happens (``quote_changed``).
+    The date is bounded for the caller's ``role`` (``check_cancel_date``); the books' lock is
+    taken first and held to the commit, so a month cannot close between the check and the
+    refund's booking. ``expected_amount`` is the quoted refund staff saw; if the contract
+    changed since (a claim was paid, ...) the amount differs and nothing happens
+    (``quote_changed``).
     """
-    check_cancel_date(cancel_date, today)
+    dating = check_cancel_date(session=session, settings=settings, cancel_date=cancel_date,
+                               today=today, role=role, backdate_reason=backdate_reason,
+                               book_as_adjustment=book_as_adjustment)
     order_id = contracts.get_contract(session, contract_id).order_id
     _lock_order(session, order_id)
     contract = contracts.get_contract(session, contract_id, lock=True)
@@ -175,7 +251,7 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
                        "ask for a new quote", code="quote_changed",
                        details={"quote": quote.as_dict()})
     return _cancel(session=session, settings=settings, contract=contract, quote=quote,
-                   actor=actor, reason=reason, action="cancelled")
+                   actor=actor, reason=reason, action="cancelled", dating=dating)
 
 
 def return_product_units(*, session: Session, settings: Settings, order_id: str, line_no: int,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from warranty import customer_facts, pricing
+from warranty import customer_facts, periods, pricing
 from warranty.coverage import coverage_dates
 from warranty.dates import utcnow
 from warranty.errors import Conflict, NotFound
@@ -95,6 +95,8 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
     """
     lines = session.exec(select(OrderLine).where(OrderLine.order_id == order.id)).all()
     by_id = {line.id: line for line in lines}
+    # A sale dated in a month finance has closed is booked on the first open day.
+    booked_on = periods.booking_date(session, plan_sold_on or purchase_date)
     created: list[Contract] = []
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -120,7 +122,7 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
                 deductible=category.deductible,
                 liability_schedule=[str(p) for p in category.liability_schedule],
                 purchase_date=purchase_date, plan_sold_on=plan_sold_on or purchase_date,
-                term_end=dates.term_end, breakdown_start=dates.breakdown_start,
+                booked_on=booked_on, term_end=dates.term_end, breakdown_start=dates.breakdown_start,
                 accident_start=dates.accident_start, waiting_until=dates.waiting_until,
             ).model_dump(exclude={"id"})
             stmt = insert(Contract.__table__).values(**values).on_conflict_do_nothing(
@@ -251,7 +253,8 @@ def refund_dict(refund: Refund, contract: Contract) -> dict:
     return {
         "contract": contract.public_id, "amount": refund.amount, "currency": refund.currency,
         "status": refund.status, "cancel_date": refund.cancel_date.isoformat(),
-        "fee": refund.fee, "claims_paid": refund.claims_paid, "reason": refund.reason,
+        "booked_on": refund.booked_on.isoformat(), "fee": refund.fee,
+        "claims_paid": refund.claims_paid, "reason": refund.reason,
         "stripe_refund_id": refund.stripe_refund_id, "stripe_status": refund.stripe_status,
         "attempts": refund.attempts,
         "last_error": refund.last_error,

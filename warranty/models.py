@@ -135,6 +135,9 @@ class Order(SQLModel, table=True):
     stripe_charge_id: str | None = Field(default=None, max_length=255)
     created_at: datetime = ts_field()
     paid_at: datetime | None = ts_field(nullable=True)
+    # The date the books show the payment on: its purchase date, or the first day of the first
+    # open month if that month was closed when the payment was recorded (warranty.periods).
+    booked_on: date | None = None
     updated_at: datetime = ts_field()
 
 
@@ -216,6 +219,9 @@ class Contract(SQLModel, table=True):
     breakdown_start: date
     accident_start: date | None = None
     waiting_until: date | None = None  # no claims with an incident before this date
+    # The date the sale is booked on: plan_sold_on, or the first day of the first open month
+    # when plan_sold_on was in a closed month as the sale was recorded (warranty.periods).
+    booked_on: date
     status: str = Field(default="active", max_length=20, index=True)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
@@ -261,6 +267,9 @@ class Refund(SQLModel, table=True):
     amount: int = money_field()  # minor units
     currency: str = Field(max_length=3)
     cancel_date: date
+    # The date the books take the refund on: cancel_date, or the first open day when the
+    # cancellation was dated in a month already closed (an adjustment, warranty.periods).
+    booked_on: date
     fee: int = money_field(default=0)
     claims_paid: int = money_field(default=0)
     reason: str = Field(default="", max_length=1000)
@@ -317,6 +326,21 @@ class AttentionItem(SQLModel, table=True):
     handled_at: datetime | None = ts_field(nullable=True)
     handled_by: str | None = Field(default=None, max_length=200)
     handled_note: str | None = Field(default=None, max_length=2000)
+class ClosedMonth(SQLModel, table=True):
+    """A month finance closed: no money fact is booked in it, or any month before it, again.
+
+    Closing a month closes every earlier month too (they must have had no open activity);
+    ``figures`` are the month's finance totals as they stood at the close, which every later
+    report of the month reproduces (warranty.periods).
+    """
+
+    __tablename__ = "closed_month"
+
+    month: date = Field(primary_key=True)  # its first day
+    closed_at: datetime = ts_field()
+    closed_by: str = Field(max_length=200)
+    note: str = Field(default="", max_length=1000)
+    figures: dict = json_field()  # minor units: the month's finance totals at the close
 
 
 # --- outboxes: stored first, delivered by workers -------------------------------------
@@ -494,6 +518,8 @@ class Payout(SQLModel, table=True):
     method: str = Field(max_length=20)
     reference: str = Field(default="", max_length=200)
     actor: str = Field(max_length=200)
+    # The store-local date the payout is booked on (the day it was recorded; warranty.periods).
+    booked_on: date
     created_at: datetime = ts_field()
 
 
@@ -570,6 +596,11 @@ sa.Index("ix_auth_session_kind_subject", AuthSession.__table__.c.kind,
          AuthSession.__table__.c.subject)
 sa.Index("ix_contract_plan_sold_on", Contract.__table__.c.plan_sold_on)
 sa.Index("ix_refund_cancel_date", Refund.__table__.c.cancel_date)
+# Reports aggregate money facts by the date they are booked on (warranty.periods).
+sa.Index("ix_contract_booked_on", Contract.__table__.c.booked_on)
+sa.Index("ix_refund_booked_on", Refund.__table__.c.booked_on)
+sa.Index("ix_payout_booked_on", Payout.__table__.c.booked_on)
+sa.Index("ix_orders_booked_on", Order.__table__.c.booked_on)
 sa.Index("ix_orders_purchase_date", Order.__table__.c.purchase_date)
 sa.Index("ix_orders_customer_email_purchase_date", Order.__table__.c.customer_email,
          Order.__table__.c.purchase_date)

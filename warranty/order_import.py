@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session
 
-from warranty import customer_facts
+from warranty import customer_facts, periods
 from warranty.csv_records import read_records
 from warranty.dates import utcnow
 from warranty.db import advisory_lock
@@ -79,12 +79,15 @@ def import_orders(*, session: Session, orders: list[ExternalOrderIn],
                 table.c.channel == "external",
                 table.c.store_order_ref.in_(refs[start:start + 500]))).scalars())
     now = utcnow()
+    # An order dated in a closed month is booked on the first open day (warranty.periods).
+    open_from = periods.hold(session)
     rows = [{"public_id": public_id("ord"), "store_order_ref": o.order_ref,
              "customer_email": o.email, "currency": currency, "total_amount": o.total_amount,
              "channel": "external", "status": "paid", "purchase_date": o.purchase_date,
              "visitor_id": o.visitor_id, "created_at": now, "updated_at": now,
              # No payment time is known: midnight UTC of the purchase date stands in.
-             "paid_at": datetime.combine(o.purchase_date, time(), tzinfo=UTC)}
+             "paid_at": datetime.combine(o.purchase_date, time(), tzinfo=UTC),
+             "booked_on": max(o.purchase_date, open_from) if open_from else o.purchase_date}
             for o in orders if o.order_ref not in existing]
     if rows:
         session.execute(sa.insert(table), rows)

@@ -33,7 +33,7 @@ import logging
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from warranty import attention, contract_changes, refunds
+from warranty import attention, contract_changes, periods, refunds
 from warranty.checkout import ORDER_TRANSITIONS, record_order_event
 from warranty.dates import store_today, utcnow
 from warranty.models import Contract, Order, OrderLine, Refund
@@ -57,9 +57,10 @@ def _record_external(session: Session, settings: Settings, order: Order, stripe_
     """Store a refund made outside the service, audit it and queue it for a person."""
     made_at = refunds.stripe_time(getattr(stripe_refund, "created", None))
     why = getattr(stripe_refund, "reason", None)
+    made_on = store_today(settings.timezone, made_at)
     row = Refund(kind="external", contract_id=None, order_id=order.id,
                  amount=stripe_refund.amount, currency=stripe_refund.currency,
-                 cancel_date=store_today(settings.timezone, made_at),
+                 cancel_date=made_on, booked_on=periods.booking_date(session, made_on),
                  reason="refunded outside the service (Stripe dashboard)"
                         + (f": {why}" if why else ""),
                  idempotency_key=f"stripe-{stripe_refund.id}"[:100],

@@ -36,7 +36,7 @@ from functools import partial
 import stripe
 from sqlmodel import Session, select
 
-from warranty import attention, contracts, jobs, notifications, payments
+from warranty import attention, contracts, jobs, notifications, payments, periods
 from warranty.dates import store_today, utcnow
 from warranty.db import session_scope
 from warranty.models import Contract, Order, OrderEvent, OrderLine, Refund
@@ -285,8 +285,10 @@ def refund_excess_plan(*, session: Session, settings: Settings, order: Order,
     the commit (``execute_refund``), once: the idempotency key is the order's.
     """
     amount = plan_line.unit_price * units
+    today = store_today(settings.timezone)
     refund = Refund(kind="excess_plan", contract_id=None, order_id=order.id, amount=amount,
-                    currency=order.currency, cancel_date=store_today(settings.timezone),
+                    currency=order.currency, cancel_date=today,
+                    booked_on=periods.booking_date(session, today),
                     reason=f"{units} plan(s) for units that already had one",
                     idempotency_key=excess_refund_key(order))
     session.add(refund)

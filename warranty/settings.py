@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Cancellation: free look window and fee (minor units) for later cancellations.
     free_look_days: int = Field(default=30, ge=0)
     cancellation_fee: int = Field(default=0, ge=0)
+    # How many days back a cancellation may be dated; further only by an admin with a reason.
+    cancel_backdate_days: int = Field(default=30, ge=0, le=3660)
 
     # Outbound webhooks to the store (contract events), signed with the secret.
     store_webhook_url: str = ""

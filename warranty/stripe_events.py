@@ -21,7 +21,7 @@ import stripe
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from warranty import attention, checkout, contracts, jobs, payments, refund_sync, refunds
+from warranty import attention, checkout, contracts, jobs, payments, periods, refund_sync, refunds
 from warranty.checkout import ORDER_TRANSITIONS
 from warranty.dates import store_today, utcnow
 from warranty.db import session_scope
@@ -309,6 +309,8 @@ def _mark_paid(*, session: Session, settings: Settings, order: Order, event: Str
     paid_at = datetime.fromtimestamp(created, tz=UTC) if isinstance(created, int) else utcnow()
     order.paid_at = paid_at
     order.purchase_date = store_today(settings.timezone, paid_at)
+    # A payment recorded after its month was closed is booked on the first open day.
+    order.booked_on = periods.booking_date(session, order.purchase_date)
     session.add(order)
     purchase_date, sold_on, room = order.purchase_date, None, None
     if order.parent_order_id is not None:

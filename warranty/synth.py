@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -26,6 +27,7 @@ from warranty.experiment import PLACEMENTS
 from warranty.money import pro_rata, round_up
 
 BATCH = 20_000
+SYNTH_ZONE = ZoneInfo("Asia/Tokyo")  # the synthetic store's time zone (payout dates)
 # The default rule set's warranty categories, in a fixed order (the generator draws from it).
 CATEGORIES = ["electronics", "appliances", "computers", "phones", "audio", "furniture",
               "outdoor", "eyewear", "car_accessories", "bicycles", "sports",
@@ -134,12 +136,12 @@ class Store:
             yield (oid, f"ord_s{oid}", f"S-{oid}", email, "jpy", total,
                    "external" if external else "payment_intent", "paid", day, visitor,
                    None if external else f"pi_synth_{oid}",
-                   None if external else f"ch_synth_{oid}", paid_at, paid_at, paid_at)
+                   None if external else f"ch_synth_{oid}", paid_at, paid_at, paid_at, day)
 
     ORDER_COLUMNS = ["id", "public_id", "store_order_ref", "customer_email", "currency",
                      "total_amount", "channel", "status", "purchase_date", "visitor_id",
                      "stripe_payment_intent_id", "stripe_charge_id", "created_at", "paid_at",
-                     "updated_at"]
+                     "updated_at", "booked_on"]
 
     def lines(self, order_rows: Iterable[tuple[int, int]]) -> Iterator[tuple]:
         """A product line per order, given as (id, total), and a plan line after it for
@@ -203,7 +205,7 @@ class Store:
                    "Product", product_price, category, f"{coverage}-{term}", coverage, term,
                    plan_price, "jpy", self.rule_version, 0, [100, 100, 80, 70, 60], day, day,
                    dates.term_end, dates.breakdown_start, dates.accident_start, None, status,
-                   paid_at, paid_at)
+                   paid_at, paid_at, day)
 
     CONTRACT_COLUMNS = ["id", "public_id", "order_id", "plan_line_id", "product_line_id",
                         "unit_index", "customer_email", "sku", "product_title", "product_price",
@@ -211,7 +213,7 @@ class Store:
                         "currency", "rule_set_version", "deductible", "liability_schedule",
                         "purchase_date", "plan_sold_on", "term_end", "breakdown_start",
                         "accident_start", "waiting_until", "status", "created_at",
-                        "updated_at"]
+                        "updated_at", "booked_on"]
 
     def refunds(self) -> Iterator[tuple]:
         """A succeeded refund per cancelled contract."""
@@ -221,12 +223,12 @@ class Store:
             at = datetime(cancel.year, cancel.month, cancel.day, 5, tzinfo=UTC)
             yield (rid, cid, oid, "plan", amount, "jpy", cancel, 0, 0, "synthetic",
                    "succeeded", f"synth-refund-{cid}", f"re_synth_{cid}", "succeeded", 1, at,
-                   at)
+                   at, cancel)
 
     REFUND_COLUMNS = ["id", "contract_id", "order_id", "kind", "amount", "currency",
                       "cancel_date", "fee", "claims_paid", "reason", "status", "idempotency_key",
                       "stripe_refund_id", "stripe_status", "attempts", "created_at",
-                      "completed_at"]
+                      "completed_at", "booked_on"]
 
 
 def _max_ids(conn: sa.Connection, tables: list[str]) -> dict[str, int]:
@@ -316,7 +318,7 @@ CLAIM_COLUMNS = ["id", "public_id", "contract_id", "customer_email", "incident_d
                  "decision", "approved_amount", "deny_code", "deny_reason", "lang", "source",
                  "created_at", "updated_at", "closed_at"]
 PAYOUT_COLUMNS = ["id", "claim_id", "contract_id", "amount", "currency", "method", "reference",
-                  "actor", "created_at"]
+                  "actor", "created_at", "booked_on"]
 NPS_COLUMNS = ["id", "claim_id", "score", "comment", "created_at"]
 EVENT_COLUMNS = ["visitor_id", "arm", "type", "placement", "warranty_category", "occurred_at",
                  "received_at"]
@@ -359,7 +361,8 @@ def claims_extra(conn: sa.Connection, store: Store, log) -> dict:
             ids["payout"] += 1
             payouts.append((ids["payout"], claim_id, cid, approved, "jpy",
                             "replacement" if decision == "replace" else "bank_transfer",
-                            f"PO-{claim_id}", "synth", closed))
+                            f"PO-{claim_id}", "synth", closed,
+                            closed.astimezone(SYNTH_ZONE).date()))
         if done and rng.random() < 0.33:
             ids["nps_answer"] += 1
             score = min(10, max(0, round(rng.gauss(8.6 if status == "paid" else 4.5, 1.5))))

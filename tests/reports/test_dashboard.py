@@ -6,10 +6,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from tests.factories import STAFF_PASSWORD, add_staff
 from tests.report_history import plan_sale
-from tests.web.pages import sign_in_staff
+from tests.web.pages import csrf, sign_in_staff
+from warranty.models import ClosedMonth
 
 
 @pytest.fixture
@@ -72,3 +74,62 @@ def test_dashboard_shows_a_bad_period_as_a_message(client, db):
     response = client.get("/staff/reports?from=2026-03-01&to=2026-01-01")
     assert response.status_code == 200
     assert b"is after" in response.data
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_finance_closes_the_next_month_after_confirming(browser, live_server, db, tmp_path,
+                                                        width):
+    # ¥3,650 for 365 days sold 2026-01-10: January is the first month with activity.
+    plan_sale(db, price=3650, sold_on=date(2026, 1, 10))
+    add_staff(db, email="books@store.example", role="finance")
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    _sign_in(page, live_server, "books@store.example")
+    page.goto(f"{live_server}/staff/reports?from=2026-01-01&to=2026-02-28")
+    assert "No month is closed yet" in page.text_content("#books")
+    assert page.text_content("#close-next").strip() == "Close 2026-01…"
+    page.click("#close-next")
+    # The confirmation names what closing does and shows the month's figures now.
+    assert page.text_content("h1") == "Close 2026-01?"
+    assert "never reopened" in page.text_content("body")
+    figures = page.text_content("#month-figures")
+    assert "¥3,650" in figures and "¥220" in figures  # gross; 22 days × ¥10 earned
+    page.fill("input[name=note]", "reviewed")
+    page.click("#confirm-close")
+    assert "2026-01 is closed" in page.text_content("#closed-message")
+    assert page.text_content("#closed-through") == "2026-01"
+    row = page.text_content("tr.closed-month")
+    assert "books@store.example" in row and "reviewed" in row and "¥3,650" in row
+    assert page.text_content("#close-next").strip() == "Close 2026-02…"
+    # Nothing on the page overflows a small screen: wide tables scroll inside it.
+    wide = page.evaluate("""w => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.scroll'))
+        .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)""", width)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, wide
+    page.screenshot(path=str(tmp_path / f"closed-{width}.png"), full_page=True)
+    context.close()
+
+
+def test_closing_is_for_finance_and_admin_and_refusals_are_readable(client, db):
+    plan_sale(db, price=3650, sold_on=date(2025, 12, 10))
+    add_staff(db, email="desk@store.example", role="staff")
+    sign_in_staff(client, email="desk@store.example")
+    assert client.get("/staff/reports/close?month=2026-01").status_code == 403
+    token = csrf(client, "/staff/claims")
+    assert client.post("/staff/reports/close", data={"month": "2026-01",
+                                                     "csrf_token": token}).status_code == 403
+    other = client.application.test_client()
+    add_staff(db, email="boss@store.example", role="admin")
+    sign_in_staff(other, email="boss@store.example")
+    token = csrf(other, "/staff/reports/close?month=2026-01")
+    # Without the form's token nothing is closed.
+    assert other.post("/staff/reports/close", data={"month": "2026-01"}).status_code == 400
+    # December has activity and is open: the page says so, and nothing is closed.
+    refused = other.post("/staff/reports/close", data={"month": "2026-01", "csrf_token": token})
+    assert refused.status_code == 409
+    assert b"2025-12 has activity and is still open" in refused.data
+    assert db.exec(select(ClosedMonth)).all() == []
+    db.commit()  # end the read: the next one sees the close (SQLite snapshots)
+    done = other.post("/staff/reports/close", data={"month": "2025-12", "csrf_token": token})
+    assert done.status_code == 303 and "closed=2025-12" in done.headers["Location"]
+    assert db.exec(select(ClosedMonth.closed_by)).all() == ["staff:boss@store.example"]

@@ -22,21 +22,22 @@ def _paid_intent(amount: int) -> str:
 def test_differences_are_listed_per_order(db, stripe_settings, stripe_standin):
     stripe_standin.reset()
     today = datetime.now(UTC)
+    day = today.astimezone(ZoneInfo("Asia/Tokyo")).date()  # the ledger books store-local days
     # Order 1: matches Stripe exactly (product 50,000 + plan 3,000), with a ¥1,000 refund
     # made at Stripe and recorded in the ledger.
     pi_ok = _paid_intent(53000)
-    (ok,) = plan_sale(db, price=3000, product_price=50000, sold_on=today.date(),
+    (ok,) = plan_sale(db, price=3000, product_price=50000, sold_on=day,
                       payment_intent_id=pi_ok, cancel=(today.date(), 1000))
     refund = stripe.Refund.create(payment_intent=pi_ok, amount=1000)
     row = db.get(Refund, 1)
     row.stripe_refund_id, row.completed_at = refund.id, today
     # Order 2: the ledger says 53,000 but Stripe charged 52,000.
     pi_short = _paid_intent(52000)
-    plan_sale(db, price=3000, product_price=50000, sold_on=today.date(),
+    plan_sale(db, price=3000, product_price=50000, sold_on=day,
               payment_intent_id=pi_short)
     # Order 3: Stripe refunded ¥500 that the ledger does not know.
     pi_extra = _paid_intent(53000)
-    plan_sale(db, price=3000, product_price=50000, sold_on=today.date(),
+    plan_sale(db, price=3000, product_price=50000, sold_on=day,
               payment_intent_id=pi_extra)
     stripe.Refund.create(payment_intent=pi_extra, amount=500)
     # A charge at Stripe with no order at all.
@@ -44,7 +45,6 @@ def test_differences_are_listed_per_order(db, stripe_settings, stripe_standin):
     for order in db.exec(select(Order)).all():
         order.paid_at = today
     db.commit()
-    day = today.astimezone(ZoneInfo("Asia/Tokyo")).date()
     ctx = Context(session=db, settings=stripe_settings, period=parse_period(day, day))
     result = run_report("reconciliation", ctx)
     rows = {r["stripe_payment_intent_id"]: r for r in result.rows}
@@ -69,13 +69,15 @@ def test_a_charge_for_an_order_paid_in_another_period_names_the_order(
         db, stripe_settings, stripe_standin):
     stripe_standin.reset()
     today = datetime.now(UTC)
+    day = today.astimezone(ZoneInfo("Asia/Tokyo")).date()
     pi = _paid_intent(53000)
-    (contract,) = plan_sale(db, price=3000, product_price=50000, sold_on=today.date(),
+    (contract,) = plan_sale(db, price=3000, product_price=50000, sold_on=day,
                             payment_intent_id=pi)
     order = db.exec(select(Order)).one()
-    order.paid_at = today - timedelta(days=40)  # the ledger has it paid in another period
+    # The ledger has it paid, and booked, in another period.
+    order.paid_at = today - timedelta(days=40)
+    order.purchase_date = order.booked_on = day - timedelta(days=40)
     db.commit()
-    day = today.astimezone(ZoneInfo("Asia/Tokyo")).date()
     ctx = Context(session=db, settings=stripe_settings, period=parse_period(day, day))
     (row,) = run_report("reconciliation", ctx).rows
     assert (row["stripe_payment_intent_id"], row["order"], row["issue"]) == (

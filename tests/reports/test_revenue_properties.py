@@ -1,4 +1,5 @@
-"""Property-based tests of the revenue rules: random contract histories with cancellations."""
+"""Property-based tests of the revenue rules: random contract histories with cancellations,
+post-purchase plans, and sales or refunds booked after their dates (adjustments)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,15 @@ BASE = date(2025, 1, 1)
 CATEGORIES = ["electronics", "phones", "furniture"]
 
 
+# Days a fact is booked after its date: mostly none; else its month was closed when it was
+# recorded (a late payment, a cancellation back-dated into a closed month).
+LATE = st.sampled_from([0, 0, 0, 1, 17, 45])
+
+
 @st.composite
 def histories(draw):
-    """A plan sale, maybe post-purchase, maybe cancelled under the brief's refund rule."""
+    """A plan sale, maybe post-purchase, maybe cancelled under the brief's refund rule, maybe
+    booked late."""
     price = draw(st.integers(min_value=0, max_value=300_000))
     purchase = BASE + timedelta(days=draw(st.integers(0, 700)))
     sold_on = purchase + timedelta(days=draw(st.sampled_from([0, 0, 0, 5, 59])))
@@ -40,13 +47,18 @@ def histories(draw):
                                   cancel_date=cancel_date,
                                   fee=draw(st.integers(0, 2000))).amount
         cancel = (cancel_date, refund)
+    booked_on = sold_on + timedelta(days=draw(LATE))
+    # A refund is never booked before its sale (warranty.periods).
+    refund_booked = (max(cancel[0] + timedelta(days=draw(LATE)), booked_on)
+                     if cancel else None)
     category = draw(st.sampled_from(CATEGORIES))
     claim = None
     if draw(st.booleans()):
         claim = (sold_on + timedelta(days=draw(st.integers(0, (end - sold_on).days))),
                  draw(st.integers(0, 500_000)))
     return {"price": price, "purchase": purchase, "sold_on": sold_on, "months": months,
-            "end": end, "cancel": cancel, "category": category, "claim": claim}
+            "end": end, "cancel": cancel, "category": category, "claim": claim,
+            "booked_on": booked_on, "refund_booked": refund_booked}
 
 
 def _contract(price: int, purchase: date, sold_on: date, end: date,
@@ -107,7 +119,8 @@ def _model(h: dict) -> PlanHistory:
     """The Python rule for one drawn history."""
     cancel_date, refund = h["cancel"] or (None, 0)
     return PlanHistory(price=h["price"], sold_on=h["sold_on"], term_end=h["end"],
-                       cancel_date=cancel_date, refund=refund)
+                       cancel_date=cancel_date, refund=refund, booked_on=h["booked_on"],
+                       refund_booked_on=h["refund_booked"])
 
 
 @settings(max_examples=200, deadline=None)
@@ -115,7 +128,8 @@ def _model(h: dict) -> PlanHistory:
 def test_books_balance_every_day(drawn):
     plans = [_model(h) for h in drawn]
     first = min(p.sold_on for p in plans) - timedelta(days=1)
-    last = max(max(p.term_end, p.cancel_date or p.term_end) for p in plans) + timedelta(days=1)
+    last = max(max(p.term_end, p.cancel_booked_on or p.term_end, p.sale_booked_on)
+               for p in plans) + timedelta(days=1)
     previous_earned = {id(p): 0 for p in plans}
     day = first
     while day <= last:
@@ -124,9 +138,10 @@ def test_books_balance_every_day(drawn):
             assert p.sold_by(day) - p.refunded_by(day) == earned + deferred
             assert deferred >= 0
             drop = previous_earned[id(p)] - earned
-            if day == p.cancel_date:
+            if day == p.cancel_booked_on:
                 # Only a refund larger than what was still deferred reverses earned revenue,
-                # and by exactly the excess.
+                # and by exactly the excess (for a refund booked late: what had accrued since
+                # the cancel date is part of that excess).
                 deferred_before = p.price - previous_earned[id(p)]
                 assert earned == p.price - p.refund
                 assert drop <= 0 or p.refund > deferred_before
@@ -155,7 +170,8 @@ def test_sql_report_matches_the_rule_and_adds_up(db, drawn, start, length):
     for h in drawn:
         (contract,) = plan_sale(db, price=h["price"], sold_on=h["sold_on"],
                                 purchase_date=h["purchase"], term_months=h["months"],
-                                category=h["category"], cancel=h["cancel"])
+                                category=h["category"], cancel=h["cancel"],
+                                booked_on=h["booked_on"], refund_booked_on=h["refund_booked"])
         if h["claim"]:
             day, amount = h["claim"]
             # 03:00 UTC is noon in Tokyo: the payout's local date is ``day``.

@@ -83,6 +83,8 @@ class RefundOut(BaseModel):
     currency: str
     status: Literal["pending", "succeeded", "failed", "not_needed"]
     cancel_date: date
+    booked_on: date = Field(description="the date the books take it on: the cancel date, or "
+                                        "the first open day when that was in a closed month")
     fee: int
     claims_paid: int
     reason: str
@@ -140,6 +142,9 @@ class QuoteQuery(BaseModel):
     """The cancellation date to quote for (today in the store's time zone by default)."""
 
     cancel_date: date | None = None
+    book_as_adjustment: bool = Field(
+        default=False, description="quote a date in a closed month, booked on the first open "
+                                   "day as an adjustment (else 409 period_closed)")
 
 
 class RefundQuoteOut(BaseModel):
@@ -158,6 +163,9 @@ class RefundQuoteOut(BaseModel):
     fee: int
     claims_paid: int
     amount: int = Field(description="the refund, minor units; send it back to confirm")
+    booked_on: date = Field(description="the date the books take the refund on: the cancel "
+                                        "date, or the first open day for an adjustment")
+    adjustment: bool = Field(description="the cancel date is in a closed month")
 
 
 class CancelBody(BaseModel):
@@ -166,6 +174,14 @@ class CancelBody(BaseModel):
     amount: int = Field(ge=0, le=10**12, description="the quoted refund, minor units")
     cancel_date: date | None = None
     reason: str = Field(min_length=1, max_length=1000)
+    backdate_reason: str | None = Field(
+        default=None, max_length=1000,
+        description="admins only: why the cancel date goes back further than the store's "
+                    "window (WARRANTY_CANCEL_BACKDATE_DAYS); kept in the audit row")
+    book_as_adjustment: bool = Field(
+        default=False, description="a cancel date in a closed month: book the refund on the "
+                                   "first open day as an adjustment naming the date (else 409 "
+                                   "period_closed)")
 
 
 class CancelResult(BaseModel):
@@ -273,7 +289,7 @@ def get_contract(contract_id: str):
 
 
 @endpoint(bp, "/contracts/<contract_id>/cancellation-quote", summary="Quote a cancellation",
-          auth="read", query=QuoteQuery, response=RefundQuoteOut, errors=(404, 409))
+          auth="read", query=QuoteQuery, response=RefundQuoteOut, errors=(403, 404, 409))
 def quote_cancellation(contract_id: str, query: QuoteQuery):
     """The refund cancelling now (or on ``cancel_date``) gives; changes nothing."""
     settings = current_app.config["SETTINGS"]
@@ -281,14 +297,17 @@ def quote_cancellation(contract_id: str, query: QuoteQuery):
     contract = contracts.get_contract(session, contract_id)
     today = store_today(settings.timezone)
     cancel_date = query.cancel_date or today
-    contract_changes.check_cancel_date(cancel_date, today)
+    dating = contract_changes.check_cancel_date(
+        session=session, settings=settings, cancel_date=cancel_date, today=today, role=g.role,
+        book_as_adjustment=query.book_as_adjustment, quote_only=True)
     quote = contract_changes.quote_cancellation(session=session, settings=settings,
                                                 contract=contract, cancel_date=cancel_date)
-    return quote.as_dict()
+    return {**quote.as_dict(), "booked_on": dating.booked_on.isoformat(),
+            "adjustment": dating.adjustment}
 
 
 @endpoint(bp, "/contracts/<contract_id>/cancel", method="POST", summary="Confirm a cancellation",
-          auth="refund", body=CancelBody, response=CancelResult, errors=(404, 409))
+          auth="refund", body=CancelBody, response=CancelResult, errors=(403, 404, 409))
 def cancel(contract_id: str, body: CancelBody):
     """Cancel with the quoted refund; the refund goes to Stripe right after the commit."""
     settings = current_app.config["SETTINGS"]
@@ -297,7 +316,8 @@ def cancel(contract_id: str, body: CancelBody):
     refund = contract_changes.cancel_contract(
         session=session, settings=settings, contract_id=contract_id,
         cancel_date=body.cancel_date or today, today=today, actor=g.actor, reason=body.reason,
-        expected_amount=body.amount)
+        role=g.role, backdate_reason=body.backdate_reason or "",
+        book_as_adjustment=body.book_as_adjustment, expected_amount=body.amount)
     _commit_once(session)
     return _after_cancel(session, [refund])[0]
 

@@ -21,5 +21,5 @@ def finance(ctx: Context) -> Result:
     return Result("finance", ctx.period, ctx.settings.currency, data["columns"], data["rows"],
                   money=set(data["money"]),
                   extra={"by_month": data["by_month"], "by_category": data["by_category"],
-                         "total": data["total"]},
+                         "total": data["total"], "adjustments": data["adjustments"]},
                   table_extra=[*data["by_month"], *data["by_category"], data["total"]])

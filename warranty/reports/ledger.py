@@ -3,24 +3,29 @@
 Row-per-record exports stream from the database (a server-side cursor on PostgreSQL,
 SQLite's incremental cursor) through a connection of their own, so they run after the web
 request's session is gone and never hold more than a batch of rows.
+
+Every export reads the books as they stood at the end of the period: facts by their booking
+date (warranty.periods), and states (a contract's status, a refund's) as of that day, so the
+export of a closed month reads the same however often it is run again.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
 from warranty.customer_facts import PURCHASE_STATUSES
 from warranty.dates import month_end
-from warranty.models import Contract, Order, Payout, Refund
+from warranty.models import Contract, ContractEvent, Order, Payout, Refund
 from warranty.reports import Context, Result, report
 from warranty.reports import revenue as rev
-from warranty.reports.sql import local_date
 
 BATCH = 2000
 _c, _r, _o, _p = Contract.__table__, Refund.__table__, Order.__table__, Payout.__table__
+_e = ContractEvent.__table__
 
 
 def stream(engine: sa.Engine, stmt) -> Iterator[dict]:
@@ -32,113 +37,167 @@ def stream(engine: sa.Engine, stmt) -> Iterator[dict]:
 
 
 CONTRACT_COLUMNS = ["contract", "order", "order_ref", "customer_email", "category", "plan_code",
-                    "sold_on", "purchase_date", "term_end", "status", "price", "cancel_date",
-                    "refund", "refund_status", "earned_to_date", "deferred_at_end",
-                    "stripe_payment_intent_id", "stripe_charge_id", "stripe_refund_id"]
+                    "sold_on", "booked_on", "purchase_date", "term_end", "status", "price",
+                    "cancel_date", "refund_booked_on", "refund", "refund_status",
+                    "earned_to_date", "deferred_at_end", "stripe_payment_intent_id",
+                    "stripe_charge_id", "stripe_refund_id"]
+
+
+def _end_bound(ctx: Context):
+    """The UTC instant the period's last day ends (store-local midnight after it)."""
+    return sa.literal(rev.period_bounds(ctx.period, ctx.settings.timezone)[1],
+                      Refund.__table__.c.completed_at.type)
+
+
+def _refund_status_at(bound):
+    """A refund's status at ``bound``: its final one if reached by then, else ``pending``."""
+    return sa.case((_r.c.id.is_(None), None),
+                   (_r.c.completed_at < bound, _r.c.status), else_="pending")
+
+
+def _stripe_refund_at(bound):
+    """The Stripe refund id, once Stripe had made the refund by ``bound``."""
+    return sa.case((_r.c.completed_at < bound, _r.c.stripe_refund_id), else_=None)
 
 
 @report("contracts")
 def contracts(ctx: Context) -> Result:
-    """One row per contract sold in the period, with its earned and deferred at period end."""
+    """One row per contract booked in the period, as it stood at the period's end.
+
+    Its cancellation shows if booked by then; its status is the one it had then (cancelled,
+    fulfilled, expired, active); earned and deferred are the books' at the end. The
+    customer is the buyer (the order's email), whoever owns the plan now.
+    """
     end = sa.literal(ctx.period.end, sa.Date())
+    bound = _end_bound(ctx)
+    fulfilled = (sa.select(_e.c.contract_id)
+                 .where(_e.c.action == "fulfilled", _e.c.created_at < bound)
+                 .group_by(_e.c.contract_id).subquery("fulfilled"))
+    status = sa.case((_r.c.id.is_not(None), "cancelled"),
+                     (fulfilled.c.contract_id.is_not(None), "fulfilled"),
+                     (_c.c.term_end < end, "expired"), else_="active")
     stmt = (sa.select(
         _c.c.public_id.label("contract"), _o.c.public_id.label("order"),
-        _o.c.store_order_ref.label("order_ref"), _c.c.customer_email,
+        _o.c.store_order_ref.label("order_ref"), _o.c.customer_email,
         _c.c.warranty_category.label("category"), _c.c.plan_code,
-        _c.c.plan_sold_on.label("sold_on"), _c.c.purchase_date, _c.c.term_end, _c.c.status,
-        _c.c.price, _r.c.cancel_date, _r.c.amount.label("refund"),
-        _r.c.status.label("refund_status"), rev._earned_sql(end).label("earned_to_date"),
+        _c.c.plan_sold_on.label("sold_on"), _c.c.booked_on, _c.c.purchase_date,
+        _c.c.term_end, status.label("status"), _c.c.price, _r.c.cancel_date,
+        _r.c.booked_on.label("refund_booked_on"), _r.c.amount.label("refund"),
+        _refund_status_at(bound).label("refund_status"),
+        rev._earned_sql(end).label("earned_to_date"),
         rev._deferred_sql(end).label("deferred_at_end"), _o.c.stripe_payment_intent_id,
-        _o.c.stripe_charge_id, _r.c.stripe_refund_id)
+        _o.c.stripe_charge_id, _stripe_refund_at(bound).label("stripe_refund_id"))
         .select_from(_c.join(_o, _o.c.id == _c.c.order_id)
-                     .outerjoin(_r, _r.c.contract_id == _c.c.id))
-        .where(_c.c.plan_sold_on.between(ctx.period.start, ctx.period.end))
-        .order_by(_c.c.plan_sold_on, _c.c.id))
+                     .outerjoin(_r, sa.and_(_r.c.contract_id == _c.c.id,
+                                            _r.c.booked_on <= ctx.period.end))
+                     .outerjoin(fulfilled, fulfilled.c.contract_id == _c.c.id))
+        .where(_c.c.booked_on.between(ctx.period.start, ctx.period.end))
+        .order_by(_c.c.booked_on, _c.c.id))
     return Result("contracts", ctx.period, ctx.settings.currency, CONTRACT_COLUMNS,
                   stream(ctx.engine, stmt),
                   money={"price", "refund", "earned_to_date", "deferred_at_end"})
 
 
 MOVEMENT_COLUMNS = ["date", "type", "amount", "contract", "order", "category",
-                    "stripe_payment_intent_id", "stripe_charge_id", "stripe_refund_id",
-                    "payout_reference", "status"]
+                    "effective_date", "adjustment", "stripe_payment_intent_id",
+                    "stripe_charge_id", "stripe_refund_id", "payout_reference", "status"]
+
+
+def _adjustment(booked, effective):
+    """True for a movement booked after the date it concerns (that month was closed)."""
+    return sa.type_coerce(sa.case((booked > effective, True), else_=False), sa.Boolean())
 
 
 def _sales_select(period):
-    """Sale movements: one per contract, on its sale date, with the order's Stripe ids."""
+    """Sale movements: one per contract, on its booking date, with the order's Stripe ids."""
     return (sa.select(
-        _c.c.plan_sold_on.label("date"), sa.literal("sale").label("type"),
+        _c.c.booked_on.label("date"), sa.literal("sale").label("type"),
         _c.c.price.label("amount"), _c.c.public_id.label("contract"),
         _o.c.public_id.label("order"), _c.c.warranty_category.label("category"),
+        _c.c.plan_sold_on.label("effective_date"),
+        _adjustment(_c.c.booked_on, _c.c.plan_sold_on).label("adjustment"),
         _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id,
         sa.null().label("stripe_refund_id"), sa.null().label("payout_reference"),
         _o.c.status.label("status"), _c.c.id.label("seq"))
         .select_from(_c.join(_o, _o.c.id == _c.c.order_id))
-        .where(_c.c.plan_sold_on.between(period.start, period.end)))
+        .where(_c.c.booked_on.between(period.start, period.end)))
 
 
-def _refunds_select(period):
-    """Refund movements: one per cancelled contract, on its cancel date."""
+def _refunds_select(period, bound):
+    """Refund movements: one per cancelled contract, on the refund's booking date."""
     return (sa.select(
-        _r.c.cancel_date.label("date"), sa.literal("refund").label("type"),
+        _r.c.booked_on.label("date"), sa.literal("refund").label("type"),
         (-_r.c.amount).label("amount"), _c.c.public_id.label("contract"),
         _o.c.public_id.label("order"), _c.c.warranty_category.label("category"),
-        _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id, _r.c.stripe_refund_id,
-        sa.null().label("payout_reference"), _r.c.status.label("status"),
+        _r.c.cancel_date.label("effective_date"),
+        _adjustment(_r.c.booked_on, _r.c.cancel_date).label("adjustment"),
+        _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id,
+        _stripe_refund_at(bound).label("stripe_refund_id"),
+        sa.null().label("payout_reference"), _refund_status_at(bound).label("status"),
         _c.c.id.label("seq"))
         .select_from(_r.join(_c, _c.c.id == _r.c.contract_id)
                      .join(_o, _o.c.id == _r.c.order_id))
-        .where(_r.c.cancel_date.between(period.start, period.end)))
+        .where(_r.c.booked_on.between(period.start, period.end)))
 
 
-def _payouts_select(period, timezone: str):
-    """Payout movements (claims paid), in the period by their store-local day."""
-    lo, hi = rev.period_bounds(period, timezone)
+def _payouts_select(period):
+    """Payout movements (claims paid), by their booking date (the store-local pay day)."""
     return (sa.select(
-        local_date(_p.c.created_at, timezone).label("date"), sa.literal("payout").label("type"),
+        _p.c.booked_on.label("date"), sa.literal("payout").label("type"),
         (-_p.c.amount).label("amount"), _c.c.public_id.label("contract"),
         _o.c.public_id.label("order"), _c.c.warranty_category.label("category"),
+        _p.c.booked_on.label("effective_date"),
+        sa.type_coerce(sa.false(), sa.Boolean()).label("adjustment"),
         _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id,
         sa.null().label("stripe_refund_id"), _p.c.reference.label("payout_reference"),
         _p.c.method.label("status"), _c.c.id.label("seq"))
         .select_from(_p.join(_c, _c.c.id == _p.c.contract_id)
                      .join(_o, _o.c.id == _c.c.order_id))
-        .where(_p.c.created_at >= lo, _p.c.created_at < hi))
+        .where(_p.c.booked_on.between(period.start, period.end)))
 
 
 @report("movements")
 def movements(ctx: Context) -> Result:
-    """One row per money movement (sale, refund, payout) in the period, by date.
+    """One row per money movement (sale, refund, payout) booked in the period, by date.
 
-    Amounts are signed from the store's side: sales in, refunds and payouts out.
+    Amounts are signed from the store's side: sales in, refunds and payouts out. ``date`` is
+    the booking date; ``effective_date`` the date the movement concerns, earlier for an
+    adjustment (``adjustment``: booked in the first open month because its own was closed).
+    A refund's status is the one it had at the period's end.
     """
-    union = sa.union_all(_sales_select(ctx.period), _refunds_select(ctx.period),
-                         _payouts_select(ctx.period, ctx.settings.timezone)).subquery("movements")
+    union = sa.union_all(_sales_select(ctx.period), _refunds_select(ctx.period, _end_bound(ctx)),
+                         _payouts_select(ctx.period)).subquery("movements")
     stmt = sa.select(union).order_by(union.c.date, union.c.type, union.c.seq)
     return Result("movements", ctx.period, ctx.settings.currency, MOVEMENT_COLUMNS,
                   stream(ctx.engine, stmt), money={"amount"})
 
 
-ORDER_COLUMNS = ["order", "order_ref", "channel", "status", "purchase_date", "customer_email",
-                 "total_amount", "currency", "visitor_id", "stripe_payment_intent_id",
-                 "stripe_charge_id"]
+ORDER_COLUMNS = ["order", "order_ref", "channel", "status", "purchase_date", "booked_on",
+                 "customer_email", "total_amount", "currency", "visitor_id",
+                 "stripe_payment_intent_id", "stripe_charge_id"]
 
 
 @report("orders")
 def orders(ctx: Context) -> Result:
-    """Every paid order (through the service or imported) with its purchase date in the period."""
+    """Every paid order (through the service or imported) booked in the period.
+
+    An order paid (or imported) with a purchase date in a month closed by the time it was
+    recorded is booked on the first open day; both dates are shown.
+    """
     stmt = (sa.select(
         _o.c.public_id.label("order"), _o.c.store_order_ref.label("order_ref"), _o.c.channel,
-        _o.c.status, _o.c.purchase_date, _o.c.customer_email, _o.c.total_amount, _o.c.currency,
-        _o.c.visitor_id, _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id)
-        .where(_o.c.purchase_date.between(ctx.period.start, ctx.period.end),
+        _o.c.status, _o.c.purchase_date, _o.c.booked_on, _o.c.customer_email,
+        _o.c.total_amount, _o.c.currency, _o.c.visitor_id, _o.c.stripe_payment_intent_id,
+        _o.c.stripe_charge_id)
+        .where(_o.c.booked_on.between(ctx.period.start, ctx.period.end),
                _o.c.status.in_(PURCHASE_STATUSES))
-        .order_by(_o.c.purchase_date, _o.c.id))
+        .order_by(_o.c.booked_on, _o.c.id))
     return Result("orders", ctx.period, ctx.settings.currency, ORDER_COLUMNS,
                   stream(ctx.engine, stmt), money={"total_amount"})
 
 
-JOURNAL_COLUMNS = ["entry", "date", "month", "category", "account", "debit", "credit", "memo"]
+JOURNAL_COLUMNS = ["entry", "date", "month", "category", "account", "debit", "credit", "memo",
+                   "effective_date"]
 # (what, debit account, credit account) for each flow of the finance report.
 JOURNAL = [
     ("gross_sales", "cash", "deferred_revenue", "plans sold: cash received, revenue deferred"),
@@ -148,27 +207,71 @@ JOURNAL = [
 ]
 
 
+ACCOUNTS = {flow: (debit, credit) for flow, debit, credit, _ in JOURNAL}
+
+
+def _adjusting_entries(adjustment: dict) -> list[tuple[str, int, str]]:
+    """(flow, amount, memo) of one adjustment, naming the date it concerns."""
+    booked, day = adjustment["booked_on"], adjustment["effective_date"]
+    contract = adjustment["contract"]
+    if adjustment["type"] == "sale":
+        return [("gross_sales", adjustment["amount"],
+                 f"adjustment: plan sold {day} ({contract}), a closed month, booked {booked}"),
+                ("earned_revenue", adjustment["earned_revenue"],
+                 f"adjustment: revenue earned {day} to {booked - timedelta(days=1)} by the "
+                 f"plan sold {day} ({contract})")]
+    return [("refunds", adjustment["amount"],
+             f"adjustment: refund of the cancellation dated {day} ({contract}), a closed "
+             f"month, booked {booked}"),
+            ("earned_revenue", adjustment["earned_revenue"],
+             f"adjustment: revenue of the cancellation dated {day} ({contract}), "
+             "booked as the rest of the price earned less what had accrued")]
+
+
 def journal_lines(finance: dict) -> Iterator[dict]:
     """Debit/credit lines per month and category from the finance report's cells.
 
     A negative amount (revenue reversed by a full refund) is booked the other way round.
+    Adjustments (facts booked in the month for a date in a closed month) get entries of
+    their own, dated on their booking day and naming the date they concern; the month's
+    entries carry the rest.
     """
+    by_cell: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for adjustment in finance.get("adjustments", []):
+        by_cell[(f"{adjustment['booked_on']:%Y-%m}", adjustment["category"])].append(adjustment)
     entry = 0
+
+    def lines(base: dict, flow: str, amount: int, memo: str) -> Iterator[dict]:
+        nonlocal entry
+        debit, credit = ACCOUNTS[flow]
+        if amount < 0:
+            debit, credit, amount = credit, debit, -amount
+            memo = ("revenue reversed: refund larger than what was still deferred"
+                    if base["effective_date"] is None else f"{memo} (reversed)")
+        entry += 1
+        base = {**base, "entry": entry, "memo": memo}
+        yield {**base, "account": debit, "debit": amount, "credit": None}
+        yield {**base, "account": credit, "debit": None, "credit": amount}
+
     for cell in finance["rows"]:
         year, month = map(int, cell["month"].split("-"))
         day = month_end(date(year, month, 1))
-        for flow, debit, credit, memo in JOURNAL:
-            amount = cell.get(flow, 0)
-            if not amount:
-                continue
-            if amount < 0:
-                debit, credit, amount = credit, debit, -amount
-                memo = "revenue reversed: refund larger than what was still deferred"
-            entry += 1
-            base = {"entry": entry, "date": day, "month": cell["month"],
-                    "category": cell["category"], "memo": memo}
-            yield {**base, "account": debit, "debit": amount, "credit": None}
-            yield {**base, "account": credit, "debit": None, "credit": amount}
+        own = by_cell.get((cell["month"], cell["category"]), [])
+        adjusting = [(a, _adjusting_entries(a)) for a in own]
+        base = {"date": day, "month": cell["month"], "category": cell["category"],
+                "effective_date": None}
+        for flow, _, _, memo in JOURNAL:
+            amount = cell.get(flow, 0) - sum(a_amount for _, entries in adjusting
+                                             for a_flow, a_amount, _ in entries
+                                             if a_flow == flow)
+            if amount:
+                yield from lines(base, flow, amount, memo)
+        for adjustment, entries in adjusting:
+            dated = {**base, "date": adjustment["booked_on"],
+                     "effective_date": adjustment["effective_date"]}
+            for flow, amount, memo in entries:
+                if amount:
+                    yield from lines(dated, flow, amount, memo)
 
 
 @report("journal")

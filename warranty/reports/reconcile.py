@@ -1,14 +1,16 @@
 """Reconciliation: what Stripe says was charged and refunded, against the ledger, per order.
 
 Stripe's side lists PaymentIntents and refunds through the SDK (created in the period, in the
-store's time zone); the ledger's side is the orders paid through Stripe in the period and the
-refunds that completed in it: plan refunds, plans refunded automatically because every unit
-already had one (money moved, though no contract was ever sold), and refunds made outside the
-service in Stripe's dashboard (recorded from Stripe's events). A plan refund that another
-refund already paid (a full refund made in the dashboard) moved no money of its own and is
-not counted twice. Every order where the two sides differ is listed with the reason, and so
-is every order with a refund made outside the service or an automatic plan refund, with a
-note naming them.
+store's time zone); the ledger's side is the orders paid through Stripe booked in the period
+(warranty.periods: a payment recorded after its month was closed is booked in the first open
+month, and its row says so) and the refunds that completed in it: plan refunds, plans refunded
+automatically because every unit already had one (money moved, though no contract was ever
+sold), and refunds made outside the service in Stripe's dashboard (recorded from Stripe's
+events). A plan refund that another refund already paid (a full refund made in the dashboard)
+moved no money of its own and is not counted twice. Every order where the two sides differ is
+listed with the reason, and so is every order with a refund made outside the service or an
+automatic plan refund, with a note naming them. Stripe's side is Stripe's live data, so unlike
+the other reports this one can change for a closed month; its ledger side cannot.
 """
 
 from __future__ import annotations
@@ -68,14 +70,17 @@ def _stripe_side(start: datetime, end: datetime) -> tuple[dict, dict]:
     return charged, dict(refunded)
 
 
-def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, dict, dict, dict]:
-    """Orders paid through Stripe in the period, refunds completed in it, and those refunds
-    that were no plan's: per PaymentIntent, (kind, amount, Stripe refund id) of each."""
+def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, ...]:
+    """Orders paid through Stripe booked in the period, refunds completed in it, those refunds
+    that were no plan's (per PaymentIntent, (kind, amount, Stripe refund id) of each), and the
+    purchase dates of orders booked later than paid (adjustments)."""
     o, r = Order.__table__, Refund.__table__
     orders = ctx.session.execute(
-        sa.select(o.c.stripe_payment_intent_id, o.c.public_id, o.c.total_amount)
-        .where(o.c.stripe_payment_intent_id.is_not(None), o.c.paid_at >= start,
-               o.c.paid_at < end, o.c.status.in_(PURCHASE_STATUSES))).all()
+        sa.select(o.c.stripe_payment_intent_id, o.c.public_id, o.c.total_amount,
+                  o.c.purchase_date, o.c.booked_on)
+        .where(o.c.stripe_payment_intent_id.is_not(None),
+               o.c.booked_on.between(ctx.period.start, ctx.period.end),
+               o.c.status.in_(PURCHASE_STATUSES))).all()
     moved = ctx.session.execute(
         sa.select(o.c.stripe_payment_intent_id, o.c.public_id, r.c.amount, r.c.kind,
                   r.c.stripe_refund_id)
@@ -89,8 +94,10 @@ def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, di
         refunded[pi] += amount
         if kind != "plan":
             other[pi].append((kind, amount, stripe_id))
-    names = {pi: name for pi, name, *_ in [*orders, *moved]}
-    return {pi: total for pi, _, total in orders}, dict(refunded), names, dict(other)
+    names = {row[0]: row[1] for row in [*orders, *moved]}
+    late = {pi: (paid, booked) for pi, _, _, paid, booked in orders if booked > paid}
+    return ({pi: total for pi, _, total, _, _ in orders}, dict(refunded), names, dict(other),
+            late)
 
 
 def _note(refunds: list, currency: str) -> str | None:
@@ -110,7 +117,7 @@ def reconciliation(ctx: Context) -> Result:
     """Per order: charged and refunded by Stripe and by the ledger, and what differs."""
     start, end = period_bounds(ctx.period, ctx.settings.timezone)
     stripe_charged, stripe_refunded = _stripe_side(start, end)
-    ledger_charged, ledger_refunded, names, not_plans = _ledger_side(ctx, start, end)
+    ledger_charged, ledger_refunded, names, not_plans, late = _ledger_side(ctx, start, end)
     # Stripe's side may name orders the ledger has outside the period: find their names.
     missing = (set(stripe_charged) | set(stripe_refunded)) - set(names)
     if missing:
@@ -140,7 +147,12 @@ def reconciliation(ctx: Context) -> Result:
             issues.append("charge not in the ledger" if row["order"] is None
                           else "charged by Stripe, not paid in the ledger in this period")
         if pi in ledger_charged and pi not in stripe_charged:
-            issues.append("paid in the ledger, no charge at Stripe in this period")
+            if pi in late:
+                paid, booked = late[pi]
+                issues.append(f"paid {paid}, in a closed month: booked {booked} as an "
+                              "adjustment, no charge at Stripe in this period")
+            else:
+                issues.append("paid in the ledger, no charge at Stripe in this period")
         if pi in stripe_charged and pi in ledger_charged and \
                 row["charged_stripe"] != row["charged_ledger"]:
             issues.append("charged amount differs")

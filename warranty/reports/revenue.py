@@ -1,16 +1,25 @@
 """Warranty revenue: sales, refunds, earned and deferred revenue, claims paid.
 
-The rules (PRODUCT.md "Revenue"):
-- gross sales are booked on the plan's sale date (``contract.plan_sold_on``, the store-local
-  date of payment);
+The rules (docs/domain/revenue.md):
+- gross sales are booked on the sale's booking date (``contract.booked_on``: the plan's sale
+  date ``plan_sold_on``, the store-local date of payment, unless that month was already
+  closed when the sale was recorded; then the first open day, see warranty.periods);
 - earned revenue accrues in equal daily parts over the plan's span, from ``plan_sold_on``
   to ``term_end``, both included (``warranty.dates.plan_span``, the span the pro-rata refund
   uses too): earned by the end of date d is
-  ``pro_rata(price, span_days_elapsed(plan_sold_on, term_end, d), plan_span(...))``;
-- a cancellation (its Refund row, ``cancel_date``) takes the refund out of deferred revenue and
-  earns the rest of it at once, so from the cancel date on a contract has earned
-  ``price - refund`` and defers nothing;
-- so at every date: gross - refunds = earned + deferred (cumulative).
+  ``pro_rata(price, span_days_elapsed(plan_sold_on, term_end, d), plan_span(...))``, and the
+  books hold it from the sale's booking date on (a sale booked late brings the revenue of
+  the closed days with it, on its booking date);
+- a cancellation (its Refund row) takes the refund out of deferred revenue and earns the rest
+  of it at once on the refund's booking date (``refund.booked_on``: the cancel date, or the
+  first open day for a cancellation dated in a closed month), so from then on a contract
+  has earned ``price - refund`` and defers nothing;
+- claims paid are booked on the payout's booking date (the day it was paid);
+- so at every date: gross - refunds = earned + deferred (cumulative), on the figures as
+  reported, and a closed month's figures never move (nothing is booked in it any more).
+
+A fact booked later than its effective date is an *adjustment*: ``adjustments`` lists those
+booked in a period with the date they concern and their effect on earned revenue.
 
 A full refund inside the free-look window (or for a returned product) can exceed what is
 still deferred; the excess then reverses revenue already earned on the cancel date (earned in
@@ -31,7 +40,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.dates import plan_span, span_days_elapsed
-from warranty.models import Contract, Payout, Refund, UTCDateTime
+from warranty.models import Contract, Payout, Refund
 from warranty.money import pro_rata, pro_rata_sql
 from warranty.reports.period import Period
 from warranty.reports.sql import date_table, days_between, month_of
@@ -45,37 +54,62 @@ MONEY = ("gross_sales", "refunds", "net_sales", "earned_revenue", "deferred_open
 
 @dataclass(frozen=True)
 class PlanHistory:
-    """One contract's revenue facts: the rule above, in Python."""
+    """One contract's revenue facts: the rule above, in Python.
+
+    ``booked_on`` and ``refund_booked_on`` default to the sale and cancel dates (nothing
+    closed in between); later ones make the sale or the refund an adjustment.
+    """
 
     price: int
     sold_on: date
     term_end: date
     cancel_date: date | None = None
     refund: int = 0
+    booked_on: date | None = None
+    refund_booked_on: date | None = None
 
     @property
     def period_days(self) -> int:
         """Days of the plan's span (sale date to term end), both ends included."""
         return plan_span(self.sold_on, self.term_end)
 
+    @property
+    def sale_booked_on(self) -> date:
+        """The date the sale is booked on."""
+        return self.booked_on or self.sold_on
+
+    @property
+    def cancel_booked_on(self) -> date | None:
+        """The date the refund is booked on (None: not cancelled)."""
+        if self.cancel_date is None:
+            return None
+        return self.refund_booked_on or self.cancel_date
+
     def cancelled_by(self, day: date) -> bool:
-        """True once the cancel date has come."""
-        return self.cancel_date is not None and day >= self.cancel_date
+        """True once the refund is in the books."""
+        booked = self.cancel_booked_on
+        return booked is not None and day >= booked
 
     def sold_by(self, day: date) -> int:
         """Gross sales booked by the end of ``day``."""
-        return self.price if day >= self.sold_on else 0
+        return self.price if day >= self.sale_booked_on else 0
 
     def refunded_by(self, day: date) -> int:
         """Refunds booked by the end of ``day``."""
         return self.refund if self.cancelled_by(day) else 0
 
-    def earned_by(self, day: date) -> int:
-        """Revenue earned by the end of ``day``."""
-        if self.cancelled_by(day):
-            return self.price - self.refund
+    def accrued_by(self, day: date) -> int:
+        """Revenue the daily accrual gives by the end of ``day``, ignoring any cancellation."""
         elapsed = span_days_elapsed(self.sold_on, self.term_end, day)
         return pro_rata(self.price, elapsed, self.period_days)
+
+    def earned_by(self, day: date) -> int:
+        """Revenue earned in the books by the end of ``day``."""
+        if day < self.sale_booked_on:
+            return 0
+        if self.cancelled_by(day):
+            return self.price - self.refund
+        return self.accrued_by(day)
 
     def deferred_at(self, day: date) -> int:
         """Deferred revenue at the end of ``day``."""
@@ -90,7 +124,8 @@ _p = Payout.__table__
 
 
 def _earned_sql(day):
-    """SQL: a contract's earned revenue by the end of ``day`` (needs the refund outer join).
+    """SQL: a contract's earned revenue in the books by the end of ``day`` (needs the refund
+    outer join).
 
     The same numbers as :meth:`PlanHistory.earned_by`: ``plan_span`` and ``span_days_elapsed``
     of warranty.dates written as SQL.
@@ -98,15 +133,16 @@ def _earned_sql(day):
     period = days_between(_c.c.term_end, _c.c.plan_sold_on) + 1
     elapsed = days_between(day, _c.c.plan_sold_on) + 1
     clamped = sa.case((elapsed <= 0, 0), (elapsed > period, period), else_=elapsed)
-    return sa.case((sa.and_(_r.c.cancel_date.is_not(None), day >= _r.c.cancel_date),
+    return sa.case((_c.c.booked_on > day, 0),
+                   (sa.and_(_r.c.booked_on.is_not(None), day >= _r.c.booked_on),
                     _c.c.price - _r.c.amount),
                    else_=pro_rata_sql(_c.c.price, clamped, period))
 
 
 def _deferred_sql(day):
-    """SQL: a contract's deferred revenue at the end of ``day``."""
-    return sa.case((_c.c.plan_sold_on > day, 0),
-                   (sa.and_(_r.c.cancel_date.is_not(None), day >= _r.c.cancel_date), 0),
+    """SQL: a contract's deferred revenue in the books at the end of ``day``."""
+    return sa.case((_c.c.booked_on > day, 0),
+                   (sa.and_(_r.c.booked_on.is_not(None), day >= _r.c.booked_on), 0),
                    else_=_c.c.price - _earned_sql(day))
 
 
@@ -124,14 +160,14 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
 
     A contract's earned revenue E(d) (:meth:`PlanHistory.earned_by`) is evaluated once per
     boundary b_i (the opening day, then each month end) for the boundaries it is live at:
-    sold by b_i, and its last change (cancellation or term end, after which E is constant)
-    after b_(i-1). Per boundary and category the database sums
+    booked by b_i, and its last change (the refund's booking or the term end, after which E
+    is constant) after b_(i-1). Per boundary and category the database sums
 
       T = Σ E(b_i),  S = Σ price,  C = Σ refund of those cancelled by b_i,
       X = Σ E after the last change (price − refund) of those whose last change is by b_i,
 
     and then month i earned T_i − T_(i−1) + X_(i−1) (a contract not live at b_i any more kept
-    E(b_(i−1)); one sold after b_(i−1) had earned 0 by then), with deferred S_i − T_i − C_i
+    E(b_(i−1)); one booked after b_(i−1) had earned 0 by then), with deferred S_i − T_i − C_i
     at its end. Days are whole numbers from EPOCH, computed once per contract, and the
     contracts (with their refunds) are read once into a narrow table: the join with the
     boundaries then costs little per (contract, boundary) pair.
@@ -143,15 +179,20 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
                        ("i", sa.Integer()), ("day", sa.Integer()), ("prev", sa.Integer()))
     epoch = sa.literal(EPOCH, sa.Date())
     sold = days_between(_c.c.plan_sold_on, epoch)
+    booked = days_between(_c.c.booked_on, epoch)
     end = days_between(_c.c.term_end, epoch)
-    cancel = days_between(_r.c.cancel_date, epoch)
+    cancel = days_between(_r.c.booked_on, epoch)  # the refund takes effect when booked
+    # After this E no longer changes: the refund's booking, else the term's end (or the
+    # sale's booking, for a sale booked after its term ended).
+    settled_on = sa.func.coalesce(_r.c.booked_on, sa.case(
+        (_c.c.booked_on > _c.c.term_end, _c.c.booked_on), else_=_c.c.term_end))
     base = (sa.select(_c.c.warranty_category.label("category"), _c.c.price,
-                      sold.label("sold"), end.label("end"), (end - sold + 1).label("span"),
-                      cancel.label("cancel"), _r.c.amount.label("refund"),
-                      sa.func.coalesce(cancel, end).label("last_change"))
+                      sold.label("sold"), booked.label("booked"), end.label("end"),
+                      (end - sold + 1).label("span"), cancel.label("cancel"),
+                      _r.c.amount.label("refund"),
+                      days_between(settled_on, epoch).label("last_change"))
             .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
-            .where(_c.c.plan_sold_on <= period.end,
-                   sa.func.coalesce(_r.c.cancel_date, _c.c.term_end) >= bounds[0][1])
+            .where(_c.c.booked_on <= period.end, settled_on >= bounds[0][1])
             .cte("accruing").prefix_with("MATERIALIZED"))
     cancelled = base.c.cancel <= table.c.day
     earned = sa.case((cancelled, base.c.price - base.c.refund),
@@ -164,7 +205,7 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
                       sa.func.sum(sa.case((base.c.last_change <= table.c.day,
                                            base.c.price - sa.func.coalesce(base.c.refund, 0)),
                                           else_=0)))
-            .select_from(base.join(table, sa.and_(base.c.sold <= table.c.day,
+            .select_from(base.join(table, sa.and_(base.c.booked <= table.c.day,
                                                   base.c.last_change > table.c.prev)))
             .group_by(table.c.i, base.c.category))
     sums = {(i, category): tuple(int(v or 0) for v in values)
@@ -179,21 +220,21 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
 
 
 def _sales_grid(session: Session, period: Period) -> list[tuple]:
-    """Plans sold and gross sales per month and category (by plan sale date)."""
-    month = month_of(_c.c.plan_sold_on)
+    """Plans sold and gross sales per month and category (by the sale's booking date)."""
+    month = month_of(_c.c.booked_on)
     stmt = (sa.select(month, _c.c.warranty_category, sa.func.count(), sa.func.sum(_c.c.price))
-            .where(_c.c.plan_sold_on.between(period.start, period.end))
+            .where(_c.c.booked_on.between(period.start, period.end))
             .group_by(month, _c.c.warranty_category))
     return [(m, cat, {"plans_sold": n, "gross_sales": int(total or 0)})
             for m, cat, n, total in session.execute(stmt)]
 
 
 def _refund_grid(session: Session, period: Period) -> list[tuple]:
-    """Cancellations and refunds per month and category (by cancel date)."""
-    month = month_of(_r.c.cancel_date)
+    """Cancellations and refunds per month and category (by the refund's booking date)."""
+    month = month_of(_r.c.booked_on)
     stmt = (sa.select(month, _c.c.warranty_category, sa.func.count(), sa.func.sum(_r.c.amount))
             .select_from(_r.join(_c, _c.c.id == _r.c.contract_id))
-            .where(_r.c.cancel_date.between(period.start, period.end))
+            .where(_r.c.booked_on.between(period.start, period.end))
             .group_by(month, _c.c.warranty_category))
     return [(m, cat, {"cancellations": n, "refunds": int(total or 0)})
             for m, cat, n, total in session.execute(stmt)]
@@ -210,24 +251,56 @@ def period_bounds(period: Period, timezone: str) -> tuple[datetime, datetime]:
             local_day_bounds(period.end + timedelta(days=1), timezone))
 
 
-def _claims_grid(session: Session, period: Period, timezone: str) -> list[tuple]:
-    """Claims paid per month and category, by the payout's store-local date.
-
-    Months are turned into UTC instants here, so both backends compare plain timestamps
-    (SQLite knows no time zones).
-    """
-    bounds = [(m.key, local_day_bounds(m.first, timezone),
-               local_day_bounds(m.last + timedelta(days=1), timezone))
-              for m in period.months()]
-    months = date_table("payout_months", bounds, ("key", sa.String()), ("lo", UTCDateTime()),
-                        ("hi", UTCDateTime()))
-    stmt = (sa.select(months.c.key, _c.c.warranty_category, sa.func.count(),
-                      sa.func.sum(_p.c.amount))
+def _claims_grid(session: Session, period: Period) -> list[tuple]:
+    """Claims paid per month and category, by the payout's booking date (its store-local
+    day)."""
+    month = month_of(_p.c.booked_on)
+    stmt = (sa.select(month, _c.c.warranty_category, sa.func.count(), sa.func.sum(_p.c.amount))
             .select_from(_p.join(_c, _c.c.id == _p.c.contract_id))
-            .join(months, sa.and_(_p.c.created_at >= months.c.lo, _p.c.created_at < months.c.hi))
-            .group_by(months.c.key, _c.c.warranty_category))
+            .where(_p.c.booked_on.between(period.start, period.end))
+            .group_by(month, _c.c.warranty_category))
     return [(m, cat, {"claims_paid": int(total or 0), "payouts": n})
             for m, cat, n, total in session.execute(stmt)]
+
+
+ADJUSTMENT_FIELDS = ("booked_on", "effective_date", "type", "contract", "category", "amount",
+                     "earned_revenue")
+
+
+def adjustments(session: Session, period: Period) -> list[dict]:
+    """Facts booked in the period later than the date they concern (a month was closed).
+
+    Each names its type (``sale`` or ``refund``), the date it is booked on, the date it
+    concerns (``effective_date``: the plan's sale date, the cancellation date), its amount,
+    and the earned revenue it moves onto its booking date: for a sale, what the days before
+    it accrued; for a refund, the rest of the price earned at once (``price - refund``) less
+    what the days before it had accrued (negative: revenue reversed). The booking day's own
+    accrual is not part of it.
+    """
+    sales = session.execute(
+        sa.select(_c.c.booked_on, _c.c.plan_sold_on, _c.c.public_id, _c.c.warranty_category,
+                  _c.c.price, _c.c.term_end)
+        .where(_c.c.booked_on.between(period.start, period.end),
+               _c.c.booked_on > _c.c.plan_sold_on))
+    refunds = session.execute(
+        sa.select(_r.c.booked_on, _r.c.cancel_date, _c.c.public_id, _c.c.warranty_category,
+                  _c.c.price, _c.c.term_end, _c.c.plan_sold_on, _r.c.amount)
+        .select_from(_r.join(_c, _c.c.id == _r.c.contract_id))
+        .where(_r.c.booked_on.between(period.start, period.end),
+               _r.c.booked_on > _r.c.cancel_date))
+    out = []
+    for booked, sold, contract, category, price, end in sales:
+        plan = PlanHistory(price=price, sold_on=sold, term_end=end)
+        out.append({"booked_on": booked, "effective_date": sold, "type": "sale",
+                    "contract": contract, "category": category, "amount": price,
+                    "earned_revenue": plan.accrued_by(booked - timedelta(days=1))})
+    for booked, cancel, contract, category, price, end, sold, refund in refunds:
+        plan = PlanHistory(price=price, sold_on=sold, term_end=end)
+        out.append({"booked_on": booked, "effective_date": cancel, "type": "refund",
+                    "contract": contract, "category": category, "amount": refund,
+                    "earned_revenue": price - refund - plan.accrued_by(booked - timedelta(
+                        days=1))})
+    return sorted(out, key=lambda a: (a["booked_on"], a["type"], a["contract"]))
 
 
 def ratio(numerator: int, denominator: int) -> float | None:
@@ -257,7 +330,9 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
 
     Flows (sales, refunds, earned, claims) add up across months and categories; the deferred
     balance is the one at the end of each month (and of the period for category totals), with
-    the opening balance the day before.
+    the opening balance the day before. Everything is by booking date (``timezone`` is kept
+    for callers: payouts carry their store-local booking date). ``adjustments`` lists the
+    facts booked in the period for dates in months closed before.
     """
     months = [m.key for m in period.months()]
     accrual = _accrual_grid(session, period)
@@ -266,7 +341,7 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
         if key != "opening":
             cells.setdefault((key, category), {}).update(values)
     for grid in (_sales_grid(session, period), _refund_grid(session, period),
-                 _claims_grid(session, period, timezone)):
+                 _claims_grid(session, period)):
         for key, category, values in grid:
             cell = cells.setdefault((key, category), {})
             for name, value in values.items():
@@ -307,4 +382,5 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
     grand = total(detail, ALL, ALL, sum(r["deferred_opening"] for r in by_category),
                   sum(r["deferred_revenue"] for r in by_category))
     return {"columns": list(COLUMNS), "money": list(MONEY), "rows": detail,
-            "by_month": by_month, "by_category": by_category, "total": grand}
+            "by_month": by_month, "by_category": by_category, "total": grand,
+            "adjustments": adjustments(session, period)}

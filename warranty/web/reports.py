@@ -1,7 +1,8 @@
-"""The finance dashboard: report figures, server-drawn charts and export links.
+"""The finance dashboard: report figures, server-drawn charts, export links, month closes.
 
 Access: signed-in staff holding the ``reports`` permission (finance, admin; the staff pages'
-session). The page carries no script; charts are inline SVG.
+session), who may also close the next month (a confirmation page, then a POST;
+warranty.periods). The page carries no script; charts are inline SVG.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
-from warranty import money, reports
+from warranty import auth, money, periods, reports
 from warranty.api.reports import respond
 from warranty.dates import store_today
 from warranty.db import get_session
@@ -70,10 +71,50 @@ def dashboard():
                                          + urlencode({**query, "format": fmt}))
                                         for fmt in FORMATS]} for name in EXPORTS]
     fmt = lambda amount: money.format_amount(amount, settings.currency)  # noqa: E731
+    books = periods.state(session, store_today(settings.timezone))
     return render_template("staff/reports.html", period=period, error=error,
                            finance=finance.extra, retention=retention, fmt=fmt,
                            chart_revenue=chart_revenue, chart_deferred=chart_deferred,
-                           exports=exports)
+                           exports=exports, books=books,
+                           can_close=auth.may(g.staff.role, "close_periods"),
+                           closed=request.args.get("closed"))
+
+
+def _render_close(month, *, error: str | None = None, status: int = 200):
+    """The confirmation page for closing ``month``, with its figures as they stand now."""
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    figures = periods.month_figures(session, month, settings.timezone)
+    fmt = lambda amount: money.format_amount(amount, settings.currency)  # noqa: E731
+    return render_template("staff/close_month.html", month=periods.month_key(month),
+                           figures=figures, fmt=fmt, error=error,
+                           books=periods.state(session, store_today(settings.timezone))
+                           ), status
+
+
+@bp.get("/reports/close")
+@staff_required(permission="close_periods")
+def confirm_close():
+    """Confirm closing a month: what it closes, its figures, what happens afterwards."""
+    return _render_close(periods.parse_month(request.args.get("month", "")))
+
+
+@bp.post("/reports/close")
+@staff_required(permission="close_periods")
+def close_month():
+    """Close the month confirmed on the previous page."""
+    settings = current_app.config["SETTINGS"]
+    session = get_session()
+    month = periods.parse_month(request.form.get("month", ""))
+    try:
+        periods.close_month(session=session, settings=settings, month=month,
+                            today=store_today(settings.timezone),
+                            actor=f"staff:{g.staff.email}", note=request.form.get("note", ""))
+        session.commit()
+    except DomainError as exc:
+        session.rollback()
+        return _render_close(month, error=exc.message, status=exc.status)
+    return redirect(url_for("staff_reports.dashboard", closed=periods.month_key(month)), 303)
 
 
 @bp.get("/reports/export/<name>")
