@@ -20,7 +20,7 @@ from warranty.models import Contract, ContractEvent, Refund
 def tokens(db):
     """Bearer headers per role (admin: an issued admin token, not the master one)."""
     headers = {}
-    for role in ("staff", "finance", "admin"):
+    for role in ("support", "finance", "admin"):
         token = issue_token(session=db, name=f"{role}-desk", role=role)
         headers[role] = {"Authorization": f"Bearer {token}"}
     db.commit()
@@ -60,18 +60,17 @@ def _still_active(db, contract) -> bool:
     return active and not refunds
 
 
-def test_support_may_go_back_within_the_window_and_not_a_day_further(
+def test_finance_may_go_back_within_the_window_and_not_a_day_further(
         stripe_settings, stripe_standin, db, tokens):
     client = _app(stripe_settings)
     inside = _paid(db, 100)
-    quote, done = _cancel(client, tokens["staff"], inside, 30)
+    quote, done = _cancel(client, tokens["finance"], inside, 30)
     assert quote.status_code == 200 and done.status_code == 200, (quote.json, done.json)
     event = db.exec(select(ContractEvent).where(ContractEvent.action == "cancelled")).one()
     assert event.data["dating"] == {"days_back": 30, "window_days": 30,
                                     "booked_on": done.json["refund"]["cancel_date"]}
     outside = _paid(db, 100)
-    # (Finance tokens do not reach the cancellation endpoints today; roles are helper H1's.)
-    quote, done = _cancel(client, tokens["staff"], outside, 31)
+    quote, done = _cancel(client, tokens["finance"], outside, 31)
     for response in (quote, done):
         assert response.status_code == 403, response.json
         error = response.json["error"]
@@ -106,10 +105,10 @@ def test_admins_go_further_only_with_a_reason_which_is_audited(
 def test_the_window_is_the_stores_setting(stripe_settings, stripe_standin, db, tokens):
     client = _app(stripe_settings, cancel_backdate_days=5)
     contract = _paid(db, 60)
-    quote, done = _cancel(client, tokens["staff"], contract, 6)
+    quote, done = _cancel(client, tokens["finance"], contract, 6)
     assert (quote.status_code, done.status_code) == (403, 403)
     assert done.json["error"]["details"]["window_days"] == 5
-    _, done = _cancel(client, tokens["staff"], contract, 5)
+    _, done = _cancel(client, tokens["finance"], contract, 5)
     assert done.status_code == 200, done.json
 
 
@@ -125,7 +124,7 @@ def test_never_into_a_closed_month_unless_booked_as_an_adjustment(
                          headers=tokens["finance"], json={})
     assert closed.status_code == 201, closed.json
     days_back = (today - last_month_end).days
-    for role in ("staff", "admin"):
+    for role in ("finance", "admin"):
         quote, done = _cancel(client, tokens[role], contract, days_back,
                               backdate_reason="as asked")
         for response in (quote, done):
@@ -136,9 +135,9 @@ def test_never_into_a_closed_month_unless_booked_as_an_adjustment(
                                         "first_open_day": first_open.isoformat()}
     assert _still_active(db, contract)
     # The first open day itself is fine.
-    _, again = _cancel(client, tokens["staff"], _paid(db, 10), (today - first_open).days)
+    _, again = _cancel(client, tokens["finance"], _paid(db, 10), (today - first_open).days)
     assert again.status_code == 200, again.json
-    quote, done = _cancel(client, tokens["staff"], contract, days_back,
+    quote, done = _cancel(client, tokens["finance"], contract, days_back,
                           book_as_adjustment=True)
     assert quote.json["adjustment"] is True and quote.json["booked_on"] == first_open.isoformat()
     assert done.status_code == 200, done.json

@@ -40,7 +40,7 @@ def _cancel(api, headers, contract, cancel_date):
     assert quote.status_code == 200, quote.json
     done = api.post(f"/api/v1/contracts/{contract.public_id}/cancel", headers=headers,
                     json={"amount": quote.json["amount"], "cancel_date": cancel_date,
-                          "reason": "asked"})
+                          "reason": "asked", "backdate_reason": "a test dated on a fixed day"})
     assert done.status_code == 200, done.json
     return quote.json, done.json["refund"]
 

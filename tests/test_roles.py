@@ -137,7 +137,7 @@ def world(settings, db, store_key):
     headers["customer"] = {**store_key, "X-Customer-Token": token}
     ids = {"contract_id": contract.public_id, "claim_id": claim.public_id, "file_id": "fl_x",
            "order_id": "ord_x", "line_no": 1, "sku": "TV-1", "version": 1, "name": "finance",
-           "item_id": "att_x"}
+           "item_id": "att_x", "month": "2026-01"}
     return app, headers, ids
 
 

@@ -238,7 +238,7 @@ def test_a_cancelled_plan_takes_no_new_claims(ops, db, mail_settings, staff_head
                     "?cancel_date=2026-06-01", headers=staff_headers).json
     done = ops.post(f"/api/v1/contracts/{contract.public_id}/cancel", headers=staff_headers,
                     json={"amount": quote["amount"], "cancel_date": "2026-06-01",
-                          "reason": "asked"})
+                          "reason": "asked", "backdate_reason": "a test dated on a fixed day"})
     assert done.status_code == 200, done.json
     headers = _customer(mail_settings)
     (plan,) = ops.get("/api/v1/customer/plans", headers=headers).json["plans"]

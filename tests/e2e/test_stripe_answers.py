@@ -98,7 +98,8 @@ def refund_api(mail_settings):
 def _cancel(api, staff_headers, contract):
     """Confirm a pro-rata cancellation (¥5,058) through the API."""
     res = api.post(f"/api/v1/contracts/{contract.public_id}/cancel", headers=staff_headers,
-                   json={"amount": 5058, "cancel_date": "2026-07-01", "reason": "asked"})
+                   json={"amount": 5058, "cancel_date": "2026-07-01", "reason": "asked",
+                         "backdate_reason": "a test dated on a fixed day"})
     assert res.status_code == 200, res.json
     return res.json["refund"]
 

@@ -172,7 +172,8 @@ def test_a_pro_rata_refund_goes_to_stripe_rounded_down_to_ten(store, db):
         "pro_rata", 832, 1096)
     assert (quote.json["pro_rata_amount"], quote.json["amount"]) == (4554, 4550)
     res = client.post(f"/api/v1/contracts/{contract.public_id}/cancel", headers=_admin(settings),
-                      json={"amount": 4550, "cancel_date": "2026-10-01", "reason": "asked"})
+                      json={"amount": 4550, "cancel_date": "2026-10-01", "reason": "asked",
+                            "backdate_reason": "a test dated on a fixed day"})
     assert res.status_code == 200, res.json
     assert (res.json["refund"]["status"], res.json["refund"]["amount"]) == ("succeeded", 4550)
     (sent,) = stripe.Refund.list(payment_intent=order.stripe_payment_intent_id, limit=10).data
