@@ -115,7 +115,7 @@ def test_returns_and_a_cancellation_at_once_cancel_each_plan_once(race, db, staf
     cancel = lambda: post(  # noqa: E731
         f"{base}/api/v1/contracts/{created[0].public_id}/cancel", headers=staff_headers,
         json={"amount": _quote(base, created[0], staff_headers), "cancel_date": "2026-07-01",
-              "reason": "asked"})
+              "reason": "asked", "backdate_reason": "a test dated on a fixed day"})
     responses = together(returns, returns, returns, returns, cancel)
     assert {r.status_code for r in responses} <= {200, 409}, [r.text for r in responses]
     assert _codes(responses, 409) <= {"over_return", "transition_refused"}

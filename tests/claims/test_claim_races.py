@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
+from tests.api.test_claims_api import customer_token
 from tests.claims.helpers import file
 from tests.factories import JPEG, add_staff, paid_order, stripe_paid_order
 from tests.races import (
@@ -24,7 +25,7 @@ from tests.races import (
     wait_until_blocked,
 )
 from tests.web.pages import PURCHASE
-from warranty import claims, contract_changes, magic_links
+from warranty import claims, contract_changes
 from warranty.dates import store_today
 from warranty.db import get_engine
 from warranty.models import (
@@ -159,7 +160,7 @@ def test_staff_pages_deciding_at_once_one_wins_the_others_read_why(race, db):
 def test_a_double_resubmission_goes_back_to_review_once(race, db, store_key):
     base, settings = race
     claim = _claim(db, settings, "info_requested")
-    token = magic_links.make_token(settings, "plans", {"email": claim.customer_email})
+    token = customer_token(settings, claim.customer_email)
     headers = {**store_key, "X-Customer-Token": token}
     body = {"incident_date": INCIDENT.isoformat(), "failure_type": "breakdown",
             "description": "Here is the receipt.", "estimated_amount": 28000}
@@ -193,7 +194,7 @@ def test_a_claim_filed_while_its_plan_is_being_cancelled_sees_the_cancellation(
     in: the filing waits for it, then judges the plan as cancelled."""
     base, settings = race
     _, (contract,) = stripe_paid_order(db, purchase_date=PURCHASE)
-    token = magic_links.make_token(settings, "plans", {"email": contract.customer_email})
+    token = customer_token(settings, contract.customer_email)
     body = {"contract_id": contract.public_id, "incident_date": INCIDENT.isoformat(),
             "failure_type": "breakdown", "description": "It died.", "lang": "en"}
     engine = get_engine(database_url)
@@ -204,8 +205,9 @@ def test_a_claim_filed_while_its_plan_is_being_cancelled_sees_the_cancellation(
             actor="staff:test", reason="asked")
         response = _file_after(engine, cancelling, base, store_key, token, body)
     assert response.status_code == 201, response.text
+    # An incident before the cancellation date: the refund settled the plan (claims rules).
     assert (response.json()["status"], response.json()["deny_code"]) == ("denied",
-                                                                        "not_active")
+                                                                        "plan_cancelled")
 
 
 def _file_after(engine, cancelling, base, store_key, token, body):
@@ -308,7 +310,7 @@ def test_a_claim_filed_by_the_owner_a_transfer_is_replacing_is_refused(race, db,
     waits, then finds the plan is no longer theirs (like any plan that is not)."""
     base, settings = race
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
-    token = magic_links.make_token(settings, "plans", {"email": contract.customer_email})
+    token = customer_token(settings, contract.customer_email)
     body = {"contract_id": contract.public_id, "incident_date": INCIDENT.isoformat(),
             "failure_type": "breakdown", "description": "It died.", "lang": "en"}
     engine = get_engine(database_url)
