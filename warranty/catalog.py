@@ -13,8 +13,9 @@ from warranty import pricing
 from warranty.csv_records import read_records
 from warranty.dates import utcnow
 from warranty.errors import NotFound, ValidationFailed
-from warranty.models import MAX_COLUMN_AMOUNT, SINGLE_LINE, Product
+from warranty.models import MAX_COLUMN_AMOUNT, Product
 from warranty.offers import ProductRef
+from warranty.text import SingleLine
 
 MAX_BATCH = 10_000
 CSV_COLUMNS = ("sku", "title", "category", "price", "manufacturer_warranty_months")
@@ -25,10 +26,10 @@ class ProductIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    sku: str = Field(min_length=1, max_length=100, pattern=SINGLE_LINE)
-    title: str = Field(min_length=1, max_length=300, pattern=SINGLE_LINE)
-    category: str = Field(min_length=1, max_length=100, pattern=SINGLE_LINE,
-                          description="the store's own category")
+    sku: SingleLine = Field(min_length=1, max_length=100)
+    title: SingleLine = Field(min_length=1, max_length=300)
+    category: SingleLine = Field(min_length=1, max_length=100,
+                                 description="the store's own category")
     price: int = Field(ge=0, le=MAX_COLUMN_AMOUNT, description="unit price in minor units")
     manufacturer_warranty_months: int = Field(default=12, ge=0, le=240)
     currency: str | None = Field(default=None, description="optional; must be the store's")

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Annotated, Literal
 
 import stripe
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlmodel import Session, func, select
 
 from warranty import catalog, offers, pricing
@@ -22,10 +22,10 @@ from warranty.dates import store_today, utcnow
 from warranty.errors import Conflict, NotFound, PaymentProviderError, ValidationFailed
 from warranty.models import Contract, Order, OrderLine, Product
 from warranty.settings import Settings
+from warranty.text import EmailAddress, SingleLine
 
 POST_PURCHASE_DAYS = 60
 Placement = Literal["product_page", "add_to_cart_modal", "cart", "post_purchase", "api"]
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 # Allowed order status changes; a late or repeated event never moves an order backwards.
 ORDER_TRANSITIONS: dict[str, set[str]] = {
@@ -61,13 +61,14 @@ class ProductLineIn(_In):
     """A product the shopper buys. ``unit_price`` must match the catalog when the sku is known."""
 
     type: Literal["product"]
-    line_id: str = Field(min_length=1, max_length=50)
-    sku: str = Field(min_length=1, max_length=100)
+    line_id: SingleLine = Field(min_length=1, max_length=50)
+    sku: SingleLine = Field(min_length=1, max_length=100)
     quantity: int = Field(ge=1, le=100)
     unit_price: int = Field(ge=0, le=10**10, description="minor units")
-    title: str | None = Field(default=None, max_length=300)
-    category: str | None = Field(default=None, max_length=100,
-                                 description="store category, for products not in the catalog")
+    title: SingleLine | None = Field(default=None, max_length=300)
+    category: SingleLine | None = Field(default=None, max_length=100,
+                                        description="store category, for products not in the "
+                                                    "catalog")
     manufacturer_warranty_months: int | None = Field(default=None, ge=0, le=240)
 
 
@@ -75,7 +76,7 @@ class PlanLineIn(_In):
     """A plan for a product line, bought with an offer token."""
 
     type: Literal["plan"]
-    for_line: str = Field(min_length=1, max_length=50)
+    for_line: SingleLine = Field(min_length=1, max_length=50)
     quantity: int = Field(ge=1, le=100)
     offer_token: str = Field(min_length=1, max_length=2000)
     placement: Placement = "api"
@@ -87,19 +88,12 @@ CartLine = Annotated[ProductLineIn | PlanLineIn, Field(discriminator="type")]
 class CartIn(_In):
     """A cart for the PaymentIntent flow."""
 
-    order_ref: str = Field(min_length=1, max_length=200)
-    customer_email: str = Field(min_length=3, max_length=320)
+    # Both reach mail headers (the subject names the order; To is the email): one line each.
+    order_ref: SingleLine = Field(min_length=1, max_length=200)
+    customer_email: EmailAddress
     currency: str | None = Field(default=None, max_length=3)
-    visitor_id: str | None = Field(default=None, max_length=64)
+    visitor_id: SingleLine | None = Field(default=None, max_length=64)
     lines: list[CartLine] = Field(min_length=1, max_length=100)
-
-    @field_validator("customer_email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        """A plausible address; mail delivery proves the rest."""
-        if not _EMAIL.match(value):
-            raise ValueError("not an email address")
-        return value.lower()
 
 
 class HostedCartIn(CartIn):
@@ -112,11 +106,11 @@ class HostedCartIn(CartIn):
 class PostPurchaseIn(_In):
     """A plan bought later for a line of a paid order, through the signed post-purchase link."""
 
-    order_id: str = Field(min_length=1, max_length=40)
+    order_id: SingleLine = Field(min_length=1, max_length=40)
     line_no: int = Field(ge=1)
     offer_token: str = Field(min_length=1, max_length=2000)
     quantity: int = Field(default=1, ge=1, le=100)
-    visitor_id: str | None = Field(default=None, max_length=64)
+    visitor_id: SingleLine | None = Field(default=None, max_length=64)
     success_url: RedirectUrl
     cancel_url: RedirectUrl
 

@@ -11,6 +11,7 @@ from sqlalchemy import orm
 from sqlmodel import Field, SQLModel
 
 from warranty.dates import utcnow
+from warranty.text import SINGLE_LINE_PATTERN
 
 # Explicit constraint names keep migrations stable across SQLite and PostgreSQL.
 SQLModel.metadata.naming_convention = {
@@ -44,8 +45,9 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# One line of text a column can hold (PostgreSQL refuses NUL): for validating input models.
-SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# One line of text (no control characters, so nothing becomes a new line in a mail header
+# or a CSV row; PostgreSQL refuses NUL anyway): for validating input models.
+SINGLE_LINE = SINGLE_LINE_PATTERN
 # The largest amount input models accept (money columns are 64-bit; Stripe's cap is far below).
 MAX_COLUMN_AMOUNT = 10**12
 

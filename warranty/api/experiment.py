@@ -14,7 +14,7 @@ from warranty.dates import utcnow
 from warranty.db import get_session
 from warranty.errors import DomainError
 from warranty.models import MAX_COLUMN_AMOUNT as MAX_AMOUNT
-from warranty.models import SINGLE_LINE
+from warranty.text import SingleLine
 
 bp = Blueprint("experiment", __name__, url_prefix="/api/v1")
 
@@ -48,14 +48,12 @@ class EventIn(BaseModel):
                   "checkout_started"] = Field(description="exposure: a placement had offers "
                                               "(shown to treatment, withheld from holdout)")
     placement: Literal["product_page", "add_to_cart_modal", "cart", "post_purchase"] | None = None
-    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=SINGLE_LINE)
-    category: str | None = Field(default=None, min_length=1, max_length=100,
-                                 pattern=SINGLE_LINE,
-                                 description="store or warranty category of the product")
+    sku: SingleLine | None = Field(default=None, min_length=1, max_length=100)
+    category: SingleLine | None = Field(default=None, min_length=1, max_length=100,
+                                        description="store or warranty category of the product")
     price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT,
                               description="product unit price, minor units")
-    plan_code: str | None = Field(default=None, min_length=1, max_length=50,
-                                  pattern=SINGLE_LINE)
+    plan_code: SingleLine | None = Field(default=None, min_length=1, max_length=50)
     plan_price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT, description="minor units")
     quantity: int | None = Field(default=None, ge=1, le=10_000)
     order_id: str | None = Field(default=None, pattern=r"^ord_[A-Za-z0-9]{1,36}$")

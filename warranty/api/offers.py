@@ -9,7 +9,7 @@ from warranty import catalog, offers
 from warranty.api.spec import endpoint
 from warranty.dates import store_today
 from warranty.db import get_session, read
-from warranty.models import SINGLE_LINE
+from warranty.text import SingleLine
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
 MAX_BATCH_ITEMS = 50
@@ -18,9 +18,8 @@ MAX_BATCH_ITEMS = 50
 class ProductSpec(BaseModel):
     """Either ``sku`` (catalog product) or ``category`` and ``price`` (ad-hoc)."""
 
-    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=SINGLE_LINE)
-    category: str | None = Field(default=None, min_length=1, max_length=100,
-                                 pattern=SINGLE_LINE)
+    sku: SingleLine | None = Field(default=None, min_length=1, max_length=100)
+    category: SingleLine | None = Field(default=None, min_length=1, max_length=100)
     price: int | None = Field(default=None, ge=0, le=10**12, description="minor units")
     manufacturer_warranty_months: int = Field(default=12, ge=0, le=240)
 
