@@ -137,6 +137,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     covers: dict[int, int] = {}
     skus = {line.sku for line in cart.lines if isinstance(line, ProductLineIn)}
     catalog_products = catalog.products_by_sku(session, skus)
+    only_catalog = None  # asked once, and only when a line is outside the catalog
     for index, line in enumerate(cart.lines):
         where = f"lines.{index}"
         if isinstance(line, ProductLineIn):
@@ -144,6 +145,11 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                 raise CartError(f"{where}: line_id {line.line_id!r} is used twice",
                                 details=[{"at": where, "message": "duplicate line_id"}])
             catalog_product = catalog_products.get(line.sku)
+            if catalog_product is None:
+                if only_catalog is None:
+                    only_catalog = catalog.catalog_only(session, settings)
+                if only_catalog:
+                    raise _not_in_catalog(where, line.sku)
             if catalog_product is not None and catalog_product.unit_price != line.unit_price:
                 raise CartError(
                     f"{where}: unit_price {line.unit_price} differs from the catalog price "
@@ -152,7 +158,8 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
             products[line.line_id] = (index, line, catalog_product)
             lines.append(OrderLine(
                 warranty_category=_category_now(session, catalog_product, line),
-                line_no=len(lines) + 1, kind="product", sku=line.sku,
+                line_no=len(lines) + 1, kind="product",
+                sku=catalog_product.sku if catalog_product else line.sku,
                 title=line.title or (catalog_product.title if catalog_product else line.sku),
                 quantity=line.quantity, unit_price=line.unit_price,
                 amount=line.unit_price * line.quantity,
@@ -177,7 +184,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
         product_order_line = lines[_line_position(cart, product_index)]
         product_order_line.warranty_category = category
         lines.append(OrderLine(
-            line_no=len(lines) + 1, kind="plan", sku=product_line.sku,
+            line_no=len(lines) + 1, kind="plan", sku=product_order_line.sku,
             title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
                   f"{product_order_line.title}"[:300],
             quantity=line.quantity, unit_price=plan.price, amount=plan.price * line.quantity,
@@ -192,6 +199,14 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                   currency=currency, total_amount=total, channel=channel,
                   visitor_id=cart.visitor_id)
     return PricedCart(order=order, lines=lines, covers=covers)
+
+
+def _not_in_catalog(where: str, sku: str) -> catalog.NotInCatalog:
+    """The refusal of a product outside the catalog, naming the line."""
+    message = (f"sku {sku!r} is not in the store's catalog; this store sells only catalog "
+               "products (WARRANTY_CATALOG_ONLY)")
+    return catalog.NotInCatalog(f"{where}: {message}",
+                                details=[{"at": f"{where}.sku", "message": message}])
 
 
 def _category_now(session: Session, catalog_product: Product | None,
@@ -364,7 +379,7 @@ def post_purchase_lines(*, session: Session, settings: Settings, order: Order,
 
 def _line_ref(session: Session, line: OrderLine) -> offers.ProductRef:
     """The offer reference of an order's product line (catalog product if known)."""
-    product = session.exec(select(Product).where(Product.sku == line.sku)).first()
+    product = catalog.products_by_sku(session, [line.sku]).get(line.sku)
     category = product.store_category if product else (line.warranty_category or "")
     return offers.ProductRef(
         sku=product.sku if product else None, store_category=category, price=line.unit_price,

@@ -48,6 +48,8 @@ class UTCDateTime(sa.types.TypeDecorator):
 # One line of text (no control characters, so nothing becomes a new line in a mail header
 # or a CSV row; PostgreSQL refuses NUL anyway): for validating input models.
 SINGLE_LINE = SINGLE_LINE_PATTERN
+# NFKC can lengthen text (a ligature becomes its letters): room for any 100-character sku's key.
+SKU_KEY_LENGTH = 300
 # The largest amount input models accept (money columns are 64-bit; Stripe's cap is far below).
 MAX_COLUMN_AMOUNT = 10**12
 
@@ -87,7 +89,10 @@ class Product(SQLModel, table=True):
     """A product the store sells, pushed by the store (API or CSV)."""
 
     id: int | None = Field(default=None, primary_key=True)
-    sku: str = Field(max_length=100, unique=True, index=True)
+    sku: str = Field(max_length=100, index=True)  # as the store last wrote it
+    # What every lookup matches: the sku however a storefront spells it (warranty.text.sku_key:
+    # NFKC, case, invisible characters). Unique: two skus that differ only so are one product.
+    sku_key: str = Field(max_length=SKU_KEY_LENGTH, unique=True, index=True)
     title: str = Field(max_length=300)
     store_category: str = Field(max_length=100, index=True)
     unit_price: int = money_field()  # minor units of the store currency

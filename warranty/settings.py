@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     currency: str = "jpy"
     timezone: str = "Asia/Tokyo"
     offer_ttl_seconds: int = 3600
+    # Checkout and offers take only products of the catalog (a sku outside it is refused):
+    # true, false, or auto = on once the store has loaded any product. Off, a store without
+    # a catalog sends a category and price with each product (ad-hoc products).
+    catalog_only: bool | Literal["auto"] = "auto"
     # Conversion experiment: this share of visitors (by a hash of salt and visitor id) sees
     # no offers. Changing the salt starts a new experiment; see warranty/experiment.py.
     holdout_share: float = Field(default=0.10, ge=0.0, le=1.0)

@@ -337,7 +337,9 @@ def test_post_purchase_offer_on_the_confirmation_page(browser, paying_shop, data
         (r.type, r.placement, r.order_public_id) for r in rows}
 
 
-def test_products_outside_the_catalog_get_offers_by_category_and_price(browser, shop):
+def test_products_outside_the_catalog_get_offers_by_category_and_price(browser, shop, app):
+    # A store that sells outside its catalog too (with a catalog loaded, the default refuses).
+    app.config["SETTINGS"] = app.config["SETTINGS"].model_copy(update={"catalog_only": False})
     page, _ = open_page(browser, shop, "treatment", lang="en")
     page.goto(f"{shop.url}/demo/csp-test")
     ready(page)
