@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.factories import STAFF_PASSWORD, add_staff
+from tests.factories import STAFF_PASSWORD, add_staff, signed_visitor
 from tests.web.pages import csrf
 from warranty import create_app
 from warranty.ratelimit import SweptMemoryStorage
@@ -117,7 +117,7 @@ def test_event_intake_limits_are_shared_through_redis(settings, store_key, db):
         "ratelimit_storage_uri": "redis://127.0.0.1:6379", "events_rate_per_visitor": 1.0,
         "events_burst_per_visitor": 30, "events_rate_per_ip": 100.0})
     first, second = create_app(shared).test_client(), create_app(shared).test_client()
-    visitor, me = f"v-{random.getrandbits(64):x}", _caller()
+    visitor, me = signed_visitor(f"v-{random.getrandbits(64):x}"), _caller()
 
     def send(client, n: int):
         return client.post("/api/v1/events", headers=store_key, environ_base=me, json={

@@ -17,7 +17,7 @@ import stripe
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlmodel import Session, func, select
 
-from warranty import catalog, offers, pricing
+from warranty import catalog, experiment, offers, pricing
 from warranty.dates import store_today, utcnow
 from warranty.errors import Conflict, NotFound, PaymentProviderError, ValidationFailed
 from warranty.models import Contract, Order, OrderLine, Product
@@ -122,6 +122,22 @@ class PricedCart:
     order: Order
     lines: list[OrderLine]
     covers: dict[int, int] = field(default_factory=dict)  # plan line_no -> product line_no
+    # A visitor id sent but not signed by us: (store-local day, unsigned | foreign), counted
+    # with the order when it is saved; the order itself carries no visitor id then.
+    refused_visitor_id: tuple[date, str] | None = None
+
+
+def attributable_visitor(settings: Settings, visitor_id: str | None
+                         ) -> tuple[str | None, tuple[date, str] | None]:
+    """The visitor id an order may carry (only one this service signed), and the refusal to
+    count when another was sent. Checkout never fails over it: the sale goes through, it is
+    only not attributed to a visitor (the conversion report counts it among refused ids)."""
+    if visitor_id is None:
+        return None, None
+    problem = experiment.visitor_id_problem(visitor_id, settings.secret_key)
+    if problem is None:
+        return visitor_id, None
+    return None, (store_today(settings.timezone), problem)
 
 
 def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: str,
@@ -195,10 +211,11 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     if total <= 0:
         raise CartError("the order total is zero; there is nothing to charge",
                         code="empty_order")
+    visitor_id, refused = attributable_visitor(settings, cart.visitor_id)
     order = Order(store_order_ref=cart.order_ref, customer_email=cart.customer_email,
                   currency=currency, total_amount=total, channel=channel,
-                  visitor_id=cart.visitor_id)
-    return PricedCart(order=order, lines=lines, covers=covers)
+                  visitor_id=visitor_id)
+    return PricedCart(order=order, lines=lines, covers=covers, refused_visitor_id=refused)
 
 
 def _not_in_catalog(where: str, sku: str) -> catalog.NotInCatalog:
@@ -264,6 +281,9 @@ def _price_plan_line(*, session: Session, where: str, line: PlanLineIn,
 
 def save_pending(*, session: Session, priced: PricedCart) -> Order:
     """Store the order and its lines as pending (the caller commits before calling Stripe)."""
+    if priced.refused_visitor_id is not None:
+        day, reason = priced.refused_visitor_id
+        experiment.count_refused(session=session, day=day, source="checkout", reason=reason)
     session.add(priced.order)
     session.flush()
     by_no: dict[int, OrderLine] = {}
@@ -425,10 +445,11 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                                         manufacturer_months=ref.manufacturer_warranty_months)
     except offers.InvalidOffer as exc:
         raise CartError(f"offer_token: {exc.message}", code=exc.code) from None
+    visitor_id, refused = attributable_visitor(settings, body.visitor_id)
     order = Order(store_order_ref=parent.store_order_ref, customer_email=parent.customer_email,
                   currency=parent.currency, total_amount=plan.price * body.quantity,
                   channel="post_purchase", parent_order_id=parent.id,
-                  visitor_id=body.visitor_id or parent.visitor_id)
+                  visitor_id=visitor_id or parent.visitor_id)
     line = OrderLine(line_no=1, kind="plan", sku=product_line.sku,
                      title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
                            f"{product_line.title}"[:300],
@@ -436,7 +457,7 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                      amount=plan.price * body.quantity, warranty_category=category,
                      plan_code=plan.spec.code, rule_set_version=claim.rule_set_version,
                      covers_line_id=product_line.id, placement="post_purchase")
-    return PricedCart(order=order, lines=[line])
+    return PricedCart(order=order, lines=[line], refused_visitor_id=refused)
 
 
 def post_purchase_link(settings: Settings, order: Order, line_no: int) -> str:

@@ -448,6 +448,19 @@ class VisitorEvent(SQLModel, table=True):
     received_at: datetime = ts_field()
 
 
+class RefusedVisitorIds(SQLModel, table=True):
+    """How many visitor ids were refused, per store-local day: events sent with an unsigned
+    or foreign id (``source`` events; counted per event) and checkouts whose id was recorded
+    without attribution (``source`` checkout). The conversion report shows them."""
+
+    __tablename__ = "refused_visitor_ids"
+
+    day: date = Field(primary_key=True)
+    source: str = Field(primary_key=True, max_length=20)  # events | checkout
+    reason: str = Field(primary_key=True, max_length=20)  # unsigned | foreign
+    count: int = Field(default=0, sa_type=sa.BigInteger())
+
+
 # The worker's claim reads only unprocessed events by due time: a partial index stays as small
 # as the backlog while the table keeps every event ever received.
 sa.Index("ix_stripe_event_due", StripeEvent.__table__.c.next_attempt_at,

@@ -1,4 +1,5 @@
-"""hardening: products matched by a normalised sku key (backfilled, unique)
+"""hardening: products matched by a normalised sku key (backfilled, unique); refused visitor
+ids counted per day
 
 Revision ID: 0012
 Revises: 0010
@@ -59,6 +60,13 @@ def _backfill_sku_keys() -> None:
 
 
 def upgrade() -> None:
+    op.create_table('refused_visitor_ids',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'source', 'reason', name=op.f('pk_refused_visitor_ids'))
+    )
     with op.batch_alter_table('product', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sku_key', sqlmodel.sql.sqltypes.AutoString(length=300),
                                       nullable=True))
@@ -77,3 +85,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_product_sku'))
         batch_op.create_index(batch_op.f('ix_product_sku'), ['sku'], unique=True)
         batch_op.drop_column('sku_key')
+    op.drop_table('refused_visitor_ids')
