@@ -25,8 +25,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = _Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
-    # Product bulk upserts and claim uploads are the largest bodies we accept.
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     # The session cookie carries the signed-in customer or staff member and the CSRF token.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
@@ -34,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
-    from warranty import cors, db, errors_http, metrics, payments, ratelimit
+    from warranty import cors, db, errors_http, metrics, payments, ratelimit, request_limits
     from warranty.api import (
         catalog,
         checkout,
@@ -53,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
+    request_limits.install(app)  # body limits per endpoint (warranty/request_limits.py)
     errors_http.register(app)
     metrics.install(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,

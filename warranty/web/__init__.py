@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, g, request, send_file, sessi
 from warranty import i18n, money, uploads
 from warranty.dates import store_today
 from warranty.errors import DomainError
+from warranty.errors_http import refuse_unstorable
 from warranty.models import ClaimFile
 from warranty.settings import Settings
 
@@ -81,9 +82,15 @@ def protect(bp: Blueprint) -> None:
     """Give a page blueprint CSRF checks and the page language (JSON APIs never get this)."""
 
     @bp.before_request
-    def _before() -> None:
+    def _before():
         page_language()
+        if request.method in UNSAFE:
+            # The pages are what takes forms: screened here, where they are read.
+            refused = refuse_unstorable(request.form.to_dict(flat=False))
+            if refused is not None:
+                return refused
         check_csrf()
+        return None
 
 
 def install(bp: Blueprint) -> None:
