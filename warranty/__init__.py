@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask
 
@@ -22,6 +23,9 @@ __version__ = "0.1.0"
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app; settings come from WARRANTY_* variables unless given."""
     settings = settings or Settings()
+    if not Path(settings.upload_dir).is_absolute():  # settings copied without validation
+        settings = settings.model_copy(update={"upload_dir": str(Path(
+            settings.upload_dir).expanduser().resolve())})
     app = _Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key

@@ -268,7 +268,8 @@ def _attach(session: Session, settings: Settings, claim: Claim, files: list[uplo
     for upload, kind in zip(files, types, strict=True):
         stored, digest = uploads.store(settings.upload_dir, upload.data, kind)
         row = ClaimFile(claim_id=claim.id, stored_name=stored,
-                        original_name=uploads.safe_name(upload.filename), content_type=kind,
+                        original_name=uploads.named_for_type(
+                            uploads.safe_name(upload.filename), kind), content_type=kind,
                         size=len(upload.data), sha256=digest, uploaded_by=actor)
         session.add(row)
         rows.append(row)

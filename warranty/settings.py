@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -107,6 +108,14 @@ class Settings(BaseSettings):
     upload_dir: str = "var/uploads"
     # Claims whose estimate is below this (minor units) are approved without review; 0 = off.
     auto_approve_under: int = Field(default=0, ge=0)
+
+    @field_validator("upload_dir")
+    @classmethod
+    def _absolute_upload_dir(cls, value: str) -> str:
+        """Resolved once, against the directory the service starts in: a relative folder
+        would otherwise mean one thing to the code that stores files and another to the one
+        that sends them (Flask resolves against the package)."""
+        return str(Path(value).expanduser().resolve())
 
     @field_validator("currency")
     @classmethod
