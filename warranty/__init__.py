@@ -68,9 +68,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(demo_store.bp)
     cors.install(app, settings.allowed_origins)  # before the limiter: preflights aren't counted
     ratelimit.install(app, settings)
-    if settings.proxy_hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
+    if settings.trusted_proxies:
+        from warranty.proxies import TrustedProxies, parse_networks
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
-                                x_proto=settings.proxy_hops)
+        app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies))
     return app

@@ -81,9 +81,13 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=12, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
 
-    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0 = none): the
-    # client address (rate limits, /metrics allowlist) is then the one they forwarded.
-    proxy_hops: int = Field(default=0, ge=0, le=5)
+    # Our reverse proxies (comma-separated IPs or networks): X-Forwarded-For and -Proto are
+    # read only from them, and the client (rate limits, /metrics allowlist) is the right-most
+    # forwarded address that is not one of them (warranty/proxies.py). Empty: the header is
+    # ignored and the connecting peer is the client.
+    trusted_proxies: str = ""
+    # Replaced by trusted_proxies (it trusted the last hops from anyone): refused when set.
+    proxy_hops: int = 0
     # Rate limits per client address (see warranty/ratelimit.py); limits syntax "N/minute".
     # memory:// counts per process; use redis://host:6379 with several processes.
     rate_limits_enabled: bool = True
@@ -116,6 +120,27 @@ class Settings(BaseSettings):
         would otherwise mean one thing to the code that stores files and another to the one
         that sends them (Flask resolves against the package)."""
         return str(Path(value).expanduser().resolve())
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        """IPs or networks, such as 10.0.0.5, 10.1.0.0/16, fd00::/8."""
+        from warranty.proxies import parse_networks
+
+        try:
+            return ",".join(str(net) for net in parse_networks(value))
+        except ValueError:
+            raise ValueError("list IP addresses or networks, comma-separated, such as "
+                             "10.0.0.5,10.1.0.0/16,fd00::/8") from None
+
+    @field_validator("proxy_hops")
+    @classmethod
+    def _no_proxy_hops(cls, value: int) -> int:
+        """The old setting trusted X-Forwarded-For from anyone: say what replaced it."""
+        if value:
+            raise ValueError("WARRANTY_PROXY_HOPS is gone: list your reverse proxies' "
+                             "addresses in WARRANTY_TRUSTED_PROXIES instead")
+        return value
 
     @field_validator("currency")
     @classmethod
