@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from warranty.json_provider import OrjsonProvider
-from warranty.settings import Settings
+from warranty.settings import Settings, load_settings
 
 
 class _Flask(Flask):
@@ -21,8 +21,9 @@ __version__ = "0.1.0"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app; settings come from WARRANTY_* variables unless given."""
-    settings = settings or Settings()
+    """Build the Flask app; settings come from WARRANTY_* variables unless given (wrong ones
+    raise ``SettingsProblem``, whose message names the variables, never their values)."""
+    settings = settings or load_settings()
     if not Path(settings.upload_dir).is_absolute():  # settings copied without validation
         settings = settings.model_copy(update={"upload_dir": str(Path(
             settings.upload_dir).expanduser().resolve())})
