@@ -185,8 +185,9 @@ class Settings(BaseSettings):
         for position, entry in enumerate(entries, start=1):
             match = ORIGIN.fullmatch(entry.rstrip("/").lower())
             if match is None or int((match.group(3) or ":0")[1:]) > 65535:
-                raise ValueError(f"entry {position} is not an origin like https://shop.example "
-                                 "or http://127.0.0.1:8000 (no path, no *)")
+                raise ValueError(f"entry {position} of WARRANTY_ALLOWED_ORIGINS is not an "
+                                 "origin like https://shop.example or http://127.0.0.1:8000 "
+                                 "(no path, no *)")
             scheme, host, port = match.groups()
             default = {"http": ":80", "https": ":443"}[scheme]
             origins.append(f"{scheme}://{host}{'' if port == default else port or ''}")
