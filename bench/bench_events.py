@@ -27,6 +27,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.bench_webhooks import _database, _free_port
+from warranty import experiment
 
 KEY = "pk_bench"
 
@@ -38,7 +39,9 @@ def _batch(visitor: int, size: int) -> bytes:
     events = [{"type": kinds[i % len(kinds)], "placement": "product_page", "sku": f"SKU-{i % 7}",
                "category": "tv", "price": 120000, "plan_code": "standard-36", "plan_price": 6000,
                "at": now - i} for i in range(size)]
-    return json.dumps({"visitor_id": f"vbench{visitor:08d}", "events": events}).encode()
+    # Signed with the server's secret, as the embed gets its ids (others are refused).
+    vid = experiment.sign_visitor_id("demo-secret", f"vbench{visitor:016d}")
+    return json.dumps({"visitor_id": vid, "events": events}).encode()
 
 
 def _serve(url: str, port: int) -> subprocess.Popen:

@@ -59,10 +59,10 @@ def main() -> None:
     from warranty import create_app, dev_server
     from warranty.db import migrate, session_scope
     from warranty.demo import load_demo
-    from warranty.settings import Settings
+    from warranty.settings import load_settings
     from warranty.worker import run_forever
 
-    settings = Settings()
+    settings = load_settings()
     # Stripe's events reach the service exactly as they would from Stripe: signed, over HTTP.
     standin.register_webhook("warranty", f"http://127.0.0.1:{APP_PORT}/stripe/webhook",
                              settings.stripe_webhook_secret)

@@ -143,3 +143,14 @@ HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 32
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 # A Windows executable: what a renamed .exe really starts with.
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 64
+
+
+def signed_visitor(name: str, secret: str | None = None) -> str:
+    """The visitor id the service would have issued for ``name`` (signed with the test
+    secret): the same name gives the same id, and so the same arm."""
+    from tests.conftest import SECRET
+    from warranty import experiment
+
+    nonce = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "_"
+                    for ch in name)[:22].ljust(22, "0")
+    return experiment.sign_visitor_id(secret or SECRET, nonce)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlmodel import Session
 
-from tests.factories import add_product, load_rules
+from tests.factories import add_product, load_rules, signed_visitor
 from tests.stripe_helpers import pay_hosted, wait_paid
 from warranty import customer_facts, experiment
 from warranty.cli import main as cli
@@ -37,6 +37,11 @@ def stored_and_fresh(url: str) -> tuple[dict, dict]:
             sa.select(*(fresh.c[c.name] for c in FACTS.columns)))}
     return tuple({email: row for email, row in rows.items() if row[1:] != EMPTY}
                  for rows in (stored, recomputed))
+
+
+# Signed visitor ids, as the embed holds them (the intake refuses others).
+VISITOR_ANN_1, VISITOR_BOB_1, VISITOR_CAT_1 = (signed_visitor(f"visitor-{name}-1")
+                                               for name in ("ann", "bob", "cat"))
 
 
 def assert_in_step(url: str) -> dict:
@@ -81,9 +86,9 @@ def test_facts_follow_checkout_post_purchase_imports_events_and_refunds(
     load_rules(db)
     add_product(db)
     today = store_today("Asia/Tokyo")
-    ann_arm = send_events(client, store_key, "visitor-ann-1", "exposure", "offer_viewed")
+    ann_arm = send_events(client, store_key, VISITOR_ANN_1, "exposure", "offer_viewed")
     ann = checkout(client, store_key, database_url, email="ann@example.com",
-                   visitor="visitor-ann-1", plan=True)
+                   visitor=VISITOR_ANN_1, plan=True)
     facts = assert_in_step(database_url)
     assert facts["ann@example.com"] == {
         "email": "ann@example.com", "first_purchase": today, "orders": 1,
@@ -93,7 +98,7 @@ def test_facts_follow_checkout_post_purchase_imports_events_and_refunds(
     # Bob buys without a plan, then adds one through the post-purchase checkout: the plan
     # order is no purchase of its own, but makes him a customer with a plan.
     bob = checkout(client, store_key, database_url, email="bob@example.com",
-                   visitor="visitor-bob-1", plan=False)
+                   visitor=VISITOR_BOB_1, plan=False)
     assert assert_in_step(database_url)["bob@example.com"]["first_plan"] is None
     offer = client.get(f"/api/v1/orders/{bob.public_id}/post-purchase-offers",
                        headers=store_key).json["lines"][0]["offers"][0]
@@ -114,7 +119,7 @@ def test_facts_follow_checkout_post_purchase_imports_events_and_refunds(
         {"order_ref": "E-1", "email": "ann@example.com", "purchase_date": day.isoformat(),
          "total_amount": 5000},
         {"order_ref": "E-2", "email": "cat@example.com", "purchase_date": day.isoformat(),
-         "total_amount": 7000, "visitor_id": "visitor-cat-1"},
+         "total_amount": 7000, "visitor_id": VISITOR_CAT_1},
         {"order_ref": "E-3", "email": "cat@example.com",
          "purchase_date": (day + timedelta(days=40)).isoformat(), "total_amount": 3000}]}
     res = client.post("/api/v1/orders/import", headers=staff_headers, json=batch)
@@ -123,14 +128,14 @@ def test_facts_follow_checkout_post_purchase_imports_events_and_refunds(
     assert (facts["ann@example.com"]["first_purchase"], facts["ann@example.com"]["orders"],
             facts["ann@example.com"]["next_gap"]) == (day, 2, 200)
     assert (facts["cat@example.com"]["next_gap"], facts["cat@example.com"]["arm"]) == (40, None)
-    cat_arm = send_events(client, store_key, "visitor-cat-1", "exposure")
+    cat_arm = send_events(client, store_key, VISITOR_CAT_1, "exposure")
     assert assert_in_step(database_url)["cat@example.com"]["arm"] == cat_arm
 
     monkeypatch.setenv("WARRANTY_ENV", "test")
     monkeypatch.setenv("WARRANTY_DATABASE_URL", database_url)
     csv = tmp_path / "orders.csv"
     csv.write_text("order_ref,email,purchase_date,total_amount,visitor_id\n"
-                   f"C-1,dan@example.com,{day},4000,visitor-ann-1\n"
+                   f"C-1,dan@example.com,{day},4000,{VISITOR_ANN_1}\n"
                    f"C-2,cat@example.com,{day + timedelta(days=31)},1000,\n")
     result = CliRunner().invoke(cli, ["import-orders", str(csv)])
     assert result.exit_code == 0, result.output

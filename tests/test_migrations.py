@@ -1,6 +1,7 @@
 """The models and the Alembic migrations describe the same schema."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +11,8 @@ from sqlmodel import SQLModel
 
 from warranty.db import get_engine
 from warranty.models import UTCDateTime
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_models_and_migrations_do_not_drift(database_url):
@@ -155,3 +158,47 @@ def test_0013_books_existing_rows_on_their_own_dates(empty_database_url):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM closed_month")).scalar() == 0
     engine.dispose()
+
+
+def test_0014_backfills_sku_keys_and_refuses_skus_that_would_become_one(empty_database_url):
+    import importlib.util
+
+    from alembic import command
+
+    from warranty.db import alembic_config
+    from warranty.text import sku_key
+
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0013")
+    product = sa.table("product", sa.column("sku"), sa.column("title"),
+                       sa.column("store_category"), sa.column("unit_price"),
+                       sa.column("currency"), sa.column("manufacturer_warranty_months"),
+                       sa.column("created_at", UTCDateTime()),
+                       sa.column("updated_at", UTCDateTime()))
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def add(*skus):
+        with engine.begin() as conn:
+            conn.execute(product.insert(), [
+                {"sku": sku, "title": "t", "store_category": "tv", "unit_price": 1,
+                 "currency": "jpy", "manufacturer_warranty_months": 12, "created_at": now,
+                 "updated_at": now} for sku in skus])
+
+    engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
+    add("TV-1", "ＣＡＭ\u200b－２", "Ring ﬁ")
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        keys = dict(conn.execute(sa.text("SELECT sku, sku_key FROM product")).all())
+    assert keys == {"TV-1": "tv-1", "ＣＡＭ\u200b－２": "cam-2", "Ring ﬁ": "ring fi"}
+    command.downgrade(config, "0013")
+    add("tv\u00ad-1")  # one product with TV-1 once normalised: the upgrade names both
+    with pytest.raises(RuntimeError, match=r"'TV-1', 'tv\\xad-1'"):
+        command.upgrade(config, "head")
+    engine.dispose()
+    # The migration's frozen copy of the key agrees with the service's.
+    path = next((ROOT / "migrations" / "versions").glob("0014_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0014", path)
+    frozen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(frozen)
+    for sku in ("TV-1", " ＴＶ\u200b–1 ", "ß\ufeffX", "A\u3164B", "x\ufe0fy", "Ａ  Ｂ"):
+        assert frozen.sku_key(sku) == sku_key(sku)

@@ -8,8 +8,9 @@ import socket
 import time
 
 import pytest
+from flask import request
 
-from tests.factories import STAFF_PASSWORD, add_staff
+from tests.factories import STAFF_PASSWORD, add_staff, signed_visitor
 from tests.web.pages import csrf
 from warranty import create_app
 from warranty.ratelimit import SweptMemoryStorage
@@ -159,7 +160,7 @@ def test_event_intake_limits_are_shared_through_redis(settings, store_key, db):
         "ratelimit_storage_uri": "redis://127.0.0.1:6379", "events_rate_per_visitor": 1.0,
         "events_burst_per_visitor": 30, "events_rate_per_ip": 100.0})
     first, second = create_app(shared).test_client(), create_app(shared).test_client()
-    visitor, me = f"v-{random.getrandbits(64):x}", _caller()
+    visitor, me = signed_visitor(f"v-{random.getrandbits(64):x}"), _caller()
 
     def send(client, n: int):
         return client.post("/api/v1/events", headers=store_key, environ_base=me, json={
@@ -183,9 +184,10 @@ def test_security_headers_on_json_and_pages(settings, client):
 
 
 def test_behind_a_proxy_limits_count_the_forwarded_address(settings, store_key):
+    proxy = _caller()
     app = create_app(settings.model_copy(update={"rate_limit_sign_in": "1/minute",
-                                                 "proxy_hops": 1}))
-    client, proxy = app.test_client(), _caller()
+                                                 "trusted_proxies": proxy["REMOTE_ADDR"]}))
+    client = app.test_client()
 
     def via_proxy(client_ip: str):
         return client.post("/api/v1/customers/plans-link", json={"email": "a@example.com"},
@@ -196,3 +198,116 @@ def test_behind_a_proxy_limits_count_the_forwarded_address(settings, store_key):
     assert via_proxy(first).status_code != 429
     assert via_proxy(first).status_code == 429
     assert via_proxy(second).status_code != 429  # same proxy, another shopper
+
+
+def _limited_app(settings, **update):
+    """An app whose sign-in endpoints allow one call per minute per client."""
+    return create_app(settings.model_copy(update={"rate_limit_sign_in": "1/minute", **update}))
+
+
+def test_forwarded_addresses_from_anyone_else_are_ignored(settings, store_key):
+    client, me = _limited_app(settings, trusted_proxies="10.250.0.0/16").test_client(), _caller()
+
+    def spoofed(forwarded: str):
+        return client.post("/api/v1/customers/plans-link", json={"email": "a@example.com"},
+                           headers={**store_key, "X-Forwarded-For": forwarded},
+                           environ_base=me)
+
+    # A client that makes up a new X-Forwarded-For each time is still one client.
+    assert spoofed("203.0.113.1").status_code != 429
+    assert spoofed("203.0.113.2").status_code == 429
+    assert spoofed("10.250.0.9, 203.0.113.3").status_code == 429
+
+
+def test_the_client_is_the_right_most_address_that_is_not_a_trusted_proxy(settings,
+                                                                          store_key):
+    app = _limited_app(settings, trusted_proxies="10.250.0.0/16, fd00:1::/64")
+    client = app.test_client()
+    seen, schemes = [], []
+
+    def note():
+        seen.append(request.remote_addr)
+        schemes.append(request.scheme)
+
+    app.before_request_funcs[None].append(note)
+
+    def hop(peer: str, forwarded: str, proto: str = ""):
+        headers = {**store_key, "X-Forwarded-For": forwarded}
+        if proto:
+            headers["X-Forwarded-Proto"] = proto
+        return client.get("/livez", headers=headers, environ_base={"REMOTE_ADDR": peer})
+
+    hop("10.250.0.2", "198.51.100.7")  # one proxy
+    hop("10.250.0.2", "1.2.3.4, 198.51.100.8, 10.250.0.3")  # the client's own made-up hop
+    hop("fd00:1::2", "2001:db8::5, 10.250.0.3")  # an IPv6 proxy, then an IPv4 one
+    hop("10.250.0.2", "10.250.0.7, 10.250.0.3")  # only our proxies: the left-most is the client
+    hop("10.250.0.2", "not-an-address, 10.250.0.3")  # garbage: stop at the last proxy
+    hop("192.0.2.10", "198.51.100.9")  # not from a proxy: the header is ignored
+    assert seen == ["198.51.100.7", "198.51.100.8", "2001:db8::5", "10.250.0.7", "10.250.0.3",
+                    "192.0.2.10"]
+    for peer in ("10.250.0.2", "192.0.2.10"):  # only a proxy says the scheme was https
+        client.get("/livez", headers={"X-Forwarded-Proto": "https"},
+                   environ_base={"REMOTE_ADDR": peer})
+    assert schemes[-2:] == ["https", "http"]
+
+
+def test_ipv6_clients_are_limited_per_64(settings, store_key):
+    client = _limited_app(settings).test_client()
+    prefix = f"2001:db8:{random.getrandbits(16):x}:{random.getrandbits(16):x}"
+
+    def ask(address: str):
+        return client.post("/api/v1/customers/plans-link", json={"email": "a@example.com"},
+                           headers=store_key, environ_base={"REMOTE_ADDR": address})
+
+    assert ask(f"{prefix}::1").status_code != 429
+    # Another address of the same /64 (a host picks any at will): the same client.
+    assert ask(f"{prefix}:dead:beef:1:2").status_code == 429
+    assert ask(f"{prefix}:ffff:ffff:ffff:ffff").status_code == 429
+    other = f"2001:db8:{random.getrandbits(16):x}:{random.getrandbits(16):x}::1"
+    assert ask(other).status_code != 429  # another /64 is another client
+
+
+def test_event_intake_limits_ipv6_addresses_per_64(app, settings, store_key):
+    app.config["SETTINGS"] = settings.model_copy(update={
+        "events_rate_per_ip": 0.001, "events_burst_per_ip": 150})
+    client = app.test_client()
+    prefix = f"2001:db8:{random.getrandbits(16):x}:{random.getrandbits(16):x}"
+
+    def send(address: str, visitor: str):
+        return client.post("/api/v1/events", headers=store_key,
+                           environ_base={"REMOTE_ADDR": address},
+                           json={"visitor_id": signed_visitor(visitor),
+                                 "events": [{"type": "exposure"}] * 100})
+
+    assert send(f"{prefix}::1", "v6-one").status_code == 202
+    assert send(f"{prefix}::2", "v6-two").status_code == 429  # same /64: 200 > 150
+    assert send(f"2001:db8:ffff:{random.getrandbits(16):x}::1", "v6-three").status_code == 202
+
+
+def test_the_metrics_allowlist_cannot_be_reached_by_a_forwarded_address(settings):
+    app = create_app(settings.model_copy(update={"metrics_allow": "127.0.0.1",
+                                                 "trusted_proxies": "10.250.0.2"}))
+    client = app.test_client()
+    spoofed = client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"},
+                         environ_base={"REMOTE_ADDR": "192.0.2.50"})
+    assert spoofed.status_code == 401
+    relayed = client.get("/metrics", headers={"X-Forwarded-For": "192.0.2.50"},
+                         environ_base={"REMOTE_ADDR": "10.250.0.2"})
+    assert relayed.status_code == 401
+
+
+def test_proxy_hops_is_refused_with_what_replaced_it(monkeypatch):
+    from pydantic import ValidationError
+
+    from warranty.settings import Settings
+
+    monkeypatch.setenv("WARRANTY_ENV", "demo")
+    monkeypatch.setenv("WARRANTY_PROXY_HOPS", "1")
+    with pytest.raises(ValidationError, match="WARRANTY_TRUSTED_PROXIES"):
+        Settings()
+    monkeypatch.delenv("WARRANTY_PROXY_HOPS")
+    monkeypatch.setenv("WARRANTY_TRUSTED_PROXIES", "10.0.0.0/8, 10.1.2.3")
+    assert Settings().trusted_proxies == "10.0.0.0/8,10.1.2.3/32"
+    monkeypatch.setenv("WARRANTY_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal")
+    with pytest.raises(ValidationError, match="trusted_proxies"):
+        Settings()

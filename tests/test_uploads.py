@@ -67,3 +67,59 @@ def test_stored_paths_cannot_escape_the_folder(tmp_path, name):
                                               ("", "file"), ("写真.jpg", "写真.jpg")])
 def test_customer_file_names_are_made_harmless(given, shown):
     assert uploads.safe_name(given) == shown
+
+
+@pytest.mark.parametrize(("given", "kind", "named"), [
+    ("invoice.exe", "application/pdf", "invoice.pdf"), ("photo.JPEG", "image/jpeg", "photo.JPEG"),
+    ("scan.jpg", "image/png", "scan.png"), ("receipt", "image/webp", "receipt.webp"),
+    ("IMG_1.HEIF", "image/heic", "IMG_1.HEIF")])
+def test_file_names_take_the_extension_of_the_detected_type(given, kind, named):
+    assert uploads.named_for_type(given, kind) == named
+
+
+@pytest.mark.parametrize("how", ["environment", "copied settings"])
+def test_a_relative_upload_folder_works_for_upload_and_download(db, settings, tmp_path,
+                                                                monkeypatch, how):
+    import io
+    import re
+
+    from sqlmodel import select
+
+    from tests.factories import paid_order
+    from tests.web.pages import PURCHASE, csrf, multipart, sign_in_customer
+    from warranty import create_app
+    from warranty.models import ClaimFile
+    from warranty.settings import Settings
+
+    # The service started in its folder with the default relative WARRANTY_UPLOAD_DIR.
+    monkeypatch.chdir(tmp_path)
+    if how == "environment":
+        monkeypatch.setenv("WARRANTY_ENV", "test")
+        relative = Settings(upload_dir="var/uploads")
+        assert relative.upload_dir == str(tmp_path / "var" / "uploads")
+        settings = settings.model_copy(update={"upload_dir": relative.upload_dir})
+    else:
+        settings = settings.model_copy(update={"upload_dir": "var/uploads"})
+    app = create_app(settings)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # whatever the working directory is later, the folder stays
+    client = app.test_client()
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE)
+    sign_in_customer(client, settings)
+    path = f"/my/plans/{contract.public_id}/claims/new"
+    form = {"csrf_token": csrf(client, path), "incident_date": "2025-03-01",
+            "failure_type": "breakdown", "description": "映りません。", "estimated_amount": "",
+            "files": [(io.BytesIO(PDF), "invoice.exe")]}
+    response = client.post(path, **multipart(form))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    stored = db.exec(select(ClaimFile)).one()
+    db.commit()
+    assert (tmp_path / "var" / "uploads" / stored.stored_name).read_bytes() == PDF
+    assert stored.stored_name.endswith(".pdf") and stored.original_name == "invoice.pdf"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    link = re.search(r'href="(/my/claims/[^"]+/files/[^"]+)"', page).group(1)
+    with client.get(link) as download:
+        assert download.status_code == 200 and download.data == PDF
+        assert download.headers["Content-Disposition"] == "attachment; filename=invoice.pdf"
+    assert not (elsewhere / "var").exists()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask
 
 from warranty.json_provider import OrjsonProvider
-from warranty.settings import Settings
+from warranty.settings import Settings, load_settings
 
 
 class _Flask(Flask):
@@ -20,13 +21,15 @@ __version__ = "0.1.0"
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app; settings come from WARRANTY_* variables unless given."""
-    settings = settings or Settings()
+    """Build the Flask app; settings come from WARRANTY_* variables unless given (wrong ones
+    raise ``SettingsProblem``, whose message names the variables, never their values)."""
+    settings = settings or load_settings()
+    if not Path(settings.upload_dir).is_absolute():  # settings copied without validation
+        settings = settings.model_copy(update={"upload_dir": str(Path(
+            settings.upload_dir).expanduser().resolve())})
     app = _Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
-    # Product bulk upserts and claim uploads are the largest bodies we accept.
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     # Flask's signed cookie keeps the language and a visitor's CSRF token; who is signed in
     # lives server-side behind cookies of its own (warranty.web, warranty.auth_sessions).
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -35,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
-    from warranty import cors, db, errors_http, metrics, payments, ratelimit
+    from warranty import cors, db, errors_http, metrics, payments, ratelimit, request_limits
     from warranty.api import (
         attention,
         catalog,
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     payments.configure_stripe(settings)
     app.teardown_appcontext(db.close_session)
+    request_limits.install(app)  # body limits per endpoint (warranty/request_limits.py)
     errors_http.register(app)
     metrics.install(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
@@ -68,9 +72,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(demo_store.bp)
     cors.install(app, settings.allowed_origins)  # before the limiter: preflights aren't counted
     ratelimit.install(app, settings)
-    if settings.proxy_hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
+    if settings.trusted_proxies:
+        from warranty.proxies import TrustedProxies, parse_networks
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops,
-                                x_proto=settings.proxy_hops)
+        app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies))
     return app

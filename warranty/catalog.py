@@ -13,8 +13,10 @@ from warranty import money, pricing
 from warranty.csv_records import read_records
 from warranty.dates import utcnow
 from warranty.errors import NotFound, ValidationFailed
-from warranty.models import MAX_COLUMN_AMOUNT, SINGLE_LINE, Product
+from warranty.models import MAX_COLUMN_AMOUNT, SKU_KEY_LENGTH, Product
 from warranty.offers import ProductRef
+from warranty.settings import Settings
+from warranty.text import SingleLine, sku_key
 
 MAX_BATCH = 10_000
 CSV_COLUMNS = ("sku", "title", "category", "price", "manufacturer_warranty_months")
@@ -25,13 +27,24 @@ class ProductIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    sku: str = Field(min_length=1, max_length=100, pattern=SINGLE_LINE)
-    title: str = Field(min_length=1, max_length=300, pattern=SINGLE_LINE)
-    category: str = Field(min_length=1, max_length=100, pattern=SINGLE_LINE,
-                          description="the store's own category")
+    sku: SingleLine = Field(min_length=1, max_length=100)
+    title: SingleLine = Field(min_length=1, max_length=300)
+    category: SingleLine = Field(min_length=1, max_length=100,
+                                 description="the store's own category")
     price: int = Field(ge=0, le=MAX_COLUMN_AMOUNT, description="unit price in minor units")
     manufacturer_warranty_months: int = Field(default=12, ge=0, le=240)
     currency: str | None = Field(default=None, description="optional; must be the store's")
+
+    @field_validator("sku")
+    @classmethod
+    def _matchable(cls, value: str) -> str:
+        """A sku that still says something once normalised (not only invisible characters)."""
+        key = sku_key(value)
+        if not key:
+            raise ValueError("the sku has no visible characters")
+        if len(key) > SKU_KEY_LENGTH:
+            raise ValueError("the sku is too long once normalised")
+        return value
 
     @field_validator("currency")
     @classmethod
@@ -68,15 +81,23 @@ class UpsertResult(BaseModel):
 
 def upsert_products(*, session: Session, products: list[ProductIn],
                     currency: str) -> UpsertResult:
-    """Insert or update products by sku in the caller's transaction."""
+    """Insert or update products by sku in the caller's transaction.
+
+    Products are matched by their sku key (``warranty.text.sku_key``): "TV-1" and "ｔｖ‐1"
+    are one product, updated in place and stored under the spelling sent last.
+    """
     if len(products) > MAX_BATCH:
         raise ValidationFailed(f"at most {MAX_BATCH} products per call")
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
+    keys = []
     for index, item in enumerate(products):
-        if item.sku in seen:
-            raise ValidationFailed(f"products.{index}: sku {item.sku!r} appears twice",
-                                   code="duplicate_sku")
-        seen.add(item.sku)
+        key = sku_key(item.sku)
+        if key in seen:
+            raise ValidationFailed(
+                f"products.{index}: sku {item.sku!r} is the same product as "
+                f"products.{seen[key]} ({products[seen[key]].sku!r})", code="duplicate_sku")
+        seen[key] = index
+        keys.append(key)
         if item.currency and item.currency != currency:
             raise ValidationFailed(f"products.{index}: currency {item.currency.upper()} is not "
                                    f"the store currency {currency.upper()}",
@@ -88,24 +109,24 @@ def upsert_products(*, session: Session, products: list[ProductIn],
                                    f"{problem}", code="price_not_chargeable",
                                    details=[{"at": f"products.{index}.price", "sku": item.sku,
                                              "message": problem}])
-    existing = _existing_skus(session, [p.sku for p in products])
+    existing = _existing_keys(session, keys)
     now = utcnow()
-    # In sku order: concurrent upserts then lock the rows they share in the same order and
-    # wait for each other instead of deadlocking (PostgreSQL aborts one of two that lock
+    # In sku-key order: concurrent upserts then lock the rows they share in the same order
+    # and wait for each other instead of deadlocking (PostgreSQL aborts one of two that lock
     # the same rows in opposite orders).
-    products = sorted(products, key=lambda p: p.sku)
-    rows = [{"sku": p.sku, "title": p.title, "store_category": p.category,
+    ordered = sorted(zip(products, keys, strict=True), key=lambda pair: pair[1])
+    rows = [{"sku": p.sku, "sku_key": key, "title": p.title, "store_category": p.category,
              "unit_price": p.price, "currency": currency,
              "manufacturer_warranty_months": p.manufacturer_warranty_months,
-             "created_at": now, "updated_at": now} for p in products]
+             "created_at": now, "updated_at": now} for p, key in ordered]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = Product.__table__
     stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.sku],
+        index_elements=[table.c.sku_key],
         set_={col: stmt.excluded[col] for col in
-              ("title", "store_category", "unit_price", "currency",
+              ("sku", "title", "store_category", "unit_price", "currency",
                "manufacturer_warranty_months", "updated_at")},
     )
     if rows:
@@ -117,21 +138,19 @@ def upsert_products(*, session: Session, products: list[ProductIn],
                         unmapped=unmapped, rule_set_version=version)
 
 
-def _existing_skus(session: Session, skus: list[str]) -> set[str]:
-    """Which of ``skus`` the catalog already holds.
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    """Which of these sku keys the catalog already holds.
 
     PostgreSQL gets one array parameter: lists of hundreds of IN parameters made psycopg's
     prepared statements plan badly on a growing table (100,000 products took minutes)."""
-    table = Product.__table__
+    column = Product.__table__.c.sku_key
     if session.get_bind().dialect.name == "postgresql":
-        any_sku = table.c.sku == sa.any_(sa.bindparam("skus", type_=postgresql.ARRAY(sa.String)))
-        return set(session.execute(sa.select(table.c.sku).where(any_sku),
-                                   {"skus": skus}).scalars())
+        any_key = column == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String)))
+        return set(session.execute(sa.select(column).where(any_key), {"keys": keys}).scalars())
     existing: set[str] = set()
-    for start in range(0, len(skus), 500):
-        chunk = skus[start:start + 500]
-        existing |= set(session.execute(sa.select(table.c.sku)
-                                        .where(table.c.sku.in_(chunk))).scalars())
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        existing |= set(session.execute(sa.select(column).where(column.in_(chunk))).scalars())
     return existing
 
 
@@ -157,28 +176,47 @@ def parse_csv(text: str, currency: str | None = None) -> list[ProductIn]:
 _columns = Product.__table__.c
 _OFFER_REF = sa.select(_columns.sku, _columns.store_category, _columns.unit_price,
                        _columns.manufacturer_warranty_months, _columns.title).where(
-    _columns.sku == sa.bindparam("sku"))
+    _columns.sku_key == sa.bindparam("key"))
+_ANY_PRODUCT = sa.select(_columns.id).limit(1)
 
 
 def product_ref(*, session: Session | sa.Connection, sku: str):
     """What offers need of a catalog product (one indexed Core select, no ORM object)."""
-    row = session.execute(_OFFER_REF, {"sku": sku}).first()
+    row = session.execute(_OFFER_REF, {"key": sku_key(sku)}).first()
     if row is None:
         raise NotFound(f"no product with sku {sku!r}", code="unknown_sku")
     return ProductRef(sku=row[0], store_category=row[1], price=row[2],
                       manufacturer_warranty_months=row[3], title=row[4])
 
 
-def products_by_sku(session: Session, skus: set[str]) -> dict[str, Product]:
-    """The catalog's products among ``skus``, by sku (one query; none for no skus)."""
-    if not skus:
+def products_by_sku(session: Session, skus: Iterable[str]) -> dict[str, Product]:
+    """The catalog's products for these skus as a storefront spells them: each given sku that
+    matches a product, mapped to it (one query; none for no skus)."""
+    keys = {sku: sku_key(sku) for sku in skus}
+    if not keys:
         return {}
-    return {p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(skus)))}
+    found = {p.sku_key: p for p in session.exec(
+        select(Product).where(Product.sku_key.in_(set(keys.values()))))}
+    return {sku: found[key] for sku, key in keys.items() if key in found}
 
 
 def get_product(session: Session, sku: str) -> Product:
-    """A product by sku, or NotFound."""
-    product = session.exec(select(Product).where(Product.sku == sku)).first()
+    """A product by sku (however it is spelled), or NotFound."""
+    product = session.exec(select(Product).where(Product.sku_key == sku_key(sku))).first()
     if product is None:
         raise NotFound(f"no product with sku {sku!r}", code="unknown_sku")
     return product
+
+
+def catalog_only(session: Session | sa.Connection, settings: Settings) -> bool:
+    """Whether checkout and offers take only catalog products (``WARRANTY_CATALOG_ONLY``):
+    on or off as set, and by default (``auto``) on once the store has loaded a catalog."""
+    if isinstance(settings.catalog_only, bool):
+        return settings.catalog_only
+    return session.execute(_ANY_PRODUCT).first() is not None
+
+
+class NotInCatalog(ValidationFailed):
+    """A product the store's catalog lacks, where only catalog products are sold."""
+
+    code = "not_in_catalog"

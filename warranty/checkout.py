@@ -14,21 +14,21 @@ from datetime import date, timedelta
 from typing import Annotated, Literal
 
 import stripe
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlmodel import Session, func, select
 
-from warranty import catalog, money, offers, pricing
+from warranty import catalog, experiment, money, offers, pricing
 from warranty.dates import store_today, utcnow
 from warranty.errors import Conflict, NotFound, PaymentProviderError, ValidationFailed
 from warranty.models import Contract, Order, OrderEvent, OrderLine, Product
 from warranty.settings import Settings
+from warranty.text import EmailAddress, SingleLine
 
 POST_PURCHASE_DAYS = 60
 # A post-purchase Checkout Session closes after Stripe's minimum, 30 minutes (plus a minute,
 # so that a clock a little behind Stripe's is not refused), instead of Stripe's default day.
 POST_PURCHASE_SESSION_SECONDS = 30 * 60 + 60
 Placement = Literal["product_page", "add_to_cart_modal", "cart", "post_purchase", "api"]
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 # Allowed order status changes; a late or repeated event never moves an order backwards.
 ORDER_TRANSITIONS: dict[str, set[str]] = {
@@ -73,13 +73,14 @@ class ProductLineIn(_In):
     """A product the shopper buys. ``unit_price`` must match the catalog when the sku is known."""
 
     type: Literal["product"]
-    line_id: str = Field(min_length=1, max_length=50)
-    sku: str = Field(min_length=1, max_length=100)
+    line_id: SingleLine = Field(min_length=1, max_length=50)
+    sku: SingleLine = Field(min_length=1, max_length=100)
     quantity: int = Field(ge=1, le=100)
     unit_price: int = Field(ge=0, le=10**10, description="minor units")
-    title: str | None = Field(default=None, max_length=300)
-    category: str | None = Field(default=None, max_length=100,
-                                 description="store category, for products not in the catalog")
+    title: SingleLine | None = Field(default=None, max_length=300)
+    category: SingleLine | None = Field(default=None, max_length=100,
+                                        description="store category, for products not in the "
+                                                    "catalog")
     manufacturer_warranty_months: int | None = Field(default=None, ge=0, le=240)
 
 
@@ -87,7 +88,7 @@ class PlanLineIn(_In):
     """A plan for a product line, bought with an offer token."""
 
     type: Literal["plan"]
-    for_line: str = Field(min_length=1, max_length=50)
+    for_line: SingleLine = Field(min_length=1, max_length=50)
     quantity: int = Field(ge=1, le=100)
     offer_token: str = Field(min_length=1, max_length=2000)
     placement: Placement = "api"
@@ -99,19 +100,12 @@ CartLine = Annotated[ProductLineIn | PlanLineIn, Field(discriminator="type")]
 class CartIn(_In):
     """A cart for the PaymentIntent flow."""
 
-    order_ref: str = Field(min_length=1, max_length=200)
-    customer_email: str = Field(min_length=3, max_length=320)
+    # Both reach mail headers (the subject names the order; To is the email): one line each.
+    order_ref: SingleLine = Field(min_length=1, max_length=200)
+    customer_email: EmailAddress
     currency: str | None = Field(default=None, max_length=3)
-    visitor_id: str | None = Field(default=None, max_length=64)
+    visitor_id: SingleLine | None = Field(default=None, max_length=64)
     lines: list[CartLine] = Field(min_length=1, max_length=100)
-
-    @field_validator("customer_email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        """A plausible address; mail delivery proves the rest."""
-        if not _EMAIL.match(value):
-            raise ValueError("not an email address")
-        return value.lower()
 
 
 class HostedCartIn(CartIn):
@@ -124,11 +118,11 @@ class HostedCartIn(CartIn):
 class PostPurchaseIn(_In):
     """A plan bought later for a line of a paid order, through the signed post-purchase link."""
 
-    order_id: str = Field(min_length=1, max_length=40)
+    order_id: SingleLine = Field(min_length=1, max_length=40)
     line_no: int = Field(ge=1)
     offer_token: str = Field(min_length=1, max_length=2000)
     quantity: int = Field(default=1, ge=1, le=100)
-    visitor_id: str | None = Field(default=None, max_length=64)
+    visitor_id: SingleLine | None = Field(default=None, max_length=64)
     success_url: RedirectUrl
     cancel_url: RedirectUrl
 
@@ -140,6 +134,22 @@ class PricedCart:
     order: Order
     lines: list[OrderLine]
     covers: dict[int, int] = field(default_factory=dict)  # plan line_no -> product line_no
+    # A visitor id sent but not signed by us: (store-local day, unsigned | foreign), counted
+    # with the order when it is saved; the order itself carries no visitor id then.
+    refused_visitor_id: tuple[date, str] | None = None
+
+
+def attributable_visitor(settings: Settings, visitor_id: str | None
+                         ) -> tuple[str | None, tuple[date, str] | None]:
+    """The visitor id an order may carry (only one this service signed), and the refusal to
+    count when another was sent. Checkout never fails over it: the sale goes through, it is
+    only not attributed to a visitor (the conversion report counts it among refused ids)."""
+    if visitor_id is None:
+        return None, None
+    problem = experiment.visitor_id_problem(visitor_id, settings.secret_key)
+    if problem is None:
+        return visitor_id, None
+    return None, (store_today(settings.timezone), problem)
 
 
 def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: str,
@@ -155,6 +165,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     covers: dict[int, int] = {}
     skus = {line.sku for line in cart.lines if isinstance(line, ProductLineIn)}
     catalog_products = catalog.products_by_sku(session, skus)
+    only_catalog = None  # asked once, and only when a line is outside the catalog
     for index, line in enumerate(cart.lines):
         where = f"lines.{index}"
         if isinstance(line, ProductLineIn):
@@ -163,6 +174,11 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                                 details=[{"at": where, "message": "duplicate line_id"}])
             catalog_product = catalog_products.get(line.sku)
             _check_chargeable(f"{where}.unit_price", line.unit_price, currency)
+            if catalog_product is None:
+                if only_catalog is None:
+                    only_catalog = catalog.catalog_only(session, settings)
+                if only_catalog:
+                    raise _not_in_catalog(where, line.sku)
             if catalog_product is not None and catalog_product.unit_price != line.unit_price:
                 raise CartError(
                     f"{where}: unit_price {line.unit_price} differs from the catalog price "
@@ -171,7 +187,8 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
             products[line.line_id] = (index, line, catalog_product)
             lines.append(OrderLine(
                 warranty_category=_category_now(session, catalog_product, line),
-                line_no=len(lines) + 1, kind="product", sku=line.sku,
+                line_no=len(lines) + 1, kind="product",
+                sku=catalog_product.sku if catalog_product else line.sku,
                 title=line.title or (catalog_product.title if catalog_product else line.sku),
                 quantity=line.quantity, unit_price=line.unit_price,
                 amount=line.unit_price * line.quantity,
@@ -197,7 +214,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
         product_order_line = lines[_line_position(cart, product_index)]
         product_order_line.warranty_category = category
         lines.append(OrderLine(
-            line_no=len(lines) + 1, kind="plan", sku=product_line.sku,
+            line_no=len(lines) + 1, kind="plan", sku=product_order_line.sku,
             title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
                   f"{product_order_line.title}"[:300],
             quantity=line.quantity, unit_price=plan.price, amount=plan.price * line.quantity,
@@ -208,10 +225,19 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     if total <= 0:
         raise CartError("the order total is zero; there is nothing to charge",
                         code="empty_order")
+    visitor_id, refused = attributable_visitor(settings, cart.visitor_id)
     order = Order(store_order_ref=cart.order_ref, customer_email=cart.customer_email,
                   currency=currency, total_amount=total, channel=channel,
-                  visitor_id=cart.visitor_id)
-    return PricedCart(order=order, lines=lines, covers=covers)
+                  visitor_id=visitor_id)
+    return PricedCart(order=order, lines=lines, covers=covers, refused_visitor_id=refused)
+
+
+def _not_in_catalog(where: str, sku: str) -> catalog.NotInCatalog:
+    """The refusal of a product outside the catalog, naming the line."""
+    message = (f"sku {sku!r} is not in the store's catalog; this store sells only catalog "
+               "products (WARRANTY_CATALOG_ONLY)")
+    return catalog.NotInCatalog(f"{where}: {message}",
+                                details=[{"at": f"{where}.sku", "message": message}])
 
 
 def _check_chargeable(where: str, amount: int, currency: str) -> None:
@@ -281,6 +307,9 @@ def _price_plan_line(*, session: Session, where: str, line: PlanLineIn,
 
 def save_pending(*, session: Session, priced: PricedCart) -> Order:
     """Store the order and its lines as pending (the caller commits before calling Stripe)."""
+    if priced.refused_visitor_id is not None:
+        day, reason = priced.refused_visitor_id
+        experiment.count_refused(session=session, day=day, source="checkout", reason=reason)
     session.add(priced.order)
     session.flush()
     by_no: dict[int, OrderLine] = {}
@@ -416,7 +445,7 @@ def post_purchase_lines(*, session: Session, settings: Settings, order: Order,
 
 def _line_ref(session: Session, line: OrderLine) -> offers.ProductRef:
     """The offer reference of an order's product line (catalog product if known)."""
-    product = session.exec(select(Product).where(Product.sku == line.sku)).first()
+    product = catalog.products_by_sku(session, [line.sku]).get(line.sku)
     category = product.store_category if product else (line.warranty_category or "")
     return offers.ProductRef(
         sku=product.sku if product else None, store_category=category, price=line.unit_price,
@@ -463,10 +492,11 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
     except offers.InvalidOffer as exc:
         raise CartError(f"offer_token: {exc.message}", code=exc.code) from None
     _check_chargeable("offer_token", plan.price, parent.currency)
+    visitor_id, refused = attributable_visitor(settings, body.visitor_id)
     order = Order(store_order_ref=parent.store_order_ref, customer_email=parent.customer_email,
                   currency=parent.currency, total_amount=plan.price * body.quantity,
                   channel="post_purchase", parent_order_id=parent.id,
-                  visitor_id=body.visitor_id or parent.visitor_id)
+                  visitor_id=visitor_id or parent.visitor_id)
     line = OrderLine(line_no=1, kind="plan", sku=product_line.sku,
                      title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
                            f"{product_line.title}"[:300],
@@ -474,7 +504,7 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                      amount=plan.price * body.quantity, warranty_category=category,
                      plan_code=plan.spec.code, rule_set_version=claim.rule_set_version,
                      covers_line_id=product_line.id, placement="post_purchase")
-    return PricedCart(order=order, lines=[line])
+    return PricedCart(order=order, lines=[line], refused_visitor_id=refused)
 
 
 def post_purchase_link(settings: Settings, order: Order, line_no: int) -> str:

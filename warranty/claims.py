@@ -31,6 +31,7 @@ from warranty.models import (
 )
 from warranty.settings import Settings
 from warranty.store_webhooks import queue_event
+from warranty.text import halfwidth
 
 FAILURE_TYPES = ("breakdown", "accident")
 DECISIONS = ("repair", "replace", "reimburse")
@@ -346,7 +347,8 @@ def _attach(session: Session, settings: Settings, claim: Claim, files: list[uplo
     for upload, kind in zip(files, types, strict=True):
         stored, digest = uploads.store(settings.upload_dir, upload.data, kind)
         row = ClaimFile(claim_id=claim.id, stored_name=stored,
-                        original_name=uploads.safe_name(upload.filename), content_type=kind,
+                        original_name=uploads.named_for_type(
+                            uploads.safe_name(upload.filename), kind), content_type=kind,
                         size=len(upload.data), sha256=digest, uploaded_by=actor)
         session.add(row)
         rows.append(row)
@@ -833,8 +835,10 @@ def record_nps(*, session: Session, claim: Claim, score: int, comment: str) -> N
 
 
 def parse_amount(text: str, currency: str) -> int | None:
-    """A customer- or staff-typed amount in major units ("12,000", "19.80"); None if blank."""
-    cleaned = (text or "").strip().replace(",", "").lstrip("¥$€£")
+    """A customer- or staff-typed amount in major units ("12,000", "19.80", or full width as
+    Japanese input methods type it: "１２，０００"); None if blank. Digits of other scripts
+    are refused (422), never read by ``int()``."""
+    cleaned = halfwidth(text or "").strip().replace(",", "").lstrip("¥$€£")
     if not cleaned:
         return None
     if not _AMOUNT.fullmatch(cleaned):

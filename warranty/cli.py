@@ -7,20 +7,20 @@ import sys
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
 from warranty import catalog, pricing
 from warranty.db import migrate as run_migrations
 from warranty.db import session_scope
 from warranty.errors import DomainError
-from warranty.settings import Settings
+from warranty.settings import Settings, SettingsProblem, load_settings
 
 
 def _settings() -> Settings:
-    """Settings from the environment, with a readable message when they are wrong."""
+    """Settings from the environment; when wrong, a message naming each variable (never its
+    value) and exit status 1."""
     try:
-        return Settings()
-    except ValidationError as exc:
+        return load_settings()
+    except SettingsProblem as exc:
         raise click.ClickException(str(exc)) from None
 
 

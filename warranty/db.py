@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,6 +13,7 @@ from flask import current_app, g, request
 from sqlmodel import Session
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _engines: dict[tuple[str, str], sa.Engine] = {}  # (url, app | reader | writer)
 
 
@@ -131,10 +133,25 @@ def get_session() -> Session:
 
 
 def close_session(_exc: BaseException | None = None) -> None:
-    """Roll back anything uncommitted and return the connection to the pool."""
+    """Roll back anything uncommitted and return the connection to the pool.
+
+    The response is already made when this runs. If the database dropped the connection
+    since the view's last statement (a restart, a terminated backend), the rollback fails:
+    what the view committed stands and what it did not is gone with the connection, so the
+    response stays true. The connection is discarded, never pooled again, and the failure
+    logged, instead of a raw 500 from the server after the view had answered.
+    """
     session = g.pop("db", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        reason = str(exc.orig or exc).strip() or type(exc).__name__
+        log.warning("database connection lost while ending a request; discarded: %s",
+                    reason.splitlines()[0])
+        with suppress(sa.exc.SQLAlchemyError):  # already gone: nothing left to discard
+            session.invalidate()
 
 
 @contextmanager

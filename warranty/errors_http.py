@@ -17,6 +17,13 @@ log = logging.getLogger(__name__)
 COLLISIONS = {"40001", "40P01"}
 
 
+def _size(count: int | None) -> str:
+    """``64 KB``, ``52 MB``."""
+    if count is None:
+        return "size"
+    return f"{count // (1024 * 1024)} MB" if count >= 1024 * 1024 else f"{count // 1024} KB"
+
+
 def wants_json() -> bool:
     """API, webhooks and JSON clients get JSON; browsers on pages get HTML."""
     path = request.path
@@ -36,21 +43,25 @@ def _respond(status: int, code: str, message: str, details=None):
     return render_template("error.html", status=status, code=code, message=message), status
 
 
+def refuse_unstorable(fields: dict):
+    """A 400 response when query or form ``fields`` hold text no database can store."""
+    at = unstorable_text(fields)
+    if at:
+        return _respond(400, "invalid_text", f"invalid text in {at.split('.')[0]}: "
+                        "NUL characters are not allowed")
+    return None
+
+
 def register(app: Flask) -> None:
     """Install the handlers on ``app``."""
 
     @app.before_request
-    def refuse_unstorable_input():
-        # Query strings and forms of every page and endpoint: a NUL byte would reach
-        # PostgreSQL (which refuses it) from any text field.
-        fields = {**request.args.to_dict(flat=False), **(
-            request.form.to_dict(flat=False) if request.mimetype in (
-                "application/x-www-form-urlencoded", "multipart/form-data") else {})}
-        where = unstorable_text(fields)
-        if where:
-            return _respond(400, "invalid_text", f"invalid text in {where.split('.')[0]}: "
-                            "NUL characters are not allowed")
-        return None
+    def refuse_unstorable_query():
+        # Query strings of every page and endpoint: a NUL byte would reach PostgreSQL (which
+        # refuses it) from any text field. Bodies are screened where they are read: JSON by
+        # the API (spec.parse_body), forms by the pages that take them (web.protect), so no
+        # URL parses a body it does not use.
+        return refuse_unstorable(request.args.to_dict(flat=False))
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
@@ -59,6 +70,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+        if exc.code == 413:
+            limit = request.max_content_length
+            body, status = _respond(413, code, f"the request body is larger than the "
+                                    f"{_size(limit)} this endpoint accepts",
+                                    {"limit_bytes": limit})
+            return body, status
         body, status = _respond(exc.code or 500, code, exc.description or exc.name)
         # The exception's own headers that say how to go on (Retry-After, Allow, ...).
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]

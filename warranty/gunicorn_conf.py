@@ -20,10 +20,15 @@ from gunicorn.glogging import Logger
 from warranty.redact import redact_query, redact_request_line, redact_target
 
 bind = os.environ.get("WARRANTY_BIND", "127.0.0.1:5000")
+# Threaded workers: a client that sends its request slowly holds one thread, not a whole
+# process (with sync workers, two such clients stalled two workers and every other caller).
+# Behind a buffering reverse proxy (README "Deployment") slow clients never reach us at all.
+worker_class = "gthread"
 workers = int(os.environ.get("WARRANTY_WORKERS", "2"))
-threads = int(os.environ.get("WARRANTY_THREADS", "1"))
-timeout = 30
+threads = int(os.environ.get("WARRANTY_THREADS", "8"))
+timeout = 30  # a worker whose main loop stops answering this long is restarted
 graceful_timeout = 20
+keepalive = 5  # seconds an idle keep-alive connection is kept open
 accesslog = os.environ.get("WARRANTY_ACCESS_LOG") or None
 
 

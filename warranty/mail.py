@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import partial
@@ -24,28 +25,46 @@ from warranty import jobs
 from warranty.dates import utcnow
 from warranty.models import MailMessage
 from warranty.settings import Settings
+from warranty.text import email_address, one_line
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120  # longer than one SMTP conversation with its timeout
 
 
+class UnsendableMail(ValueError):
+    """A stored mail that can never be sent as it is (its recipient is not one address)."""
+
+
 def queue_mail(*, session: Session, to: str, subject: str, body: str, kind: str) -> MailMessage:
     """Store a mail for the worker to send (caller commits)."""
-    message = MailMessage(to=to, subject=subject[:300], body=body, kind=kind)
+    message = MailMessage(to=to, subject=one_line(subject)[:300], body=body, kind=kind)
     session.add(message)
     return message
 
 
+def _recipient(to: str) -> Address:
+    """The one address a mail goes to, as a structured header value (never a list)."""
+    try:
+        return Address(addr_spec=email_address(to))
+    except ValueError:  # the header parser's errors are ValueErrors too
+        raise UnsendableMail("the recipient is not one mail address") from None
+
+
 def build_message(settings: Settings, row: MailMessage) -> EmailMessage:
-    """The RFC 5322 message for a stored mail (plain text, UTF-8)."""
+    """The RFC 5322 message for a stored mail (plain text, UTF-8).
+
+    Safe by construction, whatever the row holds: the recipient is one parsed address or the
+    mail is refused (``UnsendableMail``), and every other header value is made one line, so
+    stored text (the store's order reference in a subject) can never add a header.
+    """
     message = EmailMessage()
-    message["From"] = settings.mail_from
-    message["To"] = row.to
-    message["Subject"] = row.subject
+    message["From"] = one_line(settings.mail_from)
+    message["To"] = _recipient(row.to)
+    message["Subject"] = one_line(row.subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(idstring=f"mail{row.id}", domain="warranty.local")
-    message["X-Warranty-Kind"] = row.kind
+    message["X-Warranty-Kind"] = one_line(row.kind)
     message.set_content(row.body)
     return message
 

@@ -11,6 +11,7 @@ from sqlalchemy import orm
 from sqlmodel import Field, SQLModel
 
 from warranty.dates import utcnow
+from warranty.text import SINGLE_LINE_PATTERN
 
 # Explicit constraint names keep migrations stable across SQLite and PostgreSQL.
 SQLModel.metadata.naming_convention = {
@@ -44,8 +45,11 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# One line of text a column can hold (PostgreSQL refuses NUL): for validating input models.
-SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# One line of text (no control characters, so nothing becomes a new line in a mail header
+# or a CSV row; PostgreSQL refuses NUL anyway): for validating input models.
+SINGLE_LINE = SINGLE_LINE_PATTERN
+# NFKC can lengthen text (a ligature becomes its letters): room for any 100-character sku's key.
+SKU_KEY_LENGTH = 300
 # The largest amount input models accept (money columns are 64-bit; Stripe's cap is far below).
 MAX_COLUMN_AMOUNT = 10**12
 
@@ -85,7 +89,10 @@ class Product(SQLModel, table=True):
     """A product the store sells, pushed by the store (API or CSV)."""
 
     id: int | None = Field(default=None, primary_key=True)
-    sku: str = Field(max_length=100, unique=True, index=True)
+    sku: str = Field(max_length=100, index=True)  # as the store last wrote it
+    # What every lookup matches: the sku however a storefront spells it (warranty.text.sku_key:
+    # NFKC, case, invisible characters). Unique: two skus that differ only so are one product.
+    sku_key: str = Field(max_length=SKU_KEY_LENGTH, unique=True, index=True)
     title: str = Field(max_length=300)
     store_category: str = Field(max_length=100, index=True)
     unit_price: int = money_field()  # minor units of the store currency
@@ -560,6 +567,19 @@ class VisitorEvent(SQLModel, table=True):
     order_public_id: str | None = Field(default=None, max_length=40, index=True)
     occurred_at: datetime = ts_field()  # the client's time, clamped (indexed below)
     received_at: datetime = ts_field()
+
+
+class RefusedVisitorIds(SQLModel, table=True):
+    """How many visitor ids were refused, per store-local day: events sent with an unsigned
+    or foreign id (``source`` events; counted per event) and checkouts whose id was recorded
+    without attribution (``source`` checkout). The conversion report shows them."""
+
+    __tablename__ = "refused_visitor_ids"
+
+    day: date = Field(primary_key=True)
+    source: str = Field(primary_key=True, max_length=20)  # events | checkout
+    reason: str = Field(primary_key=True, max_length=20)  # unsigned | foreign
+    count: int = Field(default=0, sa_type=sa.BigInteger())
 
 
 # The worker's claim reads only unprocessed events by due time: a partial index stays as small

@@ -18,6 +18,7 @@ from warranty import pricing
 from warranty.coverage import coverage_dates
 from warranty.errors import InvalidOffer
 from warranty.models import Product
+from warranty.text import sku_key
 
 # What each coverage pays for, shown with every offer.
 COVERS = {
@@ -207,7 +208,8 @@ def verify_offer_token(token: str, *, secret: str, sku: str | None, product_pric
         raise InvalidOffer("offer token is from an unsupported version", code="offer_malformed")
     if claim.expires_at < (now or time.time()):
         raise InvalidOffer("offer has expired; ask for a fresh offer", code="offer_expired")
-    if claim.sku != sku:
+    if (claim.sku is None) != (sku is None) or (
+            sku is not None and sku_key(claim.sku) != sku_key(sku)):
         raise InvalidOffer("offer is for another product", code="offer_product_mismatch")
     if claim.product_price != product_price:
         raise InvalidOffer("offer was made for another product price",

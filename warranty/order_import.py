@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from warranty import customer_facts, periods
@@ -19,6 +19,7 @@ from warranty.dates import utcnow
 from warranty.db import advisory_lock
 from warranty.errors import ValidationFailed
 from warranty.models import MAX_COLUMN_AMOUNT, Order, public_id
+from warranty.text import EmailAddress, SingleLine
 
 MAX_BATCH = 10_000
 # The advisory lock imports take (warranty.db.advisory_lock): one import at a time reads
@@ -32,26 +33,12 @@ class ExternalOrderIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    order_ref: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # One line each: the order reference and the email may later name a mail (subject, To).
+    order_ref: SingleLine = Field(min_length=1, max_length=200)
+    email: EmailAddress  # customers are matched by lower-case email
     purchase_date: date = Field(description="store-local date, ISO (2026-01-31)")
-    # The orders table holds 32-bit totals (¥2,147,483,647 / $21,474,836.47).
     total_amount: int = Field(ge=0, le=MAX_COLUMN_AMOUNT, description="minor units")
-    visitor_id: str | None = Field(default=None, max_length=64)
-
-    @field_validator("order_ref", "email", "visitor_id")
-    @classmethod
-    def _printable(cls, value: str | None) -> str | None:
-        """No control characters (PostgreSQL text cannot even hold NUL)."""
-        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ValueError("must not contain control characters")
-        return value
-
-    @field_validator("email")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        """Customers are matched by lower-case email."""
-        return value.lower()
+    visitor_id: SingleLine | None = Field(default=None, max_length=64)
 
 
 class ImportResult(BaseModel):

@@ -24,9 +24,11 @@ one per address (``take``), in the same storage.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import Flask, Response, current_app, request
 from limits import RateLimitItem, RateLimitItemPerSecond, parse, storage, strategies
@@ -117,7 +119,7 @@ class RateLimits:
         rule = self.rules.get(request.endpoint)
         if rule is None or (rule.post_only and request.method != "POST"):
             return
-        scope, address = request.endpoint, request.remote_addr or "-"
+        scope, address = request.endpoint, client_key()
         if not self.strategy.hit(rule.item, NAMESPACE, scope, address):
             raise TooManyRequests(str(rule.item),
                                   retry_after=self.retry_after(rule.item, scope, address))
@@ -126,7 +128,7 @@ class RateLimits:
 
     def _login_keys(self) -> tuple[str, str, str]:
         """Counter keys of this attempt: its account, its (account, address), its wait."""
-        email, address = _login_email(), request.remote_addr or "-"
+        email, address = _login_email(), client_key()  # IPv6: per /64
         base = f"{NAMESPACE}/staff-login"
         return (f"{base}/account/{email}", f"{base}/pair/{email}/{address}",
                 f"{base}/wait/{email}/{address}")
@@ -178,6 +180,29 @@ class RateLimits:
         for item, scope, key in limits:
             self.strategy.hit(item, NAMESPACE, scope, key, cost=cost)
         return 0
+
+
+@lru_cache(maxsize=4096)
+def address_key(address: str | None) -> str:
+    """What limits count a client address under: an IPv4 address as it is, an IPv6 address
+    by its /64 (one subscriber's network: its hosts pick any of 2^64 addresses at will), an
+    IPv4-mapped IPv6 address as its IPv4 address."""
+    if not address:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address[:64]
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def client_key() -> str:
+    """The current request's client, as limits count it (see ``address_key``)."""
+    return address_key(request.remote_addr)
 
 
 def per_second(rate: float, burst: int) -> RateLimitItem:

@@ -4,15 +4,44 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 # An origin as a browser sends it in the Origin header (lower case): scheme, host, port.
 ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?")
-# Secrets that ship in docs, the demo or tests; refused anywhere that matters.
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "demo-secret", "test-secret"}
+# Values that ship in the README, the demo or the tests: refused in production.
+PLACEHOLDER_SECRETS = {
+    "", "changeme", "change-me", "secret", "password", "demo-secret", "demo-token",
+    "demo-password-123", "test-secret", "test-secret-key", "test-admin-token", "pk_demo",
+    "pk_test_store", "pk_bench", "sk_test_demo", "sk_test_standin", "whsec_demo", "whsec_test",
+    "pk_live_...", "pk_...", "sk_live_...", "sk_test_...", "whsec_...",
+}
+PLACEHOLDER_PREFIXES = ("demo-", "demo_", "test-", "test_", "example", "your-", "your_",
+                        "changeme", "change-me", "<", "$(")
+# The prefixes Stripe puts before the random part of a key.
+_KEY_PREFIX = re.compile(r"^(pk|sk|rk|whsec)_((live|test)_)?")
+# Production: (setting, what it is, required).
+CHECKED_SECRETS = (("secret_key", "a real secret", True), ("api_token", "a real secret", True),
+                   ("public_key", "the store's own key", True),
+                   ("stripe_api_key", "a real Stripe key", False),
+                   ("stripe_webhook_secret", "the endpoint's own signing secret", False),
+                   ("store_webhook_secret", "a real secret", False),
+                   ("smtp_password", "a real password", False))
+MIN_SECRET_LENGTH = 16
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether a key or secret is one the README, demo or tests ship, a template (``...``,
+    ``<...>``), or characters repeated (``aaaa...``, ``abab...``) rather than random."""
+    text = value.strip().lower()
+    if text in PLACEHOLDER_SECRETS or text.startswith(PLACEHOLDER_PREFIXES) or "..." in text:
+        return True
+    body = _KEY_PREFIX.sub("", text)
+    return body.startswith(PLACEHOLDER_PREFIXES) or body in ("demo", "test") or len(
+        set(body)) < 6
 
 
 class Settings(BaseSettings):
@@ -31,6 +60,10 @@ class Settings(BaseSettings):
     currency: str = "jpy"
     timezone: str = "Asia/Tokyo"
     offer_ttl_seconds: int = 3600
+    # Checkout and offers take only products of the catalog (a sku outside it is refused):
+    # true, false, or auto = on once the store has loaded any product. Off, a store without
+    # a catalog sends a category and price with each product (ad-hoc products).
+    catalog_only: bool | Literal["auto"] = "auto"
     # Conversion experiment: this share of visitors (by a hash of salt and visitor id) sees
     # no offers. Changing the salt starts a new experiment; see warranty/experiment.py.
     holdout_share: float = Field(default=0.10, ge=0.0, le=1.0)
@@ -78,9 +111,13 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=12, ge=1)
     worker_interval_seconds: float = Field(default=2.0, gt=0)
 
-    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto (0 = none): the
-    # client address (rate limits, /metrics allowlist) is then the one they forwarded.
-    proxy_hops: int = Field(default=0, ge=0, le=5)
+    # Our reverse proxies (comma-separated IPs or networks): X-Forwarded-For and -Proto are
+    # read only from them, and the client (rate limits, /metrics allowlist) is the right-most
+    # forwarded address that is not one of them (warranty/proxies.py). Empty: the header is
+    # ignored and the connecting peer is the client.
+    trusted_proxies: str = ""
+    # Replaced by trusted_proxies (it trusted the last hops from anyone): refused when set.
+    proxy_hops: int = 0
     # Rate limits per client address (see warranty/ratelimit.py); limits syntax "N/minute".
     # memory:// counts per process; use redis://host:6379 with several processes.
     rate_limits_enabled: bool = True
@@ -121,6 +158,35 @@ class Settings(BaseSettings):
     # term's last day (the plan may have expired meanwhile); later filings are denied.
     claim_filing_days_after_term: int = Field(default=90, ge=0, le=3650)
 
+    @field_validator("upload_dir")
+    @classmethod
+    def _absolute_upload_dir(cls, value: str) -> str:
+        """Resolved once, against the directory the service starts in: a relative folder
+        would otherwise mean one thing to the code that stores files and another to the one
+        that sends them (Flask resolves against the package)."""
+        return str(Path(value).expanduser().resolve())
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        """IPs or networks, such as 10.0.0.5, 10.1.0.0/16, fd00::/8."""
+        from warranty.proxies import parse_networks
+
+        try:
+            return ",".join(str(net) for net in parse_networks(value))
+        except ValueError:
+            raise ValueError("list IP addresses or networks, comma-separated, such as "
+                             "10.0.0.5,10.1.0.0/16,fd00::/8") from None
+
+    @field_validator("proxy_hops")
+    @classmethod
+    def _no_proxy_hops(cls, value: int) -> int:
+        """The old setting trusted X-Forwarded-For from anyone: say what replaced it."""
+        if value:
+            raise ValueError("WARRANTY_PROXY_HOPS is gone: list your reverse proxies' "
+                             "addresses in WARRANTY_TRUSTED_PROXIES instead")
+        return value
+
     @field_validator("currency")
     @classmethod
     def _lower_currency(cls, value: str) -> str:
@@ -132,11 +198,13 @@ class Settings(BaseSettings):
     def _exact_origins(cls, value: str) -> str:
         """Each entry an origin as browsers send it: scheme://host[:port], nothing more."""
         origins = []
-        for entry in filter(None, (part.strip() for part in value.split(","))):
+        entries = filter(None, (part.strip() for part in value.split(",")))
+        for position, entry in enumerate(entries, start=1):
             match = ORIGIN.fullmatch(entry.rstrip("/").lower())
             if match is None or int((match.group(3) or ":0")[1:]) > 65535:
-                raise ValueError(f"WARRANTY_ALLOWED_ORIGINS: {entry!r} is not an origin like "
-                                 "https://shop.example or http://127.0.0.1:8000 (no path, no *)")
+                raise ValueError(f"entry {position} of WARRANTY_ALLOWED_ORIGINS is not an "
+                                 "origin like https://shop.example or http://127.0.0.1:8000 "
+                                 "(no path, no *)")
             scheme, host, port = match.groups()
             default = {"http": ":80", "https": ":443"}[scheme]
             origins.append(f"{scheme}://{host}{'' if port == default else port or ''}")
@@ -151,18 +219,26 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        """Outside demo and test, a real secret is required, never a default one."""
+        """In production every key and secret is the store's own: never one the README, the
+        demo or the tests ship. Messages name the setting, never its value."""
+        problems = []
         if self.env == "production":
-            for name in ("secret_key", "api_token"):
+            for name, what, required in CHECKED_SECRETS:
                 value = getattr(self, name)
-                if value.lower() in PLACEHOLDER_SECRETS or len(value) < 16:
-                    raise ValueError(
-                        f"WARRANTY_{name.upper()} must be set to a real secret "
-                        "(16+ characters) in production"
-                    )
-        if self.store_webhook_url and len(self.store_webhook_secret) < 16:
-            raise ValueError("WARRANTY_STORE_WEBHOOK_SECRET must be set (16+ characters) "
-                             "when WARRANTY_STORE_WEBHOOK_URL is")
+                if not value and not required:
+                    continue
+                if name in ("secret_key", "api_token") and len(value) < MIN_SECRET_LENGTH:
+                    problems.append(f"WARRANTY_{name.upper()} must be set to {what} "
+                                    f"({MIN_SECRET_LENGTH}+ characters) in production")
+                elif is_placeholder(value):
+                    problems.append(f"WARRANTY_{name.upper()} is a placeholder (from the "
+                                    f"README, the demo or the tests); set {what} in "
+                                    "production")
+        if self.store_webhook_url and len(self.store_webhook_secret) < MIN_SECRET_LENGTH:
+            problems.append("WARRANTY_STORE_WEBHOOK_SECRET must be set (16+ characters) "
+                            "when WARRANTY_STORE_WEBHOOK_URL is")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -182,3 +258,35 @@ def demo_settings(**overrides) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def describe_problems(exc: Exception) -> str:
+    """What is wrong with the settings, one line per problem naming the variable, never its
+    value (pydantic's own text repeats the input, secrets included). Every entry point
+    prints this: the command line, the WSGI app under gunicorn, the worker."""
+    lines = ["invalid settings (WARRANTY_* environment variables):"]
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        inputs = [str(err.get("input", "")) for err in exc.errors(include_url=False)]
+        for err, given in zip(errors, inputs, strict=True):
+            message = err["msg"].removeprefix("Value error, ")
+            if len(given) >= 3:  # our own messages never quote a value; make sure of it
+                message = message.replace(given, "(value not shown)")
+            where = ".".join(str(part) for part in err["loc"])
+            for part in message.splitlines():
+                lines.append(f"  WARRANTY_{where.upper()}: {part}" if where else f"  {part}")
+    else:  # pydantic-settings' own errors name the field and the source, not the value
+        lines.append(f"  {str(exc).splitlines()[0]}")
+    return "\n".join(lines)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; SettingsProblem with ``describe_problems`` if wrong."""
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as exc:
+        raise SettingsProblem(describe_problems(exc)) from None
+
+
+class SettingsProblem(Exception):
+    """Settings that cannot start the service; the message names the variables only."""

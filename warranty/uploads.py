@@ -82,6 +82,22 @@ def safe_name(filename: str) -> str:
     return cleaned[:200] or "file"
 
 
+# Other spellings of the accepted types' extensions, kept as the customer wrote them.
+SAME_TYPE = {"image/jpeg": {".jpg", ".jpeg", ".jpe", ".jfif"}, "image/heic": {".heic", ".heif"}}
+
+
+def named_for_type(name: str, content_type: str) -> str:
+    """A file name whose extension says what the bytes are: ``invoice.exe`` holding a PDF
+    becomes ``invoice.pdf``, so the downloaded copy opens as what it is (and never runs)."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        stem, suffix = name, ""
+    wanted = EXTENSIONS[content_type]
+    if f".{suffix.lower()}" in SAME_TYPE.get(content_type, {wanted}):
+        return name
+    return f"{stem[:200 - len(wanted)]}{wanted}"
+
+
 def store(upload_dir: str, data: bytes, content_type: str) -> tuple[str, str]:
     """Write ``data`` under a new random name; returns (stored_name, sha256)."""
     root = Path(upload_dir)

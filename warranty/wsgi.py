@@ -1,5 +1,15 @@
 """WSGI entry point for gunicorn: ``gunicorn warranty.wsgi:app``."""
 
-from warranty import create_app
+import sys
 
-app = create_app()
+from warranty import create_app
+from warranty.settings import SettingsProblem
+
+try:
+    app = create_app()
+except SettingsProblem as exc:
+    # What is wrong, by variable name only (never a value), and no traceback. Exit status 4
+    # is gunicorn's "application failed to load": the arbiter stops instead of restarting
+    # workers that would fail the same way.
+    print(str(exc), file=sys.stderr, flush=True)
+    raise SystemExit(4) from None

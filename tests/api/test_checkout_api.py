@@ -128,3 +128,28 @@ def test_ad_hoc_products_bind_the_offer_to_category_and_price(stripe_app, db, st
     cart["lines"][0]["unit_price"] = 20000  # cheaper product, same plan token
     refused = client.post("/api/v1/checkout/sessions", json=cart, headers=store_key)
     assert refused.json["error"]["code"] == "offer_price_mismatch"
+
+
+def test_only_signed_visitor_ids_attribute_an_order(stripe_app, db, store_key, token,
+                                                    staff_headers):
+    from tests.factories import signed_visitor
+    from warranty.dates import store_today
+
+    client = stripe_app.test_client()
+    signed = signed_visitor("checkout-visitor")
+    sent = {"A-1": signed, "A-2": "v-1", "A-3": signed_visitor("x", secret="other-key"),
+            "A-4": None}
+    for ref, visitor in sent.items():
+        cart = {k: v for k, v in base_cart(token).items() if k not in URLS}
+        cart.update(order_ref=ref, visitor_id=visitor, lines=cart["lines"][:1])
+        # The sale goes through either way: an id we did not sign is only not attributed.
+        res = client.post("/api/v1/checkout/payment-intents", json=cart, headers=store_key)
+        assert res.status_code == 201, res.json
+    stored = dict(db.exec(select(Order.store_order_ref, Order.visitor_id)).all())
+    assert stored == {"A-1": signed, "A-2": None, "A-3": None, "A-4": None}
+    today = store_today(stripe_app.config["SETTINGS"].timezone).isoformat()
+    refused = client.get(f"/api/v1/reports/conversion?from={today}&to={today}",
+                         headers=staff_headers).json["refused_visitor_ids"]
+    assert (refused["events"], refused["checkouts"]) == (0, 2)
+    assert {(r["source"], r["reason"], r["count"]) for r in refused["by_day"]} == {
+        ("checkout", "unsigned", 1), ("checkout", "foreign", 1)}

@@ -3,11 +3,13 @@ nothing else ever answers another origin."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
 from tests.conftest import API_TOKEN, PUBLIC_KEY, serve
-from tests.factories import add_product, load_rules
+from tests.factories import add_product, load_rules, signed_visitor
 from warranty import create_app
 from warranty.cors import STOREFRONT_ENDPOINTS
 from warranty.settings import demo_settings
@@ -99,7 +101,8 @@ def test_requests_from_the_store_can_be_read_and_others_cannot(service):
                               json={"items": [{"sku": "TV-1"}]}, headers=headers, timeout=10)
         events = requests.post(f"{service}/api/v1/events?key={PUBLIC_KEY}", headers={
             **headers, "Content-Type": "text/plain"}, timeout=10,
-            data='{"visitor_id": "v_cors_test", "events": [{"type": "exposure"}]}')
+            data=json.dumps({"visitor_id": signed_visitor("v_cors_test"),
+                             "events": [{"type": "exposure"}]}))
         for res in (offers, batch, events):
             assert res.status_code in (200, 202), res.text
             assert res.headers.get("Access-Control-Allow-Origin") == (

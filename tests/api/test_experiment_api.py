@@ -6,16 +6,17 @@ import time
 import pytest
 from sqlmodel import select
 
-from tests.factories import load_rules
+from tests.factories import load_rules, signed_visitor
 from warranty import experiment
 from warranty.models import VisitorEvent
 
 SALT = "holdout-1"
+VID = signed_visitor("vtest00001")
 
 
 def _visitor(arm: str, share: float = 0.10) -> str:
-    """A visitor id that the server puts in ``arm``."""
-    return next(v for v in (f"vtest{n:05d}" for n in range(10000))
+    """A signed visitor id that the server puts in ``arm``."""
+    return next(v for v in (signed_visitor(f"vtest{n:05d}") for n in range(10000))
                 if experiment.assign_arm(v, salt=SALT, share=share) == arm)
 
 
@@ -24,12 +25,13 @@ def test_assignment_is_decided_by_the_server(client, store_key, settings):
         vid = _visitor(arm)
         res = client.get(f"/api/v1/experiment/assignment?visitor_id={vid}", headers=store_key)
         assert res.status_code == 200, res.json
-        assert res.json == {"visitor_id": vid, "experiment": settings.experiment_salt,
+        assert res.json == {"visitor_id": vid, "issued": False,
+                            "experiment": settings.experiment_salt,
                             "arm": arm, "show_offers": arm == "treatment",
                             "holdout_share": settings.holdout_share}
 
 
-@pytest.mark.parametrize("query", ["", "visitor_id=short", "visitor_id=" + "x" * 65,
+@pytest.mark.parametrize("query", ["visitor_id=short", "visitor_id=" + "x" * 65,
                                    "visitor_id=has%20space", "visitor_id=%3Cscript%3E"])
 def test_assignment_refuses_malformed_ids(client, store_key, query):
     res = client.get(f"/api/v1/experiment/assignment?{query}", headers=store_key)
@@ -92,21 +94,21 @@ def test_beacon_bodies_as_text_plain_with_the_key_in_the_query(client, db, store
 @pytest.mark.parametrize(("data", "content_type", "status", "code"), [
     ("{not json", "text/plain", 400, "invalid_json"),
     ("{}", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
-    (json.dumps({"visitor_id": "vtest00001", "events": []}), "text/plain", 422,
+    (json.dumps({"visitor_id": VID, "events": []}), "text/plain", 422,
      "invalid_request"),
-    (json.dumps({"visitor_id": "vtest00001", "events": [{"type": "offer_viewed"}] * 101}),
+    (json.dumps({"visitor_id": VID, "events": [{"type": "offer_viewed"}] * 101}),
      "application/json", 422, "invalid_request"),
-    (json.dumps({"visitor_id": "vtest00001", "events": [{"type": "purchase"}]}),
+    (json.dumps({"visitor_id": VID, "events": [{"type": "purchase"}]}),
      "application/json", 422, "invalid_request"),
-    (json.dumps({"visitor_id": "vtest00001", "events": [
+    (json.dumps({"visitor_id": VID, "events": [
         {"type": "offer_viewed", "placement": "homepage"}]}), "application/json", 422,
      "invalid_request"),
-    (json.dumps({"visitor_id": "vtest00001", "events": [
+    (json.dumps({"visitor_id": VID, "events": [
         {"type": "offer_viewed", "price": -5}]}), "application/json", 422, "invalid_request"),
-    (json.dumps({"visitor_id": "vtest00001", "events": [
+    (json.dumps({"visitor_id": VID, "events": [
         {"type": "offer_viewed", "at": "yesterday"}]}), "application/json", 422,
      "invalid_request"),
-    (json.dumps({"visitor_id": "vtest00001", "events": [
+    (json.dumps({"visitor_id": VID, "events": [
         {"type": "checkout_started", "order_id": "'; drop table"}]}), "application/json", 422,
      "invalid_request"),
     (json.dumps([1, 2]), "application/json", 422, "invalid_request"),
@@ -121,7 +123,7 @@ def test_malformed_batches_are_refused_whole(client, db, store_key, data, conten
 
 def test_a_problem_names_the_event(client, store_key):
     res = client.post("/api/v1/events", headers=store_key, json={
-        "visitor_id": "vtest00001",
+        "visitor_id": VID,
         "events": [{"type": "offer_viewed"}, {"type": "offer_viewed", "quantity": 0}]})
     assert res.status_code == 422
     assert [d["at"] for d in res.json["error"]["details"]] == ["events.1.quantity"]
@@ -137,12 +139,13 @@ def test_intake_is_rate_limited_per_visitor_and_per_address(app, settings, db, s
         return client.post("/api/v1/events", headers=store_key, json={
             "visitor_id": vid, "events": [{"type": "offer_viewed"}] * n})
 
-    assert send("vtest-one", 100).status_code == 202
-    limited = send("vtest-one", 100)
+    one, two, three = (signed_visitor(f"vtest-{n}") for n in ("one", "two", "three"))
+    assert send(one, 100).status_code == 202
+    limited = send(one, 100)
     assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
     assert int(limited.headers["Retry-After"]) >= 1
-    assert send("vtest-two", 100).status_code == 202  # another visitor, same address
-    assert send("vtest-three", 100).status_code == 429  # the address's burst is spent
+    assert send(two, 100).status_code == 202  # another visitor, same address
+    assert send(three, 100).status_code == 429  # the address's burst is spent
     assert len(db.exec(select(VisitorEvent)).all()) == 200
 
 
@@ -156,8 +159,94 @@ def test_events_endpoint_is_documented_with_both_body_types(client):
 @pytest.mark.parametrize("field", ["sku", "category", "plan_code"])
 def test_control_characters_are_refused_not_stored(client, db, store_key, field):
     res = client.post("/api/v1/events", headers=store_key, json={
-        "visitor_id": "vtest00001", "events": [{"type": "offer_viewed", field: "a\x00b"}]})
+        "visitor_id": VID, "events": [{"type": "offer_viewed", field: "a\x00b"}]})
     assert res.status_code == 422 and res.json["error"]["details"][0]["at"] == f"events.0.{field}"
     res = client.post("/api/v1/offers/batch", headers=store_key,
                       json={"items": [{"sku": "TV\x00"}]})
     assert res.status_code == 422
+
+
+def test_assignment_issues_a_signed_id_to_visitors_without_one(client, store_key, settings):
+    for query in ("", "?visitor_id=v0123456789abcdef0123456789abcdef",
+                  "?visitor_id=" + signed_visitor("vtest00001", secret="another-key")):
+        res = client.get("/api/v1/experiment/assignment" + query, headers=store_key)
+        assert res.status_code == 200 and res.json["issued"] is True
+        vid = res.json["visitor_id"]
+        assert experiment.visitor_id_problem(vid, settings.secret_key) is None
+        assert res.json["arm"] == experiment.assign_arm(vid, salt=settings.experiment_salt,
+                                                        share=settings.holdout_share)
+        again = client.get(f"/api/v1/experiment/assignment?visitor_id={vid}",
+                           headers=store_key).json
+        assert (again["visitor_id"], again["issued"], again["arm"]) == (vid, False,
+                                                                       res.json["arm"])
+    issued = {client.get("/api/v1/experiment/assignment", headers=store_key).json["visitor_id"]
+              for _ in range(20)}
+    assert len(issued) == 20  # random: nobody gets to choose an id, or its arm
+
+
+@pytest.mark.parametrize(("vid", "code"), [
+    ("v0123456789abcdef0123456789abcdef", "unsigned_visitor_id"),  # the old embed's ids
+    ("attacker-chosen-holdout-1", "unsigned_visitor_id"),
+    (signed_visitor("vtest00001", secret="another-service-key"), "foreign_visitor_id"),
+    (VID[:-1] + ("A" if VID[-1] != "A" else "B"), "foreign_visitor_id"),  # altered signature
+])
+def test_events_with_an_id_the_service_did_not_sign_are_refused_and_counted(
+        client, db, store_key, staff_headers, vid, code):
+    for size in (3, 2):
+        res = client.post("/api/v1/events", headers=store_key, json={
+            "visitor_id": vid, "events": [{"type": "exposure", "placement": "cart"}] * size})
+        assert res.status_code == 422 and res.json["error"]["code"] == code
+        assert res.json["error"]["details"] == [{"at": "visitor_id",
+                                                 "message": code.split("_")[0]}]
+    assert db.exec(select(VisitorEvent)).all() == []
+    today = experiment_today(client)
+    report = client.get(f"/api/v1/reports/conversion?from={today}&to={today}",
+                        headers=staff_headers).json
+    reason = code.split("_")[0]
+    assert report["refused_visitor_ids"] == {
+        "events": 5, "checkouts": 0,
+        "by_day": [{"date": today, "source": "events", "reason": reason, "count": 5}]}
+    assert all(row["visitors"] == 0 for row in report["rows"])
+
+
+def experiment_today(client) -> str:
+    """Today in the app's store time zone, ISO."""
+    from warranty.dates import store_today
+
+    return store_today(client.application.config["SETTINGS"].timezone).isoformat()
+
+
+def test_refused_counts_add_up_under_concurrent_requests(settings, db, store_key, staff_headers):
+    import threading
+
+    import requests
+
+    from tests.conftest import POSTGRES_URL, serve
+    from warranty import create_app
+
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: concurrent upserts of one day's count (runs in the "
+                    "PostgreSQL pass, WARRANTY_TEST_POSTGRES_URL)")
+    assert POSTGRES_URL
+    app = create_app(settings.model_copy(update={"rate_limits_enabled": False}))
+    barrier = threading.Barrier(8)
+    answers = []
+
+    def send():
+        with requests.Session() as http:
+            barrier.wait()
+            answers.append(http.post(f"{base}/api/v1/events", headers=store_key, timeout=30,
+                                     json={"visitor_id": "unsigned-visitor-1",
+                                           "events": [{"type": "exposure"}] * 4}).status_code)
+
+    with serve(app) as base:
+        threads = [threading.Thread(target=send) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert answers == [422] * 8
+    today = experiment_today(app.test_client())
+    report = app.test_client().get(f"/api/v1/reports/conversion?from={today}&to={today}",
+                                   headers=staff_headers).json
+    assert report["refused_visitor_ids"]["events"] == 32

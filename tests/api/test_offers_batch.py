@@ -1,9 +1,12 @@
 """Offers for several products in one call, as the cart needs them."""
 
 from tests.factories import add_product, load_rules
+from warranty import create_app
 
 
-def test_batch_gives_each_item_what_get_offers_gives(client, db, store_key):
+def test_batch_gives_each_item_what_get_offers_gives(settings, db, store_key):
+    # Catalog and ad-hoc items side by side: a store that sells outside its catalog too.
+    client = create_app(settings.model_copy(update={"catalog_only": False})).test_client()
     load_rules(db)
     add_product(db, sku="TV-1", price=120000)
     add_product(db, sku="TV-2", price=40000)

@@ -11,6 +11,7 @@ from sqlmodel import select
 from tests.factories import STAFF_PASSWORD, add_staff
 from tests.report_history import plan_sale
 from tests.web.pages import csrf, sign_in_staff
+from warranty import experiment
 from warranty.models import ClosedMonth
 
 
@@ -34,6 +35,12 @@ def test_dashboard_shows_figures_charts_and_exports(page, live_server, db, tmp_p
     # ¥3,650 for 365 days (¥10 a day) sold 2026-01-10: by Feb 28 earned 22 + 28 = 50 days.
     plan_sale(db, price=3650, sold_on=date(2026, 1, 10))
     add_staff(db, email="books@store.example", role="finance")
+    # Events and a checkout that came with visitor ids this service did not sign.
+    for day, source, count in ((date(2026, 1, 11), "events", 3), (date(2026, 2, 2), "events", 4),
+                               (date(2026, 2, 3), "checkout", 1)):
+        experiment.count_refused(session=db, day=day, source=source, reason="unsigned",
+                                 count=count)
+    db.commit()
     errors: list[str] = []
     # Anything the page's Content-Security-Policy blocks shows up as a console error.
     page.on("console", lambda msg: errors.append(msg.text)
@@ -45,12 +52,15 @@ def test_dashboard_shows_figures_charts_and_exports(page, live_server, db, tmp_p
     assert page.text_content("#deferred") == "¥3,150"
     assert page.locator("svg rect").count() >= 6  # bars for two months and the legend
     assert page.locator("script").count() == 0
+    assert page.text_content("#refused-events") == "7"
+    assert page.text_content("#refused-checkouts") == "1"
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     # Changing the period through the form.
     page.fill("input[name=from]", "2026-02-01")
     page.click("form[action='/staff/reports'] button[type=submit]")
     assert page.text_content("#gross-sales") == "¥0"
     assert page.text_content("#earned") == "¥280"
+    assert page.text_content("#refused-events") == "4"
     # An export link downloads the CSV.
     with page.expect_download() as info:
         page.click("text=csv >> nth=0")

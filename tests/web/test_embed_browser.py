@@ -19,10 +19,12 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 def visitor_in(arm: str, settings) -> str:
-    """A visitor id the server assigns to ``arm`` under these settings."""
-    return next(v for v in (f"vbrowser{n:05d}" for n in range(10000))
-                if experiment.assign_arm(v, salt=settings.experiment_salt,
-                                         share=settings.holdout_share) == arm)
+    """A visitor id signed by the service that it assigns to ``arm`` under these settings
+    (as the embed would have kept it from an earlier visit)."""
+    signed = (experiment.sign_visitor_id(settings.secret_key, f"browser{n:015d}")
+              for n in range(10000))
+    return next(v for v in signed if experiment.assign_arm(
+        v, salt=settings.experiment_salt, share=settings.holdout_share) == arm)
 
 
 class Shop:
@@ -337,7 +339,9 @@ def test_post_purchase_offer_on_the_confirmation_page(browser, paying_shop, data
         (r.type, r.placement, r.order_public_id) for r in rows}
 
 
-def test_products_outside_the_catalog_get_offers_by_category_and_price(browser, shop):
+def test_products_outside_the_catalog_get_offers_by_category_and_price(browser, shop, app):
+    # A store that sells outside its catalog too (with a catalog loaded, the default refuses).
+    app.config["SETTINGS"] = app.config["SETTINGS"].model_copy(update={"catalog_only": False})
     page, _ = open_page(browser, shop, "treatment", lang="en")
     page.goto(f"{shop.url}/demo/csp-test")
     ready(page)
@@ -358,3 +362,29 @@ def test_products_outside_the_catalog_get_offers_by_category_and_price(browser, 
                         "unit_price": 5000, "category": "tv", "manufacturer_warranty_months": 12}
     assert lines[1]["type"] == "plan" and lines[1]["quantity"] == 2
     page.context.close()
+
+
+@pytest.mark.parametrize("stored", ["v0123456789abcdef0123456789abcdef",  # the old embed's
+                                    "forged"])  # signed with another service's key
+def test_a_visitor_id_the_service_did_not_sign_is_replaced_by_a_signed_one(
+        browser, shop, database_url, stored):
+    if stored == "forged":
+        stored = experiment.sign_visitor_id("another-service-secret", "browser000000000000042")
+    context = browser.new_context(locale="en-US")
+    context.add_cookies([{"name": "wty_vid", "value": stored, "url": shop.url}])
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    page.goto(f"{shop.url}/products/TV-1")
+    ready(page)
+    vid = page.evaluate("Warranty.visitorId()")
+    assert vid != stored
+    assert experiment.visitor_id_problem(vid, shop.settings.secret_key) is None
+    assert page.evaluate("JSON.parse(localStorage.getItem('warranty.vid'))") == vid
+    assert f"wty_vid={vid}" in page.evaluate("document.cookie")
+    page.reload()  # kept: the next page sends it and gets it back unchanged
+    ready(page)
+    assert page.evaluate("Warranty.visitorId()") == vid
+    context.close()
+    rows = events_of(database_url, vid, expect=1)
+    assert rows and {r.type for r in rows} >= {"exposure"}
+    assert events_of(database_url, stored, expect=0, deadline=0) == []

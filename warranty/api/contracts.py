@@ -3,12 +3,11 @@ plans link."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from flask import Blueprint, current_app, g
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -18,21 +17,11 @@ from warranty.dates import store_today
 from warranty.db import get_session
 from warranty.errors import Conflict
 from warranty.models import Contract, Order, Refund
+from warranty.text import EmailAddress
 
 bp = Blueprint("contracts", __name__, url_prefix="/api/v1")
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def _email(value: str) -> str:
-    """A plausible mail address, trimmed (the mail itself is the real check)."""
-    value = value.strip()
-    if not _EMAIL.fullmatch(value):
-        raise ValueError("not an email address")
-    return value
-
-
-Email = Annotated[str, Field(min_length=3, max_length=320), AfterValidator(_email)]
+Email = EmailAddress  # one address: it becomes the To of the owner's mails
 Status = Literal["active", "cancelled", "expired", "fulfilled"]
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from warranty import experiment, ratelimit
 from warranty.api.spec import endpoint
-from warranty.dates import utcnow
+from warranty.dates import store_today, utcnow
 from warranty.db import get_session
 from warranty.errors import DomainError
 from warranty.models import MAX_COLUMN_AMOUNT as MAX_AMOUNT
-from warranty.models import SINGLE_LINE
+from warranty.text import SingleLine
 
 bp = Blueprint("experiment", __name__, url_prefix="/api/v1")
 
@@ -23,16 +23,21 @@ VisitorId = Field(pattern=experiment.VISITOR_ID.pattern,
 
 
 class AssignmentQuery(BaseModel):
-    """Whose arm to tell."""
+    """Whose arm to tell: the visitor id the embed holds, if any."""
 
-    visitor_id: str = VisitorId
+    visitor_id: str | None = Field(default=None, pattern=experiment.VISITOR_ID.pattern,
+                                   description="the id this service issued earlier; without "
+                                               "one, or with one it did not sign, a new id "
+                                               "is issued")
     key: str | None = Field(default=None, description="the store's public key")
 
 
 class Assignment(BaseModel):
-    """A visitor's arm: ``holdout`` visitors are shown no offers."""
+    """A visitor's signed id and arm: ``holdout`` visitors are shown no offers."""
 
-    visitor_id: str
+    visitor_id: str = Field(description="the signed id to keep and send with events and "
+                                        "checkout")
+    issued: bool = Field(description="true when this answer issued a new id")
     experiment: str
     arm: Literal["treatment", "holdout"]
     show_offers: bool
@@ -48,14 +53,12 @@ class EventIn(BaseModel):
                   "checkout_started"] = Field(description="exposure: a placement had offers "
                                               "(shown to treatment, withheld from holdout)")
     placement: Literal["product_page", "add_to_cart_modal", "cart", "post_purchase"] | None = None
-    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=SINGLE_LINE)
-    category: str | None = Field(default=None, min_length=1, max_length=100,
-                                 pattern=SINGLE_LINE,
-                                 description="store or warranty category of the product")
+    sku: SingleLine | None = Field(default=None, min_length=1, max_length=100)
+    category: SingleLine | None = Field(default=None, min_length=1, max_length=100,
+                                        description="store or warranty category of the product")
     price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT,
                               description="product unit price, minor units")
-    plan_code: str | None = Field(default=None, min_length=1, max_length=50,
-                                  pattern=SINGLE_LINE)
+    plan_code: SingleLine | None = Field(default=None, min_length=1, max_length=50)
     plan_price: int | None = Field(default=None, ge=0, le=MAX_AMOUNT, description="minor units")
     quantity: int | None = Field(default=None, ge=1, le=10_000)
     order_id: str | None = Field(default=None, pattern=r"^ord_[A-Za-z0-9]{1,36}$")
@@ -82,25 +85,33 @@ class EventsAccepted(BaseModel):
 @endpoint(bp, "/experiment/assignment", summary="A visitor's experiment arm", auth="public",
           query=AssignmentQuery, response=Assignment)
 def get_assignment(query: AssignmentQuery):
-    """The server decides the arm from a hash of (salt, visitor id)."""
+    """The visitor's signed id (kept, or issued now) and its arm, from a hash of (salt, id)."""
     settings = current_app.config["SETTINGS"]
-    arm = experiment.assign_arm(query.visitor_id, salt=settings.experiment_salt,
+    visitor_id = query.visitor_id
+    issued = experiment.visitor_id_problem(visitor_id, settings.secret_key) is not None
+    if issued:
+        visitor_id = experiment.issue_visitor_id(settings.secret_key)
+    arm = experiment.assign_arm(visitor_id, salt=settings.experiment_salt,
                                 share=settings.holdout_share)
-    return {"visitor_id": query.visitor_id, "experiment": settings.experiment_salt, "arm": arm,
-            "show_offers": arm == experiment.TREATMENT, "holdout_share": settings.holdout_share}
+    return {"visitor_id": visitor_id, "issued": issued, "experiment": settings.experiment_salt,
+            "arm": arm, "show_offers": arm == experiment.TREATMENT,
+            "holdout_share": settings.holdout_share}
 
 
-def _wait_for_events(visitor_id: str, count: int) -> int:
-    """Spend ``count`` from the visitor's and the address's allowances: 0, or seconds to wait."""
+def _wait_for_events(visitor_id: str | None, count: int) -> int:
+    """Spend ``count`` from the visitor's (when it is one) and the address's allowances:
+    0, or seconds to wait."""
     limits = ratelimit.limits()
     if limits is None:
         return 0
     s = current_app.config["SETTINGS"]
-    return limits.take(count, [
-        (ratelimit.per_second(s.events_rate_per_visitor, s.events_burst_per_visitor),
-         "events-visitor", visitor_id),
-        (ratelimit.per_second(s.events_rate_per_ip, s.events_burst_per_ip),
-         "events-address", request.remote_addr or "-")])
+    allowances = [(ratelimit.per_second(s.events_rate_per_ip, s.events_burst_per_ip),
+                   "events-address", ratelimit.client_key())]
+    if visitor_id is not None:
+        allowances.append((ratelimit.per_second(s.events_rate_per_visitor,
+                                                s.events_burst_per_visitor),
+                           "events-visitor", visitor_id))
+    return limits.take(count, allowances)
 
 
 def _too_many(wait: int):
@@ -113,13 +124,23 @@ def _too_many(wait: int):
           auth="public", body=EventBatch, response=EventsAccepted, status=202, errors=(429,),
           beacon=True)
 def post_events(body: EventBatch):
-    """Rate-limit by visitor and address, recompute the arm, insert the batch in one go."""
+    """Refuse ids this service did not sign; rate-limit by visitor and address, recompute
+    the arm, insert the batch in one go."""
     count = len(body.events)
-    wait = _wait_for_events(body.visitor_id, count)
+    settings = current_app.config["SETTINGS"]
+    problem = experiment.visitor_id_problem(body.visitor_id, settings.secret_key)
+    wait = _wait_for_events(None if problem else body.visitor_id, count)
     if wait:
         return current_app.make_response(_too_many(wait))
-    settings = current_app.config["SETTINGS"]
     session = get_session()
+    if problem:
+        # Counted (the report shows how many), never stored as events.
+        experiment.count_refused(session=session, day=store_today(settings.timezone),
+                                 source="events", reason=problem, count=count)
+        session.commit()
+        raise DomainError(f"visitor_id is {problem}: send the signed id that "
+                          "/api/v1/experiment/assignment issued", code=f"{problem}_visitor_id",
+                          status=422, details=[{"at": "visitor_id", "message": problem}])
     events = [experiment.EventIn(
         type=e.type, placement=e.placement, sku=e.sku, category=e.category, price=e.price,
         plan_code=e.plan_code, plan_price=e.plan_price, quantity=e.quantity, order_id=e.order_id,

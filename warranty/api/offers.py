@@ -9,18 +9,19 @@ from warranty import catalog, offers
 from warranty.api.spec import endpoint
 from warranty.dates import store_today
 from warranty.db import get_session, read
-from warranty.models import SINGLE_LINE
+from warranty.text import SingleLine
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
 MAX_BATCH_ITEMS = 50
+CATALOG_ONLY_MESSAGE = ("this store sells only catalog products: ask for offers by sku "
+                        "(WARRANTY_CATALOG_ONLY)")
 
 
 class ProductSpec(BaseModel):
     """Either ``sku`` (catalog product) or ``category`` and ``price`` (ad-hoc)."""
 
-    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=SINGLE_LINE)
-    category: str | None = Field(default=None, min_length=1, max_length=100,
-                                 pattern=SINGLE_LINE)
+    sku: SingleLine | None = Field(default=None, min_length=1, max_length=100)
+    category: SingleLine | None = Field(default=None, min_length=1, max_length=100)
     price: int | None = Field(default=None, ge=0, le=10**12, description="minor units")
     manufacturer_warranty_months: int = Field(default=12, ge=0, le=240)
 
@@ -112,6 +113,8 @@ def get_offers(query: OfferQuery):
         # Committed data only, on an autocommit connection: no session, no transaction.
         if query.sku is not None:
             ref = catalog.product_ref(session=conn, sku=query.sku)
+        elif catalog.catalog_only(conn, settings):
+            raise catalog.NotInCatalog(CATALOG_ONLY_MESSAGE)
         else:
             ref = _ad_hoc_ref(query)
         return _offers_body(conn, settings, ref)
@@ -154,9 +157,17 @@ def batch_offers(body: OfferBatch):
     session = get_session()
     skus = {item.sku for item in body.items if item.sku is not None}
     products = catalog.products_by_sku(session, skus)
+    ad_hoc = any(item.sku is None for item in body.items)
+    only_catalog = ad_hoc and catalog.catalog_only(session, settings)
     results = []
     for item in body.items:
-        if item.sku is None:
+        if item.sku is None and only_catalog:
+            results.append({
+                "sku": None, "category": item.category, "warranty_category": None,
+                "product_price": item.price, "currency": settings.currency,
+                "rule_set_version": None, "offers": [],
+                "reason": {"code": "not_in_catalog", "message": CATALOG_ONLY_MESSAGE}})
+        elif item.sku is None:
             results.append(_offers_body(session, settings, _ad_hoc_ref(item)))
         elif item.sku in products:
             results.append(_offers_body(session, settings,

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from warranty import auth_sessions
 from warranty.auth import (
@@ -28,6 +29,7 @@ from warranty.auth import (
 from warranty.db import get_session
 from warranty.errors import DomainError, Unauthorized, ValidationFailed
 from warranty.ratelimit import LIMITED_ENDPOINTS
+from warranty.request_limits import MAX_JSON_DEPTH, json_depth
 
 # "none" | "public" | "customer" (the store's public key with a customer token in
 # X-Customer-Token, or a staff bearer token) | a permission of warranty.auth.PERMISSIONS
@@ -119,24 +121,35 @@ def _refuse_unstorable(data: Any) -> None:
                                details=[{"at": where, "message": message}])
 
 
+_TOO_DEEP = object()
+
+
 def parse_body(model: type[BaseModel], *, beacon: bool = False) -> BaseModel:
     """The request's JSON body validated against ``model``.
 
     ``beacon`` also accepts JSON sent as text/plain: navigator.sendBeacon cannot set a JSON
     content type without a CORS preflight.
     """
-    if request.is_json:
-        data = request.get_json(silent=True)
-    elif beacon and request.mimetype == "text/plain":
-        try:
-            data = json.loads(request.get_data(cache=False))
-        except ValueError:
-            data = None
-    else:
+    if not request.is_json and not (beacon and request.mimetype == "text/plain"):
         raise DomainError("send a JSON body with Content-Type: application/json",
                           code="unsupported_media_type", status=415)
+    raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A body without Content-Length (chunked) is read up to the limit and no further:
+        # reaching it means there was more.
+        raise RequestEntityTooLarge()
+    try:
+        data = json.loads(raw)
+    except RecursionError:  # the parser's own limit, far past ours
+        data = _TOO_DEEP
+    except ValueError:
+        data = None
     if data is None:
         raise DomainError("request body is not valid JSON", code="invalid_json")
+    if data is _TOO_DEEP or json_depth(data) > MAX_JSON_DEPTH:
+        raise DomainError(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                          code="json_too_deep")
     _refuse_unstorable(data)
     try:
         return model.model_validate(data)
@@ -237,8 +250,8 @@ def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, aut
 _PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
 _STATUS_TEXT = {400: "Bad request", 401: "Missing or wrong credentials",
                 403: "Not allowed for this role", 404: "Not found", 409: "Conflict",
-                415: "Not JSON", 422: "Invalid input", 429: "Too many requests",
-                502: "Payment provider error"}
+                413: "Body too large", 415: "Not JSON", 422: "Invalid input",
+                429: "Too many requests", 502: "Payment provider error"}
 
 
 def openapi_document(*, title: str, version: str) -> dict:
@@ -295,7 +308,7 @@ def openapi_document(*, title: str, version: str) -> dict:
             op["security"] = [{"publicKey": [], "customerToken": []}, {"bearer": []}]
             op["x-roles"] = ["customer", *roles_with(staff_permission(ep.auth, ep.method))]
         if ep.body is not None:
-            codes.add(415)
+            codes |= {413, 415}
         for code in sorted(codes):
             op["responses"][str(code)] = {
                 "description": _STATUS_TEXT.get(code, "Error"),

@@ -7,6 +7,9 @@ Definitions (README "Reports and exports"):
 - a converting visitor has a paid order carrying their visitor id, purchased in the period;
 - order value is the mean total of those orders; revenue per visitor is their total over all
   visitors of the arm (zeros included);
+- events sent with a visitor id this service did not sign are refused and counted, not
+  stored; checkouts with one are sold without attribution and counted
+  (``refused_visitor_ids``: totals and per day);
 - treatment − holdout differences come with 95% confidence intervals (normal approximation:
   unpooled standard error for the CI, a pooled two-proportion z-test for the conversion
   p-value, Welch's z for revenue per visitor), and the relative lift with a CI by the delta
@@ -22,7 +25,7 @@ import math
 
 import sqlalchemy as sa
 
-from warranty import pricing
+from warranty import experiment, pricing
 from warranty.customer_facts import PURCHASE_STATUSES
 from warranty.experiment import HOLDOUT, TREATMENT
 from warranty.models import Claim, NpsAnswer, Order, OrderLine, Product, VisitorEvent
@@ -135,9 +138,22 @@ def conversion(ctx: Context) -> Result:
                     "conversion_rate": tests["conversion_rate"][field],
                     "revenue_per_visitor": tests["revenue_per_visitor"][field]}
                    for field in ("difference", "ci_low", "ci_high", "p_value")]
+    refused = refused_visitor_ids(ctx)
+    table_extra.append({"arm": "events refused (unsigned or foreign visitor ids)",
+                        "visitors": refused["events"]})
     return Result("conversion", ctx.period, ctx.settings.currency, columns, rows,
                   money={"revenue", "average_order_value", "revenue_per_visitor"},
-                  extra={"tests": tests, "confidence": 0.95}, table_extra=table_extra)
+                  extra={"tests": tests, "confidence": 0.95, "refused_visitor_ids": refused},
+                  table_extra=table_extra)
+
+
+def refused_visitor_ids(ctx: Context) -> dict:
+    """What was refused in the period for a visitor id this service did not sign: events
+    (not stored, so not in the figures above) and checkouts (sold, but not attributed)."""
+    by_day = experiment.refused_counts(ctx.session, ctx.period.start, ctx.period.end)
+    return {"events": sum(r["count"] for r in by_day if r["source"] == "events"),
+            "checkouts": sum(r["count"] for r in by_day if r["source"] == "checkout"),
+            "by_day": by_day}
 
 
 def _band_label(rules: pricing.RuleDocument, category: str | None, price: int | None) -> str:

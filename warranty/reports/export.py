@@ -17,6 +17,9 @@ FORMATS = {"json": "application/json",
            "csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 CHUNK_ROWS = 1000
+# A spreadsheet reads a cell that begins with one of these as a formula (OWASP "CSV
+# injection"); full-width forms too, which spreadsheets in Japanese take for the ASCII ones.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 
 
 def _plain(value):
@@ -57,19 +60,39 @@ def _cells(result: Result, row: dict) -> list:
     return cells
 
 
+def is_formula_like(value: str) -> bool:
+    """Whether a spreadsheet would take text for a formula (leading spaces skipped)."""
+    return value.lstrip(" ").startswith(FORMULA_STARTS)
+
+
+def csv_text(value: str) -> str:
+    """Text for a CSV cell: one that would read as a formula gets a leading apostrophe,
+    which spreadsheets show as text (numbers are never text, so they are never touched)."""
+    return "'" + value if is_formula_like(value) else value
+
+
 def _all_rows(result: Result) -> Iterator[dict]:
     """The table rows, then the extra table rows (totals)."""
     yield from result.rows
     yield from result.table_extra
 
 
+def _csv_cell(value) -> object:
+    """One CSV cell: blank for None, text neutralised, numbers and dates as they are."""
+    if value is None:
+        return ""
+    return csv_text(value) if isinstance(value, str) else _plain(value)
+
+
 def csv_chunks(result: Result) -> Iterator[str]:
     """CSV with a header row; money in major units of the store currency."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(result.columns)
+    # CRLF row ends (RFC 4180): a field holding a CR or LF is then always quoted, so text
+    # with a stray CR can never split a row.
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([csv_text(name) for name in result.columns])
     for count, row in enumerate(_all_rows(result), start=1):
-        writer.writerow(["" if c is None else _plain(c) for c in _cells(result, row)])
+        writer.writerow([_csv_cell(c) for c in _cells(result, row)])
         if count % CHUNK_ROWS == 0:
             yield out.getvalue()
             out.seek(0)
@@ -84,12 +107,24 @@ def xlsx_chunks(result: Result, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
     only complete at the end, hence the temporary file.
     """
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=result.name[:31])
-    sheet.append(result.columns)
+
+    def cell(value):
+        # openpyxl stores any text that begins with "=" as a live formula: such text goes in
+        # as a cell of the string type, so it shows as typed and never runs. Other text is a
+        # string cell already; numbers (Decimal money, negatives too) stay number cells.
+        if isinstance(value, str) and value.startswith("="):
+            text = WriteOnlyCell(sheet, value=value)
+            text.data_type = "s"
+            return text
+        return value
+
+    sheet.append([cell(name) for name in result.columns])
     for row in _all_rows(result):
-        sheet.append(_cells(result, row))  # Decimal money is a number cell
+        sheet.append([cell(value) for value in _cells(result, row)])
     with tempfile.TemporaryFile() as handle:
         workbook.save(handle)
         handle.seek(0)

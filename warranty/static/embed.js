@@ -75,16 +75,18 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
   const nextId = () => 'wty-' + (++uid);
 
   // --- visitor, arm, events --------------------------------------------------------
-  const visitorId = () => {
-    let id = local.get('vid') || (document.cookie.match(/(?:^|; )wty_vid=([\w-]+)/) || [])[1];
-    if (!/^[\w-]{8,64}$/.test(id || '')) {
-      id = 'v' + Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
-    }
+  // The visitor id is issued and signed by the service (the assignment call): kept in
+  // localStorage and a first-party cookie, sent back each time; an id the service did not
+  // sign (an old or made-up one) is replaced by a new one in the answer.
+  const storedVisitor = () => {
+    const id = local.get('vid') || (document.cookie.match(/(?:^|; )wty_vid=([\w-]+)/) || [])[1];
+    return /^[\w-]{8,64}$/.test(id || '') ? id : null;
+  };
+  const keepVisitor = (id) => {
     local.set('vid', id);
     document.cookie = 'wty_vid=' + id + '; path=/; max-age=31536000; samesite=lax';
-    return id;
   };
-  const VID = visitorId();
+  let VID = storedVisitor();
   let ARM = null;
   let SHOW = false;
 
@@ -435,6 +437,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     return res;
   };
   const checkout = async (opts, retried) => {
+    await ready; // the signed visitor id first, so the order is attributed to this visitor
     const lines = cart(opts.items);
     const body = { order_ref: opts.order_ref, customer_email: opts.customer_email, visitor_id: VID, success_url: opts.success_url, cancel_url: opts.cancel_url, lines };
     let res;
@@ -507,7 +510,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
   ]);
   const ready = (async () => {
     try {
-      const a = await api('GET', '/experiment/assignment?visitor_id=' + VID);
+      const a = await api('GET', '/experiment/assignment' + (VID ? '?visitor_id=' + encodeURIComponent(VID) : ''));
+      VID = a.visitor_id;
+      keepVisitor(VID);
       ARM = a.arm;
       SHOW = a.show_offers;
     } catch (err) {

@@ -23,6 +23,7 @@ from warranty import auth_sessions, i18n, money, uploads
 from warranty.dates import store_today, utcnow
 from warranty.db import get_session, get_write_engine
 from warranty.errors import DomainError
+from warranty.errors_http import refuse_unstorable
 from warranty.models import AuthSession, ClaimFile
 from warranty.settings import Settings
 
@@ -181,9 +182,15 @@ def protect(bp: Blueprint) -> None:
     """Give a page blueprint CSRF checks and the page language (JSON APIs never get this)."""
 
     @bp.before_request
-    def _before() -> None:
+    def _before():
         page_language()
+        if request.method in UNSAFE:
+            # The pages are what takes forms: screened here, where they are read.
+            refused = refuse_unstorable(request.form.to_dict(flat=False))
+            if refused is not None:
+                return refused
         check_csrf()
+        return None
 
 
 def install(bp: Blueprint) -> None:

@@ -24,6 +24,7 @@ from warranty import auth_sessions, claims, magic_links, money, notifications, u
 from warranty.db import get_session
 from warranty.errors import DomainError
 from warranty.models import AuthSession, Contract
+from warranty.text import whole_number
 from warranty.web import (
     install,
     page_language,
@@ -343,11 +344,11 @@ def nps():
         return render_template("customer/nps.html", token=token, state="already", errors={})
     if request.method == "GET":
         return render_template("customer/nps.html", token=token, state="ask", errors={})
-    score_text = request.form.get("score") or ""
-    if not score_text.isdigit() or not 0 <= int(score_text) <= 10:
+    score = whole_number(request.form.get("score"))
+    if score is None or not 0 <= score <= 10:
         return render_template("customer/nps.html", token=token, state="ask",
                                errors={"score": "nps.choose"}), 422
-    claims.record_nps(session=db, claim=claim, score=int(score_text),
+    claims.record_nps(session=db, claim=claim, score=score,
                       comment=request.form.get("comment") or "")
     db.commit()
     return render_template("customer/nps.html", token=token, state="thanks", errors={})

@@ -26,6 +26,7 @@ from sqlmodel import select
 from warranty.db import get_session
 from warranty.models import Order, Product
 from warranty.money import format_amount
+from warranty.text import whole_number
 from warranty.web import protect
 
 bp = Blueprint("demo_store", __name__)
@@ -77,10 +78,7 @@ def _cart() -> dict[str, int]:
 
 def _quantity(raw: str | None) -> int:
     """A quantity from a form, within 1..MAX_QUANTITY."""
-    try:
-        return max(1, min(MAX_QUANTITY, int(raw or "1")))
-    except ValueError:
-        return 1
+    return max(1, min(MAX_QUANTITY, whole_number(raw) or 1))
 
 
 @bp.get("/")

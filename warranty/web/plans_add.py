@@ -8,6 +8,7 @@ from warranty import checkout, money
 from warranty.api.checkout import hosted
 from warranty.db import get_session
 from warranty.errors import DomainError
+from warranty.text import whole_number
 from warranty.web import protect
 
 bp = Blueprint("plans_add", __name__)
@@ -63,7 +64,9 @@ def buy():
         return render_template("plans/add.html", error="Choose a plan. / プランを選んでください。",
                                **context), 422
     try:
-        quantity = int(request.form.get("quantity", "1"))
+        quantity = whole_number(request.form.get("quantity", "1"))
+        if quantity is None:
+            raise ValueError("quantity is not a whole number")
         body = checkout.PostPurchaseIn(
             order_id=context["order"].public_id, line_no=context["line"]["line_no"],
             offer_token=chosen["offer_token"], quantity=quantity,

@@ -57,6 +57,7 @@ def dashboard():
     ctx = reports.Context(session=session, settings=settings, period=period)
     finance = reports.run_report("finance", ctx)
     retention = reports.run_report("retention", ctx)
+    conversion = reports.run_report("conversion", ctx)
     by_month = finance.extra["by_month"]
     labels = [r["month"] for r in by_month]
     chart_revenue = charts.bar_chart(labels, {
@@ -74,6 +75,7 @@ def dashboard():
     books = periods.state(session, store_today(settings.timezone))
     return render_template("staff/reports.html", period=period, error=error,
                            finance=finance.extra, retention=retention, fmt=fmt,
+                           conversion=conversion,
                            chart_revenue=chart_revenue, chart_deferred=chart_deferred,
                            exports=exports, books=books,
                            can_close=auth.may(g.staff.role, "close_periods"),

@@ -19,6 +19,7 @@ from warranty import attention, auth, claims, money, redact, staff_accounts
 from warranty.db import get_session
 from warranty.errors import DomainError, Forbidden
 from warranty.models import Contract, Order
+from warranty.text import whole_number
 from warranty.web import protect, send_claim_file, settings, sign_in, sign_out, signed_in
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -157,8 +158,10 @@ def queue():
     status = status if status in claims.STATUSES else None
     flt = claims.QueueFilter(status=status, category=(request.args.get("category") or None),
                              date_from=_date_arg("from"), date_to=_date_arg("to"))
-    page = request.args.get("page", "1")
-    page_no = int(page) if page.isdigit() and 0 < int(page) < 10000 else 1
+    page_no = whole_number(request.args.get("page", "1"))
+    if page_no is None or not 0 < page_no < 10000:
+        raise DomainError("page must be a whole number from 1 to 9999", code="invalid_page",
+                          status=400)
     rows, counts = claims.queue(get_session(), flt, timezone=settings().timezone, limit=50,
                                 offset=(page_no - 1) * 50)
     categories = sorted(get_session().exec(
