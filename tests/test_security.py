@@ -173,6 +173,32 @@ def test_event_intake_limits_are_shared_through_redis(settings, store_key, db):
     assert send(second, 10).status_code == 202  # what is left of the burst
 
 
+@pytest.mark.skipif(not _redis_up(), reason="needs Redis on 127.0.0.1:6379")
+def test_staff_sign_in_backoff_through_redis_ends_and_never_fails(settings, db):
+    """With Redis (the several-process deployment) a wait is stored with its expiry: the
+    address waits its backoff and then signs in, never a 500, never a wait without end."""
+    email = f"r{random.getrandbits(48):x}@store.example"  # counts of its own in shared Redis
+    add_staff(db, email=email)
+    app = create_app(settings.model_copy(update={
+        "ratelimit_storage_uri": "redis://127.0.0.1:6379", "rate_limit_sign_in": "1000/minute",
+        "staff_login_free_failures": 2, "staff_login_backoff_seconds": 1.5,
+        "rate_limit_staff_login_failures": "50/hour"}))
+    me = _caller()
+    assert [_login(app, email, "typo", me).status_code for _ in range(2)] == [401, 401]
+    waiting = _login(app, email, STAFF_PASSWORD, me)
+    assert waiting.status_code == 429 and 1 <= int(waiting.headers["Retry-After"]) <= 2
+    time.sleep(2.1)
+    assert _login(app, email, STAFF_PASSWORD, me).status_code == 303
+    # Past the account's cap every failing address waits the whole cap, in Redis too.
+    capped = create_app(settings.model_copy(update={
+        "ratelimit_storage_uri": "redis://127.0.0.1:6379", "rate_limit_sign_in": "1000/minute",
+        "rate_limit_staff_login_failures": "2 per 15 minutes"}))
+    botnet = [_caller() for _ in range(3)]
+    assert [_login(capped, email, "guess", a).status_code for a in botnet] == [401] * 3
+    refused = _login(capped, email, "guess", botnet[2])
+    assert refused.status_code == 429 and 850 < int(refused.headers["Retry-After"]) <= 900
+
+
 def test_security_headers_on_json_and_pages(settings, client):
     for path in ("/livez", "/openapi.json", "/api/v1/offers", "/my/plans"):
         assert client.get(path).headers["X-Content-Type-Options"] == "nosniff", path

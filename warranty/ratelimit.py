@@ -159,7 +159,9 @@ class RateLimits:
             delay = self.login_delay(failures, total)
             if delay:
                 self.storage.clear(wait)
-                self.storage.incr(wait, delay)
+                # Whole seconds, rounded up: Redis keeps no expiry of a fraction (it refuses
+                # it after counting, which left a wait that never ended).
+                self.storage.incr(wait, math.ceil(delay))
         return response
 
     def login_delay(self, failures: int, account_failures: int) -> float:
