@@ -94,6 +94,34 @@ def test_past_the_account_cap_every_failing_address_waits_and_fresh_ones_still_t
     assert _login(app, "alice@store.example", STAFF_PASSWORD, _caller()).status_code == 303
 
 
+def test_no_spelling_of_the_address_escapes_the_accounts_counts(settings, db):
+    """Whatever follows the address (white space past the field's 320 characters, each
+    attempt different), an attempt that reaches the account's password counts against that
+    account and address, and waits like the others."""
+    add_staff(db)
+    app = create_app(settings.model_copy(update={
+        "rate_limit_sign_in": "1000/minute", "staff_login_free_failures": 2,
+        "rate_limit_staff_login_failures": "5 per 15 minutes"}))
+    attacker = _caller()
+    blanks = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u2000\u3000"
+
+    def spelled(n: int) -> str:
+        rng = random.Random(n)
+        return "alice@store.example" + "".join(rng.choice(blanks) for _ in range(330)) + "x"
+
+    assert [_login(app, "alice@store.example", f"guess-{n}", attacker).status_code
+            for n in range(2)] == [401, 401]
+    # The address waits now: no spelling of it gets its password checked.
+    assert {_login(app, spelled(n), f"guess-{n}", attacker).status_code
+            for n in range(10)} <= {401, 429}
+    assert _login(app, spelled(99), STAFF_PASSWORD, attacker).status_code != 303
+    assert _login(app, "alice@store.example", STAFF_PASSWORD, attacker).status_code == 429
+    # Leading blanks, past 320 characters too, name the account like the address itself.
+    padded = " " * 400 + "Alice@store.example"
+    assert _login(app, padded, STAFF_PASSWORD, attacker).status_code == 429
+    assert _login(app, padded, STAFF_PASSWORD, _caller()).status_code == 303
+
+
 def test_the_same_address_signs_in_after_its_backoff(settings, db):
     add_staff(db)
     app = create_app(settings.model_copy(update={
