@@ -57,11 +57,12 @@ def register(app: Flask) -> None:
 
     @app.before_request
     def refuse_unstorable_query():
-        # Query strings of every page and endpoint: a NUL byte would reach PostgreSQL (which
-        # refuses it) from any text field. Bodies are screened where they are read: JSON by
-        # the API (spec.parse_body), forms by the pages that take them (web.protect), so no
-        # URL parses a body it does not use.
-        return refuse_unstorable(request.args.to_dict(flat=False))
+        # Query strings and path ids (/claims/%00) of every page and endpoint: a NUL byte
+        # would reach PostgreSQL (which refuses it) from any text field or id. Bodies are
+        # screened where they are read: JSON by the API (spec.parse_body), forms by the
+        # pages that take them (web.protect), so no URL parses a body it does not use.
+        return (refuse_unstorable(request.view_args or {})
+                or refuse_unstorable(request.args.to_dict(flat=False)))
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
