@@ -237,6 +237,35 @@ def test_security_headers_on_json_and_pages(settings, client):
         assert hsts.startswith("max-age=31536000"), path
 
 
+def test_answers_to_credentialed_requests_are_never_stored_by_a_cache(client, db, settings,
+                                                                     staff_headers, store_key):
+    """A customer token is a header shared caches know nothing of (unlike Authorization): a
+    cache in front that keyed on the URL would hand one customer's plans to the next. Every
+    answer to a request with credentials says no-store, exports and the customer API too."""
+    from tests.api.test_claims_api import _customer
+    from tests.factories import paid_order
+    from tests.web.pages import sign_in_staff
+
+    paid_order(db)
+    add_staff(db, role="finance")
+    answers = {
+        "customer plans": client.get("/api/v1/customer/plans",
+                                     headers=_customer(settings, store_key)),
+        "customer token": client.post("/api/v1/customer-tokens", headers=staff_headers,
+                                      json={"email": "buyer@example.com"}),
+        "history": client.get("/api/v1/customers/history?email=buyer@example.com",
+                              headers=staff_headers),
+        "csv export": client.get("/api/v1/reports/contracts?from=2020-01-01&to=2030-12-31"
+                                 "&format=csv", headers=staff_headers),
+    }
+    sign_in_staff(client)
+    answers["export page"] = client.get("/staff/reports/export/contracts?from=2020-01-01"
+                                        "&to=2030-12-31&format=csv")
+    for what, res in answers.items():
+        assert res.status_code in (200, 201), (what, res.status_code)
+        assert "no-store" in res.headers.get("Cache-Control", ""), what
+
+
 def test_behind_a_proxy_limits_count_the_forwarded_address(settings, store_key):
     proxy = _caller()
     app = create_app(settings.model_copy(update={"rate_limit_sign_in": "1/minute",
