@@ -79,3 +79,25 @@ def test_the_demo_servers_request_log_has_no_tokens(tmp_path):
     assert "GET /my/sign-in?token=[redacted]&lang=en HTTP/1.1" in written
     leaked = [token for token in tokens if token in written]
     assert leaked == []
+
+
+def test_the_readmes_nginx_sample_logs_paths_without_their_query():
+    """The README's reverse proxy is the first access log a link's token reaches: its sample
+    sets a log format of its own, without the query string (nginx's default format writes
+    ``$request``, the whole request line, tokens included) and without the referrer."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    (sample,) = [block for block in re.findall(r"```nginx\n(.*?)```", readme, re.S)
+                 if "proxy_pass" in block]
+    formats = dict(re.findall(r"log_format\s+(\w+)\s+((?:'[^']*'\s*)+);", sample))
+    logs = re.findall(r"^\s*access_log\s+(\S+)(?:\s+(\w+))?\s*;", sample, re.M)
+    assert logs, "the sample sets no access_log: nginx would log $request (the query too)"
+    for path, name in logs:
+        if path == "off":
+            continue
+        assert name in formats, f"access_log {path} uses nginx's default format"
+        for leaky in ("$request ", "$request\"", "$request_uri", "$args", "$query_string",
+                      "$arg_", "$http_referer"):
+            assert leaky not in formats[name] + " ", (name, leaky)
+        assert "$uri" in formats[name]

@@ -94,6 +94,34 @@ def test_past_the_account_cap_every_failing_address_waits_and_fresh_ones_still_t
     assert _login(app, "alice@store.example", STAFF_PASSWORD, _caller()).status_code == 303
 
 
+def test_no_spelling_of_the_address_escapes_the_accounts_counts(settings, db):
+    """Whatever follows the address (white space past the field's 320 characters, each
+    attempt different), an attempt that reaches the account's password counts against that
+    account and address, and waits like the others."""
+    add_staff(db)
+    app = create_app(settings.model_copy(update={
+        "rate_limit_sign_in": "1000/minute", "staff_login_free_failures": 2,
+        "rate_limit_staff_login_failures": "5 per 15 minutes"}))
+    attacker = _caller()
+    blanks = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u2000\u3000"
+
+    def spelled(n: int) -> str:
+        rng = random.Random(n)
+        return "alice@store.example" + "".join(rng.choice(blanks) for _ in range(330)) + "x"
+
+    assert [_login(app, "alice@store.example", f"guess-{n}", attacker).status_code
+            for n in range(2)] == [401, 401]
+    # The address waits now: no spelling of it gets its password checked.
+    assert {_login(app, spelled(n), f"guess-{n}", attacker).status_code
+            for n in range(10)} <= {401, 429}
+    assert _login(app, spelled(99), STAFF_PASSWORD, attacker).status_code != 303
+    assert _login(app, "alice@store.example", STAFF_PASSWORD, attacker).status_code == 429
+    # Leading blanks, past 320 characters too, name the account like the address itself.
+    padded = " " * 400 + "Alice@store.example"
+    assert _login(app, padded, STAFF_PASSWORD, attacker).status_code == 429
+    assert _login(app, padded, STAFF_PASSWORD, _caller()).status_code == 303
+
+
 def test_the_same_address_signs_in_after_its_backoff(settings, db):
     add_staff(db)
     app = create_app(settings.model_copy(update={
@@ -173,6 +201,32 @@ def test_event_intake_limits_are_shared_through_redis(settings, store_key, db):
     assert send(second, 10).status_code == 202  # what is left of the burst
 
 
+@pytest.mark.skipif(not _redis_up(), reason="needs Redis on 127.0.0.1:6379")
+def test_staff_sign_in_backoff_through_redis_ends_and_never_fails(settings, db):
+    """With Redis (the several-process deployment) a wait is stored with its expiry: the
+    address waits its backoff and then signs in, never a 500, never a wait without end."""
+    email = f"r{random.getrandbits(48):x}@store.example"  # counts of its own in shared Redis
+    add_staff(db, email=email)
+    app = create_app(settings.model_copy(update={
+        "ratelimit_storage_uri": "redis://127.0.0.1:6379", "rate_limit_sign_in": "1000/minute",
+        "staff_login_free_failures": 2, "staff_login_backoff_seconds": 1.5,
+        "rate_limit_staff_login_failures": "50/hour"}))
+    me = _caller()
+    assert [_login(app, email, "typo", me).status_code for _ in range(2)] == [401, 401]
+    waiting = _login(app, email, STAFF_PASSWORD, me)
+    assert waiting.status_code == 429 and 1 <= int(waiting.headers["Retry-After"]) <= 2
+    time.sleep(2.1)
+    assert _login(app, email, STAFF_PASSWORD, me).status_code == 303
+    # Past the account's cap every failing address waits the whole cap, in Redis too.
+    capped = create_app(settings.model_copy(update={
+        "ratelimit_storage_uri": "redis://127.0.0.1:6379", "rate_limit_sign_in": "1000/minute",
+        "rate_limit_staff_login_failures": "2 per 15 minutes"}))
+    botnet = [_caller() for _ in range(3)]
+    assert [_login(capped, email, "guess", a).status_code for a in botnet] == [401] * 3
+    refused = _login(capped, email, "guess", botnet[2])
+    assert refused.status_code == 429 and 850 < int(refused.headers["Retry-After"]) <= 900
+
+
 def test_security_headers_on_json_and_pages(settings, client):
     for path in ("/livez", "/openapi.json", "/api/v1/offers", "/my/plans"):
         assert client.get(path).headers["X-Content-Type-Options"] == "nosniff", path
@@ -181,6 +235,35 @@ def test_security_headers_on_json_and_pages(settings, client):
     for path in ("/livez", "/api/v1/offers", "/my/plans"):
         hsts = https.test_client().get(path).headers["Strict-Transport-Security"]
         assert hsts.startswith("max-age=31536000"), path
+
+
+def test_answers_to_credentialed_requests_are_never_stored_by_a_cache(client, db, settings,
+                                                                     staff_headers, store_key):
+    """A customer token is a header shared caches know nothing of (unlike Authorization): a
+    cache in front that keyed on the URL would hand one customer's plans to the next. Every
+    answer to a request with credentials says no-store, exports and the customer API too."""
+    from tests.api.test_claims_api import _customer
+    from tests.factories import paid_order
+    from tests.web.pages import sign_in_staff
+
+    paid_order(db)
+    add_staff(db, role="finance")
+    answers = {
+        "customer plans": client.get("/api/v1/customer/plans",
+                                     headers=_customer(settings, store_key)),
+        "customer token": client.post("/api/v1/customer-tokens", headers=staff_headers,
+                                      json={"email": "buyer@example.com"}),
+        "history": client.get("/api/v1/customers/history?email=buyer@example.com",
+                              headers=staff_headers),
+        "csv export": client.get("/api/v1/reports/contracts?from=2020-01-01&to=2030-12-31"
+                                 "&format=csv", headers=staff_headers),
+    }
+    sign_in_staff(client)
+    answers["export page"] = client.get("/staff/reports/export/contracts?from=2020-01-01"
+                                        "&to=2030-12-31&format=csv")
+    for what, res in answers.items():
+        assert res.status_code in (200, 201), (what, res.status_code)
+        assert "no-store" in res.headers.get("Cache-Control", ""), what
 
 
 def test_behind_a_proxy_limits_count_the_forwarded_address(settings, store_key):

@@ -138,3 +138,18 @@ def test_gunicorn_names_wrong_settings_without_their_values_and_stops():
     imported = _run([sys.executable, "-c", "import warranty.wsgi"], BAD)
     assert imported.returncode == 4
     _assert_named_not_shown(imported.stderr, ["WARRANTY_SMTP_PORT"])
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    # A Redis URI carries its password: a typo in the scheme must not print it.
+    ("WARRANTY_RATELIMIT_STORAGE_URI", f"rediss//:{SECRET_VALUE}@cache.internal:6379"),
+    ("WARRANTY_RATELIMIT_STORAGE_URI", f"{SECRET_VALUE}://cache.internal"),
+    ("WARRANTY_RATE_LIMIT_SIGN_IN", f"10/{SECRET_VALUE}"),
+    ("WARRANTY_RATE_LIMIT_STAFF_LOGIN_FAILURES", SECRET_VALUE),
+])
+def test_rate_limit_settings_are_checked_at_start_naming_the_variable_only(name, value):
+    real = {f"WARRANTY_{key.upper()}": val for key, val in REAL.items()}
+    imported = _run([sys.executable, "-c", "import warranty.wsgi"], {**real, name: value})
+    assert imported.returncode == 4, imported.stderr
+    assert name in imported.stderr and SECRET_VALUE not in imported.stderr
+    assert "Traceback" not in imported.stderr

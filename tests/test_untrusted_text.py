@@ -93,3 +93,21 @@ def test_a_stored_recipient_that_is_not_one_address_is_never_built(mail_settings
     with pytest.raises(UnsendableMail, match="not one mail address"):
         build_message(mail_settings, row)
 
+
+
+def test_a_path_never_writes_a_line_of_its_own_into_the_log(settings, staff_headers, caplog):
+    """The error log names the request's path: one with line breaks (``%0a``) stays on its
+    line, so nobody forges a log entry (here: while the database cannot be reached)."""
+    import logging
+
+    from warranty import create_app
+
+    down = create_app(settings.model_copy(update={
+        "database_url": "sqlite:////nonexistent-folder/warranty.db"}))
+    forged = "INFO:warranty.web.staff:staff sign-in: admin@store.example (admin)"
+    with caplog.at_level(logging.INFO):
+        res = down.test_client().get(f"/api/v1/claims/x%0a{forged}%0d%0a", headers=staff_headers)
+    assert res.status_code == 503
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("database unavailable" in m for m in messages), messages
+    assert not [m for m in messages if "\n" in m or "\r" in m], messages

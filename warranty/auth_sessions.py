@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from warranty.auth import hash_token
 from warranty.dates import utcnow
 from warranty.magic_links import MAX_AGE_SECONDS, PlansLink
-from warranty.models import AuthSession, UsedLink
+from warranty.models import AuthSession, UsedLink, VoidedLinks
 
 KINDS = ("customer", "staff", "customer_api")
 FULL, ORDER = "full", "order"  # customer scopes: the mailbox proved | one order's plans
@@ -85,6 +85,25 @@ def revoke_all(*, session: Session, subject: str, kinds: tuple[str, ...]) -> int
     return result.rowcount or 0
 
 
+def void_links(*, session: Session, email: str) -> None:
+    """Sign-in links mailed to ``email`` until now stop working (unused ones too)."""
+    email = email.strip().lower()
+    row = session.get(VoidedLinks, email)
+    if row is None:
+        session.add(VoidedLinks(email=email, voided_at=utcnow()))
+    else:
+        row.voided_at = utcnow()
+        session.add(row)
+    session.flush()
+
+
+def link_voided(session: Session, link: PlansLink) -> bool:
+    """Whether the link was mailed before its address's links were voided. Links carry
+    their time in whole seconds: one made in the second of the voiding counts as before."""
+    row = session.get(VoidedLinks, link.email)
+    return row is not None and link.issued_at <= int(row.voided_at.timestamp())
+
+
 def link_spent(session: Session, jti: str) -> bool:
     """Whether the sign-in link with this one-time id was used already."""
     return session.get(UsedLink, jti) is not None
@@ -104,7 +123,8 @@ def spend_link(*, session: Session, link: PlansLink) -> bool:
 def prune(*, session: Session) -> None:
     """Forget sessions ended long ago and spent links too old to sign in anyway."""
     now = utcnow()
-    sessions, links = AuthSession.__table__, UsedLink.__table__
+    sessions, links, voided = AuthSession.__table__, UsedLink.__table__, VoidedLinks.__table__
+    too_old = now - timedelta(seconds=MAX_AGE_SECONDS) - timedelta(days=1)
     session.execute(sessions.delete().where(sessions.c.expires_at < now - KEEP_ENDED))
-    session.execute(links.delete().where(
-        links.c.used_at < now - timedelta(seconds=MAX_AGE_SECONDS) - timedelta(days=1)))
+    session.execute(links.delete().where(links.c.used_at < too_old))
+    session.execute(voided.delete().where(voided.c.voided_at < too_old))

@@ -183,14 +183,17 @@ def revoke_staff_sessions(email: str) -> None:
 @main.command("revoke-customer-sessions")
 @click.argument("email")
 def revoke_customer_sessions(email: str) -> None:
-    """Sign a customer out of every browser and void their API customer tokens."""
+    """Sign a customer out of every browser, void their API customer tokens and the sign-in
+    links mailed to them until now."""
     from warranty import auth_sessions
 
     settings = _settings()
     with session_scope(settings.database_url) as session:
         count = auth_sessions.revoke_all(session=session, subject=email,
                                          kinds=("customer", "customer_api"))
-    click.echo(f"{count} customer session(s) and token(s) of {email.strip().lower()} revoked")
+        auth_sessions.void_links(session=session, email=email)
+    click.echo(f"{count} customer session(s) and token(s) of {email.strip().lower()} revoked; "
+               "the sign-in links mailed until now no longer work")
 
 
 @main.command()

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from warranty.api.spec import unstorable_text
 from warranty.errors import DomainError
+from warranty.text import one_line
 
 log = logging.getLogger(__name__)
 # PostgreSQL's answers when two transactions collided and one was rolled back: a
@@ -22,6 +23,12 @@ def _size(count: int | None) -> str:
     if count is None:
         return "size"
     return f"{count // (1024 * 1024)} MB" if count >= 1024 * 1024 else f"{count // 1024} KB"
+
+
+def _request_line() -> str:
+    """``GET /api/v1/claims/...`` for the log: the path is the caller's text, so its line
+    breaks and other controls become spaces (no forged log lines)."""
+    return f"{request.method} {one_line(request.path)}"
 
 
 def wants_json() -> bool:
@@ -57,11 +64,12 @@ def register(app: Flask) -> None:
 
     @app.before_request
     def refuse_unstorable_query():
-        # Query strings of every page and endpoint: a NUL byte would reach PostgreSQL (which
-        # refuses it) from any text field. Bodies are screened where they are read: JSON by
-        # the API (spec.parse_body), forms by the pages that take them (web.protect), so no
-        # URL parses a body it does not use.
-        return refuse_unstorable(request.args.to_dict(flat=False))
+        # Query strings and path ids (/claims/%00) of every page and endpoint: a NUL byte
+        # would reach PostgreSQL (which refuses it) from any text field or id. Bodies are
+        # screened where they are read: JSON by the API (spec.parse_body), forms by the
+        # pages that take them (web.protect), so no URL parses a body it does not use.
+        return (refuse_unstorable(request.view_args or {})
+                or refuse_unstorable(request.args.to_dict(flat=False)))
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
@@ -85,12 +93,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(sa.exc.InterfaceError)
     def database_unavailable(exc: sa.exc.DBAPIError):
         if getattr(exc.orig, "sqlstate", None) in COLLISIONS:
-            log.warning("concurrent change on %s %s: %s", request.method, request.path,
+            log.warning("concurrent change on %s: %s", _request_line(),
                         str(exc.orig).splitlines()[0])
             return _respond(409, "concurrent_change", "another request changed the same data "
                             "at the same moment; nothing was changed, reload and try again")
         # Down, restarting, unreachable (or SQLite's lock held too long): worth a retry.
-        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+        log.warning("database unavailable on %s: %s", _request_line(),
                     str(exc.orig).splitlines()[0] if exc.orig else exc)
         response = make_response(_respond(503, "database_unavailable",
                                           "the database is unavailable; try again shortly"))
@@ -99,6 +107,6 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s", _request_line())
         return _respond(500, "internal_error", "something went wrong on our side; "
                         "nothing was changed")

@@ -44,10 +44,16 @@ def make_token(settings: Settings, purpose: str, data: dict) -> str:
 def read_token(settings: Settings, purpose: str, token: str,
                max_age: int = MAX_AGE_SECONDS) -> dict:
     """The data of a valid token, or InvalidLink."""
+    return _read(settings, purpose, token, max_age)[0]
+
+
+def _read(settings: Settings, purpose: str, token: str, max_age: int) -> tuple[dict, int]:
+    """The data of a valid token and when it was signed (Unix time, whole seconds)."""
     if not token or len(token) > 4000:
         raise InvalidLink("this link is incomplete; ask for a new one")
     try:
-        data = _serializer(settings, purpose).loads(token, max_age=max_age)
+        data, signed_at = _serializer(settings, purpose).loads(token, max_age=max_age,
+                                                               return_timestamp=True)
     except SignatureExpired:
         raise InvalidLink("this link has expired; ask for a new one",
                           code="link_expired") from None
@@ -55,16 +61,18 @@ def read_token(settings: Settings, purpose: str, token: str,
         raise InvalidLink("this link is not valid; ask for a new one") from None
     if not isinstance(data, dict):
         raise InvalidLink("this link is not valid; ask for a new one")
-    return data
+    return data, int(signed_at.timestamp())
 
 
 @dataclass(frozen=True)
 class PlansLink:
-    """What a plans link carries: whose plans, its one-time id, and where it leads."""
+    """What a plans link carries: whose plans, its one-time id, where it leads, and when it
+    was made (Unix time, whole seconds)."""
 
     email: str
     jti: str
     next: str | None
+    issued_at: int = 0
 
 
 def safe_next(target: object) -> str | None:
@@ -93,14 +101,15 @@ def plans_link(settings: Settings, email: str, *, next: str | None = None,
 def read_plans_link(settings: Settings, token: str) -> PlansLink:
     """The valid plans link behind ``token``, or InvalidLink (forged, altered, expired, or an
     old link without a one-time id: those may not sign in any more)."""
-    data = read_token(settings, "plans", token)
+    data, issued_at = _read(settings, "plans", token, MAX_AGE_SECONDS)
     email, jti = data.get("email"), data.get("jti")
     if not isinstance(email, str) or "@" not in email:
         raise InvalidLink("this link is not valid; ask for a new one")
     if not isinstance(jti, str) or not 8 <= len(jti) <= 64:
         raise InvalidLink("this link no longer signs in; ask for a new one",
                           code="link_outdated")
-    return PlansLink(email=email, jti=jti, next=safe_next(data.get("next")))
+    return PlansLink(email=email, jti=jti, next=safe_next(data.get("next")),
+                     issued_at=issued_at)
 
 
 def email_of_link(settings: Settings, token: str) -> str | None:

@@ -454,6 +454,16 @@ class UsedLink(SQLModel, table=True):
     used_at: datetime = ts_field(index=True)
 
 
+class VoidedLinks(SQLModel, table=True):
+    """Sign-in links mailed to ``email`` before ``voided_at`` sign nobody in any more
+    (``warranty revoke-customer-sessions``: someone else may have read those mails)."""
+
+    __tablename__ = "voided_links"
+
+    email: str = Field(primary_key=True, max_length=320)
+    voided_at: datetime = ts_field()
+
+
 class Claim(SQLModel, table=True):
     """A customer's claim on one contract."""
 

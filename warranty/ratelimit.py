@@ -35,6 +35,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond, parse, storage, strate
 from werkzeug.exceptions import TooManyRequests
 
 from warranty.settings import Settings
+from warranty.staff_accounts import login_email
 
 # Setting name → the endpoints it limits.
 GROUPS = {
@@ -159,7 +160,9 @@ class RateLimits:
             delay = self.login_delay(failures, total)
             if delay:
                 self.storage.clear(wait)
-                self.storage.incr(wait, delay)
+                # Whole seconds, rounded up: Redis keeps no expiry of a fraction (it refuses
+                # it after counting, which left a wait that never ended).
+                self.storage.incr(wait, math.ceil(delay))
         return response
 
     def login_delay(self, failures: int, account_failures: int) -> float:
@@ -211,8 +214,8 @@ def per_second(rate: float, burst: int) -> RateLimitItem:
 
 
 def _login_email() -> str:
-    """The account a staff sign-in attempt is for."""
-    return (request.form.get("email") or "").strip().lower()[:320]
+    """The account a staff sign-in attempt is for, read as sign-in reads it."""
+    return login_email(request.form.get("email"))
 
 
 def limits() -> RateLimits | None:

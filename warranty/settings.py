@@ -178,6 +178,33 @@ class Settings(BaseSettings):
             raise ValueError("list IP addresses or networks, comma-separated, such as "
                              "10.0.0.5,10.1.0.0/16,fd00::/8") from None
 
+    @field_validator("rate_limit_offers", "rate_limit_checkout", "rate_limit_sign_in",
+                     "rate_limit_claims", "rate_limit_staff_login_failures")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        """A limit in the limits library's syntax, read at start rather than at the first
+        request (whose error would print the value)."""
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("write a rate such as 10/minute or 20 per 15 minutes") from None
+        return value
+
+    @field_validator("ratelimit_storage_uri")
+    @classmethod
+    def _storage_uri(cls, value: str) -> str:
+        """memory:// or a storage the limits library knows (redis://, rediss://, ...): checked
+        here, so that a mistyped URI, which holds the storage's password, is never printed."""
+        from limits.storage import SCHEMES
+
+        scheme, separator, _ = value.partition("://")
+        if not separator or scheme.lower() not in SCHEMES or scheme.lower().startswith("async"):
+            raise ValueError("use memory:// or redis://[:password@]host:6379[/db] (or another "
+                             "storage of the limits library)")
+        return value
+
     @field_validator("proxy_hops")
     @classmethod
     def _no_proxy_hops(cls, value: int) -> int:

@@ -14,6 +14,7 @@ from warranty.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from warranty.models import AuthSession, StaffUser
 
 MIN_PASSWORD = 12
+MAX_EMAIL = 320
 # Checked when the email is unknown, so a wrong email takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
 
@@ -21,7 +22,7 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
 def create_staff(*, session: Session, email: str, role: str, password: str) -> StaffUser:
     """Add a staff account (caller commits)."""
     email = (email or "").strip().lower()
-    if "@" not in email or len(email) > 320:
+    if "@" not in email or len(email) > MAX_EMAIL:
         raise ValidationFailed("give the staff member's email address", code="invalid_email")
     role = normalize_role(role)
     if role not in ROLES:
@@ -38,14 +39,24 @@ def create_staff(*, session: Session, email: str, role: str, password: str) -> S
     return user
 
 
+def login_email(typed: str | None) -> str:
+    """The account a sign-in attempt names: the typed address trimmed and in lower case, or
+    "" (no account) when that is longer than an address can be. Sign-in and its throttle
+    (warranty.ratelimit) both read the attempt through this, so every spelling that reaches
+    an account's password counts against that account."""
+    email = (typed or "").strip().lower()
+    return email if len(email) <= MAX_EMAIL else ""
+
+
 def authenticate(*, session: Session, email: str, password: str) -> StaffUser:
     """The active staff account with this email and password, or Unauthorized.
 
-    The account is read under its row lock: a sign-in racing a change to it (disabled,
-    sessions revoked) sees that change committed, not the account as it was before.
+    ``email`` is what was typed (see ``login_email``). The account is read under its row
+    lock: a sign-in racing a change to it (disabled, sessions revoked) sees that change
+    committed, not the account as it was before.
     """
     user = session.exec(select(StaffUser)
-                        .where(StaffUser.email == (email or "").strip().lower())
+                        .where(StaffUser.email == login_email(email))
                         .with_for_update().execution_options(populate_existing=True)).first()
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if user is None or not valid or user.disabled_at is not None:

@@ -58,3 +58,38 @@ def test_unstorable_text_is_refused_not_a_500(client, staff_headers, store_key, 
     assert res.status_code == 422 and res.json["error"]["code"] == "invalid_text"
     query = client.get("/api/v1/offers?sku=a%00b", headers=store_key)
     assert query.status_code == 400 and query.json["error"]["code"] == "invalid_text"
+
+
+def test_unstorable_text_in_a_path_is_refused_on_every_route(app, client, db, settings,
+                                                             staff_headers, store_key):
+    """A NUL in an id of the path (``/api/v1/claims/%00``) is a 400 like one in a query,
+    never a 500 from PostgreSQL, on every route that takes an id, signed in or not."""
+    from werkzeug.routing.converters import NumberConverter
+
+    from tests.factories import add_staff
+    from tests.web.pages import sign_in_customer, sign_in_staff
+
+    add_staff(db)
+    sign_in_staff(client)
+    sign_in_customer(client, settings)
+    headers = {**staff_headers, **store_key}
+    walked = []
+    for rule in app.url_map.iter_rules():
+        if not rule.arguments or rule.endpoint == "static":
+            continue
+        # Text ids get the NUL; numbers (<int:...>) can't hold one and get 1.
+        numeric = {name for name, converter in rule._converters.items()
+                   if isinstance(converter, NumberConverter)}
+        if not set(rule.arguments) - numeric:
+            continue
+        values = {name: 1 if name in numeric else "a\x00b" for name in rule.arguments}
+        url = rule.build(values, append_unknown=False)[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            res = client.open(url, method=method, headers=headers,
+                              json={} if method == "POST" else None)
+            walked.append(rule.endpoint)
+            assert res.status_code < 500, (method, rule.rule, res.get_data(as_text=True))
+            if res.status_code not in (302, 401, 403, 405):
+                assert res.status_code == 400, (method, rule.rule, res.status_code)
+    assert {"claims_api.get_claim", "customer.claim_page", "staff.review",
+            "checkout.post_purchase_offers"} <= set(walked)

@@ -100,6 +100,37 @@ def test_a_magic_link_get_signs_nobody_in_the_post_does_once(client, db, setting
     assert mail.to == "buyer@example.com" and link_token(path) not in mail.body
 
 
+def test_revoking_a_customer_voids_the_links_mailed_before(client, db, settings, monkeypatch):
+    """``warranty revoke-customer-sessions`` is what a store runs when someone else read the
+    customer's mail: the links in the mails sent until then (a week's worth, each still
+    unused) sign nobody in afterwards; a link mailed later does."""
+    import time
+
+    from click.testing import CliRunner
+
+    from warranty.cli import main
+
+    paid_order(db, purchase_date=PURCHASE)
+    mailed = magic_links.plans_link(settings, "buyer@example.com").removeprefix(
+        settings.base_url)
+    for name, value in {"WARRANTY_ENV": "test", "WARRANTY_DATABASE_URL": settings.database_url,
+                        "WARRANTY_SECRET_KEY": settings.secret_key}.items():
+        monkeypatch.setenv(name, value)
+    done = CliRunner().invoke(main, ["revoke-customer-sessions", "Buyer@example.com"])
+    assert done.exit_code == 0 and "links mailed until now" in done.output, done.output
+    page, answer = _confirm(client, mailed)
+    assert page.status_code == 403 and "Sign in as" not in page.get_data(as_text=True)
+    assert answer.status_code == 403 and "Test TV" not in client.get("/my/plans").get_data(
+        as_text=True)
+    db.commit()  # end the read (SQLite)
+    assert db.exec(select(AuthSession)).all() == []
+    time.sleep(1.1)  # links carry their time in whole seconds
+    _, later = _confirm(client, magic_links.plans_link(settings, "buyer@example.com")
+                        .removeprefix(settings.base_url))
+    assert later.status_code == 303 and "Test TV" in client.get("/my/plans").get_data(
+        as_text=True)
+
+
 def test_a_claim_mail_leads_through_the_confirm_page_to_the_claim(client, db, settings):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
     claim = claims.file_claim(session=db, settings=settings, contract=contract,

@@ -33,6 +33,16 @@ def test_the_claim_queue_reads_full_width_page_numbers(client, db):
     assert client.get("/staff/claims?page=%EF%BC%92").status_code == 200  # "２"
 
 
+@pytest.mark.parametrize("page", OTHER_DIGITS + ["0", "10000", "-1", "abc"])
+def test_the_attention_queue_refuses_a_page_that_is_not_a_number(client, db, page):
+    add_staff(db)
+    sign_in_staff(client)
+    res = client.get("/staff/attention", query_string={"page": page},
+                     headers={"Accept": "text/html"})
+    assert res.status_code == 400 and b"invalid_page" in res.data
+    assert client.get("/staff/attention?page=%EF%BC%92").status_code == 200  # "２"
+
+
 @pytest.mark.parametrize("score", OTHER_DIGITS)
 def test_the_nps_score_refuses_other_digits(client, db, settings, score):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)

@@ -213,6 +213,10 @@ def install(bp: Blueprint) -> None:
         if settings().base_url.startswith("https://"):
             response.headers.setdefault("Strict-Transport-Security",
                                         "max-age=31536000; includeSubDomains")
+        if _credentialed():
+            # Someone's own data: no cache may keep it for the next caller. (Caches know
+            # Authorization, not X-Customer-Token, and nothing of our cookies.)
+            response.headers.setdefault("Cache-Control", "private, no-store")
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", CSP)
             response.headers.setdefault("X-Frame-Options", "DENY")
@@ -220,6 +224,12 @@ def install(bp: Blueprint) -> None:
             response.headers.setdefault("Referrer-Policy", "no-referrer")
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def _credentialed() -> bool:
+    """Whether the request carried credentials: a bearer or customer token, a session."""
+    return bool(request.headers.get("Authorization") or request.headers.get("X-Customer-Token")
+                or any(request.cookies.get(name) for name, _ in COOKIES.values()))
 
 
 def send_claim_file(row: ClaimFile) -> Response:

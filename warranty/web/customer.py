@@ -138,6 +138,8 @@ def _link_state(token: str) -> tuple[str, magic_links.PlansLink | None]:
         link = magic_links.read_plans_link(settings(), token)
     except magic_links.InvalidLink:
         return ("renew" if magic_links.email_of_link(settings(), token) else "invalid"), None
+    if auth_sessions.link_voided(get_session(), link):
+        return "renew", None  # mailed before the customer's sign-ins were revoked
     if auth_sessions.link_spent(get_session(), link.jti):
         return "spent", link
     return "confirm", link

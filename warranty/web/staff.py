@@ -111,9 +111,11 @@ def login():
         target = url_for("staff.queue")
     if request.method == "GET":
         return render_template("staff/login.html", error=None, email="", next=target)
-    email = (request.form.get("email") or "")[:320]
+    email = (request.form.get("email") or "")[:320]  # shown again in the form
     try:
-        user = staff_accounts.authenticate(session=get_session(), email=email,
+        # The whole typed value, read as the throttle reads it (staff_accounts.login_email).
+        user = staff_accounts.authenticate(session=get_session(),
+                                           email=request.form.get("email") or "",
                                            password=request.form.get("password") or "")
     except DomainError as exc:
         typed = email.strip().lower()
@@ -149,6 +151,16 @@ def _date_arg(name: str) -> date | None:
         return None
 
 
+def _page_number() -> int:
+    """The ``page`` of a list (1 by default); a 400 for anything but 1 to 9999 in ASCII or
+    full-width digits (``str.isdigit`` says yes to "²", which ``int`` then refuses)."""
+    page_no = whole_number(request.args.get("page", "1"))
+    if page_no is None or not 0 < page_no < 10000:
+        raise DomainError("page must be a whole number from 1 to 9999", code="invalid_page",
+                          status=400)
+    return page_no
+
+
 @bp.get("/")
 @bp.get("/claims")
 @staff_required
@@ -158,10 +170,7 @@ def queue():
     status = status if status in claims.STATUSES else None
     flt = claims.QueueFilter(status=status, category=(request.args.get("category") or None),
                              date_from=_date_arg("from"), date_to=_date_arg("to"))
-    page_no = whole_number(request.args.get("page", "1"))
-    if page_no is None or not 0 < page_no < 10000:
-        raise DomainError("page must be a whole number from 1 to 9999", code="invalid_page",
-                          status=400)
+    page_no = _page_number()
     rows, counts = claims.queue(get_session(), flt, timezone=settings().timezone, limit=50,
                                 offset=(page_no - 1) * 50)
     categories = sorted(get_session().exec(
@@ -308,8 +317,7 @@ def _render_attention(*, errors: dict | None = None, status: int = 200):
     wanted = wanted if wanted in (*attention.STATUSES, "all") else "open"
     kind = request.args.get("kind") or None
     kind = kind if kind in attention.KINDS else None
-    page = request.args.get("page", "1")
-    page_no = int(page) if page.isdigit() and 0 < int(page) < 10000 else 1
+    page_no = _page_number()
     found = attention.search(get_session(), status=None if wanted == "all" else wanted,
                              kind=kind, page=page_no, per_page=50)
     return render_template("staff/attention.html", found=found, wanted=wanted, kind=kind,
