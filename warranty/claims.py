@@ -227,7 +227,7 @@ def lock(session: Session, claim: Claim) -> Contract:
     contract, claim; docs/concurrency.md) leaves no room for deadlocks. Returns the contract.
     """
     contract = contracts.lock(session, claim.contract_id)
-    session.exec(select(Claim).where(Claim.id == claim.id).with_for_update()
+    session.exec(select(Claim).where(Claim.id == claim.id).with_for_update(key_share=True)
                  .execution_options(populate_existing=True)).one()
     return contract
 
@@ -236,7 +236,7 @@ def _unchanged(session: Session, claim: Claim) -> None:
     """Refuse a change decided on a status that is no longer the committed one (a caller
     that did not ``lock`` first would otherwise overwrite a concurrent decision)."""
     current = session.exec(select(Claim.status).where(Claim.id == claim.id)
-                           .with_for_update()).one()
+                           .with_for_update(key_share=True)).one()
     if current != claim.status:
         raise ClaimTransitionRefused(f"claim {claim.public_id} became {current} meanwhile; "
                                      "reload it")
@@ -421,7 +421,7 @@ def _apply_rules(*, session: Session, settings: Settings, claim: Claim, contract
 def _fulfil(session: Session, contract: Contract, *, claim: Claim, actor: str, why: str) -> None:
     """Mark the plan fulfilled (once), naming the claim that did it."""
     contract = session.exec(select(Contract).where(Contract.id == contract.id)
-                            .with_for_update().execution_options(populate_existing=True)).one()
+                            .with_for_update(key_share=True).execution_options(populate_existing=True)).one()
     if contract.status in CLAIMABLE:
         contracts.transition(session=session, contract=contract, to_status="fulfilled",
                              actor=actor, action="fulfilled", reason=why,

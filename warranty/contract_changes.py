@@ -174,7 +174,7 @@ def _lock_order(session: Session, order_id: int) -> Order:
     """The order re-read under its row lock: cancellations and returns on one order take it
     first (before its lines and contracts), so what was already promised back on it
     (``promised_on_order``) cannot change between the check and the new refund."""
-    return session.exec(select(Order).where(Order.id == order_id).with_for_update()
+    return session.exec(select(Order).where(Order.id == order_id).with_for_update(key_share=True)
                         .execution_options(populate_existing=True)).one()
 
 
@@ -269,7 +269,7 @@ def return_product_units(*, session: Session, settings: Settings, order_id: str,
     _lock_order(session, order.id)
     line = session.exec(select(OrderLine).where(OrderLine.order_id == order.id,
                                                 OrderLine.line_no == line_no)
-                        .with_for_update().execution_options(populate_existing=True)).first()
+                        .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
     if line is None or line.kind != "product":
         raise NotFound(f"order {order_id} has no product line {line_no}", code="unknown_line")
     kept = line.quantity - line.refunded_quantity
@@ -281,7 +281,7 @@ def return_product_units(*, session: Session, settings: Settings, order_id: str,
     active = session.exec(select(Contract).where(Contract.product_line_id == line.id,
                                                  Contract.status == "active")
                           .order_by(Contract.purchase_date.desc(), Contract.unit_index.desc())
-                          .with_for_update().execution_options(populate_existing=True)).all()
+                          .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
     excess = len(active) - (kept - quantity)
     cancelled = []
     for contract in active[:max(0, excess)]:

@@ -48,7 +48,7 @@ def lock(session: Session, contract_id: int) -> Contract:
     the order line, the contract, then its claims or refund (docs/concurrency.md).
     """
     contract = session.exec(select(Contract).where(Contract.id == contract_id)
-                            .with_for_update().execution_options(populate_existing=True)).first()
+                            .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
     if contract is None:
         raise NotFound(f"no contract {contract_id}", code="unknown_contract")
     return contract
@@ -63,7 +63,7 @@ def _unchanged(session: Session, contract: Contract) -> None:
     if contract.id is None:
         return
     current = session.exec(select(Contract.status).where(Contract.id == contract.id)
-                           .with_for_update()).one()
+                           .with_for_update(key_share=True)).one()
     if current != contract.status:
         raise Conflict(f"contract {contract.public_id} became {current} meanwhile; reload it",
                        code="concurrent_change")
@@ -158,7 +158,7 @@ def get_contract(session: Session, public_id: str, *, lock: bool = False) -> Con
     """
     query = select(Contract).where(Contract.public_id == public_id)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     contract = session.exec(query).first()
     if contract is None:
         raise NotFound(f"no contract {public_id}", code="unknown_contract")
@@ -235,7 +235,7 @@ def expire_ended(*, session: Session, today: date, limit: int) -> list[Contract]
     due = session.exec(select(Contract).where(Contract.status == "active",
                                               Contract.term_end < today)
                        .order_by(Contract.id).limit(limit)
-                       .with_for_update(skip_locked=True)).all()
+                       .with_for_update(skip_locked=True, key_share=True)).all()
     for contract in due:
         transition(session=session, contract=contract, to_status="expired", actor="system",
                    action="expired", reason=f"term ended on {contract.term_end.isoformat()}")

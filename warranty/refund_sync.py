@@ -100,7 +100,7 @@ def sync_charge(*, session: Session, settings: Settings, order: Order, charge,
     rows = session.exec(select(Refund).where(
         Refund.order_id == order.id,
         sa.or_(Refund.stripe_refund_id.in_(ids), Refund.idempotency_key.in_(keys)))
-        .order_by(Refund.id).with_for_update()
+        .order_by(Refund.id).with_for_update(key_share=True)
         .execution_options(populate_existing=True)).all() if ids else []
     by_stripe_id = {row.stripe_refund_id: row for row in rows if row.stripe_refund_id}
     by_key = {row.idempotency_key: row for row in rows}
@@ -144,7 +144,7 @@ def _product_lines(session: Session, order: Order) -> list[OrderLine]:
     """The order's product lines, locked, in line order."""
     return list(session.exec(select(OrderLine).where(OrderLine.order_id == order.id,
                                                      OrderLine.kind == "product")
-                             .order_by(OrderLine.line_no).with_for_update()
+                             .order_by(OrderLine.line_no).with_for_update(key_share=True)
                              .execution_options(populate_existing=True)).all())
 
 
@@ -179,7 +179,7 @@ def _charge_refunded_in_full(session: Session, settings: Settings, order: Order,
     # Plans on the order not tied to its own product lines (a post-purchase plan order).
     active = session.exec(select(Contract).where(Contract.order_id == order.id,
                                                  Contract.status == "active")
-                          .order_by(Contract.id).with_for_update()
+                          .order_by(Contract.id).with_for_update(key_share=True)
                           .execution_options(populate_existing=True)).all()
     for contract in active:
         made.append(contract_changes.cancel_refunded_plan(
@@ -191,7 +191,7 @@ def _charge_refunded_in_full(session: Session, settings: Settings, order: Order,
                                                  Refund.stripe_refund_id.is_(None),
                                                  Refund.covered_by_id.is_(None),
                                                  Refund.id != external.id)
-                            .with_for_update().execution_options(populate_existing=True)
+                            .with_for_update(key_share=True).execution_options(populate_existing=True)
                             ).all():
         if row.status == "pending" and row.stripe_refund_id is None:
             refunds.record_covered(session=session, refund=row, covering=external)
