@@ -58,7 +58,9 @@ ACCEPTS_FILES = frozenset({"submitted", "in_review", "info_requested", "approved
 # The customer-facing reasons of the automatic rules (texts in warranty/i18n.py).
 DENY_CODES = ("not_active", "plan_cancelled", "plan_fulfilled", "outside_term",
               "filed_too_late", "accident_not_covered", "waiting_period",
-              "manufacturer_warranty", "cap_used_up")
+              "manufacturer_warranty", "cap_used_up", "product_returned")
+# Claims not yet decided for good: a plan with one of these is not cancelled by staff.
+OPEN = frozenset(status for status in TRANSITIONS if status not in FINAL)
 # Contract statuses whose claims are judged, approved and paid: an expired plan still pays
 # for incidents inside its term (claimed within the filing window after it).
 CLAIMABLE = frozenset({"active", "expired"})
@@ -548,6 +550,37 @@ def close(*, session: Session, settings: Settings, claim: Claim, reason: str,
     if year_cap_used_up(session, contract, claim.coverage_year):
         _fulfil(session, contract, claim=claim, actor=actor, why="liability cap used up")
     return event
+
+
+def open_claims(session: Session, contract: Contract) -> list[Claim]:
+    """The plan's claims still open (filed, in review, waiting for information, approved
+    and not yet paid), oldest first; read under the contract's lock they cannot change, as
+    every filing and decision locks the contract first."""
+    return list(session.exec(select(Claim).where(Claim.contract_id == contract.id,
+                                                 Claim.status.in_(sorted(OPEN)))
+                             .order_by(Claim.id)).all())
+
+
+def settle_on_return(*, session: Session, settings: Settings, contract: Contract,
+                     actor: str) -> list[Claim]:
+    """Settle the open claims of a plan cancelled because its product went back (a return,
+    a refund of the payment): the customer has the product's and the whole plan's money
+    back, so nothing more is paid on it. Undecided claims are denied, approved ones closed,
+    each with ``product_returned`` (audit row, mail, store webhook). Call it with the
+    contract locked, before the cancellation: the claims are locked after it."""
+    settled = []
+    for claim in open_claims(session, contract):
+        lock(session, claim)
+        why = i18n.t("en", "deny.product_returned")
+        if claim.status == "approved":
+            transition(session=session, settings=settings, claim=claim, to_status="closed",
+                       actor=actor, action="product_returned", reason=why)
+        else:
+            claim.deny_code, claim.deny_reason = "product_returned", why
+            transition(session=session, settings=settings, claim=claim, to_status="denied",
+                       actor=actor, action="product_returned", reason=why)
+        settled.append(claim)
+    return settled
 
 
 # --- payouts ---------------------------------------------------------------------------

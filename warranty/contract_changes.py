@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, select
 
-from warranty import contracts, money, notifications, periods, refunds
+from warranty import claims, contracts, money, notifications, periods, refunds
 from warranty.claims import claims_paid_total
 from warranty.dates import days_inclusive, plan_span, span_days_unused, utcnow
 from warranty.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -201,6 +201,10 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
         if quote.amount and not order.stripe_payment_intent_id:
             raise Conflict(f"order {order.public_id} has no Stripe payment to refund",
                            code="no_payment_to_refund")
+    if action != "cancelled":
+        # The product went back: its open claims are settled with the plan.
+        claims.settle_on_return(session=session, settings=settings, contract=contract,
+                                actor=actor)
     booked_on = (dating.booked_on if dating is not None
                  else periods.booking_date(session, quote.cancel_date))
     refund = Refund(contract_id=contract.id, order_id=order.id, amount=quote.amount,
@@ -225,6 +229,29 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
     return refund
 
 
+def open_claims_dict(session: Session, contract: Contract) -> list[dict]:
+    """The plan's open claims as the quote and the refusal name them."""
+    return [{"claim": claim.public_id, "status": claim.status,
+             "incident_date": claim.incident_date.isoformat()}
+            for claim in claims.open_claims(session, contract)]
+
+
+def check_no_open_claims(session: Session, contract: Contract) -> None:
+    """Refuse to cancel a (locked) plan while a claim on it is open (409 ``claims_open``).
+
+    The refund is worked out with the claims paid by the cancellation, and a cancelled plan
+    pays nothing more: a claim in review or approved would either be paid on a plan already
+    refunded, or silently lost. Staff decide it first (pay, deny or close it), then cancel
+    with the refund that follows.
+    """
+    still_open = open_claims_dict(session, contract)
+    if still_open:
+        names = ", ".join(f"{c['claim']} ({c['status']})" for c in still_open)
+        raise Conflict(f"{contract.public_id} has open claims: {names}; pay, deny or close "
+                       "them first, then cancel", code="claims_open",
+                       details={"claims": still_open})
+
+
 def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
                     cancel_date: date, today: date, actor: str, reason: str,
                     role: str = "support", backdate_reason: str = "",
@@ -246,6 +273,7 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
     contract = contracts.get_contract(session, contract_id, lock=True)
     quote = quote_cancellation(session=session, settings=settings, contract=contract,
                                cancel_date=cancel_date, claims_paid=claims_paid)
+    check_no_open_claims(session, contract)
     if expected_amount is not None and expected_amount != quote.amount:
         raise Conflict(f"the refund is now {quote.amount}, not {expected_amount}; "
                        "ask for a new quote", code="quote_changed",

@@ -136,6 +136,14 @@ class QuoteQuery(BaseModel):
                                    "day as an adjustment (else 409 period_closed)")
 
 
+class OpenClaimOut(BaseModel):
+    """A claim on the plan that is not decided for good yet."""
+
+    claim: str
+    status: str
+    incident_date: date
+
+
 class RefundQuoteOut(BaseModel):
     """What cancelling gives back, with every figure of the computation."""
 
@@ -155,6 +163,9 @@ class RefundQuoteOut(BaseModel):
     booked_on: date = Field(description="the date the books take the refund on: the cancel "
                                         "date, or the first open day for an adjustment")
     adjustment: bool = Field(description="the cancel date is in a closed month")
+    open_claims: list[OpenClaimOut] = Field(
+        description="claims on the plan still open: the cancellation is refused (409 "
+                    "claims_open) until each is paid, denied or closed")
 
 
 class CancelBody(BaseModel):
@@ -292,7 +303,8 @@ def quote_cancellation(contract_id: str, query: QuoteQuery):
     quote = contract_changes.quote_cancellation(session=session, settings=settings,
                                                 contract=contract, cancel_date=cancel_date)
     return {**quote.as_dict(), "booked_on": dating.booked_on.isoformat(),
-            "adjustment": dating.adjustment}
+            "adjustment": dating.adjustment,
+            "open_claims": contract_changes.open_claims_dict(session, contract)}
 
 
 @endpoint(bp, "/contracts/<contract_id>/cancel", method="POST", summary="Confirm a cancellation",
