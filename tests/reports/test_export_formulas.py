@@ -31,7 +31,7 @@ def _orders(client, db, staff_headers):
         if ref not in single_line:
             db.add(Order(store_order_ref=ref, customer_email="d@example.com", currency="jpy",
                          total_amount=5, channel="external", status="paid",
-                         purchase_date=date(2026, 1, 6)))
+                         purchase_date=date(2026, 1, 6), booked_on=date(2026, 1, 6)))
     db.commit()
     assert db.execute(sa.select(sa.func.count()).select_from(Order)).scalar() == len(HOSTILE)
 
