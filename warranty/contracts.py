@@ -17,11 +17,13 @@ from warranty.models import Contract, ContractEvent, Order, OrderLine, Refund
 
 # Allowed status changes; anything else raises. "active" → "active" is a transfer. An
 # expired plan never becomes active again; it is fulfilled when a claim for an incident
-# inside its term (filed within the window after it) replaces the product or uses up the cap.
+# inside its term (filed within the window after it) replaces the product or uses up the cap,
+# and cancelled by a cancellation dated inside its term (the refund rule refuses later
+# dates), so that neither outcome depends on whether the expiry job ran first.
 TRANSITIONS: dict[str, set[str]] = {
     "active": {"cancelled", "expired", "fulfilled", "active"},
     "cancelled": set(),
-    "expired": {"fulfilled"},
+    "expired": {"fulfilled", "cancelled"},
     "fulfilled": set(),
 }
 
