@@ -256,20 +256,22 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
                     cancel_date: date, today: date, actor: str, reason: str,
                     role: str = "support", backdate_reason: str = "",
                     book_as_adjustment: bool = False, expected_amount: int | None = None,
-                    claims_paid: int | None = None) -> Refund:
+                    claims_paid: int | None = None, covered_by: str | None = None) -> Refund:
     """Confirm a quoted cancellation: contract cancelled, refund pending (caller commits).
 
     The date is bounded for the caller's ``role`` (``check_cancel_date``); the books' lock is
     taken first and held to the commit, so a month cannot close between the check and the
     refund's booking. ``expected_amount`` is the quoted refund staff saw; if the contract
     changed since (a claim was paid, ...) the amount differs and nothing happens
-    (``quote_changed``).
+    (``quote_changed``). ``covered_by`` names a refund made in Stripe's dashboard that
+    already gave this plan's money back: the refund is recorded as made by it, and nothing
+    is sent to Stripe (``refund_sync.cover_by`` checks it holds the amount).
     """
     dating = check_cancel_date(session=session, settings=settings, cancel_date=cancel_date,
                                today=today, role=role, backdate_reason=backdate_reason,
                                book_as_adjustment=book_as_adjustment)
     order_id = contracts.get_contract(session, contract_id).order_id
-    _lock_order(session, order_id)
+    order = _lock_order(session, order_id)
     contract = contracts.get_contract(session, contract_id, lock=True)
     quote = quote_cancellation(session=session, settings=settings, contract=contract,
                                cancel_date=cancel_date, claims_paid=claims_paid)
@@ -278,8 +280,13 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
         raise Conflict(f"the refund is now {quote.amount}, not {expected_amount}; "
                        "ask for a new quote", code="quote_changed",
                        details={"quote": quote.as_dict()})
+    cover = None
+    if covered_by:
+        from warranty import refund_sync  # it builds on this module
+
+        cover = refund_sync.cover_by(session, order, covered_by)
     return _cancel(session=session, settings=settings, contract=contract, quote=quote,
-                   actor=actor, reason=reason, action="cancelled", dating=dating)
+                   actor=actor, reason=reason, action="cancelled", dating=dating, cover=cover)
 
 
 def return_product_units(*, session: Session, settings: Settings, order_id: str, line_no: int,
