@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -156,3 +156,72 @@ def test_a_post_purchase_checkout_and_a_return_of_the_same_line_never_deadlock(
     db.expire_all()
     assert db.get(OrderLine, line.id).refunded_quantity == 1
     assert db.exec(select(Order).where(Order.parent_order_id == order.id)).one()
+
+
+def test_every_path_on_one_order_at_once_never_deadlocks(
+        pg, stripe_server, stripe_settings, db, store_key, staff_headers):
+    """Three rounds of eight paths on one order released together, each on its own
+    connection: a staff cancellation, a claim payout, a transfer, a product return, Stripe's
+    event for a refund made in its dashboard, a month close, the expiry job and the refund
+    worker. Each either does its work or is refused with its own reason; PostgreSQL never
+    has to break a circle of locks."""
+    import requests
+
+    from tests.claims.helpers import file
+    from tests.factories import load_rules, paid_order
+    from tests.races import post, together
+    from warranty import claims, worker
+    from warranty.auth import issue_token
+    from warranty.dates import store_today
+
+    load_rules(db)
+    finance = {"Authorization": f"Bearer {issue_token(session=db, name='books', role='finance')}"}
+    db.commit()
+    today = store_today(stripe_settings.timezone)
+    bought = today.replace(day=1) - timedelta(days=20)  # last month: it can be closed
+    month = f"{bought:%Y-%m}"
+    before = deadlocks(pg)
+
+    def one_round(round_no: int) -> list:
+        order, plans = paid_order(db, quantity=3, plan_quantity=3, purchase_date=bought,
+                                  order_ref=f"L-{round_no}")
+        intent = stripe.PaymentIntent.create(amount=order.total_amount, currency="jpy",
+                                             payment_method="pm_card_visa", confirm=True)
+        order.stripe_payment_intent_id = intent.id
+        db.add(order)
+        db.commit()
+        claim = file(db, stripe_settings, plans[1], incident=bought, failure="breakdown",
+                     today=today)
+        claim.status, claim.decision, claim.approved_amount = "approved", "repair", 2000
+        db.add(claim)
+        db.commit()
+        assert claims.payout_quote(db, plans[1], claim).amount == 2000 - plans[1].deductible
+        outside = stripe.Refund.create(payment_intent=intent.id, amount=120000)
+        (event,) = wait_for(lambda: stripe_events("refund.created", outside.id))
+        base = stripe_server
+        amount = requests.get(
+            f"{base}/api/v1/contracts/{plans[0].public_id}/cancellation-quote",
+            headers=staff_headers, timeout=30).json()["amount"]
+        return together(
+            lambda: post(f"{base}/api/v1/contracts/{plans[0].public_id}/cancel",
+                         headers=staff_headers, json={"amount": amount, "reason": "asked"}),
+            lambda: post(f"{base}/api/v1/claims/{claim.public_id}/payout",
+                         headers=staff_headers, json={"method": "bank_transfer",
+                                                      "reference": "T"}),
+            lambda: post(f"{base}/api/v1/contracts/{plans[2].public_id}/transfer",
+                         headers=staff_headers, json={"email": f"new{round_no}@example.com"}),
+            lambda: post(f"{base}/api/v1/orders/{order.public_id}/lines/1/returns",
+                         headers=staff_headers, json={"quantity": 1}),
+            lambda: post_event(base, event),
+            lambda: post(f"{base}/api/v1/periods/{month}/close", headers=finance, json={}),
+            lambda: worker.run_expiry(settings=stripe_settings),
+            lambda: refunds.run_refunds(settings=stripe_settings))
+
+    for round_no in range(3):
+        for answer in one_round(round_no):
+            if isinstance(answer, requests.Response):
+                assert answer.status_code < 500, answer.text
+                if answer.status_code == 409:
+                    assert answer.json()["error"]["code"] != "concurrent_change", answer.text
+    time.sleep(0.6)
+    assert deadlocks(pg) == before
