@@ -20,6 +20,7 @@ from tests.factories import add_product, load_rules, rules_doc, stripe_paid_orde
 from tests.stripe_helpers import pay_hosted, wait_paid
 from warranty import create_app, money
 from warranty.models import Order, Product, Refund
+from warranty.text import sku_key
 
 THREE_DECIMAL = ["kwd", "bhd", "jod", "omr", "tnd"]
 
@@ -115,8 +116,8 @@ def test_checkout_refuses_a_price_stripe_cannot_charge(store, db):
     assert _upload_rules(client, settings, currency).status_code == 201
     key = {"X-Warranty-Key": settings.public_key}
     # A product sold without the catalog, and one stored before the catalog checked prices.
-    db.add(Product(sku="OLD-1", title="Old TV", store_category="tv", unit_price=12345,
-                   currency=currency, manufacturer_warranty_months=12))
+    db.add(Product(sku="OLD-1", sku_key=sku_key("OLD-1"), title="Old TV", store_category="tv",
+                   unit_price=12345, currency=currency, manufacturer_warranty_months=12))
     db.commit()
     for line in ({"sku": "NEW-1", "category": "tv"}, {"sku": "OLD-1"}):
         res = client.post("/api/v1/checkout/payment-intents", headers=key, json={
