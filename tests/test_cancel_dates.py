@@ -143,3 +143,54 @@ def test_never_into_a_closed_month_unless_booked_as_an_adjustment(
     assert done.status_code == 200, done.json
     assert (done.json["refund"]["cancel_date"], done.json["refund"]["booked_on"]) == (
         last_month_end.isoformat(), first_open.isoformat())
+
+
+def test_a_cancellation_dated_inside_the_term_does_not_depend_on_the_expiry_job(
+        stripe_settings, stripe_standin, db, tokens):
+    """The customer asked to cancel ten days ago, inside the term, which has ended since;
+    staff record it now. Whether the expiry job ran in between is no fact about the plan:
+    both plans refund the same for the same date, and end cancelled."""
+    from warranty import contracts
+    from warranty.dates import add_months
+
+    client = _app(stripe_settings)
+    today = store_today("Asia/Tokyo")
+    bought = add_months(today, -36) - timedelta(days=3)  # a 36-month term ended 4 days ago
+    expired = _paid_on(db, bought)
+    active = _paid_on(db, bought)
+    assert expired.term_end < today and expired.term_end >= today - timedelta(days=10)
+    assert [c.id for c in contracts.expire_ended(session=db, today=today, limit=1)] == [
+        expired.id]
+    db.commit()
+    answers = [_cancel(client, tokens["finance"], c, 10) for c in (expired, active)]
+    for quote, done in answers:
+        assert quote.status_code == 200, quote.json
+        assert done.status_code == 200, done.json
+        assert done.json["contract"]["status"] == "cancelled"
+    (q1, d1), (q2, d2) = answers
+    assert q1.json["rule"] == "pro_rata" and q1.json["unused_days"] > 0
+    assert d1.json["refund"]["amount"] == d2.json["refund"]["amount"] == q2.json["amount"] > 0
+    history = db.exec(select(ContractEvent.action).where(
+        ContractEvent.contract_id == expired.id).order_by(ContractEvent.id)).all()
+    assert history[1:3] == ["expired", "cancelled"]
+
+
+def test_an_expired_plan_is_not_cancelled_after_its_term(stripe_settings, stripe_standin, db,
+                                                         tokens):
+    from warranty import contracts
+    from warranty.dates import add_months
+
+    client = _app(stripe_settings)
+    today = store_today("Asia/Tokyo")
+    contract = _paid_on(db, add_months(today, -36) - timedelta(days=3))
+    contracts.expire_ended(session=db, today=today, limit=1)
+    db.commit()
+    quote, done = _cancel(client, tokens["finance"], contract, 0)
+    assert (quote.status_code, quote.json["error"]["code"]) == (409, "term_ended")
+    assert (done.status_code, done.json["error"]["code"]) == (409, "term_ended")
+
+
+def _paid_on(db, purchase_date):
+    """A plan bought on ``purchase_date``, paid on the stand-in."""
+    _, (contract,) = stripe_paid_order(db, purchase_date=purchase_date)
+    return contract

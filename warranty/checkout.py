@@ -404,7 +404,8 @@ def lock_line(session: Session, line_id: int) -> OrderLine:
     Everything that decides how many plans a line can still take holds it: a post-purchase
     checkout's check, the payment that turns it into contracts, a product return.
     """
-    return session.exec(select(OrderLine).where(OrderLine.id == line_id).with_for_update()
+    return session.exec(select(OrderLine).where(OrderLine.id == line_id)
+                        .with_for_update(key_share=True)
                         .execution_options(populate_existing=True)).one()
 
 

@@ -58,7 +58,9 @@ ACCEPTS_FILES = frozenset({"submitted", "in_review", "info_requested", "approved
 # The customer-facing reasons of the automatic rules (texts in warranty/i18n.py).
 DENY_CODES = ("not_active", "plan_cancelled", "plan_fulfilled", "outside_term",
               "filed_too_late", "accident_not_covered", "waiting_period",
-              "manufacturer_warranty", "cap_used_up")
+              "manufacturer_warranty", "cap_used_up", "product_returned")
+# Claims not yet decided for good: a plan with one of these is not cancelled by staff.
+OPEN = frozenset(status for status in TRANSITIONS if status not in FINAL)
 # Contract statuses whose claims are judged, approved and paid: an expired plan still pays
 # for incidents inside its term (claimed within the filing window after it).
 CLAIMABLE = frozenset({"active", "expired"})
@@ -227,7 +229,7 @@ def lock(session: Session, claim: Claim) -> Contract:
     contract, claim; docs/concurrency.md) leaves no room for deadlocks. Returns the contract.
     """
     contract = contracts.lock(session, claim.contract_id)
-    session.exec(select(Claim).where(Claim.id == claim.id).with_for_update()
+    session.exec(select(Claim).where(Claim.id == claim.id).with_for_update(key_share=True)
                  .execution_options(populate_existing=True)).one()
     return contract
 
@@ -236,7 +238,7 @@ def _unchanged(session: Session, claim: Claim) -> None:
     """Refuse a change decided on a status that is no longer the committed one (a caller
     that did not ``lock`` first would otherwise overwrite a concurrent decision)."""
     current = session.exec(select(Claim.status).where(Claim.id == claim.id)
-                           .with_for_update()).one()
+                           .with_for_update(key_share=True)).one()
     if current != claim.status:
         raise ClaimTransitionRefused(f"claim {claim.public_id} became {current} meanwhile; "
                                      "reload it")
@@ -421,7 +423,7 @@ def _apply_rules(*, session: Session, settings: Settings, claim: Claim, contract
 def _fulfil(session: Session, contract: Contract, *, claim: Claim, actor: str, why: str) -> None:
     """Mark the plan fulfilled (once), naming the claim that did it."""
     contract = session.exec(select(Contract).where(Contract.id == contract.id)
-                            .with_for_update().execution_options(populate_existing=True)).one()
+                            .with_for_update(key_share=True).execution_options(populate_existing=True)).one()
     if contract.status in CLAIMABLE:
         contracts.transition(session=session, contract=contract, to_status="fulfilled",
                              actor=actor, action="fulfilled", reason=why,
@@ -548,6 +550,37 @@ def close(*, session: Session, settings: Settings, claim: Claim, reason: str,
     if year_cap_used_up(session, contract, claim.coverage_year):
         _fulfil(session, contract, claim=claim, actor=actor, why="liability cap used up")
     return event
+
+
+def open_claims(session: Session, contract: Contract) -> list[Claim]:
+    """The plan's claims still open (filed, in review, waiting for information, approved
+    and not yet paid), oldest first; read under the contract's lock they cannot change, as
+    every filing and decision locks the contract first."""
+    return list(session.exec(select(Claim).where(Claim.contract_id == contract.id,
+                                                 Claim.status.in_(sorted(OPEN)))
+                             .order_by(Claim.id)).all())
+
+
+def settle_on_return(*, session: Session, settings: Settings, contract: Contract,
+                     actor: str) -> list[Claim]:
+    """Settle the open claims of a plan cancelled because its product went back (a return,
+    a refund of the payment): the customer has the product's and the whole plan's money
+    back, so nothing more is paid on it. Undecided claims are denied, approved ones closed,
+    each with ``product_returned`` (audit row, mail, store webhook). Call it with the
+    contract locked, before the cancellation: the claims are locked after it."""
+    settled = []
+    for claim in open_claims(session, contract):
+        lock(session, claim)
+        why = i18n.t("en", "deny.product_returned")
+        if claim.status == "approved":
+            transition(session=session, settings=settings, claim=claim, to_status="closed",
+                       actor=actor, action="product_returned", reason=why)
+        else:
+            claim.deny_code, claim.deny_reason = "product_returned", why
+            transition(session=session, settings=settings, claim=claim, to_status="denied",
+                       actor=actor, action="product_returned", reason=why)
+        settled.append(claim)
+    return settled
 
 
 # --- payouts ---------------------------------------------------------------------------

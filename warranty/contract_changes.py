@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, select
 
-from warranty import contracts, money, notifications, periods, refunds
+from warranty import claims, contracts, money, notifications, periods, refunds
 from warranty.claims import claims_paid_total
 from warranty.dates import days_inclusive, plan_span, span_days_unused, utcnow
 from warranty.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -174,7 +174,7 @@ def _lock_order(session: Session, order_id: int) -> Order:
     """The order re-read under its row lock: cancellations and returns on one order take it
     first (before its lines and contracts), so what was already promised back on it
     (``promised_on_order``) cannot change between the check and the new refund."""
-    return session.exec(select(Order).where(Order.id == order_id).with_for_update()
+    return session.exec(select(Order).where(Order.id == order_id).with_for_update(key_share=True)
                         .execution_options(populate_existing=True)).one()
 
 
@@ -201,6 +201,10 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
         if quote.amount and not order.stripe_payment_intent_id:
             raise Conflict(f"order {order.public_id} has no Stripe payment to refund",
                            code="no_payment_to_refund")
+    if action != "cancelled":
+        # The product went back: its open claims are settled with the plan.
+        claims.settle_on_return(session=session, settings=settings, contract=contract,
+                                actor=actor)
     booked_on = (dating.booked_on if dating is not None
                  else periods.booking_date(session, quote.cancel_date))
     refund = Refund(contract_id=contract.id, order_id=order.id, amount=quote.amount,
@@ -225,33 +229,64 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
     return refund
 
 
+def open_claims_dict(session: Session, contract: Contract) -> list[dict]:
+    """The plan's open claims as the quote and the refusal name them."""
+    return [{"claim": claim.public_id, "status": claim.status,
+             "incident_date": claim.incident_date.isoformat()}
+            for claim in claims.open_claims(session, contract)]
+
+
+def check_no_open_claims(session: Session, contract: Contract) -> None:
+    """Refuse to cancel a (locked) plan while a claim on it is open (409 ``claims_open``).
+
+    The refund is worked out with the claims paid by the cancellation, and a cancelled plan
+    pays nothing more: a claim in review or approved would either be paid on a plan already
+    refunded, or silently lost. Staff decide it first (pay, deny or close it), then cancel
+    with the refund that follows.
+    """
+    still_open = open_claims_dict(session, contract)
+    if still_open:
+        names = ", ".join(f"{c['claim']} ({c['status']})" for c in still_open)
+        raise Conflict(f"{contract.public_id} has open claims: {names}; pay, deny or close "
+                       "them first, then cancel", code="claims_open",
+                       details={"claims": still_open})
+
+
 def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
                     cancel_date: date, today: date, actor: str, reason: str,
                     role: str = "support", backdate_reason: str = "",
                     book_as_adjustment: bool = False, expected_amount: int | None = None,
-                    claims_paid: int | None = None) -> Refund:
+                    claims_paid: int | None = None, covered_by: str | None = None) -> Refund:
     """Confirm a quoted cancellation: contract cancelled, refund pending (caller commits).
 
     The date is bounded for the caller's ``role`` (``check_cancel_date``); the books' lock is
     taken first and held to the commit, so a month cannot close between the check and the
     refund's booking. ``expected_amount`` is the quoted refund staff saw; if the contract
     changed since (a claim was paid, ...) the amount differs and nothing happens
-    (``quote_changed``).
+    (``quote_changed``). ``covered_by`` names a refund made in Stripe's dashboard that
+    already gave this plan's money back: the refund is recorded as made by it, and nothing
+    is sent to Stripe (``refund_sync.cover_by`` checks it holds the amount).
     """
     dating = check_cancel_date(session=session, settings=settings, cancel_date=cancel_date,
                                today=today, role=role, backdate_reason=backdate_reason,
                                book_as_adjustment=book_as_adjustment)
     order_id = contracts.get_contract(session, contract_id).order_id
-    _lock_order(session, order_id)
+    order = _lock_order(session, order_id)
     contract = contracts.get_contract(session, contract_id, lock=True)
     quote = quote_cancellation(session=session, settings=settings, contract=contract,
                                cancel_date=cancel_date, claims_paid=claims_paid)
+    check_no_open_claims(session, contract)
     if expected_amount is not None and expected_amount != quote.amount:
         raise Conflict(f"the refund is now {quote.amount}, not {expected_amount}; "
                        "ask for a new quote", code="quote_changed",
                        details={"quote": quote.as_dict()})
+    cover = None
+    if covered_by:
+        from warranty import refund_sync  # it builds on this module
+
+        cover = refund_sync.cover_by(session, order, covered_by)
     return _cancel(session=session, settings=settings, contract=contract, quote=quote,
-                   actor=actor, reason=reason, action="cancelled", dating=dating)
+                   actor=actor, reason=reason, action="cancelled", dating=dating, cover=cover)
 
 
 def return_product_units(*, session: Session, settings: Settings, order_id: str, line_no: int,
@@ -269,7 +304,7 @@ def return_product_units(*, session: Session, settings: Settings, order_id: str,
     _lock_order(session, order.id)
     line = session.exec(select(OrderLine).where(OrderLine.order_id == order.id,
                                                 OrderLine.line_no == line_no)
-                        .with_for_update().execution_options(populate_existing=True)).first()
+                        .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
     if line is None or line.kind != "product":
         raise NotFound(f"order {order_id} has no product line {line_no}", code="unknown_line")
     kept = line.quantity - line.refunded_quantity
@@ -281,7 +316,7 @@ def return_product_units(*, session: Session, settings: Settings, order_id: str,
     active = session.exec(select(Contract).where(Contract.product_line_id == line.id,
                                                  Contract.status == "active")
                           .order_by(Contract.purchase_date.desc(), Contract.unit_index.desc())
-                          .with_for_update().execution_options(populate_existing=True)).all()
+                          .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
     excess = len(active) - (kept - quantity)
     cancelled = []
     for contract in active[:max(0, excess)]:

@@ -17,11 +17,13 @@ from warranty.models import Contract, ContractEvent, Order, OrderLine, Refund
 
 # Allowed status changes; anything else raises. "active" → "active" is a transfer. An
 # expired plan never becomes active again; it is fulfilled when a claim for an incident
-# inside its term (filed within the window after it) replaces the product or uses up the cap.
+# inside its term (filed within the window after it) replaces the product or uses up the cap,
+# and cancelled by a cancellation dated inside its term (the refund rule refuses later
+# dates), so that neither outcome depends on whether the expiry job ran first.
 TRANSITIONS: dict[str, set[str]] = {
     "active": {"cancelled", "expired", "fulfilled", "active"},
     "cancelled": set(),
-    "expired": {"fulfilled"},
+    "expired": {"fulfilled", "cancelled"},
     "fulfilled": set(),
 }
 
@@ -48,7 +50,7 @@ def lock(session: Session, contract_id: int) -> Contract:
     the order line, the contract, then its claims or refund (docs/concurrency.md).
     """
     contract = session.exec(select(Contract).where(Contract.id == contract_id)
-                            .with_for_update().execution_options(populate_existing=True)).first()
+                            .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
     if contract is None:
         raise NotFound(f"no contract {contract_id}", code="unknown_contract")
     return contract
@@ -63,7 +65,7 @@ def _unchanged(session: Session, contract: Contract) -> None:
     if contract.id is None:
         return
     current = session.exec(select(Contract.status).where(Contract.id == contract.id)
-                           .with_for_update()).one()
+                           .with_for_update(key_share=True)).one()
     if current != contract.status:
         raise Conflict(f"contract {contract.public_id} became {current} meanwhile; reload it",
                        code="concurrent_change")
@@ -158,7 +160,7 @@ def get_contract(session: Session, public_id: str, *, lock: bool = False) -> Con
     """
     query = select(Contract).where(Contract.public_id == public_id)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     contract = session.exec(query).first()
     if contract is None:
         raise NotFound(f"no contract {public_id}", code="unknown_contract")
@@ -235,7 +237,7 @@ def expire_ended(*, session: Session, today: date, limit: int) -> list[Contract]
     due = session.exec(select(Contract).where(Contract.status == "active",
                                               Contract.term_end < today)
                        .order_by(Contract.id).limit(limit)
-                       .with_for_update(skip_locked=True)).all()
+                       .with_for_update(skip_locked=True, key_share=True)).all()
     for contract in due:
         transition(session=session, contract=contract, to_status="expired", actor="system",
                    action="expired", reason=f"term ended on {contract.term_end.isoformat()}")

@@ -169,6 +169,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "deny.manufacturer_warranty": {"ja": "メーカー保証期間内のため、メーカー保証の対象です。",
                                    "en": "Covered by the manufacturer: the incident is within "
                                          "the manufacturer's warranty."},
+    "deny.product_returned": {"ja": "製品が返品・返金され、ご契約は全額返金で解約されました。"
+                                    "この申請へのお支払いはありません。",
+                              "en": "The product was returned or refunded and the plan "
+                                    "cancelled with a full refund; nothing is paid on this "
+                                    "claim."},
     # field problems
     "problem.required": {"ja": "入力してください。", "en": "This field is required."},
     "problem.in_future": {"ja": "未来の日付は入力できません。",

@@ -66,7 +66,8 @@ def due_query(model: type[SQLModel], *, now: datetime, limit: int,
     if pending is None:
         pending = table.c.status == "pending"
     return (select(model if rows else table.c.id).where(pending, due)
-            .order_by(when, table.c.id).limit(max(limit, 0)).with_for_update(skip_locked=True))
+            .order_by(when, table.c.id).limit(max(limit, 0))
+            .with_for_update(skip_locked=True, key_share=True))
 
 
 def claim_next(*, settings: Settings, model: type[SQLModel], lease_seconds: float,

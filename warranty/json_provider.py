@@ -26,4 +26,9 @@ class OrjsonProvider(DefaultJSONProvider):
         options take Flask's path."""
         if kwargs and kwargs != _COMPACT:
             return super().dumps(obj, **kwargs)
-        return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
+        try:
+            return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
+        except orjson.JSONEncodeError:
+            # orjson writes integers of at most 64 bits; a validation error may echo a
+            # bigger one a client sent (an amount of 2^64): the standard library writes it.
+            return super().dumps(obj, **_COMPACT)

@@ -41,7 +41,7 @@ from sqlmodel import Session, select
 
 from warranty import money
 from warranty.errors import Conflict, InvalidRules, NotFound
-from warranty.models import RuleSet
+from warranty.models import MAX_COLUMN_AMOUNT, RuleSet
 
 Coverage = Literal["standard", "accident"]
 RULES_DIR = Path(__file__).parent / "rules"
@@ -66,9 +66,9 @@ class _Strict(BaseModel):
 class PlanPrice(_Strict):
     """A band's price for one plan: a fixed amount, or a rate of the product price with a floor."""
 
-    fixed: int | None = Field(default=None, ge=0)
+    fixed: int | None = Field(default=None, ge=0, le=MAX_COLUMN_AMOUNT)
     rate: Decimal | None = Field(default=None, ge=0, le=10)
-    floor: int = Field(default=0, ge=0)
+    floor: int = Field(default=0, ge=0, le=MAX_COLUMN_AMOUNT)
 
     @model_validator(mode="after")
     def _one_kind(self) -> PlanPrice:
@@ -83,8 +83,8 @@ class PlanPrice(_Strict):
 class Band(_Strict):
     """Product prices from ``min`` (included) to ``max`` (excluded; null for no limit)."""
 
-    min: int = Field(ge=0)
-    max: int | None = Field(default=None, gt=0)
+    min: int = Field(ge=0, le=MAX_COLUMN_AMOUNT)
+    max: int | None = Field(default=None, gt=0, le=MAX_COLUMN_AMOUNT + 1)
     prices: dict[str, PlanPrice]
 
     @model_validator(mode="after")
@@ -116,7 +116,7 @@ class CategoryRules(_Strict):
 
     plans: list[PlanSpec] = Field(min_length=1)
     bands: list[Band] = Field(min_length=1)
-    deductible: int = Field(default=0, ge=0)
+    deductible: int = Field(default=0, ge=0, le=MAX_COLUMN_AMOUNT)
     liability_schedule: list[Decimal] = Field(default_factory=lambda: [Decimal(100)],
                                               min_length=1)
 
@@ -182,7 +182,7 @@ class RuleDocument(_Strict):
     """A whole rule set as uploaded."""
 
     currency: str
-    rounding_step: int | None = Field(default=None, ge=1)
+    rounding_step: int | None = Field(default=None, ge=1, le=MAX_COLUMN_AMOUNT)
     category_map: dict[str, str] = Field(default_factory=dict)
     categories: dict[str, CategoryRules] = Field(min_length=1)
 

@@ -112,7 +112,7 @@ def lock(session: Session, refund_id: int) -> Refund:
     contract_id = session.exec(select(Refund.contract_id).where(Refund.id == refund_id)).one()
     if contract_id is not None:
         contracts.lock(session, contract_id)
-    return session.exec(select(Refund).where(Refund.id == refund_id).with_for_update()
+    return session.exec(select(Refund).where(Refund.id == refund_id).with_for_update(key_share=True)
                         .execution_options(populate_existing=True)).one()
 
 

@@ -174,7 +174,7 @@ def _charge_id(intent) -> str | None:
 def _lock_event(session: Session, event_id: str) -> StripeEvent | None:
     """The stored event row, locked for this transaction on PostgreSQL."""
     return session.exec(select(StripeEvent).where(StripeEvent.id == event_id)
-                        .with_for_update().execution_options(populate_existing=True)).first()
+                        .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
 
 
 def _find_order(session: Session, *, session_id: str | None = None,
@@ -186,7 +186,8 @@ def _find_order(session: Session, *, session_id: str | None = None,
                           (Order.stripe_charge_id, charge_id),
                           (Order.public_id, order_public_id)):
         if value:
-            order = session.exec(select(Order).where(column == value).with_for_update()
+            order = session.exec(select(Order).where(column == value)
+                                 .with_for_update(key_share=True)
                                  .execution_options(populate_existing=True)).first()
             if order is not None:
                 return order

@@ -93,3 +93,26 @@ def test_unstorable_text_in_a_path_is_refused_on_every_route(app, client, db, se
                 assert res.status_code == 400, (method, rule.rule, res.status_code)
     assert {"claims_api.get_claim", "customer.claim_page", "staff.review",
             "checkout.post_purchase_offers"} <= set(walked)
+
+
+@pytest.mark.parametrize("amount", [2**63, 2**64, 10**30, -(2**64)])
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/v1/products", lambda n: {"products": [{"sku": "A", "title": "t", "category": "c",
+                                                  "price": n}]}),
+    ("/api/v1/checkout/payment-intents", lambda n: {
+        "order_ref": "X", "customer_email": "a@example.com",
+        "lines": [{"type": "product", "line_id": "p", "sku": "TV-1", "quantity": 1,
+                   "unit_price": n}]}),
+    ("/api/v1/contracts/ct_x/cancel", lambda n: {"amount": n, "reason": "r"}),
+    ("/api/v1/claims/clm_x/approve", lambda n: {"decision": "repair", "amount": n}),
+    ("/api/v1/orders/import", lambda n: {"orders": [{"order_ref": "R", "email": "a@b.example",
+                                                     "purchase_date": "2026-01-05",
+                                                     "total_amount": n}]}),
+])
+def test_amounts_past_64_bits_are_a_clear_error(client, staff_headers, store_key, path, body,
+                                                amount):
+    """An amount no money column can hold (or no 64-bit integer) is refused with the
+    field named: the error echoes what was sent, and that must not break the answer."""
+    res = client.post(path, headers={**staff_headers, **store_key}, json=body(amount))
+    assert res.status_code == 422, res.get_data(as_text=True)[:300]
+    assert res.json["error"]["code"] in ("invalid_request", "invalid_claim")

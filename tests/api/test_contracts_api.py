@@ -116,6 +116,11 @@ def test_staff_cannot_cancel_quote_or_transfer_a_closed_contract(client, db, sta
                 ("post", "/transfer", {"json": {"email": "x@example.com"}})):
             res = getattr(client, method)(base + path, headers=staff_headers, **kwargs)
             assert res.status_code == 409, (status, path, res.json)
+            if status == "expired" and path != "/transfer":
+                # An expired plan is cancelled only as of a day of its term: today is not.
+                assert res.json["error"]["code"] == "term_ended"
+                assert str(ended.term_end) in res.json["error"]["message"]
+                continue
             assert res.json["error"]["code"] == "transition_refused"
             assert status in res.json["error"]["message"]
     assert client.get(f"/api/v1/contracts/{ended.public_id}",

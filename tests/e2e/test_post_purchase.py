@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlmodel import Session, select
+
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for, wait_paid
 from warranty.dates import add_months, store_today
 from warranty.db import get_engine
+from warranty.models import Contract, Refund
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
 
@@ -313,3 +316,57 @@ def test_concurrent_checkouts_for_the_last_unit_make_one_contract(
     assert [(status, paid) for status, _, paid in results] == [(201, 303), (201, 303)], results
     _check_one_contract_one_refund(database_url, [body for _, body, _ in results],
                                    stripe_settings, db)
+
+
+def test_two_payments_for_the_last_unit_delivered_at_once_make_one_contract(
+        stripe_server, stripe_app, stripe_settings, database_url, db, store_key):
+    """Both plan orders are paid before Stripe tells us, then both payment events arrive at
+    the same moment, each on its own connection: the line's lock at payment lets one of
+    them take the last unit; the other is refunded in full."""
+    import pytest
+
+    from tests.e2e.test_stripe_webhooks import post_event
+    from tests.factories import paid_order
+    from tests.races import together
+    from tests.stripe_helpers import stripe_events
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a race on PostgreSQL: SQLite serialises every write")
+    client = stripe_app.test_client()
+    load_rules(db)
+    add_product(db)
+    for round_no in range(3):
+        # Two TVs, one with a plan: one unit open for a post-purchase plan.
+        order, _ = paid_order(db, quantity=2, plan_quantity=1, email="late@example.com",
+                              purchase_date=store_today(stripe_settings.timezone),
+                              order_ref=f"A-{round_no}")
+        offer = _offers(client, store_key, order)["offers"][0]
+        started = [_start(client, store_key, order, offer) for _ in range(2)]
+        events = []
+        for plan_order in started:
+            assert pay_hosted(plan_order["checkout_url"]).status_code == 303
+            events += wait_for(lambda s=plan_order["stripe_checkout_session_id"]: stripe_events(
+                "checkout.session.completed", s))
+        answers = together(*(lambda e=e: post_event(stripe_server, e) for e in events))
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        with Session(get_engine(database_url)) as session:
+            made = session.exec(select(Contract).where(
+                Contract.product_line_id == _line_id(session, order),
+                Contract.status != "cancelled")).all()
+            excess = session.exec(select(Refund).where(Refund.kind == "excess_plan",
+                                                       Refund.order_id.in_(
+                [_order_id(session, o["order_id"]) for o in started]))).all()
+        assert (len(made), len(excess)) == (2, 1), f"round {round_no}"
+
+
+def _line_id(session, order):
+    from warranty.models import OrderLine
+
+    return session.exec(select(OrderLine.id).where(OrderLine.order_id == order.id,
+                                                   OrderLine.kind == "product")).one()
+
+
+def _order_id(session, public_id):
+    from warranty.models import Order
+
+    return session.exec(select(Order.id).where(Order.public_id == public_id)).one()

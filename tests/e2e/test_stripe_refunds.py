@@ -261,6 +261,11 @@ def test_a_product_refunded_in_the_dashboard_cancels_its_plan_like_a_return(
     finance = _finance(db, stripe_settings)  # a plan refund, not the product's money
     assert (finance["gross_sales"], finance["refunds"], finance["cancellations"]) == (
         2 * PLAN, PLAN, 1)
+    # The dashboard refund is accounted for (the unit it returned): no quote offers it.
+    quote = stripe_app.test_client().get(
+        f"/api/v1/contracts/{contracts[0].public_id}/cancellation-quote",
+        headers={"Authorization": "Bearer test-admin-token"}).json
+    assert quote["external_refunds"] == []
 
 
 def test_a_dashboard_refund_of_a_unit_and_its_plan_is_not_refunded_twice(
@@ -326,3 +331,62 @@ def test_a_small_dashboard_refund_is_recorded_and_cancels_nothing(
     assert by_order[order.public_id]["refunded_outside"] == 3000
     assert by_order[order.public_id]["difference"] == 0
     assert contract.id is not None
+
+
+def test_a_plan_refunded_in_the_dashboard_is_cancelled_against_that_refund(
+        stripe_live, stripe_app, stripe_settings, database_url, db, store_key, staff_headers):
+    """The store gives a plan's price back in Stripe's dashboard (a person, not the
+    service): nothing can tell it was for the plan, so nothing is cancelled. Staff then
+    cancel the plan: the quote names the dashboard refund, and the cancellation recorded
+    against it sends nothing to Stripe again, where a plain one would refund the plan twice."""
+    _setup(db)
+    client = stripe_app.test_client()
+    order, (contract,) = buy(client, store_key, database_url)
+    outside = stripe.Refund.create(payment_intent=order.stripe_payment_intent_id, amount=PLAN)
+    wait_for(lambda: attention(database_url, "external_refund"))
+    url = f"/api/v1/contracts/{contract.public_id}"
+    quote = client.get(f"{url}/cancellation-quote", headers=staff_headers).json
+    assert quote["amount"] == PLAN  # the free look
+    assert quote["external_refunds"] == [
+        {"stripe_refund_id": outside.id, "amount": PLAN, "unallocated": PLAN}]
+    too_small = client.post(f"{url}/cancel", headers=staff_headers, json={
+        "amount": PLAN, "reason": "refunded in the dashboard", "covered_by": "re_other"})
+    assert (too_small.status_code, too_small.json["error"]["code"]) == (
+        409, "unknown_external_refund")
+    done = client.post(f"{url}/cancel", headers=staff_headers, json={
+        "amount": PLAN, "reason": "refunded in the dashboard", "covered_by": outside.id})
+    assert done.status_code == 200, done.json
+    assert done.json["refund"]["status"] == "succeeded"
+    (external,) = rows(database_url, Refund, Refund.kind == "external")
+    plan_refund = refund_of(database_url, contract)
+    assert (plan_refund.amount, plan_refund.covered_by_id, plan_refund.stripe_refund_id) == (
+        PLAN, external.id, None)
+    assert [amount for _, amount, _ in stripe_refunds(order)] == [PLAN]  # once, not twice
+    by_order, _ = _reconciliation(db, stripe_settings)
+    assert by_order[order.public_id]["difference"] == 0
+    # The dashboard refund is spent: it cannot pay for another plan.
+    again = client.get(f"{url}/cancellation-quote", headers=staff_headers)
+    assert again.status_code == 409  # cancelled already
+
+
+def test_a_dashboard_refund_pays_only_for_what_it_holds(
+        stripe_live, stripe_app, database_url, db, store_key, staff_headers):
+    _setup(db)
+    client = stripe_app.test_client()
+    order, (first, second) = buy(client, store_key, database_url, quantity=2, plans=2)
+    outside = stripe.Refund.create(payment_intent=order.stripe_payment_intent_id,
+                                   amount=PLAN + 1000)
+    wait_for(lambda: attention(database_url, "external_refund"))
+    body = {"amount": PLAN, "reason": "dashboard", "covered_by": outside.id}
+    assert client.post(f"/api/v1/contracts/{first.public_id}/cancel", headers=staff_headers,
+                       json=body).status_code == 200
+    quote = client.get(f"/api/v1/contracts/{second.public_id}/cancellation-quote",
+                       headers=staff_headers).json
+    assert quote["external_refunds"] == [
+        {"stripe_refund_id": outside.id, "amount": PLAN + 1000, "unallocated": 1000}]
+    refused = client.post(f"/api/v1/contracts/{second.public_id}/cancel",
+                          headers=staff_headers, json=body)
+    assert (refused.status_code, refused.json["error"]["code"]) == (
+        409, "external_refund_too_small")
+    assert refused.json["error"]["details"] == {"unallocated": 1000, "amount": PLAN}
+    assert rows(database_url, Contract, Contract.id == second.id)[0].status == "active"

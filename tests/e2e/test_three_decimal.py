@@ -117,8 +117,7 @@ def test_checkout_refuses_a_price_stripe_cannot_charge(store, db):
     key = {"X-Warranty-Key": settings.public_key}
     # A product sold without the catalog, and one stored before the catalog checked prices.
     db.add(Product(sku="OLD-1", sku_key=sku_key("OLD-1"), title="Old TV", store_category="tv",
-                   unit_price=12345,
-                   currency=currency, manufacturer_warranty_months=12))
+                   unit_price=12345, currency=currency, manufacturer_warranty_months=12))
     db.commit()
     for line in ({"sku": "NEW-1", "category": "tv"}, {"sku": "OLD-1"}):
         res = client.post("/api/v1/checkout/payment-intents", headers=key, json={

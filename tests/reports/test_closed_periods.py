@@ -300,3 +300,45 @@ def test_a_close_racing_a_backdated_cancellation_never_half_lands(
                     ("refund", cancel_day.isoformat())]
     assert len(outcomes) == rounds, outcomes
     stripe_standin.reset()
+
+
+def test_a_closed_months_exports_keep_each_status_as_it_stood_at_its_end(
+        stripe_live, stripe_app, stripe_standin, db):
+    """After January closes, Stripe fails a refund it reported succeeded in January, and a
+    January order is refunded in full in Stripe's dashboard (its plan cancelled, booked in the
+    open month). January's exports show the refund succeeded and the order paid, as they did
+    at the close: those changes belong to the months they happen in."""
+    from tests.stripe_helpers import wait_for
+    from warranty import refunds
+    from warranty.models import Order
+
+    api = stripe_app.test_client()
+    finance = _finance_headers(db)
+    intent = stripe.PaymentIntent.create(amount=53650, currency="jpy",
+                                         payment_method="pm_card_refundFail", confirm=True)
+    (x,) = plan_sale(db, price=3650, sold_on=date(2026, 1, 5), cancel=(date(2026, 1, 25), 3650),
+                     payment_intent_id=intent.id, product_price=50000)
+    refund = db.exec(select(Refund).where(Refund.contract_id == x.id)).one()
+    made = stripe.Refund.create(payment_intent=intent.id, amount=3650,
+                                metadata={refunds.METADATA_KEY: refund.idempotency_key})
+    refund.stripe_refund_id, refund.stripe_status = made.id, made.status
+    db.commit()
+    order, _ = stripe_paid_order(db, purchase_date=date(2026, 1, 10))
+    assert api.post("/api/v1/periods/2026-01/close", headers=finance, json={}).status_code == 201
+    before = exports(api, finance, "2026-01-01", "2026-01-31")
+    contracts_rows = {r["contract"]: r for r in api.get(
+        "/api/v1/reports/contracts?from=2026-01-01&to=2026-01-31", headers=finance).json["rows"]}
+    assert contracts_rows[x.public_id]["refund_status"] == "succeeded"
+
+    stripe_standin.settle_refund(made.id, "failed")
+    stripe.Refund.create(payment_intent=order.stripe_payment_intent_id)  # the dashboard
+    def settled():
+        db.rollback()  # a fresh snapshot each time
+        return (db.get(Refund, refund.id, populate_existing=True).status == "failed"
+                and db.get(Order, order.id, populate_existing=True).status == "refunded")
+
+    wait_for(settled, timeout=20)
+    db.commit()
+    after = exports(api, finance, "2026-01-01", "2026-01-31")
+    for key in before:
+        assert after[key] == before[key], key

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from warranty import contract_changes, contracts, notifications, refunds
+from warranty import contract_changes, contracts, notifications, refund_sync, refunds
 from warranty.api.spec import endpoint
 from warranty.dates import store_today
 from warranty.db import get_session
@@ -136,6 +136,22 @@ class QuoteQuery(BaseModel):
                                    "day as an adjustment (else 409 period_closed)")
 
 
+class OpenClaimOut(BaseModel):
+    """A claim on the plan that is not decided for good yet."""
+
+    claim: str
+    status: str
+    incident_date: date
+
+
+class ExternalRefundOut(BaseModel):
+    """A dashboard refund on the order, and what of it nothing accounts for yet."""
+
+    stripe_refund_id: str
+    amount: int
+    unallocated: int
+
+
 class RefundQuoteOut(BaseModel):
     """What cancelling gives back, with every figure of the computation."""
 
@@ -155,6 +171,13 @@ class RefundQuoteOut(BaseModel):
     booked_on: date = Field(description="the date the books take the refund on: the cancel "
                                         "date, or the first open day for an adjustment")
     adjustment: bool = Field(description="the cancel date is in a closed month")
+    open_claims: list[OpenClaimOut] = Field(
+        description="claims on the plan still open: the cancellation is refused (409 "
+                    "claims_open) until each is paid, denied or closed")
+    external_refunds: list[ExternalRefundOut] = Field(
+        description="refunds made in Stripe's dashboard on the plan's order that no plan or "
+                    "returned unit accounts for yet: if one was this plan's, confirm with "
+                    "covered_by so it is not refunded twice")
 
 
 class CancelBody(BaseModel):
@@ -171,6 +194,11 @@ class CancelBody(BaseModel):
         default=False, description="a cancel date in a closed month: book the refund on the "
                                    "first open day as an adjustment naming the date (else 409 "
                                    "period_closed)")
+    covered_by: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="the Stripe id of a refund made in Stripe's dashboard that already gave "
+                    "this plan's money back (see the quote's external_refunds): recorded as "
+                    "made by it, nothing sent to Stripe again")
 
 
 class CancelResult(BaseModel):
@@ -292,7 +320,13 @@ def quote_cancellation(contract_id: str, query: QuoteQuery):
     quote = contract_changes.quote_cancellation(session=session, settings=settings,
                                                 contract=contract, cancel_date=cancel_date)
     return {**quote.as_dict(), "booked_on": dating.booked_on.isoformat(),
-            "adjustment": dating.adjustment}
+            "adjustment": dating.adjustment,
+            "open_claims": contract_changes.open_claims_dict(session, contract),
+            "external_refunds": [
+                {"stripe_refund_id": row.stripe_refund_id, "amount": row.amount,
+                 "unallocated": left}
+                for row, left in refund_sync.external_refunds(
+                    session, session.get(Order, contract.order_id)) if left > 0]}
 
 
 @endpoint(bp, "/contracts/<contract_id>/cancel", method="POST", summary="Confirm a cancellation",
@@ -306,7 +340,8 @@ def cancel(contract_id: str, body: CancelBody):
         session=session, settings=settings, contract_id=contract_id,
         cancel_date=body.cancel_date or today, today=today, actor=g.actor, reason=body.reason,
         role=g.role, backdate_reason=body.backdate_reason or "",
-        book_as_adjustment=body.book_as_adjustment, expected_amount=body.amount)
+        book_as_adjustment=body.book_as_adjustment, expected_amount=body.amount,
+        covered_by=body.covered_by)
     _commit_once(session)
     return _after_cancel(session, [refund])[0]
 

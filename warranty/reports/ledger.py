@@ -19,13 +19,14 @@ import sqlalchemy as sa
 
 from warranty.customer_facts import PURCHASE_STATUSES
 from warranty.dates import month_end
-from warranty.models import Contract, ContractEvent, Order, Payout, Refund
+from warranty.models import Contract, ContractEvent, Order, OrderEvent, Payout, Refund
 from warranty.reports import Context, Result, report
 from warranty.reports import revenue as rev
 
 BATCH = 2000
 _c, _r, _o, _p = Contract.__table__, Refund.__table__, Order.__table__, Payout.__table__
 _e = ContractEvent.__table__
+_oe = OrderEvent.__table__
 
 
 def stream(engine: sa.Engine, stmt) -> Iterator[dict]:
@@ -50,9 +51,28 @@ def _end_bound(ctx: Context):
 
 
 def _refund_status_at(bound):
-    """A refund's status at ``bound``: its final one if reached by then, else ``pending``."""
+    """A plan refund's status at ``bound``: its final one if reached by then, else
+    ``pending``. Stripe may still fail a refund after it succeeded: until that failure (the
+    contract's ``refund_failed`` audit row) it was ``succeeded``."""
+    failed_by_then = (sa.select(_e.c.id)
+                      .where(_e.c.contract_id == _r.c.contract_id,
+                             _e.c.action == "refund_failed", _e.c.created_at < bound)
+                      .exists())
     return sa.case((_r.c.id.is_(None), None),
+                   (sa.and_(_r.c.completed_at < bound, _r.c.status == "failed",
+                            ~failed_by_then), "succeeded"),
                    (_r.c.completed_at < bound, _r.c.status), else_="pending")
+
+
+def _order_status_at(bound):
+    """A paid order's status at ``bound``: ``refunded`` once Stripe had refunded its charge
+    in full by then (the order's ``refunded`` audit row), else ``paid``; others as stored."""
+    refunded_by_then = (sa.select(_oe.c.id)
+                        .where(_oe.c.order_id == _o.c.id, _oe.c.action == "refunded",
+                               _oe.c.created_at < bound)
+                        .exists())
+    return sa.case((_o.c.status != "refunded", _o.c.status),
+                   (refunded_by_then, "refunded"), else_="paid")
 
 
 def _stripe_refund_at(bound):
@@ -108,7 +128,7 @@ def _adjustment(booked, effective):
     return sa.type_coerce(sa.case((booked > effective, True), else_=False), sa.Boolean())
 
 
-def _sales_select(period):
+def _sales_select(period, bound):
     """Sale movements: one per contract, on its booking date, with the order's Stripe ids."""
     return (sa.select(
         _c.c.booked_on.label("date"), sa.literal("sale").label("type"),
@@ -118,7 +138,7 @@ def _sales_select(period):
         _adjustment(_c.c.booked_on, _c.c.plan_sold_on).label("adjustment"),
         _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id,
         sa.null().label("stripe_refund_id"), sa.null().label("payout_reference"),
-        _o.c.status.label("status"), _c.c.id.label("seq"))
+        _order_status_at(bound).label("status"), _c.c.id.label("seq"))
         .select_from(_c.join(_o, _o.c.id == _c.c.order_id))
         .where(_c.c.booked_on.between(period.start, period.end)))
 
@@ -165,7 +185,8 @@ def movements(ctx: Context) -> Result:
     adjustment (``adjustment``: booked in the first open month because its own was closed).
     A refund's status is the one it had at the period's end.
     """
-    union = sa.union_all(_sales_select(ctx.period), _refunds_select(ctx.period, _end_bound(ctx)),
+    bound = _end_bound(ctx)
+    union = sa.union_all(_sales_select(ctx.period, bound), _refunds_select(ctx.period, bound),
                          _payouts_select(ctx.period)).subquery("movements")
     stmt = sa.select(union).order_by(union.c.date, union.c.type, union.c.seq)
     return Result("movements", ctx.period, ctx.settings.currency, MOVEMENT_COLUMNS,
@@ -186,7 +207,8 @@ def orders(ctx: Context) -> Result:
     """
     stmt = (sa.select(
         _o.c.public_id.label("order"), _o.c.store_order_ref.label("order_ref"), _o.c.channel,
-        _o.c.status, _o.c.purchase_date, _o.c.booked_on, _o.c.customer_email,
+        _order_status_at(_end_bound(ctx)).label("status"), _o.c.purchase_date,
+        _o.c.booked_on, _o.c.customer_email,
         _o.c.total_amount, _o.c.currency, _o.c.visitor_id, _o.c.stripe_payment_intent_id,
         _o.c.stripe_charge_id)
         .where(_o.c.booked_on.between(ctx.period.start, ctx.period.end),
