@@ -3,15 +3,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install bench clean
+PIP_VERSION := 26.3
 
-$(BIN)/.installed: pyproject.toml
+.PHONY: demo test lint install lock bench clean
+
+# The whole resolved tree, hashed, from requirements.lock (what CI passed with); then the
+# package itself without touching the dependencies.
+$(BIN)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION)
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(BIN)/.installed
+
+## lock: recompute requirements.lock from pyproject.toml's pins (keeps other versions where
+##       they still fit; `make lock UPGRADE=1` takes the newest that fit)
+lock: install
+	$(BIN)/uv pip compile --quiet --python $(BIN)/python --generate-hashes --extra dev \
+	    --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade) \
+	    -o requirements.lock pyproject.toml
 
 ## demo: migrate var/demo.db, load demo data, start the local Stripe stand-in, a mail sink
 ##       and the service on http://127.0.0.1:5000

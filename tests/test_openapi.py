@@ -1,6 +1,10 @@
 """/openapi.json describes every JSON endpoint with the models that validate it."""
 
+import pytest
+
+from warranty import reports
 from warranty.api.spec import REGISTRY
+from warranty.reports import export
 
 
 def test_every_api_route_is_documented(app, client):
@@ -45,3 +49,38 @@ def _refs(node):
     elif isinstance(node, list):
         for item in node:
             yield from _refs(item)
+
+
+def test_every_operation_has_a_success_response_schema(client):
+    """Each operation's 2xx answer says what it holds: a JSON schema or a file's media type."""
+    doc = client.get("/openapi.json").json
+    missing = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            ok = {code: r for code, r in op["responses"].items() if code.startswith("2")}
+            if not ok or not all(r.get("content") and all(
+                    media.get("schema") for media in r["content"].values())
+                    for r in ok.values()):
+                missing.append(f"{method.upper()} {path}")
+    assert missing == []
+
+
+def test_the_document_is_valid_openapi(client):
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    doc = client.get("/openapi.json").json
+    validate(doc)  # OpenAPI 3.1 (picked from the "openapi" field); raises on any problem
+    broken = {**doc, "paths": {"/x": {"get": {"responses": {"200": {"content": 5}}}}}}
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
+
+
+def test_a_report_name_is_one_of_the_registered_reports(client):
+    op = client.get("/openapi.json").json["paths"]["/api/v1/reports/{name}"]["get"]
+    (name,) = [p for p in op["parameters"] if p["name"] == "name"]
+    assert name["schema"]["enum"] == reports.names()
+    assert {"finance", "journal", "retention"} <= set(name["schema"]["enum"])
+    content = op["responses"]["200"]["content"]
+    assert content["application/json"]["schema"]["$ref"].endswith("/ReportDocument")
+    assert set(content) == {"application/json", "text/csv", export.FORMATS["xlsx"]}

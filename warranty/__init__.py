@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         rules,
         stripe_webhook,
     )
-    from warranty.web import customer, embed, plans_add, staff
+    from warranty.web import customer, docs, embed, plans_add, staff
     from warranty.web import reports as staff_reports
 
     payments.configure_stripe(settings)
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.install(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
                    experiment, plans_add, customer, staff, embed, reports, periods,
-                   orders_import, staff_reports, attention):
+                   orders_import, staff_reports, attention, docs):
         app.register_blueprint(module.bp)
     if settings.demo_store:
         from warranty.web import demo_store

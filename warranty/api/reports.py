@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +23,20 @@ class ReportQuery(BaseModel):
     format: Literal["json", "csv", "xlsx"] = "json"
 
 
+class ReportDocument(BaseModel):
+    """A report as JSON: the period, the rows (money in minor units of ``currency``) and the
+    report's other figures (totals, tests, charts' data) as further fields."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+    report: str
+    from_: str = Field(alias="from", description="first day, ISO")
+    to: str = Field(description="last day, ISO")
+    currency: str
+    columns: list[str]
+    rows: list[dict[str, Any]] = Field(description="one object per row, keyed by column")
+
+
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 
 
@@ -35,9 +49,11 @@ def respond(result: reports.Result, fmt: str) -> Response:
     return Response(export.chunks(result, fmt), mimetype=export.FORMATS[fmt], headers=headers)
 
 
-@endpoint(bp, "/reports/<name>", summary="A report for a period as JSON, CSV or XLSX "
-          "(finance, journal, contracts, movements, orders, reconciliation, retention, "
-          "conversion)", auth="reports", query=ReportQuery, errors=(404,))
+@endpoint(bp, "/reports/<name>", summary="A report for a period as JSON, CSV or XLSX (the "
+          "name is one of warranty.reports' registered reports)", auth="reports",
+          query=ReportQuery, errors=(404,), response=ReportDocument,
+          path_schemas={"name": {"type": "string", "enum": reports.names()}},
+          files=("text/csv", export.FORMATS["xlsx"]))
 def get_report(name: str, query: ReportQuery):
     """Run one report for the period and stream it in the asked format."""
     period = reports.parse_period(query.from_, query.to)

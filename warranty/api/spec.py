@@ -69,6 +69,8 @@ class Endpoint:
     errors: tuple[int, ...] = field(default_factory=tuple)
     beacon: bool = False
     name: str = ""  # the Flask endpoint, "<blueprint>.<view>"
+    path_schemas: dict[str, dict] = field(default_factory=dict)  # default: a short string
+    files: tuple[str, ...] = ()  # other media types of the success response (downloads)
 
 
 REGISTRY: list[Endpoint] = []
@@ -210,10 +212,13 @@ def authenticate(auth: Auth) -> None:
 def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, auth: Auth,
              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, status: int = 200,
-             errors: tuple[int, ...] = (), beacon: bool = False):
+             errors: tuple[int, ...] = (), beacon: bool = False,
+             path_schemas: dict[str, dict] | None = None, files: tuple[str, ...] = ()):
     """Register a JSON view; it receives ``body=``/``query=`` and returns a model or dict.
 
     ``beacon=True`` accepts the body as text/plain JSON too (see ``parse_body``).
+    ``path_schemas`` gives a path parameter's schema (e.g. an enum); ``files`` the media
+    types the view may answer with instead of ``response``'s JSON.
     """
 
     if auth not in OPEN_AUDIENCES:
@@ -224,7 +229,8 @@ def endpoint(bp: Blueprint, rule: str, *, method: str = "GET", summary: str, aut
         REGISTRY.append(Endpoint(path=prefix + rule, method=method.lower(), summary=summary,
                                  tag=bp.name, auth=auth, body=body, query=query,
                                  response=response, status=status, errors=errors,
-                                 beacon=beacon, name=f"{bp.name}.{view.__name__}"))
+                                 beacon=beacon, name=f"{bp.name}.{view.__name__}",
+                                 path_schemas=path_schemas or {}, files=files))
 
         @wraps(view)
         def wrapped(**path_args):
@@ -275,8 +281,9 @@ def openapi_document(*, title: str, version: str) -> dict:
                               .replace("{", "").replace("}", "").replace("-", "_"),
                               "parameters": [], "responses": {}}
         for name in _PARAM.findall(ep.path):
+            schema = ep.path_schemas.get(name, {"type": "string", "maxLength": 200})
             op["parameters"].append({"name": name, "in": "path", "required": True,
-                                     "schema": {"type": "string", "maxLength": 200}})
+                                     "schema": schema})
         if ep.query is not None:
             qschema = ep.query.model_json_schema()
             required = set(qschema.get("required", []))
@@ -291,6 +298,9 @@ def openapi_document(*, title: str, version: str) -> dict:
         ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": ref(ep.response)}}
+        for media in ep.files:
+            ok.setdefault("content", {})[media] = {
+                "schema": {"type": "string", "contentMediaType": media}}
         op["responses"][str(ep.status)] = ok
         codes = set(ep.errors) | {400, 422}
         if ep.name in LIMITED_ENDPOINTS:
