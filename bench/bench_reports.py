@@ -103,8 +103,8 @@ def report_once(url: str, name: str, start: str, end: str) -> dict:
     from sqlmodel import Session
 
     from warranty import reports
-    from warranty.db import get_engine
-    from warranty.settings import demo_settings
+    from warranty.core.settings import demo_settings
+    from warranty.db.engine import get_engine
 
     settings = demo_settings(env="test", database_url=url)
     period = reports.parse_period(start, end)
@@ -163,7 +163,7 @@ def _generate(url: str, backend: str, args) -> dict:
 
 def run_backend(backend: str, args, workdir: Path) -> dict:
     """Generate (or reuse), then time reports and exports, on one backend."""
-    from warranty.db import dispose_engines, migrate
+    from warranty.db.engine import dispose_engines, migrate
 
     url = args.reuse or _database(backend, args.postgres, workdir)
     migrate(url)

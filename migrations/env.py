@@ -1,10 +1,9 @@
 """Alembic environment: SQLModel metadata, batch mode for SQLite."""
 
+import warranty.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
-
-import warranty.models  # noqa: F401  (registers every table on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

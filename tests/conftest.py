@@ -18,9 +18,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 from werkzeug.serving import make_server
 
-from warranty import create_app, pricing
-from warranty.db import dispose_engines, get_engine, migrate
-from warranty.settings import demo_settings
+from warranty.core.settings import demo_settings
+from warranty.db.engine import dispose_engines, get_engine, migrate
+from warranty.http.app import create_app
+from warranty.pricing import rules
 
 POSTGRES_URL = os.environ.get("WARRANTY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -100,7 +101,7 @@ def _empty_tables(request):
         else:
             for table in tables:
                 conn.execute(table.delete())
-    pricing.clear_caches()
+    rules.clear_caches()
 
 
 @pytest.fixture
@@ -258,7 +259,7 @@ def mail_settings(stripe_settings, smtp_sink):
     Also points the SDK's global config at the stand-in: any create_app() with other
     settings since the session began re-pointed it.
     """
-    from warranty.payments import configure_stripe
+    from warranty.payments.client import configure_stripe
 
     smtp_sink.clear()
     settings = stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})

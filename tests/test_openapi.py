@@ -1,6 +1,6 @@
 """/openapi.json describes every JSON endpoint with the models that validate it."""
 
-from warranty.api.spec import REGISTRY
+from warranty.http.api.spec import REGISTRY
 
 
 def test_every_api_route_is_documented(app, client):

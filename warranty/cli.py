@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 
-from warranty import catalog, pricing
-from warranty.db import migrate as run_migrations
-from warranty.db import session_scope
-from warranty.errors import DomainError
-from warranty.settings import Settings, SettingsProblem, load_settings
+from warranty.catalog import services as catalog
+from warranty.core.errors import DomainError
+from warranty.core.settings import Settings, SettingsProblem, load_settings
+from warranty.customers import facts
+from warranty.db.engine import migrate as run_migrations
+from warranty.db.engine import session_scope
+from warranty.pricing import rules
 
 
 def _settings() -> Settings:
@@ -76,11 +78,11 @@ def load_rules(rule_file: Path | None, builtin: str | None, note: str) -> None:
     if (rule_file is None) == (builtin is None):
         raise click.UsageError("give a RULE_FILE or --builtin NAME")
     try:
-        text = rule_file.read_text(encoding="utf-8") if rule_file else pricing.builtin_rules(
+        text = rule_file.read_text(encoding="utf-8") if rule_file else rules.builtin_rules(
             builtin)
-        document = pricing.load_text(text)
+        document = rules.load_text(text)
         with session_scope(settings.database_url) as session:
-            row = pricing.save_rule_set(session=session, document=document,
+            row = rules.save_rule_set(session=session, document=document,
                                         store_currency=settings.currency,
                                         created_by="cli", note=note or str(rule_file or builtin))
             version = row.version
@@ -94,7 +96,7 @@ def load_rules(rule_file: Path | None, builtin: str | None, note: str) -> None:
 @main.command("demo-data")
 def demo_data() -> None:
     """Load the default JPY rules and the demo catalog."""
-    from warranty.demo import load_demo
+    from devtools.demo_data import load_demo
 
     settings = _settings()
     with session_scope(settings.database_url) as session:
@@ -112,7 +114,7 @@ ROLE_CHOICE = click.Choice(["support", "finance", "admin", "staff"])
                    "admin (+ rules, catalog, tokens, staff)")
 def create_token(name: str, role: str) -> None:
     """Issue a bearer token with a staff role (printed once)."""
-    from warranty.auth import issue_token
+    from warranty.auth.credentials import issue_token
 
     settings = _settings()
     with session_scope(settings.database_url) as session:
@@ -126,8 +128,8 @@ def revoke_token(name: str) -> None:
     """Revoke every live bearer token issued under NAME (they answer 401 from now on)."""
     from sqlmodel import select
 
-    from warranty.dates import utcnow
-    from warranty.models import ApiToken
+    from warranty.auth.models import ApiToken
+    from warranty.core.dates import utcnow
 
     settings = _settings()
     with session_scope(settings.database_url) as session:
@@ -148,7 +150,7 @@ def revoke_token(name: str) -> None:
               help="read the password from standard input instead of prompting")
 def create_staff(email: str, role: str, password_stdin: bool) -> None:
     """Add a staff account for the staff pages (password prompted, or from stdin)."""
-    from warranty.staff_accounts import create_staff as add_staff
+    from warranty.staff.accounts import create_staff as add_staff
 
     settings = _settings()
     if password_stdin:
@@ -168,7 +170,7 @@ def create_staff(email: str, role: str, password_stdin: bool) -> None:
 @click.argument("email")
 def revoke_staff_sessions(email: str) -> None:
     """Sign a staff member out of every browser (their sessions stop working now)."""
-    from warranty.staff_accounts import revoke_sessions
+    from warranty.staff.accounts import revoke_sessions
 
     settings = _settings()
     try:
@@ -185,7 +187,7 @@ def revoke_staff_sessions(email: str) -> None:
 def revoke_customer_sessions(email: str) -> None:
     """Sign a customer out of every browser, void their API customer tokens and the sign-in
     links mailed to them until now."""
-    from warranty import auth_sessions
+    from warranty.auth import sessions as auth_sessions
 
     settings = _settings()
     with session_scope(settings.database_url) as session:
@@ -206,7 +208,7 @@ def worker(once: bool, limit: int) -> None:
     import signal
     import threading
 
-    from warranty import payments
+    from warranty.payments import client as payments
     from warranty.worker import run_forever, run_once
 
     settings = _settings()
@@ -239,8 +241,8 @@ def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
         return
     from sqlmodel import Session
 
-    from warranty import jobs
-    from warranty.db import get_engine
+    from warranty.db import outbox as jobs
+    from warranty.db.engine import get_engine
 
     settings = _settings()
     with Session(get_engine(settings.database_url)) as session:
@@ -252,7 +254,7 @@ def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
 @click.argument("ids", nargs=-1, required=True, type=int)
 def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
     """Send dead rows of QUEUE again (after the cause was fixed): IDS from the listing."""
-    from warranty import jobs
+    from warranty.db import outbox as jobs
 
     settings = _settings()
     with session_scope(settings.database_url) as session:
@@ -270,7 +272,8 @@ def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
 def serve(host: str, port: int, workers: int, dev: bool) -> None:
     """Run the service (gunicorn by default)."""
-    from warranty import create_app, dev_server
+    from warranty.http import dev_server
+    from warranty.http.app import create_app
 
     settings = _settings()
     if dev:
@@ -287,7 +290,7 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_orders(csv_file: Path) -> None:
     """Import orders paid outside the service (order_ref,email,purchase_date,total_amount)."""
-    from warranty import order_import
+    from warranty.orders import imports as order_import
 
     settings = _settings()
     try:
@@ -314,7 +317,7 @@ def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
     """Fill the database with a synthetic store's history (bulk inserts; for benchmarks)."""
     from datetime import date
 
-    from warranty import synth as synthetic
+    from devtools import synth as synthetic
 
     settings = _settings()
     try:
@@ -334,12 +337,11 @@ def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
 def rebuild_customer_facts() -> None:
     """Recompute the retention report's per-customer facts from the orders (after writes made
     outside the service, such as SQL run by hand; the service keeps them in step itself)."""
-    from warranty import customer_facts
-    from warranty.db import get_write_engine
+    from warranty.db.engine import get_write_engine
 
     settings = _settings()
     with get_write_engine(settings.database_url).begin() as conn:
-        _echo_json({"customers": customer_facts.rebuild(conn)})
+        _echo_json({"customers": facts.rebuild(conn)})
 
 
 @main.command("close-month")
@@ -349,8 +351,8 @@ def rebuild_customer_facts() -> None:
 @click.option("--note", default="", help="a note kept with the close")
 def close_month_command(month: str, actor: str, note: str) -> None:
     """Close MONTH (YYYY-MM) and every month before it: nothing is booked in them again."""
-    from warranty import periods
-    from warranty.dates import store_today
+    from warranty.core.dates import store_today
+    from warranty.periods import services as periods
 
     settings = _settings()
     try:
@@ -371,9 +373,9 @@ def periods_command() -> None:
     """List the closed months, the first open day and the month to close next."""
     from sqlmodel import Session
 
-    from warranty import periods
-    from warranty.dates import store_today
-    from warranty.db import get_engine
+    from warranty.core.dates import store_today
+    from warranty.db.engine import get_engine
+    from warranty.periods import services as periods
 
     settings = _settings()
     with Session(get_engine(settings.database_url)) as session:
@@ -393,7 +395,7 @@ def report_command(name: str, start: str, end: str, fmt: str, output: Path | Non
     from sqlmodel import Session
 
     from warranty import reports
-    from warranty.db import get_engine
+    from warranty.db.engine import get_engine
     from warranty.reports import export
 
     settings = _settings()

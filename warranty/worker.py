@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 
-from warranty import contracts, jobs, stripe_events
-from warranty.dates import store_today
-from warranty.db import session_scope
-from warranty.mail import run_mail
-from warranty.refunds import run_refunds
-from warranty.settings import Settings
-from warranty.store_webhooks import run_webhooks
+from warranty.contracts import lifecycle as contracts
+from warranty.core.dates import store_today
+from warranty.core.settings import Settings
+from warranty.db import outbox as jobs
+from warranty.db.engine import session_scope
+from warranty.notify.mail import run_mail
+from warranty.notify.webhooks import run_webhooks
+from warranty.payments import events as stripe_events
+from warranty.payments.refunds import run_refunds
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ import requests
 from sqlmodel import Session, func, select
 
 from tests.stripe_helpers import order_state, signed
-from warranty.db import get_engine
-from warranty.models import ContractEvent, StripeEvent
+from warranty.contracts.models import ContractEvent
+from warranty.db.engine import get_engine
+from warranty.payments.models import StripeEvent
 
 
 def post_event(base_url, payload, **kwargs):

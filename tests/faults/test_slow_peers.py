@@ -21,10 +21,16 @@ from sqlmodel import Session, func, select
 from tests.factories import stripe_paid_order
 from tests.faults.conftest import GatedStripe
 from tests.test_cancellation import cancel_in_db, stripe_refunds
-from warranty import mail, notifications, refunds, store_webhooks, stripe_events
-from warranty.dates import utcnow
-from warranty.db import get_engine
-from warranty.models import MailMessage, OutboundWebhook, Refund, StripeEvent
+from warranty.contracts import notices as notifications
+from warranty.core.dates import utcnow
+from warranty.db.engine import get_engine
+from warranty.notify import mail
+from warranty.notify import webhooks as store_webhooks
+from warranty.notify.models import MailMessage, OutboundWebhook
+from warranty.orders.models import Refund
+from warranty.payments import events as stripe_events
+from warranty.payments import refunds
+from warranty.payments.models import StripeEvent
 
 ROWS = 8
 PEER_SECONDS = 0.3  # each mail, POST or Stripe request

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from warranty.reports import (  # noqa: F401
-    Context,
-    Result,
-    conversion,
-    ledger,
-    reconcile,
-    report,
-    retention,
-)
+from warranty.reports import Context, Result, report
 from warranty.reports import revenue as rev
 
 

@@ -21,10 +21,10 @@ from datetime import datetime
 import sqlalchemy as sa
 import stripe
 
-from warranty.customer_facts import PURCHASE_STATUSES
-from warranty.errors import PaymentProviderError
-from warranty.models import Order, Refund
-from warranty.money import format_amount
+from warranty.core.errors import PaymentProviderError
+from warranty.core.money import format_amount
+from warranty.customers.facts import PURCHASE_STATUSES
+from warranty.orders.models import Order, Refund
 from warranty.reports import Context, Result, report
 from warranty.reports.revenue import period_bounds
 

@@ -39,11 +39,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from warranty.dates import plan_span, span_days_elapsed
-from warranty.models import Contract, Payout, Refund
-from warranty.money import pro_rata, pro_rata_sql
+from warranty.claims.models import Payout
+from warranty.contracts.models import Contract
+from warranty.core.dates import plan_span, span_days_elapsed
+from warranty.core.money import pro_rata, pro_rata_sql
+from warranty.db.sql import date_table, days_between, month_of
+from warranty.orders.models import Refund
 from warranty.reports.period import Period
-from warranty.reports.sql import date_table, days_between, month_of
 
 ALL = "all"
 FLOWS = ("plans_sold", "gross_sales", "cancellations", "refunds", "earned_revenue",

@@ -1,0 +1,1 @@
+"""Contracts: coverage, lifecycle, cancellation, returns, transfers, notices."""

@@ -1,0 +1,1 @@
+"""Closed months: the books' lock and booking dates."""
