@@ -80,7 +80,7 @@ def _prepare(url: str, orders: int) -> list[str]:
     from warranty.core.settings import demo_settings
     from warranty.db.engine import session_scope
     from warranty.offers.services import make_offers, ref_for_product
-    from warranty.orders import cart as orders_cart
+    from warranty.orders import cart as cart_mod
 
     settings = demo_settings(database_url=url, stripe_webhook_secret=SECRET)
     seed(url, {"TV": 120000})
@@ -91,11 +91,11 @@ def _prepare(url: str, orders: int) -> list[str]:
                             secret=settings.secret_key, today=__import__("datetime").date.today(),
                             ttl_seconds=3600).offers[0]["offer_token"]
         for i in range(orders):
-            cart = orders_cart.CartIn(order_ref=f"B-{i}", customer_email=f"b{i}@example.com", lines=[
+            cart = cart_mod.CartIn(order_ref=f"B-{i}", customer_email=f"b{i}@example.com", lines=[
                 {"type": "product", "line_id": "p", "sku": "TV", "quantity": 2,
                  "unit_price": 120000},
                 {"type": "plan", "for_line": "p", "quantity": 2, "offer_token": token}])
-            order = orders_cart.save_pending(session=session, priced=orders_cart.price_cart(
+            order = cart_mod.save_pending(session=session, priced=cart_mod.price_cart(
                 session=session, cart=cart, settings=settings, channel="payment_intent"))
             intent = stripe.PaymentIntent.create(
                 amount=order.total_amount, currency="jpy", payment_method="pm_card_visa",

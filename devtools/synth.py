@@ -251,9 +251,7 @@ def _reset_sequences(conn: sa.Connection, tables: list[str]) -> None:
 def generate(url: str, *, orders: int, plans: int, start: date, days: int, seed: int = 1,
              log=print) -> dict:
     """Fill the database at ``url``; returns row counts and seconds per step."""
-    from sqlmodel import Session
-
-    from warranty.db.engine import get_write_engine
+    from warranty.db.engine import Session, get_write_engine
 
     if plans > orders:
         raise ValueError("--plans cannot exceed --orders (one plan per plan order)")

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel
 from werkzeug.serving import make_server
 
 from warranty.core.settings import demo_settings
-from warranty.db.engine import dispose_engines, get_engine, migrate
+from warranty.customers import facts
+from warranty.db.engine import Session, dispose_engines, get_engine, migrate
+from warranty.db.schema import metadata
 from warranty.http.app import create_app
 from warranty.pricing import rules
 
@@ -28,6 +29,8 @@ BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 API_TOKEN = "test-admin-token"
 PUBLIC_KEY = "pk_test_store"
 SECRET = "test-secret-key"
+
+facts.install()  # as every entry point does: sessions keep customer facts in step
 
 
 def _create_postgres_database() -> tuple[str, str]:
@@ -93,7 +96,7 @@ def _empty_tables(request):
         return
     url = request.getfixturevalue("database_url")
     engine = get_engine(url)
-    tables = list(reversed(SQLModel.metadata.sorted_tables))
+    tables = list(reversed(metadata.sorted_tables))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)

@@ -33,7 +33,8 @@ def rules_doc(currency: str = "jpy", **category_overrides) -> dict:
 def load_rules(session: Session, document: dict | None = None, currency: str = "jpy") -> int:
     """Store a rule document as a new version and commit; returns the version."""
     row = pricing_rules.save_rule_set(session=session,
-                                document=pricing_rules.parse_document(document or rules_doc(currency)),
+                                document=pricing_rules.parse_document(
+                                    document or rules_doc(currency)),
                                 store_currency=currency, created_by="test")
     session.commit()
     return row.version

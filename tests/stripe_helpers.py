@@ -9,10 +9,10 @@ import time
 
 import requests
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from warranty.contracts.models import Contract
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.orders.models import Order
 
 WEBHOOK_SECRET = "whsec_test"

@@ -10,7 +10,6 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from sqlmodel import Session
 
 from tests.factories import add_product, load_rules, signed_visitor
 from tests.stripe_helpers import pay_hosted, wait_paid
@@ -19,7 +18,7 @@ from warranty.contracts.models import Contract
 from warranty.core.dates import store_today, utcnow
 from warranty.customers import facts as customers_facts
 from warranty.customers.models import CustomerFacts
-from warranty.db.engine import dispose_engines, get_engine, migrate
+from warranty.db.engine import Session, dispose_engines, get_engine, migrate
 from warranty.experiment import events
 from warranty.experiment.models import VisitorEvent
 from warranty.orders.models import Order

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
@@ -25,7 +25,7 @@ from warranty.claims import payouts
 from warranty.contracts import cancellation
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts.models import ContractEvent
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.orders import post_purchase
 from warranty.orders.models import Refund
 from warranty.payments import refunds

@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
 
 from warranty.db.engine import get_engine
+from warranty.db.schema import metadata
 from warranty.db.types import UTCDateTime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,7 +19,7 @@ def test_models_and_migrations_do_not_drift(database_url):
     engine = get_engine(database_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, SQLModel.metadata)
+        diff = compare_metadata(context, metadata)
     assert diff == [], f"models and migrations differ; run alembic revision --autogenerate: {diff}"
 
 
@@ -134,12 +134,12 @@ def test_0013_books_existing_rows_on_their_own_dates(empty_database_url):
     from datetime import date
 
     from alembic import command
-    from sqlmodel import Session, select
+    from sqlmodel import select
 
     from tests.report_history import payout, plan_sale
     from warranty.claims.models import Payout
     from warranty.contracts.models import Contract
-    from warranty.db.engine import alembic_config
+    from warranty.db.engine import Session, alembic_config
     from warranty.orders.models import Order, Refund
 
     config = alembic_config(empty_database_url)

@@ -15,7 +15,8 @@ def parse(doc):
 
 
 def prices(doc, price, months=12, category="electronics"):
-    return {p.spec.code: p.price for p in pricing_prices.price_plans(parse(doc), category, price, months)}
+    return {p.spec.code: p.price
+            for p in pricing_prices.price_plans(parse(doc), category, price, months)}
 
 
 def test_band_edges_min_included_max_excluded():

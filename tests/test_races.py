@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 import requests
 import sqlalchemy as sa
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.factories import (
     STAFF_PASSWORD,
@@ -28,7 +28,7 @@ from warranty.claims import filing, nps
 from warranty.claims.models import NpsAnswer
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import store_today, utcnow
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.orders.models import Order, Refund
 from warranty.payments import refunds

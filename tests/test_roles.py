@@ -11,7 +11,6 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlmodel import Session
 
 from tests.factories import add_staff, paid_order
 from tests.web.pages import PURCHASE, csrf, sign_in_customer, sign_in_staff
@@ -19,7 +18,7 @@ from warranty.auth import credentials
 from warranty.auth import roles as auth_roles
 from warranty.auth import sessions as auth_sessions
 from warranty.claims import filing
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.http.api.spec import REGISTRY
 from warranty.http.app import create_app
 

@@ -34,6 +34,7 @@ def _echo_json(data: object) -> None:
 @click.group()
 def main() -> None:
     """warranty: extended-warranty plans for online stores."""
+    facts.install()
 
 
 @main.command()
@@ -239,10 +240,8 @@ def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from sqlmodel import Session
-
     from warranty.db import outbox as jobs
-    from warranty.db.engine import get_engine
+    from warranty.db.engine import Session, get_engine
 
     settings = _settings()
     with Session(get_engine(settings.database_url)) as session:
@@ -371,10 +370,8 @@ def close_month_command(month: str, actor: str, note: str) -> None:
 @main.command("periods")
 def periods_command() -> None:
     """List the closed months, the first open day and the month to close next."""
-    from sqlmodel import Session
-
     from warranty.core.dates import store_today
-    from warranty.db.engine import get_engine
+    from warranty.db.engine import Session, get_engine
     from warranty.periods import services as periods
 
     settings = _settings()
@@ -392,10 +389,8 @@ def periods_command() -> None:
               help="file to write (default: standard output; xlsx needs a file)")
 def report_command(name: str, start: str, end: str, fmt: str, output: Path | None) -> None:
     """Write report NAME for a period (finance, journal, contracts, movements, orders, ...)."""
-    from sqlmodel import Session
-
     from warranty import reports
-    from warranty.db.engine import get_engine
+    from warranty.db.engine import Session, get_engine
     from warranty.reports import export
 
     settings = _settings()

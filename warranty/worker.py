@@ -13,6 +13,7 @@ import threading
 from warranty.contracts import lifecycle as contracts
 from warranty.core.dates import store_today
 from warranty.core.settings import Settings
+from warranty.customers import facts
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope
 from warranty.notify.mail import run_mail
@@ -36,6 +37,7 @@ JOBS = {"stripe_events": stripe_events.run_stripe_events, "refunds": run_refunds
 
 def run_once(*, settings: Settings, limit: int = 50) -> dict[str, int]:
     """One pass over every job; a failing job is logged and the others still run."""
+    facts.install()
     done = {}
     for name, job in JOBS.items():
         try:

@@ -4,7 +4,7 @@ import base64
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import EXE, JPEG, paid_order
 from tests.web.pages import PURCHASE
@@ -13,7 +13,7 @@ from warranty.auth import links as magic_links
 from warranty.auth import sessions as auth_sessions
 from warranty.claims.models import Claim, Payout
 from warranty.contracts.models import Contract, ContractEvent
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 
 
 def customer_token(settings, email="buyer@example.com") -> str:
@@ -120,7 +120,8 @@ def test_staff_review_and_finance_payout_over_the_api(client, db, settings, stor
     claim = client.post("/api/v1/claims", json=_body(contract, failure_type="accident",
                                                      incident_date="2024-03-01"),
                         headers=_customer(settings, store_key)).json
-    staff = {"Authorization": "Bearer " + credentials.issue_token(session=db, name="s", role="staff")}
+    staff = {"Authorization": "Bearer "
+             + credentials.issue_token(session=db, name="s", role="staff")}
     finance = {"Authorization": "Bearer " + credentials.issue_token(session=db, name="f",
                                                              role="finance")}
     db.commit()

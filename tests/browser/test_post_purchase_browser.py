@@ -5,13 +5,13 @@ payment page (browsers apply form-action to that hop)."""
 
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.e2e.test_post_purchase import buy_tvs_without_plans
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import wait_for
 from warranty.contracts.models import Contract
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.orders import post_purchase
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.api.test_claims_api import customer_token
 from tests.claims.helpers import file
@@ -30,7 +30,7 @@ from warranty.claims.models import Claim, ClaimEvent, ClaimFile, Payout
 from warranty.contracts import cancellation, transfer
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import store_today
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.orders.models import Refund
 

@@ -24,7 +24,8 @@ def test_breakdown_inside_the_manufacturer_warranty_is_covered_by_the_manufactur
     claim = file(db, settings, contract, incident=date(2027, 1, 9))
     assert claim.status == "denied" and claim.deny_code == "manufacturer_warranty"
     assert "manufacturer" in transitions.deny_text(claim, "en")
-    assert transitions.deny_text(claim, "ja") == "メーカー保証期間内のため、メーカー保証の対象です。"
+    assert (transitions.deny_text(claim, "ja")
+            == "メーカー保証期間内のため、メーカー保証の対象です。")
 
 
 def test_accidental_damage_on_a_standard_plan_is_denied(db, settings):

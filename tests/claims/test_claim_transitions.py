@@ -62,7 +62,8 @@ def test_allowed_transition_is_audited_mailed_and_sent(db, settings, from_status
         from_status, to_status, "staff:bob@store.example", "because")
     assert event.created_at is not None
     new_mails = db.exec(select(MailMessage).order_by(MailMessage.id).offset(mails)).all()
-    expected_kinds = [f"claim_{to_status}"] + (["claim_nps"] if to_status in claims_models.FINAL else [])
+    expected_kinds = [f"claim_{to_status}"] + (["claim_nps"] if to_status in claims_models.FINAL
+                                               else [])
     assert [m.kind for m in new_mails] == expected_kinds
     assert all(m.to == "buyer@example.com" for m in new_mails)
     hook = db.exec(select(OutboundWebhook).order_by(OutboundWebhook.id.desc())).first()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import add_product, add_staff, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for
@@ -15,7 +15,7 @@ from tests.web.pages import csrf, sign_in_staff
 from warranty.attention import services as attention
 from warranty.attention.models import AttentionItem
 from warranty.auth import credentials
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.orders.models import OrderEvent
 from warranty.payments.models import StripeEvent
 

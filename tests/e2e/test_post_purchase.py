@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for, wait_paid
 from warranty.contracts.models import Contract
 from warranty.core.dates import add_months, store_today
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.orders.models import Refund
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
@@ -116,10 +116,11 @@ def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db,
     assert res.status_code == 303 and "/pay/cs_" in res.headers["Location"]
     paid = pay_hosted(res.headers["Location"])
     assert paid.status_code == 303 and paid.headers["Location"].endswith("/plans/added")
-    from sqlmodel import Session, select
+    from sqlmodel import select
 
     from tests.stripe_helpers import wait_for
     from warranty.contracts.models import Contract
+    from warranty.db.engine import Session
     def first_contract():
         with Session(get_engine(database_url)) as session:
             return session.exec(select(Contract)).first()
@@ -197,10 +198,11 @@ def pay_hosted_refused(checkout_url: str) -> bool:
 
 def _excess_state(database_url):
     """Contracts, refunds, attention items, plan-refund mails and order audit rows."""
-    from sqlmodel import Session, select
+    from sqlmodel import select
 
     from warranty.attention.models import AttentionItem
     from warranty.contracts.models import Contract
+    from warranty.db.engine import Session
     from warranty.notify.models import MailMessage
     from warranty.orders.models import OrderEvent, Refund
 

@@ -11,14 +11,14 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for, wait_paid
 from warranty.attention.models import AttentionItem
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import store_today, utcnow
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.notify.models import OutboundWebhook
 from warranty.orders.models import OrderEvent, OrderLine, Refund
 from warranty.payments import refunds

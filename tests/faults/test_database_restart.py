@@ -11,7 +11,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.conftest import API_TOKEN, PUBLIC_KEY, SECRET
 from tests.e2e.test_stripe_webhooks import post_event
@@ -23,7 +23,7 @@ from warranty.contracts import notices as notifications
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import utcnow
 from warranty.core.settings import demo_settings
-from warranty.db.engine import get_engine, migrate
+from warranty.db.engine import Session, get_engine, migrate
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.notify.webhooks import run_webhooks
 from warranty.orders.models import Order, OrderLine

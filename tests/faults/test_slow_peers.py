@@ -16,14 +16,14 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.factories import stripe_paid_order
 from tests.faults.conftest import GatedStripe
 from tests.test_cancellation import cancel_in_db, stripe_refunds
 from warranty.contracts import notices as notifications
 from warranty.core.dates import utcnow
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.notify import mail
 from warranty.notify import webhooks as store_webhooks
 from warranty.notify.models import MailMessage, OutboundWebhook

@@ -14,14 +14,14 @@ from datetime import timedelta
 import requests
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.e2e.test_stripe_webhooks import post_event
 from tests.faults.conftest import GatedStripe, gunicorn, wait_up, worker_pids
 from tests.stripe_helpers import order_state, wait_for
 from warranty.core.dates import utcnow
 from warranty.db import outbox as jobs
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.notify.models import MailMessage
 from warranty.payments import events as stripe_events
 from warranty.payments.models import StripeEvent

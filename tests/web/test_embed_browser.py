@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import wait_paid
-from warranty.db.engine import get_engine
+from warranty.db.engine import Session, get_engine
 from warranty.experiment import arms
 from warranty.experiment.models import VisitorEvent
 from warranty.orders.models import Order

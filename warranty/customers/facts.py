@@ -2,15 +2,15 @@
 
 The retention report follows every customer whose first purchase falls in its period through
 all their later orders. Read from the orders table that is a pass over every order (and the
-visitor events behind them) per report; :class:`~warranty.models.CustomerFacts` keeps, per
+visitor events behind them) per report; :class:`~warranty.customers.models.CustomerFacts` keeps, per
 customer, the few figures the report needs instead, so it reads one row per customer.
 
 Each row is a pure function of the base tables (:func:`facts_select`), recomputed for the
 customers a transaction touched just before it commits:
 
 - every ORM flush notes the customers whose orders, contracts or visitor events it wrote
-  (:func:`note_flush`, hooked in ``warranty.models``); Core bulk writers (order import, event
-  intake, contract creation) call :func:`touch`;
+  (:func:`note_flush`, registered by :func:`install`); Core bulk writers (order import, event
+  intake, contract creation) call ``warranty.db.pending.touch``;
 - :func:`before_commit` then locks and recomputes those rows in the same transaction.
 
 Concurrent writers: a customer's row is created if missing (``ON CONFLICT DO NOTHING``) and
@@ -33,7 +33,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from warranty.contracts.models import Contract
 from warranty.customers.models import CustomerFacts
-from warranty.db.pending import _INFO_KEY, touch
+from warranty.db import pending
+from warranty.db.engine import Session
+from warranty.db.pending import touch
 from warranty.db.sql import days_between, month_index
 from warranty.experiment.models import VisitorEvent
 from warranty.orders.models import Order
@@ -144,10 +146,10 @@ def before_commit(session) -> None:
         return
     if session.new or session.dirty or session.deleted:
         session.flush()  # commit would flush after this hook: note those writes first
-    pending = session.info.pop(_INFO_KEY, None)
-    if pending:
-        refresh(session.connection(), emails=pending.emails, visitors=pending.visitors,
-                order_ids=pending.order_ids)
+    noted = pending.take(session)
+    if noted:
+        refresh(session.connection(), emails=noted.emails, visitors=noted.visitors,
+                order_ids=noted.order_ids)
 
 
 def _chunks(values: list, size: int = CHUNK) -> Iterator[list]:
@@ -218,3 +220,33 @@ def _recompute() -> sa.Update:
                    sa.or_(*(_f.c[name].is_distinct_from(new.c[name])
                             for name in FACT_COLUMNS)))
             .values({name: new.c[name] for name in FACT_COLUMNS}))
+
+
+# --- registration ---------------------------------------------------------------------------
+
+
+def _load_old_value(target, value, oldvalue, initiator) -> None:
+    """Nothing: registered with active_history so that the replaced value is loaded."""
+
+
+def _after_flush(session, _flush_context) -> None:
+    """Remember customers whose orders, contracts or visitor events this flush wrote."""
+    note_flush(session)
+
+
+_LISTENERS = (("after_flush", _after_flush), ("before_commit", before_commit),
+              ("after_rollback", pending.forget))
+
+
+def install(session_class: type = Session) -> None:
+    """Keep customer facts in step in every session of ``session_class`` (the app's own,
+    ``warranty.db.engine.Session``, never SQLAlchemy's global one). Called once by each
+    entry point (the app factory, the CLI, the worker; the tests' conftest); idempotent."""
+    # An order (or contract) moved to another customer must refresh the one it left too:
+    # have the flush's history hold the old value even when it was not loaded (a rollback).
+    for attribute in (Order.customer_email, Order.visitor_id, Contract.order_id):
+        if not sa.event.contains(attribute, "set", _load_old_value):
+            sa.event.listen(attribute, "set", _load_old_value, active_history=True)
+    for name, listener in _LISTENERS:
+        if not sa.event.contains(session_class, name, listener):
+            sa.event.listen(session_class, name, listener)

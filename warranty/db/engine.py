@@ -9,11 +9,17 @@ from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session
+import sqlmodel
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 _engines: dict[tuple[str, str], sa.Engine] = {}  # (url, app | reader | writer)
+
+
+class Session(sqlmodel.Session):
+    """The app's sessions. What keeps derived rows in step registers its listeners on this
+    class (``warranty.customers.facts.install``, called by the entry points), never on
+    SQLAlchemy's global Session: sessions made elsewhere are left alone."""
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -146,7 +152,7 @@ def alembic_config(url: str):
     """An Alembic Config for ``url`` (used by migrate and the drift test)."""
     from alembic.config import Config
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     config = Config()
     config.set_main_option("script_location", str(root / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

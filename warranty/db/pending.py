@@ -37,6 +37,11 @@ def touch(session, *, emails: Iterable[str] = (), visitors: Iterable[str | None]
     pending.order_ids.update(order_ids)
 
 
+def take(session) -> Pending | None:
+    """What the transaction noted, removed from the session (at commit)."""
+    return session.info.pop(_INFO_KEY, None)
+
+
 def forget(session) -> None:
     """Drop what a rolled-back transaction noted."""
     session.info.pop(_INFO_KEY, None)

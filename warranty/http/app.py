@@ -28,13 +28,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["SECRET_KEY"] = settings.secret_key
     # Flask's signed cookie keeps the language and a visitor's CSRF token; who is signed in
-    # lives server-side behind cookies of its own (warranty.web, warranty.auth_sessions).
+    # lives server-side behind cookies of its own (warranty.http.web, warranty.auth.sessions).
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
     logging.basicConfig(level=logging.INFO)
     # The SDK logs every request at INFO; our own log says what matters.
     logging.getLogger("stripe").setLevel(logging.WARNING)
 
+    from warranty.customers import facts
     from warranty.http import cors, metrics, ratelimit, request_limits, session
     from warranty.http import errors as errors_http
     from warranty.http.api import (
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from warranty.http.web import reports as staff_reports
     from warranty.payments import client as payments
 
+    facts.install()
     payments.configure_stripe(settings)
     app.teardown_appcontext(session.close_session)
     request_limits.install(app)  # body limits per endpoint (warranty/request_limits.py)

@@ -6,9 +6,8 @@ from contextlib import suppress
 
 import sqlalchemy as sa
 from flask import current_app, g, request
-from sqlmodel import Session
 
-from warranty.db.engine import get_engine, get_write_engine, log
+from warranty.db.engine import Session, get_engine, get_write_engine, log
 
 
 def get_session() -> Session:

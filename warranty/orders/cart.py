@@ -1,7 +1,8 @@
 """A cart becomes a pending order, priced on the server.
 
 The order and its lines are committed as pending BEFORE Stripe is called
-(warranty.payments.checkout), so an abandoned, expired, declined or failed checkout is still visible and nothing is lost.
+(warranty.payments.checkout), so an abandoned, expired, declined or failed checkout is still
+visible and nothing is lost.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.pricing.models import RuleSet
 
 Coverage = Literal["standard", "accident"]
-RULES_DIR = Path(__file__).parent / "rules"
+RULES_DIR = Path(__file__).parent / "builtin"
 
 
 # Validation context of a rule set being uploaded (parse_document): the rules added since

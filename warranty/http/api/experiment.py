@@ -148,7 +148,8 @@ def post_events(body: EventBatch):
         plan_code=e.plan_code, plan_price=e.plan_price, quantity=e.quantity, order_id=e.order_id,
         occurred_at=datetime.fromtimestamp(e.at / 1000, UTC) if e.at is not None else None,
     ) for e in body.events]
-    arm = experiment_events.record_events(session=session, visitor_id=body.visitor_id, events=events,
+    arm = experiment_events.record_events(
+        session=session, visitor_id=body.visitor_id, events=events,
                                    salt=settings.experiment_salt, share=settings.holdout_share,
                                    received_at=utcnow())
     session.commit()
