@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +43,15 @@ def is_placeholder(value: str) -> bool:
     body = _KEY_PREFIX.sub("", text)
     return body.startswith(PLACEHOLDER_PREFIXES) or body in ("demo", "test") or len(
         set(body)) < 6
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Comma-separated IPs or networks (``10.0.0.0/8, 2001:db8::1``); ValueError otherwise."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in text.split(",") if part.strip())
 
 
 class Settings(BaseSettings):
@@ -170,8 +180,6 @@ class Settings(BaseSettings):
     @classmethod
     def _proxy_networks(cls, value: str) -> str:
         """IPs or networks, such as 10.0.0.5, 10.1.0.0/16, fd00::/8."""
-        from warranty.http.proxies import parse_networks
-
         try:
             return ",".join(str(net) for net in parse_networks(value))
         except ValueError:

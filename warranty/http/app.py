@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     cors.install(app, settings.allowed_origins)  # before the limiter: preflights aren't counted
     ratelimit.install(app, settings)
     if settings.trusted_proxies:
-        from warranty.http.proxies import TrustedProxies, parse_networks
+        from warranty.core.settings import parse_networks
+        from warranty.http.proxies import TrustedProxies
 
         app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(settings.trusted_proxies))
     return app

@@ -13,13 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """Comma-separated IPs or networks (``10.0.0.0/8, 2001:db8::1``); ValueError otherwise."""
-    return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                 for part in text.split(",") if part.strip())
+from warranty.core.settings import Network
 
 
 def _ip(text: str):

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from warranty.reports import Context, Result, report
+from warranty.reports import (  # noqa: F401  (importing them registers their reports)
+    Context,
+    Result,
+    conversion,
+    ledger,
+    reconcile,
+    report,
+    retention,
+)
 from warranty.reports import revenue as rev
 
 
