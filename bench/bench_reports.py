@@ -4,8 +4,8 @@
                                   [--backends sqlite,postgresql] [--postgres URL]
                                   [--keep DIR] [--no-xlsx] [--reuse URL]
 
-For each backend: a fresh database, ``warranty synth`` (bulk COPY / executemany, timed),
-then each report in a child process of its own (time from the call to the last row, the
+For each backend: a fresh database, ``python -m devtools.cli synth`` (bulk COPY / executemany,
+timed), then each report in a child process of its own (time from the call to the last row, the
 child's peak RSS and its RSS before the report), and the exports of the 1M-row orders ledger
 and the movements ledger in a child process each (time and the child's peak RSS, from
 ``resource.getrusage(RUSAGE_CHILDREN)``). Targets: each report under 2 s on PostgreSQL,
@@ -13,8 +13,8 @@ every export under 150 MB.
 
 The PostgreSQL database is dropped at the end unless ``--keep`` is given.
 ``--reuse URL`` times a store generated before (by this benchmark with ``--keep``, or by
-``warranty synth`` with the same dates) instead of generating one: it is migrated to the
-newest revision first, and nothing is dropped. Handy while tuning a report.
+``python -m devtools.cli synth`` with the same dates) instead of generating one: it is migrated to
+the newest revision first, and nothing is dropped. Handy while tuning a report.
 """
 
 from __future__ import annotations
@@ -145,10 +145,10 @@ def _time_reports(url: str) -> list[dict]:
 
 
 def _generate(url: str, backend: str, args) -> dict:
-    """``warranty synth`` into the migrated database at ``url``; its figures."""
+    """``python -m devtools.cli synth`` into the migrated database at ``url``; its figures."""
     print(f"[{backend}] generating {args.orders:,} orders, {args.plans:,} plans", flush=True)
     began = time.perf_counter()
-    synth = subprocess.run([sys.executable, "-m", "warranty.cli", "synth", "--orders",
+    synth = subprocess.run([sys.executable, "-m", "devtools.cli", "synth", "--orders",
                             str(args.orders), "--plans", str(args.plans), "--start",
                             START.isoformat(), "--days", str(DAYS)], env=_env(url),
                            check=True, capture_output=True, text=True)

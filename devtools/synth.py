@@ -1,12 +1,12 @@
 """Synthetic store data for benchmarks and demos: orders, plans, cancellations, refunds.
 
-``warranty synth --orders 1000000 --plans 200000`` fills an empty (migrated) database with a
-store's history: customers who come back (plan holders more often), orders over the period,
-one plan per plan order, contracts, cancellations with refunds by the brief's rule, and,
-when those tables exist, claims with payouts and NPS answers, and visitor traffic with the
-holdout arm. Rows go in through the driver in bulk: COPY on PostgreSQL, executemany on
-SQLite; nothing passes through the ORM, so the retention report's per-customer facts are
-rebuilt from scratch at the end (``customer_facts.rebuild``), in the same transaction.
+``python -m devtools.cli synth --orders 1000000 --plans 200000`` fills an empty (migrated)
+database with a store's history: customers who come back (plan holders more often), orders over
+the period, one plan per plan order, contracts, cancellations with refunds by the brief's rule,
+and, when those tables exist, claims with payouts and NPS answers, and visitor traffic with the
+holdout arm. Rows go in through the driver in bulk: COPY on PostgreSQL, executemany on SQLite;
+nothing passes through the ORM, so the retention report's per-customer facts are rebuilt from
+scratch at the end (``warranty.customers.facts.rebuild``), in the same transaction.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
+from devtools.cli import main
 from warranty.catalog.models import Product
-from warranty.cli import main
 from warranty.pricing.models import RuleSet
 
 

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from devtools.cli import main as cli
 from tests.factories import add_product, load_rules, signed_visitor
 from tests.stripe_helpers import pay_hosted, wait_paid
-from warranty.cli import main as cli
 from warranty.contracts.models import Contract
 from warranty.core.dates import store_today, utcnow
 from warranty.customers import facts as customers_facts

@@ -1,4 +1,4 @@
-"""The ``warranty`` command line: migrations, imports, demo data, tokens, the server."""
+"""The ``warranty`` command line: migrations, imports, tokens, the server, the worker."""
 
 from __future__ import annotations
 
@@ -92,16 +92,6 @@ def load_rules(rule_file: Path | None, builtin: str | None, note: str) -> None:
             click.echo(f"  {problem['at']}: {problem['message']}", err=True)
         raise click.ClickException(exc.message) from None
     click.echo(f"rule set version {version} loaded")
-
-
-@main.command("demo-data")
-def demo_data() -> None:
-    """Load the default JPY rules and the demo catalog."""
-    from devtools.demo_data import load_demo
-
-    settings = _settings()
-    with session_scope(settings.database_url) as session:
-        _echo_json(load_demo(session=session, currency=settings.currency))
 
 
 # "staff" is the old name of "support", still accepted.
@@ -304,32 +294,6 @@ def import_orders(csv_file: Path) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     _echo_json({"created": created, "already_imported": skipped})
-
-
-@main.command("synth")
-@click.option("--orders", default=1_000_000, show_default=True, type=click.IntRange(1))
-@click.option("--plans", default=200_000, show_default=True, type=click.IntRange(0))
-@click.option("--start", default="2023-01-01", show_default=True, help="first order date")
-@click.option("--days", default=3 * 365, show_default=True, type=click.IntRange(1))
-@click.option("--seed", default=1, show_default=True, type=int)
-def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
-    """Fill the database with a synthetic store's history (bulk inserts; for benchmarks)."""
-    from datetime import date
-
-    from devtools import synth as synthetic
-
-    settings = _settings()
-    try:
-        first = date.fromisoformat(start)
-    except ValueError:
-        raise click.BadParameter("--start must be an ISO date such as 2023-01-01") from None
-    try:
-        figures = synthetic.generate(settings.database_url, orders=orders, plans=plans,
-                                     start=first, days=days, seed=seed,
-                                     log=lambda text: click.echo(text, err=True))
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    _echo_json(figures)
 
 
 @main.command("rebuild-customer-facts")

@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 from sqlmodel import func, select
 
+from devtools.cli import main
 from warranty.claims.models import Claim, NpsAnswer, Payout
-from warranty.cli import main
 from warranty.contracts.models import Contract
 from warranty.experiment.models import VisitorEvent
 from warranty.orders.models import Order, OrderLine, Refund
