@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from warranty.contracts.coverage import coverage_dates
+from warranty.core.coverage import coverage_dates
 from warranty.core.dates import plan_span, span_days_unused
 from warranty.core.money import pro_rata, round_up
 from warranty.customers import facts

@@ -11,13 +11,14 @@ from sqlmodel import select
 from tests.factories import stripe_paid_order
 from warranty.contracts import cancellation
 from warranty.contracts.models import Contract, ContractEvent
+from warranty.contracts.refunds import refund_key
 from warranty.core.dates import store_today, utcnow
 from warranty.http.app import create_app
 from warranty.notify.mail import run_mail
 from warranty.notify.models import OutboundWebhook
 from warranty.orders.models import Refund
 from warranty.payments import refunds
-from warranty.payments.refunds import refund_key, run_refunds
+from warranty.payments.refunds import run_refunds
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from warranty.contracts.coverage import coverage_dates, coverage_year
+from warranty.core.coverage import coverage_dates, coverage_year
 from warranty.core.dates import add_months, store_today, term_end
 
 

@@ -26,12 +26,12 @@ from tests.test_cancellation import stripe_refunds
 from warranty.catalog.models import Product
 from warranty.claims import filing, nps
 from warranty.claims.models import NpsAnswer
+from warranty.contracts import refunds as contract_refunds
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import store_today, utcnow
 from warranty.db.engine import Session, get_engine
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.orders.models import Order, Refund
-from warranty.payments import refunds
 from warranty.pricing.models import RuleSet
 from warranty.staff.models import StaffUser
 from warranty.worker import run_expiry
@@ -124,7 +124,7 @@ def test_returns_and_a_cancellation_at_once_cancel_each_plan_once(race, db, staf
     assert _count(db, Contract, Contract.status == "cancelled") == 3
     assert _count(db, Refund) == 3  # one per plan, whichever path cancelled it
     assert sorted(key for _, key in stripe_refunds(order)) == sorted(
-        refunds.refund_key(c) for c in created)
+        contract_refunds.refund_key(c) for c in created)
 
 
 def _quote(base, contract, headers, cancel_date: str = "2026-07-01") -> int:

@@ -230,12 +230,12 @@ def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from warranty.db import outbox as jobs
     from warranty.db.engine import Session, get_engine
+    from warranty.worker import outbox_report
 
     settings = _settings()
     with Session(get_engine(settings.database_url)) as session:
-        _echo_json(jobs.outbox_report(session, limit=limit, queues=queues or None))
+        _echo_json(outbox_report(session, limit=limit, queues=queues or None))
 
 
 @outbox.command("retry")
@@ -243,11 +243,11 @@ def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
 @click.argument("ids", nargs=-1, required=True, type=int)
 def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
     """Send dead rows of QUEUE again (after the cause was fixed): IDS from the listing."""
-    from warranty.db import outbox as jobs
+    from warranty.worker import requeue
 
     settings = _settings()
     with session_scope(settings.database_url) as session:
-        count = jobs.requeue(session, queue=queue, ids=ids)
+        count = requeue(session, queue=queue, ids=ids)
     if count < len(set(ids)):
         click.echo(f"{len(set(ids)) - count} of the rows were not dead; left alone", err=True)
     click.echo(f"{count} {queue} row(s) queued again")
@@ -315,12 +315,13 @@ def rebuild_customer_facts() -> None:
 def close_month_command(month: str, actor: str, note: str) -> None:
     """Close MONTH (YYYY-MM) and every month before it: nothing is booked in them again."""
     from warranty.core.dates import store_today
+    from warranty.periods import closing
     from warranty.periods import services as periods
 
     settings = _settings()
     try:
         with session_scope(settings.database_url) as session:
-            row = periods.close_month(session=session, settings=settings,
+            row = closing.close_month(session=session, settings=settings,
                                       month=periods.parse_month(month),
                                       today=store_today(settings.timezone),
                                       actor=f"cli:{actor}", note=note)
@@ -336,11 +337,11 @@ def periods_command() -> None:
     """List the closed months, the first open day and the month to close next."""
     from warranty.core.dates import store_today
     from warranty.db.engine import Session, get_engine
-    from warranty.periods import services as periods
+    from warranty.periods import closing
 
     settings = _settings()
     with Session(get_engine(settings.database_url)) as session:
-        _echo_json(periods.state(session, store_today(settings.timezone)))
+        _echo_json(closing.state(session, store_today(settings.timezone)))
 
 
 @main.command("report")

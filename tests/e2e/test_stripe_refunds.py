@@ -16,6 +16,7 @@ from sqlmodel import select
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for, wait_paid
 from warranty.attention.models import AttentionItem
+from warranty.contracts import refunds as contract_refunds
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import store_today, utcnow
 from warranty.db.engine import Session, get_engine
@@ -119,7 +120,7 @@ def test_a_pending_refund_stays_pending_until_stripe_says_it_succeeded(
     assert actions(database_url, contract).count("refund_succeeded") == 1
     assert len(store_events(database_url, "refund.succeeded")) == 1
     assert [(amount, key) for _, amount, key in stripe_refunds(order)] == [
-        (PLAN, refunds.refund_key(contract))]
+        (PLAN, contract_refunds.refund_key(contract))]
 
 
 def _events(database_url, kind):
@@ -236,7 +237,7 @@ def test_a_product_refunded_in_the_dashboard_cancels_its_plan_like_a_return(
     plan_refund = refund_of(database_url, latest)
     assert (plan_refund.amount, plan_refund.covered_by_id) == (PLAN, None)
     assert [(amount, key) for _, amount, key in stripe_refunds(order)] == [
-        (TV, None), (PLAN, refunds.refund_key(latest))]
+        (TV, None), (PLAN, contract_refunds.refund_key(latest))]
     statuses = {c.id: c.status for c in rows(database_url, Contract)}
     assert statuses == {contracts[0].id: "active", latest.id: "cancelled"}
     assert actions(database_url, latest)[1] == "product_returned"

@@ -22,7 +22,7 @@ from warranty.core.errors import DomainError
 from warranty.customers.models import CustomerFacts
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.orders.models import Order, OrderLine, Refund
-from warranty.periods import services as periods
+from warranty.periods import closing
 from warranty.periods.models import ClosedMonth
 from warranty.reports import Context, export, run_report
 from warranty.reports.period import Period
@@ -91,11 +91,11 @@ def test_closed_months_never_move_and_the_books_balance(db, settings, steps):
             payout(db, contract, amount=pick % 20_000,
                    paid_at=datetime.combine(today, time(3), tzinfo=UTC))  # noon in Tokyo
         elif kind == "close":
-            month = periods.next_to_close(db, today)
+            month = closing.next_to_close(db, today)
             if month is None:
                 db.commit()
                 continue
-            row = periods.close_month(session=db, settings=settings, month=month, today=today,
+            row = closing.close_month(session=db, settings=settings, month=month, today=today,
                                       actor="sim")
             db.commit()
             period = Period(month, month_end(month))

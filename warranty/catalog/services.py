@@ -17,7 +17,6 @@ from warranty.core.errors import NotFound, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.core.text import SingleLine, sku_key
 from warranty.db.types import MAX_COLUMN_AMOUNT
-from warranty.offers.services import ProductRef
 from warranty.pricing import rules as pricing_rules
 
 MAX_BATCH = 10_000
@@ -176,19 +175,7 @@ def parse_csv(text: str, currency: str | None = None) -> list[ProductIn]:
 
 
 _columns = Product.__table__.c
-_OFFER_REF = sa.select(_columns.sku, _columns.store_category, _columns.unit_price,
-                       _columns.manufacturer_warranty_months, _columns.title).where(
-    _columns.sku_key == sa.bindparam("key"))
 _ANY_PRODUCT = sa.select(_columns.id).limit(1)
-
-
-def product_ref(*, session: Session | sa.Connection, sku: str):
-    """What offers need of a catalog product (one indexed Core select, no ORM object)."""
-    row = session.execute(_OFFER_REF, {"key": sku_key(sku)}).first()
-    if row is None:
-        raise NotFound(f"no product with sku {sku!r}", code="unknown_sku")
-    return ProductRef(sku=row[0], store_category=row[1], price=row[2],
-                      manufacturer_warranty_months=row[3], title=row[4])
 
 
 def products_by_sku(session: Session, skus: Iterable[str]) -> dict[str, Product]:

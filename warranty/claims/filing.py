@@ -14,9 +14,9 @@ from warranty.claims.rules import ClaimInputInvalid, evaluate, input_problems
 from warranty.claims.transitions import ClaimTransitionRefused, lock, transition, webhook_payload
 from warranty.claims.workflow import _fulfil
 from warranty.contracts import lifecycle as contracts
-from warranty.contracts.coverage import coverage_year
 from warranty.contracts.models import Contract
 from warranty.core import i18n
+from warranty.core.coverage import coverage_year
 from warranty.core.dates import store_today
 from warranty.core.errors import Conflict, NotFound
 from warranty.core.settings import Settings

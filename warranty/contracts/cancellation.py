@@ -17,13 +17,13 @@ from warranty.claims import workflow
 from warranty.claims.payouts import claims_paid_total
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts import notices as notifications
+from warranty.contracts import refunds as contract_refunds
 from warranty.contracts.models import Contract
 from warranty.core import money
 from warranty.core.dates import days_inclusive, plan_span, span_days_unused, utcnow
 from warranty.core.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.orders.models import Order, Refund
-from warranty.payments import refunds
 from warranty.periods import services as periods
 
 
@@ -201,7 +201,7 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
         raise Conflict("a refund cannot exceed what the plan cost", code="over_refund")
     covering = cover(contract, quote.amount) if cover is not None and quote.amount else None
     if covering is None:
-        already = refunds.promised_on_order(session, order)
+        already = contract_refunds.promised_on_order(session, order)
         if already + quote.amount > order.total_amount:
             raise Conflict(f"order {order.public_id} has "
                            f"{money.format_amount(already, order.currency)} refunded already; "
@@ -219,7 +219,7 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
                     currency=contract.currency, cancel_date=quote.cancel_date,
                     booked_on=booked_on, fee=quote.fee,
                     claims_paid=quote.claims_paid, reason=reason[:1000],
-                    idempotency_key=refunds.refund_key(contract))
+                    idempotency_key=contract_refunds.refund_key(contract))
     if not quote.amount:
         # Nothing to send back: no Stripe call, the refund is complete as recorded.
         refund.status, refund.completed_at = "not_needed", utcnow()
@@ -231,7 +231,7 @@ def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: 
                          action=action, reason=reason, data=data)
     session.flush()
     if covering is not None:
-        refunds.record_covered(session=session, refund=refund, covering=covering)
+        contract_refunds.record_covered(session=session, refund=refund, covering=covering)
     notifications.notify_cancelled(session=session, settings=settings, contract=contract,
                                    order=order, refund=refund)
     return refund
@@ -273,7 +273,7 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
     changed since (a claim was paid, ...) the amount differs and nothing happens
     (``quote_changed``). ``covered_by`` names a refund made in Stripe's dashboard that
     already gave this plan's money back: the refund is recorded as made by it, and nothing
-    is sent to Stripe (``refund_sync.cover_by`` checks it holds the amount).
+    is sent to Stripe (``warranty.contracts.refunds.cover_by`` checks it holds the amount).
     """
     dating = check_cancel_date(session=session, settings=settings, cancel_date=cancel_date,
                                today=today, role=role, backdate_reason=backdate_reason,
@@ -290,9 +290,7 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
                        details={"quote": quote.as_dict()})
     cover = None
     if covered_by:
-        from warranty.payments import refund_events as refund_sync  # it builds on this module
-
-        cover = refund_sync.cover_by(session, order, covered_by)
+        cover = contract_refunds.cover_by(session, order, covered_by)
     return _cancel(session=session, settings=settings, contract=contract, quote=quote,
                    actor=actor, reason=reason, action="cancelled", dating=dating, cover=cover)
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from warranty.contracts.coverage import coverage_dates
 from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.coverage import coverage_dates
 from warranty.core.dates import utcnow
 from warranty.core.errors import Conflict, NotFound
 from warranty.db import pending

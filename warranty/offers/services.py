@@ -7,11 +7,13 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.catalog.models import Product
-from warranty.contracts.coverage import coverage_dates
-from warranty.core.errors import InvalidOffer
+from warranty.core.coverage import coverage_dates
+from warranty.core.errors import InvalidOffer, NotFound
+from warranty.core.text import sku_key
 from warranty.offers.tokens import TOKEN_VERSION, OfferClaim, _serializer
 from warranty.pricing import prices
 from warranty.pricing import rules as pricing_rules
@@ -54,6 +56,21 @@ def ref_for_product(product: Product) -> ProductRef:
                       price=product.unit_price,
                       manufacturer_warranty_months=product.manufacturer_warranty_months,
                       title=product.title)
+
+
+_product = Product.__table__.c
+_OFFER_REF = sa.select(_product.sku, _product.store_category, _product.unit_price,
+                       _product.manufacturer_warranty_months, _product.title).where(
+    _product.sku_key == sa.bindparam("key"))
+
+
+def product_ref(*, session: Session | sa.Connection, sku: str):
+    """What offers need of a catalog product (one indexed Core select, no ORM object)."""
+    row = session.execute(_OFFER_REF, {"key": sku_key(sku)}).first()
+    if row is None:
+        raise NotFound(f"no product with sku {sku!r}", code="unknown_sku")
+    return ProductRef(sku=row[0], store_category=row[1], price=row[2],
+                      manufacturer_warranty_months=row[3], title=row[4])
 
 
 def make_offers(*, session: Session, ref: ProductRef, currency: str, secret: str, today: date,

@@ -35,14 +35,15 @@ from sqlmodel import Session, select
 
 from warranty.attention import services as attention
 from warranty.contracts import cancellation
+from warranty.contracts import refunds as contract_refunds
 from warranty.contracts import returns as contracts_returns
 from warranty.contracts.models import Contract
+from warranty.contracts.refunds import unallocated
 from warranty.core.dates import store_today, utcnow
-from warranty.core.errors import Conflict
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.orders.events import ORDER_TRANSITIONS, record_order_event
-from warranty.orders.models import Order, OrderEvent, OrderLine, Refund
+from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import refunds
 from warranty.periods import services as periods
 
@@ -154,25 +155,6 @@ def _product_lines(session: Session, order: Order) -> list[OrderLine]:
                              .execution_options(populate_existing=True)).all())
 
 
-def unallocated(session: Session, external: Refund) -> int:
-    """What of a dashboard refund no plan and no returned unit accounts for yet: its amount
-    less the plan refunds it covers and the prices of the units it returned."""
-    covered = session.exec(select(sa.func.coalesce(sa.func.sum(Refund.amount), 0))
-                           .where(Refund.covered_by_id == external.id)).one()
-    units = 0
-    for data in session.exec(select(OrderEvent.data).where(
-            OrderEvent.order_id == external.order_id,
-            OrderEvent.action == "units_returned_outside")).all():
-        if data.get("stripe_refund_id") != external.stripe_refund_id:
-            continue
-        for line_no, count in (data.get("lines") or {}).items():
-            price = session.exec(select(OrderLine.unit_price).where(
-                OrderLine.order_id == external.order_id,
-                OrderLine.line_no == int(line_no))).one()
-            units += price * count
-    return max(0, external.amount - int(covered) - units)
-
-
 def external_refunds(session: Session, order: Order) -> list[tuple[Refund, int]]:
     """The order's succeeded dashboard refunds with what of each is still unaccounted for."""
     rows = session.exec(select(Refund).where(Refund.order_id == order.id,
@@ -180,31 +162,6 @@ def external_refunds(session: Session, order: Order) -> list[tuple[Refund, int]]
                                              Refund.status == "succeeded")
                         .order_by(Refund.id)).all()
     return [(row, unallocated(session, row)) for row in rows]
-
-
-def cover_by(session: Session, order: Order, stripe_refund_id: str):
-    """A ``cover`` for a cancellation staff record as paid by a dashboard refund (the store
-    refunded the plan in Stripe's dashboard): the plan's refund is recorded as made by it,
-    and nothing is sent to Stripe again. Refused (409) unless that refund is one of the
-    order's, succeeded, and still holds the amount unaccounted for. Call it under the
-    order's lock (every cancellation and Stripe event on the order holds it)."""
-    external = session.exec(select(Refund).where(
-        Refund.order_id == order.id, Refund.kind == "external",
-        Refund.stripe_refund_id == stripe_refund_id)).first()
-    if external is None or external.status != "succeeded":
-        raise Conflict(f"{stripe_refund_id} is no succeeded refund made outside the service "
-                       f"on order {order.public_id}", code="unknown_external_refund")
-    left = unallocated(session, external)
-
-    def cover(contract: Contract, amount: int) -> Refund:
-        if amount > left:
-            raise Conflict(f"{stripe_refund_id} has {format_amount(left, order.currency)} "
-                           "not accounted for yet; it cannot pay for a refund of "
-                           f"{format_amount(amount, order.currency)}",
-                           code="external_refund_too_small",
-                           details={"unallocated": left, "amount": amount})
-        return external
-    return cover
 
 
 def _covering(order: Order, external: Refund, budget: list[int]):
@@ -253,7 +210,7 @@ def _charge_refunded_in_full(session: Session, settings: Settings, order: Order,
                             .with_for_update(key_share=True).execution_options(populate_existing=True)
                             ).all():
         if row.status == "pending" and row.stripe_refund_id is None:
-            refunds.record_covered(session=session, refund=row, covering=external)
+            contract_refunds.record_covered(session=session, refund=row, covering=external)
     return made
 
 

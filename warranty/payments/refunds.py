@@ -40,12 +40,13 @@ from warranty.attention import services as attention
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts import notices as notifications
 from warranty.contracts.models import Contract
+from warranty.contracts.refunds import figures, order_event, record_succeeded
 from warranty.core.dates import store_today, utcnow
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope
-from warranty.orders.models import Order, OrderEvent, OrderLine, Refund
+from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import client as payments
 from warranty.payments.client import stripe_client
 from warranty.periods import services as periods
@@ -64,11 +65,6 @@ SETTLED = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}
 
 class ExceedsPayment(Exception):
     """Stripe already refunded so much of the payment that this refund would exceed it."""
-
-
-def refund_key(contract: Contract) -> str:
-    """The idempotency key of a contract's refund: one contract, one refund."""
-    return f"warranty-refund-{contract.public_id}"
 
 
 def excess_refund_key(order: Order) -> str:
@@ -159,7 +155,7 @@ def record_stripe_refund(*, session: Session, settings: Settings, refund: Refund
         refund.stripe_status, changed = stripe_status, True
     settled = SETTLED.get(stripe_status)
     if settled == "succeeded" and refund.status == "pending":
-        _succeeded(session, refund)
+        record_succeeded(session, refund)
         changed = True
     elif settled == "failed" and refund.status in ("pending", "succeeded"):
         reason = getattr(stripe_refund, "failure_reason", None) or "no reason given"
@@ -208,46 +204,13 @@ def _attempt(settings: Settings, refund_id: int) -> None:
         stripe_refund=stripe_refund, error=error, permanent=permanent), patience=patience)
 
 
-def _order_event(session: Session, order: Order, action: str, data: dict,
-                 reason: str = "", actor: str = "stripe") -> None:
-    """An audit row on the order (refunds that belong to no contract)."""
-    session.add(OrderEvent(order_id=order.id, action=action, actor=actor, reason=reason[:1000],
-                           data=data))
-
-
-def _figures(refund: Refund, order: Order) -> dict:
-    """A refund's figures for audit rows and the attention queue."""
-    return {"refund_id": refund.id, "kind": refund.kind, "amount": refund.amount,
-            "currency": refund.currency, "order": order.public_id,
-            "order_total": order.total_amount,
-            "stripe_payment_intent_id": order.stripe_payment_intent_id,
-            "stripe_charge_id": order.stripe_charge_id,
-            "stripe_refund_id": refund.stripe_refund_id, "stripe_status": refund.stripe_status}
-
-
-def _succeeded(session: Session, refund: Refund) -> None:
-    """Record a refund Stripe made, audit it and tell the store."""
-    refund.status, refund.completed_at = "succeeded", utcnow()
-    refund.last_error, refund.next_attempt_at = None, None
-    order = session.get(Order, refund.order_id)
-    if refund.contract_id is None:
-        _order_event(session, order, "refund_succeeded", _figures(refund, order))
-        return
-    contract = session.get(Contract, refund.contract_id)
-    contracts.record(session=session, contract=contract, action="refund_succeeded",
-                     actor="stripe", data={"amount": refund.amount, "currency": refund.currency,
-                                           "stripe_refund_id": refund.stripe_refund_id})
-    notifications.notify_refund_succeeded(session=session, contract=contract, order=order,
-                                          refund=refund)
-
-
 def _failed_at_stripe(session: Session, refund: Refund, error: str) -> None:
     """Stripe says the money did not go back: failed, audited, for a person."""
     was = refund.status
     refund.status, refund.last_error, refund.next_attempt_at = "failed", error[:2000], None
     log.error("refund %s failed at Stripe (was %s): %s", refund.id, was, error)
     order = session.get(Order, refund.order_id)
-    data = {**_figures(refund, order), "was": was}
+    data = {**figures(refund, order), "was": was}
     if refund.contract_id is not None:
         contract = session.get(Contract, refund.contract_id)
         contracts.record(session=session, contract=contract, action="refund_failed",
@@ -255,7 +218,7 @@ def _failed_at_stripe(session: Session, refund: Refund, error: str) -> None:
         notifications.notify_refund_failed(session=session, contract=contract, order=order,
                                            refund=refund)
     else:
-        _order_event(session, order, "refund_failed", data, reason=error)
+        order_event(session, order, "refund_failed", data, reason=error)
     _needs_person(session, refund, kind="refund_failed", error=error)
 
 
@@ -270,15 +233,7 @@ def _needs_person(session: Session, refund: Refund, *, kind: str, error: str) ->
         session=session, kind=kind, key=f"refund:{refund.id}", order=order, refund=refund,
         summary=f"The {amount} refund for {name} (order {order.store_order_ref}) {verb}: "
                 f"{error}",
-        data={**_figures(refund, order), **what, "error": error[:500]})
-
-
-def record_covered(*, session: Session, refund: Refund, covering: Refund) -> None:
-    """A plan refund whose money Stripe already gave back in ``covering``: no Stripe call."""
-    refund.covered_by_id = covering.id
-    refund.stripe_status = None
-    _succeeded(session, refund)
-    session.add(refund)
+        data={**figures(refund, order), **what, "error": error[:500]})
 
 
 def refund_excess_plan(*, session: Session, settings: Settings, order: Order,
@@ -299,9 +254,9 @@ def refund_excess_plan(*, session: Session, settings: Settings, order: Order,
                     idempotency_key=excess_refund_key(order))
     session.add(refund)
     session.flush()
-    data = {**_figures(refund, order), "units_refunded": units, "unit_price": plan_line.unit_price,
+    data = {**figures(refund, order), "units_refunded": units, "unit_price": plan_line.unit_price,
             "line_units": line_units, "units_with_a_plan": covered, "sku": plan_line.sku}
-    _order_event(session, order, "excess_plan_refunded", data, actor="system",
+    order_event(session, order, "excess_plan_refunded", data, actor="system",
                  reason="every unit of the line already had a plan when this order was paid")
     attention.raise_item(
         session=session, kind="excess_plan_refunded", key=order.public_id, order=order,
@@ -361,17 +316,6 @@ def run_refunds(*, settings: Settings, limit: int = 20) -> int:
                 _record_error, settings=settings, refund_id=row.id,
                 error=f"{type(exc).__name__}: {exc}"), patience=RECORD_PATIENCE_SECONDS)
     return tried
-
-
-def promised_on_order(session, order: Order) -> int:
-    """Minor units already promised back on ``order`` (every refund not failed).
-
-    A refund covered by another one moved no money of its own: the covering one counts it.
-    """
-    amounts = session.exec(select(Refund.amount).where(Refund.order_id == order.id,
-                                                       Refund.status != "failed",
-                                                       Refund.covered_by_id.is_(None))).all()
-    return sum(amounts)
 
 
 def stripe_time(timestamp) -> datetime:

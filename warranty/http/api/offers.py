@@ -114,7 +114,7 @@ def get_offers(query: OfferQuery):
     def offers_for(conn):
         # Committed data only, on an autocommit connection: no session, no transaction.
         if query.sku is not None:
-            ref = catalog.product_ref(session=conn, sku=query.sku)
+            ref = services.product_ref(session=conn, sku=query.sku)
         elif catalog.catalog_only(conn, settings):
             raise catalog.NotInCatalog(CATALOG_ONLY_MESSAGE)
         else:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from warranty.core.dates import store_today
 from warranty.http.api.spec import endpoint
 from warranty.http.session import get_session
+from warranty.periods import closing
 from warranty.periods import services as periods
 
 bp = Blueprint("periods", __name__, url_prefix="/api/v1")
@@ -55,7 +56,7 @@ def _out(row) -> dict:
 def list_periods():
     """Every close with its figures, the first open day and the next month to close."""
     settings = current_app.config["SETTINGS"]
-    return PeriodsOut(**periods.state(get_session(), store_today(settings.timezone)))
+    return PeriodsOut(**closing.state(get_session(), store_today(settings.timezone)))
 
 
 @endpoint(bp, "/periods/<month>/close", method="POST",
@@ -65,7 +66,7 @@ def close_month(month: str, body: CloseBody):
     """From now on nothing is booked in the month; later changes become adjustments."""
     settings = current_app.config["SETTINGS"]
     session = get_session()
-    row = periods.close_month(session=session, settings=settings,
+    row = closing.close_month(session=session, settings=settings,
                               month=periods.parse_month(month),
                               today=store_today(settings.timezone), actor=g.actor,
                               note=body.note)

@@ -21,6 +21,7 @@ from warranty.http.downloads import respond
 from warranty.http.session import get_session
 from warranty.http.web import protect
 from warranty.http.web.staff import staff_required
+from warranty.periods import closing
 from warranty.periods import services as periods
 from warranty.reports import charts
 from warranty.reports.export import FORMATS
@@ -75,7 +76,7 @@ def dashboard():
                                          + urlencode({**query, "format": fmt}))
                                         for fmt in FORMATS]} for name in EXPORTS]
     fmt = lambda amount: money.format_amount(amount, settings.currency)  # noqa: E731
-    books = periods.state(session, store_today(settings.timezone))
+    books = closing.state(session, store_today(settings.timezone))
     return render_template("staff/reports.html", period=period, error=error,
                            finance=finance.extra, retention=retention, fmt=fmt,
                            conversion=conversion,
@@ -89,11 +90,11 @@ def _render_close(month, *, error: str | None = None, status: int = 200):
     """The confirmation page for closing ``month``, with its figures as they stand now."""
     settings = current_app.config["SETTINGS"]
     session = get_session()
-    figures = periods.month_figures(session, month, settings.timezone)
+    figures = closing.month_figures(session, month, settings.timezone)
     fmt = lambda amount: money.format_amount(amount, settings.currency)  # noqa: E731
     return render_template("staff/close_month.html", month=periods.month_key(month),
                            figures=figures, fmt=fmt, error=error,
-                           books=periods.state(session, store_today(settings.timezone))
+                           books=closing.state(session, store_today(settings.timezone))
                            ), status
 
 
@@ -112,7 +113,7 @@ def close_month():
     session = get_session()
     month = periods.parse_month(request.form.get("month", ""))
     try:
-        periods.close_month(session=session, settings=settings, month=month,
+        closing.close_month(session=session, settings=settings, month=month,
                             today=store_today(settings.timezone),
                             actor=f"staff:{g.staff.email}", note=request.form.get("note", ""))
         session.commit()
