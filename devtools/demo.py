@@ -87,7 +87,7 @@ def main() -> None:
     print(f"try:             curl 'http://127.0.0.1:{APP_PORT}/api/v1/offers?sku=TV-55-OLED"
           f"&key={settings.public_key}'")
     try:
-        # Its request log replaces the tokens of mailed links (warranty.redact).
+        # Its request log replaces the tokens of mailed links (warranty.core.redact).
         dev_server.run(create_app(settings), host="127.0.0.1", port=APP_PORT)
     finally:
         stop.set()

@@ -105,7 +105,7 @@ def test_a_path_never_writes_a_line_of_its_own_into_the_log(settings, staff_head
 
     down = create_app(settings.model_copy(update={
         "database_url": "sqlite:////nonexistent-folder/warranty.db"}))
-    forged = "INFO:warranty.web.staff:staff sign-in: admin@store.example (admin)"
+    forged = "INFO:warranty.http.web.staff:staff sign-in: admin@store.example (admin)"
     with caplog.at_level(logging.INFO):
         res = down.test_client().get(f"/api/v1/claims/x%0a{forged}%0d%0a", headers=staff_headers)
     assert res.status_code == 503

@@ -2,7 +2,7 @@
 webhooks, retries refunds, expires plans.
 
 Each job is ``run_<job>(*, settings, limit) -> int`` (rows it worked on) and claims its rows
-safely (warranty.jobs), so any number of ``warranty worker`` processes can run side by side.
+safely (warranty.db.outbox), so any number of ``warranty worker`` processes can run side by side.
 """
 
 from __future__ import annotations

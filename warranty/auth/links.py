@@ -2,7 +2,7 @@
 
 A plans link proves the mailbox: opening it (a GET, which mail scanners and link previews
 also make) only shows a confirmation page; the customer's POST from that page signs in
-and spends the link's ``jti`` (warranty.auth_sessions.spend_link), so each link signs in
+and spends the link's ``jti`` (warranty.auth.sessions.spend_link), so each link signs in
 once. Other links (the NPS question, a post-purchase offer) are capabilities for one action
 and sign nobody in.
 """

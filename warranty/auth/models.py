@@ -27,7 +27,7 @@ class ApiToken(SQLModel, table=True):
 class AuthSession(SQLModel, table=True):
     """A signed-in browser or a customer API token: the cookie (or token) holds an opaque
     random id, this row only its hash. Logging out or revoking ends it here, so a copied
-    cookie stops working (warranty.auth_sessions)."""
+    cookie stops working (warranty.auth.sessions)."""
 
     __tablename__ = "auth_session"
 

@@ -9,7 +9,7 @@ ROLES = ("support", "finance", "admin")
 ROLE_ALIASES = {"staff": "support"}
 
 # What each role may do: least privilege, each role doing what the one before it does and
-# more. Every API endpoint (warranty.api.spec ``auth=``) and every staff page names one of
+# more. Every API endpoint (warranty.http.api.spec ``auth=``) and every staff page names one of
 # these; the README's roles table is this table.
 PERMISSIONS: dict[str, frozenset[str]] = {
     # contracts, claims, the queue, customer histories, the catalog, rule sets, metrics

@@ -17,7 +17,7 @@ class Product(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     sku: str = Field(max_length=100, index=True)  # as the store last wrote it
-    # What every lookup matches: the sku however a storefront spells it (warranty.text.sku_key:
+    # What every lookup matches: the sku however a storefront spells it (warranty.core.text.sku_key:
     # NFKC, case, invisible characters). Unique: two skus that differ only so are one product.
     sku_key: str = Field(max_length=SKU_KEY_LENGTH, unique=True, index=True)
     title: str = Field(max_length=300)

@@ -84,7 +84,7 @@ def upsert_products(*, session: Session, products: list[ProductIn],
                     currency: str) -> UpsertResult:
     """Insert or update products by sku in the caller's transaction.
 
-    Products are matched by their sku key (``warranty.text.sku_key``): "TV-1" and "ｔｖ‐1"
+    Products are matched by their sku key (``warranty.core.text.sku_key``): "TV-1" and "ｔｖ‐1"
     are one product, updated in place and stored under the spelling sent last.
     """
     if len(products) > MAX_BATCH:

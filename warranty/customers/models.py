@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 class CustomerFacts(SQLModel, table=True):
     """What the retention report needs of one customer (an email), kept up to date in the
     transaction of every write to their orders, contracts or visitor events
-    (``warranty.customer_facts``), so the report reads one row per customer instead of
+    (``warranty.customers.facts``), so the report reads one row per customer instead of
     every order. A purchase is a paid (or later refunded) order that is not a post-purchase
     plan order; every figure below is a pure function of the base tables."""
 

@@ -53,7 +53,7 @@ GROUPS = {
 POST_ONLY = frozenset({"rate_limit_sign_in", "rate_limit_claims"})
 LIMITED_ENDPOINTS = frozenset(name for names in GROUPS.values() for name in names)
 STAFF_LOGIN = "staff.login"
-EXTENSION = "warranty.ratelimit"
+EXTENSION = "warranty.http.ratelimit"
 NAMESPACE = "warranty"  # first part of every counter's key (shared Redis stays readable)
 
 

@@ -25,7 +25,7 @@ from warranty.orders.models import Order
 from warranty.periods import services as periods
 
 MAX_BATCH = 10_000
-# The advisory lock imports take (warranty.db.advisory_lock): one import at a time reads
+# The advisory lock imports take (warranty.db.engine.advisory_lock): one import at a time reads
 # which references exist and inserts the rest, so two imports of one order store it once.
 _IMPORT_LOCK = (0x6F69, 0)
 CSV_COLUMNS = ["order_ref", "email", "purchase_date", "total_amount", "visitor_id"]

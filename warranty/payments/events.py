@@ -447,7 +447,7 @@ def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
     """Apply stored events a crash or a Stripe outage left unprocessed; returns how many tried.
 
     Due events are claimed like every other job, one at a time right before each is worked
-    on (warranty.jobs: ``SKIP LOCKED`` on PostgreSQL, a lease per event), so concurrent
+    on (warranty.db.outbox: ``SKIP LOCKED`` on PostgreSQL, a lease per event), so concurrent
     workers take different events; ``apply`` still locks the row and skips a processed one,
     so a delivery racing a worker does the work once too. An event whose processing raises
     is rolled back, its error recorded on it (it backs off), and the others still go.

@@ -22,7 +22,7 @@ class StripeEvent(SQLModel, table=True):
     processed_at: datetime | None = ts_field(nullable=True)
     attempts: int = 0  # tries to apply it: deliveries that stored it plus the worker's claims
     # When the worker may try it next: a lease while a delivery or worker is on it, then the
-    # backoff after a failure (warranty.jobs). Meaningless once processed.
+    # backoff after a failure (warranty.db.outbox). Meaningless once processed.
     next_attempt_at: datetime = ts_field()
     last_error: str | None = Field(default=None, max_length=2000)
     # What applying it did ("paid", "refund_recorded", ...); "failed" when Stripe answered that

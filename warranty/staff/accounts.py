@@ -43,7 +43,7 @@ def create_staff(*, session: Session, email: str, role: str, password: str) -> S
 def login_email(typed: str | None) -> str:
     """The account a sign-in attempt names: the typed address trimmed and in lower case, or
     "" (no account) when that is longer than an address can be. Sign-in and its throttle
-    (warranty.ratelimit) both read the attempt through this, so every spelling that reaches
+    (warranty.http.ratelimit) both read the attempt through this, so every spelling that reaches
     an account's password counts against that account."""
     email = (typed or "").strip().lower()
     return email if len(email) <= MAX_EMAIL else ""

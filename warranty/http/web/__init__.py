@@ -1,7 +1,7 @@
 """HTML pages (customer, staff, embed, demo store) and what they share: sign-in sessions,
 CSRF tokens, the page language, security headers, downloads.
 
-Signing in is server-side (warranty.auth_sessions): customer pages and staff pages each have
+Signing in is server-side (warranty.auth.sessions): customer pages and staff pages each have
 a cookie of their own (``wty_customer``, ``wty_staff`` on ``/staff`` only) holding an opaque
 random id. Flask's signed cookie keeps only what proves nothing: the language, the CSRF
 token of a visitor not signed in, the demo store's cart. A signed-in page's CSRF token is

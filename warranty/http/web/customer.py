@@ -1,6 +1,6 @@
 """Customer pages (ja/en): find my plans, file a claim, follow it, answer the NPS question.
 
-Who sees what is a property of the server-side session (warranty.auth_sessions), checked
+Who sees what is a property of the server-side session (warranty.auth.sessions), checked
 on every page and download:
 
 - the mailed link (a GET shows a confirmation page; its POST signs in and spends the link)

@@ -112,7 +112,7 @@ def _require(roles) -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Email and password sign-in (throttled per account and address: warranty.ratelimit)."""
+    """Email and password sign-in (throttled per account and address: warranty.http.ratelimit)."""
     target = request.values.get("next") or ""
     if not target.startswith("/staff/") or "//" in target:
         target = url_for("staff.queue")
