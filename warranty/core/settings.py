@@ -75,16 +75,17 @@ class Settings(BaseSettings):
     # a catalog sends a category and price with each product (ad-hoc products).
     catalog_only: bool | Literal["auto"] = "auto"
     # Conversion experiment: this share of visitors (by a hash of salt and visitor id) sees
-    # no offers. Changing the salt starts a new experiment; see warranty/experiment.py.
+    # no offers. Changing the salt starts a new experiment; see warranty/experiment/arms.py.
     holdout_share: float = Field(default=0.10, ge=0.0, le=1.0)
     experiment_salt: str = "holdout-1"
     # Event intake limits per visitor and per address, in the rate-limit storage: events per
-    # second, and the burst allowed (a window of burst/rate seconds; see warranty/ratelimit.py).
+    # second, and the burst allowed (a window of burst/rate seconds; see
+    # warranty/http/ratelimit.py).
     events_rate_per_visitor: float = Field(default=5.0, gt=0)
     events_burst_per_visitor: int = Field(default=300, ge=1)
     events_rate_per_ip: float = Field(default=50.0, gt=0)
     events_burst_per_ip: int = Field(default=3000, ge=1)
-    # The demo storefront at / (warranty/web/demo_store.py); defaults to on in demo and test.
+    # The demo storefront at / (warranty/http/web/demo_store.py); defaults to on in demo and test.
     demo_store: bool | None = None
     # Store's gross margin on orders, for LTV (average order value × margin × ...).
     gross_margin: Decimal = Field(default=Decimal("0.3"), ge=0, le=1)
@@ -123,12 +124,12 @@ class Settings(BaseSettings):
 
     # Our reverse proxies (comma-separated IPs or networks): X-Forwarded-For and -Proto are
     # read only from them, and the client (rate limits, /metrics allowlist) is the right-most
-    # forwarded address that is not one of them (warranty/proxies.py). Empty: the header is
+    # forwarded address that is not one of them (warranty/http/proxies.py). Empty: the header is
     # ignored and the connecting peer is the client.
     trusted_proxies: str = ""
     # Replaced by trusted_proxies (it trusted the last hops from anyone): refused when set.
     proxy_hops: int = 0
-    # Rate limits per client address (see warranty/ratelimit.py); limits syntax "N/minute".
+    # Rate limits per client address (see warranty/http/ratelimit.py); limits syntax "N/minute".
     # memory:// counts per process; use redis://host:6379 with several processes.
     rate_limits_enabled: bool = True
     ratelimit_storage_uri: str = "memory://"
@@ -136,7 +137,7 @@ class Settings(BaseSettings):
     rate_limit_checkout: str = "60/minute"
     rate_limit_sign_in: str = "10/minute"
     rate_limit_claims: str = "30/hour"
-    # Staff sign-in throttling (warranty/ratelimit.py), per account and address: this many
+    # Staff sign-in throttling (warranty/http/ratelimit.py), per account and address: this many
     # wrong passwords pass freely, then each further attempt waits a delay doubling from
     # the backoff, up to the cap. Past the account's cap of failures from all addresses in
     # the window, an address that failed waits the cap; one that did not still gets in.
@@ -153,7 +154,7 @@ class Settings(BaseSettings):
     # long; it can be revoked earlier (warranty revoke-customer-sessions).
     customer_token_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
 
-    # Store origins whose pages may call the storefront endpoints (CORS, warranty/cors.py):
+    # Store origins whose pages may call the storefront endpoints (CORS, warranty/http/cors.py):
     # comma-separated exact origins such as "https://shop.example"; empty = same origin only.
     allowed_origins: str = ""
 

@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     facts.install()
     payments.configure_stripe(settings)
     app.teardown_appcontext(session.close_session)
-    request_limits.install(app)  # body limits per endpoint (warranty/request_limits.py)
+    request_limits.install(app)  # body limits per endpoint (warranty/http/request_limits.py)
     errors_http.register(app)
     metrics.install(app)
     for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
