@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from warranty.cli import _echo_json, _settings
+from warranty.cli import echo_json, settings_from_env
 from warranty.cli import main as warranty_main
 from warranty.db.engine import session_scope
 
@@ -23,9 +23,9 @@ def demo_data() -> None:
     """Load the default JPY rules and the demo catalog."""
     from devtools.demo_data import load_demo
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
-        _echo_json(load_demo(session=session, currency=settings.currency))
+        echo_json(load_demo(session=session, currency=settings.currency))
 
 
 @main.command("synth")
@@ -40,7 +40,7 @@ def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
 
     from devtools import synth as synthetic
 
-    settings = _settings()
+    settings = settings_from_env()
     try:
         first = date.fromisoformat(start)
     except ValueError:
@@ -51,7 +51,7 @@ def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
                                      log=lambda text: click.echo(text, err=True))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _echo_json(figures)
+    echo_json(figures)
 
 
 if __name__ == "__main__":

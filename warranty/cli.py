@@ -17,7 +17,7 @@ from warranty.db.engine import session_scope
 from warranty.pricing import rules
 
 
-def _settings() -> Settings:
+def settings_from_env() -> Settings:
     """Settings from the environment; when wrong, a message naming each variable (never its
     value) and exit status 1."""
     try:
@@ -26,7 +26,7 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _echo_json(data: object) -> None:
+def echo_json(data: object) -> None:
     """Print a result as JSON."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -41,7 +41,7 @@ def main() -> None:
 @click.option("--revision", default="head", show_default=True)
 def migrate(revision: str) -> None:
     """Create or upgrade the database schema."""
-    settings = _settings()
+    settings = settings_from_env()
     run_migrations(settings.database_url, revision)
     click.echo(f"database at {settings.database_url} is at {revision}")
 
@@ -50,7 +50,7 @@ def migrate(revision: str) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_products(csv_file: Path) -> None:
     """Upsert products from a CSV (sku,title,category,price[,manufacturer_warranty_months])."""
-    settings = _settings()
+    settings = settings_from_env()
     try:
         # Sorted across batches too: two imports lock shared products in one order.
         products = sorted(catalog.parse_csv(csv_file.read_text(encoding="utf-8-sig"),
@@ -64,7 +64,7 @@ def import_products(csv_file: Path) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     unmapped = [u.model_dump() for r in results for u in r.unmapped]
-    _echo_json({"created": sum(r.created for r in results),
+    echo_json({"created": sum(r.created for r in results),
                 "updated": sum(r.updated for r in results), "unmapped": unmapped})
 
 
@@ -75,7 +75,7 @@ def import_products(csv_file: Path) -> None:
 @click.option("--note", default="", help="a note for the version history")
 def load_rules(rule_file: Path | None, builtin: str | None, note: str) -> None:
     """Validate a pricing rule file (YAML or JSON) and store it as a new version."""
-    settings = _settings()
+    settings = settings_from_env()
     if (rule_file is None) == (builtin is None):
         raise click.UsageError("give a RULE_FILE or --builtin NAME")
     try:
@@ -107,7 +107,7 @@ def create_token(name: str, role: str) -> None:
     """Issue a bearer token with a staff role (printed once)."""
     from warranty.auth.credentials import issue_token
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
         token = issue_token(session=session, name=name, role=role)
     click.echo(token)
@@ -122,7 +122,7 @@ def revoke_token(name: str) -> None:
     from warranty.auth.models import ApiToken
     from warranty.core.dates import utcnow
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
         rows = session.exec(select(ApiToken).where(ApiToken.name == name,
                                                    ApiToken.revoked_at.is_(None))).all()
@@ -143,7 +143,7 @@ def create_staff(email: str, role: str, password_stdin: bool) -> None:
     """Add a staff account for the staff pages (password prompted, or from stdin)."""
     from warranty.staff.accounts import create_staff as add_staff
 
-    settings = _settings()
+    settings = settings_from_env()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -163,7 +163,7 @@ def revoke_staff_sessions(email: str) -> None:
     """Sign a staff member out of every browser (their sessions stop working now)."""
     from warranty.staff.accounts import revoke_sessions
 
-    settings = _settings()
+    settings = settings_from_env()
     try:
         with session_scope(settings.database_url) as session:
             user = revoke_sessions(session=session, email=email)
@@ -180,7 +180,7 @@ def revoke_customer_sessions(email: str) -> None:
     links mailed to them until now."""
     from warranty.auth import sessions as auth_sessions
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
         count = auth_sessions.revoke_all(session=session, subject=email,
                                          kinds=("customer", "customer_api"))
@@ -202,10 +202,10 @@ def worker(once: bool, limit: int) -> None:
     from warranty.payments import client as payments
     from warranty.worker import run_forever, run_once
 
-    settings = _settings()
+    settings = settings_from_env()
     payments.configure_stripe(settings)
     if once:
-        _echo_json(run_once(settings=settings, limit=limit))
+        echo_json(run_once(settings=settings, limit=limit))
         return
     logging.basicConfig(level=logging.INFO)
     stop = threading.Event()
@@ -233,9 +233,9 @@ def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
     from warranty.db.engine import Session, get_engine
     from warranty.worker import outbox_report
 
-    settings = _settings()
+    settings = settings_from_env()
     with Session(get_engine(settings.database_url)) as session:
-        _echo_json(outbox_report(session, limit=limit, queues=queues or None))
+        echo_json(outbox_report(session, limit=limit, queues=queues or None))
 
 
 @outbox.command("retry")
@@ -245,7 +245,7 @@ def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
     """Send dead rows of QUEUE again (after the cause was fixed): IDS from the listing."""
     from warranty.worker import requeue
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
         count = requeue(session, queue=queue, ids=ids)
     if count < len(set(ids)):
@@ -264,7 +264,7 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
     from warranty.http import dev_server
     from warranty.http.app import create_app
 
-    settings = _settings()
+    settings = settings_from_env()
     if dev:
         dev_server.run(create_app(settings), host=host, port=port)
         return
@@ -281,7 +281,7 @@ def import_orders(csv_file: Path) -> None:
     """Import orders paid outside the service (order_ref,email,purchase_date,total_amount)."""
     from warranty.orders import imports as order_import
 
-    settings = _settings()
+    settings = settings_from_env()
     try:
         orders = order_import.parse_csv(csv_file.read_text(encoding="utf-8-sig"))
         created = skipped = 0
@@ -293,7 +293,7 @@ def import_orders(csv_file: Path) -> None:
                 created, skipped = created + result.created, skipped + result.already_imported
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    _echo_json({"created": created, "already_imported": skipped})
+    echo_json({"created": created, "already_imported": skipped})
 
 
 @main.command("rebuild-customer-facts")
@@ -302,9 +302,9 @@ def rebuild_customer_facts() -> None:
     outside the service, such as SQL run by hand; the service keeps them in step itself)."""
     from warranty.db.engine import get_write_engine
 
-    settings = _settings()
+    settings = settings_from_env()
     with get_write_engine(settings.database_url).begin() as conn:
-        _echo_json({"customers": facts.rebuild(conn)})
+        echo_json({"customers": facts.rebuild(conn)})
 
 
 @main.command("close-month")
@@ -318,7 +318,7 @@ def close_month_command(month: str, actor: str, note: str) -> None:
     from warranty.periods import closing
     from warranty.periods import services as periods
 
-    settings = _settings()
+    settings = settings_from_env()
     try:
         with session_scope(settings.database_url) as session:
             row = closing.close_month(session=session, settings=settings,
@@ -329,7 +329,7 @@ def close_month_command(month: str, actor: str, note: str) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"{month} closed", err=True)
-    _echo_json({"month": month, "figures": figures})
+    echo_json({"month": month, "figures": figures})
 
 
 @main.command("periods")
@@ -339,9 +339,9 @@ def periods_command() -> None:
     from warranty.db.engine import Session, get_engine
     from warranty.periods import closing
 
-    settings = _settings()
+    settings = settings_from_env()
     with Session(get_engine(settings.database_url)) as session:
-        _echo_json(closing.state(session, store_today(settings.timezone)))
+        echo_json(closing.state(session, store_today(settings.timezone)))
 
 
 @main.command("report")
@@ -358,7 +358,7 @@ def report_command(name: str, start: str, end: str, fmt: str, output: Path | Non
     from warranty.db.engine import Session, get_engine
     from warranty.reports import export
 
-    settings = _settings()
+    settings = settings_from_env()
     if fmt == "xlsx" and output is None:
         raise click.UsageError("--format xlsx needs --output FILE")
     try:

@@ -12,7 +12,7 @@ from warranty.claims.models import ACCEPTS_FILES, Claim, ClaimEvent, ClaimFile
 from warranty.claims.payouts import claims_paid_total, liability_cap
 from warranty.claims.rules import ClaimInputInvalid, evaluate, input_problems
 from warranty.claims.transitions import ClaimTransitionRefused, lock, transition, webhook_payload
-from warranty.claims.workflow import _fulfil
+from warranty.claims.workflow import fulfil
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts.models import Contract
 from warranty.core import i18n
@@ -107,7 +107,7 @@ def _apply_rules(*, session: Session, settings: Settings, claim: Claim, contract
                        to_status=outcome.status, actor="rules",
                        action=outcome.code or "to_review", reason=outcome.reason)
     if outcome.code == "cap_used_up":
-        _fulfil(session, contract, claim=claim, actor="rules", why="liability cap used up")
+        fulfil(session, contract, claim=claim, actor="rules", why="liability cap used up")
     return event
 
 

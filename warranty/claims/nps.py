@@ -23,7 +23,7 @@ def nps_link(settings: Settings, claim: Claim) -> str:
     return f"{settings.base_url}/my/nps?token={token}&lang={claim.lang}"
 
 
-def _mail_nps(session: Session, settings: Settings, claim: Claim) -> None:
+def mail_nps(session: Session, settings: Settings, claim: Claim) -> None:
     """Ask the plan's current owner the "would you recommend us" question once the claim is
     closed."""
     contract = session.get(Contract, claim.contract_id)

@@ -14,7 +14,7 @@ from warranty.claims.models import (
     Claim,
     ClaimEvent,
 )
-from warranty.claims.nps import _mail_nps
+from warranty.claims.nps import mail_nps
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts.models import Contract
 from warranty.core import i18n
@@ -85,7 +85,7 @@ def transition(*, session: Session, settings: Settings, claim: Claim, to_status:
     queue_event(session=session, type=f"claim.{to_status}",
                 data=webhook_payload(session, claim, contract, reason))
     if to_status in FINAL:
-        _mail_nps(session, settings, claim)
+        mail_nps(session, settings, claim)
     return event
 
 

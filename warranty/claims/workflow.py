@@ -26,7 +26,7 @@ from warranty.core.settings import Settings
 DECISIONS = ("repair", "replace", "reimburse")
 
 
-def _fulfil(session: Session, contract: Contract, *, claim: Claim, actor: str, why: str) -> None:
+def fulfil(session: Session, contract: Contract, *, claim: Claim, actor: str, why: str) -> None:
     """Mark the plan fulfilled (once), naming the claim that did it."""
     contract = session.exec(select(Contract).where(Contract.id == contract.id)
                             .with_for_update(key_share=True).execution_options(populate_existing=True)).one()
@@ -105,7 +105,7 @@ def close(*, session: Session, settings: Settings, claim: Claim, reason: str,
     event = transition(session=session, settings=settings, claim=claim, to_status="closed",
                        actor=actor, action="closed", reason=reason)
     if year_cap_used_up(session, contract, claim.coverage_year):
-        _fulfil(session, contract, claim=claim, actor=actor, why="liability cap used up")
+        fulfil(session, contract, claim=claim, actor=actor, why="liability cap used up")
     return event
 
 

@@ -1,1 +1,1 @@
-"""Contracts: coverage, lifecycle, cancellation, returns, transfers, notices."""
+"""Contracts: lifecycle, refunds, cancellation, returns, transfers, notices."""

@@ -178,7 +178,7 @@ def check_cancel_date(*, session: Session, settings: Settings, cancel_date: date
 Cover = Callable[[Contract, int], Refund | None]
 
 
-def _lock_order(session: Session, order_id: int) -> Order:
+def lock_order(session: Session, order_id: int) -> Order:
     """The order re-read under its row lock: cancellations and returns on one order take it
     first (before its lines and contracts), so what was already promised back on it
     (``promised_on_order``) cannot change between the check and the new refund."""
@@ -186,9 +186,10 @@ def _lock_order(session: Session, order_id: int) -> Order:
                         .execution_options(populate_existing=True)).one()
 
 
-def _cancel(*, session: Session, settings: Settings, contract: Contract, quote: RefundQuote,
-            actor: str, reason: str, action: str, cover: Cover | None = None,
-            dating: CancelDating | None = None) -> Refund:
+def cancel_with_refund(*, session: Session, settings: Settings, contract: Contract,
+                       quote: RefundQuote, actor: str, reason: str, action: str,
+                       cover: Cover | None = None,
+                       dating: CancelDating | None = None) -> Refund:
     """Write the pending refund, the cancellation and its notices (caller commits).
 
     ``cover`` names a refund Stripe already made that holds this plan's money (a refund in
@@ -279,7 +280,7 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
                                today=today, role=role, backdate_reason=backdate_reason,
                                book_as_adjustment=book_as_adjustment)
     order_id = contracts.get_contract(session, contract_id).order_id
-    order = _lock_order(session, order_id)
+    order = lock_order(session, order_id)
     contract = contracts.get_contract(session, contract_id, lock=True)
     quote = quote_cancellation(session=session, settings=settings, contract=contract,
                                cancel_date=cancel_date, claims_paid=claims_paid)
@@ -291,8 +292,9 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
     cover = None
     if covered_by:
         cover = contract_refunds.cover_by(session, order, covered_by)
-    return _cancel(session=session, settings=settings, contract=contract, quote=quote,
-                   actor=actor, reason=reason, action="cancelled", dating=dating, cover=cover)
+    return cancel_with_refund(session=session, settings=settings, contract=contract, quote=quote,
+                              actor=actor, reason=reason, action="cancelled", dating=dating,
+                              cover=cover)
 
 
 def cancel_refunded_plan(*, session: Session, settings: Settings, contract: Contract,
@@ -304,5 +306,5 @@ def cancel_refunded_plan(*, session: Session, settings: Settings, contract: Cont
     """
     quote = quote_refund(contract=contract, cancel_date=max(today, contract.plan_sold_on),
                          full=True)
-    return _cancel(session=session, settings=settings, contract=contract, quote=quote,
-                   actor=actor, reason=reason, action="payment_refunded", cover=cover)
+    return cancel_with_refund(session=session, settings=settings, contract=contract, quote=quote,
+                              actor=actor, reason=reason, action="payment_refunded", cover=cover)

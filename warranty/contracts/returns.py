@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from warranty.contracts.cancellation import Cover, _cancel, _lock_order, quote_refund
+from warranty.contracts.cancellation import Cover, cancel_with_refund, lock_order, quote_refund
 from warranty.contracts.models import Contract
 from warranty.core.errors import Conflict, NotFound
 from warranty.core.settings import Settings
@@ -22,12 +22,12 @@ def return_product_units(*, session: Session, settings: Settings, order_id: str,
 
     Plans on the line may not outnumber the units kept, so that many active plans (the
     latest units first) are cancelled with a full refund each (caller commits). Returns the
-    line's returned units so far and the refunds. ``cover``: see ``_cancel``.
+    line's returned units so far and the refunds. ``cover``: see ``cancel_with_refund``.
     """
     order = session.exec(select(Order).where(Order.public_id == order_id)).first()
     if order is None:
         raise NotFound(f"no order {order_id}", code="unknown_order")
-    _lock_order(session, order.id)
+    lock_order(session, order.id)
     line = session.exec(select(OrderLine).where(OrderLine.order_id == order.id,
                                                 OrderLine.line_no == line_no)
                         .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
@@ -48,7 +48,7 @@ def return_product_units(*, session: Session, settings: Settings, order_id: str,
     for contract in active[:max(0, excess)]:
         quote = quote_refund(contract=contract, cancel_date=max(today, contract.plan_sold_on),
                              full=True)
-        cancelled.append(_cancel(session=session, settings=settings, contract=contract,
-                                 quote=quote, actor=actor, reason=reason or "product returned",
-                                 action="product_returned", cover=cover))
+        cancelled.append(cancel_with_refund(
+            session=session, settings=settings, contract=contract, quote=quote, actor=actor,
+            reason=reason or "product returned", action="product_returned", cover=cover))
     return line.refunded_quantity, cancelled

@@ -49,11 +49,11 @@ class CartError(ValidationFailed):
     code = "invalid_cart"
 
 
-class _In(BaseModel):
+class StrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class ProductLineIn(_In):
+class ProductLineIn(StrictIn):
     """A product the shopper buys. ``unit_price`` must match the catalog when the sku is known."""
 
     type: Literal["product"]
@@ -68,7 +68,7 @@ class ProductLineIn(_In):
     manufacturer_warranty_months: int | None = Field(default=None, ge=0, le=240)
 
 
-class PlanLineIn(_In):
+class PlanLineIn(StrictIn):
     """A plan for a product line, bought with an offer token."""
 
     type: Literal["plan"]
@@ -81,7 +81,7 @@ class PlanLineIn(_In):
 CartLine = Annotated[ProductLineIn | PlanLineIn, Field(discriminator="type")]
 
 
-class CartIn(_In):
+class CartIn(StrictIn):
     """A cart for the PaymentIntent flow."""
 
     # Both reach mail headers (the subject names the order; To is the email): one line each.
@@ -145,7 +145,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                 raise CartError(f"{where}: line_id {line.line_id!r} is used twice",
                                 details=[{"at": where, "message": "duplicate line_id"}])
             catalog_product = catalog_products.get(line.sku)
-            _check_chargeable(f"{where}.unit_price", line.unit_price, currency)
+            check_chargeable(f"{where}.unit_price", line.unit_price, currency)
             if catalog_product is None:
                 if only_catalog is None:
                     only_catalog = catalog.catalog_only(session, settings)
@@ -182,7 +182,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
         plan, category, claim = _price_plan_line(
             session=session, where=where, line=line, product_line=product_line,
             catalog_product=catalog_product, settings=settings, now=now)
-        _check_chargeable(f"{where}.offer_token", plan.price, currency)
+        check_chargeable(f"{where}.offer_token", plan.price, currency)
         product_order_line = lines[_line_position(cart, product_index)]
         product_order_line.warranty_category = category
         lines.append(OrderLine(
@@ -212,7 +212,7 @@ def _not_in_catalog(where: str, sku: str) -> catalog.NotInCatalog:
                                 details=[{"at": f"{where}.sku", "message": message}])
 
 
-def _check_chargeable(where: str, amount: int, currency: str) -> None:
+def check_chargeable(where: str, amount: int, currency: str) -> None:
     """Refuse a line Stripe would refuse to charge (three-decimal currencies: steps of 10).
 
     The catalog refuses such prices when they are loaded; this catches products sold

@@ -24,16 +24,16 @@ from warranty.orders.cart import (
     CartError,
     PricedCart,
     RedirectUrl,
-    _check_chargeable,
-    _In,
+    StrictIn,
     attributable_visitor,
+    check_chargeable,
 )
 from warranty.orders.models import Order, OrderLine
 
 POST_PURCHASE_DAYS = 60
 
 
-class PostPurchaseIn(_In):
+class PostPurchaseIn(StrictIn):
     """A plan bought later for a line of a paid order, through the signed post-purchase link."""
 
     order_id: SingleLine = Field(min_length=1, max_length=40)
@@ -158,7 +158,7 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                                         manufacturer_months=ref.manufacturer_warranty_months)
     except InvalidOffer as exc:
         raise CartError(f"offer_token: {exc.message}", code=exc.code) from None
-    _check_chargeable("offer_token", plan.price, parent.currency)
+    check_chargeable("offer_token", plan.price, parent.currency)
     visitor_id, refused = attributable_visitor(settings, body.visitor_id)
     order = Order(store_order_ref=parent.store_order_ref, customer_email=parent.customer_email,
                   currency=parent.currency, total_amount=plan.price * body.quantity,

@@ -1,1 +1,1 @@
-"""Closed months: the books' lock and booking dates."""
+"""Closed months: booking dates, the books' lock, closing a month."""

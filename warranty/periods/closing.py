@@ -16,9 +16,9 @@ from warranty.core.settings import Settings
 from warranty.orders.models import Order, Refund
 from warranty.periods.models import ClosedMonth
 from warranty.periods.services import (
-    _lock_exclusive,
     closed_through,
     first_open_day,
+    lock_exclusive,
     month_key,
     next_month,
 )
@@ -86,7 +86,7 @@ def close_month(*, session: Session, settings: Settings, month: date, today: dat
     if month_end(month) >= today:
         raise Conflict(f"{month_key(month)} has not ended yet (today is {today}); a month "
                        "can be closed from its next day on", code="month_not_over")
-    _lock_exclusive(session)
+    lock_exclusive(session)
     last = closed_through(session)
     if last is not None and month <= last:
         raise Conflict(f"{month_key(month)} is already closed (the books are closed through "

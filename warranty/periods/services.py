@@ -126,7 +126,7 @@ def closed_error(day: date, open_from: date, *, what: str) -> PeriodClosed:
         details={"closed_month": month_key(day), "first_open_day": open_from.isoformat()})
 
 
-def _lock_exclusive(session: Session) -> None:
+def lock_exclusive(session: Session) -> None:
     """Take the books' lock exclusively, trying without queueing (see the module notes)."""
     if not _postgres(session):
         return
