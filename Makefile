@@ -30,13 +30,16 @@ lock: install
 demo: install
 	$(BIN)/python -m devtools.demo
 
-## test: lint, then the whole suite (SQLite; PostgreSQL too when WARRANTY_TEST_POSTGRES_URL is set)
+## test: lint, the layer contracts (docs/architecture.md), then the whole suite (SQLite;
+##       PostgreSQL too when WARRANTY_TEST_POSTGRES_URL is set)
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 ## bench: every benchmark in bench/, printing figures
 bench: install

@@ -27,7 +27,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.bench_webhooks import _database, _free_port
-from warranty import experiment
+from warranty.experiment import arms
 
 KEY = "pk_bench"
 
@@ -40,7 +40,7 @@ def _batch(visitor: int, size: int) -> bytes:
                "category": "tv", "price": 120000, "plan_code": "standard-36", "plan_price": 6000,
                "at": now - i} for i in range(size)]
     # Signed with the server's secret, as the embed gets its ids (others are refused).
-    vid = experiment.sign_visitor_id("demo-secret", f"vbench{visitor:016d}")
+    vid = arms.sign_visitor_id("demo-secret", f"vbench{visitor:016d}")
     return json.dumps({"visitor_id": vid, "events": events}).encode()
 
 
@@ -75,7 +75,7 @@ def _wait_live(port: int, timeout: float = 30) -> None:
 
 def run(backend: str, url: str, seconds: float, batch: int, concurrency: int) -> dict:
     """Send batches for ``seconds`` from ``concurrency`` clients; returns the figures."""
-    from warranty.db import migrate
+    from warranty.db.engine import migrate
 
     migrate(url)
     port = _free_port()

@@ -35,8 +35,9 @@ import sqlalchemy as sa
 
 from bench import loadgen
 from bench.bench_webhooks import _database, _free_port
-from warranty import catalog, pricing
-from warranty.db import dispose_engines, migrate, session_scope
+from warranty.catalog import services as catalog
+from warranty.db.engine import dispose_engines, migrate, session_scope
+from warranty.pricing import rules
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -102,9 +103,9 @@ def load_catalog(url: str, count: int) -> float:
     """Migrate, load the default JPY rules and ``count`` products; seconds taken."""
     started = time.monotonic()
     migrate(url)
-    document = pricing.load_text(pricing.builtin_rules("default-jpy"))
+    document = rules.load_text(rules.builtin_rules("default-jpy"))
     with session_scope(url) as session:
-        pricing.save_rule_set(session=session, document=document, store_currency="jpy",
+        rules.save_rule_set(session=session, document=document, store_currency="jpy",
                               created_by="bench")
     categories = sorted(document.category_map)
     rng = random.Random(20240601)

@@ -4,8 +4,8 @@
                                   [--backends sqlite,postgresql] [--postgres URL]
                                   [--keep DIR] [--no-xlsx] [--reuse URL]
 
-For each backend: a fresh database, ``warranty synth`` (bulk COPY / executemany, timed),
-then each report in a child process of its own (time from the call to the last row, the
+For each backend: a fresh database, ``python -m devtools.cli synth`` (bulk COPY / executemany,
+timed), then each report in a child process of its own (time from the call to the last row, the
 child's peak RSS and its RSS before the report), and the exports of the 1M-row orders ledger
 and the movements ledger in a child process each (time and the child's peak RSS, from
 ``resource.getrusage(RUSAGE_CHILDREN)``). Targets: each report under 2 s on PostgreSQL,
@@ -13,8 +13,8 @@ every export under 150 MB.
 
 The PostgreSQL database is dropped at the end unless ``--keep`` is given.
 ``--reuse URL`` times a store generated before (by this benchmark with ``--keep``, or by
-``warranty synth`` with the same dates) instead of generating one: it is migrated to the
-newest revision first, and nothing is dropped. Handy while tuning a report.
+``python -m devtools.cli synth`` with the same dates) instead of generating one: it is migrated to
+the newest revision first, and nothing is dropped. Handy while tuning a report.
 """
 
 from __future__ import annotations
@@ -100,11 +100,9 @@ def _child_export(url: str, name: str, start: date, end: date, fmt: str,
 def report_once(url: str, name: str, start: str, end: str) -> dict:
     """One report in this (fresh) process: seconds from the call to its last row, rows, and
     the process's resident memory before and at its peak (MB)."""
-    from sqlmodel import Session
-
     from warranty import reports
-    from warranty.db import get_engine
-    from warranty.settings import demo_settings
+    from warranty.core.settings import demo_settings
+    from warranty.db.engine import Session, get_engine
 
     settings = demo_settings(env="test", database_url=url)
     period = reports.parse_period(start, end)
@@ -147,10 +145,10 @@ def _time_reports(url: str) -> list[dict]:
 
 
 def _generate(url: str, backend: str, args) -> dict:
-    """``warranty synth`` into the migrated database at ``url``; its figures."""
+    """``python -m devtools.cli synth`` into the migrated database at ``url``; its figures."""
     print(f"[{backend}] generating {args.orders:,} orders, {args.plans:,} plans", flush=True)
     began = time.perf_counter()
-    synth = subprocess.run([sys.executable, "-m", "warranty.cli", "synth", "--orders",
+    synth = subprocess.run([sys.executable, "-m", "devtools.cli", "synth", "--orders",
                             str(args.orders), "--plans", str(args.plans), "--start",
                             START.isoformat(), "--days", str(DAYS)], env=_env(url),
                            check=True, capture_output=True, text=True)
@@ -163,7 +161,7 @@ def _generate(url: str, backend: str, args) -> dict:
 
 def run_backend(backend: str, args, workdir: Path) -> dict:
     """Generate (or reuse), then time reports and exports, on one backend."""
-    from warranty.db import dispose_engines, migrate
+    from warranty.db.engine import dispose_engines, migrate
 
     url = args.reuse or _database(backend, args.postgres, workdir)
     migrate(url)

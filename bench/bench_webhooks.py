@@ -58,13 +58,14 @@ def _database(postgres: str | None, workdir: Path) -> tuple[str, callable]:
 
 def seed(url: str, tvs: dict[str, int]) -> None:
     """Migrate, load the default JPY rules and add TVs (sku → price)."""
-    from warranty import catalog, pricing
-    from warranty.db import migrate, session_scope
+    from warranty.catalog import services as catalog
+    from warranty.db.engine import migrate, session_scope
+    from warranty.pricing import rules
 
     migrate(url)
     with session_scope(url) as session:
-        pricing.save_rule_set(session=session,
-                              document=pricing.load_text(pricing.builtin_rules("default-jpy")),
+        rules.save_rule_set(session=session,
+                              document=rules.load_text(rules.builtin_rules("default-jpy")),
                               store_currency="jpy", created_by="bench")
         catalog.upsert_products(session=session, currency="jpy", products=[
             catalog.ProductIn(sku=sku, title=sku, category="tv", price=price)
@@ -75,10 +76,11 @@ def _prepare(url: str, orders: int) -> list[str]:
     """Pending orders with one TV and one plan each, and a paid PaymentIntent per order."""
     import stripe
 
-    from warranty import catalog, checkout
-    from warranty.db import session_scope
-    from warranty.offers import make_offers, ref_for_product
-    from warranty.settings import demo_settings
+    from warranty.catalog import services as catalog
+    from warranty.core.settings import demo_settings
+    from warranty.db.engine import session_scope
+    from warranty.offers.services import make_offers, ref_for_product
+    from warranty.orders import cart as cart_mod
 
     settings = demo_settings(database_url=url, stripe_webhook_secret=SECRET)
     seed(url, {"TV": 120000})
@@ -89,11 +91,11 @@ def _prepare(url: str, orders: int) -> list[str]:
                             secret=settings.secret_key, today=__import__("datetime").date.today(),
                             ttl_seconds=3600).offers[0]["offer_token"]
         for i in range(orders):
-            cart = checkout.CartIn(order_ref=f"B-{i}", customer_email=f"b{i}@example.com", lines=[
+            cart = cart_mod.CartIn(order_ref=f"B-{i}", customer_email=f"b{i}@example.com", lines=[
                 {"type": "product", "line_id": "p", "sku": "TV", "quantity": 2,
                  "unit_price": 120000},
                 {"type": "plan", "for_line": "p", "quantity": 2, "offer_token": token}])
-            order = checkout.save_pending(session=session, priced=checkout.price_cart(
+            order = cart_mod.save_pending(session=session, priced=cart_mod.price_cart(
                 session=session, cart=cart, settings=settings, channel="payment_intent"))
             intent = stripe.PaymentIntent.create(
                 amount=order.total_amount, currency="jpy", payment_method="pm_card_visa",

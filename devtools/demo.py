@@ -24,8 +24,8 @@ def _demo_staff(session) -> None:
     """An admin staff account for the demo's staff pages and reports (once)."""
     from sqlmodel import select
 
-    from warranty.models import StaffUser
-    from warranty.staff_accounts import create_staff
+    from warranty.staff.accounts import create_staff
+    from warranty.staff.models import StaffUser
 
     email, password = DEMO_STAFF
     if session.exec(select(StaffUser).where(StaffUser.email == email)).first() is None:
@@ -56,10 +56,11 @@ def main() -> None:
     os.environ["WARRANTY_STRIPE_API_BASE"] = stripe_url
     os.environ.setdefault("WARRANTY_BASE_URL", f"http://127.0.0.1:{APP_PORT}")
 
-    from warranty import create_app, dev_server
-    from warranty.db import migrate, session_scope
-    from warranty.demo import load_demo
-    from warranty.settings import load_settings
+    from devtools.demo_data import load_demo
+    from warranty.core.settings import load_settings
+    from warranty.db.engine import migrate, session_scope
+    from warranty.http import dev_server
+    from warranty.http.app import create_app
     from warranty.worker import run_forever
 
     settings = load_settings()
@@ -86,7 +87,7 @@ def main() -> None:
     print(f"try:             curl 'http://127.0.0.1:{APP_PORT}/api/v1/offers?sku=TV-55-OLED"
           f"&key={settings.public_key}'")
     try:
-        # Its request log replaces the tokens of mailed links (warranty.redact).
+        # Its request log replaces the tokens of mailed links (warranty.core.redact).
         dev_server.run(create_app(settings), host="127.0.0.1", port=APP_PORT)
     finally:
         stop.set()

@@ -49,7 +49,7 @@ import warnings
 
 from aiohttp import web
 
-from warranty.money import THREE_DECIMAL, format_amount  # the package never imports us
+from warranty.core.money import THREE_DECIMAL, format_amount  # the package never imports us
 
 with warnings.catch_warnings():
     # localstripe registers plain (non-async) handlers, which aiohttp 3.x deprecates at import.

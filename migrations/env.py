@@ -2,19 +2,18 @@
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
-from sqlmodel import SQLModel
 
-import warranty.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from warranty.db.schema import metadata  # every domain's tables
 
 config = context.config
-target_metadata = SQLModel.metadata
+target_metadata = metadata
 
 
 def render_item(type_, obj, autogen_context):
     """Render our custom column types with an import Alembic can follow."""
     if type_ == "type" and obj.__class__.__module__.startswith("warranty."):
-        autogen_context.imports.add("import warranty.models")
-        return f"warranty.models.{obj.__class__.__name__}()"
+        autogen_context.imports.add(f"import {obj.__class__.__module__}")
+        return f"{obj.__class__.__module__}.{obj.__class__.__name__}()"
     return False
 
 

@@ -15,18 +15,22 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel
 from werkzeug.serving import make_server
 
-from warranty import create_app, pricing
-from warranty.db import dispose_engines, get_engine, migrate
-from warranty.settings import demo_settings
+from warranty.core.settings import demo_settings
+from warranty.customers import facts
+from warranty.db.engine import Session, dispose_engines, get_engine, migrate
+from warranty.db.schema import metadata
+from warranty.http.app import create_app
+from warranty.pricing import rules
 
 POSTGRES_URL = os.environ.get("WARRANTY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 API_TOKEN = "test-admin-token"
 PUBLIC_KEY = "pk_test_store"
 SECRET = "test-secret-key"
+
+facts.install()  # as every entry point does: sessions keep customer facts in step
 
 
 def _create_postgres_database() -> tuple[str, str]:
@@ -92,7 +96,7 @@ def _empty_tables(request):
         return
     url = request.getfixturevalue("database_url")
     engine = get_engine(url)
-    tables = list(reversed(SQLModel.metadata.sorted_tables))
+    tables = list(reversed(metadata.sorted_tables))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
@@ -100,7 +104,7 @@ def _empty_tables(request):
         else:
             for table in tables:
                 conn.execute(table.delete())
-    pricing.clear_caches()
+    rules.clear_caches()
 
 
 @pytest.fixture
@@ -258,7 +262,7 @@ def mail_settings(stripe_settings, smtp_sink):
     Also points the SDK's global config at the stand-in: any create_app() with other
     settings since the session began re-pointed it.
     """
-    from warranty.payments import configure_stripe
+    from warranty.payments.client import configure_stripe
 
     smtp_sink.clear()
     settings = stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from warranty import catalog, pricing
+from warranty.catalog import services as catalog
+from warranty.experiment import arms
+from warranty.pricing import prices
+from warranty.pricing import rules as pricing_rules
 
 
 def rules_doc(currency: str = "jpy", **category_overrides) -> dict:
@@ -29,8 +32,9 @@ def rules_doc(currency: str = "jpy", **category_overrides) -> dict:
 
 def load_rules(session: Session, document: dict | None = None, currency: str = "jpy") -> int:
     """Store a rule document as a new version and commit; returns the version."""
-    row = pricing.save_rule_set(session=session,
-                                document=pricing.parse_document(document or rules_doc(currency)),
+    row = pricing_rules.save_rule_set(session=session,
+                                document=pricing_rules.parse_document(
+                                    document or rules_doc(currency)),
                                 store_currency=currency, created_by="test")
     session.commit()
     return row.version
@@ -62,15 +66,18 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
 
     from sqlmodel import select
 
-    from warranty import contracts, periods, pricing
-    from warranty.models import Order, OrderLine, RuleSet
+    from warranty.contracts import lifecycle as contracts
+    from warranty.orders.models import Order, OrderLine
+    from warranty.periods import services as periods
+    from warranty.pricing import rules as pricing_rules
+    from warranty.pricing.models import RuleSet
 
     version = session.exec(select(RuleSet.version).order_by(RuleSet.version.desc())).first()
     if version is None:
         version = load_rules(session, currency=currency)
-    rules = pricing.get_version(session, version)
+    rules = pricing_rules.get_version(session, version)
     category = rules.warranty_category("tv")
-    plans = {p.spec.code: p for p in pricing.price_plans(rules, category, product_price,
+    plans = {p.spec.code: p for p in prices.price_plans(rules, category, product_price,
                                                          manufacturer_months)}
     plan_price = plans[plan_code].price
     purchase_date = purchase_date or date(2026, 1, 10)
@@ -124,7 +131,7 @@ STAFF_PASSWORD = "correct horse battery staple"
 def add_staff(session: Session, email: str = "alice@store.example", role: str = "staff",
               password: str = STAFF_PASSWORD):
     """A staff account (committed)."""
-    from warranty.staff_accounts import create_staff
+    from warranty.staff.accounts import create_staff
 
     user = create_staff(session=session, email=email, role=role, password=password)
     session.commit()
@@ -149,8 +156,7 @@ def signed_visitor(name: str, secret: str | None = None) -> str:
     """The visitor id the service would have issued for ``name`` (signed with the test
     secret): the same name gives the same id, and so the same arm."""
     from tests.conftest import SECRET
-    from warranty import experiment
 
     nonce = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "_"
                     for ch in name)[:22].ljust(22, "0")
-    return experiment.sign_visitor_id(secret or SECRET, nonce)
+    return arms.sign_visitor_id(secret or SECRET, nonce)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from tests.conftest import serve
 from tests.factories import STAFF_PASSWORD
-from warranty import create_app
+from warranty.http.app import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

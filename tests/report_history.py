@@ -8,10 +8,13 @@ from datetime import UTC, date, datetime, time
 from sqlmodel import Session, select
 
 from tests.factories import load_rules
-from warranty import periods
-from warranty.coverage import coverage_dates
-from warranty.dates import store_today
-from warranty.models import Claim, Contract, Order, OrderLine, Payout, Refund, RuleSet
+from warranty.claims.models import Claim, Payout
+from warranty.contracts.models import Contract
+from warranty.core.coverage import coverage_dates
+from warranty.core.dates import store_today
+from warranty.orders.models import Order, OrderLine, Refund
+from warranty.periods import services as periods
+from warranty.pricing.models import RuleSet
 
 _counter = {"n": 0}
 

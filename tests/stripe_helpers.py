@@ -9,10 +9,11 @@ import time
 
 import requests
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from warranty.db import get_engine
-from warranty.models import Contract, Order
+from warranty.contracts.models import Contract
+from warranty.db.engine import Session, get_engine
+from warranty.orders.models import Order
 
 WEBHOOK_SECRET = "whsec_test"
 

@@ -10,10 +10,11 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import stripe_paid_order
-from warranty import create_app
-from warranty.auth import issue_token
-from warranty.dates import store_today
-from warranty.models import Contract, ContractEvent, Refund
+from warranty.auth.credentials import issue_token
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.dates import store_today
+from warranty.http.app import create_app
+from warranty.orders.models import Refund
 
 
 @pytest.fixture
@@ -150,8 +151,8 @@ def test_a_cancellation_dated_inside_the_term_does_not_depend_on_the_expiry_job(
     """The customer asked to cancel ten days ago, inside the term, which has ended since;
     staff record it now. Whether the expiry job ran in between is no fact about the plan:
     both plans refund the same for the same date, and end cancelled."""
-    from warranty import contracts
-    from warranty.dates import add_months
+    from warranty.contracts import lifecycle as contracts
+    from warranty.core.dates import add_months
 
     client = _app(stripe_settings)
     today = store_today("Asia/Tokyo")
@@ -177,8 +178,8 @@ def test_a_cancellation_dated_inside_the_term_does_not_depend_on_the_expiry_job(
 
 def test_an_expired_plan_is_not_cancelled_after_its_term(stripe_settings, stripe_standin, db,
                                                          tokens):
-    from warranty import contracts
-    from warranty.dates import add_months
+    from warranty.contracts import lifecycle as contracts
+    from warranty.core.dates import add_months
 
     client = _app(stripe_settings)
     today = store_today("Asia/Tokyo")

@@ -9,11 +9,16 @@ import stripe
 from sqlmodel import select
 
 from tests.factories import stripe_paid_order
-from warranty import contract_changes, create_app, refunds
-from warranty.dates import store_today, utcnow
-from warranty.mail import run_mail
-from warranty.models import Contract, ContractEvent, OutboundWebhook, Refund
-from warranty.refunds import refund_key, run_refunds
+from warranty.contracts import cancellation
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.contracts.refunds import refund_key
+from warranty.core.dates import store_today, utcnow
+from warranty.http.app import create_app
+from warranty.notify.mail import run_mail
+from warranty.notify.models import OutboundWebhook
+from warranty.orders.models import Refund
+from warranty.payments import refunds
+from warranty.payments.refunds import run_refunds
 
 
 @pytest.fixture
@@ -57,7 +62,7 @@ BACKDATED = "cancellation asked for in writing on that date"
 
 def cancel_in_db(db, settings, contract, cancel_date, **kwargs):
     """Confirm a cancellation through the domain and commit, without calling Stripe."""
-    refund = contract_changes.cancel_contract(
+    refund = cancellation.cancel_contract(
         session=db, settings=settings, contract_id=contract.public_id, cancel_date=cancel_date,
         today=store_today(settings.timezone), actor="staff:test", reason="asked", role="admin",
         backdate_reason=BACKDATED, **kwargs)

@@ -6,8 +6,9 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from warranty.cli import main
-from warranty.models import Product, RuleSet
+from devtools.cli import main
+from warranty.catalog.models import Product
+from warranty.pricing.models import RuleSet
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_demo_data_and_tokens(run, db):
 
 
 def test_revoked_tokens_answer_401(run, db, settings):
-    from warranty import create_app
+    from warranty.http.app import create_app
 
     token = run("create-token", "bob", "--role", "staff").output.strip()
     client = create_app(settings).test_client()
@@ -77,9 +78,9 @@ def test_revoked_tokens_answer_401(run, db, settings):
 
 def test_outbox_lists_what_needs_a_person_and_retries_dead_mail(run, db, mail_settings,
                                                                 smtp_sink):
-    from warranty import notifications
-    from warranty.mail import run_mail
-    from warranty.models import MailMessage
+    from warranty.contracts import notices as notifications
+    from warranty.notify.mail import run_mail
+    from warranty.notify.models import MailMessage
 
     smtp_sink.refuse["gone@example.com"] = "550 5.1.1 no such mailbox"
     for to in ("gone@example.com", "ok@example.com"):
@@ -113,7 +114,7 @@ def test_finance_closes_months_from_the_command_line(run, db):
     from datetime import date
 
     from tests.report_history import plan_sale
-    from warranty.models import ClosedMonth
+    from warranty.periods.models import ClosedMonth
 
     plan_sale(db, price=3650, sold_on=date(2026, 1, 10))  # ¥10 a day from 2026-01-10
     listed = json.loads(run("periods").stdout)

@@ -4,10 +4,10 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from warranty import staff_accounts
 from warranty.cli import main
-from warranty.errors import Unauthorized
-from warranty.models import StaffUser
+from warranty.core.errors import Unauthorized
+from warranty.staff import accounts as staff_accounts
+from warranty.staff.models import StaffUser
 
 
 @pytest.fixture

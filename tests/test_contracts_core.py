@@ -6,8 +6,8 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import paid_order
-from warranty import contracts
-from warranty.models import Contract, ContractEvent
+from warranty.contracts import lifecycle as contracts
+from warranty.contracts.models import Contract, ContractEvent
 
 
 def test_one_contract_per_plan_unit_with_brief_dates(db):

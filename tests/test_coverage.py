@@ -2,8 +2,8 @@
 
 from datetime import date
 
-from warranty.coverage import coverage_dates, coverage_year
-from warranty.dates import add_months, store_today, term_end
+from warranty.core.coverage import coverage_dates, coverage_year
+from warranty.core.dates import add_months, store_today, term_end
 
 
 def test_month_end_clamps():

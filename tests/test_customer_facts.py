@@ -10,15 +10,18 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from sqlmodel import Session
 
+from devtools.cli import main as cli
 from tests.factories import add_product, load_rules, signed_visitor
 from tests.stripe_helpers import pay_hosted, wait_paid
-from warranty import customer_facts, experiment
-from warranty.cli import main as cli
-from warranty.dates import store_today, utcnow
-from warranty.db import dispose_engines, get_engine, migrate
-from warranty.models import Contract, CustomerFacts, Order, VisitorEvent
+from warranty.contracts.models import Contract
+from warranty.core.dates import store_today, utcnow
+from warranty.customers import facts as customers_facts
+from warranty.customers.models import CustomerFacts
+from warranty.db.engine import Session, dispose_engines, get_engine, migrate
+from warranty.experiment import events
+from warranty.experiment.models import VisitorEvent
+from warranty.orders.models import Order
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
 FACTS = CustomerFacts.__table__
@@ -32,7 +35,7 @@ def stored_and_fresh(url: str) -> tuple[dict, dict]:
     (a customer whose only order moved away keeps one)."""
     with get_engine(url).connect() as conn:
         stored = {row.email: tuple(row) for row in conn.execute(sa.select(FACTS))}
-        fresh = customer_facts.facts_select().subquery()
+        fresh = customers_facts.facts_select().subquery()
         recomputed = {row.email: tuple(row) for row in conn.execute(
             sa.select(*(fresh.c[c.name] for c in FACTS.columns)))}
     return tuple({email: row for email, row in rows.items() if row[1:] != EMPTY}
@@ -199,7 +202,7 @@ def test_concurrent_orders_of_one_customer_lose_nothing(database_url, db):
     def first(session):
         session.add(_order("eve@example.com", date(2026, 1, 5), total=1000))
         session.flush()
-        customer_facts.refresh(session.connection(), emails=["eve@example.com"])
+        customers_facts.refresh(session.connection(), emails=["eve@example.com"])
 
     _race(database_url, first,
           lambda session: session.add(_order("eve@example.com", date(2026, 2, 9), total=2000)))
@@ -209,8 +212,8 @@ def test_concurrent_orders_of_one_customer_lose_nothing(database_url, db):
 
 def _events(session) -> None:
     """A holdout visitor's event batch (share 1.0 holds everyone out)."""
-    experiment.record_events(session=session, visitor_id="visitor-fay-1",
-                             events=[experiment.EventIn(type="exposure")], salt="s", share=1.0,
+    events.record_events(session=session, visitor_id="visitor-fay-1",
+                             events=[events.EventIn(type="exposure")], salt="s", share=1.0,
                              received_at=utcnow())
 
 
@@ -224,7 +227,7 @@ def _written_and_locked(write):
     def first(session):
         write(session)
         session.flush()
-        customer_facts.refresh(session.connection(), emails=["fay@example.com"],
+        customers_facts.refresh(session.connection(), emails=["fay@example.com"],
                                visitors=["visitor-fay-1"])
     return first
 
@@ -284,7 +287,7 @@ def test_migration_backfills_the_same_rows(empty_database_url, monkeypatch):
     are: the migration's frozen SQL and facts_select agree."""
     from alembic import command
 
-    from warranty.db import alembic_config
+    from warranty.db.engine import alembic_config
 
     migrate(empty_database_url)
     monkeypatch.setenv("WARRANTY_ENV", "test")

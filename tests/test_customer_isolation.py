@@ -13,9 +13,11 @@ from sqlmodel import func, select
 from tests.api.test_claims_api import _body, _customer
 from tests.factories import JPEG, paid_order
 from tests.web.pages import PURCHASE, csrf, sign_in_customer
-from warranty import claims, uploads
-from warranty.api.spec import REGISTRY
-from warranty.models import Claim, ClaimFile, MailMessage
+from warranty.claims import attachments as uploads
+from warranty.claims import filing, queries
+from warranty.claims.models import Claim, ClaimFile
+from warranty.http.api.spec import REGISTRY
+from warranty.notify.models import MailMessage
 
 OWNER, OTHER = "owner@example.com", "other@example.com"
 PHOTO = {"filename": "tv.jpg", "content_base64": base64.b64encode(JPEG).decode()}
@@ -24,14 +26,14 @@ PHOTO = {"filename": "tv.jpg", "content_base64": base64.b64encode(JPEG).decode()
 def _owner_data(db, settings):
     """The owner's contract, a claim on it and a file of that claim (committed)."""
     _, (contract,) = paid_order(db, purchase_date=PURCHASE, email=OWNER, order_ref="OWN-1")
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email=OWNER, incident_date=date(2025, 3, 1),
                               failure_type="breakdown", description="owner's own words",
                               estimated_amount=30000,
                               files=[uploads.Upload(filename="tv.jpg", data=JPEG)],
                               actor=f"customer:{OWNER}", today=date(2026, 1, 1))
     db.commit()
-    (attachment,) = claims.files_of(db, claim)
+    (attachment,) = queries.files_of(db, claim)
     return contract, claim, attachment
 
 

@@ -15,15 +15,20 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
 from tests.races import postgres_only, wait_until_blocked
 from tests.stripe_helpers import stripe_events, wait_for
-from warranty import contract_changes, contracts, refunds
-from warranty.db import get_engine
-from warranty.models import ContractEvent, Refund
+from warranty.claims import payouts
+from warranty.contracts import cancellation
+from warranty.contracts import lifecycle as contracts
+from warranty.contracts.models import ContractEvent
+from warranty.db.engine import Session, get_engine
+from warranty.orders import post_purchase
+from warranty.orders.models import Refund
+from warranty.payments import refunds
 
 
 def deadlocks(engine: sa.Engine) -> int:
@@ -65,7 +70,7 @@ def test_a_refund_event_and_the_refunds_own_answer_never_deadlock(
     the attempt waits for the plan, the event takes the order and the refund. Both must
     come through; the refund succeeds once, with one audit row."""
     _, (contract,) = stripe_paid_order(db, purchase_date=date(2026, 1, 10))
-    refund = contract_changes.cancel_contract(
+    refund = cancellation.cancel_contract(
         session=db, settings=stripe_settings, contract_id=contract.public_id,
         cancel_date=date(2026, 1, 20), today=date(2026, 1, 25), actor="staff", reason="r")
     db.commit()
@@ -112,9 +117,8 @@ def test_a_post_purchase_checkout_and_a_return_of_the_same_line_never_deadlock(
     import requests
 
     from tests.factories import paid_order
-    from warranty import checkout
-    from warranty.dates import store_today
-    from warranty.models import Order, OrderLine
+    from warranty.core.dates import store_today
+    from warranty.orders.models import Order, OrderLine
 
     today = store_today(stripe_settings.timezone)
     order, _ = paid_order(db, quantity=3, plan_quantity=1, purchase_date=today)
@@ -139,7 +143,7 @@ def test_a_post_purchase_checkout_and_a_return_of_the_same_line_never_deadlock(
             headers=staff_headers, timeout=60, json={"quantity": 1, "reason": "returned"})
 
     with Session(pg) as holder:
-        checkout.lock_line(holder, line.id)
+        post_purchase.lock_line(holder, line.id)
         shopper = threading.Thread(target=buy)
         shopper.start()
         wait_until_blocked(pg)
@@ -170,9 +174,9 @@ def test_every_path_on_one_order_at_once_never_deadlocks(
     from tests.claims.helpers import file
     from tests.factories import load_rules, paid_order
     from tests.races import post, together
-    from warranty import claims, worker
-    from warranty.auth import issue_token
-    from warranty.dates import store_today
+    from warranty import worker
+    from warranty.auth.credentials import issue_token
+    from warranty.core.dates import store_today
 
     load_rules(db)
     finance = {"Authorization": f"Bearer {issue_token(session=db, name='books', role='finance')}"}
@@ -195,7 +199,7 @@ def test_every_path_on_one_order_at_once_never_deadlocks(
         claim.status, claim.decision, claim.approved_amount = "approved", "repair", 2000
         db.add(claim)
         db.commit()
-        assert claims.payout_quote(db, plans[1], claim).amount == 2000 - plans[1].deductible
+        assert payouts.payout_quote(db, plans[1], claim).amount == 2000 - plans[1].deductible
         outside = stripe.Refund.create(payment_intent=intent.id, amount=120000)
         (event,) = wait_for(lambda: stripe_events("refund.created", outside.id))
         base = stripe_server

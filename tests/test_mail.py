@@ -8,10 +8,12 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from tests.factories import paid_order
-from warranty import create_app, magic_links, notifications
-from warranty.dates import utcnow
-from warranty.mail import run_mail
-from warranty.models import MailMessage
+from warranty.auth import links as magic_links
+from warranty.contracts import notices as notifications
+from warranty.core.dates import utcnow
+from warranty.http.app import create_app
+from warranty.notify.mail import run_mail
+from warranty.notify.models import MailMessage
 
 
 def test_purchase_mail_names_plans_dates_terms_and_link(db, mail_settings, smtp_sink):

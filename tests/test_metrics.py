@@ -10,9 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import paid_order
 from tests.faults.conftest import gunicorn
-from warranty import create_app, notifications, stripe_events
-from warranty.mail import run_mail
-from warranty.models import OutboundWebhook
+from warranty.contracts import notices as notifications
+from warranty.http.app import create_app
+from warranty.notify.mail import run_mail
+from warranty.notify.models import OutboundWebhook
+from warranty.payments import events as stripe_events
 
 
 def samples(text: str) -> dict[tuple, float]:

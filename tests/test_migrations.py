@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
 
-from warranty.db import get_engine
-from warranty.models import UTCDateTime
+from warranty.db.engine import get_engine
+from warranty.db.schema import metadata
+from warranty.db.types import UTCDateTime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,14 +19,14 @@ def test_models_and_migrations_do_not_drift(database_url):
     engine = get_engine(database_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, SQLModel.metadata)
+        diff = compare_metadata(context, metadata)
     assert diff == [], f"models and migrations differ; run alembic revision --autogenerate: {diff}"
 
 
 def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):
     from alembic import command
 
-    from warranty.db import alembic_config
+    from warranty.db.engine import alembic_config
 
     url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
     config = alembic_config(url)
@@ -39,7 +39,7 @@ def test_migrations_downgrade_and_upgrade_cleanly(tmp_path):
 def test_0008_schedules_stored_stripe_events_as_the_old_worker_did(empty_database_url):
     from alembic import command
 
-    from warranty.db import alembic_config
+    from warranty.db.engine import alembic_config
 
     config = alembic_config(empty_database_url)
     command.upgrade(config, "0007")
@@ -72,7 +72,7 @@ def test_0012_keeps_existing_refunds_as_plan_refunds_stripe_made(empty_database_
 
     from alembic import command
 
-    from warranty.db import alembic_config
+    from warranty.db.engine import alembic_config
 
     config = alembic_config(empty_database_url)
     command.upgrade(config, "0011")
@@ -134,11 +134,13 @@ def test_0013_books_existing_rows_on_their_own_dates(empty_database_url):
     from datetime import date
 
     from alembic import command
-    from sqlmodel import Session, select
+    from sqlmodel import select
 
     from tests.report_history import payout, plan_sale
-    from warranty.db import alembic_config
-    from warranty.models import Contract, Order, Payout, Refund
+    from warranty.claims.models import Payout
+    from warranty.contracts.models import Contract
+    from warranty.db.engine import Session, alembic_config
+    from warranty.orders.models import Order, Refund
 
     config = alembic_config(empty_database_url)
     command.upgrade(config, "head")
@@ -165,8 +167,8 @@ def test_0014_backfills_sku_keys_and_refuses_skus_that_would_become_one(empty_da
 
     from alembic import command
 
-    from warranty.db import alembic_config
-    from warranty.text import sku_key
+    from warranty.core.text import sku_key
+    from warranty.db.engine import alembic_config
 
     config = alembic_config(empty_database_url)
     command.upgrade(config, "0013")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warranty import money
+from warranty.core import money
 
 
 @pytest.mark.parametrize(("currency", "exp", "step"), [

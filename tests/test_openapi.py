@@ -3,7 +3,7 @@
 import pytest
 
 from warranty import reports
-from warranty.api.spec import REGISTRY
+from warranty.http.api.spec import REGISTRY
 from warranty.reports import export
 
 

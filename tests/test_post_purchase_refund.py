@@ -12,7 +12,7 @@ import pytest
 import stripe
 
 from tests.factories import stripe_paid_order
-from warranty import create_app
+from warranty.http.app import create_app
 
 BOUGHT, SOLD = date(2026, 1, 10), date(2026, 2, 20)
 REPORT = "/api/v1/reports/finance?from={}&to={}"

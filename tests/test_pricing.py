@@ -5,16 +5,18 @@ import copy
 import pytest
 
 from tests.factories import rules_doc
-from warranty import pricing
-from warranty.errors import InvalidRules
+from warranty.core.errors import InvalidRules
+from warranty.pricing import prices as pricing_prices
+from warranty.pricing import rules
 
 
 def parse(doc):
-    return pricing.parse_document(doc)
+    return rules.parse_document(doc)
 
 
 def prices(doc, price, months=12, category="electronics"):
-    return {p.spec.code: p.price for p in pricing.price_plans(parse(doc), category, price, months)}
+    return {p.spec.code: p.price
+            for p in pricing_prices.price_plans(parse(doc), category, price, months)}
 
 
 def test_band_edges_min_included_max_excluded():
@@ -24,10 +26,10 @@ def test_band_edges_min_included_max_excluded():
     # 50000 is the second band: 5% = 2500 but floor 2480 → 2500; 8.3% = 4150.
     assert prices(doc, 50000) == {"standard-36": 2500, "accident-36": 4150}
     assert prices(doc, 299999)["standard-36"] == 15000  # 14999.95 rounds up to ¥10
-    with pytest.raises(pricing.NoOffer) as below:
+    with pytest.raises(pricing_prices.NoOffer) as below:
         prices(doc, 999)
     assert below.value.code == "price_outside_bands"
-    with pytest.raises(pricing.NoOffer) as above:
+    with pytest.raises(pricing_prices.NoOffer) as above:
         prices(doc, 300000)
     assert above.value.code == "price_outside_bands"
 
@@ -58,13 +60,13 @@ def test_standard_plan_inside_manufacturer_warranty_is_not_offered():
     doc = rules_doc(plans=[{"coverage": "standard", "term_months": 36}])
     for band in doc["categories"]["electronics"]["bands"]:
         band["prices"].pop("accident-36")
-    with pytest.raises(pricing.NoOffer) as no:
+    with pytest.raises(pricing_prices.NoOffer) as no:
         prices(doc, 5000, months=36)
     assert no.value.code == "nothing_past_manufacturer_warranty"
 
 
 def test_unknown_category_has_no_rules():
-    with pytest.raises(pricing.NoOffer) as no:
+    with pytest.raises(pricing_prices.NoOffer) as no:
         prices(rules_doc(), 5000, category="furniture")
     assert no.value.code == "no_rules_for_category"
 
@@ -113,11 +115,11 @@ def test_document_level_errors():
     with pytest.raises(InvalidRules, match="not a currency code"):
         parse({**rules_doc(), "currency": "yen!"})
     with pytest.raises(InvalidRules, match="not valid YAML"):
-        pricing.load_text("currency: [jpy")
+        rules.load_text("currency: [jpy")
 
 
 def test_shipped_rule_files_are_valid_and_price_sensibly():
-    jpy = pricing.load_text(pricing.builtin_rules("default-jpy"))
+    jpy = rules.load_text(rules.builtin_rules("default-jpy"))
     assert jpy.currency == "jpy"
     expected = {"electronics", "appliances", "computers", "phones", "audio", "furniture",
                 "outdoor", "eyewear", "car_accessories", "bicycles", "sports",
@@ -125,10 +127,10 @@ def test_shipped_rule_files_are_valid_and_price_sensibly():
     assert set(jpy.categories) == expected
     for name in expected:
         for price in (5000, 30000, 150000, 800000):
-            for plan in pricing.price_plans(jpy, name, price, 12):
+            for plan in pricing_prices.price_plans(jpy, name, price, 12):
                 assert plan.price % 10 == 0
                 years = plan.spec.term_months / 12
                 # around 5% a year of the product price (breakdown), a bit more for accident
                 assert 0.02 * years * price <= plan.price <= 0.2 * years * max(price, 7000)
-    usd = pricing.load_text(pricing.builtin_rules("example-usd"))
+    usd = rules.load_text(rules.builtin_rules("example-usd"))
     assert usd.currency == "usd"

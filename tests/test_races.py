@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 import requests
 import sqlalchemy as sa
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.factories import (
     STAFF_PASSWORD,
@@ -23,21 +23,17 @@ from tests.factories import (
 )
 from tests.races import CSRF, post, postgres_only, served, together, wait_until_blocked
 from tests.test_cancellation import stripe_refunds
-from warranty import claims, refunds
-from warranty.dates import store_today, utcnow
-from warranty.db import get_engine
-from warranty.models import (
-    Contract,
-    ContractEvent,
-    MailMessage,
-    NpsAnswer,
-    Order,
-    OutboundWebhook,
-    Product,
-    Refund,
-    RuleSet,
-    StaffUser,
-)
+from warranty.catalog.models import Product
+from warranty.claims import filing, nps
+from warranty.claims.models import NpsAnswer
+from warranty.contracts import refunds as contract_refunds
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.dates import store_today, utcnow
+from warranty.db.engine import Session, get_engine
+from warranty.notify.models import MailMessage, OutboundWebhook
+from warranty.orders.models import Order, Refund
+from warranty.pricing.models import RuleSet
+from warranty.staff.models import StaffUser
 from warranty.worker import run_expiry
 
 
@@ -128,7 +124,7 @@ def test_returns_and_a_cancellation_at_once_cancel_each_plan_once(race, db, staf
     assert _count(db, Contract, Contract.status == "cancelled") == 3
     assert _count(db, Refund) == 3  # one per plan, whichever path cancelled it
     assert sorted(key for _, key in stripe_refunds(order)) == sorted(
-        refunds.refund_key(c) for c in created)
+        contract_refunds.refund_key(c) for c in created)
 
 
 def _quote(base, contract, headers, cancel_date: str = "2026-07-01") -> int:
@@ -228,14 +224,14 @@ def test_a_sign_in_racing_the_account_being_disabled_is_refused(race, db, databa
 def test_the_nps_question_answered_twice_at_once_keeps_one_answer(race, db):
     base, settings = race
     _, (contract,) = paid_order(db, purchase_date=date(2024, 1, 10))
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email=contract.customer_email,
                               incident_date=date(2024, 6, 1), failure_type="breakdown",
                               description="x", estimated_amount=None, files=[],
                               actor="customer:x", today=date(2028, 1, 1), lang="en")
     db.commit()
     assert claim.status == "denied"  # inside the manufacturer's warranty: closed, NPS asked
-    link = claims.nps_link(settings, claim).removeprefix(settings.base_url)
+    link = nps.nps_link(settings, claim).removeprefix(settings.base_url)
     nps_token = link.split("token=")[1].split("&")[0]
     browsers = [requests.Session() for _ in range(4)]
     forms = [CSRF.search(b.get(f"{base}{link}", timeout=30).text).group(1) for b in browsers]

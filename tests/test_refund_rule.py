@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from warranty.contract_changes import quote_refund
-from warranty.errors import DomainError
-from warranty.models import Contract
+from warranty.contracts.cancellation import quote_refund
+from warranty.contracts.models import Contract
+from warranty.core.errors import DomainError
 
 BOUGHT = date(2026, 1, 10)
 

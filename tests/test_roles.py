@@ -11,13 +11,16 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlmodel import Session
 
 from tests.factories import add_staff, paid_order
 from tests.web.pages import PURCHASE, csrf, sign_in_customer, sign_in_staff
-from warranty import auth, auth_sessions, claims, create_app
-from warranty.api.spec import REGISTRY
-from warranty.db import get_engine
+from warranty.auth import credentials
+from warranty.auth import roles as auth_roles
+from warranty.auth import sessions as auth_sessions
+from warranty.claims import filing
+from warranty.db.engine import Session, get_engine
+from warranty.http.api.spec import REGISTRY
+from warranty.http.app import create_app
 
 # Who may call each endpoint: "anyone"; "storefront" (the public key); "customer" (the public
 # key with a customer token, or a staff token of any role); or the least staff role
@@ -102,7 +105,7 @@ def allowed(expected: str, caller: str) -> bool:
 
 def test_the_expected_tables_match_the_permission_table(app):
     """Each endpoint's declared audience gives exactly the roles the table expects."""
-    from warranty.api.spec import staff_permission
+    from warranty.http.api.spec import staff_permission
 
     assert set(EXPECTED_API) == {ep.name for ep in REGISTRY}, "add new endpoints here"
     for ep in REGISTRY:
@@ -110,7 +113,7 @@ def test_the_expected_tables_match_the_permission_table(app):
         if ep.auth in ("none", "public"):
             assert expected == {"none": "anyone", "public": "storefront"}[ep.auth], ep.name
             continue
-        roles = [r for r in STAFF_ROLES if auth.may(r, staff_permission(ep.auth, ep.method))]
+        roles = [r for r in STAFF_ROLES if auth_roles.may(r, staff_permission(ep.auth, ep.method))]
         least = "support" if expected == "customer" else expected
         assert roles == list(STAFF_ROLES[STAFF_ROLES.index(least):]), ep.name
 
@@ -120,7 +123,7 @@ def world(settings, db, store_key):
     """An app without rate limits, a claim and its file, and headers for every caller."""
     app = create_app(settings.model_copy(update={"rate_limits_enabled": False}))
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email="buyer@example.com", incident_date=date(2025, 3, 1),
                               failure_type="breakdown", description="x", estimated_amount=None,
                               files=[], actor="customer:x", today=date(2026, 1, 1))
@@ -131,7 +134,7 @@ def world(settings, db, store_key):
                                        subject="buyer@example.com", scope="full",
                                        lifetime=timedelta(hours=1), created_by="test")
         for role in STAFF_ROLES:
-            headers[role] = {"Authorization": "Bearer " + auth.issue_token(
+            headers[role] = {"Authorization": "Bearer " + credentials.issue_token(
                 session=session, name=role, role=role)}
         session.commit()
     headers["customer"] = {**store_key, "X-Customer-Token": token}

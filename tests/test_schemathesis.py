@@ -14,9 +14,9 @@ from schemathesis import checks
 
 from tests.conftest import API_TOKEN, PUBLIC_KEY
 from tests.factories import add_product, load_rules
-from warranty import create_app
-from warranty.api.spec import REGISTRY
-from warranty.settings import demo_settings
+from warranty.core.settings import demo_settings
+from warranty.http.api.spec import REGISTRY
+from warranty.http.app import create_app
 
 # Our query models have cross-field rules (sku, or category and price) that OpenAPI can't
 # state, so "schema-valid request rejected" is not a check we can pass honestly.

@@ -10,7 +10,8 @@ from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import STAFF_PASSWORD, add_staff
 from tests.test_store_webhooks import SECRET as STORE_SECRET
 from tests.web.pages import CSRF, csrf, sign_in_staff
-from warranty import create_app, magic_links
+from warranty.auth import links as magic_links
+from warranty.http.app import create_app
 from warranty.worker import run_once
 
 

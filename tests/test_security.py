@@ -12,8 +12,8 @@ from flask import request
 
 from tests.factories import STAFF_PASSWORD, add_staff, signed_visitor
 from tests.web.pages import csrf
-from warranty import create_app
-from warranty.ratelimit import SweptMemoryStorage
+from warranty.http.app import create_app
+from warranty.http.ratelimit import SweptMemoryStorage
 
 
 def _caller() -> dict:
@@ -382,7 +382,7 @@ def test_the_metrics_allowlist_cannot_be_reached_by_a_forwarded_address(settings
 def test_proxy_hops_is_refused_with_what_replaced_it(monkeypatch):
     from pydantic import ValidationError
 
-    from warranty.settings import Settings
+    from warranty.core.settings import Settings
 
     monkeypatch.setenv("WARRANTY_ENV", "demo")
     monkeypatch.setenv("WARRANTY_PROXY_HOPS", "1")

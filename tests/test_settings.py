@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from warranty.settings import Settings
+from warranty.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # Values as `secrets.token_urlsafe` makes them (what the README tells a store to run).
@@ -78,7 +78,7 @@ def test_production_refuses_every_placeholder_the_readme_demo_or_tests_ship(monk
               "store_webhook_secret": "Zr8Kq2Wm5Xv1Nb7Ct4Yh9Lp3", name: value}
     with pytest.raises(ValidationError, match=f"WARRANTY_{name.upper()}") as problem:
         Settings(**values)
-    from warranty.settings import describe_problems
+    from warranty.core.settings import describe_problems
 
     text = describe_problems(problem.value)
     assert f"WARRANTY_{name.upper()}" in text and value not in text

@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from tests.factories import paid_order
-from warranty import jobs, notifications
-from warranty.dates import utcnow
-from warranty.models import Order, OutboundWebhook
-from warranty.store_webhooks import run_webhooks
+from warranty.contracts import notices as notifications
+from warranty.core.dates import utcnow
+from warranty.db import outbox as jobs
+from warranty.notify.models import OutboundWebhook
+from warranty.notify.webhooks import run_webhooks
+from warranty.orders.models import Order
 
 SECRET = "whsec_store_test_0123456789"
 

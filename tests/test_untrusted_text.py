@@ -7,8 +7,9 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import paid_order
-from warranty.mail import UnsendableMail, build_message, run_mail
-from warranty.models import MailMessage, Order
+from warranty.notify.mail import UnsendableMail, build_message, run_mail
+from warranty.notify.models import MailMessage
+from warranty.orders.models import Order
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cart"}
 # CR/LF, a lone LF, a vertical tab, NEL and the Unicode line separator: each ends a line for
@@ -100,11 +101,11 @@ def test_a_path_never_writes_a_line_of_its_own_into_the_log(settings, staff_head
     line, so nobody forges a log entry (here: while the database cannot be reached)."""
     import logging
 
-    from warranty import create_app
+    from warranty.http.app import create_app
 
     down = create_app(settings.model_copy(update={
         "database_url": "sqlite:////nonexistent-folder/warranty.db"}))
-    forged = "INFO:warranty.web.staff:staff sign-in: admin@store.example (admin)"
+    forged = "INFO:warranty.http.web.staff:staff sign-in: admin@store.example (admin)"
     with caplog.at_level(logging.INFO):
         res = down.test_client().get(f"/api/v1/claims/x%0a{forged}%0d%0a", headers=staff_headers)
     assert res.status_code == 503

@@ -3,8 +3,8 @@
 import pytest
 
 from tests.factories import EXE, HEIC, JPEG, PDF, PNG, WEBP
-from warranty import uploads
-from warranty.uploads import Upload, UploadRefused
+from warranty.claims import attachments as uploads
+from warranty.claims.attachments import Upload, UploadRefused
 
 
 @pytest.mark.parametrize(("data", "kind"), [(JPEG, "image/jpeg"), (PNG, "image/png"),
@@ -87,9 +87,9 @@ def test_a_relative_upload_folder_works_for_upload_and_download(db, settings, tm
 
     from tests.factories import paid_order
     from tests.web.pages import PURCHASE, csrf, multipart, sign_in_customer
-    from warranty import create_app
-    from warranty.models import ClaimFile
-    from warranty.settings import Settings
+    from warranty.claims.models import ClaimFile
+    from warranty.core.settings import Settings
+    from warranty.http.app import create_app
 
     # The service started in its folder with the default relative WARRANTY_UPLOAD_DIR.
     monkeypatch.chdir(tmp_path)

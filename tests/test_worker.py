@@ -7,9 +7,10 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from tests.factories import paid_order
-from warranty import notifications
 from warranty.cli import main
-from warranty.models import Contract, MailMessage
+from warranty.contracts import notices as notifications
+from warranty.contracts.models import Contract
+from warranty.notify.models import MailMessage
 from warranty.worker import run_once
 
 

@@ -1,4 +1,4 @@
-"""The ``warranty`` command line: migrations, imports, demo data, tokens, the server."""
+"""The ``warranty`` command line: migrations, imports, tokens, the server, the worker."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from pathlib import Path
 
 import click
 
-from warranty import catalog, pricing
-from warranty.db import migrate as run_migrations
-from warranty.db import session_scope
-from warranty.errors import DomainError
-from warranty.settings import Settings, SettingsProblem, load_settings
+from warranty.catalog import services as catalog
+from warranty.core.errors import DomainError
+from warranty.core.settings import Settings, SettingsProblem, load_settings
+from warranty.customers import facts
+from warranty.db.engine import migrate as run_migrations
+from warranty.db.engine import session_scope
+from warranty.pricing import rules
 
 
-def _settings() -> Settings:
+def settings_from_env() -> Settings:
     """Settings from the environment; when wrong, a message naming each variable (never its
     value) and exit status 1."""
     try:
@@ -24,7 +26,7 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _echo_json(data: object) -> None:
+def echo_json(data: object) -> None:
     """Print a result as JSON."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -32,13 +34,14 @@ def _echo_json(data: object) -> None:
 @click.group()
 def main() -> None:
     """warranty: extended-warranty plans for online stores."""
+    facts.install()
 
 
 @main.command()
 @click.option("--revision", default="head", show_default=True)
 def migrate(revision: str) -> None:
     """Create or upgrade the database schema."""
-    settings = _settings()
+    settings = settings_from_env()
     run_migrations(settings.database_url, revision)
     click.echo(f"database at {settings.database_url} is at {revision}")
 
@@ -47,7 +50,7 @@ def migrate(revision: str) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_products(csv_file: Path) -> None:
     """Upsert products from a CSV (sku,title,category,price[,manufacturer_warranty_months])."""
-    settings = _settings()
+    settings = settings_from_env()
     try:
         # Sorted across batches too: two imports lock shared products in one order.
         products = sorted(catalog.parse_csv(csv_file.read_text(encoding="utf-8-sig"),
@@ -61,7 +64,7 @@ def import_products(csv_file: Path) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     unmapped = [u.model_dump() for r in results for u in r.unmapped]
-    _echo_json({"created": sum(r.created for r in results),
+    echo_json({"created": sum(r.created for r in results),
                 "updated": sum(r.updated for r in results), "unmapped": unmapped})
 
 
@@ -72,15 +75,15 @@ def import_products(csv_file: Path) -> None:
 @click.option("--note", default="", help="a note for the version history")
 def load_rules(rule_file: Path | None, builtin: str | None, note: str) -> None:
     """Validate a pricing rule file (YAML or JSON) and store it as a new version."""
-    settings = _settings()
+    settings = settings_from_env()
     if (rule_file is None) == (builtin is None):
         raise click.UsageError("give a RULE_FILE or --builtin NAME")
     try:
-        text = rule_file.read_text(encoding="utf-8") if rule_file else pricing.builtin_rules(
+        text = rule_file.read_text(encoding="utf-8") if rule_file else rules.builtin_rules(
             builtin)
-        document = pricing.load_text(text)
+        document = rules.load_text(text)
         with session_scope(settings.database_url) as session:
-            row = pricing.save_rule_set(session=session, document=document,
+            row = rules.save_rule_set(session=session, document=document,
                                         store_currency=settings.currency,
                                         created_by="cli", note=note or str(rule_file or builtin))
             version = row.version
@@ -89,16 +92,6 @@ def load_rules(rule_file: Path | None, builtin: str | None, note: str) -> None:
             click.echo(f"  {problem['at']}: {problem['message']}", err=True)
         raise click.ClickException(exc.message) from None
     click.echo(f"rule set version {version} loaded")
-
-
-@main.command("demo-data")
-def demo_data() -> None:
-    """Load the default JPY rules and the demo catalog."""
-    from warranty.demo import load_demo
-
-    settings = _settings()
-    with session_scope(settings.database_url) as session:
-        _echo_json(load_demo(session=session, currency=settings.currency))
 
 
 # "staff" is the old name of "support", still accepted.
@@ -112,9 +105,9 @@ ROLE_CHOICE = click.Choice(["support", "finance", "admin", "staff"])
                    "admin (+ rules, catalog, tokens, staff)")
 def create_token(name: str, role: str) -> None:
     """Issue a bearer token with a staff role (printed once)."""
-    from warranty.auth import issue_token
+    from warranty.auth.credentials import issue_token
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
         token = issue_token(session=session, name=name, role=role)
     click.echo(token)
@@ -126,10 +119,10 @@ def revoke_token(name: str) -> None:
     """Revoke every live bearer token issued under NAME (they answer 401 from now on)."""
     from sqlmodel import select
 
-    from warranty.dates import utcnow
-    from warranty.models import ApiToken
+    from warranty.auth.models import ApiToken
+    from warranty.core.dates import utcnow
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
         rows = session.exec(select(ApiToken).where(ApiToken.name == name,
                                                    ApiToken.revoked_at.is_(None))).all()
@@ -148,9 +141,9 @@ def revoke_token(name: str) -> None:
               help="read the password from standard input instead of prompting")
 def create_staff(email: str, role: str, password_stdin: bool) -> None:
     """Add a staff account for the staff pages (password prompted, or from stdin)."""
-    from warranty.staff_accounts import create_staff as add_staff
+    from warranty.staff.accounts import create_staff as add_staff
 
-    settings = _settings()
+    settings = settings_from_env()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -168,9 +161,9 @@ def create_staff(email: str, role: str, password_stdin: bool) -> None:
 @click.argument("email")
 def revoke_staff_sessions(email: str) -> None:
     """Sign a staff member out of every browser (their sessions stop working now)."""
-    from warranty.staff_accounts import revoke_sessions
+    from warranty.staff.accounts import revoke_sessions
 
-    settings = _settings()
+    settings = settings_from_env()
     try:
         with session_scope(settings.database_url) as session:
             user = revoke_sessions(session=session, email=email)
@@ -185,9 +178,9 @@ def revoke_staff_sessions(email: str) -> None:
 def revoke_customer_sessions(email: str) -> None:
     """Sign a customer out of every browser, void their API customer tokens and the sign-in
     links mailed to them until now."""
-    from warranty import auth_sessions
+    from warranty.auth import sessions as auth_sessions
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
         count = auth_sessions.revoke_all(session=session, subject=email,
                                          kinds=("customer", "customer_api"))
@@ -206,13 +199,13 @@ def worker(once: bool, limit: int) -> None:
     import signal
     import threading
 
-    from warranty import payments
+    from warranty.payments import client as payments
     from warranty.worker import run_forever, run_once
 
-    settings = _settings()
+    settings = settings_from_env()
     payments.configure_stripe(settings)
     if once:
-        _echo_json(run_once(settings=settings, limit=limit))
+        echo_json(run_once(settings=settings, limit=limit))
         return
     logging.basicConfig(level=logging.INFO)
     stop = threading.Event()
@@ -237,14 +230,12 @@ def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from sqlmodel import Session
+    from warranty.db.engine import Session, get_engine
+    from warranty.worker import outbox_report
 
-    from warranty import jobs
-    from warranty.db import get_engine
-
-    settings = _settings()
+    settings = settings_from_env()
     with Session(get_engine(settings.database_url)) as session:
-        _echo_json(jobs.outbox_report(session, limit=limit, queues=queues or None))
+        echo_json(outbox_report(session, limit=limit, queues=queues or None))
 
 
 @outbox.command("retry")
@@ -252,11 +243,11 @@ def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
 @click.argument("ids", nargs=-1, required=True, type=int)
 def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
     """Send dead rows of QUEUE again (after the cause was fixed): IDS from the listing."""
-    from warranty import jobs
+    from warranty.worker import requeue
 
-    settings = _settings()
+    settings = settings_from_env()
     with session_scope(settings.database_url) as session:
-        count = jobs.requeue(session, queue=queue, ids=ids)
+        count = requeue(session, queue=queue, ids=ids)
     if count < len(set(ids)):
         click.echo(f"{len(set(ids)) - count} of the rows were not dead; left alone", err=True)
     click.echo(f"{count} {queue} row(s) queued again")
@@ -270,9 +261,10 @@ def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
 def serve(host: str, port: int, workers: int, dev: bool) -> None:
     """Run the service (gunicorn by default)."""
-    from warranty import create_app, dev_server
+    from warranty.http import dev_server
+    from warranty.http.app import create_app
 
-    settings = _settings()
+    settings = settings_from_env()
     if dev:
         dev_server.run(create_app(settings), host=host, port=port)
         return
@@ -287,9 +279,9 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_orders(csv_file: Path) -> None:
     """Import orders paid outside the service (order_ref,email,purchase_date,total_amount)."""
-    from warranty import order_import
+    from warranty.orders import imports as order_import
 
-    settings = _settings()
+    settings = settings_from_env()
     try:
         orders = order_import.parse_csv(csv_file.read_text(encoding="utf-8-sig"))
         created = skipped = 0
@@ -301,45 +293,18 @@ def import_orders(csv_file: Path) -> None:
                 created, skipped = created + result.created, skipped + result.already_imported
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    _echo_json({"created": created, "already_imported": skipped})
-
-
-@main.command("synth")
-@click.option("--orders", default=1_000_000, show_default=True, type=click.IntRange(1))
-@click.option("--plans", default=200_000, show_default=True, type=click.IntRange(0))
-@click.option("--start", default="2023-01-01", show_default=True, help="first order date")
-@click.option("--days", default=3 * 365, show_default=True, type=click.IntRange(1))
-@click.option("--seed", default=1, show_default=True, type=int)
-def synth(orders: int, plans: int, start: str, days: int, seed: int) -> None:
-    """Fill the database with a synthetic store's history (bulk inserts; for benchmarks)."""
-    from datetime import date
-
-    from warranty import synth as synthetic
-
-    settings = _settings()
-    try:
-        first = date.fromisoformat(start)
-    except ValueError:
-        raise click.BadParameter("--start must be an ISO date such as 2023-01-01") from None
-    try:
-        figures = synthetic.generate(settings.database_url, orders=orders, plans=plans,
-                                     start=first, days=days, seed=seed,
-                                     log=lambda text: click.echo(text, err=True))
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    _echo_json(figures)
+    echo_json({"created": created, "already_imported": skipped})
 
 
 @main.command("rebuild-customer-facts")
 def rebuild_customer_facts() -> None:
     """Recompute the retention report's per-customer facts from the orders (after writes made
     outside the service, such as SQL run by hand; the service keeps them in step itself)."""
-    from warranty import customer_facts
-    from warranty.db import get_write_engine
+    from warranty.db.engine import get_write_engine
 
-    settings = _settings()
+    settings = settings_from_env()
     with get_write_engine(settings.database_url).begin() as conn:
-        _echo_json({"customers": customer_facts.rebuild(conn)})
+        echo_json({"customers": facts.rebuild(conn)})
 
 
 @main.command("close-month")
@@ -349,13 +314,14 @@ def rebuild_customer_facts() -> None:
 @click.option("--note", default="", help="a note kept with the close")
 def close_month_command(month: str, actor: str, note: str) -> None:
     """Close MONTH (YYYY-MM) and every month before it: nothing is booked in them again."""
-    from warranty import periods
-    from warranty.dates import store_today
+    from warranty.core.dates import store_today
+    from warranty.periods import closing
+    from warranty.periods import services as periods
 
-    settings = _settings()
+    settings = settings_from_env()
     try:
         with session_scope(settings.database_url) as session:
-            row = periods.close_month(session=session, settings=settings,
+            row = closing.close_month(session=session, settings=settings,
                                       month=periods.parse_month(month),
                                       today=store_today(settings.timezone),
                                       actor=f"cli:{actor}", note=note)
@@ -363,21 +329,19 @@ def close_month_command(month: str, actor: str, note: str) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"{month} closed", err=True)
-    _echo_json({"month": month, "figures": figures})
+    echo_json({"month": month, "figures": figures})
 
 
 @main.command("periods")
 def periods_command() -> None:
     """List the closed months, the first open day and the month to close next."""
-    from sqlmodel import Session
+    from warranty.core.dates import store_today
+    from warranty.db.engine import Session, get_engine
+    from warranty.periods import closing
 
-    from warranty import periods
-    from warranty.dates import store_today
-    from warranty.db import get_engine
-
-    settings = _settings()
+    settings = settings_from_env()
     with Session(get_engine(settings.database_url)) as session:
-        _echo_json(periods.state(session, store_today(settings.timezone)))
+        echo_json(closing.state(session, store_today(settings.timezone)))
 
 
 @main.command("report")
@@ -390,13 +354,11 @@ def periods_command() -> None:
               help="file to write (default: standard output; xlsx needs a file)")
 def report_command(name: str, start: str, end: str, fmt: str, output: Path | None) -> None:
     """Write report NAME for a period (finance, journal, contracts, movements, orders, ...)."""
-    from sqlmodel import Session
-
     from warranty import reports
-    from warranty.db import get_engine
+    from warranty.db.engine import Session, get_engine
     from warranty.reports import export
 
-    settings = _settings()
+    settings = settings_from_env()
     if fmt == "xlsx" and output is None:
         raise click.UsageError("--format xlsx needs --output FILE")
     try:

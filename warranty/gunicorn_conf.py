@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-from warranty.redact import redact_query, redact_request_line, redact_target
+from warranty.core.redact import redact_query, redact_request_line, redact_target
 
 bind = os.environ.get("WARRANTY_BIND", "127.0.0.1:5000")
 # Threaded workers: a client that sends its request slowly holds one thread, not a whole

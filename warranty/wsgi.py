@@ -2,8 +2,8 @@
 
 import sys
 
-from warranty import create_app
-from warranty.settings import SettingsProblem
+from warranty.core.settings import SettingsProblem
+from warranty.http.app import create_app
 
 try:
     app = create_app()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
-import warranty.models
+import warranty.db.types
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -24,9 +24,9 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('expires_at', warranty.models.UTCDateTime(), nullable=True),
-    sa.Column('revoked_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', warranty.db.types.UTCDateTime(), nullable=True),
+    sa.Column('revoked_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_token')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_token_token_hash'))
     )
@@ -38,10 +38,10 @@ def upgrade() -> None:
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('sent_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('sent_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_message'))
     )
     with op.batch_alter_table('mail_message', schema=None) as batch_op:
@@ -63,9 +63,9 @@ def upgrade() -> None:
     sa.Column('stripe_checkout_session_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('stripe_payment_intent_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('stripe_charge_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('paid_at', warranty.models.UTCDateTime(), nullable=True),
-    sa.Column('updated_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('paid_at', warranty.db.types.UTCDateTime(), nullable=True),
+    sa.Column('updated_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['parent_order_id'], ['orders.id'], name=op.f('fk_orders_parent_order_id_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders')),
     sa.UniqueConstraint('public_id', name=op.f('uq_orders_public_id')),
@@ -85,10 +85,10 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('delivered_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('delivered_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbound_webhook')),
     sa.UniqueConstraint('event_id', name=op.f('uq_outbound_webhook_event_id'))
     )
@@ -103,8 +103,8 @@ def upgrade() -> None:
     sa.Column('unit_price', sa.BigInteger(), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
     sa.Column('manufacturer_warranty_months', sa.Integer(), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_product'))
     )
     with op.batch_alter_table('product', schema=None) as batch_op:
@@ -117,15 +117,15 @@ def upgrade() -> None:
     sa.Column('document', sa.JSON(), nullable=False),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('version', name=op.f('pk_rule_set'))
     )
     op.create_table('stripe_event',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('received_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('processed_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('received_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('processed_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stripe_event'))
@@ -183,8 +183,8 @@ def upgrade() -> None:
     sa.Column('accident_start', sa.Date(), nullable=True),
     sa.Column('waiting_until', sa.Date(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_contract_order_id_orders')),
     sa.ForeignKeyConstraint(['plan_line_id'], ['order_line.id'], name=op.f('fk_contract_plan_line_id_order_line')),
     sa.ForeignKeyConstraint(['product_line_id'], ['order_line.id'], name=op.f('fk_contract_product_line_id_order_line')),
@@ -207,7 +207,7 @@ def upgrade() -> None:
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], name=op.f('fk_contract_event_contract_id_contract')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contract_event'))
     )
@@ -229,9 +229,9 @@ def upgrade() -> None:
     sa.Column('stripe_refund_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
-    sa.Column('next_attempt_at', warranty.models.UTCDateTime(), nullable=True),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('completed_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('next_attempt_at', warranty.db.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('completed_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], name=op.f('fk_refund_contract_id_contract')),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_refund_order_id_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refund')),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
-import warranty.models
+import warranty.db.types
 
 revision: str = '0002'
 down_revision: str | None = '0001'
@@ -24,9 +24,9 @@ def upgrade() -> None:
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('last_login_at', warranty.models.UTCDateTime(), nullable=True),
-    sa.Column('disabled_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('last_login_at', warranty.db.types.UTCDateTime(), nullable=True),
+    sa.Column('disabled_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_user')),
     sa.UniqueConstraint('email', name=op.f('uq_staff_user_email'))
     )
@@ -48,9 +48,9 @@ def upgrade() -> None:
     sa.Column('info_request', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.Column('lang', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('closed_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('closed_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], name=op.f('fk_claim_contract_id_contract')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_claim')),
     sa.UniqueConstraint('public_id', name=op.f('uq_claim_public_id'))
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['claim_id'], ['claim.id'], name=op.f('fk_claim_event_claim_id_claim')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_claim_event'))
     )
@@ -86,7 +86,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('uploaded_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['claim_id'], ['claim.id'], name=op.f('fk_claim_file_claim_id_claim')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_claim_file')),
     sa.UniqueConstraint('public_id', name=op.f('uq_claim_file_public_id')),
@@ -100,7 +100,7 @@ def upgrade() -> None:
     sa.Column('claim_id', sa.Integer(), nullable=False),
     sa.Column('score', sa.Integer(), nullable=False),
     sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['claim_id'], ['claim.id'], name=op.f('fk_nps_answer_claim_id_claim')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_nps_answer')),
     sa.UniqueConstraint('claim_id', name=op.f('uq_nps_answer_claim_id'))
@@ -114,7 +114,7 @@ def upgrade() -> None:
     sa.Column('method', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['claim_id'], ['claim.id'], name=op.f('fk_payout_claim_id_claim')),
     sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], name=op.f('fk_payout_contract_id_contract')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payout')),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
-import warranty.models
+import warranty.db.types
 
 revision: str = '0003'
 down_revision: str | None = '0002'
@@ -32,8 +32,8 @@ def upgrade() -> None:
     sa.Column('plan_price', sa.BigInteger(), nullable=True),
     sa.Column('quantity', sa.Integer(), nullable=True),
     sa.Column('order_public_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
-    sa.Column('occurred_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('received_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('occurred_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('received_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visitor_event'))
     )
     with op.batch_alter_table('visitor_event', schema=None) as batch_op:

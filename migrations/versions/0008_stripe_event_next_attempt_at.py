@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from alembic import op
 
-import warranty.models
-from warranty.jobs import backoff_seconds
-from warranty.settings import Settings
+import warranty.db.types
+from warranty.db.outbox import backoff_seconds
+from warranty.core.settings import Settings
 
 revision: str = '0008'
 down_revision: str | None = '0007'
@@ -29,10 +29,10 @@ def _backfill() -> None:
     (received + 30 s + the backoffs of the failed tries so far, default settings) made them
     due, so an upgrade neither hurries nor delays a retry."""
     table = sa.table('stripe_event', sa.column('id', sa.String()),
-                     sa.column('received_at', warranty.models.UTCDateTime()),
-                     sa.column('processed_at', warranty.models.UTCDateTime()),
+                     sa.column('received_at', warranty.db.types.UTCDateTime()),
+                     sa.column('processed_at', warranty.db.types.UTCDateTime()),
                      sa.column('attempts', sa.Integer()),
-                     sa.column('next_attempt_at', warranty.models.UTCDateTime()))
+                     sa.column('next_attempt_at', warranty.db.types.UTCDateTime()))
     conn = op.get_bind()
     conn.execute(table.update().where(table.c.processed_at.is_not(None))
                  .values(next_attempt_at=table.c.processed_at))
@@ -49,11 +49,11 @@ def _backfill() -> None:
 
 def upgrade() -> None:
     with op.batch_alter_table('stripe_event', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('next_attempt_at', warranty.models.UTCDateTime(),
+        batch_op.add_column(sa.Column('next_attempt_at', warranty.db.types.UTCDateTime(),
                                       nullable=True))
     _backfill()
     with op.batch_alter_table('stripe_event', schema=None) as batch_op:
-        batch_op.alter_column('next_attempt_at', existing_type=warranty.models.UTCDateTime(),
+        batch_op.alter_column('next_attempt_at', existing_type=warranty.db.types.UTCDateTime(),
                               nullable=False)
         batch_op.create_index('ix_stripe_event_due', ['next_attempt_at'], unique=False,
                               postgresql_where=sa.text('processed_at IS NULL'),

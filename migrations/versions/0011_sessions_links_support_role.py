@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
-import warranty.models
+import warranty.db.types
 
 revision: str = '0011'
 down_revision: str | None = '0010'
@@ -26,7 +26,7 @@ def upgrade() -> None:
     op.create_table('used_link',
     sa.Column('jti', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-    sa.Column('used_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('used_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('jti', name=op.f('pk_used_link'))
     )
     with op.batch_alter_table('used_link', schema=None) as batch_op:
@@ -41,10 +41,10 @@ def upgrade() -> None:
     sa.Column('scope', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('order_ref', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('last_seen_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('expires_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('last_seen_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['staff_user_id'], ['staff_user.id'], name=op.f('fk_auth_session_staff_user_id_staff_user')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_session')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_auth_session_token_hash'))

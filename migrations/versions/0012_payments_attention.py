@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import warranty.models
+import warranty.db.types
 
 revision: str = '0012'
 down_revision: str | None = '0011'
@@ -33,7 +33,7 @@ def upgrade() -> None:
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_event_order_id_orders')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_order_event'))
     )
@@ -51,8 +51,8 @@ def upgrade() -> None:
     sa.Column('stripe_event_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('created_at', warranty.models.UTCDateTime(), nullable=False),
-    sa.Column('handled_at', warranty.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', warranty.db.types.UTCDateTime(), nullable=False),
+    sa.Column('handled_at', warranty.db.types.UTCDateTime(), nullable=True),
     sa.Column('handled_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('handled_note', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_attention_item_order_id_orders')),

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import warranty.models
+import warranty.db.types
 
 revision: str = '0013'
 down_revision: str | None = '0012'
@@ -32,7 +32,7 @@ def _book_existing_rows() -> None:
     # settings read it; payouts are few, so in Python on both backends).
     zone = ZoneInfo(os.environ.get("WARRANTY_TIMEZONE", "Asia/Tokyo"))
     payout = sa.table("payout", sa.column("id"),
-                      sa.column("created_at", warranty.models.UTCDateTime()),
+                      sa.column("created_at", warranty.db.types.UTCDateTime()),
                       sa.column("booked_on", sa.Date()))
     for row_id, created in conn.execute(sa.select(payout.c.id, payout.c.created_at)).all():
         day = created.replace(tzinfo=created.tzinfo or UTC).astimezone(zone).date()
@@ -42,7 +42,7 @@ def _book_existing_rows() -> None:
 def upgrade() -> None:
     op.create_table('closed_month',
     sa.Column('month', sa.Date(), nullable=False),
-    sa.Column('closed_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('closed_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.Column('closed_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
     sa.Column('figures', sa.JSON(), nullable=False),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import warranty.models
+import warranty.db.types
 
 revision: str = '0015'
 down_revision: str | None = '0014'
@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table('voided_links',
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-    sa.Column('voided_at', warranty.models.UTCDateTime(), nullable=False),
+    sa.Column('voided_at', warranty.db.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('email', name=op.f('pk_voided_links'))
     )
 

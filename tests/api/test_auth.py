@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from warranty.auth import issue_token
-from warranty.dates import utcnow
-from warranty.models import ApiToken
+from warranty.auth.credentials import issue_token
+from warranty.auth.models import ApiToken
+from warranty.core.dates import utcnow
 
 STAFF_CALLS = [("get", "/api/v1/rule-sets"), ("get", "/api/v1/products/X"),
                ("post", "/api/v1/products"), ("post", "/api/v1/rule-sets")]

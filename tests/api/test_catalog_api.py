@@ -3,7 +3,7 @@
 from sqlmodel import func, select
 
 from tests.factories import load_rules
-from warranty.models import Product
+from warranty.catalog.models import Product
 
 
 def _product(i, **extra):

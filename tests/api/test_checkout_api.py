@@ -10,7 +10,7 @@ import stripe
 from sqlmodel import select
 
 from tests.factories import add_product, load_rules
-from warranty.models import Order
+from warranty.orders.models import Order
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cart"}
 
@@ -33,8 +33,8 @@ def base_cart(token):
 
 
 def _expired_token(stripe_app, token):
-    from warranty import offers
-    claim_src = offers._serializer(stripe_app.config["SETTINGS"].secret_key)
+    from warranty.offers import tokens
+    claim_src = tokens._serializer(stripe_app.config["SETTINGS"].secret_key)
     payload = claim_src.loads(token)
     payload["exp"] = int(time.time()) - 1
     return claim_src.dumps(payload)
@@ -133,7 +133,7 @@ def test_ad_hoc_products_bind_the_offer_to_category_and_price(stripe_app, db, st
 def test_only_signed_visitor_ids_attribute_an_order(stripe_app, db, store_key, token,
                                                     staff_headers):
     from tests.factories import signed_visitor
-    from warranty.dates import store_today
+    from warranty.core.dates import store_today
 
     client = stripe_app.test_client()
     signed = signed_visitor("checkout-visitor")

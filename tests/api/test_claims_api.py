@@ -4,13 +4,16 @@ import base64
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import EXE, JPEG, paid_order
 from tests.web.pages import PURCHASE
-from warranty import auth, auth_sessions, magic_links
-from warranty.db import get_engine
-from warranty.models import Claim, Contract, ContractEvent, Payout
+from warranty.auth import credentials
+from warranty.auth import links as magic_links
+from warranty.auth import sessions as auth_sessions
+from warranty.claims.models import Claim, Payout
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.db.engine import Session, get_engine
 
 
 def customer_token(settings, email="buyer@example.com") -> str:
@@ -117,8 +120,9 @@ def test_staff_review_and_finance_payout_over_the_api(client, db, settings, stor
     claim = client.post("/api/v1/claims", json=_body(contract, failure_type="accident",
                                                      incident_date="2024-03-01"),
                         headers=_customer(settings, store_key)).json
-    staff = {"Authorization": "Bearer " + auth.issue_token(session=db, name="s", role="staff")}
-    finance = {"Authorization": "Bearer " + auth.issue_token(session=db, name="f",
+    staff = {"Authorization": "Bearer "
+             + credentials.issue_token(session=db, name="s", role="staff")}
+    finance = {"Authorization": "Bearer " + credentials.issue_token(session=db, name="f",
                                                              role="finance")}
     db.commit()
     queue = client.get("/api/v1/claims?status=in_review", headers=staff)
@@ -211,15 +215,15 @@ def test_customer_tokens_are_admin_only_recorded_short_lived_and_revocable(
     from click.testing import CliRunner
 
     from tests.web.pages import sign_in_customer
+    from warranty.auth.models import AuthSession
     from warranty.cli import main
-    from warranty.dates import utcnow
-    from warranty.models import AuthSession
+    from warranty.core.dates import utcnow
 
     caplog.set_level(logging.INFO)
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
-    support = {"Authorization": "Bearer " + auth.issue_token(session=db, name="desk",
+    support = {"Authorization": "Bearer " + credentials.issue_token(session=db, name="desk",
                                                              role="support")}
-    admin = {"Authorization": "Bearer " + auth.issue_token(session=db, name="shop-backend",
+    admin = {"Authorization": "Bearer " + credentials.issue_token(session=db, name="shop-backend",
                                                            role="admin")}
     db.commit()
     refused = client.post("/api/v1/customer-tokens", json={"email": "buyer@example.com"},

@@ -6,9 +6,10 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import paid_order
-from warranty import contracts
-from warranty.dates import store_today
-from warranty.models import ContractEvent, MailMessage, OutboundWebhook
+from warranty.contracts import lifecycle as contracts
+from warranty.contracts.models import ContractEvent
+from warranty.core.dates import store_today
+from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.worker import run_expiry
 
 
@@ -131,9 +132,9 @@ def test_cancelled_contract_cannot_be_cancelled_again(client, db, staff_headers)
     today = store_today(client.application.config["SETTINGS"].timezone)
     order, (contract,) = paid_order(db, purchase_date=today - timedelta(days=400))
     # Pro rata with a ¥0 refund never calls Stripe (claims paid exceed it).
-    from warranty import contract_changes
+    from warranty.contracts import cancellation
 
-    contract_changes.cancel_contract(session=db, settings=client.application.config["SETTINGS"],
+    cancellation.cancel_contract(session=db, settings=client.application.config["SETTINGS"],
                                      contract_id=contract.public_id, cancel_date=today,
                                      today=today, actor="t", reason="r", claims_paid=99_999)
     db.commit()

@@ -10,9 +10,9 @@ import requests
 
 from tests.conftest import API_TOKEN, PUBLIC_KEY, serve
 from tests.factories import add_product, load_rules, signed_visitor
-from warranty import create_app
-from warranty.cors import STOREFRONT_ENDPOINTS
-from warranty.settings import demo_settings
+from warranty.core.settings import demo_settings
+from warranty.http.app import create_app
+from warranty.http.cors import STOREFRONT_ENDPOINTS
 
 STORE = "http://shop.example:8000"
 OTHER = "https://evil.example"

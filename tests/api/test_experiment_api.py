@@ -7,8 +7,8 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import load_rules, signed_visitor
-from warranty import experiment
-from warranty.models import VisitorEvent
+from warranty.experiment import arms
+from warranty.experiment.models import VisitorEvent
 
 SALT = "holdout-1"
 VID = signed_visitor("vtest00001")
@@ -17,7 +17,7 @@ VID = signed_visitor("vtest00001")
 def _visitor(arm: str, share: float = 0.10) -> str:
     """A signed visitor id that the server puts in ``arm``."""
     return next(v for v in (signed_visitor(f"vtest{n:05d}") for n in range(10000))
-                if experiment.assign_arm(v, salt=SALT, share=share) == arm)
+                if arms.assign_arm(v, salt=SALT, share=share) == arm)
 
 
 def test_assignment_is_decided_by_the_server(client, store_key, settings):
@@ -172,8 +172,8 @@ def test_assignment_issues_a_signed_id_to_visitors_without_one(client, store_key
         res = client.get("/api/v1/experiment/assignment" + query, headers=store_key)
         assert res.status_code == 200 and res.json["issued"] is True
         vid = res.json["visitor_id"]
-        assert experiment.visitor_id_problem(vid, settings.secret_key) is None
-        assert res.json["arm"] == experiment.assign_arm(vid, salt=settings.experiment_salt,
+        assert arms.visitor_id_problem(vid, settings.secret_key) is None
+        assert res.json["arm"] == arms.assign_arm(vid, salt=settings.experiment_salt,
                                                         share=settings.holdout_share)
         again = client.get(f"/api/v1/experiment/assignment?visitor_id={vid}",
                            headers=store_key).json
@@ -211,7 +211,7 @@ def test_events_with_an_id_the_service_did_not_sign_are_refused_and_counted(
 
 def experiment_today(client) -> str:
     """Today in the app's store time zone, ISO."""
-    from warranty.dates import store_today
+    from warranty.core.dates import store_today
 
     return store_today(client.application.config["SETTINGS"].timezone).isoformat()
 
@@ -222,7 +222,7 @@ def test_refused_counts_add_up_under_concurrent_requests(settings, db, store_key
     import requests
 
     from tests.conftest import POSTGRES_URL, serve
-    from warranty import create_app
+    from warranty.http.app import create_app
 
     if not settings.database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only: concurrent upserts of one day's count (runs in the "

@@ -8,9 +8,9 @@ from itsdangerous import URLSafeSerializer
 
 from tests.conftest import SECRET
 from tests.factories import add_product, load_rules
-from warranty import offers
-from warranty.dates import store_today
-from warranty.errors import InvalidOffer
+from warranty.core.dates import store_today
+from warranty.core.errors import InvalidOffer
+from warranty.offers import tokens
 
 
 def test_offers_for_a_catalog_product(client, db, store_key):
@@ -101,7 +101,7 @@ def token(client, db, store_key):
 def verify(tok, **overrides):
     args = {"secret": SECRET, "sku": "TV-1", "product_price": 120000, "currency": "jpy"}
     args.update(overrides)
-    return offers.verify_offer_token(tok, **args)
+    return tokens.verify_offer_token(tok, **args)
 
 
 def test_valid_token_verifies(token):
@@ -145,7 +145,7 @@ def test_truncated_or_garbage_tokens_are_refused(token, mangle):
 
 def test_expired_token_is_refused(token):
     with pytest.raises(InvalidOffer) as err:
-        offers.verify_offer_token(token, secret=SECRET, sku="TV-1", product_price=120000,
+        tokens.verify_offer_token(token, secret=SECRET, sku="TV-1", product_price=120000,
                                   currency="jpy", now=time.time() + 7200)
     assert err.value.code == "offer_expired"
 

@@ -1,7 +1,7 @@
 """Offers for several products in one call, as the cart needs them."""
 
 from tests.factories import add_product, load_rules
-from warranty import create_app
+from warranty.http.app import create_app
 
 
 def test_batch_gives_each_item_what_get_offers_gives(settings, db, store_key):

@@ -11,7 +11,7 @@ import pytest
 
 from tests.factories import signed_visitor
 from tests.web.pages import csrf
-from warranty.request_limits import BODY_LIMITS, DEFAULT_BODY_BYTES
+from warranty.http.request_limits import BODY_LIMITS, DEFAULT_BODY_BYTES
 
 
 def _json(size: int) -> bytes:

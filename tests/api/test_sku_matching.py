@@ -7,8 +7,9 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import add_product, load_rules
-from warranty import create_app
-from warranty.models import Order, OrderLine, Product
+from warranty.catalog.models import Product
+from warranty.http.app import create_app
+from warranty.orders.models import Order, OrderLine
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cart"}
 # "TV-1" as storefronts send it: case, full width, zero-width space, soft hyphen, BOM, word
@@ -120,7 +121,7 @@ def test_catalog_only_is_auto_on_or_off(stripe_settings, db, store_key, setting,
 
 
 def test_catalog_only_reads_from_the_environment(monkeypatch):
-    from warranty.settings import Settings
+    from warranty.core.settings import Settings
 
     monkeypatch.setenv("WARRANTY_ENV", "demo")
     assert Settings().catalog_only == "auto"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import STAFF_PASSWORD, add_staff
-from warranty import attention
+from warranty.attention import services as attention
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from tests.factories import PNG, STAFF_PASSWORD, add_staff, paid_order
 from tests.web.pages import PURCHASE
-from warranty import magic_links
+from warranty.auth import links as magic_links
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.factories import paid_order
-from warranty import claims, contracts, magic_links
-from warranty.dates import store_today
+from warranty.auth import links as magic_links
+from warranty.claims import rules
+from warranty.contracts import lifecycle as contracts
+from warranty.core.dates import store_today
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -34,7 +36,7 @@ def test_expired_plan_files_a_claim_within_the_window(browser, live_server, db, 
     _, (contract,) = paid_order(db, purchase_date=date(2023, 6, 1), email="hanako@example.jp")
     contracts.expire_ended(session=db, today=store_today(settings.timezone), limit=10)
     db.commit()
-    deadline = claims.filing_deadline(contract, settings.claim_filing_days_after_term)
+    deadline = rules.filing_deadline(contract, settings.claim_filing_days_after_term)
     context = browser.new_context(locale="ja-JP" if lang == "ja" else "en-US",
                                   viewport={"width": width, "height": 900},
                                   extra_http_headers={"Accept-Language": lang})

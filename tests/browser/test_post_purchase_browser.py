@@ -5,14 +5,14 @@ payment page (browsers apply form-action to that hop)."""
 
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.e2e.test_post_purchase import buy_tvs_without_plans
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import wait_for
-from warranty import checkout
-from warranty.db import get_engine
-from warranty.models import Contract
+from warranty.contracts.models import Contract
+from warranty.db.engine import Session, get_engine
+from warranty.orders import post_purchase
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -24,7 +24,7 @@ def test_customer_adds_a_plan_through_the_signed_link(browser, stripe_live, stri
     load_rules(db)
     add_product(db)
     order = buy_tvs_without_plans(client, store_key, database_url, quantity=1)
-    link = checkout.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
+    link = post_purchase.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     blocked = []

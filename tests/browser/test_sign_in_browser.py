@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from tests.factories import paid_order
 from tests.web.pages import PURCHASE
-from warranty import magic_links
-from warranty.models import MailMessage
+from warranty.auth import links as magic_links
+from warranty.notify.models import MailMessage
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 TEXT = {

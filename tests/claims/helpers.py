@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from warranty import claims
+from warranty.claims import filing
 
 TODAY = date(2028, 6, 1)  # inside the default factory contract's term (2026-01-10..2029-01-09)
 
@@ -13,7 +13,7 @@ def file(db, settings, contract, *, incident=date(2027, 3, 1), failure="breakdow
          description="It stopped turning on.", estimate=None, files=(), email=None,
          today=TODAY, lang="en"):
     """File a claim on ``contract`` and commit; returns the claim."""
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email=email or contract.customer_email,
                               incident_date=incident, failure_type=failure,
                               description=description, estimated_amount=estimate,

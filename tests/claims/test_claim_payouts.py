@@ -8,9 +8,12 @@ from sqlmodel import select
 
 from tests.claims.helpers import file
 from tests.factories import load_rules, paid_order, rules_doc
-from warranty import claims
-from warranty.errors import Conflict
-from warranty.models import Contract, ContractEvent, Payout, Refund
+from warranty.claims import payouts, transitions, workflow
+from warranty.claims.models import Payout
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.errors import Conflict, ValidationFailed
+from warranty.orders.models import Refund
+from warranty.pricing import rules
 
 STAFF, FINANCE = "staff:alice@store.example", "staff:fin@store.example"
 
@@ -27,10 +30,10 @@ def _approved_and_paid(db, settings, contract, incident, amount, decision="repai
     """File, approve and pay one claim; returns (claim, payout)."""
     claim = file(db, settings, contract, incident=incident, failure="accident",
                  today=date(2029, 1, 9))
-    claims.approve(session=db, settings=settings, claim=claim, decision=decision, amount=amount,
+    workflow.approve(session=db, settings=settings, claim=claim, decision=decision, amount=amount,
                    actor=STAFF)
     db.commit()
-    payout = claims.record_payout(session=db, settings=settings, claim=claim, method=method,
+    payout = payouts.record_payout(session=db, settings=settings, claim=claim, method=method,
                                   reference="RV-1", actor=FINANCE)
     db.commit()
     return claim, payout
@@ -41,21 +44,21 @@ def test_the_brief_example_year_one_then_year_three(db, settings):
     first, payout1 = _approved_and_paid(db, settings, contract, date(2026, 6, 1), 100000)
     assert first.coverage_year == 1
     assert payout1.amount == 100000 - 5000
-    assert claims.claims_paid_total(db, contract) == 95000
+    assert payouts.claims_paid_total(db, contract) == 95000
     third = file(db, settings, contract, incident=date(2028, 2, 1), failure="accident",
                  today=date(2029, 1, 9))
     assert third.coverage_year == 3
-    claims.approve(session=db, settings=settings, claim=third, decision="reimburse",
+    workflow.approve(session=db, settings=settings, claim=third, decision="reimburse",
                    amount=50000, actor=STAFF)
-    quote = claims.payout_quote(db, contract, third)
+    quote = payouts.payout_quote(db, contract, third)
     assert (quote.cap, quote.paid_before, quote.left, quote.amount) == (96000, 95000, 1000, 1000)
-    payout3 = claims.record_payout(session=db, settings=settings, claim=third,
+    payout3 = payouts.record_payout(session=db, settings=settings, claim=third,
                                    method="bank_transfer", reference="TR-9", actor=FINANCE)
     db.commit()
     assert payout3.amount == 96000 - 95000
     db.refresh(contract)
     assert contract.status == "fulfilled"  # the cap is used up
-    assert claims.claims_paid_total(db, contract) == 96000
+    assert payouts.claims_paid_total(db, contract) == 96000
 
 
 def test_cap_is_cumulative_across_claims_and_years(db, settings):
@@ -91,40 +94,40 @@ def test_a_replacement_fulfils_the_contract_even_with_cap_left(db, settings):
 
 def test_last_schedule_value_holds_for_later_years():
     contract = Contract(product_price=100000, liability_schedule=["100", "70"])
-    assert [claims.schedule_percent(contract, y) for y in (1, 2, 3, 5)] == [
+    assert [payouts.schedule_percent(contract, y) for y in (1, 2, 3, 5)] == [
         Decimal(100), Decimal(70), Decimal(70), Decimal(70)]
-    assert claims.liability_cap(contract, 4) == 70000
+    assert payouts.liability_cap(contract, 4) == 70000
     odd = Contract(product_price=99999, liability_schedule=["33.5"])
-    assert claims.liability_cap(odd, 1) == 33499  # rounded down by money.percent_of
+    assert payouts.liability_cap(odd, 1) == 33499  # rounded down by money.percent_of
 
 
 def test_nothing_payable_below_the_deductible_then_close(db, settings):
     contract = _contract(db)
     claim = file(db, settings, contract, incident=date(2026, 3, 1), failure="accident")
-    claims.approve(session=db, settings=settings, claim=claim, decision="repair", amount=4000,
+    workflow.approve(session=db, settings=settings, claim=claim, decision="repair", amount=4000,
                    actor=STAFF)
     db.commit()
     with pytest.raises(Conflict) as refused:
-        claims.record_payout(session=db, settings=settings, claim=claim, method="repair_vendor",
+        payouts.record_payout(session=db, settings=settings, claim=claim, method="repair_vendor",
                              reference="", actor=FINANCE)
     assert refused.value.code == "nothing_payable"
     db.rollback()
-    claims.close(session=db, settings=settings, claim=claim, reason="below the deductible",
+    workflow.close(session=db, settings=settings, claim=claim, reason="below the deductible",
                  actor=STAFF)
     db.commit()
-    assert claim.status == "closed" and claims.claims_paid_total(db, contract) == 0
+    assert claim.status == "closed" and payouts.claims_paid_total(db, contract) == 0
 
 
 def test_a_claim_is_paid_once_and_only_when_approved(db, settings):
     contract = _contract(db)
     claim, _ = _approved_and_paid(db, settings, contract, date(2026, 3, 1), 20000)
-    with pytest.raises(claims.ClaimTransitionRefused):
-        claims.record_payout(session=db, settings=settings, claim=claim,
+    with pytest.raises(transitions.ClaimTransitionRefused):
+        payouts.record_payout(session=db, settings=settings, claim=claim,
                              method="bank_transfer", reference="again", actor=FINANCE)
     db.rollback()
     review = file(db, settings, contract, incident=date(2026, 3, 2), failure="accident")
-    with pytest.raises(claims.ClaimTransitionRefused):
-        claims.record_payout(session=db, settings=settings, claim=review,
+    with pytest.raises(transitions.ClaimTransitionRefused):
+        payouts.record_payout(session=db, settings=settings, claim=review,
                              method="bank_transfer", reference="", actor=FINANCE)
     db.rollback()
     assert len(db.exec(select(Payout)).all()) == 1
@@ -133,16 +136,16 @@ def test_a_claim_is_paid_once_and_only_when_approved(db, settings):
 def test_payouts_are_not_refunds_and_refuse_unknown_methods(db, settings):
     contract = _contract(db)
     claim = file(db, settings, contract, incident=date(2026, 3, 1), failure="accident")
-    claims.approve(session=db, settings=settings, claim=claim, decision="reimburse",
+    workflow.approve(session=db, settings=settings, claim=claim, decision="reimburse",
                    amount=10000, actor=STAFF)
-    with pytest.raises(claims.ValidationFailed):
-        claims.record_payout(session=db, settings=settings, claim=claim, method="cash",
+    with pytest.raises(ValidationFailed):
+        payouts.record_payout(session=db, settings=settings, claim=claim, method="cash",
                              reference="", actor=FINANCE)
-    claims.record_payout(session=db, settings=settings, claim=claim, method="store_credit",
+    payouts.record_payout(session=db, settings=settings, claim=claim, method="store_credit",
                          reference="GC-1", actor=FINANCE)
     db.commit()
     assert db.exec(select(Refund)).all() == []
-    assert claims.claims_paid_total(db, contract) == 5000
+    assert payouts.claims_paid_total(db, contract) == 5000
 
 
 def test_approval_is_refused_once_the_contract_is_fulfilled(db, settings):
@@ -151,14 +154,14 @@ def test_approval_is_refused_once_the_contract_is_fulfilled(db, settings):
     _approved_and_paid(db, settings, contract, date(2026, 3, 1), 60000, decision="replace",
                        method="replacement")
     with pytest.raises(Conflict) as refused:
-        claims.approve(session=db, settings=settings, claim=pending, decision="repair",
+        workflow.approve(session=db, settings=settings, claim=pending, decision="repair",
                        amount=1000, actor=STAFF)
     assert refused.value.code == "contract_not_active"
 
 
 def test_paid_total_starts_at_zero(db):
     _, (contract,) = paid_order(db)
-    assert claims.claims_paid_total(db, contract) == 0
+    assert payouts.claims_paid_total(db, contract) == 0
 
 
 def test_cancellation_quote_deducts_what_claims_paid(db, settings, client, staff_headers):
@@ -193,7 +196,7 @@ def test_a_claim_in_a_year_whose_lower_cap_is_used_up_is_denied_and_fulfils(db, 
                  today=date(2029, 1, 9))
     assert third.coverage_year == 3
     assert (third.status, third.deny_code) == ("denied", "cap_used_up")
-    assert claims.deny_text(third, "en") == ("The cover of the incident's coverage year has "
+    assert transitions.deny_text(third, "en") == ("The cover of the incident's coverage year has "
                                              "been used up by what was paid on the plan before.")
     db.refresh(contract)
     assert contract.status == "fulfilled"
@@ -218,20 +221,20 @@ def test_closing_a_claim_whose_years_cap_was_used_up_meanwhile_fulfils(db, setti
     contract = _contract(db, deductible=0, schedule=(100, 80))  # caps 120,000, 96,000
     year2 = file(db, settings, contract, incident=date(2027, 3, 1), failure="accident",
                  today=date(2029, 1, 9))
-    claims.approve(session=db, settings=settings, claim=year2, decision="repair", amount=50000,
+    workflow.approve(session=db, settings=settings, claim=year2, decision="repair", amount=50000,
                    actor=STAFF)
     db.commit()
     # Meanwhile a year-1 claim is paid 100,000: year 1 has 20,000 left, year 2 nothing.
     _approved_and_paid(db, settings, contract, date(2026, 6, 1), 100000)
     db.refresh(contract)
     assert contract.status == "active"
-    assert claims.payout_quote(db, contract, year2).left == 0
+    assert payouts.payout_quote(db, contract, year2).left == 0
     with pytest.raises(Conflict) as refused:
-        claims.record_payout(session=db, settings=settings, claim=year2, method="repair_vendor",
+        payouts.record_payout(session=db, settings=settings, claim=year2, method="repair_vendor",
                              reference="", actor=FINANCE)
     assert refused.value.code == "nothing_payable"
     db.rollback()
-    claims.close(session=db, settings=settings, claim=year2, reason="cap used up", actor=STAFF)
+    workflow.close(session=db, settings=settings, claim=year2, reason="cap used up", actor=STAFF)
     db.commit()
     db.refresh(contract)
     assert contract.status == "fulfilled"
@@ -240,9 +243,9 @@ def test_closing_a_claim_whose_years_cap_was_used_up_meanwhile_fulfils(db, setti
 def test_closing_for_another_reason_with_cap_left_keeps_the_plan(db, settings):
     contract = _contract(db)
     claim = file(db, settings, contract, incident=date(2026, 3, 1), failure="accident")
-    claims.approve(session=db, settings=settings, claim=claim, decision="repair", amount=4000,
+    workflow.approve(session=db, settings=settings, claim=claim, decision="repair", amount=4000,
                    actor=STAFF)
-    claims.close(session=db, settings=settings, claim=claim, reason="below the deductible",
+    workflow.close(session=db, settings=settings, claim=claim, reason="below the deductible",
                  actor=STAFF)
     db.commit()
     db.refresh(contract)
@@ -264,7 +267,7 @@ def test_a_replacement_with_nothing_payable_is_recorded_and_fulfils(client, db, 
     assert (paid.json["payout"]["amount"], paid.json["payout"]["method"]) == (0, "replacement")
     db.expire_all()
     assert db.get(Contract, contract.id).status == "fulfilled"
-    assert claims.claims_paid_total(db, db.get(Contract, contract.id)) == 0
+    assert payouts.claims_paid_total(db, db.get(Contract, contract.id)) == 0
     event = db.exec(select(ContractEvent).where(ContractEvent.action == "fulfilled")).one()
     assert event.reason == "product replaced"
 
@@ -297,13 +300,12 @@ def test_rising_schedules_are_refused_on_upload_with_the_place(client, db, staff
 
 def test_a_rising_schedule_stored_before_the_rule_still_loads(client, db, store_key):
     """Versions stored earlier keep working (contracts keep the rules they were sold under)."""
-    from warranty import pricing
-    from warranty.models import RuleSet
+    from warranty.pricing.models import RuleSet
 
     db.add(RuleSet(currency="jpy", document=rules_doc(liability_schedule=[80, 100]),
                    created_by="old"))
     db.commit()
-    pricing.clear_caches()
+    rules.clear_caches()
     offers = client.get("/api/v1/offers?category=tv&price=120000", headers=store_key)
     assert offers.status_code == 200, offers.json
     assert [o["liability_schedule"] for o in offers.json["offers"]] == [[80, 100]] * 2

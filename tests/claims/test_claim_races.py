@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.api.test_claims_api import customer_token
 from tests.claims.helpers import file
@@ -25,20 +25,14 @@ from tests.races import (
     wait_until_blocked,
 )
 from tests.web.pages import PURCHASE
-from warranty import claims, contract_changes
-from warranty.dates import store_today
-from warranty.db import get_engine
-from warranty.models import (
-    Claim,
-    ClaimEvent,
-    ClaimFile,
-    Contract,
-    ContractEvent,
-    MailMessage,
-    OutboundWebhook,
-    Payout,
-    Refund,
-)
+from warranty.claims import attachments, filing
+from warranty.claims.models import Claim, ClaimEvent, ClaimFile, Payout
+from warranty.contracts import cancellation, transfer
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.dates import store_today
+from warranty.db.engine import Session, get_engine
+from warranty.notify.models import MailMessage, OutboundWebhook
+from warranty.orders.models import Refund
 
 INCIDENT = date(2025, 3, 1)  # breakdown cover of a plan bought on PURCHASE has begun
 
@@ -176,8 +170,8 @@ def test_files_uploaded_at_once_stay_within_the_claims_limit(race, db, staff_hea
     base, settings = race
     claim = _claim(db, settings)
     for _ in range(2):  # 8 of the 10 a claim may hold
-        claims.add_files(session=db, settings=settings, claim=claim, actor="test",
-                         files=[claims.uploads.Upload("p.jpg", JPEG)] * 4)
+        filing.add_files(session=db, settings=settings, claim=claim, actor="test",
+                         files=[attachments.Upload("p.jpg", JPEG)] * 4)
         db.commit()
     body = {"filename": "more.jpg", "content_base64": base64.b64encode(JPEG).decode()}
     responses = together(*(lambda: post(f"{base}/api/v1/claims/{claim.public_id}/files",
@@ -199,7 +193,7 @@ def test_a_claim_filed_while_its_plan_is_being_cancelled_sees_the_cancellation(
             "failure_type": "breakdown", "description": "It died.", "lang": "en"}
     engine = get_engine(database_url)
     with Session(engine, expire_on_commit=False) as cancelling:
-        contract_changes.cancel_contract(
+        cancellation.cancel_contract(
             session=cancelling, settings=settings, contract_id=contract.public_id,
             cancel_date=store_today(settings.timezone), today=store_today(settings.timezone),
             actor="staff:test", reason="asked")
@@ -315,7 +309,7 @@ def test_a_claim_filed_by_the_owner_a_transfer_is_replacing_is_refused(race, db,
             "failure_type": "breakdown", "description": "It died.", "lang": "en"}
     engine = get_engine(database_url)
     with Session(engine, expire_on_commit=False) as transferring:
-        contract_changes.transfer_contract(
+        transfer.transfer_contract(
             session=transferring, settings=settings, contract_id=contract.public_id,
             new_email="new.owner@example.com", actor="staff:test", reason="gift")
         response = _file_after(engine, transferring, base, store_key, token, body)

@@ -7,8 +7,9 @@ from sqlmodel import select
 
 from tests.claims.helpers import TODAY, file
 from tests.factories import paid_order
-from warranty import claims, contracts
-from warranty.models import ClaimEvent
+from warranty.claims import filing, rules, transitions, workflow
+from warranty.claims.models import Claim, ClaimEvent
+from warranty.contracts import lifecycle as contracts
 
 
 def test_breakdown_after_the_manufacturer_warranty_goes_to_review(db, settings):
@@ -22,8 +23,9 @@ def test_breakdown_inside_the_manufacturer_warranty_is_covered_by_the_manufactur
     _, (contract,) = paid_order(db)
     claim = file(db, settings, contract, incident=date(2027, 1, 9))
     assert claim.status == "denied" and claim.deny_code == "manufacturer_warranty"
-    assert "manufacturer" in claims.deny_text(claim, "en")
-    assert claims.deny_text(claim, "ja") == "メーカー保証期間内のため、メーカー保証の対象です。"
+    assert "manufacturer" in transitions.deny_text(claim, "en")
+    assert (transitions.deny_text(claim, "ja")
+            == "メーカー保証期間内のため、メーカー保証の対象です。")
 
 
 def test_accidental_damage_on_a_standard_plan_is_denied(db, settings):
@@ -89,15 +91,15 @@ def test_incident_in_the_waiting_period_is_denied(db, settings):
 
 def test_an_incident_in_the_future_is_a_field_error_not_a_claim(db, settings):
     _, (contract,) = paid_order(db)
-    with pytest.raises(claims.ClaimInputInvalid) as refused:
+    with pytest.raises(rules.ClaimInputInvalid) as refused:
         file(db, settings, contract, incident=date(2028, 6, 2), today=TODAY)
     assert refused.value.problems == [("incident_date", "in_future")]
     db.rollback()
-    assert db.exec(select(claims.Claim)).all() == []
+    assert db.exec(select(Claim)).all() == []
 
 
 def test_missing_fields_are_reported_per_field():
-    problems = claims.input_problems(incident_date=None, failure_type="flood", description=" ",
+    problems = rules.input_problems(incident_date=None, failure_type="flood", description=" ",
                                      estimated_amount=-1, today=TODAY)
     assert problems == [("incident_date", "required"), ("failure_type", "invalid_choice"),
                         ("description", "required"), ("estimated_amount", "negative")]
@@ -138,7 +140,7 @@ def test_rules_never_auto_approve_a_denied_case(db, settings):
 
 def _default_window(settings):
     """The settings with the service's default filing window (the test suite's is longer)."""
-    from warranty.settings import Settings
+    from warranty.core.settings import Settings
 
     return settings.model_copy(update={
         "claim_filing_days_after_term": Settings.model_fields[
@@ -156,17 +158,17 @@ def test_the_default_window_is_ninety_days_after_the_term(db, settings):
     settings = _default_window(settings)
     assert settings.claim_filing_days_after_term == 90
     contract = _expired(db)
-    assert claims.filing_deadline(contract, 90) == date(2029, 4, 9)
+    assert rules.filing_deadline(contract, 90) == date(2029, 4, 9)
     last_day = file(db, settings, contract, incident=date(2029, 1, 9), today=date(2029, 4, 9))
     assert (last_day.status, last_day.deny_code) == ("in_review", None)
     late = file(db, settings, contract, incident=date(2029, 1, 9), today=date(2029, 4, 10))
     assert (late.status, late.deny_code) == ("denied", "filed_too_late")
     assert "filed until 2029-04-09" in late.deny_reason
     assert "filed on 2029-04-10" in late.deny_reason
-    assert claims.deny_text(late, "en").startswith("The claim was filed too late.")
-    assert claims.deny_text(late, "ja").startswith("申請期限を過ぎています。")
-    assert claims.takes_claims(contract, today=date(2029, 4, 9), days_after_term=90)
-    assert not claims.takes_claims(contract, today=date(2029, 4, 10), days_after_term=90)
+    assert transitions.deny_text(late, "en").startswith("The claim was filed too late.")
+    assert transitions.deny_text(late, "ja").startswith("申請期限を過ぎています。")
+    assert rules.takes_claims(contract, today=date(2029, 4, 9), days_after_term=90)
+    assert not rules.takes_claims(contract, today=date(2029, 4, 10), days_after_term=90)
 
 
 def test_an_incident_after_the_term_stays_denied_within_the_window(db, settings):
@@ -183,10 +185,10 @@ def test_a_resubmission_is_judged_on_the_first_filing_date(db, settings):
     # Filed 2029-04-09 (store time): the window's last day. Staff ask for more; the customer
     # answers weeks later, and the claim is still in time.
     claim.created_at = datetime(2029, 4, 9, 3, tzinfo=UTC)  # 12:00 in Tokyo
-    claims.request_info(session=db, settings=settings, claim=claim, message="A photo?",
+    workflow.request_info(session=db, settings=settings, claim=claim, message="A photo?",
                         actor="staff:x")
     db.commit()
-    claims.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2029, 1, 9),
+    filing.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2029, 1, 9),
                     failure_type="breakdown", description="Photo attached.",
                     estimated_amount=None, files=[], actor="customer:x",
                     today=date(2029, 5, 20))

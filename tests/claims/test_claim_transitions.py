@@ -10,12 +10,16 @@ from sqlmodel import func, select
 
 from tests.claims.helpers import file
 from tests.factories import paid_order
-from warranty import claims, magic_links
-from warranty.models import ClaimEvent, MailMessage, OutboundWebhook
+from warranty.auth import links as magic_links
+from warranty.claims import filing, queries, transitions, workflow
+from warranty.claims import models as claims_models
+from warranty.claims.models import ClaimEvent
+from warranty.core.errors import ValidationFailed
+from warranty.notify.models import MailMessage, OutboundWebhook
 
-PAIRS = list(itertools.product(claims.STATUSES, claims.STATUSES))
-ALLOWED = [(a, b) for a, b in PAIRS if b in claims.TRANSITIONS[a]]
-REFUSED = [(a, b) for a, b in PAIRS if b not in claims.TRANSITIONS[a]]
+PAIRS = list(itertools.product(claims_models.STATUSES, claims_models.STATUSES))
+ALLOWED = [(a, b) for a, b in PAIRS if b in claims_models.TRANSITIONS[a]]
+REFUSED = [(a, b) for a, b in PAIRS if b not in claims_models.TRANSITIONS[a]]
 
 
 def _count(db, model) -> int:
@@ -35,7 +39,7 @@ def _claim_in(db, settings, status):
 
 
 def test_the_table_is_what_the_brief_needs():
-    table, final = claims.TRANSITIONS, claims.FINAL
+    table, final = claims_models.TRANSITIONS, claims_models.FINAL
     assert table == {
         "submitted": {"in_review", "approved", "denied"},
         "in_review": {"approved", "denied", "info_requested"},
@@ -49,7 +53,7 @@ def test_the_table_is_what_the_brief_needs():
 def test_allowed_transition_is_audited_mailed_and_sent(db, settings, from_status, to_status):
     claim = _claim_in(db, settings, from_status)
     mails, hooks = _count(db, MailMessage), _count(db, OutboundWebhook)
-    claims.transition(session=db, settings=settings, claim=claim, to_status=to_status,
+    transitions.transition(session=db, settings=settings, claim=claim, to_status=to_status,
                       actor="staff:bob@store.example", action="test", reason="because")
     db.commit()
     event = db.exec(select(ClaimEvent).where(ClaimEvent.claim_id == claim.id)
@@ -58,7 +62,8 @@ def test_allowed_transition_is_audited_mailed_and_sent(db, settings, from_status
         from_status, to_status, "staff:bob@store.example", "because")
     assert event.created_at is not None
     new_mails = db.exec(select(MailMessage).order_by(MailMessage.id).offset(mails)).all()
-    expected_kinds = [f"claim_{to_status}"] + (["claim_nps"] if to_status in claims.FINAL else [])
+    expected_kinds = [f"claim_{to_status}"] + (["claim_nps"] if to_status in claims_models.FINAL
+                                               else [])
     assert [m.kind for m in new_mails] == expected_kinds
     assert all(m.to == "buyer@example.com" for m in new_mails)
     hook = db.exec(select(OutboundWebhook).order_by(OutboundWebhook.id.desc())).first()
@@ -66,15 +71,15 @@ def test_allowed_transition_is_audited_mailed_and_sent(db, settings, from_status
     assert hook.type == f"claim.{to_status}"
     data = hook.payload["data"]  # the envelope every store event has: id, type, created, data
     assert data["claim"] == claim.public_id and data["status"] == to_status
-    assert (claim.closed_at is not None) == (to_status in claims.FINAL)
+    assert (claim.closed_at is not None) == (to_status in claims_models.FINAL)
 
 
 @pytest.mark.parametrize(("from_status", "to_status"), REFUSED)
 def test_refused_transition_writes_nothing(db, settings, from_status, to_status):
     claim = _claim_in(db, settings, from_status)
     before = (_count(db, ClaimEvent), _count(db, MailMessage), _count(db, OutboundWebhook))
-    with pytest.raises(claims.ClaimTransitionRefused):
-        claims.transition(session=db, settings=settings, claim=claim, to_status=to_status,
+    with pytest.raises(transitions.ClaimTransitionRefused):
+        transitions.transition(session=db, settings=settings, claim=claim, to_status=to_status,
                           actor="staff:x", action="test")
     db.rollback()
     assert (_count(db, ClaimEvent), _count(db, MailMessage),
@@ -99,45 +104,45 @@ def test_filing_sends_submitted_then_the_rules_outcome(db, settings):
 
 def test_staff_decisions_use_the_table(db, settings):
     claim = _claim_in(db, settings, "denied")
-    with pytest.raises(claims.ClaimTransitionRefused):
-        claims.approve(session=db, settings=settings, claim=claim, decision="repair",
+    with pytest.raises(transitions.ClaimTransitionRefused):
+        workflow.approve(session=db, settings=settings, claim=claim, decision="repair",
                        amount=1000, actor="staff:x")
-    with pytest.raises(claims.ClaimTransitionRefused):
-        claims.request_info(session=db, settings=settings, claim=claim, message="photo?",
+    with pytest.raises(transitions.ClaimTransitionRefused):
+        workflow.request_info(session=db, settings=settings, claim=claim, message="photo?",
                             actor="staff:x")
-    with pytest.raises(claims.ClaimTransitionRefused):
-        claims.deny(session=db, settings=settings, claim=claim, reason="again", actor="staff:x")
+    with pytest.raises(transitions.ClaimTransitionRefused):
+        workflow.deny(session=db, settings=settings, claim=claim, reason="again", actor="staff:x")
 
 
 def test_denial_needs_a_reason_and_info_request_a_message(db, settings):
     claim = _claim_in(db, settings, "in_review")
-    with pytest.raises(claims.ValidationFailed):
-        claims.deny(session=db, settings=settings, claim=claim, reason="  ", actor="staff:x")
-    with pytest.raises(claims.ValidationFailed):
-        claims.request_info(session=db, settings=settings, claim=claim, message="",
+    with pytest.raises(ValidationFailed):
+        workflow.deny(session=db, settings=settings, claim=claim, reason="  ", actor="staff:x")
+    with pytest.raises(ValidationFailed):
+        workflow.request_info(session=db, settings=settings, claim=claim, message="",
                             actor="staff:x")
-    with pytest.raises(claims.ValidationFailed):
-        claims.approve(session=db, settings=settings, claim=claim, decision="refund",
+    with pytest.raises(ValidationFailed):
+        workflow.approve(session=db, settings=settings, claim=claim, decision="refund",
                        amount=1000, actor="staff:x")
 
 
 def test_info_request_reopens_the_claim_and_resubmission_returns_it_to_review(db, settings):
     claim = _claim_in(db, settings, "in_review")
-    claims.request_info(session=db, settings=settings, claim=claim,
+    workflow.request_info(session=db, settings=settings, claim=claim,
                         message="Please send a photo of the serial number.", actor="staff:x")
     db.commit()
-    claims.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2027, 3, 2),
+    filing.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2027, 3, 2),
                     failure_type="breakdown", description="Serial: 123", estimated_amount=5000,
                     files=[], actor="customer:buyer@example.com", today=date(2028, 6, 1))
     db.commit()
     assert claim.status == "in_review" and claim.description == "Serial: 123"
-    actions = [e.action for e in claims.timeline(db, claim)]
+    actions = [e.action for e in queries.timeline(db, claim)]
     assert actions[-3:] == ["info_requested", "info_provided", "to_review"]
 
 
 def test_resubmission_is_judged_by_the_rules_again(db, settings):
     claim = _claim_in(db, settings, "info_requested")
-    claims.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2026, 5, 1),
+    filing.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2026, 5, 1),
                     failure_type="breakdown", description="earlier than I said",
                     estimated_amount=None, files=[], actor="customer:x", today=date(2028, 6, 1))
     db.commit()
@@ -146,8 +151,8 @@ def test_resubmission_is_judged_by_the_rules_again(db, settings):
 
 def test_resubmission_only_when_information_was_asked(db, settings):
     claim = _claim_in(db, settings, "in_review")
-    with pytest.raises(claims.ClaimTransitionRefused):
-        claims.resubmit(session=db, settings=settings, claim=claim,
+    with pytest.raises(transitions.ClaimTransitionRefused):
+        filing.resubmit(session=db, settings=settings, claim=claim,
                         incident_date=date(2027, 3, 1), failure_type="breakdown",
                         description="x", estimated_amount=None, files=[], actor="customer:x",
                         today=date(2028, 6, 1))

@@ -18,9 +18,14 @@ from sqlmodel import select
 from tests.api.test_claims_api import customer_token
 from tests.factories import add_staff, paid_order, stripe_paid_order
 from tests.web.pages import csrf, multipart, sign_in_customer, sign_in_staff
-from warranty import auth, claims, contracts, create_app, i18n
-from warranty.dates import store_today
-from warranty.models import Claim, Contract, ContractEvent, Payout
+from warranty.auth import credentials
+from warranty.claims import filing
+from warranty.claims.models import Claim, Payout
+from warranty.contracts import lifecycle as contracts
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core import i18n
+from warranty.core.dates import store_today
+from warranty.http.app import create_app
 
 BOUGHT = date(2023, 6, 1)
 TERM_END = date(2026, 5, 31)
@@ -59,8 +64,8 @@ def _customer(settings, email="buyer@example.com"):
 
 def _tokens(db):
     """Bearer headers of a support (staff) and a finance caller."""
-    staff = auth.issue_token(session=db, name="s", role="staff")
-    finance = auth.issue_token(session=db, name="f", role="finance")
+    staff = credentials.issue_token(session=db, name="s", role="staff")
+    finance = credentials.issue_token(session=db, name="f", role="finance")
     db.commit()
     return ({"Authorization": f"Bearer {staff}"}, {"Authorization": f"Bearer {finance}"})
 
@@ -103,7 +108,7 @@ def test_an_expired_plan_pays_a_claim_filed_on_the_windows_last_day(db, settings
 def test_a_claim_in_review_when_the_plan_expires_is_still_approved_and_paid(db, settings):
     _, (contract,) = paid_order(db, purchase_date=BOUGHT)
     # Filed five days before the term ended; still in review when the expiry job runs.
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email=contract.customer_email,
                               incident_date=date(2026, 5, 20), failure_type="breakdown",
                               description="No picture.", estimated_amount=None, files=[],
@@ -196,7 +201,7 @@ def test_customer_pages_refuse_a_new_claim_after_the_window(db, settings):
 
 def test_staff_pages_approve_and_pay_a_claim_on_an_expired_plan(db, settings):
     contract = _expired_plan(db, settings, plan_code="accident-36")
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email=contract.customer_email,
                               incident_date=date(2026, 5, 30), failure_type="accident",
                               description="Dropped.", estimated_amount=None, files=[],

@@ -24,8 +24,13 @@ from tests.claims.helpers import file
 from tests.factories import stripe_paid_order
 from tests.races import post, postgres_only, served, together
 from tests.web.pages import PURCHASE
-from warranty import claims
-from warranty.models import Claim, ClaimEvent, Contract, MailMessage, OutboundWebhook, Refund
+from warranty.claims import filing as claims_filing
+from warranty.claims import models as claims_models
+from warranty.claims import transitions, workflow
+from warranty.claims.models import Claim, ClaimEvent
+from warranty.contracts.models import Contract
+from warranty.notify.models import MailMessage, OutboundWebhook
+from warranty.orders.models import Refund
 
 INCIDENT = date(2025, 3, 1)  # breakdown cover of a plan bought on PURCHASE has begun
 FILED = date(2026, 1, 1)
@@ -35,7 +40,7 @@ def _claim(db, settings, contract, status="in_review"):
     claim = file(db, settings, contract, incident=INCIDENT, estimate=30000, today=FILED)
     assert claim.status == "in_review"
     if status == "approved":
-        claims.approve(session=db, settings=settings, claim=claim, decision="repair",
+        workflow.approve(session=db, settings=settings, claim=claim, decision="repair",
                        amount=30000, actor="staff:alice")
         db.commit()
     return claim
@@ -133,7 +138,7 @@ def test_a_returned_product_settles_the_plans_open_claims(stripe_app, stripe_sta
         assert event.actor  # who recorded the return
         assert "returned" in event.reason
     # A cancelled plan's claims can never be paid afterwards.
-    assert claims.open_claims(db, contract) == []
+    assert workflow.open_claims(db, contract) == []
     mails = Counter(m.kind for m in db.exec(select(MailMessage)).all()) - mails_before
     assert (mails["claim_denied"], mails["claim_closed"], mails["claim_nps"]) == (1, 1, 2)
     hooks = Counter(h.type for h in db.exec(select(OutboundWebhook)).all())
@@ -147,7 +152,7 @@ def test_the_customer_reads_why_in_japanese(stripe_app, stripe_standin, db, staf
     settings = stripe_app.config["SETTINGS"]
     client = stripe_app.test_client()
     order, (contract,) = stripe_paid_order(db, purchase_date=PURCHASE)
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = claims_filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email=contract.customer_email, incident_date=INCIDENT,
                               failure_type="breakdown", description="壊れました",
                               estimated_amount=None, files=[], actor="customer", today=FILED,
@@ -160,7 +165,7 @@ def test_the_customer_reads_why_in_japanese(stripe_app, stripe_standin, db, staf
     db.commit()
     (mail,) = db.exec(select(MailMessage).where(MailMessage.kind == "claim_denied")).all()
     assert "返品・返金" in mail.body
-    assert claims.deny_text(db.get(Claim, claim.id), "en").startswith(
+    assert transitions.deny_text(db.get(Claim, claim.id), "en").startswith(
         "The product was returned")
 
 
@@ -198,6 +203,6 @@ def test_a_claim_and_a_cancellation_at_once_never_leave_an_open_claim_on_a_cance
             else:
                 assert cancelled.status_code == 409, cancelled.text
                 assert cancelled.json()["error"]["code"] == "claims_open"
-                assert plan.status == "active" and claim.status in claims.OPEN
+                assert plan.status == "active" and claim.status in claims_models.OPEN
                 outcomes.add("filed first")
     assert outcomes  # at least one round ran either way

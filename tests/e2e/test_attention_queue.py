@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import add_product, add_staff, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for
 from tests.test_metrics import samples
 from tests.web.pages import csrf, sign_in_staff
-from warranty import attention, auth
-from warranty.db import get_engine
-from warranty.models import AttentionItem, OrderEvent, StripeEvent
+from warranty.attention import services as attention
+from warranty.attention.models import AttentionItem
+from warranty.auth import credentials
+from warranty.db.engine import Session, get_engine
+from warranty.orders.models import OrderEvent
+from warranty.payments.models import StripeEvent
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
 
@@ -83,7 +86,7 @@ def test_an_amount_mismatch_goes_on_the_queue_with_its_figures(
     assert samples(client.get("/metrics", headers=staff_headers).text)[metric] == 1
 
     url = f"/api/v1/attention/{item.public_id}/handle"
-    support = auth.issue_token(session=db, name="support", role="staff")
+    support = credentials.issue_token(session=db, name="support", role="staff")
     db.commit()
     refused = client.post(url, headers={"Authorization": f"Bearer {support}"},
                           json={"note": "x"})

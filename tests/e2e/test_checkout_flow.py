@@ -11,9 +11,9 @@ from sqlmodel import select
 
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for, wait_paid
-from warranty import money
-from warranty.dates import add_months, store_today
-from warranty.models import MailMessage, OutboundWebhook
+from warranty.core import money
+from warranty.core.dates import add_months, store_today
+from warranty.notify.models import MailMessage, OutboundWebhook
 
 
 def offer(client, store_key, sku, plan="standard-36"):
@@ -37,7 +37,7 @@ def cart(token, *, qty=2, plans=2, price=120000, sku="TV-1", email="Buyer@Exampl
 ])
 def test_hosted_checkout_creates_one_contract_per_unit(
         stripe_live, stripe_settings, database_url, db, currency, price, plan_price):
-    from warranty import create_app
+    from warranty.http.app import create_app
     settings = stripe_settings.model_copy(update={"currency": currency})
     app = create_app(settings)
     client = app.test_client()

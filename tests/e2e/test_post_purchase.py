@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for, wait_paid
-from warranty.dates import add_months, store_today
-from warranty.db import get_engine
-from warranty.models import Contract, Refund
+from warranty.contracts.models import Contract
+from warranty.core.dates import add_months, store_today
+from warranty.db.engine import Session, get_engine
+from warranty.orders.models import Refund
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
 
@@ -85,7 +86,7 @@ def test_post_purchase_window_closes_after_60_days(stripe_live, stripe_app, data
 def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db, store_key):
     import requests
 
-    from warranty import checkout
+    from warranty.orders import post_purchase
     client = stripe_app.test_client()
     load_rules(db)
     add_product(db)
@@ -94,7 +95,7 @@ def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db,
                        headers=store_key).json["links"]
     assert [entry["line_no"] for entry in links] == [1]
     link = links[0]["url"]
-    assert link == checkout.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
+    assert link == post_purchase.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
     path = link.split("127.0.0.1:5000")[1]
     token = path.split("token=")[1]
     browser_like = requests.Session()  # keeps the session cookie the CSRF token is tied to
@@ -115,10 +116,11 @@ def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db,
     assert res.status_code == 303 and "/pay/cs_" in res.headers["Location"]
     paid = pay_hosted(res.headers["Location"])
     assert paid.status_code == 303 and paid.headers["Location"].endswith("/plans/added")
-    from sqlmodel import Session, select
+    from sqlmodel import select
 
     from tests.stripe_helpers import wait_for
-    from warranty.models import Contract
+    from warranty.contracts.models import Contract
+    from warranty.db.engine import Session
     def first_contract():
         with Session(get_engine(database_url)) as session:
             return session.exec(select(Contract)).first()
@@ -196,9 +198,13 @@ def pay_hosted_refused(checkout_url: str) -> bool:
 
 def _excess_state(database_url):
     """Contracts, refunds, attention items, plan-refund mails and order audit rows."""
-    from sqlmodel import Session, select
+    from sqlmodel import select
 
-    from warranty.models import AttentionItem, Contract, MailMessage, OrderEvent, Refund
+    from warranty.attention.models import AttentionItem
+    from warranty.contracts.models import Contract
+    from warranty.db.engine import Session
+    from warranty.notify.models import MailMessage
+    from warranty.orders.models import OrderEvent, Refund
 
     with Session(get_engine(database_url)) as session:
         return {
@@ -216,7 +222,7 @@ def _check_one_contract_one_refund(database_url, plan_orders, stripe_settings, d
     """Exactly one plan order became a contract; the other was refunded in full, once."""
     import stripe
 
-    from warranty import refunds
+    from warranty.payments import refunds
     from warranty.reports import Context, parse_period, run_report
 
     # Both plan orders are paid (Stripe took both payments) ...
@@ -360,13 +366,13 @@ def test_two_payments_for_the_last_unit_delivered_at_once_make_one_contract(
 
 
 def _line_id(session, order):
-    from warranty.models import OrderLine
+    from warranty.orders.models import OrderLine
 
     return session.exec(select(OrderLine.id).where(OrderLine.order_id == order.id,
                                                    OrderLine.kind == "product")).one()
 
 
 def _order_id(session, public_id):
-    from warranty.models import Order
+    from warranty.orders.models import Order
 
     return session.exec(select(Order.id).where(Order.public_id == public_id)).one()

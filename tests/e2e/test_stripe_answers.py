@@ -13,17 +13,20 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
 from tests.stripe_helpers import order_state
 from tests.test_metrics import samples
-from warranty import create_app, stripe_events
-from warranty.dates import utcnow
-from warranty.db import get_engine
-from warranty.models import AttentionItem, Refund, StripeEvent
-from warranty.refunds import run_refunds
+from warranty.attention.models import AttentionItem
+from warranty.core.dates import utcnow
+from warranty.db.engine import Session, get_engine
+from warranty.http.app import create_app
+from warranty.orders.models import Refund
+from warranty.payments import events as stripe_events
+from warranty.payments.models import StripeEvent
+from warranty.payments.refunds import run_refunds
 
 
 def _event(database_url, event_id) -> StripeEvent:

@@ -11,22 +11,18 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import order_state, pay_hosted, wait_for, wait_paid
-from warranty import refunds
-from warranty.dates import store_today, utcnow
-from warranty.db import get_engine
-from warranty.models import (
-    AttentionItem,
-    Contract,
-    ContractEvent,
-    OrderEvent,
-    OrderLine,
-    OutboundWebhook,
-    Refund,
-)
+from warranty.attention.models import AttentionItem
+from warranty.contracts import refunds as contract_refunds
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.dates import store_today, utcnow
+from warranty.db.engine import Session, get_engine
+from warranty.notify.models import OutboundWebhook
+from warranty.orders.models import OrderEvent, OrderLine, Refund
+from warranty.payments import refunds
 from warranty.reports import Context, parse_period, run_report
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
@@ -124,12 +120,12 @@ def test_a_pending_refund_stays_pending_until_stripe_says_it_succeeded(
     assert actions(database_url, contract).count("refund_succeeded") == 1
     assert len(store_events(database_url, "refund.succeeded")) == 1
     assert [(amount, key) for _, amount, key in stripe_refunds(order)] == [
-        (PLAN, refunds.refund_key(contract))]
+        (PLAN, contract_refunds.refund_key(contract))]
 
 
 def _events(database_url, kind):
     """Stored Stripe events of one type."""
-    from warranty.models import StripeEvent
+    from warranty.payments.models import StripeEvent
 
     return rows(database_url, StripeEvent, StripeEvent.type == kind)
 
@@ -169,7 +165,7 @@ def test_stripe_may_fail_a_refund_it_reported_succeeded(
 def test_the_worker_reads_a_pending_refund_again_if_its_event_never_comes(
         stripe_server, stripe_app, stripe_settings, stripe_standin, database_url, db,
         store_key, staff_headers):
-    from warranty import stripe_events
+    from warranty.payments import events as stripe_events
 
     _setup(db)
     client = stripe_app.test_client()
@@ -241,7 +237,7 @@ def test_a_product_refunded_in_the_dashboard_cancels_its_plan_like_a_return(
     plan_refund = refund_of(database_url, latest)
     assert (plan_refund.amount, plan_refund.covered_by_id) == (PLAN, None)
     assert [(amount, key) for _, amount, key in stripe_refunds(order)] == [
-        (TV, None), (PLAN, refunds.refund_key(latest))]
+        (TV, None), (PLAN, contract_refunds.refund_key(latest))]
     statuses = {c.id: c.status for c in rows(database_url, Contract)}
     assert statuses == {contracts[0].id: "active", latest.id: "cancelled"}
     assert actions(database_url, latest)[1] == "product_returned"

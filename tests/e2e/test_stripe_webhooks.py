@@ -8,11 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.stripe_helpers import order_state, signed
-from warranty.db import get_engine
-from warranty.models import ContractEvent, StripeEvent
+from warranty.contracts.models import ContractEvent
+from warranty.db.engine import Session, get_engine
+from warranty.payments.models import StripeEvent
 
 
 def post_event(base_url, payload, **kwargs):

@@ -18,9 +18,11 @@ from sqlmodel import select
 
 from tests.factories import add_product, load_rules, rules_doc, stripe_paid_order
 from tests.stripe_helpers import pay_hosted, wait_paid
-from warranty import create_app, money
-from warranty.models import Order, Product, Refund
-from warranty.text import sku_key
+from warranty.catalog.models import Product
+from warranty.core import money
+from warranty.core.text import sku_key
+from warranty.http.app import create_app
+from warranty.orders.models import Order, Refund
 
 THREE_DECIMAL = ["kwd", "bhd", "jod", "omr", "tnd"]
 

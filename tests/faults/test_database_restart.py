@@ -11,7 +11,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.conftest import API_TOKEN, PUBLIC_KEY, SECRET
 from tests.e2e.test_stripe_webhooks import post_event
@@ -19,21 +19,16 @@ from tests.factories import add_product, load_rules, paid_order
 from tests.faults.conftest import gunicorn, terminate_backends, worker_process
 from tests.stripe_helpers import WEBHOOK_SECRET, order_state, pay_hosted, wait_for
 from tests.test_store_webhooks import SECRET as STORE_SECRET
-from warranty import notifications
-from warranty.dates import utcnow
-from warranty.db import get_engine, migrate
-from warranty.models import (
-    Contract,
-    ContractEvent,
-    MailMessage,
-    Order,
-    OrderLine,
-    OutboundWebhook,
-    StripeEvent,
-)
-from warranty.payments import configure_stripe
-from warranty.settings import demo_settings
-from warranty.store_webhooks import run_webhooks
+from warranty.contracts import notices as notifications
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.dates import utcnow
+from warranty.core.settings import demo_settings
+from warranty.db.engine import Session, get_engine, migrate
+from warranty.notify.models import MailMessage, OutboundWebhook
+from warranty.notify.webhooks import run_webhooks
+from warranty.orders.models import Order, OrderLine
+from warranty.payments.client import configure_stripe
+from warranty.payments.models import StripeEvent
 from warranty.worker import run_once
 
 

@@ -22,7 +22,9 @@ from tests.factories import add_product, load_rules
 from tests.faults.conftest import gunicorn, worker_process
 from tests.stripe_helpers import WEBHOOK_SECRET, pay_hosted, wait_for
 from tests.test_store_webhooks import SECRET as STORE_SECRET
-from warranty.models import Contract, ContractEvent, MailMessage, Order, OutboundWebhook
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.notify.models import MailMessage, OutboundWebhook
+from warranty.orders.models import Order
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 LOCK_KEY = "warranty-test:several-machines"

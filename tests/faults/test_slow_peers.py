@@ -16,15 +16,22 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.factories import stripe_paid_order
 from tests.faults.conftest import GatedStripe
 from tests.test_cancellation import cancel_in_db, stripe_refunds
-from warranty import mail, notifications, refunds, store_webhooks, stripe_events
-from warranty.dates import utcnow
-from warranty.db import get_engine
-from warranty.models import MailMessage, OutboundWebhook, Refund, StripeEvent
+from warranty.contracts import notices as notifications
+from warranty.contracts import refunds as contract_refunds
+from warranty.core.dates import utcnow
+from warranty.db.engine import Session, get_engine
+from warranty.notify import mail
+from warranty.notify import webhooks as store_webhooks
+from warranty.notify.models import MailMessage, OutboundWebhook
+from warranty.orders.models import Refund
+from warranty.payments import events as stripe_events
+from warranty.payments import refunds
+from warranty.payments.models import StripeEvent
 
 ROWS = 8
 PEER_SECONDS = 0.3  # each mail, POST or Stripe request
@@ -109,7 +116,7 @@ def test_slow_stripe_gets_each_refund_retry_once(db, mail_settings, slow_stripe,
     two_workers(lambda: refunds.run_refunds(settings=slow_stripe, limit=50),
                 lambda: _pending(database_url, Refund, Refund.status == "pending"), 60)
     assert sorted(stripe_refunds(order)) == sorted(
-        (5058, refunds.refund_key(c)) for c in created)  # one each
+        (5058, contract_refunds.refund_key(c)) for c in created)  # one each
     db.expire_all()
     assert db.exec(select(Refund.status, Refund.attempts)).all() == [
         ("succeeded", 1)] * len(created)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from tests.test_store_webhooks import queue_created
-from warranty.dates import utcnow
-from warranty.models import OutboundWebhook
-from warranty.store_webhooks import run_webhooks
+from warranty.core.dates import utcnow
+from warranty.notify.models import OutboundWebhook
+from warranty.notify.webhooks import run_webhooks
 
 
 def _wait_out_backoff(db) -> float:

@@ -14,15 +14,17 @@ from datetime import timedelta
 import requests
 import sqlalchemy as sa
 import stripe
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from tests.e2e.test_stripe_webhooks import post_event
 from tests.faults.conftest import GatedStripe, gunicorn, wait_up, worker_pids
 from tests.stripe_helpers import order_state, wait_for
-from warranty import jobs, stripe_events
-from warranty.dates import utcnow
-from warranty.db import get_engine
-from warranty.models import MailMessage, StripeEvent
+from warranty.core.dates import utcnow
+from warranty.db import outbox as jobs
+from warranty.db.engine import Session, get_engine
+from warranty.notify.models import MailMessage
+from warranty.payments import events as stripe_events
+from warranty.payments.models import StripeEvent
 
 
 def _event(database_url: str, event_id: str) -> StripeEvent:
@@ -227,7 +229,8 @@ def _broken_order(db) -> dict:
     names no plan), and the payment_intent.succeeded event about it. Applying it raises."""
     from sqlmodel import select as select_
 
-    from warranty.models import Order, OrderLine, RuleSet
+    from warranty.orders.models import Order, OrderLine
+    from warranty.pricing.models import RuleSet
 
     version = db.exec(select_(RuleSet.version)).first()
     order = Order(store_order_ref="B-1", customer_email="b@example.com", currency="jpy",

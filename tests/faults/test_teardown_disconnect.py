@@ -10,7 +10,7 @@ from flask import g
 
 from tests.conftest import PUBLIC_KEY, serve
 from tests.factories import add_product, load_rules
-from warranty import create_app
+from warranty.http.app import create_app
 
 
 def _kill_own_backend(engine):

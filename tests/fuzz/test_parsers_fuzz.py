@@ -15,8 +15,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from warranty import offers, stripe_events, uploads
-from warranty.errors import InvalidOffer
+from warranty.claims import attachments as uploads
+from warranty.core.errors import InvalidOffer
+from warranty.offers import tokens
+from warranty.payments import events as stripe_events
 
 SECRET = "whsec_fuzz"
 FAST = settings(max_examples=300, deadline=None,
@@ -67,7 +69,7 @@ def test_webhook_signed_odd_bodies_are_parsed_or_refused(payload, raw):
 @given(token=st.text(max_size=300) | st.from_regex(r"[A-Za-z0-9_\-.]{0,120}", fullmatch=True))
 def test_random_offer_tokens_are_invalid_offers(token):
     with pytest.raises(InvalidOffer):
-        offers.verify_offer_token(token, secret="s" * 20, sku="TV", product_price=100,
+        tokens.verify_offer_token(token, secret="s" * 20, sku="TV", product_price=100,
                                   currency="jpy")
 
 
@@ -79,9 +81,9 @@ def test_random_offer_tokens_are_invalid_offers(token):
                "price": 1, "cur": "jpy", "rv": 1, "exp": 9e99, "v": 1})
 def test_signed_tokens_with_odd_contents_are_invalid_offers(data):
     # Signed with the real secret: an old or buggy token must still be refused cleanly.
-    token = offers._serializer("s" * 20).dumps(data)
+    token = tokens._serializer("s" * 20).dumps(data)
     try:
-        claim = offers.verify_offer_token(token, secret="s" * 20, sku="TV", product_price=100,
+        claim = tokens.verify_offer_token(token, secret="s" * 20, sku="TV", product_price=100,
                                           currency="jpy")
     except InvalidOffer:
         return

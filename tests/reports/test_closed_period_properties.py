@@ -14,22 +14,16 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from tests.report_history import payout, plan_sale
-from warranty import contract_changes, periods
-from warranty.dates import month_end
-from warranty.errors import DomainError
-from warranty.models import (
-    Claim,
-    ClosedMonth,
-    Contract,
-    ContractEvent,
-    CustomerFacts,
-    MailMessage,
-    Order,
-    OrderLine,
-    OutboundWebhook,
-    Payout,
-    Refund,
-)
+from warranty.claims.models import Claim, Payout
+from warranty.contracts import cancellation
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.dates import month_end
+from warranty.core.errors import DomainError
+from warranty.customers.models import CustomerFacts
+from warranty.notify.models import MailMessage, OutboundWebhook
+from warranty.orders.models import Order, OrderLine, Refund
+from warranty.periods import closing
+from warranty.periods.models import ClosedMonth
 from warranty.reports import Context, export, run_report
 from warranty.reports.period import Period
 from warranty.reports.revenue import PlanHistory, finance
@@ -85,7 +79,7 @@ def test_closed_months_never_move_and_the_books_balance(db, settings, steps):
             contract = db.get(Contract, sold[pick % len(sold)].id)
             day = max(contract.plan_sold_on, today - timedelta(days=late))
             try:
-                contract_changes.cancel_contract(
+                cancellation.cancel_contract(
                     session=db, settings=settings, contract_id=contract.public_id,
                     cancel_date=day, today=today, actor="sim", reason="asked", role="admin",
                     backdate_reason="simulated", book_as_adjustment=True)
@@ -97,11 +91,11 @@ def test_closed_months_never_move_and_the_books_balance(db, settings, steps):
             payout(db, contract, amount=pick % 20_000,
                    paid_at=datetime.combine(today, time(3), tzinfo=UTC))  # noon in Tokyo
         elif kind == "close":
-            month = periods.next_to_close(db, today)
+            month = closing.next_to_close(db, today)
             if month is None:
                 db.commit()
                 continue
-            row = periods.close_month(session=db, settings=settings, month=month, today=today,
+            row = closing.close_month(session=db, settings=settings, month=month, today=today,
                                       actor="sim")
             db.commit()
             period = Period(month, month_end(month))

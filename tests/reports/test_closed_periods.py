@@ -17,9 +17,11 @@ from sqlmodel import select
 from tests.conftest import serve
 from tests.factories import stripe_paid_order
 from tests.report_history import plan_sale
-from warranty.auth import issue_token
-from warranty.dates import month_end, utcnow
-from warranty.models import ClosedMonth, ContractEvent, Refund
+from warranty.auth.credentials import issue_token
+from warranty.contracts.models import ContractEvent
+from warranty.core.dates import month_end, utcnow
+from warranty.orders.models import Refund
+from warranty.periods.models import ClosedMonth
 
 EXPORTS = ["finance", "journal", "contracts", "movements", "orders"]
 BACKDATED = "the customer's letter of 2026-01-20 reached us late"
@@ -309,8 +311,8 @@ def test_a_closed_months_exports_keep_each_status_as_it_stood_at_its_end(
     open month). January's exports show the refund succeeded and the order paid, as they did
     at the close: those changes belong to the months they happen in."""
     from tests.stripe_helpers import wait_for
-    from warranty import refunds
-    from warranty.models import Order
+    from warranty.orders.models import Order
+    from warranty.payments import refunds
 
     api = stripe_app.test_client()
     finance = _finance_headers(db)

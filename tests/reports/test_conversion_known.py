@@ -8,7 +8,9 @@ import pytest
 
 from tests.claims.helpers import file
 from tests.factories import add_product, load_rules, paid_order
-from warranty.models import NpsAnswer, Order, VisitorEvent
+from warranty.claims.models import NpsAnswer
+from warranty.experiment.models import VisitorEvent
+from warranty.orders.models import Order
 
 URL = "/api/v1/reports/{}?from=2026-03-01&to=2026-03-31"
 

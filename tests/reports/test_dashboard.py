@@ -11,8 +11,8 @@ from sqlmodel import select
 from tests.factories import STAFF_PASSWORD, add_staff
 from tests.report_history import plan_sale
 from tests.web.pages import csrf, sign_in_staff
-from warranty import experiment
-from warranty.models import ClosedMonth
+from warranty.experiment import arms
+from warranty.periods.models import ClosedMonth
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_dashboard_shows_figures_charts_and_exports(page, live_server, db, tmp_p
     # Events and a checkout that came with visitor ids this service did not sign.
     for day, source, count in ((date(2026, 1, 11), "events", 3), (date(2026, 2, 2), "events", 4),
                                (date(2026, 2, 3), "checkout", 1)):
-        experiment.count_refused(session=db, day=day, source=source, reason="unsigned",
+        arms.count_refused(session=db, day=day, source=source, reason="unsigned",
                                  count=count)
     db.commit()
     errors: list[str] = []

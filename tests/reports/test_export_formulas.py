@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from tests.report_history import plan_sale
-from warranty.models import Order
+from warranty.orders.models import Order
 
 URL = "/api/v1/reports/{}?from=2026-01-01&to=2026-03-31&format={}"
 # What a shopper can type as an order reference (or older rows may hold: tab, CR).

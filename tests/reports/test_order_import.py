@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from warranty.cli import main as cli
-from warranty.models import Contract, Order
+from warranty.contracts.models import Contract
+from warranty.orders.models import Order
 
 
 def _orders(db):

@@ -9,7 +9,7 @@ import stripe
 from sqlmodel import select
 
 from tests.report_history import plan_sale
-from warranty.models import Order, Refund
+from warranty.orders.models import Order, Refund
 from warranty.reports import Context, parse_period, run_report
 
 

@@ -12,10 +12,10 @@ from openpyxl import load_workbook
 from sqlmodel import select
 
 from tests.report_history import payout, plan_sale
-from warranty import create_app
-from warranty.auth import issue_token
+from warranty.auth.credentials import issue_token
 from warranty.cli import main as cli
-from warranty.models import Contract
+from warranty.contracts.models import Contract
+from warranty.http.app import create_app
 
 URL = "/api/v1/reports/{}?from={}&to={}"
 

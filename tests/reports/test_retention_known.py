@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from tests.report_history import plan_sale
-from warranty.order_import import ExternalOrderIn, import_orders
+from warranty.orders.imports import ExternalOrderIn, import_orders
 from warranty.reports import Context, parse_period, run_report
 
 

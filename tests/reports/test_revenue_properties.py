@@ -10,9 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.report_history import payout, plan_sale
-from warranty.contract_changes import quote_refund
-from warranty.dates import days_inclusive, term_end
-from warranty.models import Claim, Contract, Order, OrderLine, Payout, Refund
+from warranty.claims.models import Claim, Payout
+from warranty.contracts.cancellation import quote_refund
+from warranty.contracts.models import Contract
+from warranty.core.dates import days_inclusive, term_end
+from warranty.orders.models import Order, OrderLine, Refund
 from warranty.reports.period import Period
 from warranty.reports.revenue import PlanHistory, finance
 

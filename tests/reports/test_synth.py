@@ -7,17 +7,11 @@ import json
 from click.testing import CliRunner
 from sqlmodel import func, select
 
-from warranty.cli import main
-from warranty.models import (
-    Claim,
-    Contract,
-    NpsAnswer,
-    Order,
-    OrderLine,
-    Payout,
-    Refund,
-    VisitorEvent,
-)
+from devtools.cli import main
+from warranty.claims.models import Claim, NpsAnswer, Payout
+from warranty.contracts.models import Contract
+from warranty.experiment.models import VisitorEvent
+from warranty.orders.models import Order, OrderLine, Refund
 
 
 def test_synth_writes_a_store_the_reports_can_read(database_url, db, monkeypatch, client,

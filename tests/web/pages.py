@@ -10,7 +10,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from tests.factories import STAFF_PASSWORD
-from warranty import magic_links
+from warranty.auth import links as magic_links
 
 # Page tests run against the real today: a plan bought in 2024 has incidents in the past.
 PURCHASE = date(2024, 1, 10)  # breakdown cover from 2025-01-10, term to 2027-01-09

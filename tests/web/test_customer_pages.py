@@ -10,8 +10,12 @@ from sqlmodel import select
 
 from tests.factories import EXE, JPEG, PDF, PNG, paid_order
 from tests.web.pages import CSRF, PURCHASE, csrf, link_token, multipart, sign_in_customer
-from warranty import claims, magic_links, uploads
-from warranty.models import AuthSession, Claim, ClaimFile, MailMessage, NpsAnswer, UsedLink
+from warranty.auth import links as magic_links
+from warranty.auth.models import AuthSession, UsedLink
+from warranty.claims import attachments as uploads
+from warranty.claims import filing, nps, queries, workflow
+from warranty.claims.models import Claim, ClaimFile, NpsAnswer
+from warranty.notify.models import MailMessage
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -133,7 +137,7 @@ def test_revoking_a_customer_voids_the_links_mailed_before(client, db, settings,
 
 def test_a_claim_mail_leads_through_the_confirm_page_to_the_claim(client, db, settings):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email="buyer@example.com",
                               incident_date=date(2025, 3, 1), failure_type="breakdown",
                               description="x", estimated_amount=None, files=[],
@@ -168,14 +172,14 @@ def test_an_email_and_order_reference_show_that_one_order_read_only(client, db, 
     _, (mine,) = paid_order(db, purchase_date=PURCHASE, order_ref="A-1001")
     _, (other_order,) = paid_order(db, purchase_date=PURCHASE, order_ref="A-2002",
                                    sku="TV-2")
-    claim = claims.file_claim(session=db, settings=settings, contract=mine,
+    claim = filing.file_claim(session=db, settings=settings, contract=mine,
                               customer_email="buyer@example.com",
                               incident_date=date(2025, 3, 1), failure_type="breakdown",
                               description="private words", estimated_amount=None,
                               files=[uploads.Upload("r.pdf", PDF)], actor="customer:x",
                               today=date(2026, 1, 1))
     db.commit()
-    (row,) = claims.files_of(db, claim)
+    (row,) = queries.files_of(db, claim)
     db.commit()
     ok = client.post("/my/plans", data={"csrf_token": csrf(client), "email": "Buyer@Example.com",
                                         "order_ref": "A-1001"})
@@ -338,16 +342,16 @@ def test_another_customers_plans_and_claims_are_404_on_every_route(client, db, s
                               order_ref="B-1")
     _, (mine,) = paid_order(db, purchase_date=PURCHASE, email="buyer@example.com",
                             order_ref="A-1")
-    claim = claims.file_claim(session=db, settings=settings, contract=theirs,
+    claim = filing.file_claim(session=db, settings=settings, contract=theirs,
                               customer_email="other@example.com",
                               incident_date=date(2025, 3, 1), failure_type="breakdown",
                               description="theirs", estimated_amount=None,
                               files=[uploads.Upload("r.pdf", PDF)], actor="customer:other",
                               today=date(2026, 6, 1))
-    claims.request_info(session=db, settings=settings, claim=claim, message="more?",
+    workflow.request_info(session=db, settings=settings, claim=claim, message="more?",
                         actor="staff:x")
     db.commit()
-    (row,) = claims.files_of(db, claim)
+    (row,) = queries.files_of(db, claim)
     db.commit()
     sign_in_customer(client, settings, "buyer@example.com")
     token = csrf(client)
@@ -416,7 +420,7 @@ def test_more_information_reopens_the_form(client, db, settings):
     sign_in_customer(client, settings)
     response = _file_claim(client, contract)
     claim = db.exec(select(Claim)).one()
-    claims.request_info(session=db, settings=settings, claim=claim,
+    workflow.request_info(session=db, settings=settings, claim=claim,
                         message="Please add a photo of the label.", actor="staff:x")
     db.commit()
     page = client.get(response.headers["Location"]).get_data(as_text=True)
@@ -429,12 +433,12 @@ def test_more_information_reopens_the_form(client, db, settings):
     assert again.status_code == 303
     db.refresh(claim)
     assert claim.status == "in_review" and claim.description == "Label photo attached."
-    assert [f.original_name for f in claims.files_of(db, claim)] == ["label.jpg"]
+    assert [f.original_name for f in queries.files_of(db, claim)] == ["label.jpg"]
 
 
 def test_nps_question_once_per_closed_claim(client, db, settings):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email="buyer@example.com",
                               incident_date=date(2024, 6, 1), failure_type="breakdown",
                               description="x", estimated_amount=None, files=[],
@@ -461,11 +465,11 @@ def test_nps_question_once_per_closed_claim(client, db, settings):
 
 def test_nps_link_only_for_closed_claims(client, db, settings):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email="buyer@example.com",
                               incident_date=date(2025, 6, 1), failure_type="breakdown",
                               description="x", estimated_amount=None, files=[],
                               actor="customer:x", today=date(2026, 6, 1))
     db.commit()
-    link = claims.nps_link(settings, claim).removeprefix(settings.base_url)
+    link = nps.nps_link(settings, claim).removeprefix(settings.base_url)
     assert client.get(link, headers={"Accept": "text/html"}).status_code == 403

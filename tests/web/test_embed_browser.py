@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.factories import add_product, load_rules
 from tests.stripe_helpers import wait_paid
-from warranty import experiment
-from warranty.db import get_engine
-from warranty.models import Order, VisitorEvent
+from warranty.db.engine import Session, get_engine
+from warranty.experiment import arms
+from warranty.experiment.models import VisitorEvent
+from warranty.orders.models import Order
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -21,9 +22,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 def visitor_in(arm: str, settings) -> str:
     """A visitor id signed by the service that it assigns to ``arm`` under these settings
     (as the embed would have kept it from an earlier visit)."""
-    signed = (experiment.sign_visitor_id(settings.secret_key, f"browser{n:015d}")
+    signed = (arms.sign_visitor_id(settings.secret_key, f"browser{n:015d}")
               for n in range(10000))
-    return next(v for v in signed if experiment.assign_arm(
+    return next(v for v in signed if arms.assign_arm(
         v, salt=settings.experiment_salt, share=settings.holdout_share) == arm)
 
 
@@ -369,7 +370,7 @@ def test_products_outside_the_catalog_get_offers_by_category_and_price(browser, 
 def test_a_visitor_id_the_service_did_not_sign_is_replaced_by_a_signed_one(
         browser, shop, database_url, stored):
     if stored == "forged":
-        stored = experiment.sign_visitor_id("another-service-secret", "browser000000000000042")
+        stored = arms.sign_visitor_id("another-service-secret", "browser000000000000042")
     context = browser.new_context(locale="en-US")
     context.add_cookies([{"name": "wty_vid", "value": stored, "url": shop.url}])
     context.set_default_timeout(5000)
@@ -378,7 +379,7 @@ def test_a_visitor_id_the_service_did_not_sign_is_replaced_by_a_signed_one(
     ready(page)
     vid = page.evaluate("Warranty.visitorId()")
     assert vid != stored
-    assert experiment.visitor_id_problem(vid, shop.settings.secret_key) is None
+    assert arms.visitor_id_problem(vid, shop.settings.secret_key) is None
     assert page.evaluate("JSON.parse(localStorage.getItem('warranty.vid'))") == vid
     assert f"wty_vid={vid}" in page.evaluate("document.cookie")
     page.reload()  # kept: the next page sends it and gets it back unchanged

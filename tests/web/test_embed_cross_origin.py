@@ -12,8 +12,8 @@ from sqlmodel import select
 from tests.conftest import PUBLIC_KEY, serve
 from tests.factories import add_product, load_rules
 from tests.web.test_embed_browser import ready, shot, visitor_in
-from warranty import create_app
-from warranty.models import Order, OrderLine
+from warranty.http.app import create_app
+from warranty.orders.models import Order, OrderLine
 
 # The store's own script: its Buy button starts the hosted checkout through the embed.
 SHOP_JS = """

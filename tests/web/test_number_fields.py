@@ -12,8 +12,9 @@ from sqlmodel import select
 from tests.factories import add_staff, paid_order
 from tests.web.pages import PURCHASE, csrf, multipart, sign_in_customer, sign_in_staff
 from tests.web.test_staff_pages import _claim, _post
-from warranty import claims
-from warranty.models import Claim, MailMessage, NpsAnswer
+from warranty.claims import filing
+from warranty.claims.models import Claim, NpsAnswer
+from warranty.notify.models import MailMessage
 
 OTHER_DIGITS = ["١٢٣", "²", "۳", "߃", "𝟚", "Ⅻ", "½"]
 
@@ -46,7 +47,7 @@ def test_the_attention_queue_refuses_a_page_that_is_not_a_number(client, db, pag
 @pytest.mark.parametrize("score", OTHER_DIGITS)
 def test_the_nps_score_refuses_other_digits(client, db, settings, score):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
-    claims.file_claim(session=db, settings=settings, contract=contract,
+    filing.file_claim(session=db, settings=settings, contract=contract,
                       customer_email="buyer@example.com", incident_date=date(2024, 6, 1),
                       failure_type="breakdown", description="x", estimated_amount=None,
                       files=[], actor="customer:x", today=date(2028, 1, 1), lang="en")

@@ -12,8 +12,8 @@ from sqlmodel import func, select
 
 from tests.factories import paid_order
 from tests.web.pages import CSRF, PURCHASE, link_token
-from warranty import magic_links
-from warranty.models import AuthSession, UsedLink
+from warranty.auth import links as magic_links
+from warranty.auth.models import AuthSession, UsedLink
 
 
 def test_concurrent_confirms_of_one_link_sign_in_once(live_server, db, settings):

@@ -8,8 +8,11 @@ from sqlmodel import select
 
 from tests.factories import JPEG, STAFF_PASSWORD, add_staff, paid_order
 from tests.web.pages import PURCHASE, csrf, sign_in_staff
-from warranty import claims, uploads
-from warranty.models import Claim, ContractEvent, MailMessage, Payout
+from warranty.claims import attachments as uploads
+from warranty.claims import filing, queries
+from warranty.claims.models import Claim, Payout
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.notify.models import MailMessage
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -19,7 +22,7 @@ def _claim(db, settings, *, email="buyer@example.com", description="No picture."
     """A claim in review on a fresh plan (committed)."""
     _, (contract,) = paid_order(db, purchase_date=PURCHASE, email=email, order_ref=order_ref,
                                 plan_code="accident-36")
-    claim = claims.file_claim(session=db, settings=settings, contract=contract,
+    claim = filing.file_claim(session=db, settings=settings, contract=contract,
                               customer_email=email, incident_date=incident,
                               failure_type="breakdown", description=description,
                               estimated_amount=30000, files=list(files),
@@ -77,7 +80,7 @@ def test_queue_filters_and_counts(client, db, settings):
     assert re.search(r'id="count-in_review">0<', other_category)
     future = client.get("/staff/claims?from=2999-01-01").get_data(as_text=True)
     assert review.public_id not in future
-    today = claims.queue(db, claims.QueueFilter(date_from=review.created_at.date()),
+    today = queries.queue(db, queries.QueueFilter(date_from=review.created_at.date()),
                          timezone="UTC")[0]
     assert {c.public_id for c, _ in today} == {review.public_id, denied.public_id}
 
@@ -104,7 +107,7 @@ def test_review_approve_then_finance_pays(client, db, settings):
     payout = db.exec(select(Payout)).one()
     assert (paid.status, paid.decision, paid.approved_amount) == ("paid", "repair", 25000)
     assert (payout.amount, payout.method, payout.reference) == (25000, "repair_vendor", "RO-77")
-    actors = [e.actor for e in claims.timeline(db, paid)]
+    actors = [e.actor for e in queries.timeline(db, paid)]
     assert actors[-2:] == ["staff:alice@store.example", "staff:fin@store.example"]
     db.commit()
     page = finance.get(f"/staff/claims/{claim.public_id}").get_data(as_text=True)
@@ -139,7 +142,7 @@ def test_close_when_nothing_is_payable(client, db, settings):
     sign_in_staff(client)
     _post(client, claim, "approve", decision="reimburse", amount="1")
     db.expire_all()
-    contract = db.get(claims.Contract, claim.contract_id)
+    contract = db.get(Contract, claim.contract_id)
     contract.deductible = 5000
     db.add(contract)
     db.commit()
@@ -190,7 +193,7 @@ def test_user_text_is_escaped_on_staff_pages(client, db, settings):
 def test_staff_download_attachments(client, db, settings):
     add_staff(db)
     claim = _claim(db, settings, files=[uploads.Upload("tv.jpg", JPEG)])
-    (row,) = claims.files_of(db, claim)
+    (row,) = queries.files_of(db, claim)
     db.commit()
     sign_in_staff(client)
     with client.get(f"/staff/claims/{claim.public_id}/files/{row.public_id}") as download:
@@ -216,7 +219,7 @@ def test_staff_never_see_a_live_customer_link(client, db, settings, staff_header
     add_staff(db)
     claim = _claim(db, settings, incident=date(2024, 6, 1))  # denied: status and NPS mails
     order, created = paid_order(db, email="buyer@example.com", order_ref="A-2")
-    from warranty import notifications
+    from warranty.contracts import notices as notifications
 
     notifications.notify_contracts_created(session=db, settings=settings, order=order,
                                            contracts=created)

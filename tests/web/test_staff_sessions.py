@@ -13,9 +13,9 @@ from sqlmodel import select
 
 from tests.factories import STAFF_PASSWORD, add_staff, paid_order
 from tests.web.pages import CSRF, csrf, sign_in_customer, sign_in_staff
+from warranty.auth.models import AuthSession
 from warranty.cli import main
-from warranty.dates import utcnow
-from warranty.models import AuthSession
+from warranty.core.dates import utcnow
 
 
 def _signed_in(client) -> bool:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from warranty.errors import NotFound
+from warranty.core.errors import NotFound
+from warranty.core.settings import Settings
 from warranty.reports.period import Period, parse_period
-from warranty.settings import Settings
 
 __all__ = ["REPORTS", "Context", "Result", "parse_period", "run_report"]
 

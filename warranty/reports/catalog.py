@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warranty.reports import (  # noqa: F401
+from warranty.reports import (  # noqa: F401  (importing them registers their reports)
     Context,
     Result,
     conversion,

@@ -25,10 +25,14 @@ import math
 
 import sqlalchemy as sa
 
-from warranty import experiment, pricing
-from warranty.customer_facts import PURCHASE_STATUSES
-from warranty.experiment import HOLDOUT, TREATMENT
-from warranty.models import Claim, NpsAnswer, Order, OrderLine, Product, VisitorEvent
+from warranty.catalog.models import Product
+from warranty.claims.models import Claim, NpsAnswer
+from warranty.customers.facts import PURCHASE_STATUSES
+from warranty.experiment import arms as experiment_arms
+from warranty.experiment.arms import HOLDOUT, TREATMENT
+from warranty.experiment.models import VisitorEvent
+from warranty.orders.models import Order, OrderLine
+from warranty.pricing import rules as pricing_rules
 from warranty.reports import Context, Result, report
 from warranty.reports.revenue import period_bounds, ratio
 
@@ -150,13 +154,13 @@ def conversion(ctx: Context) -> Result:
 def refused_visitor_ids(ctx: Context) -> dict:
     """What was refused in the period for a visitor id this service did not sign: events
     (not stored, so not in the figures above) and checkouts (sold, but not attributed)."""
-    by_day = experiment.refused_counts(ctx.session, ctx.period.start, ctx.period.end)
+    by_day = experiment_arms.refused_counts(ctx.session, ctx.period.start, ctx.period.end)
     return {"events": sum(r["count"] for r in by_day if r["source"] == "events"),
             "checkouts": sum(r["count"] for r in by_day if r["source"] == "checkout"),
             "by_day": by_day}
 
 
-def _band_label(rules: pricing.RuleDocument, category: str | None, price: int | None) -> str:
+def _band_label(rules: pricing_rules.RuleDocument, category: str | None, price: int | None) -> str:
     """The rule band a product price falls in, as ``min–max`` of its category."""
     cat = rules.categories.get(category) if rules and category else None
     band = next((b for b in cat.bands if b.contains(price)), None) \
@@ -166,7 +170,7 @@ def _band_label(rules: pricing.RuleDocument, category: str | None, price: int | 
     return f"{band.min}–{band.max}" if band.max is not None else f"{band.min}+"
 
 
-def _price_slot(price, rules: pricing.RuleDocument | None) -> tuple[sa.ColumnElement, list]:
+def _price_slot(price, rules: pricing_rules.RuleDocument | None) -> tuple[sa.ColumnElement, list]:
     """SQL numbering the stretches between consecutive band limits of every category, and
     the lowest price of each stretch (None below the lowest limit).
 
@@ -187,8 +191,8 @@ def _price_slot(price, rules: pricing.RuleDocument | None) -> tuple[sa.ColumnEle
 def attach(ctx: Context) -> Result:
     """Attach rate by units and by revenue per placement, category and price band."""
     session, period = ctx.session, ctx.period
-    version = pricing.latest_version(session)
-    rules = pricing.get_version(session, version) if version else None
+    version = pricing_rules.latest_version(session)
+    rules = pricing_rules.get_version(session, version) if version else None
     paid = sa.and_(_o.c.status.in_(PURCHASE_STATUSES),
                    _o.c.purchase_date.between(period.start, period.end))
     catalog = Product.__table__

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
-from warranty.money import to_major
+from warranty.core.money import to_major
 from warranty.reports import Result
 
 FORMATS = {"json": "application/json",

@@ -17,9 +17,11 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from warranty.customer_facts import PURCHASE_STATUSES
-from warranty.dates import month_end
-from warranty.models import Contract, ContractEvent, Order, OrderEvent, Payout, Refund
+from warranty.claims.models import Payout
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.dates import month_end
+from warranty.customers.facts import PURCHASE_STATUSES
+from warranty.orders.models import Order, OrderEvent, Refund
 from warranty.reports import Context, Result, report
 from warranty.reports import revenue as rev
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from warranty.dates import month_end
-from warranty.errors import ValidationFailed
+from warranty.core.dates import month_end
+from warranty.core.errors import ValidationFailed
 
 MAX_DAYS = 366 * 20  # twenty years is more than any store's history
 

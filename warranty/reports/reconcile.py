@@ -19,55 +19,17 @@ from collections import defaultdict
 from datetime import datetime
 
 import sqlalchemy as sa
-import stripe
 
-from warranty.customer_facts import PURCHASE_STATUSES
-from warranty.errors import PaymentProviderError
-from warranty.models import Order, Refund
-from warranty.money import format_amount
+from warranty.core.money import format_amount
+from warranty.customers.facts import PURCHASE_STATUSES
+from warranty.orders.models import Order, Refund
+from warranty.payments.listings import stripe_side
 from warranty.reports import Context, Result, report
 from warranty.reports.revenue import period_bounds
 
 COLUMNS = ["order", "stripe_payment_intent_id", "charged_stripe", "charged_ledger",
            "refunded_stripe", "refunded_ledger", "refunded_outside", "difference", "issue",
            "note"]
-
-
-def _listings(window: dict) -> tuple[list, list]:
-    """PaymentIntents and refunds created in ``window``, page by page.
-
-    Stripe filters by ``created``; the local stand-in refuses that parameter, so there both
-    whole lists are read and filtered by the caller (which checks ``created`` in any case).
-    """
-    try:
-        intents = list(stripe.PaymentIntent.list(limit=100, created=window).auto_paging_iter())
-        refunds = stripe.Refund.list(limit=100, created=window)
-    except stripe.InvalidRequestError as exc:
-        if "created" not in str(exc):
-            raise
-        intents = list(stripe.PaymentIntent.list(limit=100).auto_paging_iter())
-        refunds = stripe.Refund.list(limit=100)
-    return intents, list(refunds.auto_paging_iter())
-
-
-def _stripe_side(start: datetime, end: datetime) -> tuple[dict, dict]:
-    """Amounts charged per PaymentIntent, refunded per PaymentIntent, from Stripe."""
-    low, high = int(start.timestamp()), int(end.timestamp())
-    charged: dict[str, int] = {}
-    refunded: dict[str, int] = defaultdict(int)
-    window = {"gte": low, "lt": high}
-    try:
-        intents, refunds = _listings(window)
-        for intent in intents:
-            if low <= intent.created < high and intent.status == "succeeded":
-                charged[intent.id] = getattr(intent, "amount_received", None) or intent.amount
-        for refund in refunds:
-            if low <= refund.created < high and refund.status == "succeeded":
-                refunded[refund.payment_intent] += refund.amount
-    except stripe.StripeError as exc:
-        raise PaymentProviderError(f"Stripe could not be read: {exc.user_message or exc}") \
-            from None
-    return charged, dict(refunded)
 
 
 def _ledger_side(ctx: Context, start: datetime, end: datetime) -> tuple[dict, ...]:
@@ -116,7 +78,7 @@ def _note(refunds: list, currency: str) -> str | None:
 def reconciliation(ctx: Context) -> Result:
     """Per order: charged and refunded by Stripe and by the ledger, and what differs."""
     start, end = period_bounds(ctx.period, ctx.settings.timezone)
-    stripe_charged, stripe_refunded = _stripe_side(start, end)
+    stripe_charged, stripe_refunded = stripe_side(start, end)
     ledger_charged, ledger_refunded, names, not_plans, late = _ledger_side(ctx, start, end)
     # Stripe's side may name orders the ledger has outside the period: find their names.
     missing = (set(stripe_charged) | set(stripe_refunded)) - set(names)

@@ -26,9 +26,10 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 
-from warranty.customer_facts import COHORT_MONTHS, purchases
-from warranty.models import CustomerFacts, Order
-from warranty.money import pro_rata
+from warranty.core.money import pro_rata
+from warranty.customers.facts import COHORT_MONTHS, purchases
+from warranty.customers.models import CustomerFacts
+from warranty.orders.models import Order
 from warranty.reports import Context, Result, report
 from warranty.reports.revenue import ratio
 

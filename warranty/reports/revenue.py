@@ -5,7 +5,7 @@ The rules (docs/domain/revenue.md):
   date ``plan_sold_on``, the store-local date of payment, unless that month was already
   closed when the sale was recorded; then the first open day, see warranty.periods);
 - earned revenue accrues in equal daily parts over the plan's span, from ``plan_sold_on``
-  to ``term_end``, both included (``warranty.dates.plan_span``, the span the pro-rata refund
+  to ``term_end``, both included (``warranty.core.dates.plan_span``, the span the pro-rata refund
   uses too): earned by the end of date d is
   ``pro_rata(price, span_days_elapsed(plan_sold_on, term_end, d), plan_span(...))``, and the
   books hold it from the sale's booking date on (a sale booked late brings the revenue of
@@ -39,11 +39,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from warranty.dates import plan_span, span_days_elapsed
-from warranty.models import Contract, Payout, Refund
-from warranty.money import pro_rata, pro_rata_sql
+from warranty.claims.models import Payout
+from warranty.contracts.models import Contract
+from warranty.core.dates import plan_span, span_days_elapsed
+from warranty.core.money import pro_rata, pro_rata_sql
+from warranty.db.sql import date_table, days_between, month_of
+from warranty.orders.models import Refund
 from warranty.reports.period import Period
-from warranty.reports.sql import date_table, days_between, month_of
 
 ALL = "all"
 FLOWS = ("plans_sold", "gross_sales", "cancellations", "refunds", "earned_revenue",
@@ -128,7 +130,7 @@ def _earned_sql(day):
     outer join).
 
     The same numbers as :meth:`PlanHistory.earned_by`: ``plan_span`` and ``span_days_elapsed``
-    of warranty.dates written as SQL.
+    of warranty.core.dates written as SQL.
     """
     period = days_between(_c.c.term_end, _c.c.plan_sold_on) + 1
     elapsed = days_between(day, _c.c.plan_sold_on) + 1

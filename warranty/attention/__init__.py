@@ -1,0 +1,1 @@
+"""The attention queue: things a person must look at."""

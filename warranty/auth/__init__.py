@@ -1,0 +1,1 @@
+"""Credentials, roles, sign-in sessions and signed links."""

@@ -1,0 +1,1 @@
+"""Claims: rules, workflow, payouts, filing, NPS, attachments."""

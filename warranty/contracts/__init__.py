@@ -1,0 +1,1 @@
+"""Contracts: lifecycle, refunds, cancellation, returns, transfers, notices."""

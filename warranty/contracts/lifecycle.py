@@ -1,0 +1,267 @@
+"""Contracts: created once per paid plan unit, changed only through the transition table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
+
+from warranty.contracts.models import Contract, ContractEvent
+from warranty.core.coverage import coverage_dates
+from warranty.core.dates import utcnow
+from warranty.core.errors import Conflict, NotFound
+from warranty.db import pending
+from warranty.orders.models import Order, OrderLine, Refund
+from warranty.periods import services as periods
+from warranty.pricing import rules as pricing_rules
+
+# Allowed status changes; anything else raises. "active" → "active" is a transfer. An
+# expired plan never becomes active again; it is fulfilled when a claim for an incident
+# inside its term (filed within the window after it) replaces the product or uses up the cap,
+# and cancelled by a cancellation dated inside its term (the refund rule refuses later
+# dates), so that neither outcome depends on whether the expiry job ran first.
+TRANSITIONS: dict[str, set[str]] = {
+    "active": {"cancelled", "expired", "fulfilled", "active"},
+    "cancelled": set(),
+    "expired": {"fulfilled", "cancelled"},
+    "fulfilled": set(),
+}
+
+
+class TransitionRefused(Conflict):
+    """A status change the transition table does not allow."""
+
+    code = "transition_refused"
+
+
+def check_transition(contract: Contract, to_status: str) -> None:
+    """Raise TransitionRefused unless the table allows ``contract`` to become ``to_status``."""
+    if to_status not in TRANSITIONS.get(contract.status, set()):
+        raise TransitionRefused(f"contract {contract.public_id} is {contract.status}; "
+                                f"it cannot become {to_status}")
+
+
+def lock(session: Session, contract_id: int) -> Contract:
+    """The contract re-read under its row lock (``FOR UPDATE``): what the previous holder
+    committed, and no one else's change until this transaction ends.
+
+    Every read-decide-write on a contract takes this first (on SQLite, BEGIN IMMEDIATE
+    already serialises writers). Locks are taken in one order everywhere: the order row,
+    the order line, the contract, then its claims or refund (docs/concurrency.md).
+    """
+    contract = session.exec(select(Contract).where(Contract.id == contract_id)
+                            .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
+    if contract is None:
+        raise NotFound(f"no contract {contract_id}", code="unknown_contract")
+    return contract
+
+
+def _unchanged(session: Session, contract: Contract) -> None:
+    """Refuse a change decided on a status that is no longer the committed one.
+
+    The callers lock and re-read the contract before they decide; this re-checks under the
+    lock, so a path that forgot to cannot overwrite a concurrent change (lost update).
+    """
+    if contract.id is None:
+        return
+    current = session.exec(select(Contract.status).where(Contract.id == contract.id)
+                           .with_for_update(key_share=True)).one()
+    if current != contract.status:
+        raise Conflict(f"contract {contract.public_id} became {current} meanwhile; reload it",
+                       code="concurrent_change")
+
+
+def transition(*, session: Session, contract: Contract, to_status: str, actor: str,
+               action: str, reason: str = "", data: dict | None = None) -> ContractEvent:
+    """Move a contract to ``to_status`` and write the audit row (caller commits)."""
+    check_transition(contract, to_status)
+    _unchanged(session, contract)
+    event = ContractEvent(contract_id=contract.id, action=action, from_status=contract.status,
+                          to_status=to_status, actor=actor, reason=reason, data=data or {})
+    contract.status = to_status
+    contract.updated_at = utcnow()
+    session.add(contract)
+    session.add(event)
+    return event
+
+
+def create_contracts(*, session: Session, order: Order, purchase_date: date,
+                     plan_sold_on: date | None = None, actor: str = "stripe",
+                     unit_limit: int | None = None) -> list[Contract]:
+    """One contract per unit of each plan line of a paid order, exactly once.
+
+    Safe under concurrent and repeated calls: the unique (plan_line_id, unit_index) key makes
+    the insert a no-op for units that already have a contract (ON CONFLICT DO NOTHING), and
+    only the rows this call inserted get a "created" audit row. ``unit_limit`` caps the
+    units per plan line (a post-purchase plan whose product line had room for fewer).
+    """
+    lines = session.exec(select(OrderLine).where(OrderLine.order_id == order.id)).all()
+    by_id = {line.id: line for line in lines}
+    # A sale dated in a month finance has closed is booked on the first open day.
+    booked_on = periods.booking_date(session, plan_sold_on or purchase_date)
+    created: list[Contract] = []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for plan_line in (line for line in lines if line.kind == "plan"):
+        product_line = by_id.get(plan_line.covers_line_id) or session.get(
+            OrderLine, plan_line.covers_line_id)
+        rules = pricing_rules.get_version(session, plan_line.rule_set_version)
+        category = rules.categories[plan_line.warranty_category]
+        coverage, term = plan_line.plan_code.split("-")
+        dates = coverage_dates(purchase_date=purchase_date, term_months=int(term),
+                               manufacturer_months=product_line.manufacturer_warranty_months,
+                               coverage=coverage, plan_sold_on=plan_sold_on)
+        units = plan_line.quantity if unit_limit is None else min(plan_line.quantity,
+                                                                  unit_limit)
+        for unit in range(units):
+            values = Contract(
+                order_id=order.id, plan_line_id=plan_line.id, product_line_id=product_line.id,
+                unit_index=unit, customer_email=order.customer_email, sku=product_line.sku,
+                product_title=product_line.title, product_price=product_line.unit_price,
+                warranty_category=plan_line.warranty_category, plan_code=plan_line.plan_code,
+                coverage=coverage, term_months=int(term), price=plan_line.unit_price,
+                currency=order.currency, rule_set_version=plan_line.rule_set_version,
+                deductible=category.deductible,
+                liability_schedule=[str(p) for p in category.liability_schedule],
+                purchase_date=purchase_date, plan_sold_on=plan_sold_on or purchase_date,
+                booked_on=booked_on, term_end=dates.term_end, breakdown_start=dates.breakdown_start,
+                accident_start=dates.accident_start, waiting_until=dates.waiting_until,
+            ).model_dump(exclude={"id"})
+            stmt = insert(Contract.__table__).values(**values).on_conflict_do_nothing(
+                index_elements=["plan_line_id", "unit_index"]).returning(Contract.__table__.c.id)
+            new_id = session.exec(stmt).scalar()
+            if new_id is None:
+                continue  # another delivery of the same event got here first
+            contract = session.get(Contract, new_id)
+            session.add(ContractEvent(contract_id=new_id, action="created", from_status=None,
+                                      to_status="active", actor=actor,
+                                      data={"order": order.public_id}))
+            created.append(contract)
+    if created:  # Core inserts: the customer's retention facts are recomputed at commit
+        pending.touch(session, emails=[order.customer_email])
+    return created
+
+
+def record(*, session: Session, contract: Contract, action: str, actor: str,
+           reason: str = "", data: dict | None = None) -> ContractEvent:
+    """An audit row for something that keeps the status (a refund paid out, ...)."""
+    event = ContractEvent(contract_id=contract.id, action=action, from_status=contract.status,
+                          to_status=contract.status, actor=actor, reason=reason,
+                          data=data or {})
+    session.add(event)
+    return event
+
+
+def get_contract(session: Session, public_id: str, *, lock: bool = False) -> Contract:
+    """A contract by its public id, or NotFound; ``lock`` re-reads it FOR UPDATE.
+
+    Locking serialises concurrent changes to one contract on PostgreSQL (SQLite's
+    BEGIN IMMEDIATE already does); the re-read sees what the previous holder committed.
+    """
+    query = select(Contract).where(Contract.public_id == public_id)
+    if lock:
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
+    contract = session.exec(query).first()
+    if contract is None:
+        raise NotFound(f"no contract {public_id}", code="unknown_contract")
+    return contract
+
+
+def public_dict(contract: Contract, order: Order) -> dict:
+    """A contract as the API and the store's webhooks show it."""
+    def day(value: date | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": contract.public_id, "status": contract.status,
+        "order": order.public_id, "store_order_ref": order.store_order_ref,
+        "customer_email": contract.customer_email, "sku": contract.sku,
+        "product_title": contract.product_title, "product_price": contract.product_price,
+        "plan_code": contract.plan_code, "coverage": contract.coverage,
+        "term_months": contract.term_months, "price": contract.price,
+        "currency": contract.currency, "deductible": contract.deductible,
+        "liability_schedule": [str(p) for p in contract.liability_schedule],
+        "purchase_date": day(contract.purchase_date), "plan_sold_on": day(contract.plan_sold_on),
+        "term_end": day(contract.term_end), "breakdown_start": day(contract.breakdown_start),
+        "accident_start": day(contract.accident_start),
+        "waiting_until": day(contract.waiting_until),
+        "rule_set_version": contract.rule_set_version,
+    }
+
+
+@dataclass(frozen=True)
+class ContractFilter:
+    """What staff search contracts by; every field is optional."""
+
+    email: str | None = None
+    order: str | None = None  # the store's order reference or our ord_ id
+    status: str | None = None
+    purchased_from: date | None = None
+    purchased_to: date | None = None
+    term_ends_from: date | None = None
+    term_ends_to: date | None = None
+
+
+def search(session: Session, where: ContractFilter, *, page: int,
+           per_page: int) -> tuple[list[tuple[Contract, Order]], int]:
+    """One page of matching contracts with their orders (newest first), and the total."""
+    conditions = []
+    if where.email:
+        conditions.append(sa.func.lower(Contract.customer_email) == where.email.strip().lower())
+    if where.order:
+        conditions.append(sa.or_(Order.store_order_ref == where.order,
+                                 Order.public_id == where.order))
+    if where.status:
+        conditions.append(Contract.status == where.status)
+    for column, low, high in ((Contract.purchase_date, where.purchased_from, where.purchased_to),
+                              (Contract.term_end, where.term_ends_from, where.term_ends_to)):
+        if low:
+            conditions.append(column >= low)
+        if high:
+            conditions.append(column <= high)
+    joined = select(Contract, Order).join(Order, Order.id == Contract.order_id)
+    total = session.exec(select(sa.func.count()).select_from(
+        joined.where(*conditions).subquery())).one()
+    rows = session.exec(joined.where(*conditions).order_by(Contract.id.desc())
+                        .offset((page - 1) * per_page).limit(per_page)).all()
+    return [(contract, order) for contract, order in rows], total
+
+
+def refund_of(session: Session, contract: Contract) -> Refund | None:
+    """The contract's refund, if it was cancelled with one."""
+    return session.exec(select(Refund).where(Refund.contract_id == contract.id)).first()
+
+
+def expire_ended(*, session: Session, today: date, limit: int) -> list[Contract]:
+    """Mark active contracts whose term ended before ``today`` as expired (caller commits)."""
+    due = session.exec(select(Contract).where(Contract.status == "active",
+                                              Contract.term_end < today)
+                       .order_by(Contract.id).limit(limit)
+                       .with_for_update(skip_locked=True, key_share=True)).all()
+    for contract in due:
+        transition(session=session, contract=contract, to_status="expired", actor="system",
+                   action="expired", reason=f"term ended on {contract.term_end.isoformat()}")
+    return list(due)
+
+
+def history(session: Session, contract: Contract) -> list[ContractEvent]:
+    """A contract's audit rows, oldest first."""
+    return list(session.exec(select(ContractEvent).where(ContractEvent.contract_id == contract.id)
+                             .order_by(ContractEvent.id)).all())
+
+
+def refund_dict(refund: Refund, contract: Contract) -> dict:
+    """A refund as the API and the store's webhooks show it."""
+    return {
+        "contract": contract.public_id, "amount": refund.amount, "currency": refund.currency,
+        "status": refund.status, "cancel_date": refund.cancel_date.isoformat(),
+        "booked_on": refund.booked_on.isoformat(), "fee": refund.fee,
+        "claims_paid": refund.claims_paid, "reason": refund.reason,
+        "stripe_refund_id": refund.stripe_refund_id, "stripe_status": refund.stripe_status,
+        "attempts": refund.attempts,
+        "last_error": refund.last_error,
+        "completed_at": refund.completed_at.isoformat() if refund.completed_at else None,
+    }

@@ -1,0 +1,1 @@
+"""Building blocks with no database and no Flask: money, dates, errors, text, settings."""

@@ -1,0 +1,1 @@
+"""Customers: facts for the retention report, history, lookups by email."""

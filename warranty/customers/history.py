@@ -1,0 +1,50 @@
+"""A customer's history, shown to staff deciding a claim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from warranty.claims.models import Claim, NpsAnswer, Payout
+from warranty.contracts.models import Contract
+from warranty.core.text import normalize_email
+from warranty.customers.lookup import plans_for
+from warranty.notify.models import MailMessage
+from warranty.orders.models import Order
+
+
+@dataclass
+class CustomerHistory:
+    """Everything about one customer, for answering a support chat."""
+
+    email: str
+    orders: list[Order]
+    contracts: list[Contract]
+    claims: list[Claim]
+    payouts: list[Payout]
+    mails: list[MailMessage]
+    nps: list[NpsAnswer]
+
+
+def customer_history(session: Session, email: str) -> CustomerHistory:
+    """Orders, plans, claims, payouts, mails and NPS answers of one email."""
+    email = normalize_email(email)
+    orders = list(session.exec(select(Order).where(sa.func.lower(Order.customer_email) == email)
+                               .order_by(Order.id.desc())).all())
+    plans = plans_for(session, email)
+    plan_ids = [c.id for c in plans]
+    claim_rows = list(session.exec(
+        select(Claim).where(sa.or_(Claim.customer_email == email,
+                                   Claim.contract_id.in_(plan_ids or [-1])))
+        .order_by(Claim.id.desc())).all())
+    claim_ids = [c.id for c in claim_rows] or [-1]
+    payouts = list(session.exec(select(Payout).where(Payout.claim_id.in_(claim_ids))
+                                .order_by(Payout.id)).all())
+    mails = list(session.exec(select(MailMessage)
+                              .where(sa.func.lower(MailMessage.to) == email)
+                              .order_by(MailMessage.id.desc())).all())
+    nps = list(session.exec(select(NpsAnswer).where(NpsAnswer.claim_id.in_(claim_ids))).all())
+    return CustomerHistory(email=email, orders=orders, contracts=plans, claims=claim_rows,
+                           payouts=payouts, mails=mails, nps=nps)

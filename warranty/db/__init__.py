@@ -1,0 +1,1 @@
+"""The database: engines, transactions, column types, the outbox, SQL helpers, the schema."""

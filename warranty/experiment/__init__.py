@@ -1,0 +1,1 @@
+"""The holdout experiment: arms and visitor events."""

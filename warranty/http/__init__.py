@@ -1,0 +1,1 @@
+"""Flask: the app factory, the JSON API and the web pages."""

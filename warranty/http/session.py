@@ -1,0 +1,42 @@
+"""The per-request database session (kept on ``g``)."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+import sqlalchemy as sa
+from flask import current_app, g, request
+
+from warranty.db.engine import Session, get_engine, get_write_engine, log
+
+
+def get_session() -> Session:
+    """The request's session; views commit once, services never commit."""
+    if "db" not in g:
+        url = current_app.config["SETTINGS"].database_url
+        reader = request.method in ("GET", "HEAD", "OPTIONS")
+        g.db = Session(get_engine(url) if reader else get_write_engine(url),
+                       expire_on_commit=False)
+    return g.db
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    """Roll back anything uncommitted and return the connection to the pool.
+
+    The response is already made when this runs. If the database dropped the connection
+    since the view's last statement (a restart, a terminated backend), the rollback fails:
+    what the view committed stands and what it did not is gone with the connection, so the
+    response stays true. The connection is discarded, never pooled again, and the failure
+    logged, instead of a raw 500 from the server after the view had answered.
+    """
+    session = g.pop("db", None)
+    if session is None:
+        return
+    try:
+        session.close()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        reason = str(exc.orig or exc).strip() or type(exc).__name__
+        log.warning("database connection lost while ending a request; discarded: %s",
+                    reason.splitlines()[0])
+        with suppress(sa.exc.SQLAlchemyError):  # already gone: nothing left to discard
+            session.invalidate()

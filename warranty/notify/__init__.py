@@ -1,0 +1,1 @@
+"""Generic delivery: the mail outbox and the store's webhooks."""

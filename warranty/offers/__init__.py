@@ -1,0 +1,1 @@
+"""Plan offers and their signed tokens."""

@@ -1,0 +1,1 @@
+"""Orders: carts, post-purchase plans, imports, order events."""

@@ -1,0 +1,1 @@
+"""Stripe: the one client, checkout, events, refunds."""

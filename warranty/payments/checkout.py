@@ -1,0 +1,69 @@
+"""The Stripe side of checkout: a Checkout Session (hosted page) or a PaymentIntent for a pending
+order.
+"""
+
+from __future__ import annotations
+
+import stripe
+from sqlmodel import Session
+
+from warranty.core.dates import utcnow
+from warranty.core.errors import PaymentProviderError
+from warranty.orders.models import Order, OrderLine
+
+# A post-purchase Checkout Session closes after Stripe's minimum, 30 minutes (plus a minute,
+# so that a clock a little behind Stripe's is not refused), instead of Stripe's default day.
+POST_PURCHASE_SESSION_SECONDS = 30 * 60 + 60
+
+
+def _stripe_call(order: Order, call, **params):
+    """Call Stripe; a failure marks nothing here but becomes a 502 with Stripe's reason."""
+    try:
+        return call(**params)
+    except stripe.StripeError as exc:
+        message = getattr(exc, "user_message", None) or str(exc) or exc.__class__.__name__
+        raise PaymentProviderError(f"Stripe refused to start the payment for order "
+                                   f"{order.public_id}: {message}") from None
+
+
+def start_checkout_session(*, order: Order, lines: list[OrderLine], success_url: str,
+                           cancel_url: str):
+    """Create the Stripe Checkout Session for a pending order (no database work).
+
+    A post-purchase plan's session expires early, so that an abandoned one is soon closed.
+    """
+    metadata = {"order_id": order.public_id, "order_ref": order.store_order_ref}
+    expiry = {}
+    if order.channel == "post_purchase":
+        expiry["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
+    return _stripe_call(
+        order, stripe.checkout.Session.create, **expiry,
+        mode="payment",
+        line_items=[{"quantity": line.quantity,
+                     "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
+                                    "product_data": {"name": line.title}}}
+                    for line in lines],
+        customer_email=order.customer_email,
+        client_reference_id=order.public_id,
+        success_url=success_url, cancel_url=cancel_url,
+        metadata=metadata, payment_intent_data={"metadata": metadata},
+        idempotency_key=f"checkout-session-{order.public_id}",
+    )
+
+
+def start_payment_intent(*, order: Order):
+    """Create the PaymentIntent for a pending order (no database work)."""
+    return _stripe_call(
+        order, stripe.PaymentIntent.create,
+        amount=order.total_amount, currency=order.currency,
+        payment_method_types=["card"],
+        metadata={"order_id": order.public_id, "order_ref": order.store_order_ref},
+        idempotency_key=f"payment-intent-{order.public_id}",
+    )
+
+
+def mark_failed_to_start(*, session: Session, order: Order) -> None:
+    """Stripe refused to start: the pending order stays on record as failed."""
+    order.status = "failed"
+    order.updated_at = utcnow()
+    session.add(order)

@@ -1,0 +1,1 @@
+"""Closed months: booking dates, the books' lock, closing a month."""

@@ -1,0 +1,1 @@
+"""Pricing rule sets and plan prices."""
