@@ -173,17 +173,60 @@ def stripe_settings(settings, stripe_standin):
                                        "stripe_webhook_secret": "whsec_test"})
 
 
+# How often a test server's accept loop looks at its shutdown flag. socketserver's default,
+# half a second, is what every server.shutdown() waited for: a quarter of the suite's time.
+POLL_SECONDS = 0.01
+
+
 @contextlib.contextmanager
 def serve(app):
     """Serve ``app`` over real HTTP on a free 127.0.0.1 port (threaded); yields its URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+class SharedServer:
+    """One real HTTP server whose app a test swaps in (``with server.mounted(app) as url``).
+
+    Tests that each need their own app but not their own socket share it: the app is still
+    built per test; what is saved is a server start and stop per test. Between mounts the
+    server answers 503.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self._app = None
+
+    def __call__(self, environ, start_response):
+        app = self._app
+        if app is None:
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        return app(environ, start_response)
+
+    @contextlib.contextmanager
+    def mounted(self, app):
+        """Serve ``app`` until the block ends; yields the base URL."""
+        self._app = app
+        try:
+            yield self.url
+        finally:
+            self._app = None
+
+
+@pytest.fixture(scope="session")
+def shared_server():
+    """A session-wide :class:`SharedServer` on a free 127.0.0.1 port."""
+    holder = SharedServer("")
+    with serve(holder) as url:
+        holder.url = url
+        yield holder
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from tests.conftest import POLL_SECONDS
 from tests.factories import paid_order
 from warranty import jobs, notifications
 from warranty.dates import utcnow
@@ -39,7 +40,7 @@ def receiver():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/warranty-events", got, status
     server.shutdown()
     server.server_close()

@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 
-from tests.conftest import API_TOKEN, PUBLIC_KEY, serve
+from tests.conftest import API_TOKEN, PUBLIC_KEY
 from tests.factories import add_product, load_rules, signed_visitor
 from warranty import create_app
 from warranty.cors import STOREFRONT_ENDPOINTS
@@ -47,12 +47,12 @@ NEVER = [
 
 
 @pytest.fixture
-def service(settings, db):
+def service(settings, db, shared_server):
     """The app over HTTP with the store's origin allowed, the test catalog loaded."""
     load_rules(db)
     add_product(db)
     app = create_app(settings.model_copy(update={"allowed_origins": STORE}))
-    with serve(app) as url:
+    with shared_server.mounted(app) as url:
         yield url
 
 
@@ -130,22 +130,22 @@ def test_other_endpoints_never_answer_another_origin(service, method, path):
     assert "Access-Control-Allow-Credentials" not in res.headers
 
 
-def test_no_setting_means_same_origin_only(settings, db):
+def test_no_setting_means_same_origin_only(settings, db, shared_server):
     load_rules(db)
     add_product(db)
-    with serve(create_app(settings)) as url:
+    with shared_server.mounted(create_app(settings)) as url:
         assert preflight(url, "POST", "/api/v1/offers/batch", STORE).status_code == 403
         res = requests.get(f"{url}/api/v1/offers?sku=TV-1&key={PUBLIC_KEY}",
                            headers={"Origin": STORE}, timeout=10)
     assert res.status_code == 200 and "Access-Control-Allow-Origin" not in res.headers
 
 
-def test_preflights_are_not_counted_by_the_rate_limit(settings, db):
+def test_preflights_are_not_counted_by_the_rate_limit(settings, db, shared_server):
     load_rules(db)
     add_product(db)
     limited = settings.model_copy(update={"allowed_origins": STORE, "rate_limits_enabled": True,
                                           "rate_limit_offers": "3/minute"})
-    with serve(create_app(limited)) as url:
+    with shared_server.mounted(create_app(limited)) as url:
         for _ in range(5):
             assert preflight(url, "POST", "/api/v1/offers/batch", STORE).status_code == 204
         answers = [requests.post(f"{url}/api/v1/offers/batch?key={PUBLIC_KEY}",

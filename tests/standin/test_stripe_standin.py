@@ -12,6 +12,7 @@ import requests
 import stripe
 
 from devtools.stripe_standin import StripeStandin
+from tests.conftest import POLL_SECONDS
 
 PICKLE = Path("/tmp/localstripe.pickle")
 SUCCESS_URL = "http://shop.test/thanks?session={CHECKOUT_SESSION_ID}"
@@ -52,7 +53,7 @@ def receiver():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/stripe/webhook", deliveries
     server.shutdown()
     server.server_close()
