@@ -157,7 +157,9 @@ def stripe_standin():
     # the test that proves it ambiguous.
     Path("/tmp/localstripe.pickle").unlink(missing_ok=True)
     saved = (stripe.api_key, stripe.api_base)
-    standin = StripeStandin()
+    # Deliveries stay asynchronous (after the answer to the call that caused them), only
+    # sooner than localstripe's second: the suite waits for webhooks hundreds of times.
+    standin = StripeStandin(webhook_delay=WEBHOOK_DELAY_SECONDS)
     url = standin.start()
     stripe.api_key, stripe.api_base = "sk_test_standin", url
     yield standin
@@ -176,6 +178,8 @@ def stripe_settings(settings, stripe_standin):
 # How often a test server's accept loop looks at its shutdown flag. socketserver's default,
 # half a second, is what every server.shutdown() waited for: a quarter of the suite's time.
 POLL_SECONDS = 0.01
+# Seconds the Stripe stand-in waits before each webhook delivery (localstripe's is 1).
+WEBHOOK_DELAY_SECONDS = 0.2
 
 
 @contextlib.contextmanager
