@@ -107,7 +107,7 @@ def _empty_tables(request):
 def settings(database_url, tmp_path):
     """Test settings on the backend's database; uploads go to the test's own folder."""
     # Page and API tests run against the real today with plans bought years ago (see
-    # tests/web/pages.py PURCHASE): a long filing window keeps their claims in time for good.
+    # tests/http/web/pages.py PURCHASE): a long filing window keeps their claims in time for good.
     # Tests of the window set it themselves (the default, 90 days, is tested on its own).
     return demo_settings(env="test", database_url=database_url, secret_key=SECRET,
                          api_token=API_TOKEN, public_key=PUBLIC_KEY,

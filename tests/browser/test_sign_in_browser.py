@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import paid_order
-from tests.web.pages import PURCHASE
+from tests.http.web.pages import PURCHASE
 from warranty import magic_links
 from warranty.models import MailMessage
 

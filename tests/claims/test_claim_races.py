@@ -12,9 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
-from tests.api.test_claims_api import customer_token
 from tests.claims.helpers import file
 from tests.factories import JPEG, add_staff, paid_order, stripe_paid_order
+from tests.http.api.test_claims_api import customer_token
+from tests.http.web.pages import PURCHASE
 from tests.races import (
     form_token,
     post,
@@ -24,7 +25,6 @@ from tests.races import (
     together,
     wait_until_blocked,
 )
-from tests.web.pages import PURCHASE
 from warranty import claims, contract_changes
 from warranty.dates import store_today
 from warranty.db import get_engine

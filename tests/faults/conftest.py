@@ -22,7 +22,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.conftest import POLL_SECONDS
-from tests.test_store_webhooks import hook_settings, receiver  # noqa: F401  (fixtures)
+from tests.notify.test_store_webhooks import hook_settings, receiver  # noqa: F401  (fixtures)
 from warranty.db import get_engine
 
 ROOT = Path(__file__).resolve().parents[2]

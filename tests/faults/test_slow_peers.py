@@ -18,9 +18,9 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import Session, func, select
 
+from tests.contracts.test_cancellation import cancel_in_db, stripe_refunds
 from tests.factories import stripe_paid_order
 from tests.faults.conftest import GatedStripe
-from tests.test_cancellation import cancel_in_db, stripe_refunds
 from warranty import mail, notifications, refunds, store_webhooks, stripe_events
 from warranty.dates import utcnow
 from warranty.db import get_engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from tests.test_store_webhooks import queue_created
+from tests.notify.test_store_webhooks import queue_created
 from warranty.dates import utcnow
 from warranty.models import OutboundWebhook
 from warranty.store_webhooks import run_webhooks

@@ -86,7 +86,7 @@ def test_a_relative_upload_folder_works_for_upload_and_download(db, settings, tm
     from sqlmodel import select
 
     from tests.factories import paid_order
-    from tests.web.pages import PURCHASE, csrf, multipart, sign_in_customer
+    from tests.http.web.pages import PURCHASE, csrf, multipart, sign_in_customer
     from warranty import create_app
     from warranty.models import ClaimFile
     from warranty.settings import Settings

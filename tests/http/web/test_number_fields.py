@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import add_staff, paid_order
-from tests.web.pages import PURCHASE, csrf, multipart, sign_in_customer, sign_in_staff
-from tests.web.test_staff_pages import _claim, _post
+from tests.http.web.pages import PURCHASE, csrf, multipart, sign_in_customer, sign_in_staff
+from tests.http.web.test_staff_pages import _claim, _post
 from warranty import claims
 from warranty.models import Claim, MailMessage, NpsAnswer
 

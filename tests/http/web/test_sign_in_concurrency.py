@@ -11,7 +11,7 @@ import requests
 from sqlmodel import func, select
 
 from tests.factories import paid_order
-from tests.web.pages import CSRF, PURCHASE, link_token
+from tests.http.web.pages import CSRF, PURCHASE, link_token
 from warranty import magic_links
 from warranty.models import AuthSession, UsedLink
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from tests.factories import STAFF_PASSWORD, add_staff, paid_order
-from tests.web.pages import CSRF, csrf, sign_in_customer, sign_in_staff
+from tests.http.web.pages import CSRF, csrf, sign_in_customer, sign_in_staff
 from warranty.cli import main
 from warranty.dates import utcnow
 from warranty.models import AuthSession

@@ -67,7 +67,7 @@ def test_unstorable_text_in_a_path_is_refused_on_every_route(app, client, db, se
     from werkzeug.routing.converters import NumberConverter
 
     from tests.factories import add_staff
-    from tests.web.pages import sign_in_customer, sign_in_staff
+    from tests.http.web.pages import sign_in_customer, sign_in_staff
 
     add_staff(db)
     sign_in_staff(client)

@@ -10,9 +10,9 @@ from datetime import date
 
 from sqlmodel import func, select
 
-from tests.api.test_claims_api import _body, _customer
 from tests.factories import JPEG, paid_order
-from tests.web.pages import PURCHASE, csrf, sign_in_customer
+from tests.http.api.test_claims_api import _body, _customer
+from tests.http.web.pages import PURCHASE, csrf, sign_in_customer
 from warranty import claims, uploads
 from warranty.api.spec import REGISTRY
 from warranty.models import Claim, ClaimFile, MailMessage

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from tests.conftest import PUBLIC_KEY, serve
 from tests.factories import add_product, load_rules
-from tests.web.test_embed_browser import ready, shot, visitor_in
+from tests.http.web.test_embed_browser import ready, shot, visitor_in
 from warranty import create_app
 from warranty.models import Order, OrderLine
 

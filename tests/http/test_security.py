@@ -11,7 +11,7 @@ import pytest
 from flask import request
 
 from tests.factories import STAFF_PASSWORD, add_staff, signed_visitor
-from tests.web.pages import csrf
+from tests.http.web.pages import csrf
 from warranty import create_app
 from warranty.ratelimit import SweptMemoryStorage
 
@@ -242,9 +242,9 @@ def test_answers_to_credentialed_requests_are_never_stored_by_a_cache(client, db
     """A customer token is a header shared caches know nothing of (unlike Authorization): a
     cache in front that keyed on the URL would hand one customer's plans to the next. Every
     answer to a request with credentials says no-store, exports and the customer API too."""
-    from tests.api.test_claims_api import _customer
     from tests.factories import paid_order
-    from tests.web.pages import sign_in_staff
+    from tests.http.api.test_claims_api import _customer
+    from tests.http.web.pages import sign_in_staff
 
     paid_order(db)
     add_staff(db, role="finance")

@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 
 from tests.factories import signed_visitor
-from tests.web.pages import csrf
+from tests.http.web.pages import csrf
 from warranty.request_limits import BODY_LIMITS, DEFAULT_BODY_BYTES
 
 

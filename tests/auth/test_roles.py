@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session
 
 from tests.factories import add_staff, paid_order
-from tests.web.pages import PURCHASE, csrf, sign_in_customer, sign_in_staff
+from tests.http.web.pages import PURCHASE, csrf, sign_in_customer, sign_in_staff
 from warranty import auth, auth_sessions, claims, create_app
 from warranty.api.spec import REGISTRY
 from warranty.db import get_engine

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 from warranty.db import get_engine
 from warranty.models import UTCDateTime
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_models_and_migrations_do_not_drift(database_url):

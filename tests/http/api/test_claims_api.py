@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from tests.factories import EXE, JPEG, paid_order
-from tests.web.pages import PURCHASE
+from tests.http.web.pages import PURCHASE
 from warranty import auth, auth_sessions, magic_links
 from warranty.db import get_engine
 from warranty.models import Claim, Contract, ContractEvent, Payout
@@ -210,7 +210,7 @@ def test_customer_tokens_are_admin_only_recorded_short_lived_and_revocable(
 
     from click.testing import CliRunner
 
-    from tests.web.pages import sign_in_customer
+    from tests.http.web.pages import sign_in_customer
     from warranty.cli import main
     from warranty.dates import utcnow
     from warranty.models import AuthSession

@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import JPEG, STAFF_PASSWORD, add_staff, paid_order
-from tests.web.pages import PURCHASE, csrf, sign_in_staff
+from tests.http.web.pages import PURCHASE, csrf, sign_in_staff
 from warranty import claims, uploads
 from warranty.models import Claim, ContractEvent, MailMessage, Payout
 
@@ -55,7 +55,7 @@ def test_login_logout_and_wrong_passwords(client, db):
 
 
 def test_a_customer_session_is_not_a_staff_session(client, db, settings):
-    from tests.web.pages import sign_in_customer
+    from tests.http.web.pages import sign_in_customer
 
     paid_order(db)
     sign_in_customer(client, settings)

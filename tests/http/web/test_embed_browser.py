@@ -15,7 +15,7 @@ from warranty import experiment
 from warranty.db import get_engine
 from warranty.models import Order, VisitorEvent
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 
 
 def visitor_in(arm: str, settings) -> str:

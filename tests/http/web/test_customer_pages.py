@@ -9,7 +9,7 @@ import requests
 from sqlmodel import select
 
 from tests.factories import EXE, JPEG, PDF, PNG, paid_order
-from tests.web.pages import CSRF, PURCHASE, csrf, link_token, multipart, sign_in_customer
+from tests.http.web.pages import CSRF, PURCHASE, csrf, link_token, multipart, sign_in_customer
 from warranty import claims, magic_links, uploads
 from warranty.models import AuthSession, Claim, ClaimFile, MailMessage, NpsAnswer, UsedLink
 

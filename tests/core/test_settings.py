@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from warranty.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Values as `secrets.token_urlsafe` makes them (what the README tells a store to run).
 REAL = {"secret_key": "Qm3xV9cZr2Lw8TnYp4Kd1HsF6bJg0AeU",
         "api_token": "t7Rk2PzW9qLx4NcV1mBs8YdH3fGj6EaT",

@@ -51,7 +51,7 @@ def fresh(db, row):
 
 
 # These fixed 2026 dates lie more than the 30-day window back: admins confirm them, with a
-# reason (tests/test_cancel_dates.py tests the window itself).
+# reason (tests/contracts/test_cancel_dates.py tests the window itself).
 BACKDATED = "cancellation asked for in writing on that date"
 
 
