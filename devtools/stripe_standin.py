@@ -609,6 +609,7 @@ for _method, _path, _handler in (
         ("POST", "/_config/clock", _set_clock)):
     ls_server.app.router.add_route(_method, _path, _handler)
 
+
 class _DeliveryAsyncio:
     """What localstripe's webhooks module sees as ``asyncio``: the real module, except that
     its one sleep (the wait before each delivery) lasts ``delay`` seconds."""
