@@ -21,7 +21,9 @@ wraps it (never edits it) to answer as Stripe does:
   "succeeded" | "failed" | "canceled"}`` (``StripeStandin.settle_refund``) moves the refund
   and sends ``refund.updated`` and ``charge.refund.updated`` (and ``refund.failed``).
 - Unknown objects: every 404 is Stripe's ``resource_missing`` error naming the object.
-- Checkout Sessions expire on their own at ``expires_at`` (a sweep every half second sends
+- Webhooks are sent asynchronously, ``webhook_delay`` seconds after their event (localstripe's
+  one second unless ``StripeStandin(webhook_delay=...)`` says otherwise; the tests use less).
+- Checkout Sessions expire on their own at ``expires_at`` (a sweep every tenth of a second sends
   ``checkout.session.expired``). ``POST /_config/clock`` with ``{"advance": seconds}``
   (``StripeStandin.advance_clock``) moves the clock that expiry reads, so a test can let 30
   minutes pass at once; ``{"offset": 0}`` puts it back.
@@ -496,10 +498,13 @@ async def _set_clock(request):
     return ls_server.json_response({"now": int(_now()), "offset": _clock["offset"]})
 
 
+SWEEP_SECONDS = 0.1
+
+
 async def _expire_due_sessions() -> None:
     """Expire open Checkout Sessions whose ``expires_at`` has come, as Stripe does."""
     while True:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(SWEEP_SECONDS)
         now = _now()
         for key, session in list(store.items()):
             if key.startswith(CheckoutSession.object + ":") and session.status == "open" \
@@ -604,6 +609,29 @@ for _method, _path, _handler in (
         ("POST", "/_config/clock", _set_clock)):
     ls_server.app.router.add_route(_method, _path, _handler)
 
+
+class _DeliveryAsyncio:
+    """What localstripe's webhooks module sees as ``asyncio``: the real module, except that
+    its one sleep (the wait before each delivery) lasts ``delay`` seconds."""
+
+    LOCALSTRIPE_DELAY = 1.0
+
+    def __init__(self) -> None:
+        self.delay = self.LOCALSTRIPE_DELAY
+
+    def __getattr__(self, name):
+        return getattr(asyncio, name)
+
+    async def sleep(self, seconds, result=None):
+        """asyncio.sleep, with localstripe's delivery delay replaced by ours."""
+        if seconds == self.LOCALSTRIPE_DELAY:
+            seconds = self.delay
+        return await asyncio.sleep(seconds, result)
+
+
+_delivery_asyncio = _DeliveryAsyncio()
+ls_webhooks.asyncio = _delivery_asyncio  # only localstripe.webhooks' own name is rebound
+
 _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
 _running: "StripeStandin | None" = None
@@ -636,7 +664,7 @@ async def _serve(sock: socket.socket) -> web.AppRunner:
 
 
 async def _drop_deliveries() -> None:
-    """Cancel webhook deliveries not sent yet (localstripe waits a second before each)."""
+    """Cancel webhook deliveries not sent yet (each waits ``webhook_delay`` first)."""
     for task in asyncio.all_tasks():
         if getattr(task.get_coro(), "__name__", "") == ls_webhooks._send_webhook.__name__:
             task.cancel()
@@ -654,11 +682,19 @@ async def _shutdown(runner: web.AppRunner) -> None:
 class StripeStandin:
     """localstripe plus Checkout Sessions, served on a loopback port from a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        """Remember where to listen; only IPv4 loopback addresses are allowed. Port 0 = free."""
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 webhook_delay: float = _DeliveryAsyncio.LOCALSTRIPE_DELAY):
+        """Remember where to listen; only IPv4 loopback addresses are allowed. Port 0 = free.
+
+        ``webhook_delay``: seconds between an event and its delivery (each delivery is a task
+        of its own, never part of the request that caused the event).
+        """
         if not ipaddress.IPv4Address(host).is_loopback:
             raise ValueError(f"the Stripe stand-in listens on loopback only, not {host}")
+        if webhook_delay < 0:
+            raise ValueError("webhook_delay must not be negative")
         self.host, self.port = host, port
+        self.webhook_delay = float(webhook_delay)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -681,6 +717,7 @@ class StripeStandin:
                 sock.bind((self.host, self.port))
                 future = asyncio.run_coroutine_threadsafe(_serve(sock), _shared_loop())
                 self._runner = future.result(timeout=10)
+                _delivery_asyncio.delay = self.webhook_delay
             except BaseException:
                 sock.close()
                 raise

@@ -111,7 +111,7 @@ def _empty_tables(request):
 def settings(database_url, tmp_path):
     """Test settings on the backend's database; uploads go to the test's own folder."""
     # Page and API tests run against the real today with plans bought years ago (see
-    # tests/web/pages.py PURCHASE): a long filing window keeps their claims in time for good.
+    # tests/http/web/pages.py PURCHASE): a long filing window keeps their claims in time for good.
     # Tests of the window set it themselves (the default, 90 days, is tested on its own).
     return demo_settings(env="test", database_url=database_url, secret_key=SECRET,
                          api_token=API_TOKEN, public_key=PUBLIC_KEY,
@@ -161,7 +161,9 @@ def stripe_standin():
     # the test that proves it ambiguous.
     Path("/tmp/localstripe.pickle").unlink(missing_ok=True)
     saved = (stripe.api_key, stripe.api_base)
-    standin = StripeStandin()
+    # Deliveries stay asynchronous (after the answer to the call that caused them), only
+    # sooner than localstripe's second: the suite waits for webhooks hundreds of times.
+    standin = StripeStandin(webhook_delay=WEBHOOK_DELAY_SECONDS)
     url = standin.start()
     stripe.api_key, stripe.api_base = "sk_test_standin", url
     yield standin
@@ -177,17 +179,62 @@ def stripe_settings(settings, stripe_standin):
                                        "stripe_webhook_secret": "whsec_test"})
 
 
+# How often a test server's accept loop looks at its shutdown flag. socketserver's default,
+# half a second, is what every server.shutdown() waited for: a quarter of the suite's time.
+POLL_SECONDS = 0.01
+# Seconds the Stripe stand-in waits before each webhook delivery (localstripe's is 1).
+WEBHOOK_DELAY_SECONDS = 0.2
+
+
 @contextlib.contextmanager
 def serve(app):
     """Serve ``app`` over real HTTP on a free 127.0.0.1 port (threaded); yields its URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+class SharedServer:
+    """One real HTTP server whose app a test swaps in (``with server.mounted(app) as url``).
+
+    Tests that each need their own app but not their own socket share it: the app is still
+    built per test; what is saved is a server start and stop per test. Between mounts the
+    server answers 503.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self._app = None
+
+    def __call__(self, environ, start_response):
+        app = self._app
+        if app is None:
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        return app(environ, start_response)
+
+    @contextlib.contextmanager
+    def mounted(self, app):
+        """Serve ``app`` until the block ends; yields the base URL."""
+        self._app = app
+        try:
+            yield self.url
+        finally:
+            self._app = None
+
+
+@pytest.fixture(scope="session")
+def shared_server():
+    """A session-wide :class:`SharedServer` on a free 127.0.0.1 port."""
+    holder = SharedServer("")
+    with serve(holder) as url:
+        holder.url = url
+        yield holder
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -13,6 +13,7 @@ import requests
 import sqlalchemy as sa
 from sqlmodel import func, select
 
+from tests.contracts.test_cancellation import stripe_refunds
 from tests.factories import (
     STAFF_PASSWORD,
     add_staff,
@@ -22,7 +23,6 @@ from tests.factories import (
     stripe_paid_order,
 )
 from tests.races import CSRF, post, postgres_only, served, together, wait_until_blocked
-from tests.test_cancellation import stripe_refunds
 from warranty.catalog.models import Product
 from warranty.claims import filing, nps
 from warranty.claims.models import NpsAnswer

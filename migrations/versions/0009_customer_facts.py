@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 # The facts of every customer as of this revision (warranty.customer_facts.facts_select, frozen
 # here so that later changes to the module cannot change what this migration does).
-# tests/test_customer_facts.py checks that both give the same rows.
+# tests/customers/test_customer_facts.py checks that both give the same rows.
 DIALECT = {
     "postgresql": {
         "gap": "(p.day - f.first)",

@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 # warranty.text.sku_key as of this revision, frozen here so that later changes to the module
-# cannot change what this migration does (tests/test_migrations.py checks both agree).
+# cannot change what this migration does (tests/db/test_migrations.py checks both agree).
 _INVISIBLE_OTHER = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0,
                     *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)}
 _DASHES = {0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0xFE58, 0xFE63, 0xFF0D}

@@ -4,7 +4,7 @@ it, the customer sees the new status. Screenshots go to artifacts/."""
 from pathlib import Path
 
 from tests.factories import PNG, STAFF_PASSWORD, add_staff, paid_order
-from tests.web.pages import PURCHASE
+from tests.http.web.pages import PURCHASE
 from warranty.auth import links as magic_links
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

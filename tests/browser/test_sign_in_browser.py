@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import paid_order
-from tests.web.pages import PURCHASE
+from tests.http.web.pages import PURCHASE
 from warranty.auth import links as magic_links
 from warranty.notify.models import MailMessage
 

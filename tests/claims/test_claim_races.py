@@ -12,9 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import func, select
 
-from tests.api.test_claims_api import customer_token
 from tests.claims.helpers import file
 from tests.factories import JPEG, add_staff, paid_order, stripe_paid_order
+from tests.http.api.test_claims_api import customer_token
+from tests.http.web.pages import PURCHASE
 from tests.races import (
     form_token,
     post,
@@ -24,7 +25,6 @@ from tests.races import (
     together,
     wait_until_blocked,
 )
-from tests.web.pages import PURCHASE
 from warranty.claims import attachments, filing
 from warranty.claims.models import Claim, ClaimEvent, ClaimFile, Payout
 from warranty.contracts import cancellation, transfer

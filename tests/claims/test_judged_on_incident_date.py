@@ -15,9 +15,9 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from tests.api.test_claims_api import customer_token
 from tests.factories import add_staff, paid_order, stripe_paid_order
-from tests.web.pages import csrf, multipart, sign_in_customer, sign_in_staff
+from tests.http.api.test_claims_api import customer_token
+from tests.http.web.pages import csrf, multipart, sign_in_customer, sign_in_staff
 from warranty.auth import credentials
 from warranty.claims import filing
 from warranty.claims.models import Claim, Payout

@@ -19,11 +19,11 @@ import pytest
 import requests
 from sqlmodel import select
 
-from tests.api.test_claims_api import customer_token
 from tests.claims.helpers import file
 from tests.factories import stripe_paid_order
+from tests.http.api.test_claims_api import customer_token
+from tests.http.web.pages import PURCHASE
 from tests.races import post, postgres_only, served, together
-from tests.web.pages import PURCHASE
 from warranty.claims import filing as claims_filing
 from warranty.claims import models as claims_models
 from warranty.claims import transitions, workflow

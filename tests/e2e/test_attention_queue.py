@@ -9,9 +9,9 @@ import stripe
 from sqlmodel import select
 
 from tests.factories import add_product, add_staff, load_rules
+from tests.http.test_metrics import samples
+from tests.http.web.pages import csrf, sign_in_staff
 from tests.stripe_helpers import order_state, pay_hosted, wait_for
-from tests.test_metrics import samples
-from tests.web.pages import csrf, sign_in_staff
 from warranty.attention import services as attention
 from warranty.attention.models import AttentionItem
 from warranty.auth import credentials

@@ -17,8 +17,8 @@ from sqlmodel import select
 
 from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
+from tests.http.test_metrics import samples
 from tests.stripe_helpers import order_state
-from tests.test_metrics import samples
 from warranty.attention.models import AttentionItem
 from warranty.core.dates import utcnow
 from warranty.db.engine import Session, get_engine

@@ -21,7 +21,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from tests.test_store_webhooks import hook_settings, receiver  # noqa: F401  (fixtures)
+from tests.conftest import POLL_SECONDS
+from tests.notify.test_store_webhooks import hook_settings, receiver  # noqa: F401  (fixtures)
 from warranty.db.engine import get_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +174,8 @@ class GatedStripe:
         self.url = f"http://127.0.0.1:{self._server.server_port}"
 
     def __enter__(self) -> GatedStripe:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,),
+                         daemon=True).start()
         return self
 
     def __exit__(self, *_exc) -> None:

@@ -20,8 +20,8 @@ from sqlmodel import func, select
 from tests.conftest import PUBLIC_KEY
 from tests.factories import add_product, load_rules
 from tests.faults.conftest import gunicorn, worker_process
+from tests.notify.test_store_webhooks import SECRET as STORE_SECRET
 from tests.stripe_helpers import WEBHOOK_SECRET, pay_hosted, wait_for
-from tests.test_store_webhooks import SECRET as STORE_SECRET
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.orders.models import Order

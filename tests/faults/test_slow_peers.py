@@ -18,9 +18,9 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import func, select
 
+from tests.contracts.test_cancellation import cancel_in_db, stripe_refunds
 from tests.factories import stripe_paid_order
 from tests.faults.conftest import GatedStripe
-from tests.test_cancellation import cancel_in_db, stripe_refunds
 from warranty.contracts import notices as notifications
 from warranty.contracts import refunds as contract_refunds
 from warranty.core.dates import utcnow

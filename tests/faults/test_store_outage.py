@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from tests.test_store_webhooks import queue_created
+from tests.notify.test_store_webhooks import queue_created
 from warranty.core.dates import utcnow
 from warranty.notify.models import OutboundWebhook
 from warranty.notify.webhooks import run_webhooks

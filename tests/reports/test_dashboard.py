@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import select
 
 from tests.factories import STAFF_PASSWORD, add_staff
+from tests.http.web.pages import csrf, sign_in_staff
 from tests.report_history import plan_sale
-from tests.web.pages import csrf, sign_in_staff
 from warranty.experiment import arms
 from warranty.periods.models import ClosedMonth
 

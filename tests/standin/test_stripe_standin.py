@@ -12,6 +12,7 @@ import requests
 import stripe
 
 from devtools.stripe_standin import StripeStandin
+from tests.conftest import POLL_SECONDS
 
 PICKLE = Path("/tmp/localstripe.pickle")
 SUCCESS_URL = "http://shop.test/thanks?session={CHECKOUT_SESSION_ID}"
@@ -52,14 +53,14 @@ def receiver():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(POLL_SECONDS,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/stripe/webhook", deliveries
     server.shutdown()
     server.server_close()
 
 
 def wait_for(predicate, timeout=5.0):
-    """Poll until predicate() is truthy (webhooks arrive about 1 s after the event)."""
+    """Poll until predicate() is truthy (webhooks arrive WEBHOOK_DELAY_SECONDS after the event)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()
@@ -365,7 +366,7 @@ def test_sessions_expire_at_expires_at_with_the_event(standin, receiver):
     later = create_session()
     assert soon.expires_at - soon.created == 1800
     standin.advance_clock(1780)
-    time.sleep(1)  # two sweeps
+    time.sleep(1)  # ten sweeps
     assert stripe.checkout.Session.retrieve(soon.id).status == "open"
     standin.advance_clock(20)
 
