@@ -40,6 +40,7 @@ from sqlmodel import Session, select
 
 from warranty.core import money
 from warranty.core.errors import Conflict, InvalidRules, NotFound
+from warranty.db import revisions
 from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.pricing.models import RuleSet
 
@@ -279,6 +280,7 @@ def save_rule_set(*, session: Session, document: RuleDocument, store_currency: s
                   created_by=created_by, note=note)
     session.add(row)
     session.flush()
+    revisions.set_rules(session, row.version)  # cached offers see it when this commits
     forget_latest()
     return row
 
