@@ -69,6 +69,17 @@ def _serializer(secret: str) -> URLSafeSerializer:
                             signer_kwargs={"digest_method": hashlib.sha256})
 
 
+def bucket_start(now: float, bucket_seconds: int) -> int:
+    """The unix time at which ``now``'s bucket of ``bucket_seconds`` began."""
+    return int(now // bucket_seconds) * bucket_seconds
+
+
+def bucket_expiry(now: float, ttl_seconds: int, bucket_seconds: int) -> int:
+    """A token's expiry: its bucket's start plus the TTL, the same for the whole bucket (a
+    token lives between ``ttl - bucket`` and ``ttl`` seconds; settings keep ttl >= 2 buckets)."""
+    return bucket_start(now, bucket_seconds) + ttl_seconds
+
+
 @dataclass(frozen=True)
 class OfferClaim:
     """What a verified offer token says."""
