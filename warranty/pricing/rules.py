@@ -320,6 +320,12 @@ def latest_version(session: Session | Connection) -> int | None:
     return version
 
 
+def newest_version(session: Session | Connection) -> int | None:
+    """The newest rule version as committed now (not cached: checkout asks it)."""
+    return session.execute(select(RuleSet.version).order_by(RuleSet.version.desc())
+                           .limit(1)).scalar()
+
+
 def current_rules(session: Session | Connection) -> tuple[int, RuleDocument]:
     """The active rule version and document, or NotFound when none is loaded."""
     version = latest_version(session)
