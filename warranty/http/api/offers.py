@@ -177,12 +177,14 @@ def _catalog_only(settings, cache: OfferCache | None, conn=None) -> bool:
 def _conditional(settings, entry: Entry) -> Response:
     """The answer, or 304 when the client holds it already; cacheable within its bucket."""
     max_age = max(0, min(settings.offer_max_age_seconds, int(entry.bucket_end - time.time())))
-    headers = {"ETag": entry.etag, "Cache-Control": f"public, max-age={max_age}",
-               "Vary": "X-Warranty-Key"}
-    if "If-None-Match" in request.headers and \
-            request.if_none_match.contains_weak(entry.etag.strip('"')):
-        return Response(status=304, headers=headers)
-    return Response(entry.body, status=200, headers=headers, mimetype="application/json")
+    # CORS adds Origin (warranty.http.cors); the key may come as a header instead of the query.
+    headers = [("ETag", entry.etag), ("Cache-Control", f"public, max-age={max_age}"),
+               ("Vary", "Origin, X-Warranty-Key")]
+    held = request.environ.get("HTTP_IF_NONE_MATCH")
+    if held and request.if_none_match.contains_weak(entry.etag.strip('"')):
+        return current_app.response_class(status=304, headers=headers)
+    headers.append(("Content-Type", "application/json"))
+    return current_app.response_class(entry.body, headers=headers)
 
 
 @endpoint(bp, "/offers", summary="Plan offers for a product", auth="public",
