@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import random
@@ -84,7 +85,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="products whose cached answers are measured for the memory figure")
     parser.add_argument("--hot", type=int, default=10_000,
                         help="products the warm runs ask (every worker's cache holds them)")
-    parser.add_argument("--warm-rounds", type=int, default=4,
+    parser.add_argument("--warm-rounds", type=int, default=3,
                         help="times the warm-up asks each hot product (spread over workers)")
     return parser.parse_args(argv)
 
@@ -208,6 +209,7 @@ def cache_memory(url: str, products: int, sample: int) -> dict:
     settings = demo_settings(env="test", database_url=url, public_key=PUBLIC_KEY,
                              rate_limit_offers="100000000/minute", offer_cache_mb=4096)
     app = create_app(settings)
+    logging.getLogger().setLevel(logging.WARNING)  # create_app's INFO would show Alembic's
     client = app.test_client()
     skus = [loadgen.bench_sku(i) for i in range(sample)]
     client.get(OFFERS.format(sku=skus[-1]))  # first-request work outside the measure

@@ -6,7 +6,9 @@ so an answer worked out once is served again from here, as the bytes that were s
 
 - **Key**: what the answer depends on: the product (a sku as asked, or an ad-hoc category,
   price and manufacturer's months), the rule version and the catalog's revision
-  (``warranty.db.revisions``), the token bucket, the store's date and the currency. Nothing
+  (``warranty.db.revisions``), the store's date and the currency. The token bucket is the
+  entry's, not the key's: an entry of a past bucket is signed again for the current one
+  (``warranty.offers.services.resign``: no read, no pricing) and replaced. Nothing
   of the visitor: offers are the same for both arms of the holdout; the embed decides
   whether to show them from the visitor's signed assignment, never from this answer.
 - **Invalidation**: the revision rows are read at most once per ``revision_seconds`` per
@@ -31,16 +33,18 @@ from warranty.db.revisions import Revisions
 
 # What an entry costs beside its body and ETag: the key tuple and its strings, the entry
 # object, the OrderedDict's node (measured with tracemalloc by `python -m bench offers`).
-ENTRY_OVERHEAD_BYTES = 400
+ENTRY_OVERHEAD_BYTES = 560
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One rendered answer: its JSON bytes, strong ETag and when its token bucket ends."""
+    """One rendered answer: its JSON bytes, strong ETag, when its token bucket ends, and the
+    product's manufacturer's months (signed in the tokens, not shown in the answer)."""
 
     body: bytes
     etag: str
     bucket_end: int  # unix time
+    manufacturer_months: int = 0
 
     @property
     def size(self) -> int:

@@ -104,11 +104,10 @@ def make_offers(*, session: Session | sa.Connection, ref: ProductRef, currency: 
     signer = _serializer(secret)
     for plan in plans:
         spec = plan.spec
-        token = signer.dumps({
-            "v": TOKEN_VERSION, "sku": ref.sku, "cat": ref.store_category, "pp": ref.price,
-            "mfr": ref.manufacturer_warranty_months, "plan": spec.code, "price": plan.price,
-            "cur": currency, "rv": version, "exp": expires,
-        })
+        token = signer.dumps(_token_payload(
+            sku=ref.sku, category=ref.store_category, product_price=ref.price,
+            manufacturer_months=ref.manufacturer_warranty_months, plan_code=spec.code,
+            price=plan.price, currency=currency, rule_version=version, expires=expires))
         result.offers.append({
             "plan_code": spec.code,
             "coverage": spec.coverage,
@@ -124,6 +123,29 @@ def make_offers(*, session: Session | sa.Connection, ref: ProductRef, currency: 
             "offer_token": token,
         })
     return result
+
+
+def _token_payload(*, sku: str | None, category: str, product_price: int,
+                   manufacturer_months: int, plan_code: str, price: int, currency: str,
+                   rule_version: int, expires: int) -> dict:
+    """What an offer token signs (``warranty.offers.tokens.verify_offer_token`` reads it)."""
+    return {"v": TOKEN_VERSION, "sku": sku, "cat": category, "pp": product_price,
+            "mfr": manufacturer_months, "plan": plan_code, "price": price, "cur": currency,
+            "rv": rule_version, "exp": expires}
+
+
+def resign(body: dict, *, manufacturer_months: int, secret: str, expires: int) -> dict:
+    """An offers answer (the API's shape, as ``make_offers`` made it) with every token signed
+    again for ``expires``: what a new time bucket changes, without reading or pricing again."""
+    signer = _serializer(secret)
+    for offer in body["offers"]:
+        offer["expires_at"] = expires
+        offer["offer_token"] = signer.dumps(_token_payload(
+            sku=body["sku"], category=body["category"], product_price=body["product_price"],
+            manufacturer_months=manufacturer_months, plan_code=offer["plan_code"],
+            price=offer["price"], currency=offer["currency"],
+            rule_version=body["rule_set_version"], expires=expires))
+    return body
 
 
 @functools.lru_cache(maxsize=4096)  # pure; a day's offers use a few dozen combinations

@@ -8,13 +8,14 @@ import time
 import pytest
 import requests
 
-from tests.conftest import API_TOKEN, PUBLIC_KEY, serve
+from tests.conftest import API_TOKEN, PUBLIC_KEY, SECRET, serve
 from tests.factories import add_product, load_rules, rules_doc, signed_visitor
 from warranty.db.revisions import Revisions
 from warranty.experiment import arms
 from warranty.http.api.offers import offers_cache
 from warranty.http.app import create_app
-from warranty.offers.cache import Entry, OfferCache
+from warranty.offers.cache import ENTRY_OVERHEAD_BYTES, Entry, OfferCache
+from warranty.offers.tokens import verify_offer_token
 
 STAFF = {"Authorization": f"Bearer {API_TOKEN}"}
 STORE = {"X-Warranty-Key": PUBLIC_KEY}
@@ -172,7 +173,7 @@ def test_the_cache_stays_within_its_memory_bound(db, settings, store_key):
 def test_lru_order_and_revision_changes_drop_entries():
     now = [0.0]
     current = [Revisions(catalog=1, rules=1)]
-    cache = OfferCache(max_bytes=3 * (10 + 2 + 400), revision_seconds=1.0,
+    cache = OfferCache(max_bytes=3 * (10 + 2 + ENTRY_OVERHEAD_BYTES), revision_seconds=1.0,
                        read_revisions=lambda: current[0], clock=lambda: now[0])
     entry = Entry(body=b"x" * 10, etag='""', bucket_end=60)
     assert cache.revisions() == current[0]
@@ -213,3 +214,24 @@ def test_holdout_visitors_get_no_offers_shown_and_offers_carry_nothing_of_the_vi
     if plain.headers["ETag"] == holdout.headers["ETag"]:
         assert plain.data == holdout.data
     assert "Cookie" not in plain.headers.get("Vary", "")
+
+
+def test_a_new_bucket_signs_the_cached_offers_again_as_a_fresh_answer_would(
+        db, settings, store_key, monkeypatch):
+    load_rules(db)
+    add_product(db, sku="TV-1", price=120000, months=24)
+    app = create_app(settings)
+    client = app.test_client()
+    first = client.get("/api/v1/offers?sku=TV-1", headers=store_key)
+    later = time.time() + settings.offer_bucket_seconds
+    monkeypatch.setattr(time, "time", lambda: later)
+    again = client.get("/api/v1/offers?sku=TV-1", headers=store_key)
+    fresh = create_app(settings).test_client().get("/api/v1/offers?sku=TV-1", headers=store_key)
+    assert offers_cache(app).stats()["misses"] == 1  # signed again, not read and priced again
+    assert again.json["offers"][0]["expires_at"] == \
+        first.json["offers"][0]["expires_at"] + settings.offer_bucket_seconds
+    assert again.data == fresh.data and again.headers["ETag"] == fresh.headers["ETag"]
+    assert again.headers["ETag"] != first.headers["ETag"]
+    claim = verify_offer_token(again.json["offers"][0]["offer_token"], secret=SECRET,
+                               sku="TV-1", product_price=120000, currency="jpy")
+    assert claim.manufacturer_warranty_months == 24 and claim.price == 6000

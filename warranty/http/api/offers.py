@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 
+import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,7 +18,7 @@ from warranty.http.api.spec import endpoint
 from warranty.http.session import get_session
 from warranty.offers import services
 from warranty.offers.cache import Entry, OfferCache
-from warranty.offers.tokens import bucket_start
+from warranty.offers.tokens import bucket_expiry, bucket_start
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
 MAX_BATCH_ITEMS = 50
@@ -151,15 +152,30 @@ class _Answer:
         self.rules = current.rules or None  # 0: no row yet (rules stored before 0016)
         product = (("sku", item.sku) if item.sku is not None else
                    ("ad_hoc", item.category, item.price, item.manufacturer_warranty_months))
-        self.key = (*product, current.catalog, current.rules, self.bucket,
-                    store_today(settings.timezone), settings.currency)
+        self.key = (*product, current.catalog, current.rules, store_today(settings.timezone),
+                    settings.currency)
+
+    def cached(self, settings, cache: OfferCache | None) -> Entry | None:
+        """The cached answer, signed again first when it is of a past bucket."""
+        entry = cache.get(self.key) if cache is not None else None
+        if entry is None or entry.bucket_end > self.now:
+            return entry
+        body = services.resign(orjson.loads(entry.body),
+                               manufacturer_months=entry.manufacturer_months,
+                               secret=settings.secret_key,
+                               expires=bucket_expiry(self.now, settings.offer_ttl_seconds,
+                                                     settings.offer_bucket_seconds))
+        entry = _entry(settings, body, self.bucket, entry.manufacturer_months)
+        cache.put(self.key, entry)
+        return entry
 
 
-def _entry(settings, body: dict, bucket: int) -> Entry:
+def _entry(settings, body: dict, bucket: int, manufacturer_months: int) -> Entry:
     """A rendered answer: the JSON bytes (as jsonify writes them) and a strong ETag."""
     data = current_app.json.dumps(body).encode() + b"\n"
     etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
-    return Entry(body=data, etag=etag, bucket_end=bucket + settings.offer_bucket_seconds)
+    return Entry(body=data, etag=etag, bucket_end=bucket + settings.offer_bucket_seconds,
+                 manufacturer_months=manufacturer_months)
 
 
 def _catalog_only(settings, cache: OfferCache | None, conn=None) -> bool:
@@ -201,15 +217,17 @@ def get_offers(query: OfferQuery):
     answer = _Answer(settings, cache, query)
     if query.sku is None and _catalog_only(settings, cache):
         raise catalog.NotInCatalog(CATALOG_ONLY_MESSAGE)
-    entry = cache.get(answer.key) if cache is not None else None
+    entry = answer.cached(settings, cache)
     if entry is None:
         def offers_for(conn):
             # Committed data only, on an autocommit connection: no session, no transaction.
             ref = (services.product_ref(session=conn, sku=query.sku) if query.sku is not None
                    else _ad_hoc_ref(query))
-            return _offers_body(conn, settings, ref, now=answer.now, rule_version=answer.rules)
+            return ref, _offers_body(conn, settings, ref, now=answer.now,
+                                     rule_version=answer.rules)
 
-        entry = _entry(settings, read(settings.database_url, offers_for), answer.bucket)
+        ref, body = read(settings.database_url, offers_for)
+        entry = _entry(settings, body, answer.bucket, ref.manufacturer_warranty_months)
         if cache is not None:
             cache.put(answer.key, entry)
     return _conditional(settings, entry)
@@ -254,7 +272,7 @@ def batch_offers(body: OfferBatch):
     for item, answer in zip(body.items, answers, strict=True):
         entry = None
         if cache is not None and (item.sku is not None or not _catalog_only(settings, cache)):
-            entry = cache.get(answer.key)
+            entry = answer.cached(settings, cache)
         parts.append(entry.body.rstrip(b"\n") if entry is not None else None)
     missing = [i for i, part in enumerate(parts) if part is None]
     if missing:
@@ -284,7 +302,7 @@ def batch_offers(body: OfferBatch):
                        else services.ref_for_product(products[item.sku]))
                 entry = _entry(settings, _offers_body(session, settings, ref, now=answer.now,
                                                       rule_version=answer.rules),
-                               answer.bucket)
+                               answer.bucket, ref.manufacturer_warranty_months)
                 if cache is not None:
                     cache.put(answer.key, entry)
                 parts[i] = entry.body.rstrip(b"\n")
