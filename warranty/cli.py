@@ -314,8 +314,8 @@ def rebuild_customer_facts() -> None:
 @click.option("--note", default="", help="a note kept with the close")
 def close_month_command(month: str, actor: str, note: str) -> None:
     """Close MONTH (YYYY-MM) and every month before it: nothing is booked in them again."""
+    from warranty.closing import months as closing
     from warranty.core.dates import store_today
-    from warranty.periods import closing
     from warranty.periods import services as periods
 
     settings = settings_from_env()
@@ -335,9 +335,9 @@ def close_month_command(month: str, actor: str, note: str) -> None:
 @main.command("periods")
 def periods_command() -> None:
     """List the closed months, the first open day and the month to close next."""
+    from warranty.closing import months as closing
     from warranty.core.dates import store_today
     from warranty.db.engine import Session, get_engine
-    from warranty.periods import closing
 
     settings = settings_from_env()
     with Session(get_engine(settings.database_url)) as session:

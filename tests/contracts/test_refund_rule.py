@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from warranty.contracts.cancellation import quote_refund
+from warranty.changes.cancellation import quote_refund
 from warranty.contracts.models import Contract
 from warranty.core.errors import DomainError
 

@@ -86,7 +86,7 @@ def test_post_purchase_window_closes_after_60_days(stripe_live, stripe_app, data
 def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db, store_key):
     import requests
 
-    from warranty.orders import post_purchase
+    from warranty.post_purchase import plans as post_purchase
     client = stripe_app.test_client()
     load_rules(db)
     add_product(db)

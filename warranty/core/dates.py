@@ -41,7 +41,7 @@ def days_inclusive(first: date, last: date) -> int:
 
 
 # --- a plan's span: what its price is spread over ----------------------------------------
-# One rule for the refund (warranty.contracts.cancellation.quote_refund) and for earned and
+# One rule for the refund (warranty.changes.cancellation.quote_refund) and for earned and
 # deferred revenue (warranty.reports.revenue, whose SQL computes the same numbers): a
 # plan's price covers the days from the day it was sold to the last day of its term, both
 # counted. For a plan sold with its product that is the whole term; a plan sold later

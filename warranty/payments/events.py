@@ -30,7 +30,7 @@ from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope
-from warranty.orders import events, post_purchase
+from warranty.orders import events
 from warranty.orders.events import ORDER_TRANSITIONS
 from warranty.orders.models import Order, OrderLine
 from warranty.payments import client as payments
@@ -38,6 +38,7 @@ from warranty.payments import refund_events as refund_sync
 from warranty.payments import refunds
 from warranty.payments.models import StripeEvent
 from warranty.periods import services as periods
+from warranty.post_purchase import plans as post_purchase
 
 log = logging.getLogger(__name__)
 SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded",

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from warranty.contracts import cancellation, returns
+from warranty.changes import cancellation, returns
+from warranty.changes import transfer as contracts_transfer
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts import notices as notifications
-from warranty.contracts import transfer as contracts_transfer
 from warranty.contracts.models import Contract
 from warranty.core.dates import store_today
 from warranty.core.errors import Conflict

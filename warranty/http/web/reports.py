@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 
 from warranty import reports
 from warranty.auth import roles
+from warranty.closing import months as closing
 from warranty.core import money
 from warranty.core.dates import store_today
 from warranty.core.errors import DomainError
@@ -21,7 +22,6 @@ from warranty.http.downloads import respond
 from warranty.http.session import get_session
 from warranty.http.web import protect
 from warranty.http.web.staff import staff_required
-from warranty.periods import closing
 from warranty.periods import services as periods
 from warranty.reports import charts
 from warranty.reports.export import FORMATS
