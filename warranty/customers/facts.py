@@ -38,9 +38,8 @@ from warranty.db.engine import Session
 from warranty.db.pending import touch
 from warranty.db.sql import days_between, month_index
 from warranty.experiment.models import VisitorEvent
-from warranty.orders.models import Order
+from warranty.orders.models import PURCHASE_STATUSES, Order
 
-PURCHASE_STATUSES = ("paid", "refunded")
 COHORT_MONTHS = 12
 CHUNK = 500  # customers per statement: bounded IN lists on both backends
 _VISITOR_LOCKS = 0x7669  # advisory lock namespace (PostgreSQL) for visitor ids

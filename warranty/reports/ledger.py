@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from warranty.claims.models import Payout
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import month_end
-from warranty.customers.facts import PURCHASE_STATUSES
-from warranty.orders.models import Order, OrderEvent, Refund
+from warranty.orders.models import PURCHASE_STATUSES, Order, OrderEvent, Refund
 from warranty.reports import Context, Result, report
 from warranty.reports import revenue as rev
 
