@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from warranty.core.settings import demo_settings
+from devtools.settings import demo_settings
 from warranty.customers import facts
 from warranty.db.engine import Session, dispose_engines, get_engine, migrate
 from warranty.http.app import create_app

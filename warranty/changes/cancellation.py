@@ -20,9 +20,10 @@ from warranty.contracts import notices as notifications
 from warranty.contracts import refunds as contract_refunds
 from warranty.contracts.models import Contract
 from warranty.core import money
-from warranty.core.dates import days_inclusive, plan_span, span_days_unused, utcnow
+from warranty.core.dates import days_inclusive, utcnow
 from warranty.core.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from warranty.core.settings import Settings
+from warranty.coverage.span import plan_span, span_days_unused
 from warranty.orders.models import Order, Refund
 from warranty.periods import services as periods
 

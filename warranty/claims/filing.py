@@ -16,11 +16,11 @@ from warranty.claims.workflow import fulfil
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts.models import Contract
 from warranty.core import i18n
-from warranty.core.coverage import coverage_year
 from warranty.core.dates import store_today
 from warranty.core.errors import Conflict, NotFound
 from warranty.core.settings import Settings
 from warranty.core.text import normalize_email
+from warranty.coverage.dates import coverage_year
 from warranty.notify.webhooks import queue_event
 
 

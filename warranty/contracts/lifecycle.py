@@ -10,10 +10,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from warranty.contracts.models import Contract, ContractEvent
-from warranty.core.coverage import coverage_dates
 from warranty.core.dates import utcnow
 from warranty.core.errors import Conflict, NotFound
-from warranty.db import pending
+from warranty.coverage.dates import coverage_dates
+from warranty.db import touched_customers
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.periods import services as periods
 from warranty.pricing import rules as pricing_rules
@@ -141,7 +141,7 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
                                       data={"order": order.public_id}))
             created.append(contract)
     if created:  # Core inserts: the customer's retention facts are recomputed at commit
-        pending.touch(session, emails=[order.customer_email])
+        touched_customers.touch(session, emails=[order.customer_email])
     return created
 
 

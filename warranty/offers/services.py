@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.catalog.models import Product
-from warranty.core.coverage import coverage_dates
 from warranty.core.errors import InvalidOffer, NotFound
 from warranty.core.text import sku_key
+from warranty.coverage.dates import coverage_dates
 from warranty.offers.tokens import TOKEN_VERSION, OfferClaim, _serializer
 from warranty.pricing import prices
 from warranty.pricing import rules as pricing_rules

@@ -5,8 +5,8 @@ The rules (docs/domain/revenue.md):
   date ``plan_sold_on``, the store-local date of payment, unless that month was already
   closed when the sale was recorded; then the first open day, see warranty.periods);
 - earned revenue accrues in equal daily parts over the plan's span, from ``plan_sold_on``
-  to ``term_end``, both included (``warranty.core.dates.plan_span``, the span the pro-rata refund
-  uses too): earned by the end of date d is
+  to ``term_end``, both included (``warranty.coverage.span.plan_span``, the span the pro-rata
+  refund uses too): earned by the end of date d is
   ``pro_rata(price, span_days_elapsed(plan_sold_on, term_end, d), plan_span(...))``, and the
   books hold it from the sale's booking date on (a sale booked late brings the revenue of
   the closed days with it, on its booking date);
@@ -41,9 +41,9 @@ from sqlmodel import Session
 
 from warranty.claims.models import Payout
 from warranty.contracts.models import Contract
-from warranty.core.dates import plan_span, span_days_elapsed
-from warranty.core.money import pro_rata, pro_rata_sql
-from warranty.db.sql import date_table, days_between, month_of
+from warranty.core.money import pro_rata
+from warranty.coverage.span import plan_span, span_days_elapsed
+from warranty.db.sql import date_table, days_between, month_of, pro_rata_sql
 from warranty.orders.models import Refund
 from warranty.reports.period import Period
 
