@@ -21,7 +21,7 @@ from warranty.contracts import refunds as contract_refunds
 from warranty.contracts.models import Contract
 from warranty.core import money
 from warranty.core.dates import days_inclusive, utcnow
-from warranty.core.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from warranty.core.errors import Conflict, Forbidden, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.coverage.span import plan_span, span_days_unused
 from warranty.orders.models import Order, Refund
@@ -71,8 +71,8 @@ def quote_refund(*, contract: Contract, cancel_date: date, fee: int = 0, claims_
     if fee < 0 or claims_paid < 0:
         raise ValueError("fee and claims paid cannot be negative")
     if cancel_date < contract.plan_sold_on:
-        raise DomainError(f"cancel date {cancel_date} is before the plan was bought "
-                          f"({contract.plan_sold_on})", code="invalid_cancel_date", status=422)
+        raise ValidationFailed(f"cancel date {cancel_date} is before the plan was bought "
+                               f"({contract.plan_sold_on})", code="invalid_cancel_date")
     if cancel_date > contract.term_end and not full:
         raise Conflict(f"the term of {contract.public_id} ended on {contract.term_end}",
                        code="term_ended")

@@ -25,7 +25,7 @@ from warranty.claims import attachments as uploads
 from warranty.claims.models import ClaimFile
 from warranty.core import i18n, money
 from warranty.core.dates import store_today, utcnow
-from warranty.core.errors import DomainError
+from warranty.core.errors import DomainError, NotFound
 from warranty.core.settings import Settings
 from warranty.db.engine import get_write_engine
 from warranty.http.errors import refuse_unstorable
@@ -41,7 +41,6 @@ class CsrfFailed(DomainError):
     """A form posted without the token of this browser's session."""
 
     code = "csrf_failed"
-    status = 400
 
 
 def settings() -> Settings:
@@ -240,7 +239,7 @@ def send_claim_file(row: ClaimFile) -> Response:
     """A claim attachment as a download, never rendered inline by the browser."""
     path = uploads.path_of(settings().upload_dir, row.stored_name)
     if not path.is_file():
-        raise DomainError("this file is no longer stored", code="file_missing", status=404)
+        raise NotFound("this file is no longer stored", code="file_missing")
     response = send_file(path, mimetype=row.content_type, as_attachment=True,
                          download_name=row.original_name, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"
