@@ -13,7 +13,7 @@ from warranty.contracts.models import Contract
 from warranty.core.dates import store_today
 from warranty.coverage.dates import coverage_dates
 from warranty.orders.models import Order, OrderLine, Refund
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 from warranty.pricing.models import RuleSet
 
 _counter = {"n": 0}

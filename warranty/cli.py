@@ -311,7 +311,7 @@ def close_month_command(month: str, actor: str, note: str) -> None:
     """Close MONTH (YYYY-MM) and every month before it: nothing is booked in them again."""
     from warranty.closing import months as closing
     from warranty.core.dates import store_today
-    from warranty.periods import services as periods
+    from warranty.periods import booking as periods
 
     settings = settings_from_env()
     try:

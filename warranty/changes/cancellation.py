@@ -17,6 +17,7 @@ from warranty.claims import workflow
 from warranty.claims.payouts import claims_paid_total
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts import notices as notifications
+from warranty.contracts import queries
 from warranty.contracts import refunds as contract_refunds
 from warranty.contracts.models import Contract
 from warranty.core import money
@@ -25,7 +26,7 @@ from warranty.core.errors import Conflict, Forbidden, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.coverage.span import plan_span, span_days_unused
 from warranty.orders.models import Order, Refund
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 
 @dataclass(frozen=True)
@@ -280,9 +281,9 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
     dating = check_cancel_date(session=session, settings=settings, cancel_date=cancel_date,
                                today=today, role=role, backdate_reason=backdate_reason,
                                book_as_adjustment=book_as_adjustment)
-    order_id = contracts.get_contract(session, contract_id).order_id
+    order_id = queries.get_contract(session, contract_id).order_id
     order = lock_order(session, order_id)
-    contract = contracts.get_contract(session, contract_id, lock=True)
+    contract = queries.get_contract(session, contract_id, lock=True)
     quote = quote_cancellation(session=session, settings=settings, contract=contract,
                                cancel_date=cancel_date, claims_paid=claims_paid)
     check_no_open_claims(session, contract)

@@ -19,7 +19,7 @@ from warranty.core.dates import store_today
 from warranty.core.errors import Conflict, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.core.text import halfwidth
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 PAYOUT_METHODS = ("bank_transfer", "store_credit", "repair_vendor", "replacement")
 

@@ -111,7 +111,7 @@ def register(app: Flask) -> None:
         # Query strings and path ids (/claims/%00) of every page and endpoint: a NUL byte
         # would reach PostgreSQL (which refuses it) from any text field or id. Bodies are
         # screened where they are read: JSON by the API (spec.parse_body), forms by the
-        # pages that take them (web.protect), so no URL parses a body it does not use.
+        # pages that take them (web.pages.protect), so no URL parses a body it does not use.
         return (refuse_unstorable(request.view_args or {})
                 or refuse_unstorable(request.args.to_dict(flat=False)))
 

@@ -14,7 +14,7 @@ from warranty.catalog.models import Product
 from warranty.core.errors import InvalidOffer, NotFound
 from warranty.core.text import sku_key
 from warranty.coverage.dates import coverage_dates
-from warranty.offers.tokens import TOKEN_VERSION, OfferClaim, _serializer
+from warranty.offers.tokens import TOKEN_VERSION, OfferClaim, serializer
 from warranty.pricing import prices
 from warranty.pricing import rules as pricing_rules
 
@@ -92,7 +92,7 @@ def make_offers(*, session: Session, ref: ProductRef, currency: str, secret: str
     expires = int((now or time.time()) + ttl_seconds)
     cat_rules = rules.categories[category]
     deductible, liability = cat_rules.deductible, cat_rules.offer_liability_schedule
-    signer = _serializer(secret)
+    signer = serializer(secret)
     for plan in plans:
         spec = plan.spec
         token = signer.dumps({

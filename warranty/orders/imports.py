@@ -22,7 +22,7 @@ from warranty.db import touched_customers
 from warranty.db.engine import advisory_lock
 from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.orders.models import Order
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 MAX_BATCH = 10_000
 # The advisory lock imports take (warranty.db.engine.advisory_lock): one import at a time reads

@@ -42,7 +42,7 @@ from warranty.payments import client as payments
 from warranty.payments import refund_events as refund_sync
 from warranty.payments import refunds
 from warranty.payments.models import StripeEvent
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 from warranty.post_purchase import plans as post_purchase
 
 log = logging.getLogger(__name__)

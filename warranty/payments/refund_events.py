@@ -45,7 +45,7 @@ from warranty.core.settings import Settings
 from warranty.orders.events import ORDER_TRANSITIONS, record_order_event
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import refunds
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 log = logging.getLogger(__name__)
 ACTOR = "stripe"

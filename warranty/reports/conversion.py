@@ -32,7 +32,7 @@ from warranty.experiment.arms import HOLDOUT, TREATMENT
 from warranty.experiment.models import VisitorEvent
 from warranty.orders.models import PURCHASE_STATUSES, Order, OrderLine
 from warranty.pricing import rules as pricing_rules
-from warranty.reports import Context, Result, report
+from warranty.reports.registry import Context, Result, report
 from warranty.reports.revenue import period_bounds, ratio
 
 Z95 = 1.959963984540054

@@ -21,9 +21,9 @@ from warranty.core.errors import DomainError, ValidationFailed
 from warranty.http.downloads import respond
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
-from warranty.http.web import protect
+from warranty.http.web.pages import protect
 from warranty.http.web.staff import staff_required
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 from warranty.reports import charts
 from warranty.reports.export import FORMATS
 

@@ -26,7 +26,7 @@ from warranty.core.text import whole_number
 from warranty.customers import history as customers_history
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
-from warranty.http.web import protect, send_claim_file, settings, sign_in, sign_out, signed_in
+from warranty.http.web.pages import protect, send_claim_file, settings, sign_in, sign_out, signed_in
 from warranty.orders.models import Order
 from warranty.staff import accounts as staff_accounts
 
