@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import select
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
+from tests.payments.test_stripe_webhooks import post_event
 from tests.races import postgres_only, wait_until_blocked
 from tests.stripe_helpers import stripe_events, wait_for
 from warranty.changes import cancellation

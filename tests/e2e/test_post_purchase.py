@@ -331,8 +331,8 @@ def test_two_payments_for_the_last_unit_delivered_at_once_make_one_contract(
     them take the last unit; the other is refunded in full."""
     import pytest
 
-    from tests.e2e.test_stripe_webhooks import post_event
     from tests.factories import paid_order
+    from tests.payments.test_stripe_webhooks import post_event
     from tests.races import together
     from tests.stripe_helpers import stripe_events
 
