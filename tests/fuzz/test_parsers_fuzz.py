@@ -82,7 +82,7 @@ def test_random_offer_tokens_are_invalid_offers(token):
                "price": 1, "cur": "jpy", "rv": 1, "exp": 9e99, "v": 1})
 def test_signed_tokens_with_odd_contents_are_invalid_offers(data):
     # Signed with the real secret: an old or buggy token must still be refused cleanly.
-    token = tokens._serializer("s" * 20).dumps(data)
+    token = tokens.serializer("s" * 20).dumps(data)
     try:
         claim = tokens.verify_offer_token(token, secret="s" * 20, sku="TV", product_price=100,
                                           currency="jpy")
