@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from warranty.core.settings import demo_settings
+from devtools.settings import demo_settings
 from warranty.customers import facts
 from warranty.db.engine import Session, dispose_engines, get_engine, migrate
-from warranty.db.schema import metadata
 from warranty.http.app import create_app
 from warranty.pricing import rules
+from warranty.schema import metadata
 
 POSTGRES_URL = os.environ.get("WARRANTY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])

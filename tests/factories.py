@@ -68,7 +68,7 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
 
     from warranty.contracts import lifecycle as contracts
     from warranty.orders.models import Order, OrderLine
-    from warranty.periods import services as periods
+    from warranty.periods import booking as periods
     from warranty.pricing import rules as pricing_rules
     from warranty.pricing.models import RuleSet
 

@@ -17,18 +17,18 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import select
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
+from tests.payments.test_stripe_webhooks import post_event
 from tests.races import postgres_only, wait_until_blocked
 from tests.stripe_helpers import stripe_events, wait_for
+from warranty.changes import cancellation
 from warranty.claims import payouts
-from warranty.contracts import cancellation
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts.models import ContractEvent
 from warranty.db.engine import Session, get_engine
-from warranty.orders import post_purchase
 from warranty.orders.models import Refund
 from warranty.payments import refunds
+from warranty.post_purchase import plans as post_purchase
 
 
 def deadlocks(engine: sa.Engine) -> int:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs, urlsplit
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import STAFF_PASSWORD, add_staff
 from tests.http.web.pages import CSRF, csrf, sign_in_staff
 from tests.notify.test_store_webhooks import SECRET as STORE_SECRET
+from tests.payments.test_stripe_webhooks import post_event
 from warranty.auth import links as magic_links
 from warranty.http.app import create_app
 from warranty.worker import run_once

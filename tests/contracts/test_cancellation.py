@@ -9,7 +9,7 @@ import stripe
 from sqlmodel import select
 
 from tests.factories import stripe_paid_order
-from warranty.contracts import cancellation
+from warranty.changes import cancellation
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.contracts.refunds import refund_key
 from warranty.core.dates import store_today, utcnow

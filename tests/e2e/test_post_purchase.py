@@ -86,7 +86,7 @@ def test_post_purchase_window_closes_after_60_days(stripe_live, stripe_app, data
 def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db, store_key):
     import requests
 
-    from warranty.orders import post_purchase
+    from warranty.post_purchase import plans as post_purchase
     client = stripe_app.test_client()
     load_rules(db)
     add_product(db)
@@ -331,8 +331,8 @@ def test_two_payments_for_the_last_unit_delivered_at_once_make_one_contract(
     them take the last unit; the other is refunded in full."""
     import pytest
 
-    from tests.e2e.test_stripe_webhooks import post_event
     from tests.factories import paid_order
+    from tests.payments.test_stripe_webhooks import post_event
     from tests.races import together
     from tests.stripe_helpers import stripe_events
 

@@ -13,16 +13,16 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import func, select
 
+from devtools.settings import demo_settings
 from tests.conftest import API_TOKEN, PUBLIC_KEY, SECRET
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import add_product, load_rules, paid_order
 from tests.faults.conftest import gunicorn, terminate_backends, worker_process
 from tests.notify.test_store_webhooks import SECRET as STORE_SECRET
+from tests.payments.test_stripe_webhooks import post_event
 from tests.stripe_helpers import WEBHOOK_SECRET, order_state, pay_hosted, wait_for
 from warranty.contracts import notices as notifications
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import utcnow
-from warranty.core.settings import demo_settings
 from warranty.db.engine import Session, get_engine, migrate
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.notify.webhooks import run_webhooks

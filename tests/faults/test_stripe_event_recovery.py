@@ -16,8 +16,8 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import func, select
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.faults.conftest import GatedStripe, gunicorn, wait_up, worker_pids
+from tests.payments.test_stripe_webhooks import post_event
 from tests.stripe_helpers import order_state, wait_for
 from warranty.core.dates import utcnow
 from warranty.db import outbox as jobs

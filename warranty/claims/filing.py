@@ -14,13 +14,14 @@ from warranty.claims.rules import ClaimInputInvalid, evaluate, input_problems
 from warranty.claims.transitions import ClaimTransitionRefused, lock, transition, webhook_payload
 from warranty.claims.workflow import fulfil
 from warranty.contracts import lifecycle as contracts
+from warranty.contracts import queries
 from warranty.contracts.models import Contract
 from warranty.core import i18n
-from warranty.core.coverage import coverage_year
 from warranty.core.dates import store_today
 from warranty.core.errors import Conflict, NotFound
 from warranty.core.settings import Settings
 from warranty.core.text import normalize_email
+from warranty.coverage.dates import coverage_year
 from warranty.notify.webhooks import queue_event
 
 
@@ -90,7 +91,7 @@ def _apply_rules(*, session: Session, settings: Settings, claim: Claim, contract
     A claim that finds the cap of its coverage year used up fulfils the plan: caps never
     rise from one year to the next, so nothing can be paid for this year or any later one.
     """
-    refund = contracts.refund_of(session, contract) if contract.status == "cancelled" else None
+    refund = queries.refund_of(session, contract) if contract.status == "cancelled" else None
     cap_left = max(liability_cap(contract, claim.coverage_year)
                    - claims_paid_total(session, contract), 0)
     outcome = evaluate(contract, incident_date=claim.incident_date,

@@ -11,7 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from warranty.auth.links import MAX_AGE_SECONDS, plans_link
-from warranty.contracts import lifecycle as contracts_mod
+from warranty.contracts import payloads
 from warranty.contracts.models import Contract
 from warranty.core.dates import utcnow
 from warranty.core.money import format_amount
@@ -99,7 +99,7 @@ def _link_paragraph(settings: Settings, email: str, lang: str | None = None) -> 
 def _event(session: Session, type: str, contract: Contract, order: Order, **extra) -> None:
     """Queue one contract event for the store."""
     queue_event(session=session, type=type,
-                data={"contract": contracts_mod.public_dict(contract, order), **extra})
+                data={"contract": payloads.public_dict(contract, order), **extra})
 
 
 def notify_contracts_created(*, session: Session, settings: Settings, order: Order,
@@ -141,7 +141,7 @@ def notify_cancelled(*, session: Session, settings: Settings, contract: Contract
     queue_mail(session=session, to=contract.customer_email, kind="cancellation",
                subject=f"Plan cancelled, refund {amount} / 保証プラン解約のお知らせ", body=body)
     _event(session, "contract.cancelled", contract, order,
-           refund=contracts_mod.refund_dict(refund, contract))
+           refund=payloads.refund_dict(refund, contract))
 
 
 def notify_transferred(*, session: Session, settings: Settings, contract: Contract,
@@ -164,7 +164,7 @@ def notify_refund_succeeded(*, session: Session, contract: Contract, order: Orde
                             refund: Refund) -> None:
     """Queue ``refund.succeeded`` for the store."""
     queue_event(session=session, type="refund.succeeded",
-                data={"refund": contracts_mod.refund_dict(refund, contract),
+                data={"refund": payloads.refund_dict(refund, contract),
                       "order": order.public_id, "store_order_ref": order.store_order_ref})
 
 
@@ -172,7 +172,7 @@ def notify_refund_failed(*, session: Session, contract: Contract, order: Order,
                          refund: Refund) -> None:
     """Queue ``refund.failed`` for the store: Stripe could not give the money back."""
     queue_event(session=session, type="refund.failed",
-                data={"refund": contracts_mod.refund_dict(refund, contract),
+                data={"refund": payloads.refund_dict(refund, contract),
                       "order": order.public_id, "store_order_ref": order.store_order_ref})
 
 

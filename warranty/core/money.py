@@ -152,14 +152,3 @@ def format_amount(amount: int, currency: str) -> str:
     body = f"{abs(major):,.{exp}f}"
     symbol = SYMBOLS.get(code)
     return f"{sign}{symbol}{body}" if symbol else f"{sign}{code.upper()} {body}"
-
-
-def pro_rata_sql(amount, numerator, denominator):
-    """SQL for :func:`pro_rata`: ``amount × numerator // denominator`` on 64-bit integers.
-
-    Both backends divide non-negative integers by truncation, which is the floor here; the
-    cast keeps ``price × days`` from overflowing PostgreSQL's 32-bit ``integer``.
-    """
-    import sqlalchemy as sa
-
-    return sa.cast(amount, sa.BigInteger) * numerator // denominator

@@ -300,19 +300,6 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-def demo_settings(**overrides) -> Settings:
-    """Settings for the demo and tests: fixed, non-secret keys."""
-    values = {
-        "env": "demo",
-        "secret_key": "demo-secret",
-        "api_token": "demo-token",
-        "stripe_api_key": "sk_test_demo",
-        "stripe_webhook_secret": "whsec_demo",
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
 def describe_problems(exc: Exception) -> str:
     """What is wrong with the settings, one line per problem naming the variable, never its
     value (pydantic's own text repeats the input, secrets included). Every entry point

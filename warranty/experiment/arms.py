@@ -1,4 +1,5 @@
-"""The holdout experiment: which arm a visitor is in, and the offer events the embed sends.
+"""The holdout experiment's arms: which arm a visitor is in, its signed visitor ids, and the
+visitors refused (the offer events the embed sends are warranty.experiment.events).
 
 A visitor's arm is a pure function of (experiment salt, visitor id, holdout share), so the
 server decides it, every process agrees, and reports can recompute it from the stored ids:

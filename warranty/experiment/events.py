@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.core.errors import NotFound
-from warranty.db import pending
+from warranty.db import touched_customers
 from warranty.experiment.arms import assign_arm
 from warranty.experiment.models import VisitorEvent
 from warranty.pricing import rules as pricing_rules
@@ -78,5 +78,5 @@ def record_events(*, session: Session, visitor_id: str, events: list[EventIn], s
     # Core insert with a list: SQLAlchemy sends one INSERT ... VALUES (...), (...) statement.
     session.execute(sa.insert(VisitorEvent.__table__), rows)
     # The arm of customers whose orders carry this visitor id may change (at commit).
-    pending.touch(session, visitors=[visitor_id])
+    touched_customers.touch(session, visitors=[visitor_id])
     return arm

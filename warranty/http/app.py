@@ -44,8 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         checkout,
         claims,
         contracts,
-        core,
         experiment,
+        health,
         offers,
         orders_import,
         periods,
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     request_limits.install(app)  # body limits per endpoint (warranty/http/request_limits.py)
     errors_http.register(app)
     metrics.install(app)
-    for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
+    for module in (health, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
                    experiment, plans_add, customer, staff, embed, reports, periods,
                    orders_import, staff_reports, attention, docs):
         app.register_blueprint(module.bp)

@@ -278,8 +278,9 @@ def _price_plan_line(*, session: Session, where: str, line: PlanLineIn,
             manufacturer_months=_months(product_line, catalog_product))
         return plan, category, claim
     except InvalidOffer as exc:
-        raise CartError(f"{where}: {exc.message}", code=exc.code, status=exc.status,
-                        details=[{"at": f"{where}.offer_token", "message": exc.message}]) from None
+        kind = OfferStale if isinstance(exc, OfferStale) else CartError  # 409 asks again
+        raise kind(f"{where}: {exc.message}", code=exc.code,
+                   details=[{"at": f"{where}.offer_token", "message": exc.message}]) from None
 
 
 def save_pending(*, session: Session, priced: PricedCart) -> Order:

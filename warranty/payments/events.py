@@ -25,19 +25,25 @@ from warranty.attention import services as attention
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts.notices import notify_contracts_created
 from warranty.core.dates import store_today, utcnow
-from warranty.core.errors import DomainError, PaymentProviderError
+from warranty.core.errors import (
+    DomainError,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+    Unavailable,
+)
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope
-from warranty.orders import events, post_purchase
+from warranty.orders import events
 from warranty.orders.events import ORDER_TRANSITIONS
 from warranty.orders.models import Order, OrderLine
 from warranty.payments import client as payments
 from warranty.payments import refund_events as refund_sync
 from warranty.payments import refunds
 from warranty.payments.models import StripeEvent
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
+from warranty.post_purchase import plans as post_purchase
 
 log = logging.getLogger(__name__)
 SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded",
@@ -64,7 +70,6 @@ class InvalidSignature(DomainError):
     """An unsigned, forged or stale webhook delivery."""
 
     code = "invalid_signature"
-    status = 400
 
 
 def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
@@ -72,8 +77,7 @@ def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
     if not signature:
         raise InvalidSignature("missing Stripe-Signature header")
     if not secret:
-        raise InvalidSignature("no webhook secret is configured", code="webhook_not_configured",
-                               status=503)
+        raise Unavailable("no webhook secret is configured", code="webhook_not_configured")
     try:
         event = stripe.Webhook.construct_event(payload, signature, secret,
                                                tolerance=SIGNATURE_TOLERANCE_SECONDS)
@@ -158,8 +162,8 @@ def fetch(event_type: str, obj_id: str | None) -> Fetched | None:
             raise StripeRefused(f"Stripe cannot give {obj_id}: {payments.describe(exc)}",
                                 stripe_code=getattr(exc, "code", None),
                                 http_status=getattr(exc, "http_status", None)) from None
-        raise PaymentProviderError(f"could not fetch {obj_id} from Stripe: {exc}",
-                                   code="stripe_unavailable", status=503) from None
+        raise PaymentProviderUnavailable(f"could not fetch {obj_id} from Stripe: {exc}") \
+            from None
 
 
 def _id_of(value) -> str | None:

@@ -49,7 +49,7 @@ from warranty.db.engine import session_scope
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import client as payments
 from warranty.payments.client import stripe_client
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 log = logging.getLogger(__name__)
 

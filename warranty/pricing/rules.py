@@ -1,4 +1,5 @@
-"""Pricing rule sets: their document format, validation, versions and plan prices.
+"""Pricing rule sets: their document format, validation and versions (plan prices from them
+are warranty.pricing.prices).
 
 A rule document (YAML or JSON; see README "Pricing rules"):
 

@@ -21,10 +21,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from warranty.core.money import format_amount
-from warranty.customers.facts import PURCHASE_STATUSES
-from warranty.orders.models import Order, Refund
+from warranty.orders.models import PURCHASE_STATUSES, Order, Refund
 from warranty.payments.listings import stripe_side
-from warranty.reports import Context, Result, report
+from warranty.reports.registry import Context, Result, report
 from warranty.reports.revenue import period_bounds
 
 COLUMNS = ["order", "stripe_payment_intent_id", "charged_stripe", "charged_ledger",

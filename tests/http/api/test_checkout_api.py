@@ -34,7 +34,7 @@ def base_cart(token):
 
 def _expired_token(stripe_app, token):
     from warranty.offers import tokens
-    claim_src = tokens._serializer(stripe_app.config["SETTINGS"].secret_key)
+    claim_src = tokens.serializer(stripe_app.config["SETTINGS"].secret_key)
     payload = claim_src.loads(token)
     payload["exp"] = int(time.time()) - 1
     return claim_src.dumps(payload)

@@ -9,8 +9,9 @@ from warranty.http.api.offers import NoOfferReason, Offer
 from warranty.http.api.spec import endpoint
 from warranty.http.checkout import hosted, start_payment
 from warranty.http.session import get_session
-from warranty.orders import cart, post_purchase
+from warranty.orders import cart
 from warranty.payments import checkout as payments_checkout
+from warranty.post_purchase import plans as post_purchase
 
 bp = Blueprint("checkout", __name__, url_prefix="/api/v1")
 

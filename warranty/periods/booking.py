@@ -1,4 +1,5 @@
-"""Closed months: finance closes a month, and nothing is booked in it afterwards.
+"""Booking dates and the books' lock: nothing is booked in a closed month (closing one is
+warranty.closing.months).
 
 Every money fact carries the date the books show it on, ``booked_on``, fixed when its row
 is written and never changed:

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import select
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
 from tests.http.test_metrics import samples
+from tests.payments.test_stripe_webhooks import post_event
 from tests.stripe_helpers import order_state
 from warranty.attention.models import AttentionItem
 from warranty.core.dates import utcnow
