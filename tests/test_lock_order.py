@@ -29,6 +29,7 @@ from warranty.db.engine import Session, get_engine
 from warranty.orders import post_purchase
 from warranty.orders.models import Refund
 from warranty.payments import refunds
+from warranty.payments.client import make_client
 
 
 def deadlocks(engine: sa.Engine) -> int:
@@ -219,7 +220,8 @@ def test_every_path_on_one_order_at_once_never_deadlocks(
             lambda: post_event(base, event),
             lambda: post(f"{base}/api/v1/periods/{month}/close", headers=finance, json={}),
             lambda: worker.run_expiry(settings=stripe_settings),
-            lambda: refunds.run_refunds(settings=stripe_settings))
+            lambda: refunds.run_refunds(settings=stripe_settings,
+                                        stripe_client=make_client(stripe_settings)))
 
     for round_no in range(3):
         for answer in one_round(round_no):

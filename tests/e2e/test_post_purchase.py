@@ -12,6 +12,7 @@ from warranty.contracts.models import Contract
 from warranty.core.dates import add_months, store_today
 from warranty.db.engine import Session, get_engine
 from warranty.orders.models import Refund
+from warranty.payments.client import make_client
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
 
@@ -261,7 +262,8 @@ def _check_one_contract_one_refund(database_url, plan_orders, stripe_settings, d
     # Finance: one plan sold; the refund of a plan never made is money back, not a plan refund.
     day = store_today(stripe_settings.timezone)
     db.commit()
-    ctx = Context(session=db, settings=stripe_settings, period=parse_period(day, day))
+    ctx = Context(session=db, settings=stripe_settings,
+                  stripe_client=make_client(stripe_settings), period=parse_period(day, day))
     total = run_report("finance", ctx).extra["total"]
     assert (total["plans_sold"], total["gross_sales"], total["refunds"]) == (
         1, contract.price, 0)

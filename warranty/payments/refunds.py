@@ -48,7 +48,6 @@ from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import client as payments
-from warranty.payments.client import stripe_client
 from warranty.periods import services as periods
 
 log = logging.getLogger(__name__)
@@ -177,7 +176,7 @@ def _record_error(session, *, settings: Settings, refund_id: int, error: str) ->
         session.add(refund)
 
 
-def _attempt(settings: Settings, refund_id: int) -> None:
+def _attempt(settings: Settings, client: stripe.StripeClient, refund_id: int) -> None:
     """One claimed attempt at a pending refund; records the outcome."""
     # Reading and recording wait out a short database restart; not long, since the first
     # attempt runs inside the staff member's request. A refund recorded later is still
@@ -186,7 +185,6 @@ def _attempt(settings: Settings, refund_id: int) -> None:
     key, amount, payment_intent, label, stripe_id = jobs.in_transaction(
         settings, partial(_read, refund_id=refund_id), patience=patience)
     error, permanent, stripe_refund = None, False, None
-    client = stripe_client(settings)
     try:
         if stripe_id is not None:  # Stripe has it (pending): only read what it says now
             stripe_refund = client.v1.refunds.retrieve(stripe_id)
@@ -270,7 +268,8 @@ def refund_excess_plan(*, session: Session, settings: Settings, order: Order,
     return refund
 
 
-def execute_refund(*, settings: Settings, refund_id: int, wait_seconds: float = 0.0) -> bool:
+def execute_refund(*, settings: Settings, stripe_client: stripe.StripeClient, refund_id: int,
+                   wait_seconds: float = 0.0) -> bool:
     """Try a just-committed refund now; False if a worker holds it or it is not due.
 
     ``wait_seconds``: while the row is due but locked by a short transaction (the claim
@@ -282,7 +281,7 @@ def execute_refund(*, settings: Settings, refund_id: int, wait_seconds: float = 
         if time.monotonic() >= deadline or not _due(settings, refund_id):
             return False
         time.sleep(0.1)
-    _attempt(settings, refund_id)
+    _attempt(settings, stripe_client, refund_id)
     return True
 
 
@@ -294,7 +293,8 @@ def _due(settings: Settings, refund_id: int) -> bool:
             refund.next_attempt_at is None or refund.next_attempt_at <= utcnow())
 
 
-def run_refunds(*, settings: Settings, limit: int = 20) -> int:
+def run_refunds(*, settings: Settings, stripe_client: stripe.StripeClient,
+                limit: int = 20) -> int:
     """Retry up to ``limit`` due pending refunds, each claimed (leased) right before its
     attempt; returns how many were tried.
 
@@ -307,7 +307,7 @@ def run_refunds(*, settings: Settings, limit: int = 20) -> int:
                              limit=limit):
         tried += 1
         try:
-            _attempt(settings, row.id)
+            _attempt(settings, stripe_client, row.id)
         except jobs.DATABASE_UNAVAILABLE:
             raise  # not this refund's fault: the pass ends, the lease brings it back
         except Exception as exc:  # one refund's surprise is its own

@@ -6,10 +6,10 @@ import copy
 import time
 
 import pytest
-import stripe
 from sqlmodel import select
 
 from tests.factories import add_product, load_rules
+from warranty.http.app import create_app
 from warranty.orders.models import Order
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cart"}
@@ -100,15 +100,11 @@ def test_bad_carts_are_refused_naming_the_line(stripe_app, db, store_key, token,
     assert db.exec(select(Order)).all() == []  # nothing stored, nothing sent to Stripe
 
 
-def test_stripe_refusing_keeps_the_order_as_failed(stripe_app, db, store_key, token):
-    saved = stripe.api_base
-    stripe.api_base = "http://127.0.0.1:9"
-    try:
-        res = stripe_app.test_client().post("/api/v1/checkout/payment-intents",
-                                            json={k: v for k, v in base_cart(token).items()
-                                                  if k not in URLS}, headers=store_key)
-    finally:
-        stripe.api_base = saved
+def test_stripe_refusing_keeps_the_order_as_failed(stripe_settings, db, store_key, token):
+    down = create_app(stripe_settings.model_copy(update={"stripe_api_base": "http://127.0.0.1:9"}))
+    res = down.test_client().post("/api/v1/checkout/payment-intents",
+                                  json={k: v for k, v in base_cart(token).items()
+                                        if k not in URLS}, headers=store_key)
     assert res.status_code == 502 and res.json["error"]["code"] == "payment_provider_error"
     (order,) = db.exec(select(Order)).all()
     assert order.status == "failed" and order.total_amount == 126000

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from warranty.http.api.offers import NoOfferReason, Offer
 from warranty.http.api.spec import endpoint
 from warranty.http.checkout import hosted, start_payment
+from warranty.http.clients import stripe_client
 from warranty.http.session import get_session
 from warranty.orders import cart, post_purchase
 from warranty.payments import checkout as payments_checkout
@@ -87,7 +88,7 @@ def create_payment_intent(body: cart.CartIn):
     priced = cart.price_cart(session=session, cart=body, settings=settings,
                                  channel="payment_intent")
     order, intent = start_payment(priced, lambda order: payments_checkout.start_payment_intent(
-        order=order))
+        stripe_client=stripe_client(), order=order))
     return PaymentIntentOut(order_id=order.public_id, status=order.status,
                             currency=order.currency, total=order.total_amount,
                             payment_intent_id=intent.id, client_secret=intent.client_secret)

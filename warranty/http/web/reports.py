@@ -17,6 +17,7 @@ from warranty.auth import roles
 from warranty.core import money
 from warranty.core.dates import store_today
 from warranty.core.errors import DomainError
+from warranty.http.clients import stripe_client
 from warranty.http.downloads import respond
 from warranty.http.session import get_session
 from warranty.http.web import protect
@@ -58,7 +59,8 @@ def dashboard():
     except DomainError as exc:
         error, period = exc.message, reports.parse_period(
             store_today(settings.timezone) - timedelta(days=30), store_today(settings.timezone))
-    ctx = reports.Context(session=session, settings=settings, period=period)
+    ctx = reports.Context(session=session, settings=settings, period=period,
+                          stripe_client=stripe_client())
     finance = reports.run_report("finance", ctx)
     retention = reports.run_report("retention", ctx)
     conversion = reports.run_report("conversion", ctx)
@@ -132,6 +134,7 @@ def export(name: str):
         raise DomainError(f"format must be one of {sorted(FORMATS)}", code="invalid_format",
                           status=422)
     ctx = reports.Context(session=get_session(), settings=current_app.config["SETTINGS"],
+                          stripe_client=stripe_client(),
                           period=reports.parse_period(request.args.get("from"),
                                                       request.args.get("to")))
     return respond(reports.run_report(name, ctx), fmt)
