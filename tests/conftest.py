@@ -152,7 +152,9 @@ def store_key():
 
 @pytest.fixture(scope="session")
 def stripe_standin():
-    """The local Stripe stand-in on a free port, with the SDK pointed at it."""
+    """The local Stripe stand-in on a free port. The SDK's module globals point at it for the
+    tests' own calls (playing the shopper and the dashboard); the service never reads them:
+    each app, worker and command has its own client (warranty.payments.client)."""
     import stripe
 
     from devtools.stripe_standin import StripeStandin
@@ -304,17 +306,9 @@ def smtp_sink():
 
 @pytest.fixture
 def mail_settings(stripe_settings, smtp_sink):
-    """Stand-in Stripe settings that also send mail to the SMTP sink.
-
-    Also points the SDK's global config at the stand-in: any create_app() with other
-    settings since the session began re-pointed it.
-    """
-    from warranty.payments.client import configure_stripe
-
+    """Stand-in Stripe settings that also send mail to the SMTP sink."""
     smtp_sink.clear()
-    settings = stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})
-    configure_stripe(settings)
-    return settings
+    return stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from warranty.db.engine import Session, get_engine, migrate
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.notify.webhooks import run_webhooks
 from warranty.orders.models import Order, OrderLine
-from warranty.payments.client import configure_stripe, make_client
+from warranty.payments.client import make_client
 from warranty.payments.models import StripeEvent
 from warranty.worker import run_once
 
@@ -100,7 +100,6 @@ def restart_settings(private_postgres, stripe_standin, smtp_sink, receiver, tmp_
         stripe_webhook_secret=WEBHOOK_SECRET, smtp_port=smtp_sink.port,
         store_webhook_url=receiver[0], store_webhook_secret=STORE_SECRET,
         retry_base_seconds=1.0, worker_interval_seconds=0.2, rate_limits_enabled=False)
-    configure_stripe(settings)
     yield settings
     stripe_standin.reset()
     get_engine(url).dispose()
