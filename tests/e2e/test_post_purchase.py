@@ -84,7 +84,8 @@ def test_post_purchase_window_closes_after_60_days(stripe_live, stripe_app, data
     assert order_state(database_url, order.public_id)[0].status == "paid"
 
 
-def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db, store_key):
+def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db, store_key,
+                                      staff_headers):
     import requests
 
     from warranty.orders import post_purchase
@@ -92,8 +93,11 @@ def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db,
     load_rules(db)
     add_product(db)
     order = buy_tvs_without_plans(client, store_key, database_url, quantity=1)
-    links = client.get(f"/api/v1/orders/{order.public_id}/post-purchase-links",
-                       headers=store_key).json["links"]
+    path = f"/api/v1/orders/{order.public_id}/post-purchase-links"
+    # Each link acts for the customer: the storefront's public key is not enough.
+    refused = client.get(path, headers=store_key)
+    assert refused.status_code == 401 and refused.json["error"]["code"]
+    links = client.get(path, headers=staff_headers).json["links"]
     assert [entry["line_no"] for entry in links] == [1]
     link = links[0]["url"]
     assert link == post_purchase.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
@@ -147,7 +151,8 @@ def _offers(client, store_key, order):
 
 
 def test_an_unpaid_post_purchase_checkout_hides_no_offers(stripe_live, stripe_app,
-                                                          database_url, db, store_key):
+                                                          database_url, db, store_key,
+                                                          staff_headers):
     import requests
 
     client = stripe_app.test_client()
@@ -160,7 +165,7 @@ def test_an_unpaid_post_purchase_checkout_hides_no_offers(stripe_live, stripe_ap
     assert (line["covered_quantity"], line["reason"]) == (0, None)
     assert [o["plan_code"] for o in line["offers"]] == ["standard-36", "accident-36"]
     links = client.get(f"/api/v1/orders/{order.public_id}/post-purchase-links",
-                       headers=store_key).json["links"]
+                       headers=staff_headers).json["links"]
     page = requests.get(stripe_live + links[0]["url"].split("127.0.0.1:5000")[1], timeout=10)
     assert page.status_code == 200 and "accident-36" in page.text
     _start(client, store_key, order, line["offers"][1])  # the shopper tries again: allowed

@@ -102,6 +102,15 @@ def _event(session: Session, type: str, contract: Contract, order: Order, **extr
                 data={"contract": contracts_mod.public_dict(contract, order), **extra})
 
 
+def notify_fulfilled(*, session: Session, contract: Contract, reason: str,
+                     claim: str, coverage_year: int) -> None:
+    """Queue ``contract.fulfilled``: the plan has given what it covers (a replacement, or the
+    coverage year's liability cap used up) and takes no more claims."""
+    order = session.get(Order, contract.order_id)
+    _event(session, "contract.fulfilled", contract, order, reason=reason, claim=claim,
+           coverage_year=coverage_year)
+
+
 def notify_contracts_created(*, session: Session, settings: Settings, order: Order,
                              contracts: list[Contract]) -> None:
     """Queue the purchase mail and one ``contract.created`` event per new contract.

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlmodel import Session
@@ -41,6 +42,35 @@ def _http_url(value: str) -> str:
 
 
 RedirectUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of an http(s) URL, as WARRANTY_ALLOWED_ORIGINS spells origins."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def check_return_urls(settings: Settings, **urls: str) -> None:
+    """Refuse a success or cancel URL outside the store's origins (WARRANTY_ALLOWED_ORIGINS)
+    and the service's own (WARRANTY_BASE_URL): Stripe's page sends the shopper there, so any
+    other address would make the service an open redirect."""
+    allowed = {origin for origin in settings.allowed_origins.split(",") if origin}
+    allowed.add(_origin(settings.base_url))
+    for name, url in urls.items():
+        if _origin(url) not in allowed:
+            raise ValidationFailed(
+                f"{name} must be on one of the store's allowed origins "
+                f"(WARRANTY_ALLOWED_ORIGINS) or the service's own address",
+                code="return_url_not_allowed", status=400,
+                details=[{"at": name, "message": "origin not allowed"}])
 
 
 class CartError(ValidationFailed):

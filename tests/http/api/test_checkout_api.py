@@ -149,3 +149,23 @@ def test_only_signed_visitor_ids_attribute_an_order(stripe_app, db, store_key, t
     assert (refused["events"], refused["checkouts"]) == (0, 2)
     assert {(r["source"], r["reason"], r["count"]) for r in refused["by_day"]} == {
         ("checkout", "unsigned", 1), ("checkout", "foreign", 1)}
+
+
+@pytest.mark.parametrize("field", ["success_url", "cancel_url"])
+@pytest.mark.parametrize("url", ["https://evil.example/phish", "https://shop.example.evil.test/",
+                                 "http://shop.example/ok", "https://shop.example:8443/ok"])
+def test_return_urls_off_the_stores_origins_are_refused(client, db, store_key, token, field,
+                                                        url):
+    res = client.post("/api/v1/checkout/sessions", headers=store_key,
+                      json={**base_cart(token), field: url})
+    assert res.status_code == 400, res.json
+    assert res.json["error"]["code"] == "return_url_not_allowed"
+    assert field in res.json["error"]["message"]
+    assert db.exec(select(Order)).all() == []  # nothing stored, nothing sent to Stripe
+
+
+def test_return_urls_on_the_services_own_address_are_allowed(stripe_app, store_key, token):
+    own = stripe_app.config["SETTINGS"].base_url
+    res = stripe_app.test_client().post("/api/v1/checkout/sessions", headers=store_key, json={
+        **base_cart(token), "success_url": f"{own}/thanks", "cancel_url": f"{own}/cart"})
+    assert res.status_code == 201, res.json

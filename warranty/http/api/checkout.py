@@ -60,6 +60,8 @@ class PostPurchaseOffers(BaseModel):
 
 def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
     """The API answer for a started Checkout Session."""
+    cart.check_return_urls(current_app.config["SETTINGS"], success_url=success_url,
+                           cancel_url=cancel_url)
     order, stripe_session = hosted(priced, success_url, cancel_url)
     return CheckoutSessionOut(order_id=order.public_id, status=order.status,
                               currency=order.currency, total=order.total_amount,
@@ -69,7 +71,7 @@ def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
 
 @endpoint(bp, "/checkout/sessions", method="POST", auth="public", status=201,
           summary="Price a cart and start a Stripe Checkout Session (hosted page)",
-          body=cart.HostedCartIn, response=CheckoutSessionOut, errors=(502,))
+          body=cart.HostedCartIn, response=CheckoutSessionOut, errors=(400, 502))
 def create_session(body: cart.HostedCartIn):
     """Store the order as pending, then create the hosted payment page."""
     settings = current_app.config["SETTINGS"]
@@ -114,7 +116,8 @@ def post_purchase_offers(order_id: str):
 
 @endpoint(bp, "/checkout/post-purchase", method="POST", auth="public", status=201,
           summary="Buy a plan for a line of a paid order (hosted page)",
-          body=post_purchase.PostPurchaseIn, response=CheckoutSessionOut, errors=(404, 409, 502))
+          body=post_purchase.PostPurchaseIn, response=CheckoutSessionOut,
+          errors=(400, 404, 409, 502))
 def create_post_purchase(body: post_purchase.PostPurchaseIn):
     """A plan-only order for an earlier purchase; 30-day waiting period before claims."""
     settings = current_app.config["SETTINGS"]
@@ -137,7 +140,7 @@ class PostPurchaseLinks(BaseModel):
     links: list[PostPurchaseLink]
 
 
-@endpoint(bp, "/orders/<order_id>/post-purchase-links", auth="public",
+@endpoint(bp, "/orders/<order_id>/post-purchase-links", auth="read",
           summary="Signed post-purchase links for a paid order's product lines",
           response=PostPurchaseLinks, errors=(404, 409))
 def post_purchase_links(order_id: str):
