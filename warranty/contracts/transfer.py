@@ -9,12 +9,14 @@ from warranty.contracts import notices as notifications
 from warranty.contracts.models import Contract
 from warranty.core.errors import Conflict
 from warranty.core.settings import Settings
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order
 
 
 def transfer_contract(*, session: Session, settings: Settings, contract_id: str, new_email: str,
                       actor: str, reason: str) -> Contract:
     """Give an active plan to a new owner, audited and announced (caller commits)."""
+    write_transaction(session)
     contract = contracts.get_contract(session, contract_id, lock=True)
     email = new_email.strip()
     previous = contract.customer_email

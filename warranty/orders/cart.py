@@ -26,6 +26,7 @@ from warranty.core.errors import (
 )
 from warranty.core.settings import Settings
 from warranty.core.text import EmailAddress, SingleLine
+from warranty.db.engine import write_transaction
 from warranty.experiment import arms
 from warranty.offers import services, tokens
 from warranty.orders.models import Order, OrderLine
@@ -309,6 +310,7 @@ def _price_plan_line(*, session: Session, where: str, line: PlanLineIn,
 
 def save_pending(*, session: Session, priced: PricedCart) -> Order:
     """Store the order and its lines as pending (the caller commits before calling Stripe)."""
+    write_transaction(session)
     if priced.refused_visitor_id is not None:
         day, reason = priced.refused_visitor_id
         arms.count_refused(session=session, day=day, source="checkout", reason=reason)

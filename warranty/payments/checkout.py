@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from warranty.core.dates import utcnow
 from warranty.core.errors import PaymentProviderError
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, OrderLine
 
 # A post-purchase Checkout Session closes after Stripe's minimum, 30 minutes (plus a minute,
@@ -62,6 +63,7 @@ def start_payment_intent(*, stripe_client: stripe.StripeClient, order: Order):
 
 def mark_failed_to_start(*, session: Session, order: Order) -> None:
     """Stripe refused to start: the pending order stays on record as failed."""
+    write_transaction(session)
     order.status = "failed"
     order.updated_at = utcnow()
     session.add(order)

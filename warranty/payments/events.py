@@ -29,7 +29,7 @@ from warranty.core.errors import DomainError, PaymentProviderError
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
-from warranty.db.engine import session_scope
+from warranty.db.engine import session_scope, write_transaction
 from warranty.orders import events, post_purchase
 from warranty.orders.events import ORDER_TRANSITIONS
 from warranty.orders.models import Order, OrderLine
@@ -95,6 +95,7 @@ def record(*, session: Session, event: stripe.Event) -> None:
     app dies before applying it, the worker takes it when the lease runs out. A repeated
     delivery of an unprocessed event counts as another try and renews the lease.
     """
+    write_transaction(session)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = StripeEvent.__table__
@@ -221,6 +222,7 @@ def _move(order: Order, to_status: str) -> bool:
 def apply(*, session: Session, settings: Settings, event_id: str,
           fetched: Fetched | None) -> str:
     """Act on a stored event once; returns what happened ("paid", "duplicate", ...)."""
+    write_transaction(session)
     row = _lock_event(session, event_id)
     if row is None:
         return "unknown_event"

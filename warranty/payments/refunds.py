@@ -45,7 +45,7 @@ from warranty.core.dates import store_today, utcnow
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
-from warranty.db.engine import session_scope
+from warranty.db.engine import session_scope, write_transaction
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import client as payments
 from warranty.periods import services as periods
@@ -110,6 +110,7 @@ def _read(session: Session, *, refund_id: int) -> tuple[str, int, str | None, di
 def lock(session: Session, refund_id: int) -> Refund:
     """The refund, re-read under its row lock, after its contract's if it has one (the one
     lock order: contract, then its refund; see docs/concurrency.md)."""
+    write_transaction(session)
     contract_id = session.exec(select(Refund.contract_id).where(Refund.id == refund_id)).one()
     if contract_id is not None:
         contracts.lock(session, contract_id)

@@ -41,6 +41,7 @@ from sqlmodel import Session, select
 
 from warranty.core import money
 from warranty.core.errors import Conflict, InvalidRules, NotFound
+from warranty.db.engine import write_transaction
 from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.pricing.models import RuleSet
 
@@ -278,6 +279,7 @@ def save_rule_set(*, session: Session, document: RuleDocument, store_currency: s
     is the version the uploader edited: if another upload committed since, this one is
     refused (409) instead of silently replacing it.
     """
+    write_transaction(session)
     if document.currency != store_currency:
         raise InvalidRules(f"rule set is in {document.currency.upper()} but the store "
                            f"currency is {store_currency.upper()}", code="currency_mismatch")
