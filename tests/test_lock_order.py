@@ -88,7 +88,7 @@ def test_a_refund_event_and_the_refunds_own_answer_never_deadlock(
     with Session(pg) as holder:  # a staff request holding the plan for a moment
         contracts.lock(holder, contract.id)
         attempt = threading.Thread(target=lambda: answers.setdefault(
-            "attempt", refunds._attempt(stripe_settings, refund.id)))
+            "attempt", refunds._attempt(stripe_settings, make_client(stripe_settings), refund.id)))
         attempt.start()
         wait_until_blocked(pg)  # the attempt waits for the plan to record Stripe's answer
         delivery = threading.Thread(target=lambda: answers.setdefault(

@@ -99,7 +99,8 @@ def restart_settings(private_postgres, stripe_standin, smtp_sink, receiver, tmp_
         stripe_api_base=stripe_standin.url, stripe_api_key="sk_test_standin",
         stripe_webhook_secret=WEBHOOK_SECRET, smtp_port=smtp_sink.port,
         store_webhook_url=receiver[0], store_webhook_secret=STORE_SECRET,
-        retry_base_seconds=1.0, worker_interval_seconds=0.2, rate_limits_enabled=False)
+        retry_base_seconds=1.0, worker_interval_seconds=0.2, rate_limits_enabled=False,
+        allowed_origins="https://shop.example")
     yield settings
     stripe_standin.reset()
     get_engine(url).dispose()
