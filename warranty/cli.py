@@ -189,24 +189,24 @@ def revoke_customer_sessions(email: str) -> None:
               help="rows per job per pass")
 def worker(once: bool, limit: int) -> None:
     """Send mail, deliver store webhooks, retry refunds, expire ended plans."""
-    import logging
     import signal
     import threading
 
-    from warranty.payments import client as payments
+    from warranty.core.logs import configure_logging
+    from warranty.payments.client import make_client
     from warranty.worker import run_forever, run_once
 
     settings = settings_from_env()
-    payments.configure_stripe(settings)
+    stripe_client = make_client(settings)
     if once:
-        echo_json(run_once(settings=settings, limit=limit))
+        echo_json(run_once(settings=settings, stripe_client=stripe_client, limit=limit))
         return
-    logging.basicConfig(level=logging.INFO)
+    configure_logging()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     click.echo(f"worker running on {settings.database_url}; Ctrl-C to stop")
-    run_forever(settings=settings, stop=stop, limit=limit)
+    run_forever(settings=settings, stripe_client=stripe_client, stop=stop, limit=limit)
 
 
 @main.group(invoke_without_command=True)
@@ -351,6 +351,7 @@ def report_command(name: str, start: str, end: str, fmt: str, output: Path | Non
     """Write report NAME for a period (finance, journal, contracts, movements, orders, ...)."""
     from warranty import reports
     from warranty.db.engine import Session, get_engine
+    from warranty.payments.client import make_client
     from warranty.reports import export
 
     settings = settings_from_env()
@@ -359,8 +360,9 @@ def report_command(name: str, start: str, end: str, fmt: str, output: Path | Non
     try:
         period = reports.parse_period(start, end)
         with Session(get_engine(settings.database_url)) as session:
-            result = reports.run_report(name, reports.Context(session=session,
-                                                              settings=settings, period=period))
+            ctx = reports.Context(session=session, settings=settings, period=period,
+                                  stripe_client=make_client(settings))
+            result = reports.run_report(name, ctx)
             chunks = export.chunks(result, fmt)
             if output is None:
                 for chunk in chunks:

@@ -1,8 +1,9 @@
 """The background worker: applies Stripe events left unprocessed, sends mail, delivers store
 webhooks, retries refunds, expires plans.
 
-Each job is ``run_<job>(*, settings, limit) -> int`` (rows it worked on) and claims its rows
-safely (warranty.db.outbox), so any number of ``warranty worker`` processes can run side by side.
+Each job is ``run_<job>(*, settings, limit) -> int`` (rows it worked on; the two that call
+Stripe also take the worker's ``stripe_client``) and claims its rows safely
+(warranty.db.outbox), so any number of ``warranty worker`` processes can run side by side.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from warranty.db.engine import session_scope
 from warranty.notify.mail import run_mail
 from warranty.notify.webhooks import run_webhooks
 from warranty.payments import events as stripe_events
+from warranty.payments.client import StripeClient
 from warranty.payments.refunds import run_refunds
 
 log = logging.getLogger(__name__)
@@ -33,15 +35,18 @@ def run_expiry(*, settings: Settings, limit: int = 200) -> int:
 
 JOBS = {"stripe_events": stripe_events.run_stripe_events, "refunds": run_refunds,
         "mail": run_mail, "webhooks": run_webhooks, "expiry": run_expiry}
+STRIPE_JOBS = {"stripe_events", "refunds"}  # the jobs that take the worker's Stripe client
 
 
-def run_once(*, settings: Settings, limit: int = 50) -> dict[str, int]:
+def run_once(*, settings: Settings, stripe_client: StripeClient,
+             limit: int = 50) -> dict[str, int]:
     """One pass over every job; a failing job is logged and the others still run."""
     facts.install()
     done = {}
     for name, job in JOBS.items():
+        extra = {"stripe_client": stripe_client} if name in STRIPE_JOBS else {}
         try:
-            done[name] = job(settings=settings, limit=limit)
+            done[name] = job(settings=settings, limit=limit, **extra)
         except jobs.DATABASE_UNAVAILABLE as exc:  # a restart: one line, not a traceback a pass
             log.warning("worker job %s: database unavailable: %s", name,
                         str(exc.orig or exc).splitlines()[0])
@@ -52,8 +57,10 @@ def run_once(*, settings: Settings, limit: int = 50) -> dict[str, int]:
     return done
 
 
-def run_forever(*, settings: Settings, stop: threading.Event, limit: int = 50) -> None:
+def run_forever(*, settings: Settings, stripe_client: StripeClient, stop: threading.Event,
+                limit: int = 50) -> None:
     """Pass after pass until ``stop`` is set, resting only when there was nothing to do."""
     while not stop.is_set():
-        if not any(run_once(settings=settings, limit=limit).values()):
+        if not any(run_once(settings=settings, stripe_client=stripe_client,
+                            limit=limit).values()):
             stop.wait(settings.worker_interval_seconds)

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from tests.report_history import payout, plan_sale
 from warranty import reports
 from warranty.contracts.models import Contract
+from warranty.payments.client import make_client
 from warranty.reports import Context, parse_period, run_report
 from warranty.reports.export import FORMATS, chunks
 
@@ -75,8 +76,9 @@ def test_every_report_in_every_format_writes_nothing(database_url, db, stripe_se
         for name in names:
             for fmt in FORMATS:
                 with Session(engine) as session:
-                    result = run_report(name, Context(session=session,
-                                                      settings=stripe_settings, period=period))
+                    result = run_report(name, Context(
+                        session=session, settings=stripe_settings, period=period,
+                        stripe_client=make_client(stripe_settings)))
                     body = list(chunks(result, fmt))
                     assert body, (name, fmt)
     finally:

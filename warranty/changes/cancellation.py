@@ -25,6 +25,7 @@ from warranty.core.dates import days_inclusive, utcnow
 from warranty.core.errors import Conflict, Forbidden, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.coverage.span import plan_span, span_days_unused
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, Refund
 from warranty.periods import booking as periods
 
@@ -184,6 +185,7 @@ def lock_order(session: Session, order_id: int) -> Order:
     """The order re-read under its row lock: cancellations and returns on one order take it
     first (before its lines and contracts), so what was already promised back on it
     (``promised_on_order``) cannot change between the check and the new refund."""
+    write_transaction(session)
     return session.exec(select(Order).where(Order.id == order_id).with_for_update(key_share=True)
                         .execution_options(populate_existing=True)).one()
 

@@ -22,6 +22,7 @@ from warranty.core.errors import Conflict, NotFound
 from warranty.core.settings import Settings
 from warranty.core.text import normalize_email
 from warranty.coverage.dates import coverage_year
+from warranty.db.engine import write_transaction
 from warranty.notify.webhooks import queue_event
 
 
@@ -54,6 +55,7 @@ def file_claim(*, session: Session, settings: Settings, contract: Contract, cust
                estimated_amount: int | None, files: list[uploads.Upload], actor: str,
                today: date, lang: str = "ja", source: str = "web") -> Claim:
     """File a claim, attach its files and apply the automatic rules (no commit)."""
+    write_transaction(session)
     _raise_problems(input_problems(incident_date=incident_date, failure_type=failure_type,
                                    description=description, estimated_amount=estimated_amount,
                                    today=today))
@@ -121,6 +123,7 @@ def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_dat
              failure_type: str | None, description: str | None, estimated_amount: int | None,
              files: list[uploads.Upload], actor: str, today: date) -> ClaimEvent:
     """The customer's answer to "more information, please": updated fields, more files."""
+    write_transaction(session)
     contract = lock(session, claim)
     if claim.status != "info_requested":
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
@@ -147,6 +150,7 @@ def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_dat
 def add_files(*, session: Session, settings: Settings, claim: Claim,
               files: list[uploads.Upload], actor: str) -> list[ClaimFile]:
     """Attach more files to an open claim (the API sends them one request each)."""
+    write_transaction(session)
     lock(session, claim)  # its status and its file count, as committed
     if claim.status not in ACCEPTS_FILES:
         raise Conflict(f"claim {claim.public_id} is {claim.status}; it takes no more files",

@@ -13,6 +13,7 @@ from warranty.claims.models import Claim, Payout
 from warranty.claims.rules import CLAIMABLE
 from warranty.claims.transitions import ClaimTransitionRefused, lock, transition
 from warranty.contracts import lifecycle as contracts
+from warranty.contracts import notices
 from warranty.contracts.models import Contract
 from warranty.core import money
 from warranty.core.dates import store_today
@@ -119,6 +120,8 @@ def record_payout(*, session: Session, settings: Settings, claim: Claim, method:
                              actor=actor, action="fulfilled", reason=why,
                              data={"claim": claim.public_id,
                                    "coverage_year": quote.coverage_year})
+        notices.notify_fulfilled(session=session, contract=contract, reason=why,
+                                 claim=claim.public_id, coverage_year=quote.coverage_year)
     return payout
 
 

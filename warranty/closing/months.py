@@ -13,6 +13,7 @@ from warranty.contracts.models import Contract
 from warranty.core.dates import month_end, utcnow
 from warranty.core.errors import Conflict
 from warranty.core.settings import Settings
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, Refund
 from warranty.periods.booking import (
     closed_through,
@@ -82,6 +83,7 @@ def close_month(*, session: Session, settings: Settings, month: date, today: dat
     month that had activity (close that one first). The month's finance totals are kept
     with the close, read under the exclusive lock: what every later report must show.
     """
+    write_transaction(session)
     month = month.replace(day=1)
     if month_end(month) >= today:
         raise Conflict(f"{month_key(month)} has not ended yet (today is {today}); a month "

@@ -12,6 +12,7 @@ from warranty.core.dates import utcnow
 from warranty.core.errors import Conflict, NotFound
 from warranty.coverage.dates import coverage_dates
 from warranty.db import touched_customers
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, OrderLine
 from warranty.periods import booking as periods
 from warranty.pricing import rules as pricing_rules
@@ -50,6 +51,7 @@ def lock(session: Session, contract_id: int) -> Contract:
     already serialises writers). Locks are taken in one order everywhere: the order row,
     the order line, the contract, then its claims or refund (docs/concurrency.md).
     """
+    write_transaction(session)
     contract = session.exec(select(Contract).where(Contract.id == contract_id)
                             .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
     if contract is None:
@@ -146,6 +148,7 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
 def record(*, session: Session, contract: Contract, action: str, actor: str,
            reason: str = "", data: dict | None = None) -> ContractEvent:
     """An audit row for something that keeps the status (a refund paid out, ...)."""
+    write_transaction(session)
     event = ContractEvent(contract_id=contract.id, action=action, from_status=contract.status,
                           to_status=contract.status, actor=actor, reason=reason,
                           data=data or {})

@@ -16,7 +16,7 @@ from warranty.contracts.models import Contract
 from warranty.core.dates import utcnow
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
-from warranty.db.engine import advisory_lock
+from warranty.db.engine import advisory_lock, write_transaction
 from warranty.notify.mail import queue_mail
 from warranty.notify.models import MailMessage
 from warranty.notify.webhooks import queue_event
@@ -100,6 +100,15 @@ def _event(session: Session, type: str, contract: Contract, order: Order, **extr
     """Queue one contract event for the store."""
     queue_event(session=session, type=type,
                 data={"contract": payloads.public_dict(contract, order), **extra})
+
+
+def notify_fulfilled(*, session: Session, contract: Contract, reason: str,
+                     claim: str, coverage_year: int) -> None:
+    """Queue ``contract.fulfilled``: the plan has given what it covers (a replacement, or the
+    coverage year's liability cap used up) and takes no more claims."""
+    order = session.get(Order, contract.order_id)
+    _event(session, "contract.fulfilled", contract, order, reason=reason, claim=claim,
+           coverage_year=coverage_year)
 
 
 def notify_contracts_created(*, session: Session, settings: Settings, order: Order,
@@ -203,6 +212,7 @@ def send_plans_link(*, session: Session, settings: Settings, email: str,
     The caller answers the same either way, so the answer never reveals who has plans.
     A mail sent to the address in the last two minutes stops another (no mail bombing).
     """
+    write_transaction(session)
     address = email.strip().lower()
     # Requests for one address wait for each other, so the cooldown below sees the mail an
     # earlier one just queued (without it, requests at once all passed and all mailed).

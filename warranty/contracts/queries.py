@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.errors import NotFound
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, Refund
 
 
@@ -22,6 +23,7 @@ def get_contract(session: Session, public_id: str, *, lock: bool = False) -> Con
     """
     query = select(Contract).where(Contract.public_id == public_id)
     if lock:
+        write_transaction(session)
         query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     contract = session.exec(query).first()
     if contract is None:

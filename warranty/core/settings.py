@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = ""
     stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
+    stripe_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
 
     base_url: str = "http://127.0.0.1:5000"
     smtp_host: str = "127.0.0.1"

@@ -19,7 +19,7 @@ from warranty.core.errors import ValidationFailed
 from warranty.core.ids import public_id
 from warranty.core.text import EmailAddress, SingleLine
 from warranty.db import touched_customers
-from warranty.db.engine import advisory_lock
+from warranty.db.engine import advisory_lock, write_transaction
 from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.orders.models import Order
 from warranty.periods import booking as periods
@@ -54,6 +54,7 @@ class ImportResult(BaseModel):
 def import_orders(*, session: Session, orders: list[ExternalOrderIn],
                   currency: str) -> ImportResult:
     """Store new external orders in bulk (one INSERT ... VALUES batch); caller commits."""
+    write_transaction(session)
     refs = [o.order_ref for o in orders]
     seen: set[str] = set()
     for position, ref in enumerate(refs, start=1):

@@ -77,7 +77,9 @@ def _note(refunds: list, currency: str) -> str | None:
 def reconciliation(ctx: Context) -> Result:
     """Per order: charged and refunded by Stripe and by the ledger, and what differs."""
     start, end = period_bounds(ctx.period, ctx.settings.timezone)
-    stripe_charged, stripe_refunded = stripe_side(start, end)
+    if ctx.stripe_client is None:
+        raise ValueError("the reconciliation report needs a Stripe client")
+    stripe_charged, stripe_refunded = stripe_side(ctx.stripe_client, start, end)
     ledger_charged, ledger_refunded, names, not_plans, late = _ledger_side(ctx, start, end)
     # Stripe's side may name orders the ledger has outside the period: find their names.
     missing = (set(stripe_charged) | set(stripe_refunded)) - set(names)

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from warranty.core.errors import NotFound
 from warranty.core.settings import Settings
+from warranty.payments.client import StripeClient
 from warranty.reports.period import Period
 
 
@@ -28,6 +29,7 @@ class Context:
     session: Session
     settings: Settings
     period: Period
+    stripe_client: StripeClient | None = None  # the reconciliation report reads Stripe
 
     @property
     def engine(self) -> sa.Engine:

@@ -20,6 +20,7 @@ from warranty.core.dates import store_today
 from warranty.core.errors import Conflict
 from warranty.core.text import EmailAddress
 from warranty.http.api.spec import endpoint
+from warranty.http.clients import stripe_client
 from warranty.http.session import get_session
 from warranty.orders.models import Order, Refund
 from warranty.payments import refund_events as refund_sync
@@ -281,7 +282,8 @@ def _after_cancel(session: Session, cancelled: list[Refund]) -> list[dict]:
     # lock the refund attempt needs.
     for refund in cancelled:
         if refund.status == "pending":
-            refunds.execute_refund(settings=settings, refund_id=refund.id)
+            refunds.execute_refund(settings=settings, stripe_client=stripe_client(),
+                                   refund_id=refund.id)
     results = []
     for refund in cancelled:
         session.refresh(refund)

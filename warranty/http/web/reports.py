@@ -18,6 +18,7 @@ from warranty.closing import months as closing
 from warranty.core import money
 from warranty.core.dates import store_today
 from warranty.core.errors import DomainError, ValidationFailed
+from warranty.http.clients import stripe_client
 from warranty.http.downloads import respond
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
@@ -59,7 +60,8 @@ def dashboard():
     except DomainError as exc:
         error, period = exc.message, reports.parse_period(
             store_today(settings.timezone) - timedelta(days=30), store_today(settings.timezone))
-    ctx = reports.Context(session=session, settings=settings, period=period)
+    ctx = reports.Context(session=session, settings=settings, period=period,
+                          stripe_client=stripe_client())
     finance = reports.run_report("finance", ctx)
     retention = reports.run_report("retention", ctx)
     conversion = reports.run_report("conversion", ctx)
@@ -133,6 +135,7 @@ def export(name: str):
         raise ValidationFailed(f"format must be one of {sorted(FORMATS)}",
                                code="invalid_format")
     ctx = reports.Context(session=get_session(), settings=current_app.config["SETTINGS"],
+                          stripe_client=stripe_client(),
                           period=reports.parse_period(request.args.get("from"),
                                                       request.args.get("to")))
     return respond(reports.run_report(name, ctx), fmt)
