@@ -35,4 +35,5 @@ def start_payment(priced: cart.PricedCart, start):
 def hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
     """Start a Checkout Session for a priced cart."""
     return start_payment(priced, lambda order: payments_checkout.start_checkout_session(
-        order=order, lines=priced.lines, success_url=success_url, cancel_url=cancel_url))
+        order=order, lines=priced.lines, success_url=success_url, cancel_url=cancel_url,
+        tax=priced.tax))
