@@ -170,7 +170,8 @@ class Store:
                 self.plan_lines[oid] = (lid - 1, lid)
                 tax = TAX.tax_of(plan[5])
                 yield (lid, oid, 2, "plan", f"SKU-{oid % 5000}", "standard-36", 1, plan[5],
-                       plan[5], plan[5], tax, plan[5] - tax, None, category, "standard-36", self.rule_version, lid - 1,
+                       plan[5], plan[5], tax, plan[5] - tax, None, category, "standard-36",
+                       self.rule_version, lid - 1,
                        PLACEMENTS[rng.randrange(len(PLACEMENTS))], 0)
 
     LINE_COLUMNS = ["id", "order_id", "line_no", "kind", "sku", "title", "quantity",
@@ -212,7 +213,8 @@ class Store:
             paid_at = datetime(day.year, day.month, day.day, 3, tzinfo=UTC)
             yield (cid, f"ct_s{cid}", oid, plan_line, product_line, 0, email, f"SKU-{oid % 5000}",
                    "Product", product_price, category, f"{coverage}-{term}", coverage, term,
-                   plan_price, TAX.tax_of(plan_price), "jpy", self.rule_version, 0, [100, 100, 80, 70, 60], day, day,
+                   plan_price, TAX.tax_of(plan_price), "jpy", self.rule_version, 0,
+                   [100, 100, 80, 70, 60], day, day,
                    dates.term_end, dates.breakdown_start, dates.accident_start, None, status,
                    paid_at, paid_at, day)
 
