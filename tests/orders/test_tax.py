@@ -11,12 +11,14 @@ import stripe
 from pydantic import ValidationError
 from sqlmodel import select
 
-from tests.factories import add_product, rules_doc
+from tests.factories import add_product, paid_order, rules_doc
 from tests.stripe_helpers import pay_hosted, wait_paid
+from warranty.contracts import notices
 from warranty.core import money
 from warranty.core.settings import demo_settings
 from warranty.core.tax import TaxPolicy, registration_problem
 from warranty.http.app import create_app
+from warranty.notify.models import MailMessage
 from warranty.orders import tax as order_tax
 from warranty.orders.models import OrderLine, Refund
 
@@ -177,6 +179,9 @@ def test_exclusive_prices_are_charged_with_their_tax_and_refunds_reverse_it(
                    "offer_token": plan["offer_token"]}]})
     assert res.status_code == 201, res.json
     assert res.json["total"] == 2 * 120000 + 2 * price + tax
+    assert res.json["tax"] == {"mode": "exclusive", "rate": "0.08875", "percent": "8.875%",
+                               "plans_gross": 2 * price + tax, "tax": tax,
+                               "plans_net": 2 * price, "registration_number": None}
     items = stripe.checkout.Session.list_line_items(res.json["stripe_checkout_session_id"])
     assert [(i.price.unit_amount, i.quantity) for i in items.data] == [
         (120000, 2), (price, 2), (tax, 1)]
@@ -193,6 +198,11 @@ def test_exclusive_prices_are_charged_with_their_tax_and_refunds_reverse_it(
     shares = money.allocate(tax, [1, 1])
     assert sorted((c.price, c.tax) for c in contracts) == sorted(
         (price + t, t) for t in shares)
+    db.rollback()
+    (mail,) = db.exec(select(MailMessage).where(MailMessage.kind == "purchase")).all()
+    assert (f"Consumption tax 8.875% / 消費税 8.875%対象: "
+            f"{money.format_amount(2 * price + tax, 'usd')}, tax / 消費税額: "
+            f"{money.format_amount(tax, 'usd')}") in mail.body
     # A free-look cancellation refunds the whole price, tax included, and reverses the tax.
     contract = max(contracts, key=lambda c: c.tax)
     done = client.post(f"/api/v1/contracts/{contract.public_id}/cancel", headers=admin,
@@ -210,3 +220,17 @@ def test_exclusive_prices_are_charged_with_their_tax_and_refunds_reverse_it(
         sold = report["sales_net"] if part == "revenue" else report["sales_tax"]
         back = report["refunds_net"] if part == "revenue" else report["refunds_tax"]
         assert sold - back == report[f"earned_{part}"] + report[deferred]
+
+
+def test_a_registered_store_names_its_number_rate_and_tax_per_rate(db):
+    settings = demo_settings(tax_registration_number="T7000012050002")
+    order, (contract,) = paid_order(db)
+    line = db.exec(select(OrderLine).where(OrderLine.order_id == order.id,
+                                           OrderLine.kind == "plan")).one()
+    assert line.tax == settings.tax.tax_of(line.gross) == contract.tax
+    block = notices.tax_block(db, settings, order)
+    assert block.splitlines() == [
+        f"Plans / 保証プラン合計: {money.format_amount(line.gross, 'jpy')} (tax included / 税込)",
+        f"Consumption tax 10% / 消費税 10%対象: {money.format_amount(line.gross, 'jpy')}, "
+        f"tax / 消費税額: {money.format_amount(line.tax, 'jpy')}",
+        "Registration number / 登録番号: T7000012050002"]
