@@ -11,13 +11,22 @@ default JPY rules and the catalog, start gunicorn with one sync worker per CPU o
 2. send offers requests at a fixed half of the offers peak with the paced Python client
    (open loop: p50/p99 from when each request was due).
 
-Targets (foundation issue): offers ≥ 80% of /livez's throughput; p99 < 10 ms at half load.
+Offers are served from each worker's cache of rendered answers (warranty/offers/cache.py);
+a store's traffic keeps them warm. So the runs ask random skus of ``--hot`` products whose
+offers every worker has answered before (a warm-up pass asks each of them ``--warm-rounds``
+times), and, for comparison, random skus of the whole catalog in a cold run (mostly first
+asks: the database read, pricing and signing the cache saves).
+The cache's memory for the whole catalog is measured in this process (tracemalloc) on
+``--memory-sample`` products and scaled to ``--products``.
+
+Targets (issue 18): offers ≥ 80% of /livez's throughput; p99 < 5 ms at half load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import random
@@ -27,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -42,7 +52,7 @@ from warranty.pricing import rules
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 TARGET_RATIO = 0.80
-TARGET_P99_MS = 10.0
+TARGET_P99_MS = 5.0
 PUBLIC_KEY = "pk_bench_store"
 HOST = "127.0.0.1"
 TRIVIAL = "/livez"
@@ -71,6 +81,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="saturation load generator (auto: wrk, else the Python client)")
     parser.add_argument("--only", choices=("sqlite", "postgresql"),
                         help="run one backend only")
+    parser.add_argument("--memory-sample", type=int, default=5_000,
+                        help="products whose cached answers are measured for the memory figure")
+    parser.add_argument("--hot", type=int, default=10_000,
+                        help="products the warm runs ask (every worker's cache holds them)")
+    parser.add_argument("--warm-rounds", type=int, default=3,
+                        help="times the warm-up asks each hot product (spread over workers)")
     return parser.parse_args(argv)
 
 
@@ -178,6 +194,68 @@ def server_cpu_seconds(master: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+# --- the offers cache's memory ---------------------------------------------------------
+
+
+def cache_memory(url: str, products: int, sample: int) -> dict:
+    """The offers cache's memory for ``sample`` products, measured by tracemalloc in an app
+    of this process, and scaled to ``products``; with the cache's own count of its bytes
+    (what its bound, WARRANTY_OFFER_CACHE_MB, limits)."""
+    from warranty.core.settings import demo_settings
+    from warranty.http.api.offers import offers_cache
+    from warranty.http.app import create_app
+
+    sample = min(sample, products)
+    settings = demo_settings(env="test", database_url=url, public_key=PUBLIC_KEY,
+                             rate_limit_offers="100000000/minute", offer_cache_mb=4096)
+    app = create_app(settings)
+    logging.getLogger().setLevel(logging.WARNING)  # create_app's INFO would show Alembic's
+    client = app.test_client()
+    skus = [loadgen.bench_sku(i) for i in range(sample)]
+    client.get(OFFERS.format(sku=skus[-1]))  # first-request work outside the measure
+    offers_cache(app).revisions()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for sku in skus:
+        assert client.get(OFFERS.format(sku=sku)).status_code == 200
+    measured = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    stats = offers_cache(app).stats()
+    dispose_engines()
+    per_entry = measured / max(1, stats["entries"])
+    return {"sample": stats["entries"], "measured_bytes_per_product": round(per_entry),
+            "counted_bytes_per_product": round(stats["bytes"] / max(1, stats["entries"])),
+            "projected_mb": round(per_entry * products / 2**20, 1),
+            "default_bound_mb": 256}
+
+
+def worker_rss_mb(master: int) -> list[float]:
+    """Resident memory of each gunicorn worker, in MB."""
+    try:
+        pids = [int(p) for p in
+                Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    except OSError:
+        return []
+    sizes = []
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        kb = next(int(line.split()[1]) for line in status.splitlines()
+                  if line.startswith("VmRSS:"))
+        sizes.append(round(kb / 1024, 1))
+    return sizes
+
+
+def warm_caches(server: tuple[int, int], products: int, rounds: int) -> float:
+    """Ask offers for each of ``products`` ``rounds`` times; seconds taken."""
+    started = time.monotonic()
+    loadgen.warm_every_sku(host=HOST, port=server[0], path=OFFERS, sku_count=products,
+                           connections=8, rounds=rounds)
+    return time.monotonic() - started
+
+
 # --- runs ------------------------------------------------------------------------------
 
 
@@ -207,23 +285,36 @@ def bench_backend(backend: str, args, wrk: str | None) -> dict:
             load_seconds = load_catalog(url, args.products)
             print(f"[{backend}] loaded in {load_seconds:.1f} s; starting gunicorn "
                   f"({args.workers} workers)", flush=True)
+            memory = cache_memory(url, args.products, args.memory_sample)
+            print(f"[{backend}] cache memory: {memory['measured_bytes_per_product']:,} bytes "
+                  f"per product ({memory['sample']:,} measured) -> "
+                  f"{memory['projected_mb']:,} MB for {args.products:,}", flush=True)
+            hot = min(args.hot, args.products)
             with gunicorn(url, args.workers, tmp / "gunicorn.log") as server:
-                saturate(wrk, server, OFFERS, args, args.products, seconds=2)  # warm workers
-                # Alternate the two endpoints so drifting load from other processes on a
-                # shared machine weighs on both alike.
-                rounds: dict[str, list[loadgen.RunResult]] = {TRIVIAL: [], OFFERS: []}
+                warm_seconds = warm_caches(server, hot, args.warm_rounds)
+                print(f"[{backend}] {hot:,} products' offers warmed in {warm_seconds:.1f} s",
+                      flush=True)
+                saturate(wrk, server, OFFERS, args, hot, seconds=2)  # warm workers
+                # Alternate the endpoints so drifting load from other processes on a
+                # shared machine weighs on all alike.
+                runs = ((TRIVIAL, 0), ("warm", hot), ("cold", args.products))
+                rounds: dict[str, list[loadgen.RunResult]] = {name: [] for name, _ in runs}
                 for _ in range(args.rounds):
-                    for path, skus in ((TRIVIAL, 0), (OFFERS, args.products)):
-                        rounds[path].append(saturate(wrk, server, path, args, skus,
-                                                     seconds=args.seconds / args.rounds))
-                trivial, offers = (loadgen.combine(rounds[TRIVIAL]),
-                                   loadgen.combine(rounds[OFFERS]))
-                print(f"[{backend}] peaks: /livez {trivial.rate:,.0f} req/s, offers "
-                      f"{offers.rate:,.0f} req/s", flush=True)
+                    for name, skus in runs:
+                        rounds[name].append(saturate(
+                            wrk, server, TRIVIAL if name == TRIVIAL else OFFERS, args, skus,
+                            seconds=args.seconds / args.rounds))
+                trivial, offers, cold = (loadgen.combine(rounds[name]) for name, _ in runs)
+                print(f"[{backend}] peaks: /livez {trivial.rate:,.0f} req/s, offers (warm) "
+                      f"{offers.rate:,.0f} req/s, offers (cold) {cold.rate:,.0f} req/s",
+                      flush=True)
                 rate = offers.rate / 2
                 half = loadgen.paced(host=HOST, port=server[0], path=OFFERS, rate=rate,
-                                     seconds=args.paced_seconds, sku_count=args.products)
+                                     seconds=args.paced_seconds, sku_count=hot)
+                rss = worker_rss_mb(server[1])
+    memory.update(worker_rss_mb=rss, warm_seconds=round(warm_seconds, 1))
     return {"backend": backend, "products": args.products, "workers": args.workers,
+            "memory": memory, "hot": hot, "cold": cold,
             "load_seconds": round(load_seconds, 1), "trivial": trivial, "offers": offers,
             "half": half, "half_target_rate": rate}
 
@@ -238,20 +329,31 @@ def targets(figures: dict) -> tuple[float, float, float]:
 
 def print_table(figures: dict, generator: str, connections: int) -> None:
     """The figures of one backend as a table, with the targets."""
+    hot = f"{figures['hot'] // 1000}k"
     runs = [("GET /livez", f"saturation, {connections} conns", figures["trivial"]),
-            ("GET /api/v1/offers?sku=", f"saturation, {connections} conns", figures["offers"]),
-            ("GET /api/v1/offers?sku=", f"paced at {figures['half_target_rate']:,.0f} req/s",
-             figures["half"])]
+            (f"offers, warm ({hot} skus)", f"saturation, {connections} conns",
+             figures["offers"]),
+            (f"offers, warm ({hot} skus)", f"paced at {figures['half_target_rate']:,.0f} req/s",
+             figures["half"]),
+            (f"offers, cold ({figures['products'] // 1000}k)", f"saturation, {connections} conns",
+             figures["cold"])]
     print(f"\noffers benchmark: {figures['backend']}, {figures['products']:,} products, "
           f"gunicorn {figures['workers']} sync workers, {os.cpu_count()} CPUs, "
           f"load average before/after: {figures['loadavg']}")
     print(f"load: {generator} for saturation; paced Python client (open loop) for half load")
-    print(f"{'endpoint':<25}{'load':<24}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
+    print(f"{'endpoint':<27}{'load':<24}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
           f"{'server CPU µs/req':>19}")
     for name, load, run in runs:
         cpu = f"{run.cpu_us:,.0f}" if run.server_cpu_seconds else "-"
-        print(f"{name:<25}{load:<24}{run.rate:>8,.0f}{run.p50_ms:>8.2f}{run.p99_ms:>8.2f}"
+        print(f"{name:<27}{load:<24}{run.rate:>8,.0f}{run.p50_ms:>8.2f}{run.p99_ms:>8.2f}"
               f"{run.errors:>7}{cpu:>19}")
+    memory = figures["memory"]
+    print(f"offers cache: {memory['measured_bytes_per_product']:,} bytes per product "
+          f"(tracemalloc, {memory['sample']:,} products; the cache counts "
+          f"{memory['counted_bytes_per_product']:,}) -> {memory['projected_mb']:,} MB per "
+          f"worker for {figures['products']:,} products (bound WARRANTY_OFFER_CACHE_MB, "
+          f"default {memory['default_bound_mb']}); workers' RSS after the runs: "
+          f"{', '.join(f'{mb:,.0f} MB' for mb in memory['worker_rss_mb'])}")
     ratio, cpu_ratio, p99 = targets(figures)
     print(f"offers/trivial throughput: {ratio:.2f}  target >= {TARGET_RATIO:.2f}: "
           f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'}  (by server CPU per request: "
@@ -291,9 +393,10 @@ def main(argv: list[str]) -> int:
         print_table(figures, generator, args.connections)
         ratio, cpu_ratio, p99 = targets(figures)
         all_figures.append({
-            **{k: v for k, v in figures.items() if k not in ("trivial", "offers", "half")},
+            **{k: v for k, v in figures.items()
+               if k not in ("trivial", "offers", "half", "cold")},
             **{k: {**asdict(figures[k]), "rate": figures[k].rate, "cpu_us": figures[k].cpu_us}
-               for k in ("trivial", "offers", "half")},
+               for k in ("trivial", "offers", "half", "cold")},
             "generator": generator, "ratio": ratio, "cpu_ratio": cpu_ratio, "half_p99_ms": p99})
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "offers.json"

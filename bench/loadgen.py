@@ -253,6 +253,33 @@ def paced(*, host: str, port: int, path: str, rate: float, seconds: float,
     return _result(driver, time.perf_counter() - start, late)
 
 
+def warm_every_sku(*, host: str, port: int, path: str, sku_count: int, connections: int,
+                   rounds: int, seed: int = 3) -> RunResult:
+    """Ask ``path`` for every sku below ``sku_count``, ``rounds`` times in shuffled orders,
+    ``connections`` at a time (so each of several workers sees about every sku)."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    for _ in range(rounds):
+        batch = list(range(sku_count))
+        rng.shuffle(batch)
+        order += batch
+    prefix, _, suffix = path.partition("{sku}")
+    paths = iter(prefix + bench_sku(i) + suffix for i in order)
+    driver = _Driver(host, port, lambda: next(paths))
+    left = len(order)
+    started = time.perf_counter()
+    for _ in range(min(connections, left)):
+        driver.start(time.perf_counter())
+        left -= 1
+    while driver.in_flight():
+        done = driver.poll(0.05) + driver.expire(time.perf_counter())
+        for _ in range(min(done, left)):
+            driver.start(time.perf_counter())
+            left -= 1
+    driver.close()
+    return _result(driver, time.perf_counter() - started)
+
+
 def wait_until_up(host: str, port: int, path: str, deadline_seconds: float, alive) -> None:
     """Poll ``path`` until it answers 200; ``alive()`` false means the server died."""
     stop = time.monotonic() + deadline_seconds

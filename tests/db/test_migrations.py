@@ -206,8 +206,8 @@ def test_0014_backfills_sku_keys_and_refuses_skus_that_would_become_one(empty_da
         assert frozen.sku_key(sku) == sku_key(sku)
 
 
-def _order_at_0015(engine, now):
-    """An order at revision 0015: a ¥9,800 plan line of two units (¥4,900 each), one of them
+def _order_at_0016(engine, now):
+    """An order at revision 0016: a ¥9,800 plan line of two units (¥4,900 each), one of them
     cancelled with a ¥2,450 refund, and a product line."""
     from datetime import date
 
@@ -248,7 +248,7 @@ def _order_at_0015(engine, now):
 
 
 @pytest.mark.parametrize("mode", ["inclusive", "exclusive"])
-def test_0016_backfills_tax_as_the_store_setting_implies(empty_database_url, monkeypatch,
+def test_0017_backfills_tax_as_the_store_setting_implies(empty_database_url, monkeypatch,
                                                          mode):
     from alembic import command
 
@@ -258,9 +258,9 @@ def test_0016_backfills_tax_as_the_store_setting_implies(empty_database_url, mon
     monkeypatch.delenv("WARRANTY_TAX_RATE", raising=False)
     monkeypatch.delenv("WARRANTY_CURRENCY", raising=False)
     config = alembic_config(empty_database_url)
-    command.upgrade(config, "0015")
+    command.upgrade(config, "0016")
     engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
-    _order_at_0015(engine, datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    _order_at_0016(engine, datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
     command.upgrade(config, "head")
     with engine.connect() as conn:
         lines = conn.execute(sa.text("SELECT kind, gross, tax, net FROM order_line "
@@ -281,4 +281,4 @@ def test_0016_backfills_tax_as_the_store_setting_implies(empty_database_url, mon
                                              ("plan", 9800, 0, 9800)]
         assert [tuple(r) for r in contracts] == [(4900, 0), (4900, 0)]
         assert [tuple(r) for r in refunds] == [(2450, 0)]
-    command.downgrade(config, "0015")
+    command.downgrade(config, "0016")

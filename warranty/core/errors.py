@@ -78,6 +78,14 @@ class InvalidOffer(DomainError):
     status = 422
 
 
+class OfferStale(InvalidOffer):
+    """An offer made before the product's price or the pricing rules changed: the shopper's
+    page shows what is no longer offered; ask for fresh offers (the embed does, once)."""
+
+    code = "offer_stale"
+    status = 409
+
+
 class PaymentProviderError(DomainError):
     """Stripe could not be reached or refused the call."""
 

@@ -71,7 +71,16 @@ class Settings(BaseSettings):
 
     currency: str = "jpy"
     timezone: str = "Asia/Tokyo"
-    offer_ttl_seconds: int = 3600
+    offer_ttl_seconds: int = Field(default=3600, ge=120)
+    # Offer tokens expire at the start of their bucket plus the TTL, so one bucket's offers
+    # are identical and cached (per process, below; and by a CDN for offer_max_age_seconds).
+    offer_bucket_seconds: int = Field(default=60, ge=1, le=3600)
+    # Memory of each process's offers cache (LRU); 0 turns the cache off.
+    offer_cache_mb: int = Field(default=256, ge=0, le=65536)
+    # How often each process reads the catalog/rules revision (a change is served within it).
+    offer_revision_seconds: float = Field(default=0.5, gt=0, le=1.0)
+    # Cache-Control max-age of an offers answer (never past its bucket's end).
+    offer_max_age_seconds: int = Field(default=10, ge=0, le=3600)
     # Checkout and offers take only products of the catalog (a sku outside it is refused):
     # true, false, or auto = on once the store has loaded any product. Off, a store without
     # a catalog sends a category and price with each product (ad-hoc products).
@@ -274,6 +283,14 @@ class Settings(BaseSettings):
             default = {"http": ":80", "https": ":443"}[scheme]
             origins.append(f"{scheme}://{host}{'' if port == default else port or ''}")
         return ",".join(origins)
+
+    @model_validator(mode="after")
+    def _bucket_within_ttl(self) -> Settings:
+        """A token lives at least its TTL less one bucket: keep that at least one bucket."""
+        if self.offer_bucket_seconds * 2 > self.offer_ttl_seconds:
+            raise ValueError("WARRANTY_OFFER_BUCKET_SECONDS must be at most half of "
+                             "WARRANTY_OFFER_TTL_SECONDS")
+        return self
 
     @model_validator(mode="after")
     def _default_demo_store(self) -> Settings:

@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         from warranty.http.web import demo_store
 
         app.register_blueprint(demo_store.bp)
+    offers.install_cache(app, settings)
     cors.install(app, settings.allowed_origins)  # before the limiter: preflights aren't counted
     ratelimit.install(app, settings)
     if settings.trusted_proxies:

@@ -62,7 +62,12 @@ def install(app: Flask, allowed_origins: str) -> None:
     def _allow_origin(response: Response) -> Response:
         if request.endpoint not in STOREFRONT_ENDPOINTS:
             return response
-        response.vary.add("Origin")  # the answer differs by origin: caches must key on it
+        # The answer differs by origin: caches must key on it.
+        vary = response.headers.get("Vary")
+        if vary is None:
+            response.headers["Vary"] = "Origin"
+        elif "origin" not in {part.strip().lower() for part in vary.split(",")}:
+            response.vary.add("Origin")
         origin = request.headers.get("Origin")
         if origin in allowed:
             response.headers["Access-Control-Allow-Origin"] = origin

@@ -67,8 +67,13 @@ def register(app: Flask) -> None:
         # would reach PostgreSQL (which refuses it) from any text field or id. Bodies are
         # screened where they are read: JSON by the API (spec.parse_body), forms by the
         # pages that take them (web.protect), so no URL parses a body it does not use.
-        return (refuse_unstorable(request.view_args or {})
-                or refuse_unstorable(request.args.to_dict(flat=False)))
+        view_args = request.view_args
+        if view_args and (refused := refuse_unstorable(view_args)):
+            return refused
+        query = request.environ.get("QUERY_STRING", "")
+        if query.isascii() and "%" not in query and "\x00" not in query:
+            return None  # plain ASCII without escapes decodes to no NUL, no lone surrogate
+        return refuse_unstorable(request.args.to_dict(flat=False))
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):

@@ -14,7 +14,7 @@ from warranty.catalog.models import Product
 from warranty.core.coverage import coverage_dates
 from warranty.core.errors import InvalidOffer, NotFound
 from warranty.core.text import sku_key
-from warranty.offers.tokens import TOKEN_VERSION, OfferClaim, _serializer
+from warranty.offers.tokens import TOKEN_VERSION, OfferClaim, _serializer, bucket_expiry
 from warranty.pricing import prices
 from warranty.pricing import rules as pricing_rules
 
@@ -73,10 +73,19 @@ def product_ref(*, session: Session | sa.Connection, sku: str):
                       manufacturer_warranty_months=row[3], title=row[4])
 
 
-def make_offers(*, session: Session, ref: ProductRef, currency: str, secret: str, today: date,
-                ttl_seconds: int, now: float | None = None) -> OfferResult:
-    """Price every eligible plan for ``ref`` under the current rules and sign each offer."""
-    version, rules = pricing_rules.current_rules(session)
+def make_offers(*, session: Session | sa.Connection, ref: ProductRef, currency: str, secret: str,
+                today: date, ttl_seconds: int, now: float | None = None,
+                bucket_seconds: int = 1, rule_version: int | None = None) -> OfferResult:
+    """Price every eligible plan for ``ref`` under the current rules and sign each offer.
+
+    Tokens expire at the start of ``now``'s bucket of ``bucket_seconds`` plus the TTL, so
+    every answer within one bucket is the same, byte for byte (what the offers cache keeps).
+    ``rule_version`` names the rules to price under (the cache's revision), else the newest.
+    """
+    if rule_version:
+        version, rules = rule_version, pricing_rules.get_version(session, rule_version)
+    else:
+        version, rules = pricing_rules.current_rules(session)
     category = rules.warranty_category(ref.store_category)
     result = OfferResult(product=ref, currency=currency, warranty_category=category,
                          rule_set_version=version, offers=[])
@@ -89,17 +98,16 @@ def make_offers(*, session: Session, ref: ProductRef, currency: str, secret: str
     except prices.NoOffer as no:
         result.reason_code, result.reason = no.code, no.reason
         return result
-    expires = int((now or time.time()) + ttl_seconds)
+    expires = bucket_expiry(now or time.time(), ttl_seconds, bucket_seconds)
     cat_rules = rules.categories[category]
     deductible, liability = cat_rules.deductible, cat_rules.offer_liability_schedule
     signer = _serializer(secret)
     for plan in plans:
         spec = plan.spec
-        token = signer.dumps({
-            "v": TOKEN_VERSION, "sku": ref.sku, "cat": ref.store_category, "pp": ref.price,
-            "mfr": ref.manufacturer_warranty_months, "plan": spec.code, "price": plan.price,
-            "cur": currency, "rv": version, "exp": expires,
-        })
+        token = signer.dumps(_token_payload(
+            sku=ref.sku, category=ref.store_category, product_price=ref.price,
+            manufacturer_months=ref.manufacturer_warranty_months, plan_code=spec.code,
+            price=plan.price, currency=currency, rule_version=version, expires=expires))
         result.offers.append({
             "plan_code": spec.code,
             "coverage": spec.coverage,
@@ -115,6 +123,29 @@ def make_offers(*, session: Session, ref: ProductRef, currency: str, secret: str
             "offer_token": token,
         })
     return result
+
+
+def _token_payload(*, sku: str | None, category: str, product_price: int,
+                   manufacturer_months: int, plan_code: str, price: int, currency: str,
+                   rule_version: int, expires: int) -> dict:
+    """What an offer token signs (``warranty.offers.tokens.verify_offer_token`` reads it)."""
+    return {"v": TOKEN_VERSION, "sku": sku, "cat": category, "pp": product_price,
+            "mfr": manufacturer_months, "plan": plan_code, "price": price, "cur": currency,
+            "rv": rule_version, "exp": expires}
+
+
+def resign(body: dict, *, manufacturer_months: int, secret: str, expires: int) -> dict:
+    """An offers answer (the API's shape, as ``make_offers`` made it) with every token signed
+    again for ``expires``: what a new time bucket changes, without reading or pricing again."""
+    signer = _serializer(secret)
+    for offer in body["offers"]:
+        offer["expires_at"] = expires
+        offer["offer_token"] = signer.dumps(_token_payload(
+            sku=body["sku"], category=body["category"], product_price=body["product_price"],
+            manufacturer_months=manufacturer_months, plan_code=offer["plan_code"],
+            price=offer["price"], currency=offer["currency"],
+            rule_version=body["rule_set_version"], expires=expires))
+    return body
 
 
 @functools.lru_cache(maxsize=4096)  # pure; a day's offers use a few dozen combinations

@@ -12,7 +12,7 @@ import orjson
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
 from itsdangerous.encoding import base64_encode, want_bytes
 
-from warranty.core.errors import InvalidOffer
+from warranty.core.errors import InvalidOffer, OfferStale
 from warranty.core.text import sku_key
 
 TOKEN_VERSION = 1
@@ -69,6 +69,17 @@ def _serializer(secret: str) -> URLSafeSerializer:
                             signer_kwargs={"digest_method": hashlib.sha256})
 
 
+def bucket_start(now: float, bucket_seconds: int) -> int:
+    """The unix time at which ``now``'s bucket of ``bucket_seconds`` began."""
+    return int(now // bucket_seconds) * bucket_seconds
+
+
+def bucket_expiry(now: float, ttl_seconds: int, bucket_seconds: int) -> int:
+    """A token's expiry: its bucket's start plus the TTL, the same for the whole bucket (a
+    token lives between ``ttl - bucket`` and ``ttl`` seconds; settings keep ttl >= 2 buckets)."""
+    return bucket_start(now, bucket_seconds) + ttl_seconds
+
+
 @dataclass(frozen=True)
 class OfferClaim:
     """What a verified offer token says."""
@@ -85,8 +96,13 @@ class OfferClaim:
 
 
 def verify_offer_token(token: str, *, secret: str, sku: str | None, product_price: int,
-                       currency: str, now: float | None = None) -> OfferClaim:
-    """Check a token's signature, expiry and that it is for this product at this price."""
+                       currency: str, now: float | None = None,
+                       catalog_price: bool = False) -> OfferClaim:
+    """Check a token's signature, expiry and that it is for this product at this price.
+
+    ``catalog_price``: ``product_price`` is the catalog's price now, so a token for another
+    price was made before the catalog changed (stale, 409) rather than for another product.
+    """
     if not isinstance(token, str) or not token or len(token) > 2000:
         raise InvalidOffer("offer token is missing or malformed", code="offer_malformed")
     try:
@@ -109,6 +125,9 @@ def verify_offer_token(token: str, *, secret: str, sku: str | None, product_pric
     if (claim.sku is None) != (sku is None) or (
             sku is not None and sku_key(claim.sku) != sku_key(sku)):
         raise InvalidOffer("offer is for another product", code="offer_product_mismatch")
+    if claim.product_price != product_price and catalog_price:
+        raise OfferStale("the product's price changed since this offer was made; ask for "
+                         "fresh offers")
     if claim.product_price != product_price:
         raise InvalidOffer("offer was made for another product price",
                            code="offer_price_mismatch")

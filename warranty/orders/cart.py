@@ -21,6 +21,7 @@ from warranty.core import money
 from warranty.core.dates import store_today
 from warranty.core.errors import (
     InvalidOffer,
+    OfferStale,
     ValidationFailed,
 )
 from warranty.core.settings import Settings
@@ -260,7 +261,8 @@ def _verify(line: PlanLineIn, settings: Settings, product_line: ProductLineIn,
     return tokens.verify_offer_token(
         line.offer_token, secret=settings.secret_key,
         sku=catalog_product.sku if catalog_product else None,
-        product_price=product_line.unit_price, currency=settings.currency, now=now)
+        product_price=product_line.unit_price, currency=settings.currency, now=now,
+        catalog_price=catalog_product is not None)
 
 
 def _price_plan_line(*, session: Session, where: str, line: PlanLineIn,
@@ -275,12 +277,15 @@ def _price_plan_line(*, session: Session, where: str, line: PlanLineIn,
         if not catalog_product and store_category != claim.store_category:
             raise InvalidOffer("offer was made for another category",
                                       code="offer_product_mismatch")
+        if claim.rule_set_version != rules.newest_version(session):
+            raise OfferStale("the pricing rules changed since this offer was made; ask for "
+                             "fresh offers")
         plan, category = services.reprice(
             session=session, claim=claim, store_category=store_category,
             manufacturer_months=_months(product_line, catalog_product))
         return plan, category, claim
     except InvalidOffer as exc:
-        raise CartError(f"{where}: {exc.message}", code=exc.code,
+        raise CartError(f"{where}: {exc.message}", code=exc.code, status=exc.status,
                         details=[{"at": f"{where}.offer_token", "message": exc.message}]) from None
 
 

@@ -40,6 +40,7 @@ from sqlmodel import Session, select
 
 from warranty.core import money
 from warranty.core.errors import Conflict, InvalidRules, NotFound
+from warranty.db import revisions
 from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.pricing.models import RuleSet
 
@@ -279,6 +280,7 @@ def save_rule_set(*, session: Session, document: RuleDocument, store_currency: s
                   created_by=created_by, note=note)
     session.add(row)
     session.flush()
+    revisions.set_rules(session, row.version)  # cached offers see it when this commits
     forget_latest()
     return row
 
@@ -316,6 +318,12 @@ def latest_version(session: Session | Connection) -> int | None:
     with _cache_lock:
         _latest[key] = (now, version)
     return version
+
+
+def newest_version(session: Session | Connection) -> int | None:
+    """The newest rule version as committed now (not cached: checkout asks it)."""
+    return session.execute(select(RuleSet.version).order_by(RuleSet.version.desc())
+                           .limit(1)).scalar()
 
 
 def current_rules(session: Session | Connection) -> tuple[int, RuleDocument]:

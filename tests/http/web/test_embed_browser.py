@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from tests.factories import add_product, load_rules
+from tests.factories import add_product, load_rules, rules_doc
 from tests.stripe_helpers import wait_paid
 from warranty.db.engine import Session, get_engine
 from warranty.experiment import arms
@@ -299,6 +299,35 @@ def test_purchase_with_a_plan_through_the_hosted_checkout(browser, paying_shop, 
     started = [r for r in rows if r.type == "checkout_started"]
     assert [(r.sku, r.order_public_id, r.plan_code, r.placement, r.quantity) for r in started] \
         == [("TV-1", order.public_id, "standard-36", "product_page", 2)]
+
+
+def test_a_stale_offer_at_checkout_is_fetched_again_and_retried_once(browser, paying_shop,
+                                                                    database_url, db):
+    shop = paying_shop
+    page, _ = open_page(browser, shop, "treatment", lang="en")
+    page.goto(f"{shop.url}/products/TV-1")
+    ready(page)
+    page.get_by_role("radio", name=re.compile("Breakdown protection")).check()
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url(f"{shop.url}/cart")
+    ready(page)
+    assert page.locator("[data-warranty-plans-total]").inner_text() == "¥6,000"
+    # The rules change while the shopper looks at the cart: the plan in it is now stale.
+    load_rules(db, rules_doc(bands=[{"min": 50000, "max": 300000, "prices": {
+        "standard-36": {"fixed": 7000}, "accident-36": {"fixed": 11000}}}]))
+    time.sleep(shop.settings.offer_revision_seconds + 0.2)  # every cache has seen it
+    answers: list[tuple[int, str]] = []
+    page.on("response", lambda res: answers.append((res.status, res.url))
+            if "/checkout/sessions" in res.url else None)
+    ref = page.get_attribute("#checkout", "data-order-ref")
+    page.get_by_role("button", name="Checkout").click()
+    page.wait_for_url(re.compile(r".*/pay/cs_"))
+    assert [status for status, _ in answers] == [409, 201]  # refused once, then fresh offers
+    with Session(get_engine(database_url)) as session:
+        order = session.exec(select(Order).where(Order.store_order_ref == ref)).one()
+    assert order.total_amount == 120000 + 7000
+    assert page.js_errors == []
+    page.context.close()
 
 
 def test_post_purchase_offer_on_the_confirmation_page(browser, paying_shop, database_url):

@@ -93,7 +93,7 @@ def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
 
 @endpoint(bp, "/checkout/sessions", method="POST", auth="public", status=201,
           summary="Price a cart and start a Stripe Checkout Session (hosted page)",
-          body=cart.HostedCartIn, response=CheckoutSessionOut, errors=(502,))
+          body=cart.HostedCartIn, response=CheckoutSessionOut, errors=(409, 502))
 def create_session(body: cart.HostedCartIn):
     """Store the order as pending, then create the hosted payment page."""
     settings = current_app.config["SETTINGS"]
@@ -104,7 +104,7 @@ def create_session(body: cart.HostedCartIn):
 
 @endpoint(bp, "/checkout/payment-intents", method="POST", auth="public", status=201,
           summary="Price a cart and create a PaymentIntent for the store's own form",
-          body=cart.CartIn, response=PaymentIntentOut, errors=(502,))
+          body=cart.CartIn, response=PaymentIntentOut, errors=(409, 502))
 def create_payment_intent(body: cart.CartIn):
     """Store the order as pending, then create its PaymentIntent."""
     settings = current_app.config["SETTINGS"]

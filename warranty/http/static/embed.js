@@ -444,8 +444,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     try {
       res = await api('POST', '/checkout/sessions', body);
     } catch (err) {
-      // An offer that expired or changed price: fetch fresh offers once and try again.
-      if (!retried && err.status === 422 && /^offer_/.test(err.code || '')) {
+      // An offer that went stale (409 offer_stale: the price or the rules changed since),
+      // expired or changed price: fetch fresh offers once and try again.
+      if (!retried && (err.status === 409 || err.status === 422) && /^offer_/.test(err.code || '')) {
         offerCache.clear();
         await refresh();
         return checkout(opts, true);

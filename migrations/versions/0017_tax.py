@@ -7,8 +7,8 @@ the order's tax rounded once and allocated, their contracts the unit shares and 
 their proportion; with exclusive prices no tax was added to those orders, so their tax is 0
 and gross = net = amount.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-01 14:45:00.000000
 """
 import os
@@ -22,8 +22,8 @@ from alembic import op
 from warranty.core import money
 from warranty.core.tax import TaxPolicy, default_rate, parse_rate
 
-revision: str = '0016'
-down_revision: str | None = '0015'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
