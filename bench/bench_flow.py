@@ -41,6 +41,7 @@ def _serve(url: str, stripe_url: str, workers: int) -> tuple[subprocess.Popen, s
            "WARRANTY_PUBLIC_KEY": KEY, "WARRANTY_STRIPE_API_BASE": stripe_url,
            "WARRANTY_STRIPE_API_KEY": "sk_test_bench", "WARRANTY_STRIPE_WEBHOOK_SECRET": SECRET,
            "WARRANTY_RATE_LIMITS_ENABLED": "false", "WARRANTY_BIND": f"127.0.0.1:{port}",
+           "WARRANTY_ALLOWED_ORIGINS": "https://shop.example",
            "WARRANTY_WORKERS": str(workers), "WARRANTY_THREADS": "4"}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config",
                                "python:warranty.gunicorn_conf", "--log-level", "warning",

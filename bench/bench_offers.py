@@ -201,7 +201,7 @@ def cache_memory(url: str, products: int, sample: int) -> dict:
     """The offers cache's memory for ``sample`` products, measured by tracemalloc in an app
     of this process, and scaled to ``products``; with the cache's own count of its bytes
     (what its bound, WARRANTY_OFFER_CACHE_MB, limits)."""
-    from warranty.core.settings import demo_settings
+    from devtools.settings import demo_settings
     from warranty.http.api.offers import offers_cache
     from warranty.http.app import create_app
 

@@ -100,8 +100,8 @@ def _child_export(url: str, name: str, start: date, end: date, fmt: str,
 def report_once(url: str, name: str, start: str, end: str) -> dict:
     """One report in this (fresh) process: seconds from the call to its last row, rows, and
     the process's resident memory before and at its peak (MB)."""
+    from devtools.settings import demo_settings
     from warranty import reports
-    from warranty.core.settings import demo_settings
     from warranty.db.engine import Session, get_engine
 
     settings = demo_settings(env="test", database_url=url)

@@ -76,8 +76,8 @@ def _prepare(url: str, orders: int) -> list[str]:
     """Pending orders with one TV and one plan each, and a paid PaymentIntent per order."""
     import stripe
 
+    from devtools.settings import demo_settings
     from warranty.catalog import services as catalog
-    from warranty.core.settings import demo_settings
     from warranty.db.engine import session_scope
     from warranty.offers.services import make_offers, ref_for_product
     from warranty.orders import cart as cart_mod

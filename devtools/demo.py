@@ -57,10 +57,12 @@ def main() -> None:
     os.environ.setdefault("WARRANTY_BASE_URL", f"http://127.0.0.1:{APP_PORT}")
 
     from devtools.demo_data import load_demo
+    from warranty.core.logs import configure_logging
     from warranty.core.settings import load_settings
     from warranty.db.engine import migrate, session_scope
     from warranty.http import dev_server
     from warranty.http.app import create_app
+    from warranty.payments.client import make_client
     from warranty.worker import run_forever
 
     settings = load_settings()
@@ -72,7 +74,9 @@ def main() -> None:
         load_demo(session=session, currency=settings.currency)
         _demo_staff(session)
     stop = threading.Event()
-    threading.Thread(target=run_forever, kwargs={"settings": settings, "stop": stop},
+    configure_logging()
+    worker = {"settings": settings, "stripe_client": make_client(settings), "stop": stop}
+    threading.Thread(target=run_forever, kwargs=worker,
                      name="worker", daemon=True).start()
     print(f"Stripe stand-in: {stripe_url}")
     print(f"SMTP sink:       127.0.0.1:{SMTP_PORT} (mails are printed here)")

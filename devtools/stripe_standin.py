@@ -4,7 +4,7 @@ localstripe (GPL-3.0) is a dev/test dependency only: this file imports it, never
 and nothing under ``warranty/`` may import this module. What localstripe lacks for us — Checkout
 Sessions and their hosted payment page — is added here as routes on localstripe's aiohttp app.
 
-    standin = StripeStandin(); stripe.api_base = standin.start()   # tests
+    standin = StripeStandin(); base = standin.start()   # tests: WARRANTY_STRIPE_API_BASE=base
     python -m devtools.stripe_standin --port 12111                  # make demo
 
 Where localstripe answers differently from Stripe in ways the service depends on, this file
@@ -700,7 +700,7 @@ class StripeStandin:
 
     @property
     def url(self) -> str:
-        """Base URL to use as ``stripe.api_base``, e.g. "http://127.0.0.1:54321"."""
+        """Base URL to use as ``WARRANTY_STRIPE_API_BASE``, e.g. "http://127.0.0.1:54321"."""
         if self._url is None:
             raise RuntimeError("the Stripe stand-in is not running")
         return self._url

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from warranty.core.coverage import coverage_dates
-from warranty.core.dates import plan_span, span_days_unused
 from warranty.core.money import pro_rata, round_up
 from warranty.core.tax import TaxPolicy, default_rate
+from warranty.coverage.dates import coverage_dates
+from warranty.coverage.span import plan_span, span_days_unused
 from warranty.customers import facts
 from warranty.experiment.events import PLACEMENTS
 from warranty.pricing import rules

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from warranty.db.schema import metadata  # every domain's tables
+from warranty.schema import metadata  # every domain's tables
 
 config = context.config
 target_metadata = metadata

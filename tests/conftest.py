@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
-from warranty.core.settings import demo_settings
+from devtools.settings import demo_settings
 from warranty.customers import facts
 from warranty.db.engine import Session, dispose_engines, get_engine, migrate
-from warranty.db.schema import metadata
 from warranty.http.app import create_app
 from warranty.pricing import rules
+from warranty.schema import metadata
 
 POSTGRES_URL = os.environ.get("WARRANTY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -116,7 +116,9 @@ def settings(database_url, tmp_path):
     return demo_settings(env="test", database_url=database_url, secret_key=SECRET,
                          api_token=API_TOKEN, public_key=PUBLIC_KEY,
                          upload_dir=str(tmp_path / "uploads"),
-                         claim_filing_days_after_term=3650)
+                         claim_filing_days_after_term=3650,
+                         # The stores the tests' checkouts return to (success and cancel URLs).
+                         allowed_origins="https://shop.example,http://shop.test")
 
 
 @pytest.fixture
@@ -152,7 +154,9 @@ def store_key():
 
 @pytest.fixture(scope="session")
 def stripe_standin():
-    """The local Stripe stand-in on a free port, with the SDK pointed at it."""
+    """The local Stripe stand-in on a free port. The SDK's module globals point at it for the
+    tests' own calls (playing the shopper and the dashboard); the service never reads them:
+    each app, worker and command has its own client (warranty.payments.client)."""
     import stripe
 
     from devtools.stripe_standin import StripeStandin
@@ -304,17 +308,9 @@ def smtp_sink():
 
 @pytest.fixture
 def mail_settings(stripe_settings, smtp_sink):
-    """Stand-in Stripe settings that also send mail to the SMTP sink.
-
-    Also points the SDK's global config at the stand-in: any create_app() with other
-    settings since the session began re-pointed it.
-    """
-    from warranty.payments.client import configure_stripe
-
+    """Stand-in Stripe settings that also send mail to the SMTP sink."""
     smtp_sink.clear()
-    settings = stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})
-    configure_stripe(settings)
-    return settings
+    return stripe_settings.model_copy(update={"smtp_port": smtp_sink.port})
 
 
 @pytest.fixture

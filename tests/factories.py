@@ -70,7 +70,7 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
     from warranty.core.tax import TaxPolicy, default_rate
     from warranty.orders import tax as order_tax
     from warranty.orders.models import Order, OrderLine
-    from warranty.periods import services as periods
+    from warranty.periods import booking as periods
     from warranty.pricing import rules as pricing_rules
     from warranty.pricing.models import RuleSet
 

@@ -10,10 +10,10 @@ from sqlmodel import Session, select
 from tests.factories import load_rules
 from warranty.claims.models import Claim, Payout
 from warranty.contracts.models import Contract
-from warranty.core.coverage import coverage_dates
 from warranty.core.dates import store_today
+from warranty.coverage.dates import coverage_dates
 from warranty.orders.models import Order, OrderLine, Refund
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 from warranty.pricing.models import RuleSet
 
 _counter = {"n": 0}

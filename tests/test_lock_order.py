@@ -17,18 +17,19 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import select
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
+from tests.payments.test_stripe_webhooks import post_event
 from tests.races import postgres_only, wait_until_blocked
 from tests.stripe_helpers import stripe_events, wait_for
+from warranty.changes import cancellation
 from warranty.claims import payouts
-from warranty.contracts import cancellation
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts.models import ContractEvent
 from warranty.db.engine import Session, get_engine
-from warranty.orders import post_purchase
 from warranty.orders.models import Refund
 from warranty.payments import refunds
+from warranty.payments.client import make_client
+from warranty.post_purchase import plans as post_purchase
 
 
 def deadlocks(engine: sa.Engine) -> int:
@@ -87,7 +88,7 @@ def test_a_refund_event_and_the_refunds_own_answer_never_deadlock(
     with Session(pg) as holder:  # a staff request holding the plan for a moment
         contracts.lock(holder, contract.id)
         attempt = threading.Thread(target=lambda: answers.setdefault(
-            "attempt", refunds._attempt(stripe_settings, refund.id)))
+            "attempt", refunds._attempt(stripe_settings, make_client(stripe_settings), refund.id)))
         attempt.start()
         wait_until_blocked(pg)  # the attempt waits for the plan to record Stripe's answer
         delivery = threading.Thread(target=lambda: answers.setdefault(
@@ -219,7 +220,8 @@ def test_every_path_on_one_order_at_once_never_deadlocks(
             lambda: post_event(base, event),
             lambda: post(f"{base}/api/v1/periods/{month}/close", headers=finance, json={}),
             lambda: worker.run_expiry(settings=stripe_settings),
-            lambda: refunds.run_refunds(settings=stripe_settings))
+            lambda: refunds.run_refunds(settings=stripe_settings,
+                                        stripe_client=make_client(stripe_settings)))
 
     for round_no in range(3):
         for answer in one_round(round_no):

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs, urlsplit
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import STAFF_PASSWORD, add_staff
 from tests.http.web.pages import CSRF, csrf, sign_in_staff
 from tests.notify.test_store_webhooks import SECRET as STORE_SECRET
+from tests.payments.test_stripe_webhooks import post_event
 from warranty.auth import links as magic_links
 from warranty.http.app import create_app
+from warranty.payments.client import make_client
 from warranty.worker import run_once
 
 
@@ -23,7 +24,8 @@ def test_secrets_never_appear_in_the_logs(paid_without_webhooks, mail_settings, 
         "store_webhook_url": "http://127.0.0.1:9/hooks", "store_webhook_secret": STORE_SECRET,
         "smtp_password": "smtp-password-never-logged"})
     assert post_event(base_url, completed).json()["outcome"] == "paid"
-    run_once(settings=settings, limit=50)  # mail sent, store webhooks fail (logged)
+    # Mail sent, store webhooks fail (logged).
+    run_once(settings=settings, stripe_client=make_client(settings), limit=50)
     client = create_app(settings).test_client()
     contracts = client.get(f"/api/v1/contracts?order={order_id}", headers=staff_headers)
     contract_id = contracts.json["items"][0]["id"]

@@ -11,6 +11,7 @@ from warranty.cli import main
 from warranty.contracts import notices as notifications
 from warranty.contracts.models import Contract
 from warranty.notify.models import MailMessage
+from warranty.payments.client import make_client
 from warranty.worker import run_once
 
 
@@ -42,6 +43,6 @@ def test_one_failing_job_does_not_stop_the_others(db, settings, smtp_sink):
                                          "store_webhook_url": "http://127.0.0.1:9/",
                                          "store_webhook_secret": "s" * 20,
                                          "timezone": "Not/AZone"})
-    done = run_once(settings=broken, limit=5)
+    done = run_once(settings=broken, stripe_client=make_client(broken), limit=5)
     assert done == {"stripe_events": 0, "refunds": 0, "mail": 1, "webhooks": 0, "expiry": 0}
     assert smtp_sink.wait_for(1)[0].to == "x@example.com"

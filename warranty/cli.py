@@ -14,6 +14,7 @@ from warranty.core.settings import Settings, SettingsProblem, load_settings
 from warranty.customers import facts
 from warranty.db.engine import migrate as run_migrations
 from warranty.db.engine import session_scope
+from warranty.outboxes import OUTBOXES
 from warranty.pricing import rules
 
 
@@ -117,21 +118,14 @@ def create_token(name: str, role: str) -> None:
 @click.argument("name")
 def revoke_token(name: str) -> None:
     """Revoke every live bearer token issued under NAME (they answer 401 from now on)."""
-    from sqlmodel import select
-
-    from warranty.auth.models import ApiToken
-    from warranty.core.dates import utcnow
+    from warranty.auth.credentials import revoke
 
     settings = settings_from_env()
     with session_scope(settings.database_url) as session:
-        rows = session.exec(select(ApiToken).where(ApiToken.name == name,
-                                                   ApiToken.revoked_at.is_(None))).all()
-        for row in rows:
-            row.revoked_at = utcnow()
-            session.add(row)
-    if not rows:
+        count = revoke(session=session, name=name)
+    if not count:
         raise click.ClickException(f"no live token named {name}")
-    click.echo(f"{len(rows)} token(s) named {name} revoked")
+    click.echo(f"{count} token(s) named {name} revoked")
 
 
 @main.command("create-staff")
@@ -195,29 +189,29 @@ def revoke_customer_sessions(email: str) -> None:
               help="rows per job per pass")
 def worker(once: bool, limit: int) -> None:
     """Send mail, deliver store webhooks, retry refunds, expire ended plans."""
-    import logging
     import signal
     import threading
 
-    from warranty.payments import client as payments
+    from warranty.core.logs import configure_logging
+    from warranty.payments.client import make_client
     from warranty.worker import run_forever, run_once
 
     settings = settings_from_env()
-    payments.configure_stripe(settings)
+    stripe_client = make_client(settings)
     if once:
-        echo_json(run_once(settings=settings, limit=limit))
+        echo_json(run_once(settings=settings, stripe_client=stripe_client, limit=limit))
         return
-    logging.basicConfig(level=logging.INFO)
+    configure_logging()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     click.echo(f"worker running on {settings.database_url}; Ctrl-C to stop")
-    run_forever(settings=settings, stop=stop, limit=limit)
+    run_forever(settings=settings, stripe_client=stripe_client, stop=stop, limit=limit)
 
 
 @main.group(invoke_without_command=True)
 @click.option("--queue", "queues", multiple=True,
-              type=click.Choice(["mail", "store_webhooks", "refunds", "stripe_events"]),
+              type=click.Choice(list(OUTBOXES)),
               help="only this outbox (repeatable); default: all")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 10_000),
               help="rows listed per outbox")
@@ -225,25 +219,26 @@ def worker(once: bool, limit: int) -> None:
 def outbox(ctx: click.Context, queues: tuple[str, ...], limit: int) -> None:
     """What waits in each outbox, and the rows that need a person, with their errors.
 
-    Dead mail and webhooks (and failed refunds) are rows the worker gave up on; Stripe
-    events still failing are listed too. ``warranty outbox retry`` sends dead rows again.
+    Dead mail and webhooks, failed refunds and Stripe events Stripe will never give are rows
+    given up on (the metrics' dead letters count the same rows); Stripe events still failing
+    are listed too. ``warranty outbox retry`` sends dead rows again.
     """
     if ctx.invoked_subcommand is not None:
         return
+    from warranty import outboxes
     from warranty.db.engine import Session, get_engine
-    from warranty.worker import outbox_report
 
     settings = settings_from_env()
     with Session(get_engine(settings.database_url)) as session:
-        echo_json(outbox_report(session, limit=limit, queues=queues or None))
+        echo_json(outboxes.report(session, limit=limit, queues=queues or None))
 
 
 @outbox.command("retry")
-@click.argument("queue", type=click.Choice(["mail", "store_webhooks"]))
+@click.argument("queue", type=click.Choice([n for n, box in OUTBOXES.items() if box.requeue]))
 @click.argument("ids", nargs=-1, required=True, type=int)
 def outbox_retry(queue: str, ids: tuple[int, ...]) -> None:
     """Send dead rows of QUEUE again (after the cause was fixed): IDS from the listing."""
-    from warranty.worker import requeue
+    from warranty.outboxes import requeue
 
     settings = settings_from_env()
     with session_scope(settings.database_url) as session:
@@ -314,9 +309,9 @@ def rebuild_customer_facts() -> None:
 @click.option("--note", default="", help="a note kept with the close")
 def close_month_command(month: str, actor: str, note: str) -> None:
     """Close MONTH (YYYY-MM) and every month before it: nothing is booked in them again."""
+    from warranty.closing import months as closing
     from warranty.core.dates import store_today
-    from warranty.periods import closing
-    from warranty.periods import services as periods
+    from warranty.periods import booking as periods
 
     settings = settings_from_env()
     try:
@@ -335,9 +330,9 @@ def close_month_command(month: str, actor: str, note: str) -> None:
 @main.command("periods")
 def periods_command() -> None:
     """List the closed months, the first open day and the month to close next."""
+    from warranty.closing import months as closing
     from warranty.core.dates import store_today
     from warranty.db.engine import Session, get_engine
-    from warranty.periods import closing
 
     settings = settings_from_env()
     with Session(get_engine(settings.database_url)) as session:
@@ -356,6 +351,7 @@ def report_command(name: str, start: str, end: str, fmt: str, output: Path | Non
     """Write report NAME for a period (finance, journal, contracts, movements, orders, ...)."""
     from warranty import reports
     from warranty.db.engine import Session, get_engine
+    from warranty.payments.client import make_client
     from warranty.reports import export
 
     settings = settings_from_env()
@@ -364,8 +360,9 @@ def report_command(name: str, start: str, end: str, fmt: str, output: Path | Non
     try:
         period = reports.parse_period(start, end)
         with Session(get_engine(settings.database_url)) as session:
-            result = reports.run_report(name, reports.Context(session=session,
-                                                              settings=settings, period=period))
+            ctx = reports.Context(session=session, settings=settings, period=period,
+                                  stripe_client=make_client(settings))
+            result = reports.run_report(name, ctx)
             chunks = export.chunks(result, fmt)
             if output is None:
                 for chunk in chunks:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
+from warranty.core.logs import configure_logging
 from warranty.core.redact import redact_query, redact_request_line, redact_target
 
 bind = os.environ.get("WARRANTY_BIND", "127.0.0.1:5000")
@@ -61,6 +62,7 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 def on_starting(server):
     """Start from an empty metrics directory: old files would add stale counts."""
+    configure_logging()  # the arbiter's own log lines; each worker imports warranty.wsgi
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     if folder.exists():
         for item in folder.iterdir():

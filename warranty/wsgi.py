@@ -2,9 +2,11 @@
 
 import sys
 
+from warranty.core.logs import configure_logging
 from warranty.core.settings import SettingsProblem
 from warranty.http.app import create_app
 
+configure_logging()
 try:
     app = create_app()
 except SettingsProblem as exc:

@@ -4,8 +4,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from devtools.settings import demo_settings
 from warranty.auth import links as magic_links
-from warranty.core.settings import demo_settings
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ EXPECTED_API = {
     "checkout.create_payment_intent": "storefront",
     "checkout.post_purchase_offers": "storefront",
     "checkout.create_post_purchase": "storefront",
-    "checkout.post_purchase_links": "storefront",
+    "checkout.post_purchase_links": "support",  # capability links: never the public key
     "contracts.plans_link": "storefront",
     "experiment.get_assignment": "storefront",
     "experiment.post_events": "storefront",

@@ -12,7 +12,7 @@ from tests.factories import add_product, load_rules
 from tests.stripe_helpers import wait_for
 from warranty.contracts.models import Contract
 from warranty.db.engine import Session, get_engine
-from warranty.orders import post_purchase
+from warranty.post_purchase import plans as post_purchase
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 

@@ -25,9 +25,9 @@ from tests.races import (
     together,
     wait_until_blocked,
 )
+from warranty.changes import cancellation, transfer
 from warranty.claims import attachments, filing
 from warranty.claims.models import Claim, ClaimEvent, ClaimFile, Payout
-from warranty.contracts import cancellation, transfer
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import store_today
 from warranty.db.engine import Session, get_engine

@@ -9,7 +9,7 @@ import stripe
 from sqlmodel import select
 
 from tests.factories import stripe_paid_order
-from warranty.contracts import cancellation
+from warranty.changes import cancellation
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.contracts.refunds import refund_key
 from warranty.core.dates import store_today, utcnow
@@ -18,6 +18,7 @@ from warranty.notify.mail import run_mail
 from warranty.notify.models import OutboundWebhook
 from warranty.orders.models import Refund
 from warranty.payments import refunds
+from warranty.payments.client import make_client
 from warranty.payments.refunds import run_refunds
 
 
@@ -141,10 +142,12 @@ def test_claims_paid_reduce_the_refund_and_zero_needs_no_stripe_call(db, mail_se
                                                purchase_date=date(2026, 1, 10))
     refund = cancel_in_db(db, mail_settings, first, date(2026, 7, 1), claims_paid=3000,
                           expected_amount=5058 - 3000)
-    assert refunds.execute_refund(settings=mail_settings, refund_id=refund.id)
+    assert refunds.execute_refund(settings=mail_settings,
+                                  stripe_client=make_client(mail_settings), refund_id=refund.id)
     nothing = cancel_in_db(db, mail_settings, second, date(2026, 7, 1), claims_paid=9000)
     assert (nothing.amount, nothing.status) == (0, "not_needed")
-    assert run_refunds(settings=mail_settings, limit=10) == 0
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 0
     assert stripe_refunds(order) == [(2058, refund_key(first))]
 
 
@@ -154,7 +157,8 @@ def test_stripe_failure_leaves_refund_pending_and_the_worker_retries_once(db, ma
     down = mail_settings.model_copy(update={"stripe_api_base": f"http://127.0.0.1:{closed_port()}",
                                             "stripe_max_network_retries": 0})
     before = utcnow()
-    assert refunds.execute_refund(settings=down, refund_id=refund.id)
+    assert refunds.execute_refund(settings=down,
+                                  stripe_client=make_client(down), refund_id=refund.id)
     fresh(db, refund)
     assert (refund.status, refund.attempts, refund.stripe_refund_id) == ("pending", 1, None)
     assert "APIConnectionError" in refund.last_error
@@ -162,13 +166,16 @@ def test_stripe_failure_leaves_refund_pending_and_the_worker_retries_once(db, ma
     assert 29 <= wait <= 31  # first backoff: retry_base_seconds
     assert db.get(Contract, contract.id).status == "cancelled"  # never half done
     db.commit()
-    assert run_refunds(settings=mail_settings, limit=10) == 0  # not due yet
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 0  # not due yet
     assert stripe_refunds(order) == []
     # Time passes: the retry is due.
     db.exec(sa.update(Refund).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     db.commit()
-    assert run_refunds(settings=mail_settings, limit=10) == 1
-    assert run_refunds(settings=mail_settings, limit=10) == 0
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 1
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 0
     fresh(db, refund)
     assert (refund.status, refund.attempts, refund.last_error) == ("succeeded", 2, None)
     assert stripe_refunds(order) == [(5058, refund_key(contract))]
@@ -180,7 +187,8 @@ def test_a_refund_stripe_made_before_a_crash_is_adopted_not_repeated(db, mail_se
     # Stripe made the refund, then the process died before recording it.
     made = stripe.Refund.create(payment_intent=order.stripe_payment_intent_id, amount=5058,
                                 metadata={refunds.METADATA_KEY: refund.idempotency_key})
-    assert run_refunds(settings=mail_settings, limit=10) == 1
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 1
     fresh(db, refund)
     assert (refund.status, refund.stripe_refund_id) == ("succeeded", made.id)
     assert stripe_refunds(order) == [(5058, refund_key(contract))]
@@ -191,11 +199,13 @@ def test_refund_beyond_what_stripe_still_holds_fails_for_a_person(db, mail_setti
     stripe.Refund.create(payment_intent=order.stripe_payment_intent_id,
                          amount=order.total_amount - 1000)  # refunded elsewhere
     refund = cancel_in_db(db, mail_settings, contract, date(2026, 7, 1))
-    assert run_refunds(settings=mail_settings, limit=10) == 1
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 1
     fresh(db, refund)
     assert refund.status == "failed" and "exceed" in refund.last_error
     assert [amount for amount, _ in stripe_refunds(order)] == [order.total_amount - 1000]
-    assert run_refunds(settings=mail_settings, limit=10) == 0
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 0
 
 
 def test_refunds_on_an_order_never_exceed_what_was_paid(db, mail_settings, staff_headers):
@@ -251,8 +261,8 @@ def test_concurrent_workers_refund_each_contract_once(db, mail_settings):
 
     def work():
         start.wait()
-        run_refunds(settings=mail_settings, limit=2)
-        run_refunds(settings=mail_settings, limit=2)
+        run_refunds(settings=mail_settings, stripe_client=make_client(mail_settings), limit=2)
+        run_refunds(settings=mail_settings, stripe_client=make_client(mail_settings), limit=2)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
@@ -296,11 +306,13 @@ def test_a_refund_whose_attempt_breaks_backs_off_and_the_others_still_go(db, mai
     broken_order.stripe_payment_intent_id = None
     db.add(broken_order)
     db.commit()
-    assert run_refunds(settings=mail_settings, limit=10) == 2
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 2
     fresh(db, first)
     fresh(db, second)
     assert (second.status, second.attempts) == ("succeeded", 1)
     assert stripe_refunds(order) == [(5058, refund_key(contract))]
     assert (first.status, first.attempts) == ("failed", 1)
     assert "no Stripe payment" in first.last_error and first.next_attempt_at is None
-    assert run_refunds(settings=mail_settings, limit=10) == 0
+    assert run_refunds(settings=mail_settings,
+                       stripe_client=make_client(mail_settings), limit=10) == 0

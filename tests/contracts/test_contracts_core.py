@@ -7,6 +7,7 @@ from sqlmodel import select
 
 from tests.factories import paid_order
 from warranty.contracts import lifecycle as contracts
+from warranty.contracts import queries
 from warranty.contracts.models import Contract, ContractEvent
 
 
@@ -33,7 +34,7 @@ def test_transitions_are_enforced_and_audited(db):
     with pytest.raises(contracts.TransitionRefused):
         contracts.transition(session=db, contract=contract, to_status="active", actor="x",
                              action="reactivate")
-    rows = contracts.history(db, contract)
+    rows = queries.history(db, contract)
     assert [(r.action, r.from_status, r.to_status, r.actor) for r in rows] == [
         ("created", None, "active", "stripe"),
         ("cancelled", "active", "cancelled", "staff:a")]

@@ -2,8 +2,8 @@
 
 from datetime import date
 
-from warranty.core.coverage import coverage_dates, coverage_year
 from warranty.core.dates import add_months, store_today, term_end
+from warranty.coverage.dates import coverage_dates, coverage_year
 
 
 def test_month_end_clamps():

@@ -4,9 +4,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from warranty.contracts.cancellation import quote_refund
+from warranty.changes.cancellation import quote_refund
 from warranty.contracts.models import Contract
 from warranty.core.errors import DomainError
+from warranty.http.errors import status_of
 
 BOUGHT = date(2026, 1, 10)
 
@@ -91,7 +92,7 @@ def test_dates_outside_the_plan_are_refused():
     assert before.value.code == "invalid_cancel_date"
     with pytest.raises(DomainError) as after:
         quote_refund(contract=plan(), cancel_date=date(2029, 1, 10))
-    assert after.value.code == "term_ended" and after.value.status == 409
+    assert after.value.code == "term_ended" and status_of(after.value) == 409
 
 
 # --- a plan sold after its product: the span runs from the sale -----------------------------

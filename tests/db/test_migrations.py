@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from warranty.db.engine import get_engine
-from warranty.db.schema import metadata
 from warranty.db.types import UTCDateTime
+from warranty.schema import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 

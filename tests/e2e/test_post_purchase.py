@@ -12,6 +12,7 @@ from warranty.contracts.models import Contract
 from warranty.core.dates import add_months, store_today
 from warranty.db.engine import Session, get_engine
 from warranty.orders.models import Refund
+from warranty.payments.client import make_client
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
 
@@ -83,16 +84,20 @@ def test_post_purchase_window_closes_after_60_days(stripe_live, stripe_app, data
     assert order_state(database_url, order.public_id)[0].status == "paid"
 
 
-def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db, store_key):
+def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db, store_key,
+                                      staff_headers):
     import requests
 
-    from warranty.orders import post_purchase
+    from warranty.post_purchase import plans as post_purchase
     client = stripe_app.test_client()
     load_rules(db)
     add_product(db)
     order = buy_tvs_without_plans(client, store_key, database_url, quantity=1)
-    links = client.get(f"/api/v1/orders/{order.public_id}/post-purchase-links",
-                       headers=store_key).json["links"]
+    path = f"/api/v1/orders/{order.public_id}/post-purchase-links"
+    # Each link acts for the customer: the storefront's public key is not enough.
+    refused = client.get(path, headers=store_key)
+    assert refused.status_code == 401 and refused.json["error"]["code"]
+    links = client.get(path, headers=staff_headers).json["links"]
     assert [entry["line_no"] for entry in links] == [1]
     link = links[0]["url"]
     assert link == post_purchase.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
@@ -146,7 +151,8 @@ def _offers(client, store_key, order):
 
 
 def test_an_unpaid_post_purchase_checkout_hides_no_offers(stripe_live, stripe_app,
-                                                          database_url, db, store_key):
+                                                          database_url, db, store_key,
+                                                          staff_headers):
     import requests
 
     client = stripe_app.test_client()
@@ -159,7 +165,7 @@ def test_an_unpaid_post_purchase_checkout_hides_no_offers(stripe_live, stripe_ap
     assert (line["covered_quantity"], line["reason"]) == (0, None)
     assert [o["plan_code"] for o in line["offers"]] == ["standard-36", "accident-36"]
     links = client.get(f"/api/v1/orders/{order.public_id}/post-purchase-links",
-                       headers=store_key).json["links"]
+                       headers=staff_headers).json["links"]
     page = requests.get(stripe_live + links[0]["url"].split("127.0.0.1:5000")[1], timeout=10)
     assert page.status_code == 200 and "accident-36" in page.text
     _start(client, store_key, order, line["offers"][1])  # the shopper tries again: allowed
@@ -261,7 +267,8 @@ def _check_one_contract_one_refund(database_url, plan_orders, stripe_settings, d
     # Finance: one plan sold; the refund of a plan never made is money back, not a plan refund.
     day = store_today(stripe_settings.timezone)
     db.commit()
-    ctx = Context(session=db, settings=stripe_settings, period=parse_period(day, day))
+    ctx = Context(session=db, settings=stripe_settings,
+                  stripe_client=make_client(stripe_settings), period=parse_period(day, day))
     total = run_report("finance", ctx).extra["total"]
     assert (total["plans_sold"], total["gross_sales"], total["refunds"]) == (
         1, contract.price, 0)
@@ -331,8 +338,8 @@ def test_two_payments_for_the_last_unit_delivered_at_once_make_one_contract(
     them take the last unit; the other is refunded in full."""
     import pytest
 
-    from tests.e2e.test_stripe_webhooks import post_event
     from tests.factories import paid_order
+    from tests.payments.test_stripe_webhooks import post_event
     from tests.races import together
     from tests.stripe_helpers import stripe_events
 

@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSED = ("env", "database_url", "secret_key", "api_token", "public_key", "stripe_api_key",
           "stripe_api_base", "stripe_webhook_secret", "upload_dir", "base_url", "smtp_port",
           "store_webhook_url", "store_webhook_secret", "retry_base_seconds",
-          "worker_interval_seconds", "rate_limits_enabled", "ratelimit_storage_uri")
+          "worker_interval_seconds", "rate_limits_enabled", "ratelimit_storage_uri",
+          "allowed_origins")
 
 
 def free_port() -> int:

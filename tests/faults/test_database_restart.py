@@ -13,21 +13,21 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import func, select
 
+from devtools.settings import demo_settings
 from tests.conftest import API_TOKEN, PUBLIC_KEY, SECRET
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import add_product, load_rules, paid_order
 from tests.faults.conftest import gunicorn, terminate_backends, worker_process
 from tests.notify.test_store_webhooks import SECRET as STORE_SECRET
+from tests.payments.test_stripe_webhooks import post_event
 from tests.stripe_helpers import WEBHOOK_SECRET, order_state, pay_hosted, wait_for
 from warranty.contracts import notices as notifications
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import utcnow
-from warranty.core.settings import demo_settings
 from warranty.db.engine import Session, get_engine, migrate
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.notify.webhooks import run_webhooks
 from warranty.orders.models import Order, OrderLine
-from warranty.payments.client import configure_stripe
+from warranty.payments.client import make_client
 from warranty.payments.models import StripeEvent
 from warranty.worker import run_once
 
@@ -69,7 +69,8 @@ def test_app_and_worker_reconnect_after_every_connection_is_killed(
                                  kind="t")
         session.commit()
     terminate_backends(postgres_only)  # the worker's pool dies too
-    assert run_once(settings=mail_settings, limit=10)["mail"] == 2
+    assert run_once(settings=mail_settings,
+                    stripe_client=make_client(mail_settings), limit=10)["mail"] == 2
     assert {m.to for m in smtp_sink.wait_for(2)} >= {"a@example.com", "late@example.com"}
     with Session(get_engine(database_url)) as session:
         statuses = session.exec(select(MailMessage.status, func.count())
@@ -98,8 +99,8 @@ def restart_settings(private_postgres, stripe_standin, smtp_sink, receiver, tmp_
         stripe_api_base=stripe_standin.url, stripe_api_key="sk_test_standin",
         stripe_webhook_secret=WEBHOOK_SECRET, smtp_port=smtp_sink.port,
         store_webhook_url=receiver[0], store_webhook_secret=STORE_SECRET,
-        retry_base_seconds=1.0, worker_interval_seconds=0.2, rate_limits_enabled=False)
-    configure_stripe(settings)
+        retry_base_seconds=1.0, worker_interval_seconds=0.2, rate_limits_enabled=False,
+        allowed_origins="https://shop.example")
     yield settings
     stripe_standin.reset()
     get_engine(url).dispose()
@@ -147,7 +148,7 @@ def _drain(settings, engine: sa.Engine) -> None:
             for model in (MailMessage, OutboundWebhook):
                 conn.execute(sa.update(model).where(model.status == "pending")
                              .values(next_attempt_at=utcnow()))
-        done = run_once(settings=settings, limit=100)
+        done = run_once(settings=settings, stripe_client=make_client(settings), limit=100)
         if not done["mail"] and not done["webhooks"]:
             return
     raise AssertionError("the outboxes did not drain")

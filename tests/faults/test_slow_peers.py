@@ -31,6 +31,7 @@ from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.orders.models import Refund
 from warranty.payments import events as stripe_events
 from warranty.payments import refunds
+from warranty.payments.client import make_client
 from warranty.payments.models import StripeEvent
 
 ROWS = 8
@@ -113,7 +114,8 @@ def test_slow_stripe_gets_each_refund_retry_once(db, mail_settings, slow_stripe,
                                        purchase_date=date(2026, 1, 10))
     for contract in created:  # confirmed while Stripe was down: the worker retries them
         cancel_in_db(db, mail_settings, contract, date(2026, 7, 1))
-    two_workers(lambda: refunds.run_refunds(settings=slow_stripe, limit=50),
+    two_workers(lambda: refunds.run_refunds(settings=slow_stripe,
+                                            stripe_client=make_client(slow_stripe), limit=50),
                 lambda: _pending(database_url, Refund, Refund.status == "pending"), 60)
     assert sorted(stripe_refunds(order)) == sorted(
         (5058, contract_refunds.refund_key(c)) for c in created)  # one each
@@ -134,8 +136,9 @@ def test_slow_stripe_gets_each_event_recovered_once(db, stripe_standin, slow_str
         stripe_events.record(session=db, event=stripe.Event.construct_from(event, "k"))
     db.exec(sa.update(StripeEvent).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     db.commit()  # the deliveries that stored them died: due now
-    monkeypatch.setattr(stripe, "api_base", slow_stripe.stripe_api_base)  # the SDK's global
-    two_workers(lambda: stripe_events.run_stripe_events(settings=slow_stripe, limit=50),
+    slow = make_client(slow_stripe)
+    two_workers(lambda: stripe_events.run_stripe_events(settings=slow_stripe,
+                                                        stripe_client=slow, limit=50),
                 lambda: _pending(database_url, StripeEvent, stripe_events.PENDING))
     db.expire_all()
     # One try by the delivery that stored it, one by the one worker that claimed it.

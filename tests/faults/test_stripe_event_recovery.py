@@ -16,14 +16,15 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import func, select
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.faults.conftest import GatedStripe, gunicorn, wait_up, worker_pids
+from tests.payments.test_stripe_webhooks import post_event
 from tests.stripe_helpers import order_state, wait_for
 from warranty.core.dates import utcnow
 from warranty.db import outbox as jobs
 from warranty.db.engine import Session, get_engine
 from warranty.notify.models import MailMessage
 from warranty.payments import events as stripe_events
+from warranty.payments.client import make_client
 from warranty.payments.models import StripeEvent
 
 
@@ -120,12 +121,16 @@ def test_app_killed_mid_webhook_is_finished_once_by_the_worker(
         # Stored, not applied.
         assert _event(database_url, completed["id"]).processed_at is None
         assert order_state(database_url, order_id)[0].status == "pending"
-        assert stripe_events.run_stripe_events(settings=stripe_settings, limit=10) == 0  # leased
+        api = make_client(stripe_settings)
+        assert stripe_events.run_stripe_events(settings=stripe_settings, stripe_client=api,
+                                               limit=10) == 0  # leased
         _age(database_url, 60)
-        assert stripe_events.run_stripe_events(settings=stripe_settings, limit=10) == 1
+        assert stripe_events.run_stripe_events(settings=stripe_settings, stripe_client=api,
+                                               limit=10) == 1
         order, contracts = order_state(database_url, order_id)
         assert order.status == "paid" and len(contracts) == 3
-        assert stripe_events.run_stripe_events(settings=stripe_settings, limit=10) == 0
+        assert stripe_events.run_stripe_events(settings=stripe_settings, stripe_client=api,
+                                               limit=10) == 0
         mails = _mails(database_url)
         again = post_event(base, completed)  # Stripe's own redelivery, later
         assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
@@ -146,22 +151,22 @@ def test_a_failing_event_is_retried_at_the_backoff_times_and_not_before(
     db.commit()
     event_id = completed["id"]
     assert abs(_due_in(database_url, event_id) - stripe_events.DELIVERY_LEASE_SECONDS) < 5
-    run = functools.partial(stripe_events.run_stripe_events, settings=stripe_settings, limit=10)
-    saved = stripe.api_base
-    stripe.api_base = "http://127.0.0.1:9"  # Stripe unreachable for five worker tries
+    run = functools.partial(stripe_events.run_stripe_events, settings=stripe_settings,
+                            stripe_client=make_client(stripe_settings), limit=10)
+    # Stripe unreachable for five worker tries: the worker's client reaches nothing.
+    unreachable = stripe_settings.model_copy(update={"stripe_api_base": "http://127.0.0.1:9"})
+    run_down = functools.partial(stripe_events.run_stripe_events, settings=stripe_settings,
+                                 stripe_client=make_client(unreachable), limit=10)
     waits = []
-    try:
-        for _ in range(5):
-            wait = _due_in(database_url, event_id)
-            waits.append(round(wait))
-            _age(database_url, wait - 2)
-            assert run() == 0  # two seconds early: not yet
-            _age(database_url, 2)
-            assert run() == 1  # due: tried, and it fails again
-            row = _event(database_url, event_id)
-            assert row.processed_at is None and "stripe" in row.last_error.lower()
-    finally:
-        stripe.api_base = saved
+    for _ in range(5):
+        wait = _due_in(database_url, event_id)
+        waits.append(round(wait))
+        _age(database_url, wait - 2)
+        assert run_down() == 0  # two seconds early: not yet
+        _age(database_url, 2)
+        assert run_down() == 1  # due: tried, and it fails again
+        row = _event(database_url, event_id)
+        assert row.processed_at is None and "stripe" in row.last_error.lower()
     base = stripe_settings.retry_base_seconds
     assert waits == [stripe_events.DELIVERY_LEASE_SECONDS] + [base * 2 ** n
                                                                for n in range(1, 5)]
@@ -194,7 +199,8 @@ def test_concurrent_workers_claim_and_apply_each_event_once(
 
     def worker():
         start.wait()
-        while done := stripe_events.run_stripe_events(settings=stripe_settings, limit=3):
+        while done := stripe_events.run_stripe_events(
+                settings=stripe_settings, stripe_client=make_client(stripe_settings), limit=3):
             tried.append(done)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
@@ -268,7 +274,8 @@ def test_an_event_whose_processing_raises_is_recorded_and_the_others_still_go(
         time.sleep(0.01)
     _age(database_url, stripe_events.DELIVERY_LEASE_SECONDS)
     eager = stripe_settings.model_copy(update={"retry_base_seconds": 60})
-    assert stripe_events.run_stripe_events(settings=eager, limit=10) == 3
+    assert stripe_events.run_stripe_events(settings=eager,
+                                           stripe_client=make_client(eager), limit=10) == 3
     order, contracts = order_state(database_url, order_id)
     assert order.status == "paid" and len(contracts) == 3
     row = _event(database_url, "evt_broken")
@@ -279,4 +286,5 @@ def test_an_event_whose_processing_raises_is_recorded_and_the_others_still_go(
     # Its transaction was rolled back: the order it names is untouched.
     assert db.exec(sa.text("SELECT status FROM orders WHERE store_order_ref = 'B-1'")
                    ).scalar() == "pending"
-    assert stripe_events.run_stripe_events(settings=eager, limit=10) == 0
+    assert stripe_events.run_stripe_events(settings=eager,
+                                           stripe_client=make_client(eager), limit=10) == 0

@@ -183,3 +183,33 @@ def test_an_event_that_cannot_be_serialised_is_dead_and_the_others_go(db, hook_s
     assert {(r.status, r.attempts) for r in rows.values()} == {("delivered", 1)}
     assert sorted(h["Warranty-Event-Id"] for h, _ in got) == sorted(rows)
     assert run_webhooks(settings=hook_settings, limit=10) == 0
+
+
+def test_a_fulfilled_contract_reaches_the_store_signed(db, hook_settings, receiver,
+                                                       store_key, staff_headers):
+    from tests.http.api.test_claims_api import _body, _customer
+    from tests.http.web.pages import PURCHASE
+    from warranty.http.app import create_app
+
+    _, got, status = receiver
+    status[0] = 204
+    client = create_app(hook_settings).test_client()
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE, plan_code="accident-36")
+    claim = client.post("/api/v1/claims", headers=_customer(hook_settings, store_key),
+                        json=_body(contract, failure_type="accident",
+                                   incident_date="2024-03-01")).json
+    approved = client.post(f"/api/v1/claims/{claim['id']}/approve", headers=staff_headers,
+                           json={"decision": "replace", "amount": 150000})
+    assert approved.status_code == 200, approved.json
+    paid = client.post(f"/api/v1/claims/{claim['id']}/payout", headers=staff_headers,
+                       json={"method": "replacement", "reference": "SN-2"})
+    assert paid.status_code == 200, paid.json
+    while run_webhooks(settings=hook_settings, limit=10):
+        pass
+    events = [verify(headers, body) for headers, body in got]
+    fulfilled = [event for event in events if event["type"] == "contract.fulfilled"]
+    assert len(fulfilled) == 1, [event["type"] for event in events]
+    data = fulfilled[0]["data"]
+    assert data["contract"]["id"] == contract.public_id
+    assert data["contract"]["status"] == "fulfilled"
+    assert (data["reason"], data["claim"]) == ("product replaced", claim["id"])

@@ -11,11 +11,11 @@ import stripe
 from pydantic import ValidationError
 from sqlmodel import select
 
+from devtools.settings import demo_settings
 from tests.factories import add_product, paid_order, rules_doc
 from tests.stripe_helpers import pay_hosted, wait_paid
 from warranty.contracts import notices
 from warranty.core import money
-from warranty.core.settings import demo_settings
 from warranty.core.tax import TaxPolicy, registration_problem
 from warranty.http.app import create_app
 from warranty.notify.models import MailMessage

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from tests.report_history import plan_sale
 from warranty.orders.models import Order, Refund
+from warranty.payments.client import make_client
 from warranty.reports import Context, parse_period, run_report
 
 
@@ -45,7 +46,8 @@ def test_differences_are_listed_per_order(db, stripe_settings, stripe_standin):
     for order in db.exec(select(Order)).all():
         order.paid_at = today
     db.commit()
-    ctx = Context(session=db, settings=stripe_settings, period=parse_period(day, day))
+    ctx = Context(session=db, settings=stripe_settings,
+                  stripe_client=make_client(stripe_settings), period=parse_period(day, day))
     result = run_report("reconciliation", ctx)
     rows = {r["stripe_payment_intent_id"]: r for r in result.rows}
     assert set(rows) == {pi_short, pi_extra, pi_stray}
@@ -78,7 +80,8 @@ def test_a_charge_for_an_order_paid_in_another_period_names_the_order(
     order.paid_at = today - timedelta(days=40)
     order.purchase_date = order.booked_on = day - timedelta(days=40)
     db.commit()
-    ctx = Context(session=db, settings=stripe_settings, period=parse_period(day, day))
+    ctx = Context(session=db, settings=stripe_settings,
+                  stripe_client=make_client(stripe_settings), period=parse_period(day, day))
     (row,) = run_report("reconciliation", ctx).rows
     assert (row["stripe_payment_intent_id"], row["order"], row["issue"]) == (
         pi, order.public_id, "charged by Stripe, not paid in the ledger in this period")

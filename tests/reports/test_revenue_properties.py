@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.report_history import payout, plan_sale
+from warranty.changes.cancellation import quote_refund
 from warranty.claims.models import Claim, Payout
-from warranty.contracts.cancellation import quote_refund
 from warranty.contracts.models import Contract
 from warranty.core import money
 from warranty.core.dates import days_inclusive, term_end

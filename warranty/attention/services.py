@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from warranty.attention.models import AttentionItem
 from warranty.core.dates import utcnow
 from warranty.core.errors import Conflict, NotFound, ValidationFailed
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, Refund
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def raise_item(*, session: Session, kind: str, key: str, summary: str,
 
     True when this call queued it. Runs in the caller's transaction.
     """
+    write_transaction(session)
     if kind not in KINDS:
         raise ValueError(f"unknown attention kind {kind!r}")
     dialect = session.get_bind().dialect.name
@@ -108,6 +110,7 @@ def handle(*, session: Session, public_id: str, actor: str, note: str) -> Attent
     A conditional update: of two people handling one item at the same moment, one wins and
     the other gets 409 ``already_handled``.
     """
+    write_transaction(session)
     note = note.strip()
     if not note:
         raise ValidationFailed("say what was done (a note is required)", code="note_required")

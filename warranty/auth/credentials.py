@@ -33,6 +33,17 @@ def issue_token(*, session: Session, name: str, role: str,
     return token
 
 
+def revoke(*, session: Session, name: str) -> int:
+    """Revoke every live bearer token issued under ``name`` (they answer 401 from then on);
+    returns how many."""
+    rows = session.exec(select(ApiToken).where(ApiToken.name == name,
+                                               ApiToken.revoked_at.is_(None))).all()
+    for row in rows:
+        row.revoked_at = utcnow()
+        session.add(row)
+    return len(rows)
+
+
 def bearer_role(*, session: Session, header: str | None, master_token: str) -> tuple[str, str]:
     """The (actor, role) behind an ``Authorization: Bearer`` header, or Unauthorized."""
     if not header:

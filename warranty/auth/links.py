@@ -16,18 +16,17 @@ from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from warranty.core.errors import DomainError
+from warranty.core.errors import Forbidden
 from warranty.core.settings import Settings
 
 MAX_AGE_SECONDS = 7 * 24 * 3600  # a mailed link works for a week
 SIGN_IN_PATH = "/my/sign-in"
 
 
-class InvalidLink(DomainError):
+class InvalidLink(Forbidden):
     """A customer link that is forged, altered or expired."""
 
     code = "invalid_link"
-    status = 403
 
 
 def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:

@@ -19,6 +19,7 @@ from warranty.auth.credentials import hash_token
 from warranty.auth.links import MAX_AGE_SECONDS, PlansLink
 from warranty.auth.models import AuthSession, UsedLink, VoidedLinks
 from warranty.core.dates import utcnow
+from warranty.db.engine import write_transaction
 
 KINDS = ("customer", "staff", "customer_api")
 FULL, ORDER = "full", "order"  # customer scopes: the mailbox proved | one order's plans
@@ -30,6 +31,7 @@ def start(*, session: Session, kind: str, subject: str, scope: str, lifetime: ti
           created_by: str, staff_user_id: int | None = None, order_ref: str | None = None,
           prefix: str = "") -> tuple[str, AuthSession]:
     """A new session and its id (the only plaintext copy, for the cookie or the caller)."""
+    write_transaction(session)
     if kind not in KINDS:
         raise ValueError(f"unknown session kind {kind!r}")
     raw = prefix + secrets.token_urlsafe(32)
@@ -70,6 +72,7 @@ def touch(conn: sa.Connection, session_id: int, now: datetime | None = None) -> 
 
 def end(*, session: Session, row: AuthSession) -> None:
     """Sign out: the session stops working everywhere its id was copied."""
+    write_transaction(session)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
@@ -112,6 +115,7 @@ def link_spent(session: Session, jti: str) -> bool:
 def spend_link(*, session: Session, link: PlansLink) -> bool:
     """Mark a sign-in link used; False when it was used before (by anyone, even at the same
     moment: the jti is the primary key, so of two concurrent uses exactly one wins)."""
+    write_transaction(session)
     try:
         with session.begin_nested():
             session.add(UsedLink(jti=link.jti, email=link.email))
@@ -122,6 +126,7 @@ def spend_link(*, session: Session, link: PlansLink) -> bool:
 
 def prune(*, session: Session) -> None:
     """Forget sessions ended long ago and spent links too old to sign in anyway."""
+    write_transaction(session)
     now = utcnow()
     sessions, links, voided = AuthSession.__table__, UsedLink.__table__, VoidedLinks.__table__
     too_old = now - timedelta(seconds=MAX_AGE_SECONDS) - timedelta(days=1)

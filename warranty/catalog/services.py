@@ -17,6 +17,7 @@ from warranty.core.errors import NotFound, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.core.text import SingleLine, sku_key
 from warranty.db import revisions
+from warranty.db.engine import write_transaction
 from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.pricing import rules as pricing_rules
 
@@ -88,6 +89,7 @@ def upsert_products(*, session: Session, products: list[ProductIn],
     Products are matched by their sku key (``warranty.core.text.sku_key``): "TV-1" and "ｔｖ‐1"
     are one product, updated in place and stored under the spelling sent last.
     """
+    write_transaction(session)
     if len(products) > MAX_BATCH:
         raise ValidationFailed(f"at most {MAX_BATCH} products per call")
     seen: dict[str, int] = {}

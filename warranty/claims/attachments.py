@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from warranty.core.errors import DomainError
+from warranty.core.errors import ValidationFailed
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # 10 MB per photo or PDF
 MAX_FILES_PER_SUBMISSION = 5  # one form or filing
@@ -21,11 +21,10 @@ EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
 HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"}
 
 
-class UploadRefused(DomainError):
+class UploadRefused(ValidationFailed):
     """An attachment that is too large, too many, empty or of a type we do not accept."""
 
     code = "upload_refused"
-    status = 422
 
 
 @dataclass(frozen=True)

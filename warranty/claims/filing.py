@@ -14,13 +14,15 @@ from warranty.claims.rules import ClaimInputInvalid, evaluate, input_problems
 from warranty.claims.transitions import ClaimTransitionRefused, lock, transition, webhook_payload
 from warranty.claims.workflow import fulfil
 from warranty.contracts import lifecycle as contracts
+from warranty.contracts import queries
 from warranty.contracts.models import Contract
 from warranty.core import i18n
-from warranty.core.coverage import coverage_year
 from warranty.core.dates import store_today
 from warranty.core.errors import Conflict, NotFound
 from warranty.core.settings import Settings
 from warranty.core.text import normalize_email
+from warranty.coverage.dates import coverage_year
+from warranty.db.engine import write_transaction
 from warranty.notify.webhooks import queue_event
 
 
@@ -53,6 +55,7 @@ def file_claim(*, session: Session, settings: Settings, contract: Contract, cust
                estimated_amount: int | None, files: list[uploads.Upload], actor: str,
                today: date, lang: str = "ja", source: str = "web") -> Claim:
     """File a claim, attach its files and apply the automatic rules (no commit)."""
+    write_transaction(session)
     _raise_problems(input_problems(incident_date=incident_date, failure_type=failure_type,
                                    description=description, estimated_amount=estimated_amount,
                                    today=today))
@@ -90,7 +93,7 @@ def _apply_rules(*, session: Session, settings: Settings, claim: Claim, contract
     A claim that finds the cap of its coverage year used up fulfils the plan: caps never
     rise from one year to the next, so nothing can be paid for this year or any later one.
     """
-    refund = contracts.refund_of(session, contract) if contract.status == "cancelled" else None
+    refund = queries.refund_of(session, contract) if contract.status == "cancelled" else None
     cap_left = max(liability_cap(contract, claim.coverage_year)
                    - claims_paid_total(session, contract), 0)
     outcome = evaluate(contract, incident_date=claim.incident_date,
@@ -120,6 +123,7 @@ def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_dat
              failure_type: str | None, description: str | None, estimated_amount: int | None,
              files: list[uploads.Upload], actor: str, today: date) -> ClaimEvent:
     """The customer's answer to "more information, please": updated fields, more files."""
+    write_transaction(session)
     contract = lock(session, claim)
     if claim.status != "info_requested":
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
@@ -146,6 +150,7 @@ def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_dat
 def add_files(*, session: Session, settings: Settings, claim: Claim,
               files: list[uploads.Upload], actor: str) -> list[ClaimFile]:
     """Attach more files to an open claim (the API sends them one request each)."""
+    write_transaction(session)
     lock(session, claim)  # its status and its file count, as committed
     if claim.status not in ACCEPTS_FILES:
         raise Conflict(f"claim {claim.public_id} is {claim.status}; it takes no more files",

@@ -12,6 +12,7 @@ from warranty.core import i18n
 from warranty.core.errors import Conflict, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.core.text import normalize_email
+from warranty.db.engine import write_transaction
 from warranty.notify.mail import queue_mail
 
 NPS_LINK_MAX_AGE = 90 * 24 * 3600  # the NPS question stays answerable for 90 days
@@ -49,6 +50,7 @@ def nps_answer(session: Session, claim: Claim) -> NpsAnswer | None:
 
 def record_nps(*, session: Session, claim: Claim, score: int, comment: str) -> NpsAnswer:
     """Keep the customer's 0-10 answer; one per claim."""
+    write_transaction(session)
     if not 0 <= score <= 10:
         raise ValidationFailed("the score is a whole number from 0 to 10", code="invalid_score")
     if nps_answer(session, claim) is not None:

@@ -13,13 +13,14 @@ from warranty.claims.models import Claim, Payout
 from warranty.claims.rules import CLAIMABLE
 from warranty.claims.transitions import ClaimTransitionRefused, lock, transition
 from warranty.contracts import lifecycle as contracts
+from warranty.contracts import notices
 from warranty.contracts.models import Contract
 from warranty.core import money
 from warranty.core.dates import store_today
-from warranty.core.errors import Conflict, DomainError, ValidationFailed
+from warranty.core.errors import Conflict, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.core.text import halfwidth
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 PAYOUT_METHODS = ("bank_transfer", "store_credit", "repair_vendor", "replacement")
 
@@ -119,6 +120,8 @@ def record_payout(*, session: Session, settings: Settings, claim: Claim, method:
                              actor=actor, action="fulfilled", reason=why,
                              data={"claim": claim.public_id,
                                    "coverage_year": quote.coverage_year})
+        notices.notify_fulfilled(session=session, contract=contract, reason=why,
+                                 claim=claim.public_id, coverage_year=quote.coverage_year)
     return payout
 
 
@@ -130,12 +133,12 @@ def parse_amount(text: str, currency: str) -> int | None:
     if not cleaned:
         return None
     if not _AMOUNT.fullmatch(cleaned):
-        raise DomainError("write the amount as a number, such as 12000", code="invalid_amount",
-                          status=422)
+        raise ValidationFailed("write the amount as a number, such as 12000",
+                               code="invalid_amount")
     try:
         return money.from_major(cleaned, currency)
     except money.MoneyError as exc:
-        raise DomainError(str(exc), code="invalid_amount", status=422) from None
+        raise ValidationFailed(str(exc), code="invalid_amount") from None
 
 
 _AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,3})?")

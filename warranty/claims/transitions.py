@@ -22,6 +22,7 @@ from warranty.core.dates import utcnow
 from warranty.core.errors import Conflict
 from warranty.core.settings import Settings
 from warranty.core.text import normalize_email
+from warranty.db.engine import write_transaction
 from warranty.notify.mail import queue_mail
 from warranty.notify.webhooks import queue_event
 from warranty.orders.models import Order
@@ -47,6 +48,7 @@ def lock(session: Session, claim: Claim) -> Contract:
     cancellations decide on it too, and one lock order everywhere (order, order line,
     contract, claim; docs/concurrency.md) leaves no room for deadlocks. Returns the contract.
     """
+    write_transaction(session)
     contract = contracts.lock(session, claim.contract_id)
     session.exec(select(Claim).where(Claim.id == claim.id).with_for_update(key_share=True)
                  .execution_options(populate_existing=True)).one()

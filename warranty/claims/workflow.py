@@ -18,6 +18,7 @@ from warranty.claims.payouts import payout_quote, year_cap_used_up
 from warranty.claims.rules import CLAIMABLE
 from warranty.claims.transitions import ClaimTransitionRefused, lock, transition
 from warranty.contracts import lifecycle as contracts
+from warranty.contracts import notices
 from warranty.contracts.models import Contract
 from warranty.core import i18n
 from warranty.core.errors import Conflict, ValidationFailed
@@ -35,6 +36,8 @@ def fulfil(session: Session, contract: Contract, *, claim: Claim, actor: str, wh
                              actor=actor, action="fulfilled", reason=why,
                              data={"claim": claim.public_id,
                                    "coverage_year": claim.coverage_year})
+        notices.notify_fulfilled(session=session, contract=contract, reason=why,
+                                 claim=claim.public_id, coverage_year=claim.coverage_year)
 
 
 def approve(*, session: Session, settings: Settings, claim: Claim, decision: str, amount: int,

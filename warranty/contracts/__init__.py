@@ -1,1 +1,2 @@
-"""Contracts: lifecycle, refunds, cancellation, returns, transfers, notices."""
+"""Contracts: lifecycle, queries, payloads, refund bookkeeping, notices (changes staff make are
+warranty.changes)."""

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from warranty.contracts.models import Contract, ContractEvent
-from warranty.core.coverage import coverage_dates
 from warranty.core.dates import utcnow
 from warranty.core.errors import Conflict, NotFound
-from warranty.db import pending
+from warranty.coverage.dates import coverage_dates
+from warranty.db import touched_customers
+from warranty.db.engine import write_transaction
 from warranty.orders import tax as order_tax
-from warranty.orders.models import Order, OrderLine, Refund
-from warranty.periods import services as periods
+from warranty.orders.models import Order, OrderLine
+from warranty.periods import booking as periods
 from warranty.pricing import rules as pricing_rules
 
 # Allowed status changes; anything else raises. "active" → "active" is a transfer. An
@@ -53,6 +52,7 @@ def lock(session: Session, contract_id: int) -> Contract:
     already serialises writers). Locks are taken in one order everywhere: the order row,
     the order line, the contract, then its claims or refund (docs/concurrency.md).
     """
+    write_transaction(session)
     contract = session.exec(select(Contract).where(Contract.id == contract_id)
                             .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
     if contract is None:
@@ -144,98 +144,19 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
                                       data={"order": order.public_id}))
             created.append(contract)
     if created:  # Core inserts: the customer's retention facts are recomputed at commit
-        pending.touch(session, emails=[order.customer_email])
+        touched_customers.touch(session, emails=[order.customer_email])
     return created
 
 
 def record(*, session: Session, contract: Contract, action: str, actor: str,
            reason: str = "", data: dict | None = None) -> ContractEvent:
     """An audit row for something that keeps the status (a refund paid out, ...)."""
+    write_transaction(session)
     event = ContractEvent(contract_id=contract.id, action=action, from_status=contract.status,
                           to_status=contract.status, actor=actor, reason=reason,
                           data=data or {})
     session.add(event)
     return event
-
-
-def get_contract(session: Session, public_id: str, *, lock: bool = False) -> Contract:
-    """A contract by its public id, or NotFound; ``lock`` re-reads it FOR UPDATE.
-
-    Locking serialises concurrent changes to one contract on PostgreSQL (SQLite's
-    BEGIN IMMEDIATE already does); the re-read sees what the previous holder committed.
-    """
-    query = select(Contract).where(Contract.public_id == public_id)
-    if lock:
-        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
-    contract = session.exec(query).first()
-    if contract is None:
-        raise NotFound(f"no contract {public_id}", code="unknown_contract")
-    return contract
-
-
-def public_dict(contract: Contract, order: Order) -> dict:
-    """A contract as the API and the store's webhooks show it."""
-    def day(value: date | None) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "id": contract.public_id, "status": contract.status,
-        "order": order.public_id, "store_order_ref": order.store_order_ref,
-        "customer_email": contract.customer_email, "sku": contract.sku,
-        "product_title": contract.product_title, "product_price": contract.product_price,
-        "plan_code": contract.plan_code, "coverage": contract.coverage,
-        "term_months": contract.term_months, "price": contract.price,
-        "currency": contract.currency, "deductible": contract.deductible,
-        "liability_schedule": [str(p) for p in contract.liability_schedule],
-        "purchase_date": day(contract.purchase_date), "plan_sold_on": day(contract.plan_sold_on),
-        "term_end": day(contract.term_end), "breakdown_start": day(contract.breakdown_start),
-        "accident_start": day(contract.accident_start),
-        "waiting_until": day(contract.waiting_until),
-        "rule_set_version": contract.rule_set_version,
-    }
-
-
-@dataclass(frozen=True)
-class ContractFilter:
-    """What staff search contracts by; every field is optional."""
-
-    email: str | None = None
-    order: str | None = None  # the store's order reference or our ord_ id
-    status: str | None = None
-    purchased_from: date | None = None
-    purchased_to: date | None = None
-    term_ends_from: date | None = None
-    term_ends_to: date | None = None
-
-
-def search(session: Session, where: ContractFilter, *, page: int,
-           per_page: int) -> tuple[list[tuple[Contract, Order]], int]:
-    """One page of matching contracts with their orders (newest first), and the total."""
-    conditions = []
-    if where.email:
-        conditions.append(sa.func.lower(Contract.customer_email) == where.email.strip().lower())
-    if where.order:
-        conditions.append(sa.or_(Order.store_order_ref == where.order,
-                                 Order.public_id == where.order))
-    if where.status:
-        conditions.append(Contract.status == where.status)
-    for column, low, high in ((Contract.purchase_date, where.purchased_from, where.purchased_to),
-                              (Contract.term_end, where.term_ends_from, where.term_ends_to)):
-        if low:
-            conditions.append(column >= low)
-        if high:
-            conditions.append(column <= high)
-    joined = select(Contract, Order).join(Order, Order.id == Contract.order_id)
-    total = session.exec(select(sa.func.count()).select_from(
-        joined.where(*conditions).subquery())).one()
-    rows = session.exec(joined.where(*conditions).order_by(Contract.id.desc())
-                        .offset((page - 1) * per_page).limit(per_page)).all()
-    return [(contract, order) for contract, order in rows], total
-
-
-def refund_of(session: Session, contract: Contract) -> Refund | None:
-    """The contract's refund, if it was cancelled with one."""
-    return session.exec(select(Refund).where(Refund.contract_id == contract.id)).first()
 
 
 def expire_ended(*, session: Session, today: date, limit: int) -> list[Contract]:
@@ -248,23 +169,3 @@ def expire_ended(*, session: Session, today: date, limit: int) -> list[Contract]
         transition(session=session, contract=contract, to_status="expired", actor="system",
                    action="expired", reason=f"term ended on {contract.term_end.isoformat()}")
     return list(due)
-
-
-def history(session: Session, contract: Contract) -> list[ContractEvent]:
-    """A contract's audit rows, oldest first."""
-    return list(session.exec(select(ContractEvent).where(ContractEvent.contract_id == contract.id)
-                             .order_by(ContractEvent.id)).all())
-
-
-def refund_dict(refund: Refund, contract: Contract) -> dict:
-    """A refund as the API and the store's webhooks show it."""
-    return {
-        "contract": contract.public_id, "amount": refund.amount, "currency": refund.currency,
-        "status": refund.status, "cancel_date": refund.cancel_date.isoformat(),
-        "booked_on": refund.booked_on.isoformat(), "fee": refund.fee,
-        "claims_paid": refund.claims_paid, "reason": refund.reason,
-        "stripe_refund_id": refund.stripe_refund_id, "stripe_status": refund.stripe_status,
-        "attempts": refund.attempts,
-        "last_error": refund.last_error,
-        "completed_at": refund.completed_at.isoformat() if refund.completed_at else None,
-    }

@@ -11,12 +11,12 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from warranty.auth.links import MAX_AGE_SECONDS, plans_link
-from warranty.contracts import lifecycle as contracts_mod
+from warranty.contracts import payloads
 from warranty.contracts.models import Contract
 from warranty.core.dates import utcnow
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
-from warranty.db.engine import advisory_lock
+from warranty.db.engine import advisory_lock, write_transaction
 from warranty.notify.mail import queue_mail
 from warranty.notify.models import MailMessage
 from warranty.notify.webhooks import queue_event
@@ -99,7 +99,16 @@ def _link_paragraph(settings: Settings, email: str, lang: str | None = None) -> 
 def _event(session: Session, type: str, contract: Contract, order: Order, **extra) -> None:
     """Queue one contract event for the store."""
     queue_event(session=session, type=type,
-                data={"contract": contracts_mod.public_dict(contract, order), **extra})
+                data={"contract": payloads.public_dict(contract, order), **extra})
+
+
+def notify_fulfilled(*, session: Session, contract: Contract, reason: str,
+                     claim: str, coverage_year: int) -> None:
+    """Queue ``contract.fulfilled``: the plan has given what it covers (a replacement, or the
+    coverage year's liability cap used up) and takes no more claims."""
+    order = session.get(Order, contract.order_id)
+    _event(session, "contract.fulfilled", contract, order, reason=reason, claim=claim,
+           coverage_year=coverage_year)
 
 
 def tax_block(session: Session, settings: Settings, order: Order) -> str:
@@ -160,7 +169,7 @@ def notify_cancelled(*, session: Session, settings: Settings, contract: Contract
     queue_mail(session=session, to=contract.customer_email, kind="cancellation",
                subject=f"Plan cancelled, refund {amount} / 保証プラン解約のお知らせ", body=body)
     _event(session, "contract.cancelled", contract, order,
-           refund=contracts_mod.refund_dict(refund, contract))
+           refund=payloads.refund_dict(refund, contract))
 
 
 def notify_transferred(*, session: Session, settings: Settings, contract: Contract,
@@ -183,7 +192,7 @@ def notify_refund_succeeded(*, session: Session, contract: Contract, order: Orde
                             refund: Refund) -> None:
     """Queue ``refund.succeeded`` for the store."""
     queue_event(session=session, type="refund.succeeded",
-                data={"refund": contracts_mod.refund_dict(refund, contract),
+                data={"refund": payloads.refund_dict(refund, contract),
                       "order": order.public_id, "store_order_ref": order.store_order_ref})
 
 
@@ -191,7 +200,7 @@ def notify_refund_failed(*, session: Session, contract: Contract, order: Order,
                          refund: Refund) -> None:
     """Queue ``refund.failed`` for the store: Stripe could not give the money back."""
     queue_event(session=session, type="refund.failed",
-                data={"refund": contracts_mod.refund_dict(refund, contract),
+                data={"refund": payloads.refund_dict(refund, contract),
                       "order": order.public_id, "store_order_ref": order.store_order_ref})
 
 
@@ -222,6 +231,7 @@ def send_plans_link(*, session: Session, settings: Settings, email: str,
     The caller answers the same either way, so the answer never reveals who has plans.
     A mail sent to the address in the last two minutes stops another (no mail bombing).
     """
+    write_transaction(session)
     address = email.strip().lower()
     # Requests for one address wait for each other, so the cooldown below sees the mail an
     # earlier one just queued (without it, requests at once all passed and all mailed).

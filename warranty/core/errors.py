@@ -1,4 +1,9 @@
-"""Domain errors: a stable code, a readable message and an HTTP status."""
+"""Domain errors: a stable code, a readable message and, where useful, details.
+
+What a caller is told about them (the HTTP status, the JSON body) is decided by
+warranty.http.errors; the command line prints the message. A subclass names a kind of failure
+(not found, conflict, ...); a module's own errors subclass the kind they are.
+"""
 
 from __future__ import annotations
 
@@ -6,76 +11,64 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """Base of every error the service reports to a caller."""
+    """Base of every error the service reports to a caller: the request cannot be done."""
 
     code = "error"
-    status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 details: Any = None):
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
-        if status:
-            self.status = status
         self.details = details
-
-    def to_dict(self) -> dict:
-        """The JSON body: ``{"error": {"code", "message"[, "details"]}}``."""
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return {"error": body}
 
 
 class ValidationFailed(DomainError):
-    """The request body or query did not match its schema."""
+    """The input does not match what is accepted (schema, amounts, dates, files)."""
 
     code = "invalid_request"
-    status = 422
 
 
 class NotFound(DomainError):
     """The named thing does not exist (or is not the caller's to see)."""
 
     code = "not_found"
-    status = 404
 
 
 class Unauthorized(DomainError):
     """Missing or wrong credentials."""
 
     code = "unauthorized"
-    status = 401
 
 
 class Forbidden(DomainError):
     """Credentials are valid but do not allow this."""
 
     code = "forbidden"
-    status = 403
 
 
 class Conflict(DomainError):
     """The request conflicts with the current state."""
 
     code = "conflict"
-    status = 409
 
 
-class InvalidRules(DomainError):
+class Unavailable(DomainError):
+    """Something the request needs is not there for now (not configured, or down); try again."""
+
+    code = "unavailable"
+
+
+class InvalidRules(ValidationFailed):
     """A pricing rule set that cannot be accepted."""
 
     code = "invalid_rules"
-    status = 422
 
 
-class InvalidOffer(DomainError):
+class InvalidOffer(ValidationFailed):
     """An offer token that is forged, altered, expired or for something else."""
 
     code = "invalid_offer"
-    status = 422
 
 
 class OfferStale(InvalidOffer):
@@ -83,11 +76,16 @@ class OfferStale(InvalidOffer):
     page shows what is no longer offered; ask for fresh offers (the embed does, once)."""
 
     code = "offer_stale"
-    status = 409
 
 
 class PaymentProviderError(DomainError):
     """Stripe could not be reached or refused the call."""
 
     code = "payment_provider_error"
-    status = 502
+
+
+class PaymentProviderUnavailable(Unavailable, PaymentProviderError):
+    """Stripe could not be reached for now: the same call later may work (callers that catch
+    PaymentProviderError catch it too)."""
+
+    code = "stripe_unavailable"

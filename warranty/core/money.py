@@ -154,17 +154,6 @@ def format_amount(amount: int, currency: str) -> str:
     return f"{sign}{symbol}{body}" if symbol else f"{sign}{code.upper()} {body}"
 
 
-def pro_rata_sql(amount, numerator, denominator):
-    """SQL for :func:`pro_rata`: ``amount × numerator // denominator`` on 64-bit integers.
-
-    Both backends divide non-negative integers by truncation, which is the floor here; the
-    cast keeps ``price × days`` from overflowing PostgreSQL's 32-bit ``integer``.
-    """
-    import sqlalchemy as sa
-
-    return sa.cast(amount, sa.BigInteger) * numerator // denominator
-
-
 # --- rounding modes and allocation (tax) ----------------------------------------------------
 
 ROUNDING_MODES = ("down", "up", "half_up", "half_down", "half_even")

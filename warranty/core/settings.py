@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = ""
     stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
+    stripe_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
 
     base_url: str = "http://127.0.0.1:5000"
     smtp_host: str = "127.0.0.1"
@@ -335,19 +336,6 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """True when the database is a SQLite file or memory."""
         return self.database_url.startswith("sqlite")
-
-
-def demo_settings(**overrides) -> Settings:
-    """Settings for the demo and tests: fixed, non-secret keys."""
-    values = {
-        "env": "demo",
-        "secret_key": "demo-secret",
-        "api_token": "demo-token",
-        "stripe_api_key": "sk_test_demo",
-        "stripe_webhook_secret": "whsec_demo",
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 def describe_problems(exc: Exception) -> str:

@@ -10,7 +10,7 @@ customers a transaction touched just before it commits:
 
 - every ORM flush notes the customers whose orders, contracts or visitor events it wrote
   (:func:`note_flush`, registered by :func:`install`); Core bulk writers (order import, event
-  intake, contract creation) call ``warranty.db.pending.touch``;
+  intake, contract creation) call ``warranty.db.touched_customers.touch``;
 - :func:`before_commit` then locks and recomputes those rows in the same transaction.
 
 Concurrent writers: a customer's row is created if missing (``ON CONFLICT DO NOTHING``) and
@@ -33,14 +33,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from warranty.contracts.models import Contract
 from warranty.customers.models import CustomerFacts
-from warranty.db import pending
+from warranty.db import touched_customers
 from warranty.db.engine import Session
-from warranty.db.pending import touch
 from warranty.db.sql import days_between, month_index
+from warranty.db.touched_customers import touch
 from warranty.experiment.models import VisitorEvent
-from warranty.orders.models import Order
+from warranty.orders.models import PURCHASE_STATUSES, Order
 
-PURCHASE_STATUSES = ("paid", "refunded")
 COHORT_MONTHS = 12
 CHUNK = 500  # customers per statement: bounded IN lists on both backends
 _VISITOR_LOCKS = 0x7669  # advisory lock namespace (PostgreSQL) for visitor ids
@@ -146,7 +145,7 @@ def before_commit(session) -> None:
         return
     if session.new or session.dirty or session.deleted:
         session.flush()  # commit would flush after this hook: note those writes first
-    noted = pending.take(session)
+    noted = touched_customers.take(session)
     if noted:
         refresh(session.connection(), emails=noted.emails, visitors=noted.visitors,
                 order_ids=noted.order_ids)
@@ -235,7 +234,7 @@ def _after_flush(session, _flush_context) -> None:
 
 
 _LISTENERS = (("after_flush", _after_flush), ("before_commit", before_commit),
-              ("after_rollback", pending.forget))
+              ("after_rollback", touched_customers.forget))
 
 
 def install(session_class: type = Session) -> None:

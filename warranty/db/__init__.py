@@ -1,1 +1,2 @@
-"""The database: engines, transactions, column types, the outbox, SQL helpers, the schema."""
+"""The database: engines, transactions, column types, the outbox leases, SQL helpers, the
+customers a transaction touched."""

@@ -22,6 +22,76 @@ class Session(sqlmodel.Session):
     SQLAlchemy's global Session: sessions made elsewhere are left alone."""
 
 
+WRITER = "warranty.writer"  # session.info: this session's transactions write
+GUARDED = "warranty.guarded"  # session.info: writing without write_transaction is an error
+_WROTE = "warranty.wrote"  # session.info: the current transaction has written
+
+
+def write_transaction(session: sqlmodel.Session) -> None:
+    """Ask for a writing transaction: what a service that writes calls before it reads.
+
+    On SQLite the session's transactions then start with ``BEGIN IMMEDIATE`` (the write
+    lock, queued on busy_timeout), so a read-decide-write never meets another writer's
+    commit half way (SQLITE_BUSY_SNAPSHOT); sessions that only read (offers, a batch of
+    offers, a report) never take the lock and stay concurrent under WAL. A read-only
+    transaction already open is ended first: what it read is read again under the lock. On
+    PostgreSQL nothing changes (row locks and advisory locks do the serialising).
+
+    Only a request's session (``warranty.http.session``) is changed: the CLI's and the
+    worker's (``session_scope``) always write, and a script's or a test's own session stays
+    as its owner made it.
+    """
+    if not isinstance(session, sqlmodel.Session) or not session.info.get(GUARDED) \
+            or session.info.get(WRITER):
+        return
+    bind = session.bind
+    if _is_writer(session):
+        session.info[WRITER] = True
+        return
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted or session.info.get(_WROTE):
+            raise RuntimeError("write_transaction() after this transaction wrote: a service "
+                               "asks for it before its first statement")
+        session.rollback()
+    session.info[WRITER] = True
+    session.bind = get_write_engine(bind.url.render_as_string(hide_password=False))
+
+
+def _is_writer(session: sqlmodel.Session) -> bool:
+    bind = session.bind
+    return (not isinstance(bind, sa.Engine) or bind.dialect.name != "sqlite"
+            or bind.get_execution_options().get("sqlite_begin") == "IMMEDIATE")
+
+
+def _note_write(session: sqlmodel.Session) -> None:
+    """Remember the transaction wrote; a guarded session (a request's) refuses to write on
+    SQLite outside a write transaction, where a concurrent writer would make it fail."""
+    if session.info.get(GUARDED) and not _is_writer(session):
+        raise RuntimeError("a write outside write_transaction(): the service that writes "
+                           "asks for the write lock first (warranty.db.engine)")
+    session.info[_WROTE] = True
+
+
+def _before_flush(session, _context, _instances) -> None:
+    if session.new or session.dirty or session.deleted:
+        _note_write(session)
+
+
+def _orm_execute(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _note_write(state.session)
+
+
+def _transaction_ended(session, *_args) -> None:
+    session.info.pop(_WROTE, None)
+
+
+sa.event.listen(Session, "before_flush", _before_flush)
+sa.event.listen(Session, "do_orm_execute", _orm_execute)
+sa.event.listen(Session, "after_commit", _transaction_ended)
+sa.event.listen(Session, "after_rollback", _transaction_ended)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """WAL and a busy timeout let the app, workers and tests share one SQLite file."""
     cursor = dbapi_connection.cursor()

@@ -13,6 +13,7 @@ so bump at the end of a transaction, after its other writes (docs/concurrency.md
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -52,15 +53,38 @@ def _upsert(session: Session, name: str, value: sa.ColumnElement | int, start: i
     session.execute(stmt)
 
 
+# Changes this process committed, per database URL: a cache in this process sees its own
+# writes at once instead of at its next periodic read (other processes read the rows).
+_committed_here: dict[str, int] = {}
+_committed_lock = threading.Lock()
+
+
+def committed_here(database_url: str) -> int:
+    """How many revision changes this process has committed to ``database_url``."""
+    return _committed_here.get(database_url, 0)
+
+
+def _count_at_commit(session: Session) -> None:
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+
+    def counted(_session) -> None:
+        with _committed_lock:
+            _committed_here[url] = _committed_here.get(url, 0) + 1
+
+    sa.event.listen(session, "after_commit", counted, once=True)
+
+
 def bump_catalog(session: Session) -> None:
     """The catalog changed in this transaction (the caller commits)."""
     _upsert(session, CATALOG, _table.c.value + 1, 1)
+    _count_at_commit(session)
 
 
 def set_rules(session: Session, version: int) -> None:
     """Rule ``version`` became the newest in this transaction (the caller commits)."""
     # Uploads are numbered in commit order (pricing.rules.save_rule_set): the newest wins.
     _upsert(session, RULES, version, version)
+    _count_at_commit(session)
 
 
 def read(conn: Session | sa.Connection) -> Revisions:

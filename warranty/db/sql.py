@@ -120,3 +120,13 @@ def _local_date_sqlite(element, compiler, **kw):
     offset = datetime.now(ZoneInfo(element.timezone)).utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
     return f"date({compiler.process(a, **kw)}, '{minutes:+d} minutes')"
+
+
+def pro_rata_sql(amount, numerator, denominator):
+    """SQL for :func:`warranty.core.money.pro_rata`: ``amount × numerator // denominator`` on
+64-bit integers.
+
+    Both backends divide non-negative integers by truncation, which is the floor here; the
+    cast keeps ``price × days`` from overflowing PostgreSQL's 32-bit ``integer``.
+    """
+    return sa.cast(amount, sa.BigInteger) * numerator // denominator

@@ -1,4 +1,5 @@
-"""The holdout experiment: which arm a visitor is in, and the offer events the embed sends.
+"""The holdout experiment's arms: which arm a visitor is in, its signed visitor ids, and the
+visitors refused (the offer events the embed sends are warranty.experiment.events).
 
 A visitor's arm is a pure function of (experiment salt, visitor id, holdout share), so the
 server decides it, every process agrees, and reports can recompute it from the stored ids:
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from warranty.db.engine import write_transaction
 from warranty.experiment.models import RefusedVisitorIds
 
 HOLDOUT, TREATMENT = "holdout", "treatment"
@@ -70,6 +72,7 @@ def visitor_id_problem(visitor_id: str | None, secret: str) -> str | None:
 def count_refused(*, session: Session, day: date, source: str, reason: str,
                   count: int = 1) -> None:
     """Add to the day's count of refused visitor ids (one atomic upsert; caller commits)."""
+    write_transaction(session)
     table = RefusedVisitorIds.__table__
     dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.core.errors import NotFound
-from warranty.db import pending
+from warranty.db import touched_customers
+from warranty.db.engine import write_transaction
 from warranty.experiment.arms import assign_arm
 from warranty.experiment.models import VisitorEvent
 from warranty.pricing import rules as pricing_rules
@@ -66,6 +67,7 @@ def _category_mapper(session: Session):
 def record_events(*, session: Session, visitor_id: str, events: list[EventIn], salt: str,
                   share: float, received_at: datetime) -> str:
     """Store a batch of one visitor's events in one multi-row insert; returns the arm."""
+    write_transaction(session)
     arm = assign_arm(visitor_id, salt=salt, share=share)
     mapped = _category_mapper(session) if any(e.category for e in events) else (lambda c: None)
     rows = [{
@@ -78,5 +80,5 @@ def record_events(*, session: Session, visitor_id: str, events: list[EventIn], s
     # Core insert with a list: SQLAlchemy sends one INSERT ... VALUES (...), (...) statement.
     session.execute(sa.insert(VisitorEvent.__table__), rows)
     # The arm of customers whose orders carry this visitor id may change (at commit).
-    pending.touch(session, visitors=[visitor_id])
+    touched_customers.touch(session, visitors=[visitor_id])
     return arm

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from flask import Flask
@@ -31,12 +30,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     # lives server-side behind cookies of its own (warranty.http.web, warranty.auth.sessions).
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
-    logging.basicConfig(level=logging.INFO)
-    # The SDK logs every request at INFO; our own log says what matters.
-    logging.getLogger("stripe").setLevel(logging.WARNING)
 
     from warranty.customers import facts
-    from warranty.http import cors, metrics, ratelimit, request_limits, session
+    from warranty.http import clients, cors, metrics, ratelimit, request_limits, session
     from warranty.http import errors as errors_http
     from warranty.http.api import (
         attention,
@@ -44,8 +40,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         checkout,
         claims,
         contracts,
-        core,
         experiment,
+        health,
         offers,
         orders_import,
         periods,
@@ -55,15 +51,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     from warranty.http.web import customer, docs, embed, plans_add, staff
     from warranty.http.web import reports as staff_reports
-    from warranty.payments import client as payments
 
     facts.install()
-    payments.configure_stripe(settings)
+    clients.install(app)
     app.teardown_appcontext(session.close_session)
     request_limits.install(app)  # body limits per endpoint (warranty/http/request_limits.py)
     errors_http.register(app)
     metrics.install(app)
-    for module in (core, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
+    for module in (health, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
                    experiment, plans_add, customer, staff, embed, reports, periods,
                    orders_import, staff_reports, attention, docs):
         app.register_blueprint(module.bp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from warranty.core.errors import PaymentProviderError
+from warranty.http.clients import stripe_client
 from warranty.http.session import get_session
 from warranty.orders import cart
 from warranty.payments import checkout as payments_checkout
@@ -35,5 +36,5 @@ def start_payment(priced: cart.PricedCart, start):
 def hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
     """Start a Checkout Session for a priced cart."""
     return start_payment(priced, lambda order: payments_checkout.start_checkout_session(
-        order=order, lines=priced.lines, success_url=success_url, cancel_url=cancel_url,
-        tax=priced.tax))
+        stripe_client=stripe_client(), order=order, lines=priced.lines,
+        success_url=success_url, cancel_url=cancel_url, tax=priced.tax))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from warranty.core.errors import DomainError
+from warranty.core.errors import Forbidden
 
 # The storefront endpoints the embed calls (and a store's own script may call).
 STOREFRONT_ENDPOINTS = frozenset({
@@ -28,11 +28,10 @@ ALLOWED_HEADERS = "Content-Type, X-Warranty-Key"
 PREFLIGHT_MAX_AGE_SECONDS = 600  # browsers cache a preflight this long (Chromium caps 7200)
 
 
-class OriginNotAllowed(DomainError):
+class OriginNotAllowed(Forbidden):
     """A preflight from an origin that is not in WARRANTY_ALLOWED_ORIGINS."""
 
     code = "origin_not_allowed"
-    status = 403
 
 
 def install(app: Flask, allowed_origins: str) -> None:

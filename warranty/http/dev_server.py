@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler
 
+from warranty.core.logs import configure_logging
 from warranty.core.redact import redact_text
 
 
@@ -20,4 +21,5 @@ class RedactingRequestHandler(WSGIRequestHandler):
 
 def run(app: Flask, *, host: str, port: int) -> None:
     """Serve ``app`` with Flask's threaded development server until interrupted."""
+    configure_logging()
     app.run(host=host, port=port, threaded=True, request_handler=RedactingRequestHandler)

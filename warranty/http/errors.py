@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from warranty.core import errors
 from warranty.core.errors import DomainError
 from warranty.core.text import one_line, unstorable_text
 
@@ -15,6 +16,54 @@ log = logging.getLogger(__name__)
 # PostgreSQL's answers when two transactions collided and one was rolled back: a
 # serialization failure, a deadlock. Trying again works; nothing was changed.
 COLLISIONS = {"40001", "40P01"}
+
+
+class UnsupportedMediaType(DomainError):
+    """A request body in a content type the endpoint does not read."""
+
+    code = "unsupported_media_type"
+
+
+class RateLimited(DomainError):
+    """Too many requests from one caller; the answer says when to try again."""
+
+    code = "rate_limited"
+
+
+# The HTTP status of each kind of domain error: the first class in the error's MRO that is
+# listed here wins, so a module's own error (claims' UploadRefused is a ValidationFailed)
+# answers as its kind does, and any other DomainError is a 400.
+STATUS: dict[type[DomainError], int] = {
+    errors.OfferStale: 409,  # a valid offer overtaken by a price or rules change: ask again
+    errors.ValidationFailed: 422,
+    errors.NotFound: 404,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.Conflict: 409,
+    errors.Unavailable: 503,
+    errors.PaymentProviderError: 502,
+    UnsupportedMediaType: 415,
+    RateLimited: 429,
+    DomainError: 400,
+}
+
+
+def status_of(exc: DomainError) -> int:
+    """The HTTP status that answers ``exc``."""
+    return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
+
+
+def error_body(exc: DomainError) -> dict:
+    """The JSON body: ``{"error": {"code", "message"[, "details"]}}``."""
+    return json_error(exc.code, exc.message, exc.details)
+
+
+def json_error(code: str, message: str, details=None) -> dict:
+    """The API's error shape for any error, domain or not."""
+    error: dict = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
 
 
 def _size(count: int | None) -> str:
@@ -42,10 +91,7 @@ def wants_json() -> bool:
 def _respond(status: int, code: str, message: str, details=None):
     """Render an error for the caller."""
     if wants_json():
-        body = {"code": code, "message": message}
-        if details is not None:
-            body["details"] = details
-        return jsonify({"error": body}), status
+        return jsonify(json_error(code, message, details)), status
     return render_template("error.html", status=status, code=code, message=message), status
 
 
@@ -66,7 +112,7 @@ def register(app: Flask) -> None:
         # Query strings and path ids (/claims/%00) of every page and endpoint: a NUL byte
         # would reach PostgreSQL (which refuses it) from any text field or id. Bodies are
         # screened where they are read: JSON by the API (spec.parse_body), forms by the
-        # pages that take them (web.protect), so no URL parses a body it does not use.
+        # pages that take them (web.pages.protect), so no URL parses a body it does not use.
         view_args = request.view_args
         if view_args and (refused := refuse_unstorable(view_args)):
             return refused
@@ -77,7 +123,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        return _respond(exc.status, exc.code, exc.message, exc.details)
+        return _respond(status_of(exc), exc.code, exc.message, exc.details)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

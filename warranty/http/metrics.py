@@ -15,7 +15,6 @@ import ipaddress
 import os
 import time
 
-import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,13 +28,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlmodel import Session
 
+from warranty import outboxes
 from warranty.attention.services import open_counts
 from warranty.auth.credentials import bearer_role
 from warranty.auth.roles import require_permission
 from warranty.http.session import get_session
-from warranty.notify.models import MailMessage, OutboundWebhook
-from warranty.orders.models import Refund
-from warranty.payments.models import StripeEvent
+from warranty.outboxes import OUTBOXES
 
 bp = Blueprint("metrics", __name__)
 
@@ -44,10 +42,6 @@ REQUESTS = Counter("warranty_http_requests_total", "HTTP requests answered",
 LATENCY = Histogram("warranty_http_request_duration_seconds", "Time to answer a request",
                     ["endpoint", "method"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-# Queue name → (model, the status a row waits in, the status a given-up row ends in).
-QUEUES = {"mail": (MailMessage, "pending", "dead"),
-          "store_webhooks": (OutboundWebhook, "pending", "dead"),
-          "refunds": (Refund, "pending", "failed")}
 
 
 def _endpoint() -> str:
@@ -79,7 +73,7 @@ def install(app: Flask) -> None:
 
 
 class BacklogCollector:
-    """Rows waiting in each outbox, counted when scraped."""
+    """Rows waiting in each outbox (warranty.outboxes), counted when scraped."""
 
     def __init__(self, session: Session):
         """Count with ``session``."""
@@ -94,22 +88,11 @@ class BacklogCollector:
         retrying = GaugeMetricFamily("warranty_retrying",
                                      "Rows waiting for another try after a failed one",
                                      labels=["queue"])
-        for name, (model, waiting, given_up) in QUEUES.items():
-            counts = dict(self.session.exec(
-                sa.select(model.status, sa.func.count()).where(
-                    model.status.in_([waiting, given_up])).group_by(model.status)).all())
-            backlog.add_metric([name], counts.get(waiting, 0))
-            dead.add_metric([name], counts.get(given_up, 0))
-            retrying.add_metric([name], self._failing(model, model.status == waiting))
-        pending = StripeEvent.processed_at.is_(None)
-        unprocessed = self.session.exec(sa.select(sa.func.count()).select_from(StripeEvent)
-                                        .where(pending)).one()[0]
-        backlog.add_metric(["stripe_events"], unprocessed)
-        # Events given up because Stripe will never give their object.
-        failed = self.session.exec(sa.select(sa.func.count()).select_from(StripeEvent)
-                                   .where(StripeEvent.outcome == "failed")).one()[0]
-        dead.add_metric(["stripe_events"], failed)
-        retrying.add_metric(["stripe_events"], self._failing(StripeEvent, pending))
+        for name in OUTBOXES:  # the registry `warranty outbox` reads: the same counts
+            counted = outboxes.counts(self.session, name)
+            backlog.add_metric([name], counted["waiting"])
+            dead.add_metric([name], counted["given_up"])
+            retrying.add_metric([name], counted["retrying"])
         yield backlog
         yield dead
         yield retrying
@@ -119,11 +102,6 @@ class BacklogCollector:
         for kind, count in open_counts(self.session).items():
             waiting.add_metric([kind], count)
         yield waiting
-
-    def _failing(self, model, pending) -> int:
-        """Pending rows whose last try failed."""
-        return self.session.exec(sa.select(sa.func.count()).select_from(model).where(
-            pending, model.last_error.is_not(None))).one()[0]
 
 
 def _allowed(remote: str | None, allow: str) -> bool:

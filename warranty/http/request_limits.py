@@ -4,7 +4,7 @@ Every endpoint reads at most ``DEFAULT_BODY_BYTES``; only the ones that take bul
 read more (``BODY_LIMITS``). The limit is set on the request before anything touches its body,
 so a larger body is refused with 413 from its Content-Length, or as soon as a chunked one
 passes the limit: never read whole first. Forms are parsed only by the pages that take them
-(``warranty.http.web.protect``), never by the app for every URL.
+(``warranty.http.web.pages.protect``), never by the app for every URL.
 """
 
 from __future__ import annotations

@@ -5,18 +5,22 @@ from __future__ import annotations
 from contextlib import suppress
 
 import sqlalchemy as sa
-from flask import current_app, g, request
+from flask import current_app, g
 
-from warranty.db.engine import Session, get_engine, get_write_engine, log
+from warranty.db.engine import GUARDED, Session, get_engine, log
 
 
 def get_session() -> Session:
-    """The request's session; views commit once, services never commit."""
+    """The request's session; views commit once, services never commit.
+
+    Its transactions read until a service that writes asks for a write transaction
+    (``warranty.db.engine.write_transaction``), whatever the HTTP method: a POST that only
+    reads (a batch of offers) never takes SQLite's write lock. Writing without asking is
+    refused on SQLite (a programming error the tests find).
+    """
     if "db" not in g:
         url = current_app.config["SETTINGS"].database_url
-        reader = request.method in ("GET", "HEAD", "OPTIONS")
-        g.db = Session(get_engine(url) if reader else get_write_engine(url),
-                       expire_on_commit=False)
+        g.db = Session(get_engine(url), expire_on_commit=False, info={GUARDED: True})
     return g.db
 
 

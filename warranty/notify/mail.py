@@ -25,6 +25,7 @@ from warranty.core.dates import utcnow
 from warranty.core.settings import Settings
 from warranty.core.text import email_address, one_line
 from warranty.db import outbox as jobs
+from warranty.db.engine import write_transaction
 from warranty.notify.models import MailMessage
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class UnsendableMail(ValueError):
 
 def queue_mail(*, session: Session, to: str, subject: str, body: str, kind: str) -> MailMessage:
     """Store a mail for the worker to send (caller commits)."""
+    write_transaction(session)
     message = MailMessage(to=to, subject=one_line(subject)[:300], body=body, kind=kind)
     session.add(message)
     return message

@@ -32,6 +32,7 @@ from warranty.core.dates import utcnow
 from warranty.core.ids import public_id
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
+from warranty.db.engine import write_transaction
 from warranty.notify.models import OutboundWebhook
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ LEASE_SECONDS = 120  # longer than one delivery with its timeout
 
 def queue_event(*, session: Session, type: str, data: dict) -> OutboundWebhook:
     """Store an event for delivery to the store (caller commits)."""
+    write_transaction(session)
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {type!r}")
     event_id = public_id("evt")

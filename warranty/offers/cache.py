@@ -57,10 +57,13 @@ class OfferCache:
 
     def __init__(self, *, max_bytes: int, revision_seconds: float,
                  read_revisions: Callable[[], Revisions],
+                 committed_here: Callable[[], int] = lambda: 0,
                  clock: Callable[[], float] = time.monotonic):
         self.max_bytes = max_bytes
         self.revision_seconds = revision_seconds
         self._read_revisions = read_revisions
+        self._committed_here = committed_here  # this process's own changes: seen at once
+        self._seen_here = committed_here()
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
@@ -74,9 +77,11 @@ class OfferCache:
 
     def revisions(self) -> Revisions:
         """The revisions as last read, read again when ``revision_seconds`` have passed."""
-        now = self._clock()
-        if self._revisions is not None and now - self._checked_at < self.revision_seconds:
+        now, here = self._clock(), self._committed_here()
+        if (self._revisions is not None and here == self._seen_here
+                and now - self._checked_at < self.revision_seconds):
             return self._revisions
+        self._seen_here = here
         current = self._read_revisions()
         with self._lock:
             self._checked_at = now

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.catalog.models import Product
-from warranty.core.coverage import coverage_dates
 from warranty.core.errors import InvalidOffer, NotFound
 from warranty.core.text import sku_key
-from warranty.offers.tokens import TOKEN_VERSION, OfferClaim, _serializer, bucket_expiry
+from warranty.coverage.dates import coverage_dates
+from warranty.offers.tokens import TOKEN_VERSION, OfferClaim, bucket_expiry, serializer
 from warranty.pricing import prices
 from warranty.pricing import rules as pricing_rules
 
@@ -101,7 +101,7 @@ def make_offers(*, session: Session | sa.Connection, ref: ProductRef, currency: 
     expires = bucket_expiry(now or time.time(), ttl_seconds, bucket_seconds)
     cat_rules = rules.categories[category]
     deductible, liability = cat_rules.deductible, cat_rules.offer_liability_schedule
-    signer = _serializer(secret)
+    signer = serializer(secret)
     for plan in plans:
         spec = plan.spec
         token = signer.dumps(_token_payload(
@@ -137,7 +137,7 @@ def _token_payload(*, sku: str | None, category: str, product_price: int,
 def resign(body: dict, *, manufacturer_months: int, secret: str, expires: int) -> dict:
     """An offers answer (the API's shape, as ``make_offers`` made it) with every token signed
     again for ``expires``: what a new time bucket changes, without reading or pricing again."""
-    signer = _serializer(secret)
+    signer = serializer(secret)
     for offer in body["offers"]:
         offer["expires_at"] = expires
         offer["offer_token"] = signer.dumps(_token_payload(

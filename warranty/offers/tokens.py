@@ -63,7 +63,7 @@ class _OfferSerializer(URLSafeSerializer):
 
 
 @functools.lru_cache(maxsize=8)
-def _serializer(secret: str) -> URLSafeSerializer:
+def serializer(secret: str) -> URLSafeSerializer:
     """HMAC-SHA256 signer for offer tokens, with a salt of its own."""
     return _OfferSerializer(secret, salt="warranty.offer",
                             signer_kwargs={"digest_method": hashlib.sha256})
@@ -106,7 +106,7 @@ def verify_offer_token(token: str, *, secret: str, sku: str | None, product_pric
     if not isinstance(token, str) or not token or len(token) > 2000:
         raise InvalidOffer("offer token is missing or malformed", code="offer_malformed")
     try:
-        data = _serializer(secret).loads(token)
+        data = serializer(secret).loads(token)
     except BadSignature:
         raise InvalidOffer("offer token is forged or altered", code="offer_bad_signature") from None
     try:

@@ -1,1 +1,1 @@
-"""Orders: carts, post-purchase plans, imports, order events."""
+"""Orders: carts, imports, order events (plans bought later are warranty.post_purchase)."""

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlmodel import Session
@@ -20,6 +21,7 @@ from warranty.catalog.models import Product
 from warranty.core import money
 from warranty.core.dates import store_today
 from warranty.core.errors import (
+    DomainError,
     InvalidOffer,
     OfferStale,
     ValidationFailed,
@@ -27,6 +29,7 @@ from warranty.core.errors import (
 from warranty.core.settings import Settings
 from warranty.core.tax import TaxPolicy
 from warranty.core.text import EmailAddress, SingleLine
+from warranty.db.engine import write_transaction
 from warranty.experiment import arms
 from warranty.offers import services, tokens
 from warranty.orders import tax as order_tax
@@ -44,6 +47,41 @@ def _http_url(value: str) -> str:
 
 
 RedirectUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of an http(s) URL, as WARRANTY_ALLOWED_ORIGINS spells origins."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+class ReturnUrlRefused(DomainError):
+    """A success or cancel URL off the store's origins: a bad request, refused before any
+    validation of the cart itself."""
+
+    code = "return_url_not_allowed"
+
+
+def check_return_urls(settings: Settings, **urls: str) -> None:
+    """Refuse a success or cancel URL outside the store's origins (WARRANTY_ALLOWED_ORIGINS)
+    and the service's own (WARRANTY_BASE_URL): Stripe's page sends the shopper there, so any
+    other address would make the service an open redirect."""
+    allowed = {origin for origin in settings.allowed_origins.split(",") if origin}
+    allowed.add(_origin(settings.base_url))
+    for name, url in urls.items():
+        if _origin(url) not in allowed:
+            raise ReturnUrlRefused(
+                f"{name} must be on one of the store's allowed origins "
+                f"(WARRANTY_ALLOWED_ORIGINS) or the service's own address",
+                details=[{"at": name, "message": "origin not allowed"}])
 
 
 class CartError(ValidationFailed):
@@ -285,12 +323,14 @@ def _price_plan_line(*, session: Session, where: str, line: PlanLineIn,
             manufacturer_months=_months(product_line, catalog_product))
         return plan, category, claim
     except InvalidOffer as exc:
-        raise CartError(f"{where}: {exc.message}", code=exc.code, status=exc.status,
-                        details=[{"at": f"{where}.offer_token", "message": exc.message}]) from None
+        kind = OfferStale if isinstance(exc, OfferStale) else CartError  # 409 asks again
+        raise kind(f"{where}: {exc.message}", code=exc.code,
+                   details=[{"at": f"{where}.offer_token", "message": exc.message}]) from None
 
 
 def save_pending(*, session: Session, priced: PricedCart) -> Order:
     """Store the order and its lines as pending (the caller commits before calling Stripe)."""
+    write_transaction(session)
     if priced.refused_visitor_id is not None:
         day, reason = priced.refused_visitor_id
         arms.count_refused(session=session, day=day, source="checkout", reason=reason)

@@ -18,11 +18,11 @@ from warranty.core.dates import utcnow
 from warranty.core.errors import ValidationFailed
 from warranty.core.ids import public_id
 from warranty.core.text import EmailAddress, SingleLine
-from warranty.db import pending
-from warranty.db.engine import advisory_lock
+from warranty.db import touched_customers
+from warranty.db.engine import advisory_lock, write_transaction
 from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.orders.models import Order
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 MAX_BATCH = 10_000
 # The advisory lock imports take (warranty.db.engine.advisory_lock): one import at a time reads
@@ -54,6 +54,7 @@ class ImportResult(BaseModel):
 def import_orders(*, session: Session, orders: list[ExternalOrderIn],
                   currency: str) -> ImportResult:
     """Store new external orders in bulk (one INSERT ... VALUES batch); caller commits."""
+    write_transaction(session)
     refs = [o.order_ref for o in orders]
     seen: set[str] = set()
     for position, ref in enumerate(refs, start=1):
@@ -82,7 +83,7 @@ def import_orders(*, session: Session, orders: list[ExternalOrderIn],
     if rows:
         session.execute(sa.insert(table), rows)
         # A Core insert: the retention facts of these customers are recomputed at commit.
-        pending.touch(session, emails=[r["customer_email"] for r in rows],
+        touched_customers.touch(session, emails=[r["customer_email"] for r in rows],
                              visitors=[r["visitor_id"] for r in rows])
     return ImportResult(created=len(rows), already_imported=len(orders) - len(rows))
 

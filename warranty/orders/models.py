@@ -12,6 +12,10 @@ from sqlmodel import Field, SQLModel
 from warranty.core.ids import public_id
 from warranty.db.types import json_field, money_field, ts_field
 
+# The order statuses that count as a purchase (customer facts, conversion, the ledger,
+# reconciliation): paid, and paid then refunded.
+PURCHASE_STATUSES = ("paid", "refunded")
+
 
 class Order(SQLModel, table=True):
     """An order: stored as pending before Stripe is called, so nothing is lost."""

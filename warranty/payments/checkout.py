@@ -10,6 +10,7 @@ from sqlmodel import Session
 from warranty.core.dates import utcnow
 from warranty.core.errors import PaymentProviderError
 from warranty.core.tax import TaxPolicy
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, OrderLine
 
 # A post-purchase Checkout Session closes after Stripe's minimum, 30 minutes (plus a minute,
@@ -17,10 +18,10 @@ from warranty.orders.models import Order, OrderLine
 POST_PURCHASE_SESSION_SECONDS = 30 * 60 + 60
 
 
-def _stripe_call(order: Order, call, **params):
+def _stripe_call(order: Order, call, params: dict, idempotency_key: str):
     """Call Stripe; a failure marks nothing here but becomes a 502 with Stripe's reason."""
     try:
-        return call(**params)
+        return call(params=params, options={"idempotency_key": idempotency_key})
     except stripe.StripeError as exc:
         message = getattr(exc, "user_message", None) or str(exc) or exc.__class__.__name__
         raise PaymentProviderError(f"Stripe refused to start the payment for order "
@@ -45,8 +46,9 @@ def checkout_line_items(order: Order, lines: list[OrderLine],
     return items
 
 
-def start_checkout_session(*, order: Order, lines: list[OrderLine], success_url: str,
-                           cancel_url: str, tax: TaxPolicy | None = None):
+def start_checkout_session(*, stripe_client: stripe.StripeClient, order: Order,
+                           lines: list[OrderLine], success_url: str, cancel_url: str,
+                           tax: TaxPolicy | None = None):
     """Create the Stripe Checkout Session for a pending order (no database work).
 
     A post-purchase plan's session expires early, so that an abandoned one is soon closed.
@@ -55,31 +57,29 @@ def start_checkout_session(*, order: Order, lines: list[OrderLine], success_url:
     expiry = {}
     if order.channel == "post_purchase":
         expiry["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
-    return _stripe_call(
-        order, stripe.checkout.Session.create, **expiry,
-        mode="payment",
-        line_items=checkout_line_items(order, lines, tax),
-        customer_email=order.customer_email,
-        client_reference_id=order.public_id,
-        success_url=success_url, cancel_url=cancel_url,
-        metadata=metadata, payment_intent_data={"metadata": metadata},
-        idempotency_key=f"checkout-session-{order.public_id}",
-    )
+    return _stripe_call(order, stripe_client.v1.checkout.sessions.create, {
+        **expiry,
+        "mode": "payment",
+        "line_items": checkout_line_items(order, lines, tax),
+        "customer_email": order.customer_email,
+        "client_reference_id": order.public_id,
+        "success_url": success_url, "cancel_url": cancel_url,
+        "metadata": metadata, "payment_intent_data": {"metadata": metadata},
+    }, f"checkout-session-{order.public_id}")
 
 
-def start_payment_intent(*, order: Order):
+def start_payment_intent(*, stripe_client: stripe.StripeClient, order: Order):
     """Create the PaymentIntent for a pending order (no database work)."""
-    return _stripe_call(
-        order, stripe.PaymentIntent.create,
-        amount=order.total_amount, currency=order.currency,
-        payment_method_types=["card"],
-        metadata={"order_id": order.public_id, "order_ref": order.store_order_ref},
-        idempotency_key=f"payment-intent-{order.public_id}",
-    )
+    return _stripe_call(order, stripe_client.v1.payment_intents.create, {
+        "amount": order.total_amount, "currency": order.currency,
+        "payment_method_types": ["card"],
+        "metadata": {"order_id": order.public_id, "order_ref": order.store_order_ref},
+    }, f"payment-intent-{order.public_id}")
 
 
 def mark_failed_to_start(*, session: Session, order: Order) -> None:
     """Stripe refused to start: the pending order stays on record as failed."""
+    write_transaction(session)
     order.status = "failed"
     order.updated_at = utcnow()
     session.add(order)

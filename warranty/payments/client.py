@@ -1,4 +1,4 @@
-"""The Stripe connection: the official SDK, pointed at Stripe or the local stand-in."""
+"""The Stripe connection: the official SDK's client, pointed at Stripe or the local stand-in."""
 
 from __future__ import annotations
 
@@ -6,27 +6,23 @@ import stripe
 
 from warranty.core.settings import Settings
 
+StripeClient = stripe.StripeClient
 
-def configure_stripe(settings: Settings) -> None:
-    """Point the SDK at ``WARRANTY_STRIPE_API_BASE`` (the stand-in) or Stripe itself.
 
-    Only what is configured is set, so an app without Stripe settings (a test of the
-    catalog, say) leaves the SDK as it found it.
+def make_client(settings: Settings) -> stripe.StripeClient:
+    """The one Stripe client of an app, worker or command, built from its settings.
+
+    It carries the API key, the base address (``WARRANTY_STRIPE_API_BASE``: the local
+    stand-in, or Stripe itself), the request timeout and the retries; nothing is read from
+    or written to the SDK's module globals (``stripe.api_key``, ``stripe.api_base``), so two
+    apps in one process each reach their own Stripe. Network errors and 5xx are retried by
+    the SDK with the same idempotency key.
     """
-    if settings.stripe_api_key:
-        stripe.api_key = settings.stripe_api_key
-    if settings.stripe_api_base:
-        stripe.api_base = settings.stripe_api_base
-    # Network errors and 5xx are retried by the SDK with the same idempotency key.
-    stripe.max_network_retries = settings.stripe_max_network_retries
-
-
-def stripe_client(settings: Settings) -> stripe.StripeClient:
-    """A client for this call's settings, so a worker never depends on global SDK state."""
     return stripe.StripeClient(
         settings.stripe_api_key or "sk_missing",
         base_addresses={"api": settings.stripe_api_base or "https://api.stripe.com"},
         max_network_retries=settings.stripe_max_network_retries,
+        http_client=stripe.RequestsClient(timeout=settings.stripe_timeout_seconds),
     )
 
 

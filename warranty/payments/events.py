@@ -25,19 +25,25 @@ from warranty.attention import services as attention
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts.notices import notify_contracts_created
 from warranty.core.dates import store_today, utcnow
-from warranty.core.errors import DomainError, PaymentProviderError
+from warranty.core.errors import (
+    DomainError,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+    Unavailable,
+)
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
-from warranty.db.engine import session_scope
-from warranty.orders import events, post_purchase
+from warranty.db.engine import session_scope, write_transaction
+from warranty.orders import events
 from warranty.orders.events import ORDER_TRANSITIONS
 from warranty.orders.models import Order, OrderLine
 from warranty.payments import client as payments
 from warranty.payments import refund_events as refund_sync
 from warranty.payments import refunds
 from warranty.payments.models import StripeEvent
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
+from warranty.post_purchase import plans as post_purchase
 
 log = logging.getLogger(__name__)
 SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded",
@@ -64,7 +70,6 @@ class InvalidSignature(DomainError):
     """An unsigned, forged or stale webhook delivery."""
 
     code = "invalid_signature"
-    status = 400
 
 
 def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
@@ -72,8 +77,7 @@ def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
     if not signature:
         raise InvalidSignature("missing Stripe-Signature header")
     if not secret:
-        raise InvalidSignature("no webhook secret is configured", code="webhook_not_configured",
-                               status=503)
+        raise Unavailable("no webhook secret is configured", code="webhook_not_configured")
     try:
         event = stripe.Webhook.construct_event(payload, signature, secret,
                                                tolerance=SIGNATURE_TOLERANCE_SECONDS)
@@ -95,6 +99,7 @@ def record(*, session: Session, event: stripe.Event) -> None:
     app dies before applying it, the worker takes it when the lease runs out. A repeated
     delivery of an unprocessed event counts as another try and renews the lease.
     """
+    write_transaction(session)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = StripeEvent.__table__
@@ -133,33 +138,35 @@ class Fetched:
     refunds: list = field(default_factory=list)
 
 
-def fetch(event_type: str, obj_id: str | None) -> Fetched | None:
+def fetch(stripe_client: stripe.StripeClient, event_type: str,
+          obj_id: str | None) -> Fetched | None:
     """Fetch the event's object again from Stripe (None for types we don't act on)."""
     known = SESSION_EVENTS | INTENT_EVENTS | REFUND_EVENTS | CHARGE_EVENTS
     if obj_id is None or event_type not in known:
         return None
+    v1 = stripe_client.v1
     try:
         if event_type in SESSION_EVENTS:
-            checkout_session = stripe.checkout.Session.retrieve(obj_id)
+            checkout_session = v1.checkout.sessions.retrieve(obj_id)
             intent = None
             if checkout_session.payment_intent:
-                intent = _intent(checkout_session.payment_intent)
+                intent = _intent(stripe_client, checkout_session.payment_intent)
             return Fetched(checkout_session=checkout_session, intent=intent)
         if event_type in INTENT_EVENTS:
-            return Fetched(intent=_intent(obj_id))
+            return Fetched(intent=_intent(stripe_client, obj_id))
         charge_id = obj_id
         if event_type in REFUND_EVENTS:
-            charge_id = _id_of(stripe.Refund.retrieve(obj_id).charge)
-        charge = stripe.Charge.retrieve(charge_id)
-        listed = stripe.Refund.list(charge=charge_id, limit=100).auto_paging_iter()
+            charge_id = _id_of(v1.refunds.retrieve(obj_id).charge)
+        charge = v1.charges.retrieve(charge_id)
+        listed = v1.refunds.list(params={"charge": charge_id, "limit": 100}).auto_paging_iter()
         return Fetched(charge=charge, refunds=list(listed))
     except stripe.StripeError as exc:
         if payments.is_permanent(exc):
             raise StripeRefused(f"Stripe cannot give {obj_id}: {payments.describe(exc)}",
                                 stripe_code=getattr(exc, "code", None),
                                 http_status=getattr(exc, "http_status", None)) from None
-        raise PaymentProviderError(f"could not fetch {obj_id} from Stripe: {exc}",
-                                   code="stripe_unavailable", status=503) from None
+        raise PaymentProviderUnavailable(f"could not fetch {obj_id} from Stripe: {exc}") \
+            from None
 
 
 def _id_of(value) -> str | None:
@@ -167,11 +174,12 @@ def _id_of(value) -> str | None:
     return value if isinstance(value, str) or value is None else getattr(value, "id", None)
 
 
-def _intent(intent_id) -> stripe.PaymentIntent:
+def _intent(stripe_client: stripe.StripeClient, intent_id) -> stripe.PaymentIntent:
     """A PaymentIntent with its charge expanded (an id on Stripe, an object on the stand-in)."""
     if not isinstance(intent_id, str):
         intent_id = intent_id.id
-    return stripe.PaymentIntent.retrieve(intent_id, expand=["latest_charge"])
+    return stripe_client.v1.payment_intents.retrieve(intent_id,
+                                                     params={"expand": ["latest_charge"]})
 
 
 def _charge_id(intent) -> str | None:
@@ -218,6 +226,7 @@ def _move(order: Order, to_status: str) -> bool:
 def apply(*, session: Session, settings: Settings, event_id: str,
           fetched: Fetched | None) -> str:
     """Act on a stored event once; returns what happened ("paid", "duplicate", ...)."""
+    write_transaction(session)
     row = _lock_event(session, event_id)
     if row is None:
         return "unknown_event"
@@ -243,14 +252,16 @@ def _send_later(session: Session, refund_ids: list[int]) -> None:
     session.info.setdefault(REFUNDS_TO_SEND, []).extend(refund_ids)
 
 
-def send_refunds(*, session: Session, settings: Settings) -> None:
+def send_refunds(*, session: Session, settings: Settings,
+                 stripe_client: stripe.StripeClient) -> None:
     """Try the refunds applying events left to send (after the commit; the worker retries).
 
     Another event for the same order may hold a refund's row for a moment: that one is
     tried again briefly rather than left for the worker's next pass.
     """
     for refund_id in session.info.pop(REFUNDS_TO_SEND, []):
-        refunds.execute_refund(settings=settings, refund_id=refund_id,
+        refunds.execute_refund(settings=settings, stripe_client=stripe_client,
+                               refund_id=refund_id,
                                wait_seconds=SEND_PATIENCE_SECONDS)
 
 
@@ -418,8 +429,8 @@ def give_up(*, session: Session, event_id: str, refused: StripeRefused) -> str:
     return "failed"
 
 
-def process(*, session: Session, settings: Settings, event_id: str, event_type: str,
-            payload: dict) -> str:
+def process(*, session: Session, settings: Settings, stripe_client: stripe.StripeClient,
+            event_id: str, event_type: str, payload: dict) -> str:
     """Fetch a stored event's object again and apply it (the webhook's and worker's path).
 
     A Stripe outage records the failed attempt, commits it and raises PaymentProviderError.
@@ -427,7 +438,7 @@ def process(*, session: Session, settings: Settings, event_id: str, event_type: 
     commits the outcome, then calls ``send_refunds``.
     """
     try:
-        fetched = fetch(event_type, object_id(payload))
+        fetched = fetch(stripe_client, event_type, object_id(payload))
     except PaymentProviderError as exc:
         record_failure(session=session, settings=settings, event_id=event_id,
                        error=exc.message)
@@ -443,7 +454,8 @@ def _record_error(session: Session, *, settings: Settings, event_id: str, error:
     record_failure(session=session, settings=settings, event_id=event_id, error=error)
 
 
-def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
+def run_stripe_events(*, settings: Settings, stripe_client: stripe.StripeClient,
+                      limit: int = 50) -> int:
     """Apply stored events a crash or a Stripe outage left unprocessed; returns how many tried.
 
     Due events are claimed like every other job, one at a time right before each is worked
@@ -458,10 +470,11 @@ def run_stripe_events(*, settings: Settings, limit: int = 50) -> int:
         tried += 1
         try:
             with session_scope(settings.database_url) as session:
-                outcome = process(session=session, settings=settings, event_id=row.id,
+                outcome = process(session=session, settings=settings,
+                                  stripe_client=stripe_client, event_id=row.id,
                                   event_type=row.type, payload=row.payload)
                 session.commit()
-                send_refunds(session=session, settings=settings)
+                send_refunds(session=session, settings=settings, stripe_client=stripe_client)
         except PaymentProviderError as exc:
             log.warning("Stripe event %s still not applied: %s", row.id, exc.message)
             continue

@@ -10,31 +10,34 @@ import stripe
 from warranty.core.errors import PaymentProviderError
 
 
-def _listings(window: dict) -> tuple[list, list]:
+def _listings(stripe_client: stripe.StripeClient, window: dict) -> tuple[list, list]:
     """PaymentIntents and refunds created in ``window``, page by page.
 
     Stripe filters by ``created``; the local stand-in refuses that parameter, so there both
     whole lists are read and filtered by the caller (which checks ``created`` in any case).
     """
+    v1 = stripe_client.v1
     try:
-        intents = list(stripe.PaymentIntent.list(limit=100, created=window).auto_paging_iter())
-        refunds = stripe.Refund.list(limit=100, created=window)
+        intents = list(v1.payment_intents.list(params={"limit": 100, "created": window})
+                       .auto_paging_iter())
+        refunds = v1.refunds.list(params={"limit": 100, "created": window})
     except stripe.InvalidRequestError as exc:
         if "created" not in str(exc):
             raise
-        intents = list(stripe.PaymentIntent.list(limit=100).auto_paging_iter())
-        refunds = stripe.Refund.list(limit=100)
+        intents = list(v1.payment_intents.list(params={"limit": 100}).auto_paging_iter())
+        refunds = v1.refunds.list(params={"limit": 100})
     return intents, list(refunds.auto_paging_iter())
 
 
-def stripe_side(start: datetime, end: datetime) -> tuple[dict, dict]:
+def stripe_side(stripe_client: stripe.StripeClient, start: datetime,
+                end: datetime) -> tuple[dict, dict]:
     """Amounts charged per PaymentIntent, refunded per PaymentIntent, from Stripe."""
     low, high = int(start.timestamp()), int(end.timestamp())
     charged: dict[str, int] = {}
     refunded: dict[str, int] = defaultdict(int)
     window = {"gte": low, "lt": high}
     try:
-        intents, refunds = _listings(window)
+        intents, refunds = _listings(stripe_client, window)
         for intent in intents:
             if low <= intent.created < high and intent.status == "succeeded":
                 charged[intent.id] = getattr(intent, "amount_received", None) or intent.amount

@@ -34,9 +34,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from warranty.attention import services as attention
-from warranty.contracts import cancellation
+from warranty.changes import cancellation
+from warranty.changes import returns as contracts_returns
 from warranty.contracts import refunds as contract_refunds
-from warranty.contracts import returns as contracts_returns
 from warranty.contracts.models import Contract
 from warranty.contracts.refunds import unallocated
 from warranty.core.dates import store_today, utcnow
@@ -45,7 +45,7 @@ from warranty.core.settings import Settings
 from warranty.orders.events import ORDER_TRANSITIONS, record_order_event
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import refunds
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 log = logging.getLogger(__name__)
 ACTOR = "stripe"

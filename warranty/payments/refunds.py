@@ -45,12 +45,11 @@ from warranty.core.dates import store_today, utcnow
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
-from warranty.db.engine import session_scope
+from warranty.db.engine import session_scope, write_transaction
 from warranty.orders import tax as order_tax
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import client as payments
-from warranty.payments.client import stripe_client
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +111,7 @@ def _read(session: Session, *, refund_id: int) -> tuple[str, int, str | None, di
 def lock(session: Session, refund_id: int) -> Refund:
     """The refund, re-read under its row lock, after its contract's if it has one (the one
     lock order: contract, then its refund; see docs/concurrency.md)."""
+    write_transaction(session)
     contract_id = session.exec(select(Refund.contract_id).where(Refund.id == refund_id)).one()
     if contract_id is not None:
         contracts.lock(session, contract_id)
@@ -178,7 +178,7 @@ def _record_error(session, *, settings: Settings, refund_id: int, error: str) ->
         session.add(refund)
 
 
-def _attempt(settings: Settings, refund_id: int) -> None:
+def _attempt(settings: Settings, client: stripe.StripeClient, refund_id: int) -> None:
     """One claimed attempt at a pending refund; records the outcome."""
     # Reading and recording wait out a short database restart; not long, since the first
     # attempt runs inside the staff member's request. A refund recorded later is still
@@ -187,7 +187,6 @@ def _attempt(settings: Settings, refund_id: int) -> None:
     key, amount, payment_intent, label, stripe_id = jobs.in_transaction(
         settings, partial(_read, refund_id=refund_id), patience=patience)
     error, permanent, stripe_refund = None, False, None
-    client = stripe_client(settings)
     try:
         if stripe_id is not None:  # Stripe has it (pending): only read what it says now
             stripe_refund = client.v1.refunds.retrieve(stripe_id)
@@ -275,7 +274,8 @@ def refund_excess_plan(*, session: Session, settings: Settings, order: Order,
     return refund
 
 
-def execute_refund(*, settings: Settings, refund_id: int, wait_seconds: float = 0.0) -> bool:
+def execute_refund(*, settings: Settings, stripe_client: stripe.StripeClient, refund_id: int,
+                   wait_seconds: float = 0.0) -> bool:
     """Try a just-committed refund now; False if a worker holds it or it is not due.
 
     ``wait_seconds``: while the row is due but locked by a short transaction (the claim
@@ -287,7 +287,7 @@ def execute_refund(*, settings: Settings, refund_id: int, wait_seconds: float = 
         if time.monotonic() >= deadline or not _due(settings, refund_id):
             return False
         time.sleep(0.1)
-    _attempt(settings, refund_id)
+    _attempt(settings, stripe_client, refund_id)
     return True
 
 
@@ -299,7 +299,8 @@ def _due(settings: Settings, refund_id: int) -> bool:
             refund.next_attempt_at is None or refund.next_attempt_at <= utcnow())
 
 
-def run_refunds(*, settings: Settings, limit: int = 20) -> int:
+def run_refunds(*, settings: Settings, stripe_client: stripe.StripeClient,
+                limit: int = 20) -> int:
     """Retry up to ``limit`` due pending refunds, each claimed (leased) right before its
     attempt; returns how many were tried.
 
@@ -312,7 +313,7 @@ def run_refunds(*, settings: Settings, limit: int = 20) -> int:
                              limit=limit):
         tried += 1
         try:
-            _attempt(settings, row.id)
+            _attempt(settings, stripe_client, row.id)
         except jobs.DATABASE_UNAVAILABLE:
             raise  # not this refund's fault: the pass ends, the lease brings it back
         except Exception as exc:  # one refund's surprise is its own

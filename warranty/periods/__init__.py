@@ -1,1 +1,2 @@
-"""Closed months: booking dates, the books' lock, closing a month."""
+"""Booked dates and closed months: booking dates, the books' lock (closing a month is
+warranty.closing)."""

@@ -1,4 +1,5 @@
-"""Pricing rule sets: their document format, validation, versions and plan prices.
+"""Pricing rule sets: their document format, validation and versions (plan prices from them
+are warranty.pricing.prices).
 
 A rule document (YAML or JSON; see README "Pricing rules"):
 
@@ -25,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+import sqlalchemy as sa
 import yaml
 from pydantic import (
     BaseModel,
@@ -35,12 +37,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session, select
 
 from warranty.core import money
 from warranty.core.errors import Conflict, InvalidRules, NotFound
 from warranty.db import revisions
+from warranty.db.engine import write_transaction
 from warranty.db.types import MAX_COLUMN_AMOUNT
 from warranty.pricing.models import RuleSet
 
@@ -251,10 +254,22 @@ def load_text(text: str) -> RuleDocument:
     return parse_document(data)
 
 
+# Parsed rule versions and the newest version number, per database: the key is the
+# database's URL (password included, so two databases differing only by it stay apart). A
+# version never changes once stored; the newest one changes with an upload, which this
+# process forgets at the upload's commit (other processes within LATEST_TTL_SECONDS).
 _cache_lock = threading.Lock()
-_by_version: dict[int, RuleDocument] = {}
+_by_version: dict[tuple[str, int], RuleDocument] = {}
 _latest: dict[str, tuple[float, int | None]] = {}
+_forgotten: dict[str, int] = {}  # per database: how often its newest version was forgotten
 LATEST_TTL_SECONDS = 2.0  # other processes see a new upload within this long
+
+
+def _database(session: Session | Connection) -> str:
+    """The cache key of the database behind ``session``: its URL."""
+    bind = session.engine if isinstance(session, Connection) else session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine.url.render_as_string(hide_password=False)
 
 
 def save_rule_set(*, session: Session, document: RuleDocument, store_currency: str,
@@ -266,6 +281,7 @@ def save_rule_set(*, session: Session, document: RuleDocument, store_currency: s
     is the version the uploader edited: if another upload committed since, this one is
     refused (409) instead of silently replacing it.
     """
+    write_transaction(session)
     if document.currency != store_currency:
         raise InvalidRules(f"rule set is in {document.currency.upper()} but the store "
                            f"currency is {store_currency.upper()}", code="currency_mismatch")
@@ -281,19 +297,29 @@ def save_rule_set(*, session: Session, document: RuleDocument, store_currency: s
     session.add(row)
     session.flush()
     revisions.set_rules(session, row.version)  # cached offers see it when this commits
-    forget_latest()
+    database = _database(session)
+    forget_latest(database)
+    # Forgotten again at commit: a request that read the newest version between this flush
+    # and the commit must not keep the old one cached for the next request.
+    sa.event.listen(session, "after_commit", lambda _session: forget_latest(database),
+                    once=True)
     return row
 
 
-def forget_latest() -> None:
-    """Drop the cached 'latest version' so this process sees a new upload at once."""
+def forget_latest(database: str | None = None) -> None:
+    """Drop the cached 'latest version' of ``database`` (every database's when None), so
+    this process sees a new upload at once."""
     with _cache_lock:
-        _latest.clear()
+        for key in [database] if database is not None else set(_latest) | set(_forgotten):
+            _latest.pop(key, None)
+            _forgotten[key] = _forgotten.get(key, 0) + 1
 
 
 def get_version(session: Session | Connection, version: int) -> RuleDocument:
-    """A rule version's document, parsed once per process (versions never change)."""
-    doc = _by_version.get(version)
+    """A rule version's document, parsed once per process and database (versions never
+    change)."""
+    key = (_database(session), version)
+    doc = _by_version.get(key)
     if doc is None:
         document = session.execute(select(RuleSet.document)
                                    .where(RuleSet.version == version)).scalar()
@@ -301,22 +327,24 @@ def get_version(session: Session | Connection, version: int) -> RuleDocument:
             raise NotFound(f"rule set version {version} does not exist")
         doc = RuleDocument.model_validate(document)
         with _cache_lock:
-            _by_version[version] = doc
+            _by_version[key] = doc
     return doc
 
 
 def latest_version(session: Session | Connection) -> int | None:
     """The newest rule version, cached for a couple of seconds (offers are hot)."""
-    bind = session.engine if isinstance(session, Connection) else session.get_bind()
-    key = str(bind.url)
+    key = _database(session)
     now = time.monotonic()
     cached = _latest.get(key)
     if cached and now - cached[0] < LATEST_TTL_SECONDS:
         return cached[1]
+    generation = _forgotten.get(key, 0)
     version = session.execute(select(RuleSet.version).order_by(RuleSet.version.desc())
                               .limit(1)).scalar()
     with _cache_lock:
-        _latest[key] = (now, version)
+        # Not cached when an upload was forgotten meanwhile: this read may predate it.
+        if _forgotten.get(key, 0) == generation:
+            _latest[key] = (now, version)
     return version
 
 
@@ -344,6 +372,6 @@ def builtin_rules(name: str) -> str:
 
 def clear_caches() -> None:
     """Forget every cached rule version (tests that wipe the database call this)."""
+    forget_latest()
     with _cache_lock:
-        _latest.clear()
         _by_version.clear()

@@ -27,13 +27,12 @@ import sqlalchemy as sa
 
 from warranty.catalog.models import Product
 from warranty.claims.models import Claim, NpsAnswer
-from warranty.customers.facts import PURCHASE_STATUSES
 from warranty.experiment import arms as experiment_arms
 from warranty.experiment.arms import HOLDOUT, TREATMENT
 from warranty.experiment.models import VisitorEvent
-from warranty.orders.models import Order, OrderLine
+from warranty.orders.models import PURCHASE_STATUSES, Order, OrderLine
 from warranty.pricing import rules as pricing_rules
-from warranty.reports import Context, Result, report
+from warranty.reports.registry import Context, Result, report
 from warranty.reports.revenue import period_bounds, ratio
 
 Z95 = 1.959963984540054

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from warranty.core.money import to_major
-from warranty.reports import Result
+from warranty.reports.registry import Result
 
 FORMATS = {"json": "application/json",
            "csv": "text/csv; charset=utf-8",

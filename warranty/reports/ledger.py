@@ -20,10 +20,9 @@ import sqlalchemy as sa
 from warranty.claims.models import Payout
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import month_end
-from warranty.customers.facts import PURCHASE_STATUSES
-from warranty.orders.models import Order, OrderEvent, OrderLine, Refund
-from warranty.reports import Context, Result, report
+from warranty.orders.models import PURCHASE_STATUSES, Order, OrderEvent, OrderLine, Refund
 from warranty.reports import revenue as rev
+from warranty.reports.registry import Context, Result, report
 
 BATCH = 2000
 _c, _r, _o, _p = Contract.__table__, Refund.__table__, Order.__table__, Payout.__table__
@@ -110,10 +109,10 @@ def contracts(ctx: Context) -> Result:
         (_c.c.price - _c.c.tax).label("net"), _r.c.cancel_date,
         _r.c.booked_on.label("refund_booked_on"), _r.c.amount.label("refund"),
         _r.c.tax.label("refund_tax"), _refund_status_at(bound).label("refund_status"),
-        rev._earned_sql(end, "net").label("earned_to_date"),
-        rev._earned_sql(end, "tax").label("earned_tax_to_date"),
-        rev._deferred_sql(end, "net").label("deferred_at_end"),
-        rev._deferred_sql(end, "tax").label("deferred_tax_at_end"), _o.c.stripe_payment_intent_id,
+        rev.earned_sql(end, "net").label("earned_to_date"),
+        rev.earned_sql(end, "tax").label("earned_tax_to_date"),
+        rev.deferred_sql(end, "net").label("deferred_at_end"),
+        rev.deferred_sql(end, "tax").label("deferred_tax_at_end"), _o.c.stripe_payment_intent_id,
         _o.c.stripe_charge_id, _stripe_refund_at(bound).label("stripe_refund_id"))
         .select_from(_c.join(_o, _o.c.id == _c.c.order_id)
                      .outerjoin(_r, sa.and_(_r.c.contract_id == _c.c.id,

@@ -21,10 +21,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from warranty.core.money import format_amount
-from warranty.customers.facts import PURCHASE_STATUSES
-from warranty.orders.models import Order, Refund
+from warranty.orders.models import PURCHASE_STATUSES, Order, Refund
 from warranty.payments.listings import stripe_side
-from warranty.reports import Context, Result, report
+from warranty.reports.registry import Context, Result, report
 from warranty.reports.revenue import period_bounds
 
 COLUMNS = ["order", "stripe_payment_intent_id", "charged_stripe", "charged_ledger",
@@ -78,7 +77,9 @@ def _note(refunds: list, currency: str) -> str | None:
 def reconciliation(ctx: Context) -> Result:
     """Per order: charged and refunded by Stripe and by the ledger, and what differs."""
     start, end = period_bounds(ctx.period, ctx.settings.timezone)
-    stripe_charged, stripe_refunded = stripe_side(start, end)
+    if ctx.stripe_client is None:
+        raise ValueError("the reconciliation report needs a Stripe client")
+    stripe_charged, stripe_refunded = stripe_side(ctx.stripe_client, start, end)
     ledger_charged, ledger_refunded, names, not_plans, late = _ledger_side(ctx, start, end)
     # Stripe's side may name orders the ledger has outside the period: find their names.
     missing = (set(stripe_charged) | set(stripe_refunded)) - set(names)

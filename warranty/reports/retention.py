@@ -30,7 +30,7 @@ from warranty.core.money import pro_rata
 from warranty.customers.facts import COHORT_MONTHS, purchases
 from warranty.customers.models import CustomerFacts
 from warranty.orders.models import Order
-from warranty.reports import Context, Result, report
+from warranty.reports.registry import Context, Result, report
 from warranty.reports.revenue import ratio
 
 WINDOWS = (90, 180, 365)

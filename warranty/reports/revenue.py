@@ -5,8 +5,8 @@ The rules (docs/domain/revenue.md):
   date ``plan_sold_on``, the store-local date of payment, unless that month was already
   closed when the sale was recorded; then the first open day, see warranty.periods);
 - earned revenue accrues in equal daily parts over the plan's span, from ``plan_sold_on``
-  to ``term_end``, both included (``warranty.core.dates.plan_span``, the span the pro-rata refund
-  uses too): earned by the end of date d is
+  to ``term_end``, both included (``warranty.coverage.span.plan_span``, the span the pro-rata
+  refund uses too): earned by the end of date d is
   ``pro_rata(price, span_days_elapsed(plan_sold_on, term_end, d), plan_span(...))``, and the
   books hold it from the sale's booking date on (a sale booked late brings the revenue of
   the closed days with it, on its booking date);
@@ -47,11 +47,12 @@ from sqlmodel import Session
 
 from warranty.claims.models import Payout
 from warranty.contracts.models import Contract
-from warranty.core.dates import plan_span, span_days_elapsed
-from warranty.core.money import pro_rata, pro_rata_sql
-from warranty.db.sql import date_table, days_between, month_of
+from warranty.core.money import pro_rata
+from warranty.coverage.span import plan_span, span_days_elapsed
+from warranty.db.sql import date_table, days_between, month_of, pro_rata_sql
 from warranty.orders.models import Refund
 from warranty.reports.period import Period
+from warranty.reports.registry import Context, Result, report
 
 ALL = "all"
 FLOWS = ("plans_sold", "gross_sales", "sales_tax", "cancellations", "refunds", "refunds_tax",
@@ -156,7 +157,7 @@ def _amounts(part: str = "gross"):
     return _c.c.price, _r.c.amount
 
 
-def _earned_sql(day, part: str = "gross"):
+def earned_sql(day, part: str = "gross"):
     """SQL: a contract's earned revenue in the books by the end of ``day`` (needs the refund
     outer join), on ``part`` of the money (gross, net or tax).
 
@@ -173,12 +174,12 @@ def _earned_sql(day, part: str = "gross"):
                    else_=pro_rata_sql(price, clamped, period))
 
 
-def _deferred_sql(day, part: str = "gross"):
+def deferred_sql(day, part: str = "gross"):
     """SQL: a contract's deferred revenue in the books at the end of ``day`` (on ``part``)."""
     price, _ = _amounts(part)
     return sa.case((_c.c.booked_on > day, 0),
                    (sa.and_(_r.c.booked_on.is_not(None), day >= _r.c.booked_on), 0),
-                   else_=price - _earned_sql(day, part))
+                   else_=price - earned_sql(day, part))
 
 
 EPOCH = date(1970, 1, 1)  # dates become whole day numbers from here in the accrual grid
@@ -449,3 +450,14 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
     return {"columns": list(COLUMNS), "money": list(MONEY), "rows": detail,
             "by_month": by_month, "by_category": by_category, "total": grand,
             "adjustments": adjustments(session, period)}
+
+
+@report("finance")
+def finance_report(ctx: Context) -> Result:
+    """Plans sold, sales, refunds, earned and deferred revenue, claims, by month × category."""
+    data = finance(session=ctx.session, period=ctx.period, timezone=ctx.settings.timezone)
+    return Result("finance", ctx.period, ctx.settings.currency, data["columns"], data["rows"],
+                  money=set(data["money"]),
+                  extra={"by_month": data["by_month"], "by_category": data["by_category"],
+                         "total": data["total"], "adjustments": data["adjustments"]},
+                  table_extra=[*data["by_month"], *data["by_category"], data["total"]])

@@ -12,6 +12,7 @@ from warranty.auth.models import AuthSession
 from warranty.auth.roles import ROLES, normalize_role
 from warranty.core.dates import utcnow
 from warranty.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from warranty.db.engine import write_transaction
 from warranty.staff.models import StaffUser
 
 MIN_PASSWORD = 12
@@ -56,6 +57,7 @@ def authenticate(*, session: Session, email: str, password: str) -> StaffUser:
     lock: a sign-in racing a change to it (disabled, sessions revoked) sees that change
     committed, not the account as it was before.
     """
+    write_transaction(session)
     user = session.exec(select(StaffUser)
                         .where(StaffUser.email == login_email(email))
                         .with_for_update().execution_options(populate_existing=True)).first()

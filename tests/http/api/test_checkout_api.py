@@ -6,10 +6,10 @@ import copy
 import time
 
 import pytest
-import stripe
 from sqlmodel import select
 
 from tests.factories import add_product, load_rules
+from warranty.http.app import create_app
 from warranty.orders.models import Order
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cart"}
@@ -34,7 +34,7 @@ def base_cart(token):
 
 def _expired_token(stripe_app, token):
     from warranty.offers import tokens
-    claim_src = tokens._serializer(stripe_app.config["SETTINGS"].secret_key)
+    claim_src = tokens.serializer(stripe_app.config["SETTINGS"].secret_key)
     payload = claim_src.loads(token)
     payload["exp"] = int(time.time()) - 1
     return claim_src.dumps(payload)
@@ -100,15 +100,11 @@ def test_bad_carts_are_refused_naming_the_line(stripe_app, db, store_key, token,
     assert db.exec(select(Order)).all() == []  # nothing stored, nothing sent to Stripe
 
 
-def test_stripe_refusing_keeps_the_order_as_failed(stripe_app, db, store_key, token):
-    saved = stripe.api_base
-    stripe.api_base = "http://127.0.0.1:9"
-    try:
-        res = stripe_app.test_client().post("/api/v1/checkout/payment-intents",
-                                            json={k: v for k, v in base_cart(token).items()
-                                                  if k not in URLS}, headers=store_key)
-    finally:
-        stripe.api_base = saved
+def test_stripe_refusing_keeps_the_order_as_failed(stripe_settings, db, store_key, token):
+    down = create_app(stripe_settings.model_copy(update={"stripe_api_base": "http://127.0.0.1:9"}))
+    res = down.test_client().post("/api/v1/checkout/payment-intents",
+                                  json={k: v for k, v in base_cart(token).items()
+                                        if k not in URLS}, headers=store_key)
     assert res.status_code == 502 and res.json["error"]["code"] == "payment_provider_error"
     (order,) = db.exec(select(Order)).all()
     assert order.status == "failed" and order.total_amount == 126000
@@ -153,3 +149,23 @@ def test_only_signed_visitor_ids_attribute_an_order(stripe_app, db, store_key, t
     assert (refused["events"], refused["checkouts"]) == (0, 2)
     assert {(r["source"], r["reason"], r["count"]) for r in refused["by_day"]} == {
         ("checkout", "unsigned", 1), ("checkout", "foreign", 1)}
+
+
+@pytest.mark.parametrize("field", ["success_url", "cancel_url"])
+@pytest.mark.parametrize("url", ["https://evil.example/phish", "https://shop.example.evil.test/",
+                                 "http://shop.example/ok", "https://shop.example:8443/ok"])
+def test_return_urls_off_the_stores_origins_are_refused(client, db, store_key, token, field,
+                                                        url):
+    res = client.post("/api/v1/checkout/sessions", headers=store_key,
+                      json={**base_cart(token), field: url})
+    assert res.status_code == 400, res.json
+    assert res.json["error"]["code"] == "return_url_not_allowed"
+    assert field in res.json["error"]["message"]
+    assert db.exec(select(Order)).all() == []  # nothing stored, nothing sent to Stripe
+
+
+def test_return_urls_on_the_services_own_address_are_allowed(stripe_app, store_key, token):
+    own = stripe_app.config["SETTINGS"].base_url
+    res = stripe_app.test_client().post("/api/v1/checkout/sessions", headers=store_key, json={
+        **base_cart(token), "success_url": f"{own}/thanks", "cancel_url": f"{own}/cart"})
+    assert res.status_code == 201, res.json

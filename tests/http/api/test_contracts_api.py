@@ -132,7 +132,7 @@ def test_cancelled_contract_cannot_be_cancelled_again(client, db, staff_headers)
     today = store_today(client.application.config["SETTINGS"].timezone)
     order, (contract,) = paid_order(db, purchase_date=today - timedelta(days=400))
     # Pro rata with a ¥0 refund never calls Stripe (claims paid exceed it).
-    from warranty.contracts import cancellation
+    from warranty.changes import cancellation
 
     cancellation.cancel_contract(session=db, settings=client.application.config["SETTINGS"],
                                      contract_id=contract.public_id, cancel_date=today,

@@ -8,9 +8,9 @@ import json
 import pytest
 import requests
 
+from devtools.settings import demo_settings
 from tests.conftest import API_TOKEN, PUBLIC_KEY
 from tests.factories import add_product, load_rules, signed_visitor
-from warranty.core.settings import demo_settings
 from warranty.http.app import create_app
 from warranty.http.cors import STOREFRONT_ENDPOINTS
 

@@ -12,9 +12,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
+from devtools.settings import demo_settings
 from tests.conftest import API_TOKEN, PUBLIC_KEY
 from tests.factories import add_product, load_rules
-from warranty.core.settings import demo_settings
 from warranty.http.api.spec import REGISTRY
 from warranty.http.app import create_app
 

@@ -257,8 +257,15 @@ def test_embed_works_under_a_strict_csp_that_blocks_inline_script(browser, shop)
 
 @pytest.fixture
 def paying_shop(db, stripe_app, stripe_live):
-    """The demo store on the Stripe stand-in, with its webhooks delivered to the app."""
+    """The demo store on the Stripe stand-in, with its webhooks delivered to the app.
+
+    The store's pages are the app's own, served on a free port rather than at the settings'
+    base URL: that origin is the store's, where Stripe's page may send the shopper back.
+    """
     stock(db)
+    settings = stripe_app.config["SETTINGS"]
+    stripe_app.config["SETTINGS"] = settings.model_copy(
+        update={"allowed_origins": f"{settings.allowed_origins},{stripe_live}"})
     return Shop(stripe_live, stripe_app.config["SETTINGS"])
 
 

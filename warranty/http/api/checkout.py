@@ -8,9 +8,11 @@ from pydantic import BaseModel, Field
 from warranty.http.api.offers import NoOfferReason, Offer
 from warranty.http.api.spec import endpoint
 from warranty.http.checkout import hosted, start_payment
+from warranty.http.clients import stripe_client
 from warranty.http.session import get_session
-from warranty.orders import cart, post_purchase
+from warranty.orders import cart
 from warranty.payments import checkout as payments_checkout
+from warranty.post_purchase import plans as post_purchase
 
 bp = Blueprint("checkout", __name__, url_prefix="/api/v1")
 
@@ -84,6 +86,8 @@ class PostPurchaseOffers(BaseModel):
 
 def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
     """The API answer for a started Checkout Session."""
+    cart.check_return_urls(current_app.config["SETTINGS"], success_url=success_url,
+                           cancel_url=cancel_url)
     order, stripe_session = hosted(priced, success_url, cancel_url)
     return CheckoutSessionOut(order_id=order.public_id, status=order.status,
                               currency=order.currency, total=order.total_amount,
@@ -93,7 +97,7 @@ def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
 
 @endpoint(bp, "/checkout/sessions", method="POST", auth="public", status=201,
           summary="Price a cart and start a Stripe Checkout Session (hosted page)",
-          body=cart.HostedCartIn, response=CheckoutSessionOut, errors=(409, 502))
+          body=cart.HostedCartIn, response=CheckoutSessionOut, errors=(400, 409, 502))
 def create_session(body: cart.HostedCartIn):
     """Store the order as pending, then create the hosted payment page."""
     settings = current_app.config["SETTINGS"]
@@ -112,7 +116,7 @@ def create_payment_intent(body: cart.CartIn):
     priced = cart.price_cart(session=session, cart=body, settings=settings,
                                  channel="payment_intent")
     order, intent = start_payment(priced, lambda order: payments_checkout.start_payment_intent(
-        order=order))
+        stripe_client=stripe_client(), order=order))
     return PaymentIntentOut(order_id=order.public_id, status=order.status,
                             currency=order.currency, total=order.total_amount,
                             tax=tax_out(priced), payment_intent_id=intent.id,
@@ -139,7 +143,8 @@ def post_purchase_offers(order_id: str):
 
 @endpoint(bp, "/checkout/post-purchase", method="POST", auth="public", status=201,
           summary="Buy a plan for a line of a paid order (hosted page)",
-          body=post_purchase.PostPurchaseIn, response=CheckoutSessionOut, errors=(404, 409, 502))
+          body=post_purchase.PostPurchaseIn, response=CheckoutSessionOut,
+          errors=(400, 404, 409, 502))
 def create_post_purchase(body: post_purchase.PostPurchaseIn):
     """A plan-only order for an earlier purchase; 30-day waiting period before claims."""
     settings = current_app.config["SETTINGS"]
@@ -162,7 +167,7 @@ class PostPurchaseLinks(BaseModel):
     links: list[PostPurchaseLink]
 
 
-@endpoint(bp, "/orders/<order_id>/post-purchase-links", auth="public",
+@endpoint(bp, "/orders/<order_id>/post-purchase-links", auth="read",
           summary="Signed post-purchase links for a paid order's product lines",
           response=PostPurchaseLinks, errors=(404, 409))
 def post_purchase_links(order_id: str):

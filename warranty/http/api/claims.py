@@ -23,8 +23,8 @@ from warranty.claims import attachments as uploads
 from warranty.claims import filing, queries, rules, transitions, workflow
 from warranty.claims import payouts as claims_payouts
 from warranty.claims.models import Claim
-from warranty.contracts import lifecycle as contracts
 from warranty.contracts.models import Contract
+from warranty.contracts.queries import get_contract
 from warranty.core import redact, text
 from warranty.core.dates import store_today
 from warranty.core.errors import ValidationFailed
@@ -378,7 +378,7 @@ def file_claim(body: ClaimIn):
     """File a claim; the automatic rules decide at once what they can."""
     db = get_session()
     if _is_staff():
-        contract = contracts.get_contract(db, body.contract_id)
+        contract = get_contract(db, body.contract_id)
         email = contract.customer_email
     else:
         email = g.customer_email

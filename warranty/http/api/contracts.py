@@ -11,15 +11,16 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from warranty.contracts import cancellation, returns
-from warranty.contracts import lifecycle as contracts
+from warranty.changes import cancellation, returns
+from warranty.changes import transfer as contracts_transfer
 from warranty.contracts import notices as notifications
-from warranty.contracts import transfer as contracts_transfer
+from warranty.contracts import payloads, queries
 from warranty.contracts.models import Contract
 from warranty.core.dates import store_today
 from warranty.core.errors import Conflict
 from warranty.core.text import EmailAddress
 from warranty.http.api.spec import endpoint
+from warranty.http.clients import stripe_client
 from warranty.http.session import get_session
 from warranty.orders.models import Order, Refund
 from warranty.payments import refund_events as refund_sync
@@ -253,14 +254,14 @@ class Accepted(BaseModel):
 def _detail(session: Session, contract: Contract) -> dict:
     """A contract with its history and refund."""
     order = session.get(Order, contract.order_id)
-    refund = contracts.refund_of(session, contract)
+    refund = queries.refund_of(session, contract)
     return {
-        "contract": contracts.public_dict(contract, order),
+        "contract": payloads.public_dict(contract, order),
         "history": [{"action": e.action, "from_status": e.from_status,
                      "to_status": e.to_status, "actor": e.actor, "reason": e.reason,
                      "data": e.data, "at": e.created_at}
-                    for e in contracts.history(session, contract)],
-        "refund": contracts.refund_dict(refund, contract) if refund else None,
+                    for e in queries.history(session, contract)],
+        "refund": payloads.refund_dict(refund, contract) if refund else None,
     }
 
 
@@ -281,14 +282,15 @@ def _after_cancel(session: Session, cancelled: list[Refund]) -> list[dict]:
     # lock the refund attempt needs.
     for refund in cancelled:
         if refund.status == "pending":
-            refunds.execute_refund(settings=settings, refund_id=refund.id)
+            refunds.execute_refund(settings=settings, stripe_client=stripe_client(),
+                                   refund_id=refund.id)
     results = []
     for refund in cancelled:
         session.refresh(refund)
         contract = session.get(Contract, refund.contract_id)
         order = session.get(Order, contract.order_id)
-        results.append({"contract": contracts.public_dict(contract, order),
-                        "refund": contracts.refund_dict(refund, contract)})
+        results.append({"contract": payloads.public_dict(contract, order),
+                        "refund": payloads.refund_dict(refund, contract)})
     return results
 
 
@@ -297,9 +299,9 @@ def _after_cancel(session: Session, cancelled: list[Refund]) -> list[dict]:
 def search_contracts(query: ContractSearch):
     """Contracts by email, order, status and dates, newest first, one page at a time."""
     session = get_session()
-    where = contracts.ContractFilter(**query.model_dump(exclude={"page", "per_page"}))
-    rows, total = contracts.search(session, where, page=query.page, per_page=query.per_page)
-    return {"items": [contracts.public_dict(c, o) for c, o in rows], "page": query.page,
+    where = queries.ContractFilter(**query.model_dump(exclude={"page", "per_page"}))
+    rows, total = queries.search(session, where, page=query.page, per_page=query.per_page)
+    return {"items": [payloads.public_dict(c, o) for c, o in rows], "page": query.page,
             "per_page": query.per_page, "total": total}
 
 
@@ -308,7 +310,7 @@ def search_contracts(query: ContractSearch):
 def get_contract(contract_id: str):
     """One contract, every audit row, and its refund if any."""
     session = get_session()
-    return _detail(session, contracts.get_contract(session, contract_id))
+    return _detail(session, queries.get_contract(session, contract_id))
 
 
 @endpoint(bp, "/contracts/<contract_id>/cancellation-quote", summary="Quote a cancellation",
@@ -317,7 +319,7 @@ def quote_cancellation(contract_id: str, query: QuoteQuery):
     """The refund cancelling now (or on ``cancel_date``) gives; changes nothing."""
     settings = current_app.config["SETTINGS"]
     session = get_session()
-    contract = contracts.get_contract(session, contract_id)
+    contract = queries.get_contract(session, contract_id)
     today = store_today(settings.timezone)
     cancel_date = query.cancel_date or today
     dating = cancellation.check_cancel_date(

@@ -9,13 +9,14 @@ from flask import Blueprint, current_app, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from warranty.core.dates import store_today, utcnow
-from warranty.core.errors import DomainError
+from warranty.core.errors import ValidationFailed
 from warranty.core.text import SingleLine
 from warranty.db.types import MAX_COLUMN_AMOUNT as MAX_AMOUNT
 from warranty.experiment import arms
 from warranty.experiment import events as experiment_events
 from warranty.http import ratelimit
 from warranty.http.api.spec import endpoint
+from warranty.http.errors import RateLimited, error_body, status_of
 from warranty.http.session import get_session
 
 bp = Blueprint("experiment", __name__, url_prefix="/api/v1")
@@ -118,8 +119,8 @@ def _wait_for_events(visitor_id: str | None, count: int) -> int:
 
 def _too_many(wait: int):
     """429 with Retry-After, in the API's error shape."""
-    error = DomainError("too many events; retry later", code="rate_limited", status=429)
-    return jsonify(error.to_dict()), 429, {"Retry-After": str(wait)}
+    error = RateLimited("too many events; retry later")
+    return jsonify(error_body(error)), status_of(error), {"Retry-After": str(wait)}
 
 
 @endpoint(bp, "/events", method="POST", summary="Record a batch of offer events",
@@ -140,9 +141,10 @@ def post_events(body: EventBatch):
         arms.count_refused(session=session, day=store_today(settings.timezone),
                                  source="events", reason=problem, count=count)
         session.commit()
-        raise DomainError(f"visitor_id is {problem}: send the signed id that "
-                          "/api/v1/experiment/assignment issued", code=f"{problem}_visitor_id",
-                          status=422, details=[{"at": "visitor_id", "message": problem}])
+        raise ValidationFailed(f"visitor_id is {problem}: send the signed id that "
+                               "/api/v1/experiment/assignment issued",
+                               code=f"{problem}_visitor_id",
+                               details=[{"at": "visitor_id", "message": problem}])
     events = [experiment_events.EventIn(
         type=e.type, placement=e.placement, sku=e.sku, category=e.category, price=e.price,
         plan_code=e.plan_code, plan_price=e.plan_price, quantity=e.quantity, order_id=e.order_id,

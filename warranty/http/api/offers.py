@@ -129,7 +129,8 @@ def install_cache(app: Flask, settings) -> None:
     app.extensions[CACHE] = OfferCache(
         max_bytes=settings.offer_cache_mb * 2**20,
         revision_seconds=settings.offer_revision_seconds,
-        read_revisions=lambda: read(url, revisions.read))
+        read_revisions=lambda: read(url, revisions.read),
+        committed_here=lambda: revisions.committed_here(url))
 
 
 def offers_cache(app: Flask) -> OfferCache | None:

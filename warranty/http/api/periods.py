@@ -8,11 +8,11 @@ from typing import Any
 from flask import Blueprint, current_app, g
 from pydantic import BaseModel, Field
 
+from warranty.closing import months as closing
 from warranty.core.dates import store_today
 from warranty.http.api.spec import endpoint
 from warranty.http.session import get_session
-from warranty.periods import closing
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 bp = Blueprint("periods", __name__, url_prefix="/api/v1")
 

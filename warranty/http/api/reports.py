@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from warranty import reports
 from warranty.http.api.spec import endpoint
+from warranty.http.clients import stripe_client
 from warranty.http.downloads import respond
 from warranty.http.session import get_session
 from warranty.reports import export
@@ -50,5 +51,5 @@ def get_report(name: str, query: ReportQuery):
     """Run one report for the period and stream it in the asked format."""
     period = reports.parse_period(query.from_, query.to)
     ctx = reports.Context(session=get_session(), settings=current_app.config["SETTINGS"],
-                          period=period)
+                          period=period, stripe_client=stripe_client())
     return respond(reports.run_report(name, ctx), query.format)

@@ -23,6 +23,7 @@ from warranty.auth.credentials import bearer_role, check_public_key
 from warranty.auth.roles import permission_of, require_permission, roles_with
 from warranty.core.errors import DomainError, Unauthorized, ValidationFailed
 from warranty.core.text import unstorable_text
+from warranty.http.errors import UnsupportedMediaType
 from warranty.http.ratelimit import LIMITED_ENDPOINTS
 from warranty.http.request_limits import MAX_JSON_DEPTH, json_depth
 from warranty.http.session import get_session
@@ -107,8 +108,7 @@ def parse_body(model: type[BaseModel], *, beacon: bool = False) -> BaseModel:
     content type without a CORS preflight.
     """
     if not request.is_json and not (beacon and request.mimetype == "text/plain"):
-        raise DomainError("send a JSON body with Content-Type: application/json",
-                          code="unsupported_media_type", status=415)
+        raise UnsupportedMediaType("send a JSON body with Content-Type: application/json")
     raw = request.get_data(cache=False)
     limit = request.max_content_length
     if request.content_length is None and limit is not None and len(raw) >= limit:

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, request
 from pydantic import BaseModel
 
 from warranty.http.api.spec import endpoint
+from warranty.http.clients import stripe_client
 from warranty.http.session import get_session
 from warranty.payments import events as stripe_events
 
@@ -33,10 +34,12 @@ def receive():
     session = get_session()
     stripe_events.record(session=session, event=event)
     session.commit()
-    outcome = stripe_events.process(session=session, settings=settings, event_id=event.id,
+    outcome = stripe_events.process(session=session, settings=settings,
+                                    stripe_client=stripe_client(), event_id=event.id,
                                     event_type=event.type, payload=event.to_dict())
     session.commit()
     # Refunds the event made owed (a plan with no room, plans of a returned product) go to
     # Stripe now; if this request dies first, the worker sends them.
-    stripe_events.send_refunds(session=session, settings=settings)
+    stripe_events.send_refunds(session=session, settings=settings,
+                               stripe_client=stripe_client())
     return WebhookAck(received=True, outcome=outcome)

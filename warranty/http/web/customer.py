@@ -33,7 +33,7 @@ from warranty.core.errors import DomainError
 from warranty.core.text import whole_number
 from warranty.customers import lookup
 from warranty.http.session import get_session
-from warranty.http.web import (
+from warranty.http.web.pages import (
     install,
     page_language,
     protect,

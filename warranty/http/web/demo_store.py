@@ -27,7 +27,7 @@ from warranty.catalog.models import Product
 from warranty.core.money import format_amount
 from warranty.core.text import whole_number
 from warranty.http.session import get_session
-from warranty.http.web import protect
+from warranty.http.web.pages import protect
 from warranty.orders.models import Order
 
 bp = Blueprint("demo_store", __name__)

@@ -9,8 +9,9 @@ from warranty.core.errors import DomainError
 from warranty.core.text import whole_number
 from warranty.http.checkout import hosted
 from warranty.http.session import get_session
-from warranty.http.web import protect
-from warranty.orders import cart, post_purchase
+from warranty.http.web.pages import protect
+from warranty.orders import cart
+from warranty.post_purchase import plans as post_purchase
 
 bp = Blueprint("plans_add", __name__)
 protect(bp)  # CSRF on the form, like every page

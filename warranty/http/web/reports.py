@@ -14,15 +14,17 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 
 from warranty import reports
 from warranty.auth import roles
+from warranty.closing import months as closing
 from warranty.core import money
 from warranty.core.dates import store_today
-from warranty.core.errors import DomainError
+from warranty.core.errors import DomainError, ValidationFailed
+from warranty.http.clients import stripe_client
 from warranty.http.downloads import respond
+from warranty.http.errors import status_of
 from warranty.http.session import get_session
-from warranty.http.web import protect
+from warranty.http.web.pages import protect
 from warranty.http.web.staff import staff_required
-from warranty.periods import closing
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 from warranty.reports import charts
 from warranty.reports.export import FORMATS
 
@@ -58,7 +60,8 @@ def dashboard():
     except DomainError as exc:
         error, period = exc.message, reports.parse_period(
             store_today(settings.timezone) - timedelta(days=30), store_today(settings.timezone))
-    ctx = reports.Context(session=session, settings=settings, period=period)
+    ctx = reports.Context(session=session, settings=settings, period=period,
+                          stripe_client=stripe_client())
     finance = reports.run_report("finance", ctx)
     retention = reports.run_report("retention", ctx)
     conversion = reports.run_report("conversion", ctx)
@@ -119,7 +122,7 @@ def close_month():
         session.commit()
     except DomainError as exc:
         session.rollback()
-        return _render_close(month, error=exc.message, status=exc.status)
+        return _render_close(month, error=exc.message, status=status_of(exc))
     return redirect(url_for("staff_reports.dashboard", closed=periods.month_key(month)), 303)
 
 
@@ -129,9 +132,10 @@ def export(name: str):
     """A report file for the dashboard's links (same access as the page)."""
     fmt = request.args.get("format", "csv")
     if fmt not in FORMATS:
-        raise DomainError(f"format must be one of {sorted(FORMATS)}", code="invalid_format",
-                          status=422)
+        raise ValidationFailed(f"format must be one of {sorted(FORMATS)}",
+                               code="invalid_format")
     ctx = reports.Context(session=get_session(), settings=current_app.config["SETTINGS"],
+                          stripe_client=stripe_client(),
                           period=reports.parse_period(request.args.get("from"),
                                                       request.args.get("to")))
     return respond(reports.run_report(name, ctx), fmt)

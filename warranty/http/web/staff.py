@@ -21,11 +21,12 @@ from warranty.claims import models as claims_models
 from warranty.claims import payouts, queries, rules, transitions, workflow
 from warranty.contracts.models import Contract
 from warranty.core import money, redact
-from warranty.core.errors import DomainError, Forbidden
+from warranty.core.errors import DomainError, Forbidden, ValidationFailed
 from warranty.core.text import whole_number
 from warranty.customers import history as customers_history
+from warranty.http.errors import status_of
 from warranty.http.session import get_session
-from warranty.http.web import protect, send_claim_file, settings, sign_in, sign_out, signed_in
+from warranty.http.web.pages import protect, send_claim_file, settings, sign_in, sign_out, signed_in
 from warranty.orders.models import Order
 from warranty.staff import accounts as staff_accounts
 
@@ -163,8 +164,7 @@ def _page_number() -> int:
     full-width digits (``str.isdigit`` says yes to "²", which ``int`` then refuses)."""
     page_no = whole_number(request.args.get("page", "1"))
     if page_no is None or not 0 < page_no < 10000:
-        raise DomainError("page must be a whole number from 1 to 9999", code="invalid_page",
-                          status=400)
+        raise DomainError("page must be a whole number from 1 to 9999", code="invalid_page")
     return page_no
 
 
@@ -221,7 +221,7 @@ def _act(claim_id: str, form_name: str, action):
     except DomainError as exc:
         db.rollback()
         db.refresh(claim)
-        return _render_review(claim, errors={form_name: exc.message}, status=exc.status)
+        return _render_review(claim, errors={form_name: exc.message}, status=status_of(exc))
     db.commit()
     return redirect(url_for("staff.review", claim_id=claim.public_id), 303)
 
@@ -236,7 +236,7 @@ def approve(claim_id: str):
         contract = db.get(Contract, claim.contract_id)
         amount = payouts.parse_amount(request.form.get("amount") or "", contract.currency)
         if amount is None:
-            raise DomainError("enter the approved amount", code="invalid_amount", status=422)
+            raise ValidationFailed("enter the approved amount", code="invalid_amount")
         workflow.approve(session=db, settings=settings(), claim=claim,
                        decision=request.form.get("decision") or "", amount=amount,
                        actor=_actor(), note=request.form.get("note") or "")
@@ -350,6 +350,6 @@ def handle_attention(item_id: str):
                          note=(request.form.get("note") or "")[:2000])
     except DomainError as exc:
         db.rollback()
-        return _render_attention(errors={item_id: exc.message}, status=exc.status)
+        return _render_attention(errors={item_id: exc.message}, status=status_of(exc))
     db.commit()
     return redirect(url_for("staff.attention_queue"), 303)

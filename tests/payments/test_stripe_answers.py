@@ -15,9 +15,9 @@ import sqlalchemy as sa
 import stripe
 from sqlmodel import select
 
-from tests.e2e.test_stripe_webhooks import post_event
 from tests.factories import stripe_paid_order
 from tests.http.test_metrics import samples
+from tests.payments.test_stripe_webhooks import post_event
 from tests.stripe_helpers import order_state
 from warranty.attention.models import AttentionItem
 from warranty.core.dates import utcnow
@@ -25,6 +25,7 @@ from warranty.db.engine import Session, get_engine
 from warranty.http.app import create_app
 from warranty.orders.models import Refund
 from warranty.payments import events as stripe_events
+from warranty.payments.client import make_client
 from warranty.payments.models import StripeEvent
 from warranty.payments.refunds import run_refunds
 
@@ -66,7 +67,8 @@ def test_an_event_for_an_object_stripe_does_not_know_is_failed_for_a_person(
     with Session(get_engine(database_url)) as session:
         session.exec(sa.update(StripeEvent).values(next_attempt_at=utcnow() - timedelta(1)))
         session.commit()
-    assert stripe_events.run_stripe_events(settings=stripe_settings) == 0
+    assert stripe_events.run_stripe_events(settings=stripe_settings,
+                                           stripe_client=make_client(stripe_settings)) == 0
     assert post_event(stripe_server, event).json()["outcome"] == "duplicate"
     assert _event(database_url, "evt_ghost").attempts == 1  # a processed event counts no more
     assert len(_items(database_url, "stripe_object_missing")) == 1
@@ -127,7 +129,7 @@ def test_a_refund_stripe_refuses_is_failed_for_a_person(db, refund_api, stripe_s
         == (5058, contract.public_id, order.stripe_payment_intent_id)
     assert code in item.summary
     _due_now(db)
-    assert run_refunds(settings=settings) == 0  # never retried
+    assert run_refunds(settings=settings, stripe_client=make_client(settings)) == 0  # never retried
     assert stripe.Refund.list(payment_intent=order.stripe_payment_intent_id).data == []
     gauges = _gauges(api, staff_headers)
     assert gauges[("warranty_dead_letters", "refunds")] == 1
@@ -145,7 +147,7 @@ def test_a_refund_of_a_payment_stripe_does_not_know_is_failed_for_a_person(
     assert refund["status"] == "failed" and "resource_missing" in refund["last_error"]
     assert len(_items(settings.database_url, "refund_refused")) == 1
     _due_now(db)
-    assert run_refunds(settings=settings) == 0
+    assert run_refunds(settings=settings, stripe_client=make_client(settings)) == 0
 
 
 @pytest.mark.parametrize("status", [429, 500])
@@ -163,9 +165,9 @@ def test_a_transient_refund_error_is_retried_with_backoff(db, refund_api, stripe
     db.commit()
     assert 29 <= (row.next_attempt_at - before).total_seconds() <= 31  # the first backoff
     assert _items(settings.database_url, "refund_refused") == []
-    assert run_refunds(settings=settings) == 0  # not due yet
+    assert run_refunds(settings=settings, stripe_client=make_client(settings)) == 0  # not due yet
     _due_now(db)
-    assert run_refunds(settings=settings) == 1
+    assert run_refunds(settings=settings, stripe_client=make_client(settings)) == 1
     db.refresh(row)
     db.commit()
     assert (row.status, row.attempts, row.last_error) == ("succeeded", 2, None)

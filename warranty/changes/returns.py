@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from warranty.contracts.cancellation import Cover, cancel_with_refund, lock_order, quote_refund
+from warranty.changes.cancellation import Cover, cancel_with_refund, lock_order, quote_refund
 from warranty.contracts.models import Contract
 from warranty.core.errors import Conflict, NotFound
 from warranty.core.settings import Settings

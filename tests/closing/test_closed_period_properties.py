@@ -14,15 +14,15 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from tests.report_history import payout, plan_sale
+from warranty.changes import cancellation
 from warranty.claims.models import Claim, Payout
-from warranty.contracts import cancellation
+from warranty.closing import months as closing
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import month_end
 from warranty.core.errors import DomainError
 from warranty.customers.models import CustomerFacts
 from warranty.notify.models import MailMessage, OutboundWebhook
 from warranty.orders.models import Order, OrderLine, Refund
-from warranty.periods import closing
 from warranty.periods.models import ClosedMonth
 from warranty.reports import Context, export, run_report
 from warranty.reports.period import Period

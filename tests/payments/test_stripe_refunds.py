@@ -23,6 +23,7 @@ from warranty.db.engine import Session, get_engine
 from warranty.notify.models import OutboundWebhook
 from warranty.orders.models import OrderEvent, OrderLine, Refund
 from warranty.payments import refunds
+from warranty.payments.client import make_client
 from warranty.reports import Context, parse_period, run_report
 
 URLS = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
@@ -185,17 +186,21 @@ def test_the_worker_reads_a_pending_refund_again_if_its_event_never_comes(
     with Session(get_engine(database_url)) as session:
         stripe_events.record(session=session, event=succeeded)
         session.commit()
-        stripe_events.process(session=session, settings=stripe_settings, event_id=succeeded.id,
+        stripe_events.process(session=session, settings=stripe_settings,
+                              stripe_client=make_client(stripe_settings), event_id=succeeded.id,
                               event_type=succeeded.type, payload=succeeded.to_dict())
         session.commit()
     _, (contract,) = order_state(database_url, res.json["order_id"])
     stripe_id = cancel(client, staff_headers, contract)["refund"]["stripe_refund_id"]
     stripe_standin.settle_refund(stripe_id, "succeeded")
-    assert refunds.run_refunds(settings=stripe_settings) == 0  # not due: read hourly
+    stripe_client = make_client(stripe_settings)
+    # Not due: a pending refund is read hourly.
+    assert refunds.run_refunds(settings=stripe_settings, stripe_client=stripe_client) == 0
     assert refund_of(database_url, contract).status == "pending"
     db.exec(sa.update(Refund).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     db.commit()
-    assert refunds.run_refunds(settings=stripe_settings) == 1
+    assert refunds.run_refunds(settings=stripe_settings,
+                               stripe_client=make_client(stripe_settings)) == 1
     refund = refund_of(database_url, contract)
     assert (refund.status, refund.stripe_status) == ("succeeded", "succeeded")
     assert len(stripe.Refund.list(payment_intent=intent).data) == 1  # read, never made again
@@ -206,6 +211,7 @@ def _reconciliation(db, stripe_settings):
     day = store_today(stripe_settings.timezone)
     db.commit()
     result = run_report("reconciliation", Context(session=db, settings=stripe_settings,
+                  stripe_client=make_client(stripe_settings),
                                                   period=parse_period(day, day)))
     return {row["order"]: row for row in result.rows}, result.extra["totals"]
 
@@ -215,6 +221,7 @@ def _finance(db, stripe_settings):
     day = store_today(stripe_settings.timezone)
     db.commit()
     return run_report("finance", Context(session=db, settings=stripe_settings,
+                  stripe_client=make_client(stripe_settings),
                                          period=parse_period(day, day))).extra["total"]
 
 

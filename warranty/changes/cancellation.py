@@ -17,14 +17,17 @@ from warranty.claims import workflow
 from warranty.claims.payouts import claims_paid_total
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts import notices as notifications
+from warranty.contracts import queries
 from warranty.contracts import refunds as contract_refunds
 from warranty.contracts.models import Contract
 from warranty.core import money
-from warranty.core.dates import days_inclusive, plan_span, span_days_unused, utcnow
-from warranty.core.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from warranty.core.dates import days_inclusive, utcnow
+from warranty.core.errors import Conflict, Forbidden, ValidationFailed
 from warranty.core.settings import Settings
+from warranty.coverage.span import plan_span, span_days_unused
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, Refund
-from warranty.periods import services as periods
+from warranty.periods import booking as periods
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ def quote_refund(*, contract: Contract, cancel_date: date, fee: int = 0, claims_
     if fee < 0 or claims_paid < 0:
         raise ValueError("fee and claims paid cannot be negative")
     if cancel_date < contract.plan_sold_on:
-        raise DomainError(f"cancel date {cancel_date} is before the plan was bought "
-                          f"({contract.plan_sold_on})", code="invalid_cancel_date", status=422)
+        raise ValidationFailed(f"cancel date {cancel_date} is before the plan was bought "
+                               f"({contract.plan_sold_on})", code="invalid_cancel_date")
     if cancel_date > contract.term_end and not full:
         raise Conflict(f"the term of {contract.public_id} ended on {contract.term_end}",
                        code="term_ended")
@@ -182,6 +185,7 @@ def lock_order(session: Session, order_id: int) -> Order:
     """The order re-read under its row lock: cancellations and returns on one order take it
     first (before its lines and contracts), so what was already promised back on it
     (``promised_on_order``) cannot change between the check and the new refund."""
+    write_transaction(session)
     return session.exec(select(Order).where(Order.id == order_id).with_for_update(key_share=True)
                         .execution_options(populate_existing=True)).one()
 
@@ -282,9 +286,9 @@ def cancel_contract(*, session: Session, settings: Settings, contract_id: str,
     dating = check_cancel_date(session=session, settings=settings, cancel_date=cancel_date,
                                today=today, role=role, backdate_reason=backdate_reason,
                                book_as_adjustment=book_as_adjustment)
-    order_id = contracts.get_contract(session, contract_id).order_id
+    order_id = queries.get_contract(session, contract_id).order_id
     order = lock_order(session, order_id)
-    contract = contracts.get_contract(session, contract_id, lock=True)
+    contract = queries.get_contract(session, contract_id, lock=True)
     quote = quote_cancellation(session=session, settings=settings, contract=contract,
                                cancel_date=cancel_date, claims_paid=claims_paid)
     check_no_open_claims(session, contract)

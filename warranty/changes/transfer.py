@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from warranty.contracts import lifecycle as contracts
 from warranty.contracts import notices as notifications
+from warranty.contracts import queries
 from warranty.contracts.models import Contract
 from warranty.core.errors import Conflict
 from warranty.core.settings import Settings
@@ -15,7 +16,7 @@ from warranty.orders.models import Order
 def transfer_contract(*, session: Session, settings: Settings, contract_id: str, new_email: str,
                       actor: str, reason: str) -> Contract:
     """Give an active plan to a new owner, audited and announced (caller commits)."""
-    contract = contracts.get_contract(session, contract_id, lock=True)
+    contract = queries.get_contract(session, contract_id, lock=True)
     email = new_email.strip()
     previous = contract.customer_email
     if email.lower() == previous.lower():

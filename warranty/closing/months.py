@@ -1,5 +1,5 @@
 """Closing a month: which month may close next, its frozen figures, the close itself, and the
-state of the books (see warranty.periods.services for booking and the books' lock)."""
+state of the books (see warranty.periods.booking for booking and the books' lock)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ from warranty.contracts.models import Contract
 from warranty.core.dates import month_end, utcnow
 from warranty.core.errors import Conflict
 from warranty.core.settings import Settings
+from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, Refund
-from warranty.periods.models import ClosedMonth
-from warranty.periods.services import (
+from warranty.periods.booking import (
     closed_through,
     first_open_day,
     lock_exclusive,
     month_key,
     next_month,
 )
+from warranty.periods.models import ClosedMonth
 
 _c, _r, _p, _o = Contract.__table__, Refund.__table__, Payout.__table__, Order.__table__
 
@@ -82,6 +83,7 @@ def close_month(*, session: Session, settings: Settings, month: date, today: dat
     month that had activity (close that one first). The month's finance totals are kept
     with the close, read under the exclusive lock: what every later report must show.
     """
+    write_transaction(session)
     month = month.replace(day=1)
     if month_end(month) >= today:
         raise Conflict(f"{month_key(month)} has not ended yet (today is {today}); a month "

@@ -19,6 +19,7 @@ from warranty.core.errors import (
 )
 from warranty.core.settings import Settings
 from warranty.core.text import SingleLine
+from warranty.db.engine import write_transaction
 from warranty.offers import services, tokens
 from warranty.orders import tax as order_tax
 from warranty.orders.cart import (
@@ -71,6 +72,7 @@ def lock_line(session: Session, line_id: int) -> OrderLine:
     Everything that decides how many plans a line can still take holds it: a post-purchase
     checkout's check, the payment that turns it into contracts, a product return.
     """
+    write_transaction(session)
     return session.exec(select(OrderLine).where(OrderLine.id == line_id)
                         .with_for_update(key_share=True)
                         .execution_options(populate_existing=True)).one()

@@ -1,4 +1,5 @@
-"""Coverage dates of a plan, per the brief's rules (pure functions of dates)."""
+"""Coverage dates of a plan: its term, when breakdown and accident cover start, the waiting
+period of a plan bought later (pure functions of dates; the rules: docs/domain/coverage.md)."""
 
 from __future__ import annotations
 

@@ -10,9 +10,11 @@ import pytest
 import requests
 from sqlmodel import func, select
 
+from tests.conftest import serve
 from tests.stripe_helpers import order_state, signed
 from warranty.contracts.models import ContractEvent
 from warranty.db.engine import Session, get_engine
+from warranty.http.app import create_app
 from warranty.payments.models import StripeEvent
 
 
@@ -93,15 +95,12 @@ def test_bad_signatures_are_400(paid_without_webhooks, database_url, case):
 
 
 def test_stripe_down_while_fetching_leaves_the_event_for_a_retry(paid_without_webhooks,
-                                                                database_url):
-    import stripe
+                                                                database_url, stripe_settings):
     base_url, order_id, completed, _ = paid_without_webhooks
-    saved = stripe.api_base
-    stripe.api_base = "http://127.0.0.1:9"  # nothing listens on the discard port
-    try:
-        down = post_event(base_url, completed)
-    finally:
-        stripe.api_base = saved
+    # An app whose Stripe is the discard port (nothing listens there) takes the delivery.
+    unreachable = stripe_settings.model_copy(update={"stripe_api_base": "http://127.0.0.1:9"})
+    with serve(create_app(unreachable)) as down_url:
+        down = post_event(down_url, completed)
     assert down.status_code == 503 and down.json()["error"]["code"] == "stripe_unavailable"
     with Session(get_engine(database_url)) as session:
         row = session.get(StripeEvent, completed["id"])

@@ -1,4 +1,5 @@
-"""Closed months: finance closes a month, and nothing is booked in it afterwards.
+"""Booking dates and the books' lock: nothing is booked in a closed month (closing one is
+warranty.closing.months).
 
 Every money fact carries the date the books show it on, ``booked_on``, fixed when its row
 is written and never changed:
@@ -37,6 +38,7 @@ from sqlmodel import Session, select
 
 from warranty.core.dates import month_end
 from warranty.core.errors import Conflict, ValidationFailed
+from warranty.db.engine import write_transaction
 from warranty.periods.models import ClosedMonth
 
 # The advisory lock key of "the books" (any fixed 64-bit number; ASCII "wbooks").
@@ -95,6 +97,7 @@ def hold(session: Session) -> date | None:
     Call it before writing a money fact (``booking_date`` does): no month can close until
     the transaction ends, and the answer stays true until then.
     """
+    write_transaction(session)
     if _postgres(session):
         session.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:key)"),
                         {"key": LOCK_KEY})
@@ -128,6 +131,7 @@ def closed_error(day: date, open_from: date, *, what: str) -> PeriodClosed:
 
 def lock_exclusive(session: Session) -> None:
     """Take the books' lock exclusively, trying without queueing (see the module notes)."""
+    write_transaction(session)
     if not _postgres(session):
         return
     deadline = time.monotonic() + CLOSE_PATIENCE_SECONDS

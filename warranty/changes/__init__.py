@@ -1,0 +1,1 @@
+"""Changes staff (or Stripe's refunds) make to a contract: cancellation, returns, transfer."""

@@ -1,0 +1,1 @@
+"""Closing a month: it freezes the month's report figures."""

@@ -1,0 +1,1 @@
+"""A plan's coverage: its dates and its span (pure date arithmetic, no database)."""

@@ -1,0 +1,1 @@
+"""Plans bought after the purchase, for an order line's units not yet covered."""
