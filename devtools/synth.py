@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from warranty.core.money import pro_rata, round_up
+from warranty.core.tax import TaxPolicy, default_rate
 from warranty.coverage.dates import coverage_dates
 from warranty.coverage.span import plan_span, span_days_unused
 from warranty.customers import facts
@@ -76,6 +77,10 @@ def bulk_insert(conn: sa.Connection, table: str, columns: list[str],
         count += len(batch)
     cur.close()
     return count
+
+
+# A JPY store's default tax setting: 10% included in the prices, rounded down.
+TAX = TaxPolicy(rate=default_rate("jpy"), currency="jpy")
 
 
 class Store:
@@ -158,16 +163,20 @@ class Store:
             # Every product line carries its category (the attach report groups by it).
             category = plan[3] if plan else CATEGORIES[oid % len(CATEGORIES)]
             yield (lid, oid, 1, "product", f"SKU-{oid % 5000}", "Product", 1, product_price,
-                   product_price, 12, category, None, None, None, None, 0)
+                   product_price, product_price, 0, product_price, 12, category, None, None,
+                   None, None, 0)
             if plan:
                 lid += 1
                 self.plan_lines[oid] = (lid - 1, lid)
+                tax = TAX.tax_of(plan[5])
                 yield (lid, oid, 2, "plan", f"SKU-{oid % 5000}", "standard-36", 1, plan[5],
-                       plan[5], None, category, "standard-36", self.rule_version, lid - 1,
+                       plan[5], plan[5], tax, plan[5] - tax, None, category, "standard-36",
+                       self.rule_version, lid - 1,
                        PLACEMENTS[rng.randrange(len(PLACEMENTS))], 0)
 
     LINE_COLUMNS = ["id", "order_id", "line_no", "kind", "sku", "title", "quantity",
-                    "unit_price", "amount", "manufacturer_warranty_months", "warranty_category",
+                    "unit_price", "amount", "gross", "tax", "net",
+                    "manufacturer_warranty_months", "warranty_category",
                     "plan_code", "rule_set_version", "covers_line_id", "placement",
                     "refunded_quantity"]
 
@@ -197,21 +206,22 @@ class Store:
                     refund = pro_rata(plan_price, unused, plan_span(day, dates.term_end))
                 if cancel <= self.today:
                     status = "cancelled"
-                    self.cancelled.append((cid, oid, refund, cancel))
+                    self.cancelled.append((cid, oid, refund, cancel, plan_price))
             product_line, plan_line = self.plan_lines[oid]
             self.contract_rows.append((cid, day, dates.term_end, product_price, coverage,
                                        email))
             paid_at = datetime(day.year, day.month, day.day, 3, tzinfo=UTC)
             yield (cid, f"ct_s{cid}", oid, plan_line, product_line, 0, email, f"SKU-{oid % 5000}",
                    "Product", product_price, category, f"{coverage}-{term}", coverage, term,
-                   plan_price, "jpy", self.rule_version, 0, [100, 100, 80, 70, 60], day, day,
+                   plan_price, TAX.tax_of(plan_price), "jpy", self.rule_version, 0,
+                   [100, 100, 80, 70, 60], day, day,
                    dates.term_end, dates.breakdown_start, dates.accident_start, None, status,
                    paid_at, paid_at, day)
 
     CONTRACT_COLUMNS = ["id", "public_id", "order_id", "plan_line_id", "product_line_id",
                         "unit_index", "customer_email", "sku", "product_title", "product_price",
                         "warranty_category", "plan_code", "coverage", "term_months", "price",
-                        "currency", "rule_set_version", "deductible", "liability_schedule",
+                        "tax", "currency", "rule_set_version", "deductible", "liability_schedule",
                         "purchase_date", "plan_sold_on", "term_end", "breakdown_start",
                         "accident_start", "waiting_until", "status", "created_at",
                         "updated_at", "booked_on"]
@@ -219,14 +229,16 @@ class Store:
     def refunds(self) -> Iterator[tuple]:
         """A succeeded refund per cancelled contract."""
         rid = self.first_id["refund"]
-        for cid, oid, amount, cancel in self.cancelled:
+        for cid, oid, amount, cancel, price in self.cancelled:
             rid += 1
+            tax = TAX.tax_of(price)
+            refund_tax = TAX.refund_tax(line_tax=tax, line_gross=price, refund=amount, left=tax)
             at = datetime(cancel.year, cancel.month, cancel.day, 5, tzinfo=UTC)
-            yield (rid, cid, oid, "plan", amount, "jpy", cancel, 0, 0, "synthetic",
+            yield (rid, cid, oid, "plan", amount, refund_tax, "jpy", cancel, 0, 0, "synthetic",
                    "succeeded", f"synth-refund-{cid}", f"re_synth_{cid}", "succeeded", 1, at,
                    at, cancel)
 
-    REFUND_COLUMNS = ["id", "contract_id", "order_id", "kind", "amount", "currency",
+    REFUND_COLUMNS = ["id", "contract_id", "order_id", "kind", "amount", "tax", "currency",
                       "cancel_date", "fee", "claims_paid", "reason", "status", "idempotency_key",
                       "stripe_refund_id", "stripe_status", "attempts", "created_at",
                       "completed_at", "booked_on"]

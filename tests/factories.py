@@ -54,7 +54,7 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
                product_price: int = 120000, quantity: int = 1, plan_quantity: int = 1,
                plan_code: str = "standard-36", purchase_date=None, currency: str = "jpy",
                payment_intent_id: str | None = None, manufacturer_months: int = 12,
-               order_ref: str = "A-1001", plan_sold_on=None):
+               order_ref: str = "A-1001", plan_sold_on=None, tax=None):
     """A paid order with one product line and one plan line, and its contracts (committed).
 
     Arranges state directly, without checkout: for tests of what happens after payment.
@@ -67,6 +67,8 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
     from sqlmodel import select
 
     from warranty.contracts import lifecycle as contracts
+    from warranty.core.tax import TaxPolicy, default_rate
+    from warranty.orders import tax as order_tax
     from warranty.orders.models import Order, OrderLine
     from warranty.periods import booking as periods
     from warranty.pricing import rules as pricing_rules
@@ -81,9 +83,8 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
                                                          manufacturer_months)}
     plan_price = plans[plan_code].price
     purchase_date = purchase_date or date(2026, 1, 10)
-    total = product_price * quantity + plan_price * plan_quantity
     order = Order(store_order_ref=order_ref, customer_email=email, currency=currency,
-                  total_amount=total, channel="payment_intent", status="paid",
+                  total_amount=0, channel="payment_intent", status="paid",
                   purchase_date=purchase_date,
                   booked_on=periods.booking_date(session, purchase_date),
                   stripe_payment_intent_id=payment_intent_id)
@@ -94,12 +95,17 @@ def paid_order(session: Session, *, email: str = "buyer@example.com", sku: str =
                         amount=product_price * quantity,
                         manufacturer_warranty_months=manufacturer_months,
                         warranty_category=category)
-    session.add(product)
-    session.flush()
     plan = OrderLine(order_id=order.id, line_no=2, kind="plan", sku=sku, title=plan_code,
                      quantity=plan_quantity, unit_price=plan_price,
                      amount=plan_price * plan_quantity, warranty_category=category,
-                     plan_code=plan_code, rule_set_version=version, covers_line_id=product.id)
+                     plan_code=plan_code, rule_set_version=version)
+    # Taxed as checkout taxes them: the store's default setting (JPY: 10% included).
+    order_tax.apply([product, plan], tax or TaxPolicy(rate=default_rate(currency),
+                                                        currency=currency))
+    order.total_amount = product.gross + plan.gross
+    session.add(product)
+    session.flush()
+    plan.covers_line_id = product.id
     session.add(plan)
     session.flush()
     created = contracts.create_contracts(session=session, order=order,

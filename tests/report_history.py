@@ -32,7 +32,8 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
               cancel: tuple[date, int] | None = None, refund_status: str = "succeeded",
               payment_intent_id: str | None = None, quantity: int = 1,
               booked_on: date | None = None,
-              refund_booked_on: date | None = None) -> list[Contract]:
+              refund_booked_on: date | None = None, tax: int = 0,
+              refund_tax: int = 0) -> list[Contract]:
     """A paid order for one product with ``quantity`` plans sold on ``sold_on``; committed.
 
     ``purchase_date`` earlier than ``sold_on`` makes it a post-purchase plan (the term still
@@ -40,6 +41,8 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
     refund each. Each fact is booked as the service books it (warranty.periods): on its
     date, or on the first open day if its month is closed; ``booked_on`` and
     ``refund_booked_on`` arrange other booking dates (a sale or refund recorded late).
+    ``tax`` is the tax in each plan's price and ``refund_tax`` in each refund (none unless
+    given: the report rules on prices as given).
     """
     _counter["n"] += 1
     version = _rule_version(session, currency)
@@ -53,13 +56,15 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
     session.flush()
     product = OrderLine(order_id=order.id, line_no=1, kind="product", sku="SKU-1",
                         title="Thing", quantity=quantity, unit_price=product_price,
-                        amount=product_price * quantity, manufacturer_warranty_months=12,
+                        amount=product_price * quantity, gross=product_price * quantity,
+                        net=product_price * quantity, manufacturer_warranty_months=12,
                         warranty_category=category)
     session.add(product)
     session.flush()
     plan = OrderLine(order_id=order.id, line_no=2, kind="plan", sku="SKU-1",
                      title=f"standard-{term_months}", quantity=quantity, unit_price=price,
-                     amount=price * quantity, warranty_category=category,
+                     amount=price * quantity, gross=price * quantity, tax=tax * quantity,
+                     net=(price - tax) * quantity, warranty_category=category,
                      plan_code=f"standard-{term_months}", rule_set_version=version,
                      covers_line_id=product.id, placement="cart")
     session.add(plan)
@@ -73,7 +78,7 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
                             unit_index=unit, customer_email=email, sku="SKU-1",
                             product_title="Thing", product_price=product_price,
                             warranty_category=category, plan_code=f"standard-{term_months}",
-                            coverage="standard", term_months=term_months, price=price,
+                            coverage="standard", term_months=term_months, price=price, tax=tax,
                             currency=currency, rule_set_version=version,
                             purchase_date=purchase_date, plan_sold_on=sold_on,
                             booked_on=booked_on or periods.booking_date(session, sold_on),
@@ -84,6 +89,7 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
         if cancel is not None:
             contract.status = "cancelled"
             session.add(Refund(contract_id=contract.id, order_id=order.id, amount=cancel[1],
+                               tax=refund_tax,
                                currency=currency, cancel_date=cancel[0], status=refund_status,
                                booked_on=refund_booked_on
                                or periods.booking_date(session, cancel[0]),

@@ -144,7 +144,7 @@ def test_backdated_cancellation_into_a_closed_month_is_a_february_adjustment(
     assert feb["adjustments"] == [
         {"booked_on": "2026-02-01", "effective_date": "2026-01-20", "type": "refund",
          "contract": b.public_id, "category": "phones", "amount": 5980,
-         "earned_revenue": -240}]
+         "tax": 0, "earned_revenue": -240, "earned_tax": 0}]
     moves = api.get("/api/v1/reports/movements?from=2026-02-01&to=2026-02-28",
                     headers=finance).json["rows"]
     assert [(m["date"], m["type"], m["amount"], m["effective_date"], m["adjustment"])
@@ -199,7 +199,7 @@ def test_reports_of_a_closed_month_ignore_late_payments_refund_outcomes_and_payo
     assert feb["adjustments"] == [
         {"booked_on": "2026-02-01", "effective_date": "2026-01-31", "type": "sale",
          "contract": late.public_id, "category": "electronics", "amount": 7300,
-         "earned_revenue": 20}]
+         "tax": 0, "earned_revenue": 20, "earned_tax": 0}]
     assert feb["by_month"][0]["gross_sales"] == 7300
     orders = api.get("/api/v1/reports/orders?from=2026-02-01&to=2026-02-28",
                      headers=finance).json["rows"]

@@ -49,9 +49,15 @@ def test_pro_rata_refund_over_the_span_matches_deferred_revenue(api, db, staff_h
     order, contract = _later_plan(db, "PP-1")
     # Deferred revenue at the end of 2026-09-30 (before the cancellation): 223 days of the
     # span are used (2026-02-20..2026-09-30: 9 + 31 + 30 + 31 + 30 + 31 + 31 + 30), earned
-    # 6000 × 223 // 1055 = 1,338,000 // 1055 = 1,268, so ¥4,732 is deferred.
+    # 6000 × 223 // 1055 = 1,338,000 // 1055 = 1,268, so ¥4,732 is deferred (tax included).
+    # The ¥6,000 includes 10% tax: 6000 × 10 / 110 = 545.45… → ¥545, net ¥5,455. The rule on
+    # each part: net earned 5455 × 223 // 1055 = 1,153, deferred 4,302; tax earned
+    # 545 × 223 // 1055 = 115, deferred 430; together ¥4,732.
     september = api.get(REPORT.format("2026-09-01", "2026-09-30"), headers=staff_headers).json
-    assert september["total"]["deferred_revenue"] == 6000 - 1268 == 4732
+    total = september["total"]
+    assert (total["deferred_revenue"], total["deferred_tax"]) == (5455 - 1153, 545 - 115)
+    deferred = total["deferred_revenue"] + total["deferred_tax"]
+    assert deferred == 6000 - 1268 == 4732
     quote, refund = _cancel(api, staff_headers, contract, "2026-10-01")
     # Unused from 2026-10-01: 1,055 − 223 = 832 days. 6000 × 832 / 1055 = 4731.75… → ¥4,731
     # (over the whole 1,096-day term it would have been ¥4,554).
@@ -61,14 +67,18 @@ def test_pro_rata_refund_over_the_span_matches_deferred_revenue(api, db, staff_h
     # The identity of the two rules: both are 6000 × 832 / 1055 = 4731.75…, the refund rounded
     # down and the deferred balance rounded up (earned revenue rounds down): 4,732 − 4,731 = 1
     # because 6000 × 832 is not a multiple of 1,055.
-    assert september["total"]["deferred_revenue"] - quote["pro_rata_amount"] == 1
+    assert deferred - quote["pro_rata_amount"] == 1
     assert (refund["status"], refund["amount"]) == ("succeeded", 4731)
     (sent,) = stripe.Refund.list(payment_intent=order.stripe_payment_intent_id, limit=10).data
     assert sent.amount == 4731
     october = api.get(REPORT.format("2026-10-01", "2026-10-31"), headers=staff_headers).json
-    # The refund comes out of deferred revenue; the ¥1 left is earned on the cancel date.
-    assert (october["total"]["refunds"], october["total"]["earned_revenue"],
-            october["total"]["deferred_revenue"]) == (4731, 1, 0)
+    # The refund comes out of deferred revenue; the ¥1 left is earned on the cancel date. Its
+    # tax: 545 × 4731 / 6000 = 429.7… → ¥429; so the plan earns net 5455 − 4302 = 1,153 in
+    # all (nothing more in October) and tax 545 − 429 = 116 (¥1 in October).
+    total = october["total"]
+    assert (total["refunds"], total["refunds_tax"], total["earned_revenue"],
+            total["earned_tax"], total["deferred_revenue"], total["deferred_tax"]) == (
+        4731, 429, 0, 1, 0, 0)
 
 
 def test_free_look_counts_from_the_sale_date(api, db, staff_headers):

@@ -204,3 +204,81 @@ def test_0014_backfills_sku_keys_and_refuses_skus_that_would_become_one(empty_da
     spec.loader.exec_module(frozen)
     for sku in ("TV-1", " ＴＶ\u200b–1 ", "ß\ufeffX", "A\u3164B", "x\ufe0fy", "Ａ  Ｂ"):
         assert frozen.sku_key(sku) == sku_key(sku)
+
+
+def _order_at_0016(engine, now):
+    """An order at revision 0016: a ¥9,800 plan line of two units (¥4,900 each), one of them
+    cancelled with a ¥2,450 refund, and a product line."""
+    from datetime import date
+
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    t = meta.tables
+    stamps = {"created_at": now, "updated_at": now}
+    day = date(2026, 3, 1)
+    with engine.begin() as conn:
+        conn.execute(t["rule_set"].insert(), {"version": 1, "currency": "jpy", "document": {},
+                                              "note": "", "created_by": "t",
+                                              "created_at": now})
+        conn.execute(t["orders"].insert(), {
+            "id": 1, "public_id": "ord_1", "store_order_ref": "A-1", "customer_email": "a@x.jp",
+            "currency": "jpy", "total_amount": 109800, "channel": "payment_intent",
+            "status": "paid", "booked_on": day, **stamps})
+        conn.execute(t["order_line"].insert(), [
+            {"id": 1, "order_id": 1, "line_no": 1, "kind": "product", "sku": "TV",
+             "title": "TV", "quantity": 2, "unit_price": 50000, "amount": 100000,
+             "refunded_quantity": 0},
+            {"id": 2, "order_id": 1, "line_no": 2, "kind": "plan", "sku": "TV", "title": "plan",
+             "quantity": 2, "unit_price": 4900, "amount": 9800, "refunded_quantity": 0}])
+        conn.execute(t["contract"].insert(), [
+            {"id": n, "public_id": f"ct_{n}", "order_id": 1, "plan_line_id": 2,
+             "product_line_id": 1, "unit_index": n - 1, "customer_email": "a@x.jp",
+             "sku": "TV", "product_title": "TV", "product_price": 50000,
+             "warranty_category": "electronics", "plan_code": "standard-36",
+             "coverage": "standard", "term_months": 36, "price": 4900, "currency": "jpy",
+             "rule_set_version": 1, "deductible": 0, "liability_schedule": [],
+             "purchase_date": day, "plan_sold_on": day, "term_end": day,
+             "breakdown_start": day, "booked_on": day,
+             "status": "cancelled" if n == 1 else "active", **stamps} for n in (1, 2)])
+        conn.execute(t["refund"].insert(), {
+            "id": 1, "contract_id": 1, "order_id": 1, "kind": "plan", "amount": 2450,
+            "currency": "jpy", "cancel_date": day, "booked_on": day, "fee": 0,
+            "claims_paid": 0, "reason": "", "status": "succeeded", "idempotency_key": "k1",
+            "stripe_refund_id": "re_1", "attempts": 1, "created_at": now, "completed_at": now})
+
+
+@pytest.mark.parametrize("mode", ["inclusive", "exclusive"])
+def test_0017_backfills_tax_as_the_store_setting_implies(empty_database_url, monkeypatch,
+                                                         mode):
+    from alembic import command
+
+    from warranty.db.engine import alembic_config
+
+    monkeypatch.setenv("WARRANTY_TAX_MODE", mode)
+    monkeypatch.delenv("WARRANTY_TAX_RATE", raising=False)
+    monkeypatch.delenv("WARRANTY_CURRENCY", raising=False)
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0016")
+    engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
+    _order_at_0016(engine, datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        lines = conn.execute(sa.text("SELECT kind, gross, tax, net FROM order_line "
+                                     "ORDER BY id")).all()
+        contracts = conn.execute(sa.text("SELECT price, tax FROM contract ORDER BY id")).all()
+        refunds = conn.execute(sa.text("SELECT amount, tax FROM refund")).all()
+    engine.dispose()
+    if mode == "inclusive":
+        # JPY, 10% included: 9,800 × 10 / 110 = 890.9… → ¥890 on the plan line, ¥445 a unit;
+        # the ¥2,450 refund reverses 445 × 2450 / 4900 = ¥222.5 → ¥222 (down).
+        assert [tuple(r) for r in lines] == [("product", 100000, 0, 100000),
+                                             ("plan", 9800, 890, 8910)]
+        assert [tuple(r) for r in contracts] == [(4900, 445), (4900, 445)]
+        assert [tuple(r) for r in refunds] == [(2450, 222)]
+    else:
+        # Exclusive prices: nothing was added to those orders; their tax is 0.
+        assert [tuple(r) for r in lines] == [("product", 100000, 0, 100000),
+                                             ("plan", 9800, 0, 9800)]
+        assert [tuple(r) for r in contracts] == [(4900, 0), (4900, 0)]
+        assert [tuple(r) for r in refunds] == [(2450, 0)]
+    command.downgrade(config, "0016")

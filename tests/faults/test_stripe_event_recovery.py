@@ -244,12 +244,14 @@ def _broken_order(db) -> dict:
     db.add(order)
     db.flush()
     product = OrderLine(order_id=order.id, line_no=1, kind="product", sku="TV-1", title="TV",
-                        quantity=1, unit_price=120000, amount=120000,
+                        quantity=1, unit_price=120000, amount=120000, gross=120000,
+                        net=120000,
                         manufacturer_warranty_months=12, warranty_category="electronics")
     db.add(product)
     db.flush()
     db.add(OrderLine(order_id=order.id, line_no=2, kind="plan", sku="TV-1", title="plan",
-                     quantity=1, unit_price=6000, amount=6000, warranty_category="electronics",
+                     quantity=1, unit_price=6000, amount=6000, gross=6000, tax=545,
+                     net=5455, warranty_category="electronics",
                      plan_code="corrupt", rule_set_version=version, covers_line_id=product.id))
     intent = stripe.PaymentIntent.create(amount=126000, currency="jpy",
                                          payment_method="pm_card_visa", confirm=True,

@@ -65,7 +65,7 @@ def test_dashboard_shows_figures_charts_and_exports(page, live_server, db, tmp_p
     with page.expect_download() as info:
         page.click("text=csv >> nth=0")
     text = Path(info.value.path()).read_text()
-    assert text.splitlines()[-1].startswith("all,all,0,0,0,0,0,280,")
+    assert text.splitlines()[-1].startswith("all,all,0,0,0,0,0,0,0,0,0,280,0,")
     assert errors == []
 
 

@@ -4,6 +4,7 @@ post-purchase plans, and sales or refunds booked after their dates (adjustments)
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,9 @@ from tests.report_history import payout, plan_sale
 from warranty.changes.cancellation import quote_refund
 from warranty.claims.models import Claim, Payout
 from warranty.contracts.models import Contract
+from warranty.core import money
 from warranty.core.dates import days_inclusive, term_end
+from warranty.core.tax import TaxPolicy
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.reports.period import Period
 from warranty.reports.revenue import PlanHistory, finance
@@ -58,9 +61,18 @@ def histories(draw):
     if draw(st.booleans()):
         claim = (sold_on + timedelta(days=draw(st.integers(0, (end - sold_on).days))),
                  draw(st.integers(0, 500_000)))
+    # The tax in the price, as a store with this rate and rounding would work it out, and the
+    # tax its refund reverses (warranty.core.tax).
+    policy = TaxPolicy(rate=draw(st.sampled_from([Decimal(0), Decimal("0.08"), Decimal("0.10"),
+                                                  Decimal("0.08875")])),
+                       rounding=draw(st.sampled_from(money.ROUNDING_MODES)))
+    tax = policy.tax_of(price)
+    refund_tax = policy.refund_tax(line_tax=tax, line_gross=price, refund=cancel[1],
+                                   left=tax) if cancel else 0
     return {"price": price, "purchase": purchase, "sold_on": sold_on, "months": months,
             "end": end, "cancel": cancel, "category": category, "claim": claim,
-            "booked_on": booked_on, "refund_booked": refund_booked}
+            "booked_on": booked_on, "refund_booked": refund_booked, "tax": tax,
+            "refund_tax": refund_tax}
 
 
 def _contract(price: int, purchase: date, sold_on: date, end: date,
@@ -122,13 +134,19 @@ def _model(h: dict) -> PlanHistory:
     cancel_date, refund = h["cancel"] or (None, 0)
     return PlanHistory(price=h["price"], sold_on=h["sold_on"], term_end=h["end"],
                        cancel_date=cancel_date, refund=refund, booked_on=h["booked_on"],
-                       refund_booked_on=h["refund_booked"])
+                       refund_booked_on=h["refund_booked"], tax=h["tax"],
+                       refund_tax=h["refund_tax"])
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(histories(), min_size=1, max_size=6))
 def test_books_balance_every_day(drawn):
-    plans = [_model(h) for h in drawn]
+    """On the gross figures, and on the net and the tax parts separately."""
+    for part in ("gross", "net", "tax"):
+        _balance_every_day([_model(h).part(part) for h in drawn])
+
+
+def _balance_every_day(plans: list[PlanHistory]) -> None:
     first = min(p.sold_on for p in plans) - timedelta(days=1)
     last = max(max(p.term_end, p.cancel_booked_on or p.term_end, p.sale_booked_on)
                for p in plans) + timedelta(days=1)
@@ -173,7 +191,8 @@ def test_sql_report_matches_the_rule_and_adds_up(db, drawn, start, length):
         (contract,) = plan_sale(db, price=h["price"], sold_on=h["sold_on"],
                                 purchase_date=h["purchase"], term_months=h["months"],
                                 category=h["category"], cancel=h["cancel"],
-                                booked_on=h["booked_on"], refund_booked_on=h["refund_booked"])
+                                booked_on=h["booked_on"], refund_booked_on=h["refund_booked"],
+                                tax=h["tax"], refund_tax=h["refund_tax"])
         if h["claim"]:
             day, amount = h["claim"]
             # 03:00 UTC is noon in Tokyo: the payout's local date is ``day``.
@@ -188,21 +207,30 @@ def test_sql_report_matches_the_rule_and_adds_up(db, drawn, start, length):
         mine = [p for p, c in plans if cat is None or c == cat]
         row = total if cat is None else next(
             (r for r in report["by_category"] if r["category"] == cat), None)
-        earned = sum(p.earned_by(period.end) - p.earned_by(day_before) for p in mine)
-        deferred = sum(p.deferred_at(period.end) for p in mine)
-        opening = sum(p.deferred_at(day_before) for p in mine)
-        if row is None:
-            assert earned == deferred == opening == 0
-            continue
-        assert (row["earned_revenue"], row["deferred_revenue"], row["deferred_opening"]) == (
-            earned, deferred, opening)
-        assert row["deferred_revenue"] >= 0
-        assert (row["deferred_opening"] + row["gross_sales"] - row["refunds"]
-                - row["earned_revenue"]) == row["deferred_revenue"]
+        # The rule on the net part (earned_revenue, deferred_revenue) and on the tax part
+        # (earned_tax, deferred_tax), each against the report and its identity.
+        for part, names in (("net", ("earned_revenue", "deferred_revenue", "deferred_opening",
+                                     "sales_net", "refunds_net")),
+                            ("tax", ("earned_tax", "deferred_tax", "deferred_opening_tax",
+                                     "sales_tax", "refunds_tax"))):
+            parts = [p.part(part) for p in mine]
+            earned = sum(p.earned_by(period.end) - p.earned_by(day_before) for p in parts)
+            deferred = sum(p.deferred_at(period.end) for p in parts)
+            opening = sum(p.deferred_at(day_before) for p in parts)
+            if row is None:
+                assert earned == deferred == opening == 0
+                continue
+            e, d, o, sold, back = names
+            assert (row[e], row[d], row[o]) == (earned, deferred, opening)
+            assert row[d] >= 0
+            assert row[o] + row[sold] - row[back] - row[e] == row[d]
+        if row is not None:
+            assert row["sales_net"] + row["sales_tax"] == row["gross_sales"]
+            assert row["refunds_net"] + row["refunds_tax"] == row["refunds"]
     assert total["claims_paid"] == sum(
         h["claim"][1] for h in drawn if h["claim"] and period.start <= h["claim"][0] <= period.end)
     for name in ("plans_sold", "gross_sales", "refunds", "earned_revenue", "claims_paid",
-                 "cancellations"):
+                 "cancellations", "sales_tax", "refunds_tax", "earned_tax"):
         by_month = sum(r[name] for r in report["by_month"])
         by_category = sum(r[name] for r in report["by_category"])
         assert by_month == by_category == total[name]

@@ -220,7 +220,10 @@ def cancel_with_refund(*, session: Session, settings: Settings, contract: Contra
                                 actor=actor)
     booked_on = (dating.booked_on if dating is not None
                  else periods.booking_date(session, quote.cancel_date))
-    refund = Refund(contract_id=contract.id, order_id=order.id, amount=quote.amount,
+    # The tax it gives back: the plan's tax in proportion, by the store's rounding mode.
+    tax = settings.tax.refund_tax(line_tax=contract.tax, line_gross=contract.price,
+                                  refund=quote.amount, left=contract.tax)
+    refund = Refund(contract_id=contract.id, order_id=order.id, amount=quote.amount, tax=tax,
                     currency=contract.currency, cancel_date=quote.cancel_date,
                     booked_on=booked_on, fee=quote.fee,
                     claims_paid=quote.claims_paid, reason=reason[:1000],
@@ -229,7 +232,7 @@ def cancel_with_refund(*, session: Session, settings: Settings, contract: Contra
         # Nothing to send back: no Stripe call, the refund is complete as recorded.
         refund.status, refund.completed_at = "not_needed", utcnow()
     session.add(refund)
-    data: dict = {"refund": quote.as_dict()}
+    data: dict = {"refund": {**quote.as_dict(), "tax": tax}}
     if dating is not None:
         data["dating"] = dating.audit()
     contracts.transition(session=session, contract=contract, to_status="cancelled", actor=actor,

@@ -13,6 +13,7 @@ from warranty.core.errors import Conflict, NotFound
 from warranty.coverage.dates import coverage_dates
 from warranty.db import touched_customers
 from warranty.db.engine import write_transaction
+from warranty.orders import tax as order_tax
 from warranty.orders.models import Order, OrderLine
 from warranty.periods import booking as periods
 from warranty.pricing import rules as pricing_rules
@@ -116,13 +117,15 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
                                coverage=coverage, plan_sold_on=plan_sold_on)
         units = plan_line.quantity if unit_limit is None else min(plan_line.quantity,
                                                                   unit_limit)
+        shares = order_tax.unit_shares(plan_line, order.currency)
         for unit in range(units):
+            price, tax = shares[unit]
             values = Contract(
                 order_id=order.id, plan_line_id=plan_line.id, product_line_id=product_line.id,
                 unit_index=unit, customer_email=order.customer_email, sku=product_line.sku,
                 product_title=product_line.title, product_price=product_line.unit_price,
                 warranty_category=plan_line.warranty_category, plan_code=plan_line.plan_code,
-                coverage=coverage, term_months=int(term), price=plan_line.unit_price,
+                coverage=coverage, term_months=int(term), price=price, tax=tax,
                 currency=order.currency, rule_set_version=plan_line.rule_set_version,
                 deductible=category.deductible,
                 liability_schedule=[str(p) for p in category.liability_schedule],

@@ -30,7 +30,9 @@ class Contract(SQLModel, table=True):
     plan_code: str = Field(max_length=50)
     coverage: str = Field(max_length=20)  # standard | accident
     term_months: int
-    price: int = money_field()  # minor units paid for the plan
+    price: int = money_field()  # minor units paid for the plan, tax included
+    # The tax in price: this unit's share of its order line's tax (price − tax is net).
+    tax: int = money_field(default=0)
     currency: str = Field(max_length=3)
     rule_set_version: int = Field(foreign_key="rule_set.version")
     deductible: int = money_field(default=0)  # minor units per claim

@@ -20,7 +20,7 @@ from warranty.db.engine import advisory_lock, write_transaction
 from warranty.notify.mail import queue_mail
 from warranty.notify.models import MailMessage
 from warranty.notify.webhooks import queue_event
-from warranty.orders.models import Order, Refund
+from warranty.orders.models import Order, OrderLine, Refund
 
 COVERAGE_NAMES = {
     "standard": ("スタンダード（故障）", "Standard (mechanical and electrical breakdown)"),
@@ -111,6 +111,24 @@ def notify_fulfilled(*, session: Session, contract: Contract, reason: str,
            coverage_year=coverage_year)
 
 
+def tax_block(session: Session, settings: Settings, order: Order) -> str:
+    """The qualified invoice's lines of an order's plans: the rate, the plans' total and the
+    tax at that rate (rounded once per order), and the store's registration number when it
+    is registered."""
+    plans = session.exec(select(OrderLine).where(OrderLine.order_id == order.id,
+                                                 OrderLine.kind == "plan")).all()
+    policy = settings.tax
+    gross, tax = sum(p.gross for p in plans), sum(p.tax for p in plans)
+    lines = [f"Plans / 保証プラン合計: {format_amount(gross, order.currency)} "
+             f"(tax included / 税込)",
+             f"Consumption tax {policy.percent} / 消費税 {policy.percent}対象: "
+             f"{format_amount(gross, order.currency)}, tax / 消費税額: "
+             f"{format_amount(tax, order.currency)}"]
+    if policy.registration_number:
+        lines.append(f"Registration number / 登録番号: {policy.registration_number}")
+    return "\n".join(lines)
+
+
 def notify_contracts_created(*, session: Session, settings: Settings, order: Order,
                              contracts: list[Contract]) -> None:
     """Queue the purchase mail and one ``contract.created`` event per new contract.
@@ -124,6 +142,7 @@ def notify_contracts_created(*, session: Session, settings: Settings, order: Ord
     body = (
         "Thank you for protecting your purchase. / 保証プランをご購入いただきありがとうございます。"
         f"\n\nOrder / ご注文: {order.store_order_ref}\n\n{blocks}\n\n"
+        f"{tax_block(session, settings, order)}\n\n"
         f"{_terms(settings, order.currency)}\n\n{_link_paragraph(settings, order.customer_email)}\n"
     )
     queue_mail(session=session, to=order.customer_email, kind="purchase",

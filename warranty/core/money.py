@@ -152,3 +152,70 @@ def format_amount(amount: int, currency: str) -> str:
     body = f"{abs(major):,.{exp}f}"
     symbol = SYMBOLS.get(code)
     return f"{sign}{symbol}{body}" if symbol else f"{sign}{code.upper()} {body}"
+
+
+# --- rounding modes and allocation (tax) ----------------------------------------------------
+
+ROUNDING_MODES = ("down", "up", "half_up", "half_down", "half_even")
+
+
+def round_fraction(value: int | Fraction | Decimal, mode: str = "down", step: int = 1) -> int:
+    """Round a non-negative exact amount to a multiple of ``step`` minor units by ``mode``:
+    ``down`` (truncate, the Japanese invoice default), ``up``, ``half_up``, ``half_down``,
+    ``half_even`` (banker's). Integers and fractions only; no float."""
+    if step < 1:
+        raise MoneyError("rounding step must be at least 1")
+    if mode not in ROUNDING_MODES:
+        raise MoneyError(f"unknown rounding mode {mode!r}; use one of {', '.join(ROUNDING_MODES)}")
+    exact = Fraction(value) / step
+    if exact < 0:
+        raise MoneyError("only non-negative amounts are rounded")
+    whole = exact.numerator // exact.denominator
+    rest = exact - whole
+    if mode == "down" or rest == 0:
+        units = whole
+    elif mode == "up" or rest > Fraction(1, 2):
+        units = whole + 1
+    elif rest < Fraction(1, 2):
+        units = whole
+    elif mode == "half_up":
+        units = whole + 1
+    elif mode == "half_down":
+        units = whole
+    else:  # half_even
+        units = whole + (whole % 2)
+    return int(units) * step
+
+
+def allocate(total: int, weights: list[int], step: int = 1) -> list[int]:
+    """Split ``total`` (a non-negative multiple of ``step``) over ``weights`` in proportion, by
+    the largest remainder: every share a multiple of ``step``, the shares summing to ``total``
+    exactly. Ties go to the earlier weight. All weights zero: equal parts."""
+    if step < 1:
+        raise MoneyError("allocation step must be at least 1")
+    if total < 0 or total % step:
+        raise MoneyError("only a non-negative multiple of the step is allocated")
+    if not weights:
+        if total:
+            raise MoneyError("nothing to allocate to")
+        return []
+    if any(w < 0 for w in weights):
+        raise MoneyError("allocation weights must be non-negative")
+    if sum(weights) == 0:
+        weights = [1] * len(weights)
+    units, whole = total // step, sum(weights)
+    floors = [units * w // whole for w in weights]
+    remainders = [units * w % whole for w in weights]
+    left = units - sum(floors)
+    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+    for i in order[:left]:
+        floors[i] += 1
+    return [f * step for f in floors]
+
+
+def proportion(amount: int, numerator: int, denominator: int, mode: str = "down",
+               step: int = 1) -> int:
+    """``amount × numerator / denominator`` rounded by ``mode`` to ``step`` (a refund's tax)."""
+    if denominator <= 0:
+        raise MoneyError("proportion denominator must be positive")
+    return round_fraction(Fraction(amount * numerator, denominator), mode, step)

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from warranty.core.tax import TaxPolicy, default_rate, parse_rate, registration_problem
+
 # An origin as a browser sends it in the Origin header (lower case): scheme, host, port.
 ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?")
 # Values that ship in the README, the demo or the tests: refused in production.
@@ -98,6 +100,16 @@ class Settings(BaseSettings):
     demo_store: bool | None = None
     # Store's gross margin on orders, for LTV (average order value × margin × ...).
     gross_margin: Decimal = Field(default=Decimal("0.3"), ge=0, le=1)
+
+    # Consumption tax on plans (docs/domain/tax.md): inclusive = prices as shown include it,
+    # exclusive = it is added at checkout. The rate is a decimal fraction ("0.10"); unset, it
+    # is 10% for JPY and none otherwise. Rounded once per order and rate by tax_rounding.
+    tax_mode: Literal["inclusive", "exclusive"] = "inclusive"
+    tax_rate: str = ""
+    tax_rounding: Literal["down", "up", "half_up", "half_down", "half_even"] = "down"
+    # A qualified invoice issuer's registration number (T + 13 digits): shown with the rate
+    # and the tax per rate on order confirmations, purchase mails and the order export.
+    tax_registration_number: str = ""
 
     stripe_api_key: str = ""
     stripe_api_base: str | None = None
@@ -233,6 +245,23 @@ class Settings(BaseSettings):
                              "addresses in WARRANTY_TRUSTED_PROXIES instead")
         return value
 
+    @field_validator("tax_rate")
+    @classmethod
+    def _tax_rate(cls, value: str) -> str:
+        """Empty (the currency's default) or a decimal fraction such as 0.10 or 0.08875."""
+        return str(parse_rate(value)) if value.strip() else ""
+
+    @field_validator("tax_registration_number")
+    @classmethod
+    def _registration_number(cls, value: str) -> str:
+        """T and 13 digits with a valid check digit (or empty: the store is not registered)."""
+        number = value.strip().upper()
+        if number:
+            problem = registration_problem(number)
+            if problem:
+                raise ValueError(problem)
+        return number
+
     @field_validator("currency")
     @classmethod
     def _lower_currency(cls, value: str) -> str:
@@ -294,6 +323,14 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def tax(self) -> TaxPolicy:
+        """The store's tax setting (warranty.core.tax.TaxPolicy)."""
+        rate = Decimal(self.tax_rate) if self.tax_rate else default_rate(self.currency)
+        return TaxPolicy(mode=self.tax_mode, rate=rate, rounding=self.tax_rounding,
+                         currency=self.currency,
+                         registration_number=self.tax_registration_number)
 
     @property
     def is_sqlite(self) -> bool:

@@ -27,10 +27,12 @@ from warranty.core.errors import (
     ValidationFailed,
 )
 from warranty.core.settings import Settings
+from warranty.core.tax import TaxPolicy
 from warranty.core.text import EmailAddress, SingleLine
 from warranty.db.engine import write_transaction
 from warranty.experiment import arms
 from warranty.offers import services, tokens
+from warranty.orders import tax as order_tax
 from warranty.orders.models import Order, OrderLine
 from warranty.pricing import prices, rules
 
@@ -148,6 +150,8 @@ class PricedCart:
     # A visitor id sent but not signed by us: (store-local day, unsigned | foreign), counted
     # with the order when it is saved; the order itself carries no visitor id then.
     refused_visitor_id: tuple[date, str] | None = None
+    # The store's tax setting the lines were taxed under (the Checkout line items name it).
+    tax: TaxPolicy | None = None
 
 
 def attributable_visitor(settings: Settings, visitor_id: str | None
@@ -232,7 +236,9 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
             warranty_category=category, plan_code=plan.spec.code,
             rule_set_version=claim.rule_set_version, placement=line.placement))
         covers[lines[-1].line_no] = product_order_line.line_no  # linked to ids after flush
-    total = sum(line.amount for line in lines)
+    # The plans' tax, once per order and rate (exclusive prices: added to what is charged).
+    order_tax.apply(lines, settings.tax)
+    total = sum(line.gross for line in lines)
     if total <= 0:
         raise CartError("the order total is zero; there is nothing to charge",
                         code="empty_order")
@@ -240,7 +246,8 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     order = Order(store_order_ref=cart.order_ref, customer_email=cart.customer_email,
                   currency=currency, total_amount=total, channel=channel,
                   visitor_id=visitor_id)
-    return PricedCart(order=order, lines=lines, covers=covers, refused_visitor_id=refused)
+    return PricedCart(order=order, lines=lines, covers=covers, refused_visitor_id=refused,
+                      tax=settings.tax)
 
 
 def _not_in_catalog(where: str, sku: str) -> catalog.NotInCatalog:

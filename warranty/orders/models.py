@@ -61,7 +61,14 @@ class OrderLine(SQLModel, table=True):
     title: str = Field(max_length=300)
     quantity: int = Field(ge=1)
     unit_price: int = money_field()  # minor units, priced by the server for plan lines
-    amount: int = money_field()  # unit_price × quantity
+    amount: int = money_field()  # unit_price × quantity, the prices as shown
+    # The line's tax (warranty.core.tax): its share of the order's tax at its rate, rounded
+    # once per order and allocated to the plan lines. gross = what the customer pays for the
+    # line (tax included), net = gross − tax. Inclusive prices: gross = amount; exclusive
+    # ones: net = amount. Product lines carry no tax of the service's: gross = net = amount.
+    gross: int = money_field()
+    tax: int = money_field(default=0)
+    net: int = money_field()
     manufacturer_warranty_months: int | None = None
     warranty_category: str | None = Field(default=None, max_length=50)
     # Plan lines: what they cover and under which rules.
@@ -94,6 +101,9 @@ class Refund(SQLModel, table=True):
     kind: str = Field(default="plan", max_length=20)  # plan | excess_plan | external
     covered_by_id: int | None = Field(default=None, foreign_key="refund.id")
     amount: int = money_field()  # minor units
+    # The tax the refund gives back (part of amount): the plan's tax in proportion to the
+    # refund, rounded by the store's mode, never more than the plan's tax (warranty.core.tax).
+    tax: int = money_field(default=0)
     currency: str = Field(max_length=3)
     cancel_date: date
     # The date the books take the refund on: cancel_date, or the first open day when the

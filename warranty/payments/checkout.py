@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from warranty.core.dates import utcnow
 from warranty.core.errors import PaymentProviderError
+from warranty.core.tax import TaxPolicy
 from warranty.db.engine import write_transaction
 from warranty.orders.models import Order, OrderLine
 
@@ -27,8 +28,27 @@ def _stripe_call(order: Order, call, params: dict, idempotency_key: str):
                                    f"{order.public_id}: {message}") from None
 
 
+def checkout_line_items(order: Order, lines: list[OrderLine],
+                        tax: TaxPolicy | None) -> list[dict]:
+    """The Checkout Session's line items: each line at its shown price, and, when the tax is
+    added to the prices (exclusive), one line of the order's tax at the store's rate (worked
+    out once per order, so it is not spread over unit prices). They sum to the order total."""
+    items = [{"quantity": line.quantity,
+              "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
+                             "product_data": {"name": line.title}}}
+             for line in lines]
+    added = sum(line.gross - line.amount for line in lines)
+    if added:
+        items.append({"quantity": 1,
+                      "price_data": {"currency": order.currency, "unit_amount": added,
+                                     "product_data": {"name": f"Tax ({tax.percent})" if tax
+                                                      else "Tax"}}})
+    return items
+
+
 def start_checkout_session(*, stripe_client: stripe.StripeClient, order: Order,
-                           lines: list[OrderLine], success_url: str, cancel_url: str):
+                           lines: list[OrderLine], success_url: str, cancel_url: str,
+                           tax: TaxPolicy | None = None):
     """Create the Stripe Checkout Session for a pending order (no database work).
 
     A post-purchase plan's session expires early, so that an abandoned one is soon closed.
@@ -40,11 +60,7 @@ def start_checkout_session(*, stripe_client: stripe.StripeClient, order: Order,
     return _stripe_call(order, stripe_client.v1.checkout.sessions.create, {
         **expiry,
         "mode": "payment",
-        "line_items": [{"quantity": line.quantity,
-                        "price_data": {"currency": order.currency,
-                                       "unit_amount": line.unit_price,
-                                       "product_data": {"name": line.title}}}
-                       for line in lines],
+        "line_items": checkout_line_items(order, lines, tax),
         "customer_email": order.customer_email,
         "client_reference_id": order.public_id,
         "success_url": success_url, "cancel_url": cancel_url,

@@ -46,6 +46,7 @@ from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope, write_transaction
+from warranty.orders import tax as order_tax
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.payments import client as payments
 from warranty.periods import booking as periods
@@ -244,9 +245,13 @@ def refund_excess_plan(*, session: Session, settings: Settings, order: Order,
     and the customer's mail are written in the caller's transaction; Stripe is called after
     the commit (``execute_refund``), once: the idempotency key is the order's.
     """
-    amount = plan_line.unit_price * units
+    # The line's last ``units`` units (contracts took the first), at what was paid for them
+    # (tax included), with their tax.
+    shares = order_tax.unit_shares(plan_line, order.currency)[plan_line.quantity - units:]
+    amount, tax = sum(g for g, _ in shares), sum(t for _, t in shares)
     today = store_today(settings.timezone)
     refund = Refund(kind="excess_plan", contract_id=None, order_id=order.id, amount=amount,
+                    tax=tax,
                     currency=order.currency, cancel_date=today,
                     booked_on=periods.booking_date(session, today),
                     reason=f"{units} plan(s) for units that already had one",

@@ -21,6 +21,7 @@ from warranty.core.settings import Settings
 from warranty.core.text import SingleLine
 from warranty.db.engine import write_transaction
 from warranty.offers import services, tokens
+from warranty.orders import tax as order_tax
 from warranty.orders.cart import (
     CartError,
     PricedCart,
@@ -162,10 +163,6 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
         raise CartError(f"offer_token: {exc.message}", code=exc.code) from None
     check_chargeable("offer_token", plan.price, parent.currency)
     visitor_id, refused = attributable_visitor(settings, body.visitor_id)
-    order = Order(store_order_ref=parent.store_order_ref, customer_email=parent.customer_email,
-                  currency=parent.currency, total_amount=plan.price * body.quantity,
-                  channel="post_purchase", parent_order_id=parent.id,
-                  visitor_id=visitor_id or parent.visitor_id)
     line = OrderLine(line_no=1, kind="plan", sku=product_line.sku,
                      title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
                            f"{product_line.title}"[:300],
@@ -173,7 +170,12 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                      amount=plan.price * body.quantity, warranty_category=category,
                      plan_code=plan.spec.code, rule_set_version=claim.rule_set_version,
                      covers_line_id=product_line.id, placement="post_purchase")
-    return PricedCart(order=order, lines=[line], refused_visitor_id=refused)
+    order_tax.apply([line], settings.tax)  # its own order: its own tax, rounded once
+    order = Order(store_order_ref=parent.store_order_ref, customer_email=parent.customer_email,
+                  currency=parent.currency, total_amount=line.gross,
+                  channel="post_purchase", parent_order_id=parent.id,
+                  visitor_id=visitor_id or parent.visitor_id)
+    return PricedCart(order=order, lines=[line], refused_visitor_id=refused, tax=settings.tax)
 
 
 def post_purchase_link(settings: Settings, order: Order, line_no: int) -> str:

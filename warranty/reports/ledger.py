@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from warranty.claims.models import Payout
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import month_end
-from warranty.orders.models import PURCHASE_STATUSES, Order, OrderEvent, Refund
+from warranty.orders.models import PURCHASE_STATUSES, Order, OrderEvent, OrderLine, Refund
 from warranty.reports import revenue as rev
 from warranty.reports.registry import Context, Result, report
 
@@ -28,6 +28,7 @@ BATCH = 2000
 _c, _r, _o, _p = Contract.__table__, Refund.__table__, Order.__table__, Payout.__table__
 _e = ContractEvent.__table__
 _oe = OrderEvent.__table__
+_l = OrderLine.__table__
 
 
 def stream(engine: sa.Engine, stmt) -> Iterator[dict]:
@@ -40,8 +41,9 @@ def stream(engine: sa.Engine, stmt) -> Iterator[dict]:
 
 CONTRACT_COLUMNS = ["contract", "order", "order_ref", "customer_email", "category", "plan_code",
                     "sold_on", "booked_on", "purchase_date", "term_end", "status", "price",
-                    "cancel_date", "refund_booked_on", "refund", "refund_status",
-                    "earned_to_date", "deferred_at_end", "stripe_payment_intent_id",
+                    "tax", "net", "cancel_date", "refund_booked_on", "refund", "refund_tax",
+                    "refund_status", "earned_to_date", "earned_tax_to_date",
+                    "deferred_at_end", "deferred_tax_at_end", "stripe_payment_intent_id",
                     "stripe_charge_id", "stripe_refund_id"]
 
 
@@ -86,8 +88,9 @@ def contracts(ctx: Context) -> Result:
     """One row per contract booked in the period, as it stood at the period's end.
 
     Its cancellation shows if booked by then; its status is the one it had then (cancelled,
-    fulfilled, expired, active); earned and deferred are the books' at the end. The
-    customer is the buyer (the order's email), whoever owns the plan now.
+    fulfilled, expired, active); earned and deferred are the books' at the end, net of tax,
+    with the tax that goes with them beside. ``price`` includes its ``tax``; ``net`` is the
+    difference. The customer is the buyer (the order's email), whoever owns the plan now.
     """
     end = sa.literal(ctx.period.end, sa.Date())
     bound = _end_bound(ctx)
@@ -102,11 +105,14 @@ def contracts(ctx: Context) -> Result:
         _o.c.store_order_ref.label("order_ref"), _o.c.customer_email,
         _c.c.warranty_category.label("category"), _c.c.plan_code,
         _c.c.plan_sold_on.label("sold_on"), _c.c.booked_on, _c.c.purchase_date,
-        _c.c.term_end, status.label("status"), _c.c.price, _r.c.cancel_date,
+        _c.c.term_end, status.label("status"), _c.c.price, _c.c.tax,
+        (_c.c.price - _c.c.tax).label("net"), _r.c.cancel_date,
         _r.c.booked_on.label("refund_booked_on"), _r.c.amount.label("refund"),
-        _refund_status_at(bound).label("refund_status"),
-        rev.earned_sql(end).label("earned_to_date"),
-        rev.deferred_sql(end).label("deferred_at_end"), _o.c.stripe_payment_intent_id,
+        _r.c.tax.label("refund_tax"), _refund_status_at(bound).label("refund_status"),
+        rev.earned_sql(end, "net").label("earned_to_date"),
+        rev.earned_sql(end, "tax").label("earned_tax_to_date"),
+        rev.deferred_sql(end, "net").label("deferred_at_end"),
+        rev.deferred_sql(end, "tax").label("deferred_tax_at_end"), _o.c.stripe_payment_intent_id,
         _o.c.stripe_charge_id, _stripe_refund_at(bound).label("stripe_refund_id"))
         .select_from(_c.join(_o, _o.c.id == _c.c.order_id)
                      .outerjoin(_r, sa.and_(_r.c.contract_id == _c.c.id,
@@ -116,10 +122,11 @@ def contracts(ctx: Context) -> Result:
         .order_by(_c.c.booked_on, _c.c.id))
     return Result("contracts", ctx.period, ctx.settings.currency, CONTRACT_COLUMNS,
                   stream(ctx.engine, stmt),
-                  money={"price", "refund", "earned_to_date", "deferred_at_end"})
+                  money={"price", "tax", "net", "refund", "refund_tax", "earned_to_date",
+                         "earned_tax_to_date", "deferred_at_end", "deferred_tax_at_end"})
 
 
-MOVEMENT_COLUMNS = ["date", "type", "amount", "contract", "order", "category",
+MOVEMENT_COLUMNS = ["date", "type", "amount", "tax", "net", "contract", "order", "category",
                     "effective_date", "adjustment", "stripe_payment_intent_id",
                     "stripe_charge_id", "stripe_refund_id", "payout_reference", "status"]
 
@@ -133,7 +140,8 @@ def _sales_select(period, bound):
     """Sale movements: one per contract, on its booking date, with the order's Stripe ids."""
     return (sa.select(
         _c.c.booked_on.label("date"), sa.literal("sale").label("type"),
-        _c.c.price.label("amount"), _c.c.public_id.label("contract"),
+        _c.c.price.label("amount"), _c.c.tax.label("tax"),
+        (_c.c.price - _c.c.tax).label("net"), _c.c.public_id.label("contract"),
         _o.c.public_id.label("order"), _c.c.warranty_category.label("category"),
         _c.c.plan_sold_on.label("effective_date"),
         _adjustment(_c.c.booked_on, _c.c.plan_sold_on).label("adjustment"),
@@ -148,7 +156,8 @@ def _refunds_select(period, bound):
     """Refund movements: one per cancelled contract, on the refund's booking date."""
     return (sa.select(
         _r.c.booked_on.label("date"), sa.literal("refund").label("type"),
-        (-_r.c.amount).label("amount"), _c.c.public_id.label("contract"),
+        (-_r.c.amount).label("amount"), (-_r.c.tax).label("tax"),
+        (_r.c.tax - _r.c.amount).label("net"), _c.c.public_id.label("contract"),
         _o.c.public_id.label("order"), _c.c.warranty_category.label("category"),
         _r.c.cancel_date.label("effective_date"),
         _adjustment(_r.c.booked_on, _r.c.cancel_date).label("adjustment"),
@@ -165,7 +174,8 @@ def _payouts_select(period):
     """Payout movements (claims paid), by their booking date (the store-local pay day)."""
     return (sa.select(
         _p.c.booked_on.label("date"), sa.literal("payout").label("type"),
-        (-_p.c.amount).label("amount"), _c.c.public_id.label("contract"),
+        (-_p.c.amount).label("amount"), sa.literal(0, sa.BigInteger()).label("tax"),
+        (-_p.c.amount).label("net"), _c.c.public_id.label("contract"),
         _o.c.public_id.label("order"), _c.c.warranty_category.label("category"),
         _p.c.booked_on.label("effective_date"),
         sa.type_coerce(sa.false(), sa.Boolean()).label("adjustment"),
@@ -181,7 +191,8 @@ def _payouts_select(period):
 def movements(ctx: Context) -> Result:
     """One row per money movement (sale, refund, payout) booked in the period, by date.
 
-    Amounts are signed from the store's side: sales in, refunds and payouts out. ``date`` is
+    Amounts are signed from the store's side: sales in, refunds and payouts out; ``amount``
+    includes the ``tax`` (none on payouts) and ``net`` is the rest. ``date`` is
     the booking date; ``effective_date`` the date the movement concerns, earlier for an
     adjustment (``adjustment``: booked in the first open month because its own was closed).
     A refund's status is the one it had at the period's end.
@@ -191,11 +202,12 @@ def movements(ctx: Context) -> Result:
                          _payouts_select(ctx.period)).subquery("movements")
     stmt = sa.select(union).order_by(union.c.date, union.c.type, union.c.seq)
     return Result("movements", ctx.period, ctx.settings.currency, MOVEMENT_COLUMNS,
-                  stream(ctx.engine, stmt), money={"amount"})
+                  stream(ctx.engine, stmt), money={"amount", "tax", "net"})
 
 
 ORDER_COLUMNS = ["order", "order_ref", "channel", "status", "purchase_date", "booked_on",
-                 "customer_email", "total_amount", "currency", "visitor_id",
+                 "customer_email", "total_amount", "currency", "plans_gross", "tax_rate",
+                 "plans_tax", "plans_net", "registration_number", "visitor_id",
                  "stripe_payment_intent_id", "stripe_charge_id"]
 
 
@@ -204,28 +216,47 @@ def orders(ctx: Context) -> Result:
     """Every paid order (through the service or imported) booked in the period.
 
     An order paid (or imported) with a purchase date in a month closed by the time it was
-    recorded is booked on the first open day; both dates are shown.
+    recorded is booked on the first open day; both dates are shown. The plans' gross, tax
+    and net (the qualified invoice's tax per rate: the store has one rate) are the order's
+    plan lines'; the registration number is the store's, when it is registered.
     """
+    plans = (sa.select(_l.c.order_id, sa.func.sum(_l.c.gross).label("gross"),
+                       sa.func.sum(_l.c.tax).label("tax"), sa.func.sum(_l.c.net).label("net"))
+             .where(_l.c.kind == "plan").group_by(_l.c.order_id).subquery("plans"))
+    tax = ctx.settings.tax
     stmt = (sa.select(
         _o.c.public_id.label("order"), _o.c.store_order_ref.label("order_ref"), _o.c.channel,
         _order_status_at(_end_bound(ctx)).label("status"), _o.c.purchase_date,
         _o.c.booked_on, _o.c.customer_email,
-        _o.c.total_amount, _o.c.currency, _o.c.visitor_id, _o.c.stripe_payment_intent_id,
-        _o.c.stripe_charge_id)
+        _o.c.total_amount, _o.c.currency,
+        sa.func.coalesce(plans.c.gross, 0).label("plans_gross"),
+        sa.literal(tax.percent).label("tax_rate"),
+        sa.func.coalesce(plans.c.tax, 0).label("plans_tax"),
+        sa.func.coalesce(plans.c.net, 0).label("plans_net"),
+        sa.literal(tax.registration_number or None, sa.String()).label("registration_number"),
+        _o.c.visitor_id, _o.c.stripe_payment_intent_id, _o.c.stripe_charge_id)
+        .select_from(_o.outerjoin(plans, plans.c.order_id == _o.c.id))
         .where(_o.c.booked_on.between(ctx.period.start, ctx.period.end),
                _o.c.status.in_(PURCHASE_STATUSES))
         .order_by(_o.c.booked_on, _o.c.id))
     return Result("orders", ctx.period, ctx.settings.currency, ORDER_COLUMNS,
-                  stream(ctx.engine, stmt), money={"total_amount"})
+                  stream(ctx.engine, stmt),
+                  money={"total_amount", "plans_gross", "plans_tax", "plans_net"})
 
 
 JOURNAL_COLUMNS = ["entry", "date", "month", "category", "account", "debit", "credit", "memo",
                    "effective_date"]
-# (what, debit account, credit account) for each flow of the finance report.
+# (what, debit account, credit account) for each flow of the finance report. The tax in a
+# plan's price is held in deferred_tax with the revenue it goes with, and moves to
+# tax_payable as that revenue is earned (docs/domain/tax.md).
 JOURNAL = [
-    ("gross_sales", "cash", "deferred_revenue", "plans sold: cash received, revenue deferred"),
-    ("refunds", "deferred_revenue", "cash", "cancellations: refunds out of deferred revenue"),
+    ("sales_net", "cash", "deferred_revenue", "plans sold: cash received, revenue deferred"),
+    ("sales_tax", "cash", "deferred_tax", "plans sold: the tax in their prices"),
+    ("refunds_net", "deferred_revenue", "cash",
+     "cancellations: refunds out of deferred revenue"),
+    ("refunds_tax", "deferred_tax", "cash", "cancellations: the tax the refunds give back"),
     ("earned_revenue", "deferred_revenue", "earned_revenue", "revenue earned in the month"),
+    ("earned_tax", "deferred_tax", "tax_payable", "tax on the revenue earned in the month"),
     ("claims_paid", "claims_expense", "cash", "claims paid"),
 ]
 
@@ -237,18 +268,21 @@ def _adjusting_entries(adjustment: dict) -> list[tuple[str, int, str]]:
     """(flow, amount, memo) of one adjustment, naming the date it concerns."""
     booked, day = adjustment["booked_on"], adjustment["effective_date"]
     contract = adjustment["contract"]
+    amount, tax = adjustment["amount"], adjustment.get("tax", 0)
     if adjustment["type"] == "sale":
-        return [("gross_sales", adjustment["amount"],
-                 f"adjustment: plan sold {day} ({contract}), a closed month, booked {booked}"),
-                ("earned_revenue", adjustment["earned_revenue"],
-                 f"adjustment: revenue earned {day} to {booked - timedelta(days=1)} by the "
-                 f"plan sold {day} ({contract})")]
-    return [("refunds", adjustment["amount"],
-             f"adjustment: refund of the cancellation dated {day} ({contract}), a closed "
-             f"month, booked {booked}"),
-            ("earned_revenue", adjustment["earned_revenue"],
-             f"adjustment: revenue of the cancellation dated {day} ({contract}), "
-             "booked as the rest of the price earned less what had accrued")]
+        sold = f"adjustment: plan sold {day} ({contract}), a closed month, booked {booked}"
+        earned = (f"adjustment: revenue earned {day} to {booked - timedelta(days=1)} by the "
+                  f"plan sold {day} ({contract})")
+        return [("sales_net", amount - tax, sold), ("sales_tax", tax, f"{sold}: its tax"),
+                ("earned_revenue", adjustment["earned_revenue"], earned),
+                ("earned_tax", adjustment.get("earned_tax", 0), f"{earned}: its tax")]
+    refund = (f"adjustment: refund of the cancellation dated {day} ({contract}), a closed "
+              f"month, booked {booked}")
+    earned = (f"adjustment: revenue of the cancellation dated {day} ({contract}), "
+              "booked as the rest of the price earned less what had accrued")
+    return [("refunds_net", amount - tax, refund), ("refunds_tax", tax, f"{refund}: its tax"),
+            ("earned_revenue", adjustment["earned_revenue"], earned),
+            ("earned_tax", adjustment.get("earned_tax", 0), f"{earned}: its tax")]
 
 
 def journal_lines(finance: dict) -> Iterator[dict]:
@@ -305,4 +339,6 @@ def journal(ctx: Context) -> Result:
     return Result("journal", ctx.period, ctx.settings.currency, JOURNAL_COLUMNS,
                   list(journal_lines(finance)), money={"debit", "credit"},
                   extra={"deferred_opening": finance["total"]["deferred_opening"],
-                         "deferred_closing": finance["total"]["deferred_revenue"]})
+                         "deferred_closing": finance["total"]["deferred_revenue"],
+                         "deferred_tax_opening": finance["total"]["deferred_opening_tax"],
+                         "deferred_tax_closing": finance["total"]["deferred_tax"]})

@@ -26,13 +26,19 @@ still deferred; the excess then reverses revenue already earned on the cancel da
 that month can be negative, and the journal books it as "Dr earned revenue / Cr cash").
 Deferred revenue is never negative.
 
+Tax (docs/domain/tax.md): a plan's price includes its tax (``contract.tax``) and a refund's
+amount the tax it gives back (``refund.tax``). The rule runs twice, on the net part
+(``price − tax``, ``refund − refund tax``) and on the tax part: ``earned_revenue`` and
+``deferred_revenue`` are net of tax, ``earned_tax`` and ``deferred_tax`` the tax that goes
+with them, and the identity holds on each part separately (gross = net + tax).
+
 Everything is aggregated in the database (GROUP BY month and category); :class:`PlanHistory`
 is the same rule in Python for tests and single contracts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -49,10 +55,14 @@ from warranty.reports.period import Period
 from warranty.reports.registry import Context, Result, report
 
 ALL = "all"
-FLOWS = ("plans_sold", "gross_sales", "cancellations", "refunds", "earned_revenue",
-         "payouts", "claims_paid")
-MONEY = ("gross_sales", "refunds", "net_sales", "earned_revenue", "deferred_opening",
-         "deferred_revenue", "claims_paid")
+FLOWS = ("plans_sold", "gross_sales", "sales_tax", "cancellations", "refunds", "refunds_tax",
+         "earned_revenue", "earned_tax", "payouts", "claims_paid")
+MONEY = ("gross_sales", "sales_tax", "sales_net", "refunds", "refunds_tax", "refunds_net",
+         "net_sales", "earned_revenue", "earned_tax", "deferred_opening",
+         "deferred_opening_tax", "deferred_revenue", "deferred_tax", "claims_paid")
+# The two parts the revenue rule runs on: (part, earned key, deferred key, opening key).
+PARTS = (("net", "earned_revenue", "deferred_revenue", "deferred_opening"),
+         ("tax", "earned_tax", "deferred_tax", "deferred_opening_tax"))
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,18 @@ class PlanHistory:
     refund: int = 0
     booked_on: date | None = None
     refund_booked_on: date | None = None
+    tax: int = 0  # the tax in price
+    refund_tax: int = 0  # the tax in refund
+
+    def part(self, which: str) -> PlanHistory:
+        """The same history on one part of the money: ``net`` (price and refund less their
+        tax) or ``tax`` (the tax alone); ``gross`` is the history itself."""
+        if which == "gross":
+            return self
+        if which == "net":
+            return replace(self, price=self.price - self.tax,
+                           refund=self.refund - self.refund_tax, tax=0, refund_tax=0)
+        return replace(self, price=self.tax, refund=self.refund_tax, tax=0, refund_tax=0)
 
     @property
     def period_days(self) -> int:
@@ -126,27 +148,38 @@ _r = Refund.__table__
 _p = Payout.__table__
 
 
-def earned_sql(day):
+def _amounts(part: str = "gross"):
+    """SQL: (a contract's price, its refund) on one part: gross, net of tax, or the tax."""
+    if part == "net":
+        return _c.c.price - _c.c.tax, _r.c.amount - _r.c.tax
+    if part == "tax":
+        return _c.c.tax, _r.c.tax
+    return _c.c.price, _r.c.amount
+
+
+def earned_sql(day, part: str = "gross"):
     """SQL: a contract's earned revenue in the books by the end of ``day`` (needs the refund
-    outer join).
+    outer join), on ``part`` of the money (gross, net or tax).
 
     The same numbers as :meth:`PlanHistory.earned_by`: ``plan_span`` and ``span_days_elapsed``
     of warranty.core.dates written as SQL.
     """
+    price, refund = _amounts(part)
     period = days_between(_c.c.term_end, _c.c.plan_sold_on) + 1
     elapsed = days_between(day, _c.c.plan_sold_on) + 1
     clamped = sa.case((elapsed <= 0, 0), (elapsed > period, period), else_=elapsed)
     return sa.case((_c.c.booked_on > day, 0),
                    (sa.and_(_r.c.booked_on.is_not(None), day >= _r.c.booked_on),
-                    _c.c.price - _r.c.amount),
-                   else_=pro_rata_sql(_c.c.price, clamped, period))
+                    price - refund),
+                   else_=pro_rata_sql(price, clamped, period))
 
 
-def deferred_sql(day):
-    """SQL: a contract's deferred revenue in the books at the end of ``day``."""
+def deferred_sql(day, part: str = "gross"):
+    """SQL: a contract's deferred revenue in the books at the end of ``day`` (on ``part``)."""
+    price, _ = _amounts(part)
     return sa.case((_c.c.booked_on > day, 0),
                    (sa.and_(_r.c.booked_on.is_not(None), day >= _r.c.booked_on), 0),
-                   else_=_c.c.price - earned_sql(day))
+                   else_=price - earned_sql(day, part))
 
 
 EPOCH = date(1970, 1, 1)  # dates become whole day numbers from here in the accrual grid
@@ -158,8 +191,11 @@ def _boundaries(period: Period) -> list[tuple[str, date]]:
             *((m.key, m.last) for m in period.months())]
 
 
-def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dict]:
-    """Earned revenue per month and category, and the deferred balance at each month end.
+def _accrual_grid(session: Session, period: Period, part: str = "net", earned_key: str =
+                  "earned_revenue", deferred_key: str = "deferred_revenue"
+                  ) -> dict[tuple[str, str], dict]:
+    """Earned revenue per month and category, and the deferred balance at each month end, on
+    ``part`` of the money (net of tax, or the tax), under ``earned_key`` and ``deferred_key``.
 
     A contract's earned revenue E(d) (:meth:`PlanHistory.earned_by`) is evaluated once per
     boundary b_i (the opening day, then each month end) for the boundaries it is live at:
@@ -189,10 +225,11 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
     # sale's booking, for a sale booked after its term ended).
     settled_on = sa.func.coalesce(_r.c.booked_on, sa.case(
         (_c.c.booked_on > _c.c.term_end, _c.c.booked_on), else_=_c.c.term_end))
-    base = (sa.select(_c.c.warranty_category.label("category"), _c.c.price,
+    price, refund = _amounts(part)
+    base = (sa.select(_c.c.warranty_category.label("category"), price.label("price"),
                       sold.label("sold"), booked.label("booked"), end.label("end"),
                       (end - sold + 1).label("span"), cancel.label("cancel"),
-                      _r.c.amount.label("refund"),
+                      refund.label("refund"),
                       days_between(settled_on, epoch).label("last_change"))
             .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
             .where(_c.c.booked_on <= period.end, settled_on >= bounds[0][1])
@@ -215,32 +252,36 @@ def _accrual_grid(session: Session, period: Period) -> dict[tuple[str, str], dic
             for i, category, *values in session.execute(stmt)}
     grid: dict[tuple[str, str], dict] = {}
     for (i, category), (total, prices, refunds, _) in sums.items():
-        cell = grid[(bounds[i][0], category)] = {"deferred_revenue": prices - total - refunds}
+        cell = grid[(bounds[i][0], category)] = {deferred_key: prices - total - refunds}
         if i:
             before, _, _, settled = sums.get((i - 1, category), (0, 0, 0, 0))
-            cell["earned_revenue"] = total - before + settled
+            cell[earned_key] = total - before + settled
     return grid
 
 
 def _sales_grid(session: Session, period: Period) -> list[tuple]:
     """Plans sold and gross sales per month and category (by the sale's booking date)."""
     month = month_of(_c.c.booked_on)
-    stmt = (sa.select(month, _c.c.warranty_category, sa.func.count(), sa.func.sum(_c.c.price))
+    stmt = (sa.select(month, _c.c.warranty_category, sa.func.count(), sa.func.sum(_c.c.price),
+                      sa.func.sum(_c.c.tax))
             .where(_c.c.booked_on.between(period.start, period.end))
             .group_by(month, _c.c.warranty_category))
-    return [(m, cat, {"plans_sold": n, "gross_sales": int(total or 0)})
-            for m, cat, n, total in session.execute(stmt)]
+    return [(m, cat, {"plans_sold": n, "gross_sales": int(total or 0),
+                      "sales_tax": int(tax or 0)})
+            for m, cat, n, total, tax in session.execute(stmt)]
 
 
 def _refund_grid(session: Session, period: Period) -> list[tuple]:
     """Cancellations and refunds per month and category (by the refund's booking date)."""
     month = month_of(_r.c.booked_on)
-    stmt = (sa.select(month, _c.c.warranty_category, sa.func.count(), sa.func.sum(_r.c.amount))
+    stmt = (sa.select(month, _c.c.warranty_category, sa.func.count(), sa.func.sum(_r.c.amount),
+                      sa.func.sum(_r.c.tax))
             .select_from(_r.join(_c, _c.c.id == _r.c.contract_id))
             .where(_r.c.booked_on.between(period.start, period.end))
             .group_by(month, _c.c.warranty_category))
-    return [(m, cat, {"cancellations": n, "refunds": int(total or 0)})
-            for m, cat, n, total in session.execute(stmt)]
+    return [(m, cat, {"cancellations": n, "refunds": int(total or 0),
+                      "refunds_tax": int(tax or 0)})
+            for m, cat, n, total, tax in session.execute(stmt)]
 
 
 def local_day_bounds(day: date, timezone: str) -> datetime:
@@ -267,7 +308,7 @@ def _claims_grid(session: Session, period: Period) -> list[tuple]:
 
 
 ADJUSTMENT_FIELDS = ("booked_on", "effective_date", "type", "contract", "category", "amount",
-                     "earned_revenue")
+                     "tax", "earned_revenue", "earned_tax")
 
 
 def adjustments(session: Session, period: Period) -> list[dict]:
@@ -278,31 +319,38 @@ def adjustments(session: Session, period: Period) -> list[dict]:
     and the earned revenue it moves onto its booking date: for a sale, what the days before
     it accrued; for a refund, the rest of the price earned at once (``price - refund``) less
     what the days before it had accrued (negative: revenue reversed). The booking day's own
-    accrual is not part of it.
+    accrual is not part of it. ``tax`` is the tax in the amount; ``earned_revenue`` is net of
+    tax and ``earned_tax`` the tax that moves with it (the rule on each part).
     """
     sales = session.execute(
         sa.select(_c.c.booked_on, _c.c.plan_sold_on, _c.c.public_id, _c.c.warranty_category,
-                  _c.c.price, _c.c.term_end)
+                  _c.c.price, _c.c.term_end, _c.c.tax)
         .where(_c.c.booked_on.between(period.start, period.end),
                _c.c.booked_on > _c.c.plan_sold_on))
     refunds = session.execute(
         sa.select(_r.c.booked_on, _r.c.cancel_date, _c.c.public_id, _c.c.warranty_category,
-                  _c.c.price, _c.c.term_end, _c.c.plan_sold_on, _r.c.amount)
+                  _c.c.price, _c.c.term_end, _c.c.plan_sold_on, _r.c.amount, _c.c.tax,
+                  _r.c.tax)
         .select_from(_r.join(_c, _c.c.id == _r.c.contract_id))
         .where(_r.c.booked_on.between(period.start, period.end),
                _r.c.booked_on > _r.c.cancel_date))
     out = []
-    for booked, sold, contract, category, price, end in sales:
-        plan = PlanHistory(price=price, sold_on=sold, term_end=end)
+    for booked, sold, contract, category, price, end, tax in sales:
+        plan = PlanHistory(price=price, sold_on=sold, term_end=end, tax=tax)
+        before = booked - timedelta(days=1)
         out.append({"booked_on": booked, "effective_date": sold, "type": "sale",
-                    "contract": contract, "category": category, "amount": price,
-                    "earned_revenue": plan.accrued_by(booked - timedelta(days=1))})
-    for booked, cancel, contract, category, price, end, sold, refund in refunds:
-        plan = PlanHistory(price=price, sold_on=sold, term_end=end)
+                    "contract": contract, "category": category, "amount": price, "tax": tax,
+                    "earned_revenue": plan.part("net").accrued_by(before),
+                    "earned_tax": plan.part("tax").accrued_by(before)})
+    for booked, cancel, contract, category, price, end, sold, refund, tax, refund_tax in refunds:
+        plan = PlanHistory(price=price, sold_on=sold, term_end=end, tax=tax, refund=refund,
+                           refund_tax=refund_tax)
+        before = booked - timedelta(days=1)
+        moved = {f"earned_{key}": p.price - p.refund - p.accrued_by(before)
+                 for key, p in (("revenue", plan.part("net")), ("tax", plan.part("tax")))}
         out.append({"booked_on": booked, "effective_date": cancel, "type": "refund",
                     "contract": contract, "category": category, "amount": refund,
-                    "earned_revenue": price - refund - plan.accrued_by(booked - timedelta(
-                        days=1))})
+                    "tax": refund_tax, **moved})
     return sorted(out, key=lambda a: (a["booked_on"], a["type"], a["contract"]))
 
 
@@ -315,17 +363,22 @@ def _finish(row: dict) -> dict:
     """Derived figures of one row."""
     for name in FLOWS:
         row.setdefault(name, 0)
-    row.setdefault("deferred_opening", 0)
-    row.setdefault("deferred_revenue", 0)
+    for _, _, deferred, opening in PARTS:
+        row.setdefault(opening, 0)
+        row.setdefault(deferred, 0)
+    row["sales_net"] = row["gross_sales"] - row["sales_tax"]
+    row["refunds_net"] = row["refunds"] - row["refunds_tax"]
     row["net_sales"] = row["gross_sales"] - row["refunds"]
     row["loss_ratio"] = ratio(row["claims_paid"], row["earned_revenue"])
     row["cancellation_rate"] = ratio(row["cancellations"], row["plans_sold"])
     return row
 
 
-COLUMNS = ("month", "category", "plans_sold", "gross_sales", "cancellations", "refunds",
-           "net_sales", "earned_revenue", "deferred_opening", "deferred_revenue", "payouts",
-           "claims_paid", "loss_ratio", "cancellation_rate")
+COLUMNS = ("month", "category", "plans_sold", "gross_sales", "sales_tax", "sales_net",
+           "cancellations", "refunds", "refunds_tax", "refunds_net", "net_sales",
+           "earned_revenue", "earned_tax", "deferred_opening", "deferred_opening_tax",
+           "deferred_revenue", "deferred_tax", "payouts", "claims_paid", "loss_ratio",
+           "cancellation_rate")
 
 
 def finance(*, session: Session, period: Period, timezone: str) -> dict:
@@ -338,7 +391,11 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
     facts booked in the period for dates in months closed before.
     """
     months = [m.key for m in period.months()]
-    accrual = _accrual_grid(session, period)
+    accrual: dict[tuple[str, str], dict] = {}
+    for part, earned_key, deferred_key, _ in PARTS:
+        for key, values in _accrual_grid(session, period, part, earned_key,
+                                         deferred_key).items():
+            accrual.setdefault(key, {}).update(values)
     cells: dict[tuple[str, str], dict] = {}
     for (key, category), values in accrual.items():
         if key != "opening":
@@ -352,38 +409,44 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
     categories = sorted({cat for _, cat in cells} | {cat for _, cat in accrual})
     # Opening balance of each month = closing balance of the month before.
     for cat in categories:
-        balance = accrual.get(("opening", cat), {}).get("deferred_revenue", 0)
+        balances = {deferred: accrual.get(("opening", cat), {}).get(deferred, 0)
+                    for _, _, deferred, _ in PARTS}
         for key in months:
             cell = cells.get((key, cat))
             if cell is None:
-                if not balance:
+                if not any(balances.values()):
                     continue
                 cell = cells[(key, cat)] = {}
-            cell["deferred_opening"] = balance
-            balance = cell.get("deferred_revenue", 0)
+            for _, _, deferred, opening in PARTS:
+                cell[opening] = balances[deferred]
+                balances[deferred] = cell.get(deferred, 0)
     detail = [_finish({"month": key, "category": cat, **cells[(key, cat)]})
               for key in months for cat in categories if (key, cat) in cells]
 
-    def total(rows: list[dict], month: str, category: str, opening: int, closing: int) -> dict:
+    def total(rows: list[dict], month: str, category: str, balances: dict) -> dict:
         out = {"month": month, "category": category}
         for name in FLOWS:
             out[name] = sum(r[name] for r in rows)
-        out["deferred_opening"], out["deferred_revenue"] = opening, closing
+        out.update(balances)
         return _finish(out)
+
+    def summed(rows: list[dict]) -> dict:
+        return {name: sum(r[name] for r in rows)
+                for _, _, deferred, opening in PARTS for name in (opening, deferred)}
 
     by_month = []
     for key in months:
         rows = [r for r in detail if r["month"] == key]
-        by_month.append(total(rows, key, ALL, sum(r["deferred_opening"] for r in rows),
-                              sum(r["deferred_revenue"] for r in rows)))
+        by_month.append(total(rows, key, ALL, summed(rows)))
     by_category = []
     for cat in categories:
         rows = [r for r in detail if r["category"] == cat]
-        opening = accrual.get(("opening", cat), {}).get("deferred_revenue", 0)
-        closing = cells.get((months[-1], cat), {}).get("deferred_revenue", 0)
-        by_category.append(total(rows, ALL, cat, opening, closing))
-    grand = total(detail, ALL, ALL, sum(r["deferred_opening"] for r in by_category),
-                  sum(r["deferred_revenue"] for r in by_category))
+        balances = {}
+        for _, _, deferred, opening in PARTS:
+            balances[opening] = accrual.get(("opening", cat), {}).get(deferred, 0)
+            balances[deferred] = cells.get((months[-1], cat), {}).get(deferred, 0)
+        by_category.append(total(rows, ALL, cat, balances))
+    grand = total(detail, ALL, ALL, summed(by_category))
     return {"columns": list(COLUMNS), "money": list(MONEY), "rows": detail,
             "by_month": by_month, "by_category": by_category, "total": grand,
             "adjustments": adjustments(session, period)}

@@ -17,6 +17,29 @@ from warranty.post_purchase import plans as post_purchase
 bp = Blueprint("checkout", __name__, url_prefix="/api/v1")
 
 
+class TaxOut(BaseModel):
+    """The tax in the order's plans (the store has one rate): a qualified invoice's figures."""
+
+    mode: str = Field(description="inclusive: prices include the tax; exclusive: it is added")
+    rate: str = Field(description="a decimal fraction, such as 0.10")
+    percent: str
+    plans_gross: int = Field(description="minor units: the plans, tax included")
+    tax: int = Field(description="minor units: the tax at this rate, rounded once per order")
+    plans_net: int = Field(description="minor units: the plans without their tax")
+    registration_number: str | None = Field(
+        description="the store's qualified invoice registration number (T + 13 digits)")
+
+
+def tax_out(priced: cart.PricedCart) -> TaxOut:
+    """The tax figures of a priced cart."""
+    policy = priced.tax
+    plans = [line for line in priced.lines if line.kind == "plan"]
+    return TaxOut(mode=policy.mode, rate=str(policy.rate), percent=policy.percent,
+                  plans_gross=sum(p.gross for p in plans), tax=sum(p.tax for p in plans),
+                  plans_net=sum(p.net for p in plans),
+                  registration_number=policy.registration_number or None)
+
+
 class CheckoutSessionOut(BaseModel):
     """A pending order and the hosted payment page to send the shopper to."""
 
@@ -24,6 +47,7 @@ class CheckoutSessionOut(BaseModel):
     status: str
     currency: str
     total: int = Field(description="minor units: what Stripe charges")
+    tax: TaxOut
     checkout_url: str
     stripe_checkout_session_id: str
 
@@ -35,6 +59,7 @@ class PaymentIntentOut(BaseModel):
     status: str
     currency: str
     total: int = Field(description="minor units: what Stripe charges")
+    tax: TaxOut
     payment_intent_id: str
     client_secret: str
 
@@ -66,7 +91,7 @@ def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
     order, stripe_session = hosted(priced, success_url, cancel_url)
     return CheckoutSessionOut(order_id=order.public_id, status=order.status,
                               currency=order.currency, total=order.total_amount,
-                              checkout_url=stripe_session.url,
+                              tax=tax_out(priced), checkout_url=stripe_session.url,
                               stripe_checkout_session_id=stripe_session.id)
 
 
@@ -94,7 +119,8 @@ def create_payment_intent(body: cart.CartIn):
         stripe_client=stripe_client(), order=order))
     return PaymentIntentOut(order_id=order.public_id, status=order.status,
                             currency=order.currency, total=order.total_amount,
-                            payment_intent_id=intent.id, client_secret=intent.client_secret)
+                            tax=tax_out(priced), payment_intent_id=intent.id,
+                            client_secret=intent.client_secret)
 
 
 def _open_lines(order_id: str):
