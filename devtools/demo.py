@@ -33,8 +33,15 @@ def _demo_staff(session) -> None:
 
 
 def main() -> None:
-    """Set up and serve the demo until Ctrl-C."""
+    """Set up and serve the demo until Ctrl-C (or SIGTERM)."""
+    import signal
     import threading
+
+    # A process started in the background by a shell (or by a test runner that was) inherits
+    # SIGINT ignored, and Python then leaves it ignored: Ctrl-C and `kill -INT` would do
+    # nothing. The demo always stops on either signal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     from devtools.smtp_sink import SmtpSink, print_mail
     from devtools.stripe_standin import StripeStandin
