@@ -33,6 +33,7 @@ from warranty.core.errors import (
 )
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
+from warranty.core.timing import span
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope, write_transaction
 from warranty.orders import events
@@ -337,12 +338,14 @@ def _mark_paid(*, session: Session, settings: Settings, order: Order, event: Str
         parent = session.get(Order, order.parent_order_id)
         purchase_date, sold_on = parent.purchase_date, order.purchase_date
         room = _post_purchase_room(session=session, settings=settings, order=order)
-    created = contracts.create_contracts(session=session, order=order,
-                                         purchase_date=purchase_date, plan_sold_on=sold_on,
-                                         unit_limit=room)
+    with span("contracts"):
+        created = contracts.create_contracts(session=session, order=order,
+                                             purchase_date=purchase_date, plan_sold_on=sold_on,
+                                             unit_limit=room)
     # Mail and store webhooks are queued in this same transaction: paid ⇒ told, exactly once.
-    notify_contracts_created(session=session, settings=settings, order=order,
-                             contracts=created)
+    with span("outbox"):
+        notify_contracts_created(session=session, settings=settings, order=order,
+                                 contracts=created)
     log.info("order %s paid: %d contract(s)", order.public_id, len(created))
     return "paid"
 
@@ -438,7 +441,8 @@ def process(*, session: Session, settings: Settings, stripe_client: stripe.Strip
     commits the outcome, then calls ``send_refunds``.
     """
     try:
-        fetched = fetch(stripe_client, event_type, object_id(payload))
+        with span("stripe_fetch"):
+            fetched = fetch(stripe_client, event_type, object_id(payload))
     except PaymentProviderError as exc:
         record_failure(session=session, settings=settings, event_id=event_id,
                        error=exc.message)
@@ -446,7 +450,8 @@ def process(*, session: Session, settings: Settings, stripe_client: stripe.Strip
         raise
     except StripeRefused as refused:
         return give_up(session=session, event_id=event_id, refused=refused)
-    return apply(session=session, settings=settings, event_id=event_id, fetched=fetched)
+    with span("transaction"):
+        return apply(session=session, settings=settings, event_id=event_id, fetched=fetched)
 
 
 def _record_error(session: Session, *, settings: Settings, event_id: str, error: str) -> None:

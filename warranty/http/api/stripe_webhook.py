@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel
 
+from warranty.core.timing import span
 from warranty.http.api.spec import endpoint
 from warranty.http.clients import stripe_client
 from warranty.http.session import get_session
@@ -29,17 +30,21 @@ def receive():
     is on the staff attention queue); a Stripe outage is a 503, so Stripe delivers it again.
     """
     settings = current_app.config["SETTINGS"]
-    event = stripe_events.verify(request.get_data(), request.headers.get("Stripe-Signature"),
-                                 settings.stripe_webhook_secret)
+    with span("verify"):
+        event = stripe_events.verify(request.get_data(), request.headers.get("Stripe-Signature"),
+                                     settings.stripe_webhook_secret)
     session = get_session()
-    stripe_events.record(session=session, event=event)
-    session.commit()
+    with span("record"):
+        stripe_events.record(session=session, event=event)
+        session.commit()
     outcome = stripe_events.process(session=session, settings=settings,
                                     stripe_client=stripe_client(), event_id=event.id,
                                     event_type=event.type, payload=event.to_dict())
-    session.commit()
+    with span("commit"):
+        session.commit()
     # Refunds the event made owed (a plan with no room, plans of a returned product) go to
     # Stripe now; if this request dies first, the worker sends them.
-    stripe_events.send_refunds(session=session, settings=settings,
-                               stripe_client=stripe_client())
+    with span("refunds"):
+        stripe_events.send_refunds(session=session, settings=settings,
+                                   stripe_client=stripe_client())
     return WebhookAck(received=True, outcome=outcome)
