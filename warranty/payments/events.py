@@ -93,12 +93,17 @@ def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
     return event
 
 
-def record(*, session: Session, event: stripe.Event) -> None:
+def record(*, session: Session, event: stripe.Event, payload: dict | None = None) -> bool:
     """Store the event by id and count this delivery's try; a processed one is left alone.
 
     The delivery leases the event (``next_attempt_at``) so the worker waits for it; if the
     app dies before applying it, the worker takes it when the lease runs out. A repeated
     delivery of an unprocessed event counts as another try and renews the lease.
+
+    Returns whether the event still has work: False when it was processed already (a
+    repeated delivery), which then needs neither a fetch from Stripe nor a transaction of
+    its own; ``apply`` still checks under the event's lock, so a race is settled there.
+    ``payload`` is ``event.to_dict()`` when the caller has it already.
     """
     write_transaction(session)
     dialect = session.get_bind().dialect.name
@@ -106,11 +111,17 @@ def record(*, session: Session, event: stripe.Event) -> None:
     table = StripeEvent.__table__
     now = utcnow()
     lease = now + timedelta(seconds=DELIVERY_LEASE_SECONDS)
-    statement = insert(table).values(id=event.id, type=event.type, payload=event.to_dict(),
-                                     received_at=now, attempts=1, next_attempt_at=lease)
-    session.exec(statement.on_conflict_do_update(
+    statement = insert(table).values(
+        id=event.id, type=event.type,
+        payload=event.to_dict() if payload is None else payload,
+        received_at=now, attempts=1, next_attempt_at=lease)
+    # RETURNING gives a row when the event was inserted or its try counted, and none when
+    # the conflict's WHERE left a processed event alone.
+    stored = session.exec(statement.on_conflict_do_update(
         index_elements=["id"], where=table.c.processed_at.is_(None),
-        set_={"attempts": table.c.attempts + 1, "next_attempt_at": lease}))
+        set_={"attempts": table.c.attempts + 1, "next_attempt_at": lease})
+        .returning(table.c.id)).first()
+    return stored is not None
 
 
 def object_id(payload: dict) -> str | None:

@@ -26,6 +26,8 @@ class WebhookAck(BaseModel):
 def receive():
     """Verify on the raw body, store the event, fetch its object again, act once.
 
+    A delivery of an event already processed is acknowledged as a duplicate at once.
+
     An event whose object Stripe will never give is acknowledged with outcome "failed" (it
     is on the staff attention queue); a Stripe outage is a 503, so Stripe delivers it again.
     """
@@ -34,12 +36,15 @@ def receive():
         event = stripe_events.verify(request.get_data(), request.headers.get("Stripe-Signature"),
                                      settings.stripe_webhook_secret)
     session = get_session()
+    payload = event.to_dict()
     with span("record"):
-        stripe_events.record(session=session, event=event)
+        fresh = stripe_events.record(session=session, event=event, payload=payload)
         session.commit()
+    if not fresh:  # processed already: Stripe delivered it again
+        return WebhookAck(received=True, outcome="duplicate")
     outcome = stripe_events.process(session=session, settings=settings,
                                     stripe_client=stripe_client(), event_id=event.id,
-                                    event_type=event.type, payload=event.to_dict())
+                                    event_type=event.type, payload=payload)
     with span("commit"):
         session.commit()
     # Refunds the event made owed (a plan with no room, plans of a returned product) go to
