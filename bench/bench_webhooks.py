@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -197,9 +198,11 @@ def run(backend: str, url: str, orders: int, concurrency: int, standin: StandinP
                 "WARRANTY_STRIPE_WEBHOOK_SECRET": SECRET, "WARRANTY_SERVER_TIMING": "true"})
     workers = str(os.cpu_count() or 2)
     intents = _prepare(url, orders)
+    log = open(Path(tempfile.gettempdir()) / f"bench-webhooks-{port}.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", workers,
-         "--threads", "4", "--log-level", "warning", "warranty.wsgi:app"], env=env, cwd=cwd)
+         "--threads", "4", "--log-level", "warning", "warranty.wsgi:app"], env=env, cwd=cwd,
+        stdout=log, stderr=subprocess.STDOUT)  # the app's INFO lines, out of the report
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/livez")
@@ -226,6 +229,8 @@ def run(backend: str, url: str, orders: int, concurrency: int, standin: StandinP
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
     fetch_cpu = standin.cpu_seconds()
     ceiling = _fetch_ceiling(stripe_url, intents, concurrency)
     fetch_cpu = standin.cpu_seconds() - fetch_cpu
@@ -257,8 +262,19 @@ SPAN_ORDER = ("verify", "record", "stripe_fetch", "transaction", "contracts", "o
               "customer_facts", "commit", "refunds", "other", "total", "client")
 
 
-def _print(rows: list[dict], args) -> None:
-    """The table, each run's breakdown, and the spread per checkout and backend."""
+def _print(rows: list[dict], args, header: bool = True) -> None:
+    """The table, each run's breakdown, and the spread per checkout and backend (one run's
+    line and breakdown as it ends, without the header)."""
+    if not header:
+        r = rows[0]
+        print(f"  {r['label']} {r['backend']}: {r['events_per_s']:.1f} events/s, p99 "
+              f"{r['p99_ms']:.0f} ms, app CPU {r['app_cpu_ms']:.2f} ms/delivery, stand-in "
+              f"{r['standin_cpu_ms_per_fetch']:.2f} ms/fetch, ceiling {r['fetch_per_s']:.0f} "
+              f"fetches/s, load {os.getloadavg()[0]:.1f}", flush=True)
+        for outcome, part in r["breakdown"].items():
+            print(f"    {outcome} ×{part['count']}: " + "  ".join(
+                f"{n} {part['ms'][n]:.2f}" for n in SPAN_ORDER if n in part["ms"]), flush=True)
+        return
     print(f"\nwebhook → contract ({args.orders} orders × 2 plan units, every event delivered "
           f"twice, {args.concurrency} concurrent clients, gunicorn {os.cpu_count()} workers × "
           f"4 threads, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
@@ -310,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import stripe
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up servers and databases
     wanted = args.backends.split(",")
     backends = [(b, None) for b in wanted if b == "sqlite"] + (
         [("postgresql", args.postgres)] if args.postgres and "postgresql" in wanted else [])
@@ -330,9 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                             drop()
                 finally:
                     standin.stop()
-                r = rows[-1]
-                print(f"  {label} {backend}: {r['events_per_s']:.1f} events/s, "
-                      f"p99 {r['p99_ms']:.0f} ms", flush=True)
+                _print([rows[-1]], args, header=False)
     _print(rows, args)
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)

@@ -133,15 +133,15 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
             ).model_dump(exclude={"id"}))
     if not rows:
         return []
-    # Every unit in one statement; RETURNING gives the contracts this call inserted (as ORM
-    # objects, no second read), and none for units another delivery of the same event
-    # inserted first.
+    # Every unit in one ORM bulk INSERT (one statement on PostgreSQL, compiled once per
+    # process); RETURNING gives the contracts this call inserted as ORM objects (no read
+    # back), and none for units another delivery of the same event inserted first.
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (insert(Contract).values(rows)
+    stmt = (insert(Contract)
             .on_conflict_do_nothing(index_elements=["plan_line_id", "unit_index"])
             .returning(Contract))
-    created = sorted(session.exec(stmt).scalars().all(),
+    created = sorted(session.exec(stmt, params=rows).scalars().all(),
                      key=lambda c: (c.plan_line_id, c.unit_index))
     for contract in created:
         session.add(ContractEvent(contract_id=contract.id, action="created", from_status=None,
