@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def _serve(url: str, stripe_url: str, workers: int,
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # gunicorn_conf makes a fresh one per server
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config",
                                "python:warranty.gunicorn_conf", "--log-level", "warning",
-                               "warranty.wsgi:app"], env=env, cwd=cwd)
+                               "warranty.wsgi:app"], env=env, cwd=cwd,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/livez")
@@ -190,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import stripe
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up servers and databases
     stripe.api_key = "sk_test_bench"
     trees = [_tree(spec) for spec in args.before] + [("after", None)]
     rows = []

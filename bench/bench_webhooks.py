@@ -236,6 +236,8 @@ def run(backend: str, url: str, orders: int, concurrency: int, standin: StandinP
     fetch_cpu = standin.cpu_seconds() - fetch_cpu
     latencies = sorted(r[1] * 1000 for r in results)
     fetches = sum(1 for r in results if "stripe_fetch" in r[3])
+    if not any(r[3] for r in results):  # no Server-Timing (main): every delivery fetched
+        fetches = len(results)
     breakdown = {}
     for outcome in sorted({r[2] for r in results}):
         mine = [r for r in results if r[2] == outcome]
