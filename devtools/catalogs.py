@@ -63,10 +63,6 @@ def save(lang: str, catalog: Catalog) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
-def flags_of(text: str) -> tuple[str, ...]:
-    return ("python-brace-format",) if "{" in text else ()
-
-
 def add(texts: dict[str, dict[str, str]], *, replace: bool) -> list[str]:
     """Add ``{key: {lang: text}}`` to the catalogs; the keys changed."""
     changed = set()
@@ -82,9 +78,12 @@ def add(texts: dict[str, dict[str, str]], *, replace: bool) -> list[str]:
                     print(f"kept {lang} {key!r} as in the catalog: {present.string!r} "
                           f"(the dictionary had {text!r})", file=sys.stderr)
                 continue
-            if present is None or present.string != text:
-                changed.add(key)
-            catalog.add(key, text, flags=flags_of(text))
+            if present is not None and present.string == text:
+                continue
+            changed.add(key)
+            if present is not None:
+                del catalog[key]  # Catalog.add keeps an existing message's text
+            catalog.add(key, text)
         save(lang, catalog)
     return sorted(changed)
 

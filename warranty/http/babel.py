@@ -4,13 +4,16 @@ Flask-Babel asks :func:`page_language` for the locale and the settings for the t
 (``WARRANTY_TIMEZONE``, ``Asia/Tokyo`` by default). Its translations are the catalogs of
 ``warranty.core.i18n`` (the ``.po`` files, read at start), so ``{{ _("key") }}`` and
 ``{{ t("key") }}`` in a template and ``i18n.t(lang, "key")`` in a mail are the same text.
-Templates show times with the filters installed here: ``local_datetime`` (a timestamp,
-stored in UTC, in the store's zone with its abbreviation) and ``local_date``.
+Templates show times with the filters installed here, never with ``strftime``:
+``local_datetime`` (a timestamp, stored in UTC, in the store's zone with its abbreviation),
+``local_date`` (a timestamp's calendar day there; a date as it is) and ``utc_iso`` (for
+``<time datetime>``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, request, session
@@ -19,9 +22,20 @@ from werkzeug.utils import cached_property
 
 from warranty.core import i18n
 
+# Staff pages were English-only before they had Japanese: a browser that states no language
+# keeps getting them in English (customers get the store's default, Japanese).
+STAFF_DEFAULT = "en"
+
+
+def _staff_page() -> bool:
+    path = request.path
+    return path == "/staff" or path.startswith("/staff/")
+
 
 def choose_language() -> str:
-    """?lang= (remembered in the session), else the remembered one, else Accept-Language."""
+    """?lang= (remembered in the session cookie, for customer and staff pages alike), else
+    the remembered one, else Accept-Language, else the default (``ja``; ``en`` on staff
+    pages)."""
     asked = request.args.get("lang")
     if asked in i18n.LANGUAGES:
         session["lang"] = asked
@@ -29,7 +43,8 @@ def choose_language() -> str:
     remembered = session.get("lang")
     if remembered in i18n.LANGUAGES:
         return remembered
-    return request.accept_languages.best_match(i18n.LANGUAGES, default=i18n.DEFAULT)
+    default = STAFF_DEFAULT if _staff_page() else i18n.DEFAULT
+    return request.accept_languages.best_match(i18n.LANGUAGES, default=default)
 
 
 def page_language() -> str:
@@ -71,6 +86,15 @@ def local_datetime(when: datetime | None, seconds: bool = False) -> str:
     return local(when).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
+def utc_iso(when: datetime | None) -> str:
+    """``2026-12-01T00:30:00Z``: a stored timestamp for machines (``<time datetime>``)."""
+    if when is None:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def local_date(when: datetime | date | None) -> str:
     """``2026-12-01``: a timestamp's calendar date in the store's zone (a date as it is)."""
     if when is None:
@@ -80,10 +104,52 @@ def local_date(when: datetime | date | None) -> str:
     return when.isoformat()
 
 
+def error_text(code: str, message: str | None, status: int | None = None) -> str:
+    """What a page says about an error, in the page's language.
+
+    Domain errors carry an English message written for people, often with specifics (which
+    claim, which status): an English page shows it. Other languages show the catalog's text
+    for the error's code (``error.<code>``), else the general text of its status; so does an
+    English page for an error without a message."""
+    lang = page_language()
+    if lang == "en" and message:
+        return message
+    for key in (f"error.{code}", f"error.status.{status}.text"):
+        if i18n.has(key):
+            return i18n.t(lang, key)
+    return i18n.t(lang, "error.general")
+
+
 def install(app: Flask) -> None:
     """Flask-Babel on ``app``: locale from the page language, the store's zone, the catalogs,
-    and the time filters."""
+    the time filters and the page helpers (``lang_url``, ``error_text``, ``has_text``)."""
     settings = app.config["SETTINGS"]
     _Babel(app, default_locale=i18n.DEFAULT, default_timezone=settings.timezone,
            locale_selector=page_language, timezone_selector=lambda: settings.timezone)
-    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date)
+    app.jinja_env.filters.update(local_datetime=local_datetime, local_date=local_date,
+                               utc_iso=utc_iso)
+
+    @app.context_processor
+    def _language_helpers() -> dict:
+        return {"lang_url": lang_url, "error_text": error_text, "has_text": i18n.has}
+
+
+def lang_url(code: str) -> str:
+    """This page in language ``code``: the same path and query (a mailed link's ``token``
+    kept, also when the page answers a form that carried it), with ``lang`` set.
+
+    A page rendered by a POST whose path takes no GET (a form's answer) switches on the
+    page the view named in ``g.page_path``, else on its realm's first page.
+    """
+    path = request.path
+    if request.method != "GET":
+        rule = request.url_rule
+        if g.get("page_path"):
+            path = g.page_path
+        elif rule is None or "GET" not in (rule.methods or ()):
+            path = "/staff/claims" if path.startswith("/staff") else "/my/plans"
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    if "token" not in request.args and request.form.get("token"):
+        args.insert(0, ("token", request.form["token"]))
+    args.append(("lang", code))
+    return f"{path}?{urlencode(args)}"

@@ -33,12 +33,6 @@ protect(bp)
 EXPORTS = ["finance", "journal", "contracts", "movements", "orders", "retention"]
 
 
-@bp.before_request
-def _english() -> None:
-    """Staff pages are in English."""
-    g.lang = "en"
-
-
 def _period():
     """The asked period, or the last twelve months to today by default."""
     settings = current_app.config["SETTINGS"]
