@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devtools import catalogs
+from warranty.attention import services as attention
 from warranty.claims import rules as claim_rules
 from warranty.claims.models import STATUSES
 from warranty.claims.transitions import DENY_CODES
@@ -95,6 +96,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "lang.": i18n.LANGUAGES,
     # the claim events a customer's timeline names (customer/claim.html lists them)
     "event.": ("submitted", "info_provided", "files_added", "auto_approved"),
+    # the attention page's status filter
+    "staff.attention.": (*attention.STATUSES, "all"),
     "problem.": (),  # checked through _field_problem_keys
     "upload.": (),
 }
