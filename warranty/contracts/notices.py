@@ -11,22 +11,27 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from warranty.auth.links import MAX_AGE_SECONDS, plans_link
-from warranty.contracts import payloads
+from warranty.contracts import certificate, payloads
 from warranty.contracts.models import Contract
+from warranty.core import i18n
 from warranty.core.dates import utcnow
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db.engine import advisory_lock, write_transaction
-from warranty.notify.mail import queue_mail
+from warranty.notify.mail import Attachment, queue_mail
 from warranty.notify.models import MailMessage
 from warranty.notify.webhooks import queue_event
 from warranty.orders.models import Order, OrderLine, Refund
+from warranty.pricing import terms
 
 COVERAGE_NAMES = {
     "standard": ("スタンダード（故障）", "Standard (mechanical and electrical breakdown)"),
     "accident": ("アクシデント（故障＋事故による破損）",
                  "Accident (breakdown plus accidental damage)"),
 }
+# The purchase mail carries the certificates (ja and en) of its first few plans; the rest
+# are on the customer's plans page (a 100-unit order makes no 200-file mail).
+MAX_ATTACHED_CERTIFICATES = 5
 PLANS_LINK_COOLDOWN_SECONDS = 120  # one plans-link mail per address per two minutes
 _PLANS_LINK_LOCKS = 0x706C  # advisory lock namespace: one plans-link decision per address
 
@@ -37,8 +42,10 @@ def plan_name(contract: Contract) -> str:
     return f"{en} / {ja}, {contract.term_months} months / {contract.term_months}か月"
 
 
-def _plan_block(contract: Contract) -> str:
+def _plan_block(contract: Contract, settings: Settings) -> str:
     """The mail paragraph describing one contract: plan, dates, terms."""
+    terms_url = terms.url(settings, contract.terms_version, contract.warranty_category,
+                          contract.plan_code)
     caps = ", ".join(f"year {year} {pct}%" for year, pct in
                      enumerate(contract.liability_schedule, start=1))
     lines = [
@@ -61,14 +68,18 @@ def _plan_block(contract: Contract) -> str:
         f"  Deductible per claim / 免責金額: "
         f"{format_amount(contract.deductible, contract.currency)}",
         f"  Liability cap, % of the product price / 補償上限（購入価格に対する割合）: {caps}",
+        f"  Terms / 保証規約: version / バージョン {contract.terms_version} {terms_url}",
     ]
     return "\n".join(lines)
 
 
-def _terms(settings: Settings, currency: str) -> str:
-    """The cancellation terms every purchase mail repeats."""
-    fee = format_amount(settings.cancellation_fee, currency)
-    days, window = settings.free_look_days, settings.claim_filing_days_after_term
+def _terms(conditions: terms.Conditions, currency: str) -> str:
+    """The cancellation terms every purchase mail repeats, as the plans' terms version
+    states them."""
+    fee = format_amount(conditions.cancellation_fee, currency)
+    days, window = conditions.free_look_days, conditions.claim_filing_days
+    settle = (f"- {terms.settlement_text('en', conditions)} / "
+              f"{terms.settlement_text('ja', conditions)}\n")
     return (
         "Terms / ご契約条件:\n"
         f"- Cancel within {days} days of purchase, with no claim paid, for a full refund. "
@@ -81,6 +92,7 @@ def _terms(settings: Settings, currency: str) -> str:
         f"保証期間中の事故・故障は、保証期間の終了後{window}日まで申請できます。\n"
         "- A refunded or returned product cancels its plans with a full refund. / "
         "商品が返品・返金された場合、そのプランは全額返金で解約されます。\n"
+        f"{settle}"
         "- Plans can be transferred to a new owner. / プランは新しい所有者に譲渡できます。"
     )
 
@@ -138,16 +150,24 @@ def notify_contracts_created(*, session: Session, settings: Settings, order: Ord
     """
     if not contracts:
         return
-    blocks = "\n\n".join(_plan_block(contract) for contract in contracts)
+    blocks = "\n\n".join(_plan_block(contract, settings) for contract in contracts)
+    _rules, conditions = terms.resolve(session, contracts[0].terms_version, settings)
+    attachments = tuple(
+        Attachment(filename, "application/pdf", data)
+        for contract in contracts[:MAX_ATTACHED_CERTIFICATES] for lang in i18n.LANGUAGES
+        for filename, data in [certificate.certificate_pdf(
+            session=session, settings=settings, contract=contract, lang=lang)])
     body = (
         "Thank you for protecting your purchase. / 保証プランをご購入いただきありがとうございます。"
         f"\n\nOrder / ご注文: {order.store_order_ref}\n\n{blocks}\n\n"
         f"{tax_block(session, settings, order)}\n\n"
-        f"{_terms(settings, order.currency)}\n\n{_link_paragraph(settings, order.customer_email)}\n"
+        f"{_terms(conditions, order.currency)}\n\n"
+        f"{i18n.t('en', 'cert.mail_attached')} / {i18n.t('ja', 'cert.mail_attached')}\n\n"
+        f"{_link_paragraph(settings, order.customer_email)}\n"
     )
     queue_mail(session=session, to=order.customer_email, kind="purchase",
                subject=f"Your protection plans / 保証プランのご案内 ({order.store_order_ref})",
-               body=body)
+               body=body, attachments=attachments)
     for contract in contracts:
         _event(session, "contract.created", contract, order)
 
@@ -163,7 +183,7 @@ def notify_cancelled(*, session: Session, settings: Settings, contract: Contract
         refund_line = f"Refund / 返金額: {amount} (nothing is left to refund / 返金はありません)"
     body = (
         f"Your plan has been cancelled. / 保証プランを解約しました。\n\n"
-        f"{_plan_block(contract)}\n\n"
+        f"{_plan_block(contract, settings)}\n\n"
         f"Cancelled on / 解約日: {refund.cancel_date.isoformat()}\n{refund_line}\n"
     )
     queue_mail(session=session, to=contract.customer_email, kind="cancellation",
@@ -175,7 +195,7 @@ def notify_cancelled(*, session: Session, settings: Settings, contract: Contract
 def notify_transferred(*, session: Session, settings: Settings, contract: Contract,
                        order: Order, previous_email: str) -> None:
     """Tell the new owner (with their plans link), the previous one, and the store."""
-    block = _plan_block(contract)
+    block = _plan_block(contract, settings)
     queue_mail(session=session, to=contract.customer_email, kind="transfer_in",
                subject="A protection plan is now yours / 保証プランが譲渡されました",
                body=(f"This plan has been transferred to you. / この保証プランがあなたに譲渡され"

@@ -226,6 +226,163 @@ MESSAGES: dict[str, dict[str, str]] = {
     "nps.already": {"ja": "この申請にはすでにご回答いただいています。",
                     "en": "You have already answered for this claim."},
     "nps.choose": {"ja": "0〜10から選んでください。", "en": "Choose a score from 0 to 10."},
+    # terms, final confirmation, certificate (warranty.pricing.terms, contracts.certificate)
+    "terms.title": {"ja": "延長保証 保証規約", "en": "Extended warranty terms"},
+    "terms.plan_name": {"ja": "{coverage} {months}か月", "en": "{coverage}, {months} months"},
+    "terms.index_title": {"ja": "保証規約 バージョン {version}",
+                          "en": "Warranty terms, version {version}"},
+    "terms.index_intro": {"ja": "このバージョンの規約はプランごとに次のとおりです。",
+                          "en": "The terms of this version, plan by plan:"},
+    "terms.h.provider": {"ja": "提供者", "en": "Provider"},
+    "terms.h.plan": {"ja": "プラン", "en": "The plan"},
+    "terms.h.covers": {"ja": "補償内容", "en": "What is covered"},
+    "terms.h.start": {"ja": "補償の開始", "en": "When cover starts"},
+    "terms.h.limits": {"ja": "免責金額と補償上限", "en": "Deductible and liability cap"},
+    "terms.h.settlement": {"ja": "保証の履行方法", "en": "How claims are settled"},
+    "terms.h.exclusions": {"ja": "補償の対象外", "en": "Exclusions"},
+    "terms.h.claims": {"ja": "保証の申請方法", "en": "How to claim"},
+    "terms.h.cancellation": {"ja": "解約と返金", "en": "Cancellation and refunds"},
+    "terms.h.transfer": {"ja": "譲渡", "en": "Transfer"},
+    "terms.h.clauses": {"ja": "その他の条件", "en": "Further conditions"},
+    "terms.h.version": {"ja": "規約のバージョン", "en": "Terms version"},
+    "terms.provider.name": {"ja": "提供者: {name}", "en": "Provider: {name}"},
+    "terms.provider.address": {"ja": "所在地: {address}", "en": "Address: {address}"},
+    "terms.provider.contact": {"ja": "連絡先: {contact}", "en": "Contact: {contact}"},
+    "terms.provider.nature": {
+        "ja": "この延長保証は、販売店が自ら提供する保証サービスであり、保険契約ではありません。",
+        "en": "This extended warranty is the store's own service on the goods it sold, not "
+              "an insurance contract."},
+    "terms.plan.what": {"ja": "プラン: {name}(保証区分: {category})",
+                        "en": "Plan: {name} (warranty category: {category})"},
+    "terms.plan.term": {
+        "ja": "保証期間: 商品の購入日から{months}か月(購入日を含み、{months}か月後の前日まで)。",
+        "en": "Term: {months} months from the product's purchase date (the purchase date "
+              "included, up to the day before the same date {months} months later)."},
+    "terms.covers.breakdown": {
+        "ja": "通常の使用で生じた機械的・電気的な故障(メーカー保証の終了後)。",
+        "en": "Mechanical and electrical breakdown in normal use (after the manufacturer's "
+              "warranty)."},
+    "terms.covers.accident": {
+        "ja": "偶然の事故による破損(落下、水濡れ、画面割れなど。購入日から)。",
+        "en": "Accidental damage (drops, spills, cracked screens), from the purchase date."},
+    "terms.start.breakdown": {
+        "ja": "故障の補償は、メーカー保証の終了日の翌日(購入日にメーカー保証の月数を加えた日)から"
+              "始まります。メーカー保証期間中の故障はメーカーの保証の対象です。",
+        "en": "Breakdown cover starts when the manufacturer's warranty ends (the purchase "
+              "date plus its months); a breakdown before then is the manufacturer's to "
+              "cover."},
+    "terms.start.accident": {"ja": "事故による破損の補償は、購入日から始まります。",
+                             "en": "Accidental damage cover starts on the purchase date."},
+    "terms.start.waiting": {
+        "ja": "商品の購入後にお申し込みのプランには{days}日間の待機期間があり、"
+              "その間に生じた故障・事故は対象外です。",
+        "en": "A plan bought after the product has a {days}-day waiting period from its "
+              "sale: incidents in it are not covered."},
+    "terms.deductible": {"ja": "免責金額(1回の申請あたり): {amount}",
+                         "en": "Deductible per claim: {amount}"},
+    "terms.cap_year": {"ja": "補償上限 {year}年目: 購入価格の{percent}%",
+                       "en": "Liability cap, coverage year {year}: {percent}% of the purchase "
+                             "price"},
+    "terms.cap_rule": {
+        "ja": "お支払いは承認額から免責金額を差し引いた額で、その年の補償上限から既にお支払いした"
+              "額を差し引いた額が限度です。上限に達したとき、または製品を交換したときに"
+              "契約は終了します。",
+        "en": "A payout is the approved cost less the deductible, at most the cap of the "
+              "incident's coverage year less all paid on the plan before. The plan ends when "
+              "the cap is used up or the product is replaced."},
+    "terms.settle.repair_only": {
+        "ja": "保証は修理または製品の交換により履行し、金銭による補償(現金でのお支払い)は"
+              "行いません。",
+        "en": "Claims are settled by repair or by replacement of the product only, never "
+              "by a cash payment."},
+    "terms.settle.any": {
+        "ja": "保証は修理、製品の交換、または修理費用のお支払いにより履行します。",
+        "en": "Claims are settled by repair, by replacement, or by reimbursing the repair "
+              "cost."},
+    "terms.exclusion.wear": {"ja": "経年劣化、通常の摩耗。",
+                             "en": "Wear and tear, gradual deterioration."},
+    "terms.exclusion.cosmetic": {"ja": "機能に影響しない外観上の傷や汚れ。",
+                                 "en": "Cosmetic damage that does not affect function."},
+    "terms.exclusion.misuse": {"ja": "誤った使用、改造、事故による破損。",
+                               "en": "Misuse, modification, and accidental damage."},
+    "terms.exclusion.consumables": {"ja": "電池、電球、フィルターなどの消耗品。",
+                                    "en": "Consumables such as batteries, bulbs and filters."},
+    "terms.exclusion.data": {"ja": "データやソフトウェアの損失・復旧。",
+                             "en": "Loss or recovery of data and software."},
+    "terms.exclusion.loss": {"ja": "紛失、盗難、故意による損壊。",
+                             "en": "Loss, theft, and intentional damage."},
+    "terms.claim.how": {
+        "ja": "{url} でメールのリンクからログインし、対象のプランを選んで、発生日・状況・写真を"
+              "添えて申請してください。",
+        "en": "Sign in at {url} with the link we mail you, choose the plan, and file a claim "
+              "with the date of the incident, what happened, and photos."},
+    "terms.claim.window": {
+        "ja": "保証期間中の故障・事故は、保証期間の終了後{days}日まで申請できます。",
+        "en": "An incident during the term can be claimed up to {days} days after the term "
+              "ends."},
+    "terms.cancel.free_look": {
+        "ja": "プランのお申し込みから{days}日以内の解約で、保証のお支払いがない場合は"
+              "全額返金します。",
+        "en": "Cancel within {days} days of the plan's sale, with no claim paid, for a full "
+              "refund."},
+    "terms.cancel.pro_rata": {
+        "ja": "それ以降の解約は、残りの日数に応じた日割りで返金します(解約手数料{fee}と、"
+              "それまでにお支払いした保証額を差し引きます。0円未満にはなりません)。",
+        "en": "Later, the unused days are refunded pro rata, less a cancellation fee of {fee} "
+              "and the claims paid (never below zero)."},
+    "terms.cancel.returned": {
+        "ja": "商品を返品・返金した場合、そのプランは全額返金で解約されます。",
+        "en": "A returned or refunded product cancels its plans with a full refund."},
+    "terms.transfer": {"ja": "プランは商品とともに新しい所有者に譲渡できます。",
+                       "en": "A plan can be transferred with the product to a new owner."},
+    "terms.version": {"ja": "この規約のバージョン: {version}",
+                      "en": "These terms are version {version}."},
+    "terms.link": {"ja": "保証規約", "en": "Terms"},
+    "terms.this_version": {"ja": "保証規約(バージョン {version})",
+                           "en": "Terms (version {version})"},
+    "confirm.title": {"ja": "ご確認ください", "en": "Before you buy"},
+    "confirm.price": {"ja": "価格(税込): {amount}", "en": "Price (tax included): {amount}"},
+    "confirm.price_tax": {"ja": "価格(税込): {amount}(うち消費税 {tax})",
+                          "en": "Price (tax included): {amount} (tax {tax})"},
+    "confirm.term": {"ja": "保証期間: {start} から {end} まで({months}か月)",
+                     "en": "Term: {start} to {end} ({months} months)"},
+    "confirm.breakdown_start": {"ja": "故障の補償開始: {date}(メーカー保証の終了後)",
+                                "en": "Breakdown cover starts: {date} (after the "
+                                      "manufacturer's warranty)"},
+    "confirm.accident_start": {"ja": "事故の補償開始: {date}",
+                               "en": "Accidental damage cover starts: {date}"},
+    "confirm.cancellation": {"ja": "解約: {text}", "en": "Cancellation: {text}"},
+    "cert.title": {"ja": "保証書", "en": "Warranty certificate"},
+    "cert.contract": {"ja": "契約番号", "en": "Contract number"},
+    "cert.order": {"ja": "注文番号", "en": "Order"},
+    "cert.customer": {"ja": "契約者", "en": "Holder"},
+    "cert.provider": {"ja": "提供者", "en": "Provider"},
+    "cert.address": {"ja": "所在地", "en": "Address"},
+    "cert.contact": {"ja": "連絡先", "en": "Contact"},
+    "cert.product": {"ja": "製品", "en": "Product"},
+    "cert.serial": {"ja": "製造番号", "en": "Serial number"},
+    "cert.plan": {"ja": "プラン", "en": "Plan"},
+    "cert.price": {"ja": "価格(税込)", "en": "Price (tax included)"},
+    "cert.purchase_date": {"ja": "購入日", "en": "Purchase date"},
+    "cert.term": {"ja": "保証期間", "en": "Term"},
+    "cert.breakdown_start": {"ja": "故障の補償開始", "en": "Breakdown cover from"},
+    "cert.accident_start": {"ja": "事故の補償開始", "en": "Accidental damage cover from"},
+    "cert.waiting_until": {"ja": "待機期間の終了", "en": "Waiting period until"},
+    "cert.deductible": {"ja": "免責金額(1回あたり)", "en": "Deductible per claim"},
+    "cert.caps": {"ja": "補償上限(保証年ごと)", "en": "Liability cap per coverage year"},
+    "cert.cap_year": {"ja": "{year}年目: {amount}({percent}%)",
+                      "en": "Year {year}: {amount} ({percent}%)"},
+    "cert.status": {"ja": "状態", "en": "Status"},
+    "cert.terms_version": {"ja": "規約のバージョン", "en": "Terms version"},
+    "cert.terms_at": {"ja": "規約の全文: {url}", "en": "The full terms: {url}"},
+    "cert.download": {"ja": "保証書(PDF)", "en": "Certificate (PDF)"},
+    "cert.download_lang": {"ja": "保証書 PDF({lang})", "en": "Certificate PDF ({lang})"},
+    "cert.mail_attached": {"ja": "保証書(PDF)を添付しています。",
+                           "en": "Your certificates (PDF) are attached."},
+    "repair_only.refused": {
+        "ja": "このストアは修理・交換のみで保証を履行します(金銭での補償はできません)。",
+        "en": "This store settles claims by repair or replacement only: a cash "
+              "reimbursement cannot be approved."},
     # errors
     "error.title": {"ja": "エラー", "en": "Error"},
     "error.code": {"ja": "エラーコード", "en": "Error code"},
