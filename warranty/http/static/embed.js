@@ -301,7 +301,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     const note = h('p', { class: 'wty-note', text: T.units(quantityOf(el)) });
     state.note = note;
     // The chosen plan's final-confirmation items, under the choice (none: nothing).
-    const confirm = h('div', { class: 'wty-confirm-box', 'aria-live': 'polite' });
+    const confirm = h('div', { class: 'wty-confirm-box' });
     const showConfirm = () => {
       const picked = box.querySelector('input[type=radio]:checked');
       const offer = picked && res.offers.find((o) => o.plan_code === picked.value);
