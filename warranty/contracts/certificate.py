@@ -70,7 +70,7 @@ def cap_lines(lang: str, contract: Contract) -> list[str]:
         amount = money.percent_of(contract.product_price, Decimal(pct))
         lines.append(i18n.t(lang, "cert.cap_year", year=year,
                             amount=money.format_amount(amount, contract.currency),
-                            percent=terms._percent(pct)))
+                            percent=terms.percent_text(pct)))
     return lines
 
 

@@ -179,11 +179,11 @@ def cap_lines(lang: str, schedule: list, term_months: int) -> list[str]:
     years = -(-term_months // 12)
     values = [str(pct) for pct in schedule] or ["100"]
     return [i18n.t(lang, "terms.cap_year", year=year,
-                   percent=_percent(values[min(year, len(values)) - 1]))
+                   percent=percent_text(values[min(year, len(values)) - 1]))
             for year in range(1, years + 1)]
 
 
-def _percent(value: str) -> str:
+def percent_text(value: str) -> str:
     """``80`` for ``80``, ``80.0`` or ``80.00``; ``72.5`` kept."""
     text = str(value)
     return text.rstrip("0").rstrip(".") if "." in text else text

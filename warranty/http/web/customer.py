@@ -29,7 +29,7 @@ from warranty.claims import nps as claims_nps
 from warranty.contracts import notices as notifications
 from warranty.contracts.models import Contract
 from warranty.core import money, text
-from warranty.core.errors import DomainError, NotFound
+from warranty.core.errors import DomainError
 from warranty.core.text import whole_number
 from warranty.customers import lookup
 from warranty.http.session import get_session
@@ -346,20 +346,13 @@ def claim_file(email: str, claim_id: str, file_id: str):
 
 
 @bp.get("/contracts/<contract_id>/certificate.pdf")
-def certificate(contract_id: str):
-    """The certificate (PDF, ``?lang=ja|en``) of one of the customer's own plans: any of
-    theirs with the mailed link's sign-in, that order's with an order reference's."""
-    row = signed_in("customer")
-    if row is None:
-        return redirect(url_for("customer.plans"))
+@customer_required
+def certificate(email: str, contract_id: str):
+    """The certificate (PDF, ``?lang=ja|en``) of one of the customer's own plans. It names
+    the customer and the product: like claims and files, it needs the mailed link's sign-in
+    (an order reference gets the page offering the link)."""
     db = get_session()
-    if row.scope == auth_sessions.FULL:
-        contract = lookup.get_contract_for(db, contract_id, row.subject)
-    else:
-        contract = next((c for c in lookup.order_plans(db, row.subject, row.order_ref)
-                         if c.public_id == contract_id), None)
-        if contract is None:
-            raise NotFound(f"no plan {contract_id}", code="unknown_contract")
+    contract = lookup.get_contract_for(db, contract_id, email)
     return send_certificate(db, contract, request.args.get("lang") or page_language())
 
 
