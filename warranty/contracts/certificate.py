@@ -134,7 +134,9 @@ def describe(*, session: Session, settings: Settings, contract: Contract,
 def render(certificate: Certificate) -> bytes:
     """The certificate as PDF bytes (A4)."""
     font = _font()
-    body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=14, wordWrap="CJK")
+    # Japanese lines may break between any two characters; English ones only at spaces.
+    wrap = "CJK" if certificate.lang == "ja" else None
+    body = ParagraphStyle("body", fontName=font, fontSize=9.5, leading=14, wordWrap=wrap)
     heading = ParagraphStyle("heading", parent=body, fontSize=11.5, leading=17, spaceBefore=8)
     title = ParagraphStyle("title", parent=body, fontSize=18, leading=24, spaceAfter=6)
 
