@@ -277,7 +277,6 @@ class CheckoutSession(StripeObject):
             if not isinstance(name, str) or not name.strip():
                 _fail(f"Missing required param: {at}[price_data][product_data][name].",
                       f"{at}[price_data][product_data][name]")
-            _unknown(product, {"name", "description"}, f"{at}[price_data][product_data]")
             description = product.get("description")
             if description is not None and (not isinstance(description, str)
                                             or not description.strip()):

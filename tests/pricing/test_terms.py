@@ -174,3 +174,22 @@ def test_confirmation_items_of_a_tax_exclusive_dollar_plan(settings):
     assert (item.price_with_tax, item.tax) == (1062, 87)
     assert item.accident_cover_start is None
     assert item.items("en")[1] == "Price (tax included): $10.62 (tax $0.87)"
+
+
+def test_first_sales_under_a_new_version_at_once_record_it_once(database_url, db):
+    from tests.races import postgres_only, together
+    from warranty.db.engine import Session, get_engine
+
+    postgres_only(database_url)
+    version = load_rules(db)
+
+    def sell():
+        # Each sale on its own connection, in its own transaction, inserting the version.
+        with Session(get_engine(database_url)) as session:
+            name = terms.record(session, version, JPY)
+            session.commit()
+            return name
+
+    names = together(*[sell for _ in range(6)])
+    assert set(names) == {terms.label(version, JPY)}
+    assert len(db.exec(select(TermsVersion)).all()) == 1
