@@ -410,3 +410,20 @@ def offer_conditions(settings: Settings, version: str | None) -> dict:
     return {"version": version, "free_look_days": settings.free_look_days,
             "cancellation_fee": settings.cancellation_fee, "repair_only": settings.repair_only,
             "tax_mode": policy.mode, "tax_percent": policy.percent}
+
+
+def offer_confirmation(settings: Settings, offer: dict, *,
+                       waiting_until: str | None = None) -> Confirmation:
+    """The confirmation items of an offer as ``add_offer_terms`` completed it (a plan page
+    that renders offers on the server)."""
+    conditions = conditions_of(settings)
+    return Confirmation(
+        plan_code=offer["plan_code"], coverage=offer["coverage"],
+        term_months=offer["term_months"], currency=offer["currency"],
+        price_with_tax=offer["price_with_tax"], tax=offer["tax"],
+        term_start=offer["term_start"], term_end=offer["term_end"],
+        breakdown_cover_start=offer["breakdown_cover_start"],
+        accident_cover_start=offer["accident_cover_start"], waiting_until=waiting_until,
+        free_look_days=conditions.free_look_days,
+        cancellation_fee=conditions.cancellation_fee, repair_only=conditions.repair_only,
+        terms_version=offer["terms_version"], terms_url=offer["terms_url"])
