@@ -67,3 +67,36 @@ def test_a_japanese_cart_gets_japanese_items(stripe_live, stripe_app, db, store_
     assert item["items"][0] == "故障保証 36か月"
     assert item["items"][1] == "価格(税込): ¥6,000(うち消費税 ¥545)"
     assert item["items"][-1].startswith("保証規約(バージョン ")
+
+
+def test_plans_bought_later_show_their_waiting_period(stripe_live, stripe_app, database_url,
+                                                      db, store_key):
+    from datetime import timedelta
+
+    from tests.e2e.test_post_purchase import URLS, buy_tvs_without_plans
+    from warranty.post_purchase import plans as post_purchase
+
+    client = stripe_app.test_client()
+    load_rules(db)
+    add_product(db)
+    order = buy_tvs_without_plans(client, store_key, database_url, quantity=1)
+    offers = client.get(f"/api/v1/orders/{order.public_id}/post-purchase-offers",
+                        headers=store_key).json
+    assert offers["terms"]["free_look_days"] == 30 and offers["terms"]["version"]
+    chosen = next(o for o in offers["lines"][0]["offers"] if o["plan_code"] == "standard-36")
+    res = client.post("/api/v1/checkout/post-purchase", headers=store_key, json={
+        "order_id": order.public_id, "line_no": 1, "offer_token": chosen["offer_token"],
+        "quantity": 1, "lang": "en", **URLS})
+    assert res.status_code == 201, res.json
+    (item,) = res.json["confirmation"]
+    waiting = (store_today(stripe_app.config["SETTINGS"].timezone) + timedelta(days=30))
+    assert item["waiting_until"] == waiting.isoformat()
+    assert f"Waiting period: no claims for incidents before {waiting.isoformat()}" in item[
+        "items"]
+    assert item["terms_version"] == offers["terms"]["version"]
+    # The signed link's page lists the same items, in both languages.
+    link = post_purchase.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
+    page = client.get(link.split("127.0.0.1:5000")[1]).get_data(as_text=True)
+    assert 'id="confirm-standard-36"' in page
+    assert "Price (tax included): ¥6,000 (tax ¥545)" in page and "価格(税込): ¥6,000" in page
+    assert f"/terms/{item['terms_version']}/electronics/standard-36" in page

@@ -351,6 +351,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                                       "manufacturer's warranty)"},
     "confirm.accident_start": {"ja": "事故の補償開始: {date}",
                                "en": "Accidental damage cover starts: {date}"},
+    "confirm.waiting": {"ja": "待機期間: {date} より前に生じた故障・事故は対象外です",
+                        "en": "Waiting period: no claims for incidents before {date}"},
     "confirm.cancellation": {"ja": "解約: {text}", "en": "Cancellation: {text}"},
     "cert.title": {"ja": "保証書", "en": "Warranty certificate"},
     "cert.contract": {"ja": "契約番号", "en": "Contract number"},

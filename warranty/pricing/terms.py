@@ -327,6 +327,8 @@ class Confirmation:
                  t(lang, "confirm.breakdown_start", date=self.breakdown_cover_start)]
         if self.accident_cover_start:
             lines.append(t(lang, "confirm.accident_start", date=self.accident_cover_start))
+        if self.waiting_until:
+            lines.append(t(lang, "confirm.waiting", date=self.waiting_until))
         conditions = Conditions(currency=self.currency, free_look_days=self.free_look_days,
                                 cancellation_fee=self.cancellation_fee,
                                 repair_only=self.repair_only)
