@@ -33,7 +33,7 @@ def test_the_api_refuses_a_reimbursement_and_takes_a_repair(db, repair_settings,
     assert claim.status == "in_review"
     refused = client.post(f"/api/v1/claims/{claim.public_id}/approve", headers=staff_headers,
                           json={"decision": "reimburse", "amount": 30000})
-    assert refused.status_code == 400, refused.json
+    assert refused.status_code == 422, refused.json
     assert refused.json["error"]["code"] == "repair_or_replace_only"
     assert "repair or replacement only" in refused.json["error"]["message"]
     db.expire_all()
@@ -45,7 +45,7 @@ def test_the_api_refuses_a_reimbursement_and_takes_a_repair(db, repair_settings,
     for method in ("bank_transfer", "store_credit"):
         cash = client.post(f"/api/v1/claims/{claim.public_id}/payout", headers=staff_headers,
                            json={"method": method})
-        assert cash.status_code == 400 and cash.json["error"]["code"] == (
+        assert cash.status_code == 422 and cash.json["error"]["code"] == (
             "repair_or_replace_only")
     assert db.exec(select(Payout)).all() == []
     paid = client.post(f"/api/v1/claims/{claim.public_id}/payout", headers=staff_headers,
@@ -81,7 +81,7 @@ def test_the_staff_page_offers_repair_and_replacement_only(db, repair_settings):
     token = csrf(client, f"/staff/claims/{claim.public_id}")
     forged = client.post(f"/staff/claims/{claim.public_id}/approve",
                          data={"csrf_token": token, "decision": "reimburse", "amount": "30000"})
-    assert forged.status_code == 400
+    assert forged.status_code == 422
     assert "repair or replacement only" in forged.get_data(as_text=True)
     db.expire_all()
     assert db.get(Claim, claim.id).status == "in_review"

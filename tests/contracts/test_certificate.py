@@ -14,6 +14,7 @@ from tests.factories import add_staff, paid_order
 from tests.http.web.pages import sign_in_customer, sign_in_staff
 from warranty.contracts import certificate
 from warranty.contracts import notices as notifications
+from warranty.contracts.models import Contract
 from warranty.notify.mail import run_mail
 from warranty.notify.models import MailAttachment, MailMessage
 
@@ -80,7 +81,10 @@ def test_the_japanese_certificate_renders_japanese_text(db, settings):
 def test_a_serial_number_is_shown_when_the_contract_has_one(db, settings):
     contract = _sold(db)
     assert certificate.serial_of(contract) == "—"
-    contract.serial_number = "SN-0042-XYZ"  # the field another part of the service adds
+    if "serial_number" in Contract.model_fields:  # the field the serials work adds
+        contract.serial_number = "SN-0042-XYZ"
+    else:  # until it is merged: the attribute the certificate reads, set on this object
+        object.__setattr__(contract, "serial_number", "SN-0042-XYZ")
     _name, data = certificate.certificate_pdf(session=db, settings=settings, contract=contract,
                                               lang="en")
     assert "Serial number SN-0042-XYZ" in text_of(data)
@@ -114,7 +118,8 @@ def test_the_purchase_mail_carries_both_certificates_of_each_plan(db, mail_setti
         english = text_of(files[f"certificate-{contract.public_id}-en.pdf"])
         assert contract.public_id in english and "2026-01-10 – 2029-01-09" in english
         assert "保証書" in text_of(files[f"certificate-{contract.public_id}-ja.pdf"])
-    assert db.exec(select(MailMessage)).one().status == "sent"
+    db.rollback()  # a fresh read: the worker recorded the sending in its own transaction
+    assert db.exec(select(MailMessage.status)).one() == "sent"
 
 
 def test_the_customer_downloads_their_own_certificates_only(app, client, db, settings):

@@ -378,7 +378,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cert.terms_version": {"ja": "規約のバージョン", "en": "Terms version"},
     "cert.terms_at": {"ja": "規約の全文: {url}", "en": "The full terms: {url}"},
     "cert.download": {"ja": "保証書(PDF)", "en": "Certificate (PDF)"},
-    "cert.download_lang": {"ja": "保証書 PDF({lang})", "en": "Certificate PDF ({lang})"},
+    "cert.download_lang": {"ja": "保証書 PDF({language})", "en": "Certificate PDF ({language})"},
     "cert.mail_attached": {"ja": "保証書(PDF)を添付しています。",
                            "en": "Your certificates (PDF) are attached."},
     "repair_only.refused": {
