@@ -111,7 +111,9 @@ def test_the_purchase_mail_carries_both_certificates_of_each_plan(db, mail_setti
     assert run_mail(settings=mail_settings, limit=10) == 1
     (mail,) = smtp_sink.wait_for(1, to="buyer@example.com")
     assert "Your certificates (PDF) are attached." in mail.body
-    assert f"Terms / 保証規約: version / バージョン {created[0].terms_version}" in mail.body
+    version = created[0].terms_version
+    assert (f"Terms (version {version}) / 保証規約(バージョン {version}): "
+            f"{mail_settings.base_url}/terms/{version}/electronics/standard-36") in mail.body
     files = {part.get_filename(): part.get_content() for part in mail.message.iter_attachments()}
     assert sorted(files) == sorted(a.filename for a in stored)
     for contract in created:
