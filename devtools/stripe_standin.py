@@ -6,6 +6,7 @@ Sessions and their hosted payment page — is added here as routes on localstrip
 
     standin = StripeStandin(); base = standin.start()   # tests: WARRANTY_STRIPE_API_BASE=base
     python -m devtools.stripe_standin --port 12111                  # make demo
+    python -m devtools.stripe_standin --port 0 --webhook-delay 0.05 --quiet   # benchmarks
 
 Where localstripe answers differently from Stripe in ways the service depends on, this file
 wraps it (never edits it) to answer as Stripe does:
@@ -835,10 +836,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local Stripe stand-in (localstripe + Checkout)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--webhook-delay", type=float,
+                        default=_DeliveryAsyncio.LOCALSTRIPE_DELAY,
+                        help="seconds between an event and its webhook delivery (default 1)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="log warnings only, not every request and delivery (benchmarks)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # requests + webhook deliveries
+    # Every request and webhook delivery is logged, unless --quiet.
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly under `make demo`
-    standin = StripeStandin(args.host, args.port)
+    standin = StripeStandin(args.host, args.port, webhook_delay=args.webhook_delay)
     print(standin.start(), flush=True)
     try:
         threading.Event().wait()

@@ -108,9 +108,7 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
     by_id = {line.id: line for line in lines}
     # A sale dated in a month finance has closed is booked on the first open day.
     booked_on = periods.booking_date(session, plan_sold_on or purchase_date)
-    created: list[Contract] = []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows: list[dict] = []
     for plan_line in (line for line in lines if line.kind == "plan"):
         product_line = by_id.get(plan_line.covers_line_id) or session.get(
             OrderLine, plan_line.covers_line_id)
@@ -126,7 +124,7 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
         shares = order_tax.unit_shares(plan_line, order.currency)
         for unit in range(units):
             price, tax = shares[unit]
-            values = Contract(
+            rows.append(Contract(
                 order_id=order.id, plan_line_id=plan_line.id, product_line_id=product_line.id,
                 unit_index=unit, customer_email=order.customer_email, sku=product_line.sku,
                 product_title=product_line.title, product_price=product_line.unit_price,
@@ -139,17 +137,23 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
                 purchase_date=purchase_date, plan_sold_on=plan_sold_on or purchase_date,
                 booked_on=booked_on, term_end=dates.term_end, breakdown_start=dates.breakdown_start,
                 accident_start=dates.accident_start, waiting_until=dates.waiting_until,
-            ).model_dump(exclude={"id"})
-            stmt = insert(Contract.__table__).values(**values).on_conflict_do_nothing(
-                index_elements=["plan_line_id", "unit_index"]).returning(Contract.__table__.c.id)
-            new_id = session.exec(stmt).scalar()
-            if new_id is None:
-                continue  # another delivery of the same event got here first
-            contract = session.get(Contract, new_id)
-            session.add(ContractEvent(contract_id=new_id, action="created", from_status=None,
-                                      to_status="active", actor=actor,
-                                      data={"order": order.public_id}))
-            created.append(contract)
+            ).model_dump(exclude={"id"}))
+    if not rows:
+        return []
+    # Every unit in one ORM bulk INSERT (one statement on PostgreSQL, compiled once per
+    # process); RETURNING gives the contracts this call inserted as ORM objects (no read
+    # back), and none for units another delivery of the same event inserted first.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (insert(Contract)
+            .on_conflict_do_nothing(index_elements=["plan_line_id", "unit_index"])
+            .returning(Contract))
+    created = sorted(session.exec(stmt, params=rows).scalars().all(),
+                     key=lambda c: (c.plan_line_id, c.unit_index))
+    for contract in created:
+        session.add(ContractEvent(contract_id=contract.id, action="created", from_status=None,
+                                  to_status="active", actor=actor,
+                                  data={"order": order.public_id}))
     if created:  # Core inserts: the customer's retention facts are recomputed at commit
         touched_customers.touch(session, emails=[order.customer_email])
     return created

@@ -192,6 +192,8 @@ class Settings(BaseSettings):
 
     # /metrics: callers from these comma-separated IPs/networks need no bearer token.
     metrics_allow: str = ""
+    # A Server-Timing header on every response: where its time went (benchmarks; off).
+    server_timing: bool = False
 
     # Claim photos and PDFs live here, outside the web root, under random names.
     upload_dir: str = "var/uploads"

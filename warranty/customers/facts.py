@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from warranty.contracts.models import Contract
+from warranty.core.timing import span
 from warranty.customers.models import CustomerFacts
 from warranty.db import touched_customers
 from warranty.db.engine import Session
@@ -147,8 +148,9 @@ def before_commit(session) -> None:
         session.flush()  # commit would flush after this hook: note those writes first
     noted = touched_customers.take(session)
     if noted:
-        refresh(session.connection(), emails=noted.emails, visitors=noted.visitors,
-                order_ids=noted.order_ids)
+        with span("customer_facts"):
+            refresh(session.connection(), emails=noted.emails, visitors=noted.visitors,
+                    order_ids=noted.order_ids)
 
 
 def _chunks(values: list, size: int = CHUNK) -> Iterator[list]:

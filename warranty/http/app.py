@@ -70,6 +70,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     offers.install_cache(app, settings)
     cors.install(app, settings.allowed_origins)  # before the limiter: preflights aren't counted
     ratelimit.install(app, settings)
+    if settings.server_timing:
+        from warranty.http import server_timing
+
+        server_timing.install(app)  # last: its hooks are the first and the last to run
     if settings.trusted_proxies:
         from warranty.core.settings import parse_networks
         from warranty.http.proxies import TrustedProxies

@@ -33,6 +33,7 @@ from warranty.core.errors import (
 )
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
+from warranty.core.timing import span
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope, write_transaction
 from warranty.orders import events
@@ -93,12 +94,17 @@ def verify(payload: bytes, signature: str | None, secret: str) -> stripe.Event:
     return event
 
 
-def record(*, session: Session, event: stripe.Event) -> None:
+def record(*, session: Session, event: stripe.Event, payload: dict | None = None) -> bool:
     """Store the event by id and count this delivery's try; a processed one is left alone.
 
     The delivery leases the event (``next_attempt_at``) so the worker waits for it; if the
     app dies before applying it, the worker takes it when the lease runs out. A repeated
     delivery of an unprocessed event counts as another try and renews the lease.
+
+    Returns whether the event still has work: False when it was processed already (a
+    repeated delivery), which then needs neither a fetch from Stripe nor a transaction of
+    its own; ``apply`` still checks under the event's lock, so a race is settled there.
+    ``payload`` is ``event.to_dict()`` when the caller has it already.
     """
     write_transaction(session)
     dialect = session.get_bind().dialect.name
@@ -106,11 +112,17 @@ def record(*, session: Session, event: stripe.Event) -> None:
     table = StripeEvent.__table__
     now = utcnow()
     lease = now + timedelta(seconds=DELIVERY_LEASE_SECONDS)
-    statement = insert(table).values(id=event.id, type=event.type, payload=event.to_dict(),
-                                     received_at=now, attempts=1, next_attempt_at=lease)
-    session.exec(statement.on_conflict_do_update(
+    statement = insert(table).values(
+        id=event.id, type=event.type,
+        payload=event.to_dict() if payload is None else payload,
+        received_at=now, attempts=1, next_attempt_at=lease)
+    # RETURNING gives a row when the event was inserted or its try counted, and none when
+    # the conflict's WHERE left a processed event alone.
+    stored = session.exec(statement.on_conflict_do_update(
         index_elements=["id"], where=table.c.processed_at.is_(None),
-        set_={"attempts": table.c.attempts + 1, "next_attempt_at": lease}))
+        set_={"attempts": table.c.attempts + 1, "next_attempt_at": lease})
+        .returning(table.c.id)).first()
+    return stored is not None
 
 
 def object_id(payload: dict) -> str | None:
@@ -338,13 +350,15 @@ def _mark_paid(*, session: Session, settings: Settings, order: Order, event: Str
         parent = session.get(Order, order.parent_order_id)
         purchase_date, sold_on = parent.purchase_date, order.purchase_date
         room = _post_purchase_room(session=session, settings=settings, order=order)
-    created = contracts.create_contracts(session=session, order=order,
-                                         purchase_date=purchase_date, plan_sold_on=sold_on,
-                                         conditions=terms.conditions_of(settings),
-                                         unit_limit=room)
+    with span("contracts"):
+        created = contracts.create_contracts(session=session, order=order,
+                                             purchase_date=purchase_date, plan_sold_on=sold_on,
+                                             conditions=terms.conditions_of(settings),
+                                             unit_limit=room)
     # Mail and store webhooks are queued in this same transaction: paid ⇒ told, exactly once.
-    notify_contracts_created(session=session, settings=settings, order=order,
-                             contracts=created)
+    with span("outbox"):
+        notify_contracts_created(session=session, settings=settings, order=order,
+                                 contracts=created)
     log.info("order %s paid: %d contract(s)", order.public_id, len(created))
     return "paid"
 
@@ -440,7 +454,8 @@ def process(*, session: Session, settings: Settings, stripe_client: stripe.Strip
     commits the outcome, then calls ``send_refunds``.
     """
     try:
-        fetched = fetch(stripe_client, event_type, object_id(payload))
+        with span("stripe_fetch"):
+            fetched = fetch(stripe_client, event_type, object_id(payload))
     except PaymentProviderError as exc:
         record_failure(session=session, settings=settings, event_id=event_id,
                        error=exc.message)
@@ -448,7 +463,8 @@ def process(*, session: Session, settings: Settings, stripe_client: stripe.Strip
         raise
     except StripeRefused as refused:
         return give_up(session=session, event_id=event_id, refused=refused)
-    return apply(session=session, settings=settings, event_id=event_id, fetched=fetched)
+    with span("transaction"):
+        return apply(session=session, settings=settings, event_id=event_id, fetched=fetched)
 
 
 def _record_error(session: Session, *, settings: Settings, event_id: str, error: str) -> None:

@@ -44,6 +44,8 @@ from warranty.periods.models import ClosedMonth
 # The advisory lock key of "the books" (any fixed 64-bit number; ASCII "wbooks").
 LOCK_KEY = 0x77626F6F6B73
 CLOSE_PATIENCE_SECONDS = 10.0
+# session.info: (the transaction that holds the books' shared lock, its first open day).
+_HELD = "warranty.books_held"
 
 
 class PeriodClosed(Conflict):
@@ -95,13 +97,21 @@ def hold(session: Session) -> date | None:
     """Take the books' shared lock for this transaction; then the first open day.
 
     Call it before writing a money fact (``booking_date`` does): no month can close until
-    the transaction ends, and the answer stays true until then.
+    the transaction ends, and the answer stays true until then. So it is read once per
+    transaction: a later call in the same transaction (a paid order books the order, then
+    its contracts) answers from the first, unless this transaction took the lock
+    exclusively meanwhile (``lock_exclusive``: it may close a month itself).
     """
     write_transaction(session)
+    held = session.info.get(_HELD)
+    if held is not None and held[0] is session.get_transaction():
+        return held[1]
     if _postgres(session):
         session.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:key)"),
                         {"key": LOCK_KEY})
-    return first_open_day(session)
+    open_from = first_open_day(session)
+    session.info[_HELD] = (session.get_transaction(), open_from)
+    return open_from
 
 
 def booking_date(session: Session, effective: date) -> date:
@@ -132,6 +142,7 @@ def closed_error(day: date, open_from: date, *, what: str) -> PeriodClosed:
 def lock_exclusive(session: Session) -> None:
     """Take the books' lock exclusively, trying without queueing (see the module notes)."""
     write_transaction(session)
+    session.info.pop(_HELD, None)  # this transaction may close a month: read it again
     if not _postgres(session):
         return
     deadline = time.monotonic() + CLOSE_PATIENCE_SECONDS
