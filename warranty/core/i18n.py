@@ -226,6 +226,27 @@ MESSAGES: dict[str, dict[str, str]] = {
     "nps.already": {"ja": "この申請にはすでにご回答いただいています。",
                     "en": "You have already answered for this claim."},
     "nps.choose": {"ja": "0〜10から選んでください。", "en": "Choose a score from 0 to 10."},
+    # serial numbers
+    "serial.label": {"ja": "製造番号(シリアル番号)", "en": "Serial number"},
+    "serial.none": {"ja": "未登録", "en": "Not registered"},
+    "serial.hint": {"ja": "製品本体や箱に記載された番号です。保証書と申請に表示されます。",
+                    "en": "The number on the product or its box. It is shown on your "
+                          "certificate and your claims."},
+    "serial.submit": {"ja": "製造番号を登録", "en": "Save serial number"},
+    "serial.saved": {"ja": "製造番号を登録しました。", "en": "Serial number saved."},
+    "serial.locked": {"ja": "申請後の製造番号の変更は、ストアにお問い合わせください。",
+                      "en": "To change the serial number after a claim, please contact the "
+                            "store."},
+    "serial.at_filing": {"ja": "申請時: {serial}", "en": "When filed: {serial}"},
+    "problem.invalid_serial_number": {
+        "ja": "製造番号は1〜64文字で、改行やタブなどの制御文字は使えません。",
+        "en": "A serial number has 1 to 64 characters, without line breaks, tabs or other "
+              "control characters."},
+    "problem.serial_locked": {
+        "ja": "このご契約の製造番号は、ここでは変更できません"
+              "(申請済みか、有効なご契約ではありません)。ストアにお問い合わせください。",
+        "en": "The serial number of this plan can no longer be changed here (a claim was "
+              "filed, or the plan is not active). Please contact the store."},
     # errors
     "error.title": {"ja": "エラー", "en": "Error"},
     "error.code": {"ja": "エラーコード", "en": "Error code"},

@@ -236,8 +236,11 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
             warranty_category=category, plan_code=plan.spec.code,
             rule_set_version=claim.rule_set_version, placement=line.placement))
         covers[lines[-1].line_no] = product_order_line.line_no  # linked to ids after flush
-    # The plans' tax, once per order and rate (exclusive prices: added to what is charged).
-    order_tax.apply(lines, settings.tax)
+    # The plans' tax, once per order and rate (exclusive prices: added to what is charged);
+    # with Stripe Tax on, a hosted page's tax is Stripe's, stored when the order is paid (a
+    # PaymentIntent has no Stripe Tax: the store's own rate applies to it).
+    by_stripe = settings.tax.automatic and channel != "payment_intent"
+    order_tax.apply(lines, settings.tax, by_stripe=by_stripe)
     total = sum(line.gross for line in lines)
     if total <= 0:
         raise CartError("the order total is zero; there is nothing to charge",
@@ -245,7 +248,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     visitor_id, refused = attributable_visitor(settings, cart.visitor_id)
     order = Order(store_order_ref=cart.order_ref, customer_email=cart.customer_email,
                   currency=currency, total_amount=total, channel=channel,
-                  visitor_id=visitor_id)
+                  visitor_id=visitor_id, tax_source="stripe" if by_stripe else "service")
     return PricedCart(order=order, lines=lines, covers=covers, refused_visitor_id=refused,
                       tax=settings.tax)
 

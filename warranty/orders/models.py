@@ -39,6 +39,9 @@ class Order(SQLModel, table=True):
     stripe_checkout_session_id: str | None = Field(default=None, max_length=255, unique=True)
     stripe_payment_intent_id: str | None = Field(default=None, max_length=255, unique=True)
     stripe_charge_id: str | None = Field(default=None, max_length=255)
+    # Who works out the plans' tax: ``service`` (warranty.core.tax, at pricing) or ``stripe``
+    # (Stripe Tax, automatic_tax on the Checkout Session: stored on the lines when paid).
+    tax_source: str = Field(default="service", max_length=10)
     created_at: datetime = ts_field()
     paid_at: datetime | None = ts_field(nullable=True)
     # The date the books show the payment on: its purchase date, or the first day of the first

@@ -28,11 +28,35 @@ def _stripe_call(order: Order, call, params: dict, idempotency_key: str):
                                    f"{order.public_id}: {message}") from None
 
 
+# Stripe Tax's product tax code for what is not taxed: the store's own product lines, on which
+# the service puts no tax of its own (docs/domain/tax.md).
+NONTAXABLE = "txcd_00000000"
+
+
+def _stripe_tax_items(order: Order, lines: list[OrderLine]) -> list[dict]:
+    """Line items for Stripe Tax: every price tax-exclusive; plan lines taxed by the account's
+    tax settings, product lines marked nontaxable (Stripe adds nothing to the store's sale)."""
+    items = []
+    for line in lines:
+        product = {"name": line.title}
+        if line.kind != "plan":
+            product["tax_code"] = NONTAXABLE
+        items.append({"quantity": line.quantity,
+                      "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
+                                     "tax_behavior": "exclusive", "product_data": product}})
+    return items
+
+
 def checkout_line_items(order: Order, lines: list[OrderLine],
                         tax: TaxPolicy | None) -> list[dict]:
     """The Checkout Session's line items: each line at its shown price, and, when the tax is
     added to the prices (exclusive), one line of the order's tax at the store's rate (worked
-    out once per order, so it is not spread over unit prices). They sum to the order total."""
+    out once per order, so it is not spread over unit prices). They sum to the order total.
+
+    With Stripe Tax (``order.tax_source == "stripe"``) there is no tax line: Stripe adds the
+    tax it computes to each line, and the order stores it when paid."""
+    if order.tax_source == "stripe":
+        return _stripe_tax_items(order, lines)
     items = [{"quantity": line.quantity,
               "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
                              "product_data": {"name": line.title}}}
@@ -54,11 +78,13 @@ def start_checkout_session(*, stripe_client: stripe.StripeClient, order: Order,
     A post-purchase plan's session expires early, so that an abandoned one is soon closed.
     """
     metadata = {"order_id": order.public_id, "order_ref": order.store_order_ref}
-    expiry = {}
+    extra: dict = {}
     if order.channel == "post_purchase":
-        expiry["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
+        extra["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
+    if order.tax_source == "stripe":
+        extra["automatic_tax"] = {"enabled": True}
     return _stripe_call(order, stripe_client.v1.checkout.sessions.create, {
-        **expiry,
+        **extra,
         "mode": "payment",
         "line_items": checkout_line_items(order, lines, tax),
         "customer_email": order.customer_email,

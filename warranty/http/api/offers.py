@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Literal
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
@@ -87,6 +88,10 @@ class OffersResponse(BaseModel):
     rule_set_version: int | None
     offers: list[Offer]
     reason: NoOfferReason | None
+    tax_mode: Literal["inclusive", "exclusive"] = Field(
+        default="inclusive", description="inclusive: the prices include the tax; exclusive: "
+                                         "they are before tax, which is added at checkout "
+                                         "(the embed shows \"+ tax\")")
 
 
 def _offers_body(session, settings, ref: services.ProductRef, *, now: float | None = None,
@@ -105,7 +110,7 @@ def _offers_body(session, settings, ref: services.ProductRef, *, now: float | No
         "sku": ref.sku, "category": ref.store_category,
         "warranty_category": result.warranty_category, "product_price": ref.price,
         "currency": result.currency, "rule_set_version": result.rule_set_version,
-        "offers": result.offers, "reason": reason,
+        "offers": result.offers, "reason": reason, "tax_mode": settings.tax_mode,
     }
 
 
@@ -289,13 +294,13 @@ def batch_offers(body: OfferBatch):
                 result = {
                     "sku": None, "category": item.category, "warranty_category": None,
                     "product_price": item.price, "currency": settings.currency,
-                    "rule_set_version": None, "offers": [],
+                    "rule_set_version": None, "offers": [], "tax_mode": settings.tax_mode,
                     "reason": {"code": "not_in_catalog", "message": CATALOG_ONLY_MESSAGE}}
             elif item.sku is not None and item.sku not in products:
                 result = {
                     "sku": item.sku, "category": None, "warranty_category": None,
                     "product_price": None, "currency": settings.currency,
-                    "rule_set_version": None, "offers": [],
+                    "rule_set_version": None, "offers": [], "tax_mode": settings.tax_mode,
                     "reason": {"code": "unknown_sku",
                                "message": f"no product with sku {item.sku!r}"}}
             else:

@@ -33,7 +33,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       count: 'Plans', repriced: (p, m) => p + ': now ' + m, dropped: (t) => 'Protection removed: ' + t + ' is no longer in the cart',
       gone: (t) => 'Protection for ' + t + ' is no longer offered and was removed',
       after: 'Add protection to your order', addUnits: (p, m, n) => 'Add ' + p + ' for ' + m + ' × ' + n,
-      added: (p) => p + ' added', removed: (p) => p + ' removed',
+      added: (p) => p + ' added', removed: (p) => p + ' removed', plusTax: ' + tax',
     },
     ja: {
       sep: ' ', legend: '延長保証を付ける', none: '保証なし', standard: '延長保証（故障）',
@@ -45,7 +45,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       count: '保証の数', repriced: (p, m) => p + '：' + m + 'に変わりました', dropped: (t) => t + 'がカートにないため保証を外しました',
       gone: (t) => t + 'の保証は提供されなくなったため外しました',
       after: 'ご注文に延長保証を追加', addUnits: (p, m, n) => p + 'を追加（' + m + ' × ' + n + '）',
-      added: (p) => p + 'を追加しました', removed: (p) => p + 'を外しました',
+      added: (p) => p + 'を追加しました', removed: (p) => p + 'を外しました', plusTax: '（税別）',
     },
   }[LANG];
 
@@ -70,6 +70,10 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     const fmt = new Intl.NumberFormat(LANG === 'ja' ? 'ja-JP' : 'en-US', { style: 'currency', currency: currency.toUpperCase() });
     return fmt.format(amount / 10 ** fmt.resolvedOptions().maximumFractionDigits);
   };
+  // A store with tax-exclusive prices (the offers say tax_mode "exclusive") adds the tax at
+  // checkout: every plan price is shown as the price plus tax.
+  let exclusive = false;
+  const price = (amount, currency) => money(amount, currency) + (exclusive ? T.plusTax : '');
   const planName = (o) => T[o.coverage] + T.sep + (o.term_months % 12 ? T.months(o.term_months) : T.years(o.term_months / 12));
   let uid = 0;
   const nextId = () => 'wty-' + (++uid);
@@ -164,7 +168,10 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     for (let i = 0; i < want.length; i += 50) {
       const chunk = want.slice(i, i + 50);
       const items = chunk.map((p) => (p.sku ? { sku: p.sku } : { category: p.category, price: p.price, manufacturer_warranty_months: p.months || 12 }));
-      const batch = api('POST', '/offers/batch', { items }).then((r) => r.results);
+      const batch = api('POST', '/offers/batch', { items }).then((r) => {
+        if (r.results.some((x) => x && x.tax_mode === 'exclusive')) exclusive = true;
+        return r.results;
+      });
       chunk.forEach((p, j) => {
         const k = itemKey(p);
         // A sku the service's catalog lacks: offers for its category and price instead.
@@ -222,7 +229,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       drop(prod.sku, placement, T.gone(prod.title || prod.sku));
       return null;
     }
-    if (o.price !== s.plan_price) announce(T.repriced(planName(o), money(o.price, o.currency)));
+    if (o.price !== s.plan_price) announce(T.repriced(planName(o), price(o.price, o.currency)));
     Object.assign(s, { offer_token: o.offer_token, plan_price: o.price, price: prod.price });
     savePlans(all);
     return s;
@@ -262,7 +269,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
         onclick: () => { state.declined = !offer; },
       });
       const label = offer
-        ? h('label', { for: id }, h('span', { class: 'wty-name', text: planName(offer) }), h('span', { class: 'wty-price', text: money(offer.price, offer.currency) + ' ' + T.each }))
+        ? h('label', { for: id }, h('span', { class: 'wty-name', text: planName(offer) }), h('span', { class: 'wty-price', text: price(offer.price, offer.currency) + ' ' + T.each }))
         : h('label', { for: id, text: T.none });
       return h('div', { class: 'wty-option' }, input, label);
     };
@@ -270,7 +277,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     state.note = note;
     box.append(h('fieldset', { class: 'wty-fieldset' }, h('legend', { text: T.legend }), radio(null), ...res.offers.map(radio), note));
     if (before && before !== state.prices) {
-      announce(res.offers.map((o) => T.repriced(planName(o), money(o.price, o.currency))).join('. '));
+      announce(res.offers.map((o) => T.repriced(planName(o), price(o.price, o.currency))).join('. '));
     }
   };
   const openModal = (prod, res, done) => {
@@ -290,7 +297,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       h('button', { type: 'button', class: 'wty-close', 'aria-label': T.close, text: '×', onclick: () => finish(null) }),
       h('h2', { id: title, text: T.modalTitle }),
       h('p', { text: T.modalText(prod.title) }),
-      h('div', { class: 'wty-choices' }, ...res.offers.map((o) => h('button', { type: 'button', class: 'wty-add', onclick: () => finish(o), text: T.add(planName(o), money(o.price, o.currency)) }))),
+      h('div', { class: 'wty-choices' }, ...res.offers.map((o) => h('button', { type: 'button', class: 'wty-add', onclick: () => finish(o), text: T.add(planName(o), price(o.price, o.currency)) }))),
       h('button', { type: 'button', class: 'wty-decline', text: T.noThanks, onclick: () => finish(null) }));
     // Esc: the browser fires cancel; we close ourselves so focus returns and the cart proceeds.
     dlg.addEventListener('cancel', (e) => { e.preventDefault(); finish(null); });
@@ -365,7 +372,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       box.append(...res.offers.map((o) => h('button', {
         type: 'button', class: 'wty-add',
         onclick: () => { choose(it, res, o, 'cart', it.quantity); rerender(); },
-        text: T.add(planName(o), money(o.price, o.currency)),
+        text: T.add(planName(o), price(o.price, o.currency)),
       })));
       return;
     }
@@ -383,7 +390,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     }, ...Array.from({ length: it.quantity }, (_, i) => h('option', { value: i + 1, text: String(i + 1), selected: i + 1 === s.units })));
     box.append(
       h('span', { class: 'wty-name', text: T.protectedBy(planName(s)) }),
-      h('span', { class: 'wty-price', text: money(s.plan_price, s.currency) + ' ' + T.each }),
+      h('span', { class: 'wty-price', text: price(s.plan_price, s.currency) + ' ' + T.each }),
       h('label', { for: id, text: T.count }), select,
       h('button', { type: 'button', class: 'wty-remove', 'aria-label': T.removeLabel(planName(s), title), text: T.remove, onclick: () => { drop(it.sku, 'cart'); rerender(); } }));
   };
@@ -473,6 +480,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     for (let tries = 0; !data; tries++) {
       try {
         data = await api('GET', '/orders/' + encodeURIComponent(orderId) + '/post-purchase-offers');
+        if (data && data.tax_mode === 'exclusive') exclusive = true;
       } catch (err) {
         if (err.code !== 'order_not_paid' || tries > 20) return;
         await new Promise((r) => setTimeout(r, 1000));
@@ -488,7 +496,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       const n = line.quantity - line.covered_quantity;
       const prod = { sku: line.sku, title: line.title };
       box.append(h('div', { class: 'wty-line' }, h('p', { class: 'wty-name', text: line.title }), ...line.offers.map((o) => h('button', {
-        type: 'button', class: 'wty-add', text: T.addUnits(planName(o), money(o.price, o.currency), n),
+        type: 'button', class: 'wty-add', text: T.addUnits(planName(o), price(o.price, o.currency), n),
         onclick: async (e) => {
           e.currentTarget.disabled = true;
           const ev = Object.assign(eventOf('post_purchase', prod, null, o), { quantity: n });

@@ -18,7 +18,7 @@ from sqlmodel import select
 from warranty.attention import services as attention
 from warranty.auth import roles as auth_roles
 from warranty.claims import models as claims_models
-from warranty.claims import payouts, queries, rules, transitions, workflow
+from warranty.claims import payouts, queries, rules, signals, transitions, workflow
 from warranty.contracts.models import Contract
 from warranty.core import money, redact
 from warranty.core.errors import DomainError, Forbidden, ValidationFailed
@@ -201,6 +201,7 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
                                             settings().claim_filing_days_after_term),
         deny_text=transitions.deny_text(claim, "en"), transitions=claims_models.TRANSITIONS,
         decisions=workflow.DECISIONS, methods=payouts.PAYOUT_METHODS,
+        signals=signals.signals_for(db, claim, settings=settings(), contract=contract),
         can_decide=can("decide_claims"), can_pay=can("refund"), errors=errors or {},
         form=request.form if request.method == "POST" else {}), status
 
