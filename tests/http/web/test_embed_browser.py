@@ -425,3 +425,42 @@ def test_a_visitor_id_the_service_did_not_sign_is_replaced_by_a_signed_one(
     rows = events_of(database_url, vid, expect=1)
     assert rows and {r.type for r in rows} >= {"exposure"}
     assert events_of(database_url, stored, expect=0, deadline=0) == []
+
+
+@pytest.fixture
+def exclusive_shop(db, settings):
+    """The demo store of a store with tax-exclusive prices (10% added at checkout)."""
+    from tests.conftest import serve
+    from warranty.http.app import create_app
+
+    stock(db)
+    exclusive = settings.model_copy(update={"tax_mode": "exclusive", "tax_rate": "0.10"})
+    with serve(create_app(exclusive)) as url:
+        yield Shop(url, exclusive)
+
+
+@pytest.mark.parametrize(("lang", "width", "shown"), [
+    ("ja", 390, "¥6,000（税別）"), ("ja", 1280, "¥6,000（税別）"),
+    ("en", 390, "¥6,000 + tax"), ("en", 1280, "¥6,000 + tax")])
+def test_a_tax_exclusive_store_shows_plan_prices_plus_tax(browser, exclusive_shop, lang, width,
+                                                          shown):
+    page, _ = open_page(browser, exclusive_shop, "treatment", lang=lang)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{exclusive_shop.url}/products/TV-1")
+    ready(page)
+    text = page.locator(".wty-product").inner_text()
+    assert shown in text
+    # Nothing overflows the narrow screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shot(page, f"embed-exclusive-{lang}-{width}")
+    assert page.js_errors == []
+    page.context.close()
+
+
+def test_a_tax_inclusive_store_shows_the_price_alone(browser, shop):
+    page, _ = open_page(browser, shop, "treatment", lang="en")
+    page.goto(f"{shop.url}/products/TV-1")
+    ready(page)
+    text = page.locator(".wty-product").inner_text()
+    assert "6,000" in text and "+ tax" not in text and "税別" not in text
+    page.context.close()
