@@ -24,7 +24,7 @@ def upgrade() -> None:
                                           sqlmodel.sql.sqltypes.AutoString(length=64),
                                           nullable=True))
             batch_op.add_column(sa.Column('serial_key',
-                                          sqlmodel.sql.sqltypes.AutoString(length=64),
+                                          sqlmodel.sql.sqltypes.AutoString(length=255),
                                           nullable=True))
             batch_op.create_index(batch_op.f(f'ix_{table}_serial_key'), ['serial_key'],
                                   unique=False)

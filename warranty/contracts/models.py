@@ -51,7 +51,7 @@ class Contract(SQLModel, table=True):
     # contract page), normalised by warranty.core.text.serial_number; serial_key is the form
     # serials are compared by (the same product on two plans is a claim risk signal).
     serial_number: str | None = Field(default=None, max_length=64)
-    serial_key: str | None = Field(default=None, max_length=64, index=True)
+    serial_key: str | None = Field(default=None, max_length=255, index=True)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
 

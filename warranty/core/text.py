@@ -167,6 +167,7 @@ def unstorable_text(data: Any, at: str = "") -> str | None:
 # --- serial numbers --------------------------------------------------------------------
 
 SERIAL_MAX = 64  # characters, after normalisation (manufacturers' serials are far shorter)
+SERIAL_KEY_MAX = 255  # the comparison key's column
 
 
 def serial_number(value: str) -> str:
@@ -197,5 +198,6 @@ def serial_key(serial: str) -> str:
     """The form serials are compared by (the same product on two plans): the normalised
     serial case folded, without spaces, dashes, dots or slashes ("SN-12 34" is "sn1234")."""
     text = unicodedata.normalize("NFKC", serial_number(serial).casefold())
-    return "".join(ch for ch in text
-                   if not ch.isspace() and ch not in "-./_" and ord(ch) not in _DASHES)
+    key = "".join(ch for ch in text
+                  if not ch.isspace() and ch not in "-./_" and ord(ch) not in _DASHES)
+    return key[:SERIAL_KEY_MAX]  # case folding can lengthen text ("ß" is "ss")
