@@ -96,7 +96,8 @@ def test_the_customer_registers_their_serial_on_the_plans_page(client, db, setti
     assert res.status_code == 303
     assert res.headers["Location"].endswith(f"#plan-{contract.public_id}")
     shown = client.get(res.headers["Location"]).get_data(as_text=True)
-    assert 'value="sn-77"' in shown and "Serial number saved." in shown
+    # The page stays in the language the customer first saw it in (Japanese here).
+    assert 'value="sn-77"' in shown and "製造番号を登録しました。" in shown
     (row,) = _audit(db, contract)
     assert (row.actor, row.data) == ("customer:buyer@example.com", {"from": None, "to": "sn-77"})
 
@@ -138,9 +139,11 @@ def test_only_the_owner_with_the_mailed_link_changes_a_serial_and_only_before_a_
     sign_in_customer(client, settings)
     other = _serial_form(client, theirs, "SN-1")
     assert other.status_code == 404
+    other.close()
     db.refresh(theirs)
     assert theirs.serial_number is None
     assert _serial_form(client, mine, "SN-1").status_code == 303
+    db.rollback()  # a new snapshot: the app wrote the serial
     file(db, settings, mine, incident=date(2025, 3, 1), today=date(2026, 1, 1))
     page = client.get("/my/plans").get_data(as_text=True)
     assert f'id="serial_number-{mine.public_id}"' not in page  # no form once a claim exists
@@ -165,7 +168,7 @@ def test_an_order_reference_session_sees_the_serial_but_no_form(client, db, staf
     page = client.get("/my/plans").get_data(as_text=True)
     assert "SN-9" in page and "serial-number" not in page
     res = client.post(f"/my/plans/{contract.public_id}/serial-number",
-                      data={"csrf_token": token, "serial_number": "SN-10"})
+                      data={"csrf_token": csrf(client), "serial_number": "SN-10"})
     assert res.status_code == 403  # needs the mailed link
 
 
@@ -257,7 +260,8 @@ def test_a_customer_change_racing_a_claim_never_lands_after_the_claim(
     assert filed == 201 and changed in (303, 409)
     db.rollback()
     row = db.exec(select(Claim).where(Claim.contract_id == contract.id)).one()
-    current = db.get(Contract, contract.id)
+    current = db.exec(select(Contract).where(Contract.id == contract.id)
+                      .execution_options(populate_existing=True)).one()
     if changed == 303:
         assert row.serial_number == current.serial_number == "SN-RACE"
     else:
