@@ -41,5 +41,6 @@ def test_the_customer_registers_a_serial_in_the_browser(browser, db, settings, l
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     context.close()
     db.rollback()
-    stored = db.exec(select(Contract).where(Contract.id == contract.id)).one()
+    stored = db.exec(select(Contract).where(Contract.id == contract.id)
+                     .execution_options(populate_existing=True)).one()
     assert stored.serial_number == "SN-123"

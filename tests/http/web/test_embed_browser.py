@@ -440,7 +440,7 @@ def exclusive_shop(db, settings):
 
 
 @pytest.mark.parametrize(("lang", "width", "shown"), [
-    ("ja", 390, "¥6,000（税別）"), ("ja", 1280, "¥6,000（税別）"),
+    ("ja", 390, "6,000（税別） 1台あたり"), ("ja", 1280, "6,000（税別） 1台あたり"),
     ("en", 390, "¥6,000 + tax"), ("en", 1280, "¥6,000 + tax")])
 def test_a_tax_exclusive_store_shows_plan_prices_plus_tax(browser, exclusive_shop, lang, width,
                                                           shown):
