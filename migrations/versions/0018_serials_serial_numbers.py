@@ -28,13 +28,11 @@ def upgrade() -> None:
                                           nullable=True))
             batch_op.create_index(batch_op.f(f'ix_{table}_serial_key'), ['serial_key'],
                                   unique=False)
-    # Orders priced before this revision had their tax worked out by the service.
+    # Orders priced before this revision had their tax worked out by the service (and bulk
+    # writers that name only the columns they fill get the same).
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('tax_source', sqlmodel.sql.sqltypes.AutoString(length=10),
                                       server_default='service', nullable=False))
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.alter_column('tax_source', existing_type=sqlmodel.sql.sqltypes.AutoString(
-            length=10), server_default=None)
 
 
 def downgrade() -> None:
