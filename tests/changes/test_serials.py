@@ -184,7 +184,7 @@ def test_claims_show_the_serial_they_were_filed_with(client, db, settings, staff
     add_staff(db)
     sign_in_staff(client)
     staff = client.get(f"/staff/claims/{claim.public_id}").get_data(as_text=True)
-    assert "Serial number" in staff and "SN-NEW" in staff and "when filed: SN-OLD" in staff
+    assert "Serial number" in staff and "SN-NEW" in staff and "When filed: SN-OLD" in staff
     client.post("/staff/logout", data={"csrf_token": csrf(client, "/staff/claims")})
     sign_in_customer(client, settings)
     for lang, label, filed in (("en", "Serial number", "When filed: SN-OLD"),
