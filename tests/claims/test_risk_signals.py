@@ -225,3 +225,7 @@ def test_staff_see_signals_on_the_claim_page_and_in_the_api_customers_do_not(
     assert "Risk signals" in page
     assert 'data-code="soon_after_purchase"' in page and 'data-code="near_cap"' in page
     assert "never a reason to deny by itself" in page
+    assert "Paid before the filing (¥0) plus this claim (¥92,000 after the deductible)" in page
+    ja = client.get(f"/staff/claims/{claim.public_id}?lang=ja").get_data(as_text=True)
+    assert "リスクシグナル" in ja and "上限に近い" in ja and "購入直後の事故" in ja
+    assert "事故日(2026-01-20)は、プランの販売日(2026-01-10)の 10 日後です。" in ja

@@ -42,6 +42,8 @@ from warranty.core.settings import Settings
 
 # How many other contracts and claims a same_serial signal names (the count is exact).
 LISTED = 20
+# Every signal's code, in the order signals_for gives them.
+CODES = ("same_serial", "frequent_claims", "soon_after_purchase", "near_cap")
 
 
 @dataclass(frozen=True)

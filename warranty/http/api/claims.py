@@ -105,7 +105,7 @@ class PayoutOut(BaseModel):
 class RiskSignalOut(BaseModel):
     """A fact worth a second look before deciding (never a decision by itself)."""
 
-    code: Literal["same_serial", "frequent_claims", "soon_after_purchase", "near_cap"]
+    code: Literal[signals.CODES]
     message: str
     details: dict = Field(description="the signal's figures (amounts in minor units)")
 
