@@ -85,10 +85,11 @@ def set_by_customer(*, session: Session, contract_id: str, email: str, value: st
     Someone else's plan is a 404, like a missing one; a plan no longer active, or one a
     claim was filed on, is a 409 ``serial_locked`` (the store can still change it).
     """
-    serial = normalized(value)
     contract = queries.get_contract(session, contract_id, lock=True)
     if normalize_email(contract.customer_email) != normalize_email(email):
+        # Before the value is looked at: someone else's plan answers nothing but this.
         raise NotFound(f"no plan {contract_id}", code="unknown_contract")
+    serial = normalized(value)
     if not customer_may_change(session, contract):
         raise Conflict("the serial number of this plan can no longer be changed here (the "
                        "plan is not active, or a claim was filed on it); ask the store",
