@@ -31,14 +31,27 @@ def _stripe_call(order: Order, call, params: dict, idempotency_key: str):
 # Stripe Tax's product tax code for what is not taxed: the store's own product lines, on which
 # the service puts no tax of its own (docs/domain/tax.md).
 NONTAXABLE = "txcd_00000000"
+# Stripe's limits: a product description, and custom_text's submit message.
+DESCRIPTION_MAX = 1000
+CUSTOM_TEXT_MAX = 1200
 
 
-def _stripe_tax_items(order: Order, lines: list[OrderLine]) -> list[dict]:
+def _product_data(line: OrderLine, descriptions: dict[int, str]) -> dict:
+    """The line's name and, for a plan, its final-confirmation items as the description."""
+    data = {"name": line.title}
+    description = descriptions.get(line.line_no)
+    if description:
+        data["description"] = description[:DESCRIPTION_MAX]
+    return data
+
+
+def _stripe_tax_items(order: Order, lines: list[OrderLine],
+                      descriptions: dict[int, str]) -> list[dict]:
     """Line items for Stripe Tax: every price tax-exclusive; plan lines taxed by the account's
     tax settings, product lines marked nontaxable (Stripe adds nothing to the store's sale)."""
     items = []
     for line in lines:
-        product = {"name": line.title}
+        product = _product_data(line, descriptions)
         if line.kind != "plan":
             product["tax_code"] = NONTAXABLE
         items.append({"quantity": line.quantity,
@@ -47,19 +60,21 @@ def _stripe_tax_items(order: Order, lines: list[OrderLine]) -> list[dict]:
     return items
 
 
-def checkout_line_items(order: Order, lines: list[OrderLine],
-                        tax: TaxPolicy | None) -> list[dict]:
-    """The Checkout Session's line items: each line at its shown price, and, when the tax is
-    added to the prices (exclusive), one line of the order's tax at the store's rate (worked
-    out once per order, so it is not spread over unit prices). They sum to the order total.
+def checkout_line_items(order: Order, lines: list[OrderLine], tax: TaxPolicy | None,
+                        descriptions: dict[int, str] | None = None) -> list[dict]:
+    """The Checkout Session's line items: each line at its shown price (a plan described by
+    its final-confirmation items), and, when the tax is added to the prices (exclusive),
+    one line of the order's tax at the store's rate (worked out once per order, so it is not
+    spread over unit prices). They sum to the order total.
 
     With Stripe Tax (``order.tax_source == "stripe"``) there is no tax line: Stripe adds the
     tax it computes to each line, and the order stores it when paid."""
+    descriptions = descriptions or {}
     if order.tax_source == "stripe":
-        return _stripe_tax_items(order, lines)
+        return _stripe_tax_items(order, lines, descriptions)
     items = [{"quantity": line.quantity,
               "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
-                             "product_data": {"name": line.title}}}
+                             "product_data": _product_data(line, descriptions)}}
              for line in lines]
     added = sum(line.gross - line.amount for line in lines)
     if added:
@@ -72,21 +87,28 @@ def checkout_line_items(order: Order, lines: list[OrderLine],
 
 def start_checkout_session(*, stripe_client: stripe.StripeClient, order: Order,
                            lines: list[OrderLine], success_url: str, cancel_url: str,
-                           tax: TaxPolicy | None = None):
+                           tax: TaxPolicy | None = None,
+                           descriptions: dict[int, str] | None = None,
+                           submit_message: str = ""):
     """Create the Stripe Checkout Session for a pending order (no database work).
 
     A post-purchase plan's session expires early, so that an abandoned one is soon closed.
+    The payment page shows each plan's final-confirmation items (``descriptions``, by line
+    number) and, above the pay button, ``submit_message`` (the cancellation conditions and
+    the terms' address).
     """
     metadata = {"order_id": order.public_id, "order_ref": order.store_order_ref}
-    extra: dict = {}
+    extra = {}
     if order.channel == "post_purchase":
         extra["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
+    if submit_message:
+        extra["custom_text"] = {"submit": {"message": submit_message[:CUSTOM_TEXT_MAX]}}
     if order.tax_source == "stripe":
         extra["automatic_tax"] = {"enabled": True}
     return _stripe_call(order, stripe_client.v1.checkout.sessions.create, {
         **extra,
         "mode": "payment",
-        "line_items": checkout_line_items(order, lines, tax),
+        "line_items": checkout_line_items(order, lines, tax, descriptions),
         "customer_email": order.customer_email,
         "client_reference_id": order.public_id,
         "success_url": success_url, "cancel_url": cancel_url,

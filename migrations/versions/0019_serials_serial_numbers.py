@@ -1,8 +1,8 @@
 """serials: a contract's product serial number (and the claim's copy at filing), the source
 of an order's tax (the service, or Stripe Tax)
 
-Revision ID: 0018_serials_serial_numbers
-Revises: 0017
+Revision ID: 0019_serials_serial_numbers
+Revises: 0018_legal_terms
 Create Date: 2026-12-01 17:00:00.000000
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision: str = '0018_serials_serial_numbers'
-down_revision: str | None = '0017'
+revision: str = '0019_serials_serial_numbers'
+down_revision: str | None = '0018_legal_terms'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
