@@ -24,6 +24,11 @@ wraps it (never edits it) to answer as Stripe does:
 - Unknown objects: every 404 is Stripe's ``resource_missing`` error naming the object.
 - Webhooks are sent asynchronously, ``webhook_delay`` seconds after their event (localstripe's
   one second unless ``StripeStandin(webhook_delay=...)`` says otherwise; the tests use less).
+- Stripe Tax: a Checkout Session created with ``automatic_tax[enabled]=true`` gets each
+  line's tax at one fixed rate (``AUTOMATIC_TAX_RATE``, 7.25%, rounded half up per line) on
+  prices with ``tax_behavior=exclusive`` (``inclusive``: taken out of the price), none on a
+  product with the nontaxable tax code ``txcd_00000000``; the session's ``amount_total``,
+  ``total_details[amount_tax]`` and each line item's ``amount_tax`` say so, as Stripe's do.
 - Checkout Sessions expire on their own at ``expires_at`` (a sweep every tenth of a second sends
   ``checkout.session.expired``). ``POST /_config/clock`` with ``{"advance": seconds}``
   (``StripeStandin.advance_clock``) moves the clock that expiry reads, so a test can let 30
@@ -49,10 +54,16 @@ import threading
 import time
 import urllib.request
 import warnings
+from decimal import Decimal
+from fractions import Fraction
 
 from aiohttp import web
 
-from warranty.core.money import THREE_DECIMAL, format_amount  # the package never imports us
+from warranty.core.money import (  # the package never imports us
+    THREE_DECIMAL,
+    format_amount,
+    round_fraction,
+)
 
 with warnings.catch_warnings():
     # localstripe registers plain (non-async) handlers, which aiohttp 3.x deprecates at import.
@@ -92,6 +103,11 @@ TEST_CARDS = {"pm_card_visa": "Visa 4242 — succeeds", "pm_card_chargeCustomerF
 # Stripe's refund test cards (docs.stripe.com/testing#refunds), by their test PaymentMethod ids.
 REFUND_TEST_CARDS = {"pm_card_pendingRefund": "4000000000007726",
                      "pm_card_refundFail": "4000000000005126"}
+# Stripe Tax in the stand-in: one fixed rate for every taxable line (a real account's rate
+# depends on the customer's address and the product's tax code), 7.25%, so tests can work the
+# figures out by hand; and Stripe's tax code for what is not taxed.
+AUTOMATIC_TAX_RATE = Decimal("0.0725")
+NONTAXABLE = "txcd_00000000"
 _clock = {"offset": 0.0}  # seconds added to the time Checkout Session expiry reads
 _faults: list[dict] = []  # injected errors, consumed in order
 
@@ -146,6 +162,22 @@ def _guard_create(resource, currency_of) -> None:
 _guard_create(PaymentIntent, lambda data: data.get("currency"))
 
 
+def _automatic_tax(value) -> bool:
+    """``automatic_tax[enabled]`` as Stripe reads it (form-encoded "true", or JSON true)."""
+    if value is None:
+        return False
+    if not isinstance(value, dict):
+        _fail("Invalid object", "automatic_tax")
+    _unknown(value, {"enabled", "liability"}, "automatic_tax")
+    enabled = value.get("enabled")
+    if enabled in (True, "true"):
+        return True
+    if enabled in (False, "false"):
+        return False
+    _fail("Missing required param: automatic_tax[enabled].", "automatic_tax[enabled]")
+    return False
+
+
 def _url(value, param: str) -> str:
     """Require an absolute http(s) URL, as hosted Checkout does for its redirects."""
     if not value:
@@ -183,12 +215,13 @@ class CheckoutSession(StripeObject):
         """Validate every parameter before storing anything, then build the open session."""
         _unknown(params, {"mode", "line_items", "success_url", "cancel_url", "customer_email",
                           "client_reference_id", "metadata", "payment_intent_data", "expires_at",
-                          "locale", "payment_method_types", "custom_text"})
+                          "locale", "payment_method_types", "custom_text", "automatic_tax"})
         if params.get("mode") != "payment":
             _fail("The stand-in supports only mode=payment.", "mode")
         success_url = _url(params.get("success_url"), "success_url")
         cancel_url = _url(params.get("cancel_url"), "cancel_url")
-        lines = self._parse_lines(params.get("line_items"))
+        automatic = _automatic_tax(params.get("automatic_tax"))
+        lines = self._parse_lines(params.get("line_items"), automatic=automatic)
         currency, total = lines[0]["currency"], sum(line["amount_total"] for line in lines)
         minimum = _MINIMUM_TOTAL.get(currency, 1)
         if total < minimum:
@@ -211,7 +244,12 @@ class CheckoutSession(StripeObject):
 
         super().__init__()  # assigns id/created/livemode and stores the object
         self.mode, self.currency, self.metadata = "payment", currency, metadata
-        self.amount_subtotal = self.amount_total = total
+        self.amount_total = total
+        self.amount_subtotal = sum(line["amount_subtotal"] for line in lines)
+        self.total_details = {"amount_discount": 0, "amount_shipping": 0,
+                              "amount_tax": sum(line["amount_tax"] for line in lines)}
+        self.automatic_tax = {"enabled": automatic, "liability": None,
+                              "status": "complete" if automatic else None}
         self.status, self.payment_status, self.payment_intent = "open", "unpaid", None
         self.customer_email = params.get("customer_email")
         self.client_reference_id = params.get("client_reference_id")
@@ -252,8 +290,14 @@ class CheckoutSession(StripeObject):
         return out
 
     @staticmethod
-    def _parse_lines(items) -> list[dict]:
-        """Turn line_items[N][price_data]/[quantity] into Stripe ``item`` objects, or fail."""
+    def _parse_lines(items, *, automatic: bool = False) -> list[dict]:
+        """Turn line_items[N][price_data]/[quantity] into Stripe ``item`` objects, or fail.
+
+        With ``automatic`` (automatic_tax[enabled]), each line's tax is the stand-in's fixed
+        rate (AUTOMATIC_TAX_RATE) of the line, rounded half up per line as Stripe Tax rounds:
+        added on top for ``tax_behavior=exclusive``, taken out of it for ``inclusive``, none
+        for a line whose ``product_data[tax_code]`` is the nontaxable txcd_00000000.
+        """
         if not isinstance(items, list) or not items:
             _fail("Missing required param: line_items.", "line_items")
         lines = []
@@ -265,7 +309,15 @@ class CheckoutSession(StripeObject):
             price = item.get("price_data")
             if not isinstance(price, dict):
                 _fail(f"Missing required param: {at}[price_data].", f"{at}[price_data]")
-            _unknown(price, {"currency", "unit_amount", "product_data"}, f"{at}[price_data]")
+            _unknown(price, {"currency", "unit_amount", "product_data", "tax_behavior"},
+                     f"{at}[price_data]")
+            behavior = price.get("tax_behavior", "unspecified")
+            if behavior not in ("exclusive", "inclusive", "unspecified"):
+                _fail(f"Invalid tax_behavior: {behavior}", f"{at}[price_data][tax_behavior]")
+            if automatic and behavior == "unspecified":
+                # Stripe takes the account's default; the stand-in's account has none set.
+                _fail("With automatic_tax, every price needs a tax_behavior (the stand-in "
+                      "account has no default).", f"{at}[price_data][tax_behavior]")
             currency = str(price.get("currency", "")).lower()
             if not re.fullmatch(r"[a-z]{3}", currency):
                 _fail(f"Invalid currency: {currency}", f"{at}[price_data][currency]")
@@ -283,10 +335,19 @@ class CheckoutSession(StripeObject):
                                             or not description.strip()):
                 _fail("The description must be a non-empty string.",
                       f"{at}[price_data][product_data][description]")
+            _unknown(product, {"name", "tax_code", "description"},
+                     f"{at}[price_data][product_data]")
             quantity = _integer(item.get("quantity"), f"{at}[quantity]", 1)
+            subtotal = unit * quantity
+            tax = 0
+            if automatic and product.get("tax_code") != NONTAXABLE:
+                rate = Fraction(AUTOMATIC_TAX_RATE)
+                exact = subtotal * rate if behavior == "exclusive" else subtotal * rate / (1 + rate)
+                tax = round_fraction(exact, "half_up")
+            total = subtotal + tax if behavior == "exclusive" else subtotal
             lines.append({"id": "li_" + random_id(14), "object": "item", "currency": currency,
-                          "amount_subtotal": unit * quantity, "amount_total": unit * quantity,
-                          "amount_discount": 0, "amount_tax": 0, "description": name,
+                          "amount_subtotal": subtotal, "amount_total": total,
+                          "amount_discount": 0, "amount_tax": tax, "description": name,
                           "quantity": quantity, "price": {"object": "price", "type": "one_time",
                                                           "currency": currency,
                                                           "unit_amount": unit},
@@ -559,7 +620,7 @@ def _page(session, error: str | None = None, status: int = 200) -> web.Response:
                                            f"{esc(about)}</small>" if about else "")
 
     rows = "".join(f"<tr><td>{item(line)}</td><td>{line['quantity']}</td>"
-                   f"<td>{format_amount(line['amount_total'], line['currency'])}</td></tr>"
+                   f"<td>{format_amount(line['amount_subtotal'], line['currency'])}</td></tr>"
                    for line in session._line_items)
     submit = (session.custom_text or {}).get("submit")
     submit_text = (f'<p class="custom-text-submit">{esc(submit["message"])}</p>'
@@ -575,10 +636,15 @@ def _page(session, error: str | None = None, status: int = 200) -> web.Response:
         done = "is already paid" if session.status == "complete" else "has expired"
         body = f"<p>This checkout session {done}; no payment was taken.</p>"
     alert = f'<p role="alert"><strong>{esc(error)}</strong></p>' if error else ""
+    tax = session.total_details["amount_tax"]
+    tax_row = (f'<tr><th colspan="2">Tax (Stripe Tax)</th><td>'
+               f"{format_amount(tax, session.currency)}</td></tr>"
+               if session.automatic_tax["enabled"] else "")
     text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pay — Stripe '
             f"stand-in</title></head><body><h1>Checkout (Stripe stand-in)</h1>{alert}<table>"
             f"<thead><tr><th>Item</th><th>Qty</th><th>Amount</th></tr></thead><tbody>{rows}"
-            f'</tbody><tfoot><tr><th colspan="2">Total</th><td>'
+            f"</tbody><tfoot>{tax_row}"
+            f'<tr><th colspan="2">Total</th><td>'
             f"{format_amount(session.amount_total, session.currency)}</td></tr></tfoot></table>"
             f"{body}</body></html>")
     return web.Response(text=text, status=status, content_type="text/html")

@@ -14,6 +14,7 @@ import pytest
 from devtools import catalogs
 from warranty.attention import services as attention
 from warranty.claims import rules as claim_rules
+from warranty.claims import signals
 from warranty.claims.models import STATUSES
 from warranty.claims.transitions import DENY_CODES
 from warranty.claims.workflow import DECISIONS
@@ -98,6 +99,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "event.": ("submitted", "info_provided", "files_added", "auto_approved"),
     # the attention page's status filter
     "staff.attention.": (*attention.STATUSES, "all"),
+    # the staff review page's risk signals (warranty.claims.signals)
+    "staff.signal.name.": signals.CODES,
     "problem.": (),  # checked through _field_problem_keys
     "upload.": (),
 }

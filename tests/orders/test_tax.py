@@ -181,7 +181,8 @@ def test_exclusive_prices_are_charged_with_their_tax_and_refunds_reverse_it(
     assert res.json["total"] == 2 * 120000 + 2 * price + tax
     assert res.json["tax"] == {"mode": "exclusive", "rate": "0.08875", "percent": "8.875%",
                                "plans_gross": 2 * price + tax, "tax": tax,
-                               "plans_net": 2 * price, "registration_number": None}
+                               "plans_net": 2 * price, "registration_number": None,
+                               "source": "service"}
     items = stripe.checkout.Session.list_line_items(res.json["stripe_checkout_session_id"])
     assert [(i.price.unit_amount, i.quantity) for i in items.data] == [
         (120000, 2), (price, 2), (tax, 1)]

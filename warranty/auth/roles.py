@@ -16,7 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset({"support", "finance", "admin"}),
     # approve, deny, ask for information, close; file, attach, answer for a customer
     "decide_claims": frozenset({"support", "finance", "admin"}),
-    # give a plan to a new owner
+    # give a plan to a new owner; register its product's serial number
     "transfer": frozenset({"support", "finance", "admin"}),
     # money: cancellations with their refund, product returns, claim payouts
     "refund": frozenset({"finance", "admin"}),

@@ -1,1 +1,2 @@
-"""Changes staff (or Stripe's refunds) make to a contract: cancellation, returns, transfer."""
+"""Changes staff (or Stripe's refunds) make to a contract: cancellation, returns, transfer, serial
+numbers."""

@@ -1,1 +1,1 @@
-"""Claims: rules, workflow, payouts, filing, NPS, attachments."""
+"""Claims: rules, workflow, payouts, filing, NPS, attachments, risk signals."""

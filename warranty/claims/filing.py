@@ -72,7 +72,9 @@ def file_claim(*, session: Session, settings: Settings, contract: Contract, cust
                   description=description.strip(), estimated_amount=estimated_amount,
                   coverage_year=coverage_year(contract.purchase_date,
                                               max(incident_date, contract.purchase_date)),
-                  lang=lang if lang in i18n.LANGUAGES else "ja", source=source)
+                  lang=lang if lang in i18n.LANGUAGES else "ja", source=source,
+                  # The serial it is filed with stays on the claim if the plan's changes later.
+                  serial_number=contract.serial_number, serial_key=contract.serial_key)
     session.add(claim)
     session.flush()
     session.add(ClaimEvent(claim_id=claim.id, action="submitted", from_status=None,

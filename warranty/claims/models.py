@@ -34,6 +34,9 @@ class Claim(SQLModel, table=True):
     info_request: str | None = Field(default=None, max_length=2000)
     lang: str = Field(default="ja", max_length=5)  # language of the customer's mails
     source: str = Field(default="web", max_length=10)  # web | api
+    # The contract's serial number when the claim was filed (kept if it changes later).
+    serial_number: str | None = Field(default=None, max_length=64)
+    serial_key: str | None = Field(default=None, max_length=255, index=True)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
     closed_at: datetime | None = ts_field(nullable=True)

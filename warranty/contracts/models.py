@@ -50,6 +50,11 @@ class Contract(SQLModel, table=True):
     # when plan_sold_on was in a closed month as the sale was recorded (warranty.periods).
     booked_on: date
     status: str = Field(default="active", max_length=20, index=True)
+    # The product's serial number, registered by the store (API) or the customer (their
+    # contract page), normalised by warranty.core.text.serial_number; serial_key is the form
+    # serials are compared by (the same product on two plans is a claim risk signal).
+    serial_number: str | None = Field(default=None, max_length=64)
+    serial_key: str | None = Field(default=None, max_length=255, index=True)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
 

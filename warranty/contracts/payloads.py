@@ -28,6 +28,7 @@ def public_dict(contract: Contract, order: Order) -> dict:
         "waiting_until": day(contract.waiting_until),
         "rule_set_version": contract.rule_set_version,
         "terms_version": contract.terms_version,
+        "serial_number": contract.serial_number,
     }
 
 

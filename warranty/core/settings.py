@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from warranty.core import money
 from warranty.core.tax import TaxPolicy, default_rate, parse_rate, registration_problem
 from warranty.core.text import single_line
 
@@ -111,6 +112,19 @@ class Settings(BaseSettings):
     # A qualified invoice issuer's registration number (T + 13 digits): shown with the rate
     # and the tax per rate on order confirmations, purchase mails and the order export.
     tax_registration_number: str = ""
+    # Stripe Tax (docs/domain/tax.md): with exclusive prices, hosted Checkout Sessions ask
+    # Stripe to work out the plans' tax (automatic_tax); what Stripe computed is stored.
+    stripe_automatic_tax: bool = False
+
+    # Claim risk signals shown to staff, never a denial (warranty.claims.signals): several
+    # claims by one customer within a window, an incident soon after the plan's sale, a claim
+    # bringing what is paid close to the cap (a share of it, or a margin in major units of the
+    # store currency: "10000" is ¥10,000, "100" is $100.00).
+    signal_claims_window_days: int = Field(default=90, ge=1, le=3660)
+    signal_claims_count: int = Field(default=3, ge=2, le=1000)
+    signal_soon_days: int = Field(default=30, ge=0, le=3660)
+    signal_cap_percent: int = Field(default=90, ge=1, le=100)
+    signal_cap_margin: str = ""
 
     stripe_api_key: str = ""
     stripe_api_base: str | None = None
@@ -312,6 +326,33 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _automatic_tax_needs_exclusive(self) -> Settings:
+        """Stripe Tax adds the tax to prices: it needs tax-exclusive prices."""
+        if self.stripe_automatic_tax and self.tax_mode != "exclusive":
+            raise ValueError("WARRANTY_STRIPE_AUTOMATIC_TAX needs WARRANTY_TAX_MODE=exclusive "
+                             "(Stripe Tax adds the tax to prices that do not include it)")
+        return self
+
+    @model_validator(mode="after")
+    def _cap_margin_in_currency(self) -> Settings:
+        """The cap margin is an amount of the store currency in major units ("100.00")."""
+        text = self.signal_cap_margin.strip()
+        if text:
+            try:
+                amount = money.from_major(text, self.currency)
+            except money.MoneyError as exc:
+                raise ValueError(f"WARRANTY_SIGNAL_CAP_MARGIN: {exc}") from None
+            if amount < 0:
+                raise ValueError("WARRANTY_SIGNAL_CAP_MARGIN must not be negative")
+        self.signal_cap_margin = text
+        return self
+
+    def cap_margin(self, currency: str) -> int:
+        """The cap margin in minor units of ``currency`` (0: the share alone decides)."""
+        text = self.signal_cap_margin.strip()
+        return money.from_major(text, currency) if text else 0
+
+    @model_validator(mode="after")
     def _default_demo_store(self) -> Settings:
         """The demo store is served in demo and test unless set explicitly."""
         if self.demo_store is None:
@@ -348,7 +389,8 @@ class Settings(BaseSettings):
         rate = Decimal(self.tax_rate) if self.tax_rate else default_rate(self.currency)
         return TaxPolicy(mode=self.tax_mode, rate=rate, rounding=self.tax_rounding,
                          currency=self.currency,
-                         registration_number=self.tax_registration_number)
+                         registration_number=self.tax_registration_number,
+                         automatic=self.stripe_automatic_tax)
 
     @property
     def is_sqlite(self) -> bool:

@@ -78,6 +78,8 @@ class TaxPolicy:
     rounding: str = "down"
     currency: str = "jpy"
     registration_number: str = ""
+    # Stripe Tax works out the tax of hosted Checkout Sessions (exclusive prices only).
+    automatic: bool = False
 
     @property
     def exclusive(self) -> bool:

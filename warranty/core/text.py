@@ -162,3 +162,42 @@ def unstorable_text(data: Any, at: str = "") -> str | None:
             if where:
                 return where
     return None
+
+
+# --- serial numbers --------------------------------------------------------------------
+
+SERIAL_MAX = 64  # characters, after normalisation (manufacturers' serials are far shorter)
+SERIAL_KEY_MAX = 255  # the comparison key's column
+
+
+def serial_number(value: str) -> str:
+    """A product serial number as typed by a store or a customer, normalised; ValueError
+    (a message for people) for what cannot be one.
+
+    Unicode NFKC (full-width "ＳＮ１２３" becomes "SN123"), invisible characters (zero-width
+    spaces, bidi overrides) dropped, runs of spaces made one, the ends trimmed; control
+    characters and line separators are refused, not silently dropped (they never belong in a
+    serial and would reach certificates and mail); 1 to SERIAL_MAX characters.
+    """
+    if not isinstance(value, str):
+        raise ValueError("the serial number must be text")
+    text = unicodedata.normalize("NFKC", value)
+    if has_control(text):
+        raise ValueError("the serial number must be one line of text: line breaks, tabs and "
+                         "other control characters are not allowed")
+    text = "".join(ch for ch in text if _visible(ch))
+    text = _WHITESPACE.sub(" ", text).strip()
+    if not text:
+        raise ValueError("the serial number is empty")
+    if len(text) > SERIAL_MAX:
+        raise ValueError(f"the serial number is longer than {SERIAL_MAX} characters")
+    return text
+
+
+def serial_key(serial: str) -> str:
+    """The form serials are compared by (the same product on two plans): the normalised
+    serial case folded, without spaces, dashes, dots or slashes ("SN-12 34" is "sn1234")."""
+    text = unicodedata.normalize("NFKC", serial_number(serial).casefold())
+    key = "".join(ch for ch in text
+                  if not ch.isspace() and ch not in "-./_" and ord(ch) not in _DASHES)
+    return key[:SERIAL_KEY_MAX]  # case folding can lengthen text ("ß" is "ss")

@@ -259,8 +259,11 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
         covers[lines[-1].line_no] = product_order_line.line_no  # linked to ids after flush
         confirmations[lines[-1].line_no] = _confirmation(
             settings, lines[-1], plan, product_order_line.manufacturer_warranty_months)
-    # The plans' tax, once per order and rate (exclusive prices: added to what is charged).
-    order_tax.apply(lines, settings.tax)
+    # The plans' tax, once per order and rate (exclusive prices: added to what is charged);
+    # with Stripe Tax on, a hosted page's tax is Stripe's, stored when the order is paid (a
+    # PaymentIntent has no Stripe Tax: the store's own rate applies to it).
+    by_stripe = settings.tax.automatic and channel != "payment_intent"
+    order_tax.apply(lines, settings.tax, by_stripe=by_stripe)
     total = sum(line.gross for line in lines)
     if total <= 0:
         raise CartError("the order total is zero; there is nothing to charge",
@@ -268,7 +271,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     visitor_id, refused = attributable_visitor(settings, cart.visitor_id)
     order = Order(store_order_ref=cart.order_ref, customer_email=cart.customer_email,
                   currency=currency, total_amount=total, channel=channel,
-                  visitor_id=visitor_id)
+                  visitor_id=visitor_id, tax_source="stripe" if by_stripe else "service")
     return PricedCart(order=order, lines=lines, covers=covers, refused_visitor_id=refused,
                       tax=settings.tax, confirmations=confirmations, lang=cart.lang)
 

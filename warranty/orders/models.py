@@ -39,6 +39,11 @@ class Order(SQLModel, table=True):
     stripe_checkout_session_id: str | None = Field(default=None, max_length=255, unique=True)
     stripe_payment_intent_id: str | None = Field(default=None, max_length=255, unique=True)
     stripe_charge_id: str | None = Field(default=None, max_length=255)
+    # Who works out the plans' tax: ``service`` (warranty.core.tax, at pricing) or ``stripe``
+    # (Stripe Tax, automatic_tax on the Checkout Session: stored on the lines when paid).
+    # (A server default too: bulk writers such as devtools.synth name only the columns they fill.)
+    tax_source: str = Field(default="service", max_length=10,
+                            sa_column_kwargs={"server_default": "service"})
     created_at: datetime = ts_field()
     paid_at: datetime | None = ts_field(nullable=True)
     # The date the books show the payment on: its purchase date, or the first day of the first

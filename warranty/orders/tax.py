@@ -1,4 +1,5 @@
-"""The tax of an order's plan lines, worked out once (warranty.core.tax), and each unit's part.
+"""The tax of an order's plan lines, worked out once (warranty.core.tax) or by Stripe Tax, and
+each unit's part.
 
 Stored on the order lines (``gross``, ``tax``, ``net``) when the order is priced; a
 contract takes its unit's part of its line (``unit_shares``), a refund its proportion.
@@ -11,10 +12,19 @@ from warranty.core.tax import TaxPolicy
 from warranty.orders.models import OrderLine
 
 
-def apply(lines: list[OrderLine], policy: TaxPolicy) -> None:
+def apply(lines: list[OrderLine], policy: TaxPolicy, *, by_stripe: bool = False) -> None:
     """Set gross, tax and net of every line of one order: the plan lines share the order's
     tax at the store's rate, rounded once (per order and rate) and allocated by the largest
-    remainder; product lines carry none."""
+    remainder; product lines carry none.
+
+    ``by_stripe``: Stripe Tax will work the tax out on the Checkout Session, so the lines
+    carry none yet (gross = net = amount); ``apply_stripe_tax`` stores what Stripe computed
+    when the order is paid.
+    """
+    if by_stripe:
+        for line in lines:
+            line.gross, line.tax, line.net = line.amount, 0, line.amount
+        return
     plans = [line for line in lines if line.kind == "plan"]
     for line, (gross, tax, net) in zip(plans, policy.split([p.amount for p in plans]),
                                        strict=True):
@@ -22,6 +32,15 @@ def apply(lines: list[OrderLine], policy: TaxPolicy) -> None:
     for line in lines:
         if line.kind != "plan":
             line.gross, line.tax, line.net = line.amount, 0, line.amount
+
+
+def apply_stripe_tax(lines: list[OrderLine], taxes: list[int]) -> None:
+    """Store the tax Stripe Tax computed on each line (its Checkout line item's
+    ``amount_tax``, added on top of the line's amount): gross = amount + tax, net = amount."""
+    for line, tax in zip(lines, taxes, strict=True):
+        if tax < 0:
+            raise money.MoneyError("a line's tax is never negative")
+        line.gross, line.tax, line.net = line.amount + tax, tax, line.amount
 
 
 def unit_shares(line: OrderLine, currency: str) -> list[tuple[int, int]]:

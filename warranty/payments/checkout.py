@@ -28,6 +28,9 @@ def _stripe_call(order: Order, call, params: dict, idempotency_key: str):
                                    f"{order.public_id}: {message}") from None
 
 
+# Stripe Tax's product tax code for what is not taxed: the store's own product lines, on which
+# the service puts no tax of its own (docs/domain/tax.md).
+NONTAXABLE = "txcd_00000000"
 # Stripe's limits: a product description, and custom_text's submit message.
 DESCRIPTION_MAX = 1000
 CUSTOM_TEXT_MAX = 1200
@@ -42,13 +45,33 @@ def _product_data(line: OrderLine, descriptions: dict[int, str]) -> dict:
     return data
 
 
+def _stripe_tax_items(order: Order, lines: list[OrderLine],
+                      descriptions: dict[int, str]) -> list[dict]:
+    """Line items for Stripe Tax: every price tax-exclusive; plan lines taxed by the account's
+    tax settings, product lines marked nontaxable (Stripe adds nothing to the store's sale)."""
+    items = []
+    for line in lines:
+        product = _product_data(line, descriptions)
+        if line.kind != "plan":
+            product["tax_code"] = NONTAXABLE
+        items.append({"quantity": line.quantity,
+                      "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
+                                     "tax_behavior": "exclusive", "product_data": product}})
+    return items
+
+
 def checkout_line_items(order: Order, lines: list[OrderLine], tax: TaxPolicy | None,
                         descriptions: dict[int, str] | None = None) -> list[dict]:
     """The Checkout Session's line items: each line at its shown price (a plan described by
     its final-confirmation items), and, when the tax is added to the prices (exclusive),
     one line of the order's tax at the store's rate (worked out once per order, so it is not
-    spread over unit prices). They sum to the order total."""
+    spread over unit prices). They sum to the order total.
+
+    With Stripe Tax (``order.tax_source == "stripe"``) there is no tax line: Stripe adds the
+    tax it computes to each line, and the order stores it when paid."""
     descriptions = descriptions or {}
+    if order.tax_source == "stripe":
+        return _stripe_tax_items(order, lines, descriptions)
     items = [{"quantity": line.quantity,
               "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
                              "product_data": _product_data(line, descriptions)}}
@@ -80,6 +103,8 @@ def start_checkout_session(*, stripe_client: stripe.StripeClient, order: Order,
         extra["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
     if submit_message:
         extra["custom_text"] = {"submit": {"message": submit_message[:CUSTOM_TEXT_MAX]}}
+    if order.tax_source == "stripe":
+        extra["automatic_tax"] = {"enabled": True}
     return _stripe_call(order, stripe_client.v1.checkout.sessions.create, {
         **extra,
         "mode": "payment",

@@ -37,6 +37,7 @@ from warranty.core.timing import span
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope, write_transaction
 from warranty.orders import events
+from warranty.orders import tax as order_tax
 from warranty.orders.events import ORDER_TRANSITIONS
 from warranty.orders.models import Order, OrderLine
 from warranty.payments import client as payments
@@ -149,6 +150,8 @@ class Fetched:
     intent: object | None = None
     charge: object | None = None
     refunds: list = field(default_factory=list)
+    # A Checkout Session's line items, when Stripe Tax computed their tax (automatic_tax).
+    line_items: list = field(default_factory=list)
 
 
 def fetch(stripe_client: stripe.StripeClient, event_type: str,
@@ -164,7 +167,13 @@ def fetch(stripe_client: stripe.StripeClient, event_type: str,
             intent = None
             if checkout_session.payment_intent:
                 intent = _intent(stripe_client, checkout_session.payment_intent)
-            return Fetched(checkout_session=checkout_session, intent=intent)
+            items = []
+            automatic = checkout_session.to_dict().get("automatic_tax") or {}
+            if automatic.get("enabled"):
+                # The tax Stripe computed on each line is on the line items, not the session.
+                items = list(v1.checkout.sessions.line_items.list(
+                    obj_id, params={"limit": 100}).auto_paging_iter())
+            return Fetched(checkout_session=checkout_session, intent=intent, line_items=items)
         if event_type in INTENT_EVENTS:
             return Fetched(intent=_intent(stripe_client, obj_id))
         charge_id = obj_id
@@ -253,7 +262,7 @@ def apply(*, session: Session, settings: Settings, event_id: str,
     elif fetched is not None:
         outcome = _apply_payment(session=session, settings=settings, event=row,
                                  checkout_session=fetched.checkout_session,
-                                 intent=fetched.intent)
+                                 intent=fetched.intent, line_items=fetched.line_items)
     row.processed_at = utcnow()
     row.outcome = outcome
     session.add(row)
@@ -295,7 +304,7 @@ def _apply_refunds(*, session: Session, settings: Settings, event: StripeEvent,
 
 
 def _apply_payment(*, session: Session, settings: Settings, event: StripeEvent,
-                   checkout_session, intent) -> str:
+                   checkout_session, intent, line_items: list | None = None) -> str:
     """Move the order as the fetched objects say, creating contracts when paid."""
     metadata = {}
     source = checkout_session if checkout_session is not None else intent
@@ -311,7 +320,8 @@ def _apply_payment(*, session: Session, settings: Settings, event: StripeEvent,
         checkout_session is not None and checkout_session.payment_status == "paid")
     if paid:
         return _mark_paid(session=session, settings=settings, order=order, event=event,
-                          checkout_session=checkout_session, intent=intent)
+                          checkout_session=checkout_session, intent=intent,
+                          line_items=line_items or [])
     if checkout_session is not None and checkout_session.status == "expired":
         return "expired" if _move(order, "expired") else "unchanged"
     if event.type in ("payment_intent.payment_failed", "checkout.session.async_payment_failed"):
@@ -321,9 +331,40 @@ def _apply_payment(*, session: Session, settings: Settings, event: StripeEvent,
     return "unchanged"
 
 
+def _take_stripe_tax(session: Session, order: Order, checkout_session,
+                     line_items: list) -> bool:
+    """Store the tax Stripe Tax computed on each line of an order priced for it, and the
+    order total it makes (False, nothing stored, when Stripe's lines are not the order's)."""
+    lines = list(session.exec(select(OrderLine).where(OrderLine.order_id == order.id)
+                              .order_by(OrderLine.line_no)).all())
+    if len(line_items) != len(lines):
+        return False
+    taxes = []
+    for line, item in zip(lines, [row.to_dict() for row in line_items], strict=True):
+        price = item.get("price") or {}
+        if item.get("quantity") != line.quantity or price.get("unit_amount") != line.unit_price:
+            return False
+        taxes.append(int(item.get("amount_tax") or 0))
+    details = checkout_session.to_dict().get("total_details") or {}
+    if details.get("amount_tax") is not None and details.get("amount_tax") != sum(taxes):
+        return False
+    order_tax.apply_stripe_tax(lines, taxes)
+    session.add_all(lines)
+    order.total_amount = sum(line.gross for line in lines)
+    session.add(order)
+    return True
+
+
 def _mark_paid(*, session: Session, settings: Settings, order: Order, event: StripeEvent,
-               checkout_session, intent) -> str:
-    """Record the payment and create the contracts, once, if Stripe charged the order total."""
+               checkout_session, intent, line_items: list) -> str:
+    """Record the payment and create the contracts, once, if Stripe charged the order total.
+
+    An order priced for Stripe Tax takes the tax Stripe computed first (per line, from the
+    Checkout Session's line items): the total it must have charged is the lines plus it."""
+    if (order.tax_source == "stripe" and order.status != "paid" and checkout_session is not None
+            and not _take_stripe_tax(session, order, checkout_session, line_items)):
+        log.error("order %s: Stripe's Checkout line items are not the order's lines",
+                  order.public_id)
     amount = intent.amount if intent is not None else checkout_session.amount_total
     currency = (intent or checkout_session).currency
     if amount != order.total_amount or currency != order.currency:

@@ -177,11 +177,14 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                      amount=plan.price * body.quantity, warranty_category=category,
                      plan_code=plan.spec.code, rule_set_version=claim.rule_set_version,
                      covers_line_id=product_line.id, placement="post_purchase")
-    order_tax.apply([line], settings.tax)  # its own order: its own tax, rounded once
+    # Its own order: its own tax, rounded once (or Stripe Tax's, on its hosted page).
+    by_stripe = settings.tax.automatic
+    order_tax.apply([line], settings.tax, by_stripe=by_stripe)
     order = Order(store_order_ref=parent.store_order_ref, customer_email=parent.customer_email,
                   currency=parent.currency, total_amount=line.gross,
                   channel="post_purchase", parent_order_id=parent.id,
-                  visitor_id=visitor_id or parent.visitor_id)
+                  visitor_id=visitor_id or parent.visitor_id,
+                  tax_source="stripe" if by_stripe else "service")
     sold_on = today or store_today(settings.timezone)
     confirmation = plan_confirmation(settings, line, plan,
                                      manufacturer_months=ref.manufacturer_warranty_months,

@@ -425,3 +425,4 @@ def test_a_visitor_id_the_service_did_not_sign_is_replaced_by_a_signed_one(
     rows = events_of(database_url, vid, expect=1)
     assert rows and {r.type for r in rows} >= {"exposure"}
     assert events_of(database_url, stored, expect=0, deadline=0) == []
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Blueprint, current_app
 from pydantic import BaseModel, Field
 
@@ -29,6 +31,12 @@ class TaxOut(BaseModel):
     plans_net: int = Field(description="minor units: the plans without their tax")
     registration_number: str | None = Field(
         description="the store's qualified invoice registration number (T + 13 digits)")
+    source: Literal["service", "stripe"] = Field(
+        default="service",
+        description="service: the tax above is this service's, at the store's rate; stripe: "
+                    "Stripe Tax adds the tax on the hosted page (automatic_tax), so tax is 0 "
+                    "here and the total is before it; what Stripe computed is stored on the "
+                    "order when it is paid")
 
 
 def tax_out(priced: cart.PricedCart) -> TaxOut:
@@ -38,7 +46,8 @@ def tax_out(priced: cart.PricedCart) -> TaxOut:
     return TaxOut(mode=policy.mode, rate=str(policy.rate), percent=policy.percent,
                   plans_gross=sum(p.gross for p in plans), tax=sum(p.tax for p in plans),
                   plans_net=sum(p.net for p in plans),
-                  registration_number=policy.registration_number or None)
+                  registration_number=policy.registration_number or None,
+                  source=priced.order.tax_source)
 
 
 class PlanConfirmation(BaseModel):

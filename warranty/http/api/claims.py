@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from warranty.auth import sessions as auth_sessions
 from warranty.claims import attachments as uploads
-from warranty.claims import filing, queries, rules, transitions, workflow
+from warranty.claims import filing, queries, rules, signals, transitions, workflow
 from warranty.claims import payouts as claims_payouts
 from warranty.claims.models import Claim
 from warranty.contracts.models import Contract
@@ -102,6 +102,14 @@ class PayoutOut(BaseModel):
     created_at: datetime
 
 
+class RiskSignalOut(BaseModel):
+    """A fact worth a second look before deciding (never a decision by itself)."""
+
+    code: Literal[signals.CODES]
+    message: str
+    details: dict = Field(description="the signal's figures (amounts in minor units)")
+
+
 class ClaimOut(BaseModel):
     """A claim with its files, timeline and payout."""
 
@@ -127,6 +135,12 @@ class ClaimOut(BaseModel):
     files: list[FileOut]
     timeline: list[EventOut]
     payout: PayoutOut | None
+    serial_number: str | None = Field(description="the product's serial number the claim was "
+                                                  "filed with (else the plan's current one)")
+    risk_signals: list[RiskSignalOut] | None = Field(
+        default=None, description="staff callers only: risk signals judged at the claim's "
+                                  "incident and filing dates (warranty.claims.signals); "
+                                  "never an automatic denial")
 
 
 class ClaimSummary(BaseModel):
@@ -161,6 +175,7 @@ class PlanOut(BaseModel):
                                            "term can be filed up to this day (term end + "
                                            "the store's filing window)")
     claims: list[ClaimSummary]
+    serial_number: str | None = None
 
 
 class PlansQuery(BaseModel):
@@ -324,7 +339,11 @@ def claim_out(claim: Claim) -> ClaimOut:
                            to_status=e.to_status, by=e.actor.split(":")[0],
                            actor=e.actor if staff else None, reason=e.reason)
                   for e in queries.timeline(db, claim)],
-        payout=_payout_out(payout) if payout else None)
+        payout=_payout_out(payout) if payout else None,
+        serial_number=claim.serial_number or contract.serial_number,
+        risk_signals=[RiskSignalOut(code=sig.code, message=sig.message, details=sig.details)
+                      for sig in signals.signals_for(db, claim, settings=_settings(),
+                                                     contract=contract)] if staff else None)
 
 
 def _plans(email: str) -> list[PlanOut]:
@@ -342,7 +361,8 @@ def _plans(email: str) -> list[PlanOut]:
                     purchase_date=c.purchase_date, term_end=c.term_end, status=c.status,
                     takes_claims=rules.takes_claims(c, today=today, days_after_term=window),
                     claims_until=rules.filing_deadline(c, window),
-                    claims=by_contract.get(c.id, [])) for c in contracts]
+                    claims=by_contract.get(c.id, []), serial_number=c.serial_number)
+            for c in contracts]
 
 
 def _settings():

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from warranty.changes import cancellation, returns
+from warranty.changes import cancellation, returns, serials
 from warranty.changes import transfer as contracts_transfer
 from warranty.contracts import notices as notifications
 from warranty.contracts import payloads, queries
@@ -58,6 +58,8 @@ class ContractOut(BaseModel):
     waiting_until: date | None
     rule_set_version: int
     terms_version: str = Field(description="the terms it was sold under: /terms/{version}")
+    serial_number: str | None = Field(description="the product's serial number, as "
+                                                  "registered (normalised), or null")
 
 
 class ContractEventOut(BaseModel):
@@ -239,6 +241,14 @@ class ReturnResult(BaseModel):
     cancelled: list[CancelResult]
 
 
+class SerialBody(BaseModel):
+    """The product's serial number (normalised: NFKC, spaces trimmed, at most 64
+    characters, no control characters), or null to remove it."""
+
+    serial_number: str | None = Field(max_length=200, examples=["SN-4F2K-99812"])
+    reason: str = Field(default="", max_length=1000, description="kept in the audit row")
+
+
 class PlansLinkBody(BaseModel):
     """The customer's mail address."""
 
@@ -364,6 +374,20 @@ def transfer(contract_id: str, body: TransferBody):
     contract = contracts_transfer.transfer_contract(
         session=session, settings=current_app.config["SETTINGS"], contract_id=contract_id,
         new_email=body.email, actor=g.actor, reason=body.reason)
+    _commit_once(session)
+    return _detail(session, contract)
+
+
+@endpoint(bp, "/contracts/<contract_id>/serial-number", method="PUT",
+          summary="Register a product's serial number", auth="transfer", body=SerialBody,
+          response=ContractDetail, errors=(404, 422))
+def put_serial_number(contract_id: str, body: SerialBody):
+    """Register, correct or (null) remove the serial number of a contract's product; every
+    change is an audit row (``serial_number``: from, to, who)."""
+    session = get_session()
+    contract = serials.set_by_store(session=session, contract_id=contract_id,
+                                    value=body.serial_number, actor=g.actor,
+                                    reason=body.reason)
     _commit_once(session)
     return _detail(session, contract)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Literal
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
@@ -106,6 +107,10 @@ class OffersResponse(BaseModel):
     terms: OfferTerms | None = Field(default=None, description="absent when there is no "
                                                                 "product to offer for")
     reason: NoOfferReason | None
+    tax_mode: Literal["inclusive", "exclusive"] = Field(
+        default="inclusive", description="inclusive: the prices include the tax; exclusive: "
+                                         "they are before tax, which is added at checkout "
+                                         "(the embed shows \"+ tax\")")
 
 
 def _offers_body(session, settings, ref: services.ProductRef, *, now: float | None = None,
@@ -126,7 +131,7 @@ def _offers_body(session, settings, ref: services.ProductRef, *, now: float | No
         "currency": result.currency, "rule_set_version": result.rule_set_version,
         "offers": result.offers, "terms": terms.add_offer_terms(
             settings, result.offers, rule_set_version=result.rule_set_version,
-            category=result.warranty_category), "reason": reason,
+            category=result.warranty_category), "reason": reason, "tax_mode": settings.tax_mode,
     }
 
 
@@ -311,12 +316,14 @@ def batch_offers(body: OfferBatch):
                     "sku": None, "category": item.category, "warranty_category": None,
                     "product_price": item.price, "currency": settings.currency,
                     "rule_set_version": None, "offers": [], "terms": None,
+                    "tax_mode": settings.tax_mode,
                     "reason": {"code": "not_in_catalog", "message": CATALOG_ONLY_MESSAGE}}
             elif item.sku is not None and item.sku not in products:
                 result = {
                     "sku": item.sku, "category": None, "warranty_category": None,
                     "product_price": None, "currency": settings.currency,
                     "rule_set_version": None, "offers": [], "terms": None,
+                    "tax_mode": settings.tax_mode,
                     "reason": {"code": "unknown_sku",
                                "message": f"no product with sku {item.sku!r}"}}
             else:

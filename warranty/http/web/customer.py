@@ -23,15 +23,17 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from warranty.auth import links as magic_links
 from warranty.auth import sessions as auth_sessions
 from warranty.auth.models import AuthSession
+from warranty.changes import serials
 from warranty.claims import attachments as uploads
 from warranty.claims import filing, payouts, queries, rules, transitions
 from warranty.claims import nps as claims_nps
 from warranty.contracts import notices as notifications
 from warranty.contracts.models import Contract
 from warranty.core import money, text
-from warranty.core.errors import DomainError
+from warranty.core.errors import Conflict, DomainError
 from warranty.core.text import whole_number
 from warranty.customers import lookup
+from warranty.http.errors import status_of
 from warranty.http.session import get_session
 from warranty.http.web.pages import (
     install,
@@ -80,22 +82,30 @@ def _lifetime() -> timedelta:
     return timedelta(hours=settings().customer_session_hours)
 
 
-def _plans_page(row: AuthSession):
-    """The plans a session may see: all the address's with their claims, or one order's."""
+def _plans_page(row: AuthSession, *, serial_errors: dict | None = None,
+                serial_values: dict | None = None):
+    """The plans a session may see: all the address's with their claims, or one order's.
+
+    ``serial_errors`` / ``serial_values``: a refused serial number form, by contract id.
+    """
     db = get_session()
+    serial = {"serial_errors": serial_errors or {}, "serial_values": serial_values or {},
+              "serial_saved": request.args.get("serial_saved") or ""}
     if row.scope == auth_sessions.ORDER:
         contracts = lookup.order_plans(db, row.subject, row.order_ref)
         return render_template("customer/plans.html", email=row.subject, scoped=True,
                                order_ref=row.order_ref, claims_by_contract={},
-                               contracts=contracts,
-                               windows={c.id: _claim_window(c) for c in contracts})
+                               contracts=contracts, serial_editable={},
+                               windows={c.id: _claim_window(c) for c in contracts}, **serial)
     by_contract: dict[int, list] = {}
     for claim in lookup.claims_for(db, row.subject):
         by_contract.setdefault(claim.contract_id, []).append(claim)
     contracts = lookup.plans_for(db, row.subject)
     return render_template("customer/plans.html", email=row.subject, scoped=False,
                            contracts=contracts, claims_by_contract=by_contract,
-                           windows={c.id: _claim_window(c) for c in contracts})
+                           serial_editable={c.id: serials.customer_may_change(db, c)
+                                            for c in contracts},
+                           windows={c.id: _claim_window(c) for c in contracts}, **serial)
 
 
 @bp.get("/plans")
@@ -221,6 +231,25 @@ def logout():
     sign_out("customer")
     get_session().commit()
     return redirect(url_for("customer.plans"))
+
+
+@bp.post("/plans/<contract_id>/serial-number")
+@customer_required
+def save_serial(email: str, contract_id: str):
+    """The plan's owner registers or corrects its product's serial number (audited); a
+    refusal shows the plans page again with the message beside the field."""
+    db = get_session()
+    value = (request.form.get("serial_number") or "")[:1000]
+    try:
+        serials.set_by_customer(session=db, contract_id=contract_id, email=email, value=value)
+    except (serials.SerialRefused, Conflict) as exc:
+        db.rollback()
+        field = f"serial_number-{contract_id}"
+        return _plans_page(signed_in("customer"), serial_errors={field: f"problem.{exc.code}"},
+                           serial_values={contract_id: value}), status_of(exc)
+    db.commit()
+    return redirect(url_for("customer.plans", serial_saved=contract_id)
+                    + f"#plan-{contract_id}", 303)
 
 
 def _form_values() -> dict:

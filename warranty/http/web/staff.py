@@ -19,7 +19,7 @@ from sqlmodel import select
 from warranty.attention import services as attention
 from warranty.auth import roles as auth_roles
 from warranty.claims import models as claims_models
-from warranty.claims import payouts, queries, rules, transitions, workflow
+from warranty.claims import payouts, queries, rules, signals, transitions, workflow
 from warranty.contracts import queries as contract_queries
 from warranty.contracts.models import Contract
 from warranty.core import money, redact
@@ -210,6 +210,7 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
         transitions=claims_models.TRANSITIONS,
         decisions=workflow.decisions(settings()),
         methods=payouts.payout_methods(settings()), repair_only=settings().repair_only,
+        signals=signals.signals_for(db, claim, settings=settings(), contract=contract),
         can_decide=can("decide_claims"), can_pay=can("refund"), errors=errors or {},
         form=request.form if request.method == "POST" else {}), status
 
