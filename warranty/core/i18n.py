@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from warranty.core.staff_texts import STAFF_MESSAGES
+
 LANGUAGES = ("ja", "en")
 DEFAULT = "ja"
 
@@ -229,6 +231,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     # errors
     "error.title": {"ja": "エラー", "en": "Error"},
     "error.code": {"ja": "エラーコード", "en": "Error code"},
+    **STAFF_MESSAGES,
 }
 
 
