@@ -1,4 +1,5 @@
-"""Staff pages' texts in Japanese and English: contracts, claims, customer history, labels of codes.
+"""Staff pages' texts in Japanese and English: contracts, claims, customer history, labels of
+codes.
 
 Merged into ``warranty.core.i18n.MESSAGES`` (read through ``t(lang, key)``); kept apart so the
 staff pages' texts move to the gettext catalogs in one piece.
@@ -198,7 +199,8 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
     "staff.claim.note": {"ja": "お客様へのメッセージ(任意、メールでお送りします)",
                          "en": "Note to the customer (optional, mailed to them)"},
     "staff.claim.ask": {"ja": "追加情報の依頼", "en": "Ask for more information"},
-    "staff.claim.ask_what": {"ja": "お客様にお願いする内容", "en": "What do you need from the customer?"},
+    "staff.claim.ask_what": {"ja": "お客様にお願いする内容",
+                             "en": "What do you need from the customer?"},
     "staff.claim.ask_submit": {"ja": "お客様に依頼する", "en": "Ask the customer"},
     "staff.claim.deny": {"ja": "却下", "en": "Deny"},
     "staff.claim.deny_reason": {"ja": "理由(お客様に表示されます)",
@@ -261,6 +263,19 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
     "staff.status.denied": {"ja": "却下", "en": "Denied"},
     "staff.status.paid": {"ja": "支払い済み", "en": "Paid"},
     "staff.status.closed": {"ja": "完了", "en": "Closed"},
+    "staff.category.electronics": {"ja": "家電・AV", "en": "Electronics"},
+    "staff.category.appliances": {"ja": "生活家電", "en": "Appliances"},
+    "staff.category.computers": {"ja": "パソコン", "en": "Computers"},
+    "staff.category.phones": {"ja": "スマートフォン", "en": "Phones"},
+    "staff.category.audio": {"ja": "オーディオ", "en": "Audio"},
+    "staff.category.furniture": {"ja": "家具", "en": "Furniture"},
+    "staff.category.outdoor": {"ja": "アウトドア", "en": "Outdoor"},
+    "staff.category.eyewear": {"ja": "メガネ", "en": "Eyewear"},
+    "staff.category.car_accessories": {"ja": "カー用品", "en": "Car accessories"},
+    "staff.category.bicycles": {"ja": "自転車", "en": "Bicycles"},
+    "staff.category.sports": {"ja": "スポーツ用品", "en": "Sports"},
+    "staff.category.musical_instruments": {"ja": "楽器", "en": "Musical instruments"},
+    "staff.category.jewelry": {"ja": "ジュエリー", "en": "Jewelry"},
     "staff.failure.breakdown": {"ja": "故障", "en": "Breakdown"},
     "staff.failure.accident": {"ja": "事故による破損", "en": "Accidental damage"},
     "staff.coverage.standard": {"ja": "故障保証", "en": "Breakdown"},
@@ -281,7 +296,8 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
     "staff.refund.not_needed": {"ja": "返金なし(0円)", "en": "Nothing to refund"},
     "staff.refund_kind.plan": {"ja": "プランの解約", "en": "Plan cancelled"},
     "staff.refund_kind.excess_plan": {"ja": "超過プラン", "en": "Plan beyond the units"},
-    "staff.refund_kind.external": {"ja": "ダッシュボードでの返金", "en": "Refund in Stripe's dashboard"},
+    "staff.refund_kind.external": {"ja": "ダッシュボードでの返金",
+                                   "en": "Refund in Stripe's dashboard"},
     "staff.ostatus.pending": {"ja": "支払い待ち", "en": "Pending"},
     "staff.ostatus.paid": {"ja": "支払い済み", "en": "Paid"},
     "staff.ostatus.failed": {"ja": "失敗", "en": "Failed"},
