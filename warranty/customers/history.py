@@ -58,7 +58,10 @@ def customer_history(session: Session, email: str) -> CustomerHistory:
     by_id = {c.id: c for c in plans}
     cancellations = [(event, by_id[event.contract_id]) for event in session.exec(
         select(ContractEvent).where(ContractEvent.contract_id.in_(plan_ids or [-1]),
-                                    ContractEvent.to_status == "cancelled")
+                                    ContractEvent.to_status == "cancelled",
+                                    # the change itself, not later rows about its refund
+                                    sa.or_(ContractEvent.from_status.is_(None),
+                                           ContractEvent.from_status != "cancelled"))
         .order_by(ContractEvent.id.desc())).all()]
     return CustomerHistory(email=email, orders=orders, contracts=plans, claims=claim_rows,
                            payouts=payouts, mails=mails, nps=nps, refunds=refunds,

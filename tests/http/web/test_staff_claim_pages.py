@@ -39,6 +39,14 @@ def _post(client, claim, action, **form):
     return client.post(f"{page}/{action}", data=form)
 
 
+def _fetch(client, url: str):
+    """GET a file: the response read whole and closed (a file's stream is left open else)."""
+    response = client.get(url)
+    response.get_data()
+    response.close()
+    return response
+
+
 def _text(html: str) -> str:
     """What a reader sees of a page: its text without tags."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
@@ -89,17 +97,17 @@ def test_photos_preview_inline_sandboxed_and_pdfs_are_links(client, db, settings
     previews = re.findall(r'<img class="preview" src="([^"]+)" alt="([^"]+)"', page)
     assert [alt for _, alt in previews] == ["tv.jpg", "back.png"]
     for src, _ in previews:
-        shown = client.get(src)
+        shown = _fetch(client, src)
         assert shown.status_code == 200 and shown.mimetype in ("image/jpeg", "image/png")
         assert shown.headers["Content-Disposition"].startswith("inline")
         assert shown.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
         assert shown.headers["X-Content-Type-Options"] == "nosniff"
     pdf_link = re.search(r'<a href="([^"]+)">receipt.pdf</a>', page).group(1)
-    pdf = client.get(pdf_link)
+    pdf = _fetch(client, pdf_link)
     assert pdf.mimetype == "application/pdf"
     assert pdf.headers["Content-Disposition"].startswith("attachment")
     # Asked for as a preview, a PDF is still a download, never drawn by the browser.
-    pdf_preview = client.get(pdf_link + "/preview")
+    pdf_preview = _fetch(client, pdf_link + "/preview")
     assert pdf_preview.headers["Content-Disposition"].startswith("attachment")
     # The page itself may show only its own images.
     assert "img-src 'self'" in client.get(
@@ -113,7 +121,7 @@ def test_previews_need_a_staff_session(client, db, settings, app):
     src = re.search(r'<img class="preview" src="([^"]+)"', client.get(
         f"/staff/claims/{claim.public_id}").get_data(as_text=True)).group(1)
     stranger = app.test_client()
-    res = stranger.get(src)
+    res = _fetch(stranger, src)
     assert res.status_code == 302 and res.headers["Location"].startswith("/staff/login")
 
 
@@ -160,4 +168,4 @@ def test_uploaded_bytes_shown_are_the_stored_ones(client, db, settings):
     sign_in_staff(client)
     src = re.search(r'<img class="preview" src="([^"]+)"', client.get(
         f"/staff/claims/{claim.public_id}").get_data(as_text=True)).group(1)
-    assert client.get(src).data == io.BytesIO(PNG).getvalue()
+    assert _fetch(client, src).data == io.BytesIO(PNG).getvalue()
