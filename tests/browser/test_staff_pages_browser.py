@@ -7,12 +7,14 @@ Screenshots go to artifacts/."""
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
-from tests.factories import PNG, STAFF_PASSWORD, add_staff, paid_order, stripe_paid_order
+from tests.factories import STAFF_PASSWORD, add_staff, paid_order, stripe_paid_order
 from tests.http.web.pages import PURCHASE
 from warranty.claims import attachments as uploads
 from warranty.claims import filing
@@ -24,6 +26,23 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 WIDTHS = (390, 1280)
 LANGS = ("ja", "en")
 LOCALES = {"ja": "ja-JP", "en": "en-US"}
+
+
+def _photo(width: int = 240, height: int = 160) -> bytes:
+    """A real PNG photo stand-in of ``width`` × ``height`` (a grey-blue gradient)."""
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((40 + x * 160 // width, 90, 120 + y * 100 // height))
+                           for x in range(width))
+        for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        """One PNG chunk with its CRC."""
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def _sign_in(browser, base: str, email: str, lang: str, width: int):
@@ -140,7 +159,7 @@ def test_claim_queue_and_review_with_a_photo(browser, live_server, db, settings,
         customer_email="hanako.with.a.long.name@example.jp",
         incident_date=PURCHASE.replace(year=2025, month=3, day=1), failure_type="breakdown",
         description="電源が入りません。", estimated_amount=30000,
-        files=[uploads.Upload(filename="壊れたテレビ.png", data=PNG),
+        files=[uploads.Upload(filename="壊れたテレビ.png", data=_photo()),
                uploads.Upload(filename="receipt.pdf", data=b"%PDF-1.4\n%%EOF\n")],
         actor="customer:x", today=PURCHASE.replace(year=2026), lang=lang)
     db.commit()
@@ -160,7 +179,7 @@ def test_claim_queue_and_review_with_a_photo(browser, live_server, db, settings,
     page.wait_for_url(f"**/staff/claims/{claim.public_id}")
     preview = page.locator("img.preview")
     assert preview.count() == 1
-    assert preview.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert preview.evaluate("img => img.complete && img.naturalWidth") == 240
     assert page.get_by_role("link", name="receipt.pdf").count() == 1
     assert page.locator("#claim-type").inner_text() == t("staff.failure.breakdown")
     _fits(page, "the claim review", width)

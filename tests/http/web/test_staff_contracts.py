@@ -134,7 +134,7 @@ def test_finance_cancels_from_the_quote_and_stripe_refunds_it(ops, db, mail_sett
     db.refresh(contract)
     assert contract.status == "cancelled"
     history = client.get("/staff/customers?email=c@example.com").get_data(as_text=True)
-    assert "Refunds (1)" in history and "Cancellations (1)" in history, re.findall(r"<h2>[^<]*</h2>", history)
+    assert "Refunds (1)" in history and "Cancellations (1)" in history
     assert yen(expected) in history and "moving abroad" in history and "Plan cancelled" in history
     # Cancelled: no second cancellation, and the form is gone.
     again = client.get(f"/staff/contracts/{contract.public_id}/cancel").get_data(as_text=True)
