@@ -23,7 +23,7 @@ from warranty.notify.models import MailMessage
 from warranty.orders.models import Refund
 
 TERM_END = date(2027, 1, 9)  # PURCHASE + 36 months − 1 day
-SPAN = 1097  # 2024-01-10 .. 2027-01-09, both counted (2024 is a leap year)
+SPAN = 1096  # 2024-01-10 .. 2027-01-09, both counted: 366 + 365 + 365 (2024 is a leap year)
 
 
 @pytest.fixture
@@ -123,6 +123,8 @@ def test_finance_cancels_from_the_quote_and_stripe_refunds_it(ops, db, mail_sett
     page = quote.get_data(as_text=True)
     assert quote.status_code == 200 and f'name="amount" value="{expected}"' in page
     assert f"Cancel and refund {yen(expected)}" in page and "Pro rata" in page
+    unused = (TERM_END - today).days + 1
+    assert f"{unused} unused days of {SPAN}" in page
     res = client.post(f"/staff/contracts/{contract.public_id}/cancel", data={
         "csrf_token": csrf(client, f"/staff/contracts/{contract.public_id}/cancel"),
         "amount": str(expected), "cancel_date": today.isoformat(), "reason": "moving abroad"})
