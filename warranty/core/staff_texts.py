@@ -249,6 +249,82 @@ STAFF_MESSAGES: dict[str, dict[str, str]] = {
     "staff.customer.no_refunds": {"ja": "返金はありません。", "en": "No refunds."},
     "staff.customer.no_cancellations": {"ja": "解約はありません。", "en": "No cancellations."},
     "staff.customer.no_mails": {"ja": "メールはありません。", "en": "No mails."},
+    # refusals of the domain, in Japanese (the English is the domain's own message)
+    "staff.error.backdate_not_allowed": {
+        "ja": "この日付までさかのぼる解約は管理者のみ、理由を添えて行えます。",
+        "en": "Only an admin can date a cancellation this far back, with a reason."},
+    "staff.error.backdate_reason_required": {
+        "ja": "さかのぼる理由を入力してください。",
+        "en": "Give the reason for going back this far."},
+    "staff.error.books_busy": {
+        "ja": "帳簿が処理中です。少し待ってからもう一度お試しください。",
+        "en": "The books are busy; try again in a moment."},
+    "staff.error.claims_open": {
+        "ja": "未完了の申請があるため解約できません。先に支払い・却下・完了にしてください。",
+        "en": "Open claims stop the cancellation: pay, deny or close them first."},
+    "staff.error.contract_not_active": {
+        "ja": "契約が有効ではありません。却下または完了にしてください。",
+        "en": "The plan is not active: deny or close the claim instead."},
+    "staff.error.external_refund_too_small": {
+        "ja": "指定したダッシュボード返金の残額が足りません。",
+        "en": "That dashboard refund does not hold enough."},
+    "staff.error.invalid_amount": {
+        "ja": "金額を正しく入力してください。",
+        "en": "Enter a valid amount."},
+    "staff.error.invalid_cancel_date": {
+        "ja": "この解約日は使えません。",
+        "en": "This cancellation date cannot be used."},
+    "staff.error.invalid_decision": {
+        "ja": "対応を選んでください。",
+        "en": "Choose a decision."},
+    "staff.error.invalid_method": {
+        "ja": "支払い方法を選んでください。",
+        "en": "Choose a payout method."},
+    "staff.error.message_required": {
+        "ja": "お客様にお願いする内容を入力してください。",
+        "en": "Say what you need from the customer."},
+    "staff.error.no_payment_to_refund": {
+        "ja": "この注文にはStripeでの支払いがないため返金できません。",
+        "en": "The order has no Stripe payment to refund."},
+    "staff.error.nothing_payable": {
+        "ja": "支払える金額がありません。支払いなしで完了にしてください。",
+        "en": "Nothing is payable: close the claim without a payout."},
+    "staff.error.over_refund": {
+        "ja": "支払われた金額を超える返金になります。",
+        "en": "This refund would exceed what was paid."},
+    "staff.error.over_return": {
+        "ja": "残っている数量を超えて返品できません。",
+        "en": "More units than are left cannot be returned."},
+    "staff.error.period_closed": {
+        "ja": "締め済みの月の日付です。調整として計上するを選んでください。",
+        "en": "The date is in a closed month: book it as an adjustment."},
+    "staff.error.reason_required": {
+        "ja": "理由を入力してください。",
+        "en": "Give a reason."},
+    "staff.error.same_owner": {
+        "ja": "すでにこのメールアドレスの契約です。",
+        "en": "The plan already belongs to this address."},
+    "staff.error.term_ended": {
+        "ja": "保証期間が終了しています。",
+        "en": "The term has ended."},
+    "staff.error.transition_refused": {
+        "ja": "この契約の状態では、この操作はできません。",
+        "en": "The plan's status does not allow this."},
+    "staff.error.claim_transition_refused": {
+        "ja": "この申請の状態では、この操作はできません。再読み込みしてください。",
+        "en": "The claim's status does not allow this; reload it."},
+    "staff.error.concurrent_change": {
+        "ja": "同時に別の操作で変更されました。再読み込みしてください。",
+        "en": "Someone changed this at the same time; reload it."},
+    "staff.error.unknown_external_refund": {
+        "ja": "そのダッシュボード返金は見つかりません。",
+        "en": "No such dashboard refund."},
+    "staff.error.unknown_line": {
+        "ja": "この注文にその商品行はありません。",
+        "en": "The order has no such product line."},
+    "staff.error.unknown_order": {
+        "ja": "その注文は見つかりません。",
+        "en": "No such order."},
     # mails
     "mail.staff_note": {"ja": "担当者からのメッセージ:\n{note}", "en": "A note from us:\n{note}"},
     # labels of codes

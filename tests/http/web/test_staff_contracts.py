@@ -223,6 +223,11 @@ def test_transfer_to_a_new_owner(app, db, settings):
     same = client.post(f"{page}/transfer", data={"csrf_token": csrf(client, page),
                                                   "email": "OLD@example.com"})
     assert same.status_code == 409 and "already belongs to" in same.get_data(as_text=True)
+    same_ja = client.post(f"{page}/transfer?lang=ja", data={"csrf_token": csrf(client, page),
+                                                             "email": "old@example.com"})
+    assert same_ja.status_code == 409
+    assert "すでにこのメールアドレスの契約です。(" in same_ja.get_data(as_text=True)
+    client.get("/staff/contracts?lang=en")
     res = client.post(f"{page}/transfer", data={"csrf_token": csrf(client, page),
                                                 "email": "New@Example.com",
                                                 "reason": "gift"})

@@ -66,6 +66,16 @@ def label(kind: str, code: str | None) -> str:
     return code if text == key else text
 
 
+def refusal(exc: DomainError) -> str:
+    """A domain refusal for the page: on a Japanese page its Japanese text, with the domain's
+    own message (which names the figures) after it; on an English page that message."""
+    if g.get("lang") != "ja":
+        return exc.message
+    key = f"staff.error.{exc.code}"
+    text = i18n.t("ja", key)
+    return exc.message if text == key else f"{text}({exc.message})"
+
+
 def plan_label(code: str | None) -> str:
     """``accident-36`` as words: the coverage and the term in months."""
     coverage, _, months = (code or "").rpartition("-")
@@ -252,7 +262,7 @@ def _act(claim_id: str, form_name: str, action):
     except DomainError as exc:
         db.rollback()
         db.refresh(claim)
-        return _render_review(claim, errors={form_name: exc.message}, status=status_of(exc))
+        return _render_review(claim, errors={form_name: refusal(exc)}, status=status_of(exc))
     db.commit()
     return redirect(url_for("staff.review", claim_id=claim.public_id), 303)
 

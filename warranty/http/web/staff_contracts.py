@@ -30,7 +30,7 @@ from warranty.http.clients import stripe_client
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
 from warranty.http.web.pages import protect, settings, today
-from warranty.http.web.staff import staff_language, staff_required
+from warranty.http.web.staff import refusal, staff_language, staff_required
 from warranty.orders.models import Order, OrderLine
 from warranty.payments import refund_events, refunds
 
@@ -153,7 +153,7 @@ def _quote_context(contract: Contract, cancel_date: date, adjustment: bool) -> d
         quote = cancellation.quote_cancellation(session=db, settings=settings(),
                                                 contract=contract, cancel_date=cancel_date)
     except DomainError as exc:
-        result["quote_error"] = exc.message
+        result["quote_error"] = refusal(exc)
         result["status"] = status_of(exc)
         return result
     result.update(
@@ -186,7 +186,7 @@ def cancel_quote(contract_id: str):
         cancel_date = _date_field(request.args.get("cancel_date"), today())
     except DomainError as exc:
         return _render_quote(contract, cancel_date=today(), adjustment=False,
-                             message=exc.message, status=status_of(exc))
+                             message=refusal(exc), status=status_of(exc))
     return _render_quote(contract, cancel_date=cancel_date,
                          adjustment=request.args.get("book_as_adjustment") == "1")
 
@@ -218,7 +218,7 @@ def cancel(contract_id: str):
         _commit()
     except DomainError as exc:
         db.rollback()
-        message = exc.message
+        message = refusal(exc)
         if exc.code == "quote_changed":
             new = (exc.details or {}).get("quote", {}).get("amount")
             message = _t("staff.cancel.quote_changed",
@@ -250,7 +250,7 @@ def transfer(contract_id: str):
         _commit()
     except DomainError as exc:
         db.rollback()
-        return _render_contract(contract, errors={"transfer": exc.message},
+        return _render_contract(contract, errors={"transfer": refusal(exc)},
                                 status=status_of(exc))
     return redirect(url_for("staff_contracts.contract", contract_id=contract.public_id,
                             done="transferred"), 303)
@@ -279,7 +279,7 @@ def product_return(order_id: str, line_no: int):
         db.rollback()
         if back is None:
             raise
-        return _render_contract(back, errors={"return": exc.message}, status=status_of(exc))
+        return _render_contract(back, errors={"return": refusal(exc)}, status=status_of(exc))
     _send_refunds(pending)
     if back is None:
         return redirect(url_for("staff_contracts.search", q=order_id), 303)
