@@ -1,4 +1,5 @@
-"""Staff pages: sign-in, the claim queue, the claim review, a customer's whole history.
+"""Staff pages (ja/en, chosen like the customer pages; English when the browser states no
+language): sign-in, the claim queue, the claim review, a customer's whole history.
 
 Every page and action names the permission it needs (warranty.auth.PERMISSIONS, the same
 table as the JSON API): every role reads; support, finance and admin decide on claims;
@@ -12,7 +13,7 @@ import logging
 from datetime import date, timedelta
 from functools import wraps
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from sqlmodel import select
 
 from warranty.attention import services as attention
@@ -24,6 +25,7 @@ from warranty.core import i18n, money, redact
 from warranty.core.errors import DomainError, Forbidden, ValidationFailed
 from warranty.core.text import whole_number
 from warranty.customers import history as customers_history
+from warranty.http.babel import error_text, page_language
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
 from warranty.http.web.pages import protect, send_claim_file, settings, sign_in, sign_out, signed_in
@@ -42,38 +44,14 @@ DECIDE = auth_roles.PERMISSIONS["decide_claims"]
 PAY = auth_roles.PERMISSIONS["refund"]
 
 
-@bp.before_request
-def staff_language() -> None:
-    """Staff pages: ``?lang=`` (remembered), else the remembered one, else the browser's
-    Accept-Language, English when it names neither language (every staff blueprint)."""
-    asked = request.args.get("lang")
-    if asked in i18n.LANGUAGES:
-        session["lang"] = asked
-        g.lang = asked
-    elif session.get("lang") in i18n.LANGUAGES:
-        g.lang = session["lang"]
-    else:
-        g.lang = request.accept_languages.best_match(i18n.LANGUAGES, default="en")
-
-
 def label(kind: str, code: str | None) -> str:
     """The page language's label of a stored code (``status``, ``in_review``), or the code
     itself when there is none."""
     if code is None or code == "":
         return "—"
     key = f"staff.{kind}.{code}"
-    text = i18n.t(g.get("lang", "en"), key)
+    text = i18n.t(page_language(), key)
     return code if text == key else text
-
-
-def refusal(exc: DomainError) -> str:
-    """A domain refusal for the page: on a Japanese page its Japanese text, with the domain's
-    own message (which names the figures) after it; on an English page that message."""
-    if g.get("lang") != "ja":
-        return exc.message
-    key = f"staff.error.{exc.code}"
-    text = i18n.t("ja", key)
-    return exc.message if text == key else f"{text}({exc.message})"
 
 
 def plan_label(code: str | None) -> str:
@@ -81,7 +59,7 @@ def plan_label(code: str | None) -> str:
     coverage, _, months = (code or "").rpartition("-")
     if not coverage or not months.isdigit():
         return code or "—"
-    return i18n.t(g.get("lang", "en"), "staff.plan_label", coverage=label("coverage", coverage),
+    return i18n.t(page_language(), "staff.plan_label", coverage=label("coverage", coverage),
                   months=months)
 
 
@@ -171,7 +149,8 @@ def login():
         log.info("staff sign-in refused: wrong email or password for %r from %s",
                  typed[:80] if "@" in typed and " " not in typed else "(not an address)",
                  request.remote_addr)
-        return render_template("staff/login.html", error=exc.message, email=email,
+        return render_template("staff/login.html", error=error_text(exc.code, exc.message, 401),
+                               email=email,
                                next=target), 401
     row = sign_in("staff", subject=user.email, scope="staff", created_by="password",
                   lifetime=timedelta(hours=settings().staff_session_hours),
@@ -232,6 +211,7 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
     db = get_session()
     contract = db.get(Contract, claim.contract_id)
     order = db.get(Order, contract.order_id)
+    g.page_path = url_for("staff.review", claim_id=claim.public_id)  # the language switch
     return render_template(
         "staff/claim.html", claim=claim, contract=contract, order=order,
         events=queries.timeline(db, claim), files=queries.files_of(db, claim),
@@ -239,7 +219,8 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
         paid_total=payouts.claims_paid_total(db, contract),
         claims_until=rules.filing_deadline(contract,
                                             settings().claim_filing_days_after_term),
-        deny_text=transitions.deny_text(claim, g.lang), transitions=claims_models.TRANSITIONS,
+        deny_text=transitions.deny_text(claim, page_language()),
+        transitions=claims_models.TRANSITIONS,
         decisions=workflow.DECISIONS, methods=payouts.PAYOUT_METHODS,
         can_decide=can("decide_claims"), can_pay=can("refund"), errors=errors or {},
         previewable=PREVIEWABLE,
@@ -262,7 +243,9 @@ def _act(claim_id: str, form_name: str, action):
     except DomainError as exc:
         db.rollback()
         db.refresh(claim)
-        return _render_review(claim, errors={form_name: refusal(exc)}, status=status_of(exc))
+        status = status_of(exc)
+        return _render_review(claim, errors={form_name: error_text(exc.code, exc.message, status)},
+                              status=status)
     db.commit()
     return redirect(url_for("staff.review", claim_id=claim.public_id), 303)
 
@@ -404,6 +387,8 @@ def handle_attention(item_id: str):
                          note=(request.form.get("note") or "")[:2000])
     except DomainError as exc:
         db.rollback()
-        return _render_attention(errors={item_id: exc.message}, status=status_of(exc))
+        status = status_of(exc)
+        return _render_attention(errors={item_id: error_text(exc.code, exc.message, status)},
+                                 status=status)
     db.commit()
     return redirect(url_for("staff.attention_queue"), 303)

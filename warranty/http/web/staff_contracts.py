@@ -26,17 +26,17 @@ from warranty.contracts.models import Contract
 from warranty.core import i18n, money
 from warranty.core.errors import Conflict, DomainError, ValidationFailed
 from warranty.core.text import is_email_address, whole_number
+from warranty.http.babel import error_text, page_language
 from warranty.http.clients import stripe_client
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
 from warranty.http.web.pages import protect, settings, today
-from warranty.http.web.staff import refusal, staff_language, staff_required
+from warranty.http.web.staff import staff_required
 from warranty.orders.models import Order, OrderLine
 from warranty.payments import refund_events, refunds
 
 bp = Blueprint("staff_contracts", __name__, url_prefix="/staff")
 protect(bp)
-bp.before_request(staff_language)
 
 PER_PAGE = 50
 STATUSES = ("active", "cancelled", "expired", "fulfilled")
@@ -44,7 +44,12 @@ STATUSES = ("active", "cancelled", "expired", "fulfilled")
 
 def _t(key: str, **values) -> str:
     """A text in the page's language."""
-    return i18n.t(g.lang, key, **values)
+    return i18n.t(page_language(), key, **values)
+
+
+def refusal(exc: DomainError) -> str:
+    """A domain refusal in the page's language."""
+    return error_text(exc.code, exc.message, status_of(exc))
 
 
 def _actor() -> str:
@@ -207,7 +212,8 @@ def cancel(contract_id: str):
                                    code="invalid_amount")
         reason = (request.form.get("reason") or "").strip()
         if not reason:
-            raise ValidationFailed("give a reason for the cancellation", code="reason_required")
+            raise ValidationFailed("give a reason for the cancellation",
+                                   code="cancel_reason_required")
         refund = cancellation.cancel_contract(
             session=db, settings=settings(), contract_id=contract.public_id,
             cancel_date=cancel_date, today=today(), actor=_actor(), reason=reason[:1000],
