@@ -216,7 +216,8 @@ def test_staff_pages_approve_and_pay_a_claim_on_an_expired_plan(db, settings):
     sign_in_staff(finance, "fin@store.example")
     page = f"/staff/claims/{claim.public_id}"
     review = support.get(page).get_data(as_text=True)
-    assert "(expired)" in review and "2026-08-29" in review  # claims filed until 31 May + 90
+    # The plan's status as a label ("Expired"); claims filed until 31 May + 90.
+    assert "(Expired)" in review and "2026-08-29" in review
     approved = support.post(f"{page}/approve", data={
         "csrf_token": csrf(support, page), "decision": "repair", "amount": "25,000"})
     assert approved.status_code == 303, approved.get_data(as_text=True)

@@ -101,6 +101,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "staff.attention.": (*attention.STATUSES, "all"),
     # the staff review page's risk signals (warranty.claims.signals)
     "staff.signal.name.": signals.CODES,
+    # the staff cancellation page names the refund's rule (changes.cancellation.quote_refund)
+    "staff.cancel.rule.": ("free_look", "pro_rata", "product_returned"),
     "problem.": (),  # checked through _field_problem_keys
     "upload.": (),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from warranty.contracts import lifecycle as contracts
 from warranty.contracts import notices
 from warranty.contracts.models import Contract
 from warranty.core import money
-from warranty.core.dates import store_today
+from warranty.core.dates import add_months, store_today
 from warranty.core.errors import Conflict, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.core.text import halfwidth
@@ -64,6 +65,33 @@ def schedule_percent(contract: Contract, year: int) -> Decimal:
 def liability_cap(contract: Contract, year: int) -> int:
     """The cap of a coverage year: product price × that year's percentage."""
     return money.percent_of(contract.product_price, schedule_percent(contract, year))
+
+
+@dataclass(frozen=True)
+class YearCap:
+    """The liability cap of one coverage year of a plan."""
+
+    year: int
+    first_day: date
+    last_day: date  # the year's last day, or the term's end in a shorter last year
+    percent: Decimal
+    cap: int  # minor units
+
+
+def caps_by_year(contract: Contract) -> list[YearCap]:
+    """The cap of every coverage year the plan's term has (no years past its end)."""
+    caps = []
+    year = 1
+    while True:
+        first = add_months(contract.purchase_date, 12 * (year - 1))
+        if first > contract.term_end:
+            return caps
+        last = min(add_months(contract.purchase_date, 12 * year) - timedelta(days=1),
+                   contract.term_end)
+        caps.append(YearCap(year=year, first_day=first, last_day=last,
+                            percent=schedule_percent(contract, year),
+                            cap=liability_cap(contract, year)))
+        year += 1
 
 
 def claims_paid_total(session: Session, contract: Contract) -> int:

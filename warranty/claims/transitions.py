@@ -83,7 +83,9 @@ def transition(*, session: Session, settings: Settings, claim: Claim, to_status:
     session.add(claim)
     session.add(event)
     contract = session.get(Contract, claim.contract_id)
-    _mail_status(session, settings, claim, contract, reason)
+    # A staff approval's reason is their note to the customer: it goes into the mail.
+    _mail_status(session, settings, claim, contract, reason,
+                 note=reason if action == "approved" else "")
     queue_event(session=session, type=f"claim.{to_status}",
                 data=webhook_payload(session, claim, contract, reason))
     if to_status in FINAL:
@@ -108,7 +110,7 @@ def _claim_link(settings: Settings, claim: Claim, email: str) -> str:
 
 
 def _mail_status(session: Session, settings: Settings, claim: Claim, contract: Contract,
-                 reason: str) -> None:
+                 reason: str, *, note: str = "") -> None:
     """Tell the plan's current owner (who may see the claim) about its new status, in the
     language the claim was filed in."""
     lang = claim.lang
@@ -121,6 +123,8 @@ def _mail_status(session: Session, settings: Settings, claim: Claim, contract: C
         lines.append(i18n.t(lang, "mail.info_requested", message=claim.info_request or ""))
     elif claim.status == "approved":
         lines.append(i18n.t(lang, f"decision.{claim.decision}"))
+        if note.strip():
+            lines.append(i18n.t(lang, "mail.staff_note", note=note.strip()))
     owner = normalize_email(contract.customer_email)
     lines.append(i18n.t(lang, "mail.link", link=_claim_link(settings, claim, owner)))
     queue_mail(session=session, to=owner,

@@ -42,6 +42,9 @@ class ContractFilter:
     purchased_to: date | None = None
     term_ends_from: date | None = None
     term_ends_to: date | None = None
+    # One term staff typed: a contract number, an email, an order reference (or ord_ id) or a
+    # sku, matched exactly (an email without regard to case).
+    text: str | None = None
 
 
 def search(session: Session, where: ContractFilter, *, page: int,
@@ -53,6 +56,12 @@ def search(session: Session, where: ContractFilter, *, page: int,
     if where.order:
         conditions.append(sa.or_(Order.store_order_ref == where.order,
                                  Order.public_id == where.order))
+    if where.text and where.text.strip():
+        term = where.text.strip()
+        conditions.append(sa.or_(Contract.public_id == term,
+                                 sa.func.lower(Contract.customer_email) == term.lower(),
+                                 Order.store_order_ref == term, Order.public_id == term,
+                                 Contract.sku == term))
     if where.status:
         conditions.append(Contract.status == where.status)
     for column, low, high in ((Contract.purchase_date, where.purchased_from, where.purchased_to),

@@ -229,12 +229,13 @@ def send_certificate(db, contract: Contract, lang: str) -> Response:
         "Cache-Control": "private, no-store"})
 
 
-def send_claim_file(row: ClaimFile) -> Response:
-    """A claim attachment as a download, never rendered inline by the browser."""
+def send_claim_file(row: ClaimFile, *, inline: bool = False) -> Response:
+    """A claim attachment as a download; ``inline`` for a photo a staff page shows in an
+    ``<img>`` (still sandboxed: nothing in it can run)."""
     path = uploads.path_of(settings().upload_dir, row.stored_name)
     if not path.is_file():
         raise NotFound("this file is no longer stored", code="file_missing")
-    response = send_file(path, mimetype=row.content_type, as_attachment=True,
+    response = send_file(path, mimetype=row.content_type, as_attachment=not inline,
                          download_name=row.original_name, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"

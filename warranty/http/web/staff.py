@@ -22,7 +22,7 @@ from warranty.claims import models as claims_models
 from warranty.claims import payouts, queries, rules, signals, transitions, workflow
 from warranty.contracts import queries as contract_queries
 from warranty.contracts.models import Contract
-from warranty.core import money, redact
+from warranty.core import i18n, money, redact
 from warranty.core.errors import DomainError, Forbidden, ValidationFailed
 from warranty.core.text import whole_number
 from warranty.customers import history as customers_history
@@ -45,9 +45,31 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 protect(bp)
 log = logging.getLogger(__name__)
 
+# Attachments a browser draws in an <img> (the type is detected from the bytes at upload).
+PREVIEWABLE = frozenset({"image/jpeg", "image/png", "image/webp"})
+
 # Kept for code that names role sets (the permission table is warranty.auth.PERMISSIONS).
 DECIDE = auth_roles.PERMISSIONS["decide_claims"]
 PAY = auth_roles.PERMISSIONS["refund"]
+
+
+def label(kind: str, code: str | None) -> str:
+    """The page language's label of a stored code (``status``, ``in_review``), or the code
+    itself when there is none."""
+    if code is None or code == "":
+        return "—"
+    key = f"staff.{kind}.{code}"
+    text = i18n.t(page_language(), key)
+    return code if text == key else text
+
+
+def plan_label(code: str | None) -> str:
+    """``accident-36`` as words: the coverage and the term in months."""
+    coverage, _, months = (code or "").rpartition("-")
+    if not coverage or not months.isdigit():
+        return code or "—"
+    return i18n.t(page_language(), "staff.plan_label", coverage=label("coverage", coverage),
+                  months=months)
 
 
 @bp.context_processor
@@ -96,8 +118,8 @@ def can(permission: str) -> bool:
 
 @bp.app_context_processor
 def _staff_helpers() -> dict:
-    """``can('refund')`` in staff templates."""
-    return {"can": can}
+    """``can('refund')`` and the labels of codes in staff templates."""
+    return {"can": can, "label": label, "plan_label": plan_label}
 
 
 def _actor() -> str:
@@ -212,6 +234,7 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
         methods=payouts.payout_methods(settings()), repair_only=settings().repair_only,
         signals=signals.signals_for(db, claim, settings=settings(), contract=contract),
         can_decide=can("decide_claims"), can_pay=can("refund"), errors=errors or {},
+        previewable=PREVIEWABLE,
         form=request.form if request.method == "POST" else {}), status
 
 
@@ -299,6 +322,19 @@ def claim_file(claim_id: str, file_id: str):
     db = get_session()
     claim = queries.get_claim(db, claim_id)
     return send_claim_file(queries.get_file(db, claim, file_id))
+
+
+@bp.get("/claims/<claim_id>/files/<file_id>/preview")
+@staff_required
+def claim_file_preview(claim_id: str, file_id: str):
+    """A photo shown inline on the review page (an ``<img>``): only the image kinds a browser
+    draws, under a sandboxing CSP; anything else (PDF, HEIC) is a download."""
+    db = get_session()
+    claim = queries.get_claim(db, claim_id)
+    row = queries.get_file(db, claim, file_id)
+    if row.content_type not in PREVIEWABLE:
+        return send_claim_file(row)
+    return send_claim_file(row, inline=True)
 
 
 @bp.get("/contracts/<contract_id>/certificate.pdf")
