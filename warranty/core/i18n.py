@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from warranty.core.texts_reports import REPORT_MESSAGES
+
 LANGUAGES = ("ja", "en")
 DEFAULT = "ja"
 
@@ -230,6 +232,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.title": {"ja": "エラー", "en": "Error"},
     "error.code": {"ja": "エラーコード", "en": "Error code"},
 }
+
+MESSAGES.update(REPORT_MESSAGES)  # the finance dashboard's and exports' texts
 
 
 def t(lang: str, key: str, **values: object) -> str:

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from typing import BinaryIO
 
 from warranty.core.money import to_major
 from warranty.reports.registry import Result
@@ -100,11 +101,11 @@ def csv_chunks(result: Result) -> Iterator[str]:
     yield out.getvalue()
 
 
-def xlsx_chunks(result: Result, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
-    """An XLSX workbook built with openpyxl's write-only mode in a temporary file, then sent.
+def write_xlsx(result: Result, handle: BinaryIO) -> None:
+    """Write the report as an XLSX workbook to ``handle`` with openpyxl's write-only mode.
 
-    Write-only worksheets stream rows to disk as they come, so memory stays flat; the zip is
-    only complete at the end, hence the temporary file.
+    Write-only worksheets stream rows to a temporary file as they come, so memory stays flat
+    however many rows there are; the zip is assembled at the end.
     """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -125,8 +126,14 @@ def xlsx_chunks(result: Result, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
     sheet.append([cell(name) for name in result.columns])
     for row in _all_rows(result):
         sheet.append([cell(value) for value in _cells(result, row)])
+    workbook.save(handle)
+
+
+def xlsx_chunks(result: Result, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+    """The XLSX workbook (:func:`write_xlsx`) built in a temporary file, then sent: the zip
+    is only complete at the end."""
     with tempfile.TemporaryFile() as handle:
-        workbook.save(handle)
+        write_xlsx(result, handle)
         handle.seek(0)
         while chunk := handle.read(chunk_size):
             yield chunk
