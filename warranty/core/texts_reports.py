@@ -180,6 +180,10 @@ REPORT_MESSAGES: dict[str, dict[str, str]] = {
     "reports.outcome.reimburse": {"ja": "費用の払い戻し", "en": "Reimbursement"},
     "reports.outcome.denied": {"ja": "不承認", "en": "Denied"},
     "reports.outcome.closed": {"ja": "支払いなしで完了", "en": "Closed without payout"},
+    "reports.status.paid": {"ja": "支払済み", "en": "paid"},
+    "reports.status.closed": {"ja": "支払いなしで完了", "en": "closed without payout"},
+    "reports.status.approved": {"ja": "承認済み", "en": "approved"},
+    "reports.status.in_review": {"ja": "審査中", "en": "in review"},
     # closed months
     "reports.books.title": {"ja": "月次締め", "en": "Closed months"},
     "reports.books.closed_message": {

@@ -111,8 +111,14 @@ def bar_chart(labels: list[str], series: dict[str, list[float | int | None]], *,
         shown = i // every
         classes = " ".join(c for c, hide in (("x-odd", shown % 2 == 1),
                                               ("x-not4", shown % 4 != 0)) if hide)
-        parts.append(f'<text class="{classes}" x="{(i + 0.5) * group:.3f}%" '
-                     f'y="{height - 8}" text-anchor="middle" {TEXT}>{escape(label)}</text>')
+        # The first and last labels keep inside the chart's edges.
+        x, anchor = (i + 0.5) * group, "middle"
+        if i == 0 and count > 1:
+            x, anchor = 0.0, "start"
+        elif i == count - 1 and count > 1:
+            x, anchor = 100.0, "end"
+        parts.append(f'<text class="{classes}" x="{x:.3f}%" y="{height - 8}" '
+                     f'text-anchor="{anchor}" {TEXT}>{escape(label)}</text>')
     return _svg(height, parts)
 
 
@@ -176,13 +182,15 @@ def interval_chart(rows: list[tuple[str, float | None, float | None, float | Non
         parts.append(f'<text x="0" y="{y}" {TEXT}>{escape(fmt(estimate))} '
                      f'({escape(fmt(lo))} – {escape(fmt(hi))})</text>')
         y += 22
-        parts.append(f'<line x1="{x_of(lo):.3f}%" x2="{x_of(hi):.3f}%" y1="{y}" y2="{y}" '
+        zero = x_of(0)
+        parts.append(f'<line x1="{zero:.3f}%" x2="{zero:.3f}%" y1="{y - 14}" y2="{y + 14}" '
+                     'stroke="#4a5568" stroke-width="1.5" stroke-dasharray="3 3"/>'
+                     f'<line x1="{x_of(lo):.3f}%" x2="{x_of(hi):.3f}%" y1="{y}" y2="{y}" '
                      f'stroke="{COLORS[0]}" stroke-width="4"/>'
                      f'<circle cx="{x_of(estimate):.3f}%" cy="{y}" r="7" fill="{COLORS[1]}">'
                      f"<title>{escape(label)}: {escape(fmt(estimate))} ({escape(fmt(lo))} – "
-                     f"{escape(fmt(hi))})</title></circle>")
-        y += 14
-    zero = x_of(0)
-    parts.insert(0, f'<line x1="{zero:.3f}%" x2="{zero:.3f}%" y1="0" y2="{y}" stroke="#4a5568" '
-                    'stroke-width="1" stroke-dasharray="4 4"/>')
+                     f"{escape(fmt(hi))})</title></circle>"
+                     f'<text x="{zero:.3f}%" y="{y + 30}" text-anchor="middle" {TEXT}>'
+                     f'{escape(fmt(0))}</text>')
+        y += 34
     return _svg(y + 6, parts)

@@ -238,18 +238,25 @@ class Builder:
         overall = next(r for r in rows if r["status"] == "all")
         outcomes = [r for r in rows if r["status"] != "all"]
         points = lambda v: t("reports.nps.score", value=f"{v:+.1f}")  # noqa: E731
+
+        def outcome(row: dict) -> str:
+            # A repair can be paid or closed without payout: the status tells them apart.
+            if row["outcome"] == row["status"]:
+                return self.label("outcome", row["outcome"])
+            return (f"{self.label('outcome', row['outcome'])} "
+                    f"({self.label('status', row['status'])})")
+
         figure = Figure(
             "fig-nps", t("reports.nps.by_outcome"),
             charts.hbar_chart([(t("reports.nps.overall"), overall["nps"])]
-                              + [(self.label("outcome", r["outcome"]), r["nps"])
-                                 for r in outcomes], fmt=points),
+                              + [(outcome(r), r["nps"]) for r in outcomes], fmt=points),
             [t("reports.col.outcome"), t("reports.col.answers"), t("reports.col.promoters"),
              t("reports.col.detractors"), t("reports.col.nps")],
             [_cells(t("reports.nps.overall"), f"{overall['answers']:,}",
                     f"{overall['promoters']:,}", f"{overall['detractors']:,}",
                     Cell("—" if overall["nps"] is None else points(overall["nps"]),
                          "nps-all"))]
-            + [_cells(self.label("outcome", r["outcome"]), f"{r['answers']:,}",
+            + [_cells(outcome(r), f"{r['answers']:,}",
                       f"{r['promoters']:,}", f"{r['detractors']:,}",
                       "—" if r["nps"] is None else points(r["nps"])) for r in outcomes])
         return Section("nps", t("reports.nps.title"), [figure], intro=t("reports.nps.intro"))
