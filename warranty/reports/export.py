@@ -113,19 +113,27 @@ def write_xlsx(result: Result, handle: BinaryIO) -> None:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=result.name[:31])
 
-    def cell(value):
+    def text(value: str):
         # openpyxl stores any text that begins with "=" as a live formula: such text goes in
         # as a cell of the string type, so it shows as typed and never runs. Other text is a
         # string cell already; numbers (Decimal money, negatives too) stay number cells.
-        if isinstance(value, str) and value.startswith("="):
-            text = WriteOnlyCell(sheet, value=value)
-            text.data_type = "s"
-            return text
-        return value
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        return cell
 
-    sheet.append([cell(name) for name in result.columns])
+    sheet.append([text(name) if name.startswith("=") else name for name in result.columns])
+    # A million rows go through here: the money columns are found once, not per cell.
+    columns = result.columns
+    money = [i for i, name in enumerate(columns) if name in result.money]
     for row in _all_rows(result):
-        sheet.append([cell(value) for value in _cells(result, row)])
+        values = [row.get(name) for name in columns]
+        for i in money:
+            if values[i] is not None:
+                values[i] = to_major(int(values[i]), result.currency)
+        for i, value in enumerate(values):
+            if isinstance(value, str) and value.startswith("="):
+                values[i] = text(value)
+        sheet.append(values)
     workbook.save(handle)
 
 
