@@ -45,18 +45,20 @@ def load_demo(*, session: Session, currency: str) -> dict:
             "unmapped": [u.sku for u in result.unmapped]}
 
 
-# The demo's year of history: a small synthetic store (devtools.synth) of a few thousand
-# orders, with plans, cancellations, claims, NPS answers and visitor traffic in both arms.
-HISTORY_ORDERS = 4000
-HISTORY_PLANS = 1000
-HISTORY_DAYS = 365
+# The demo's history: a small synthetic store (devtools.synth) of a few thousand orders over
+# two years (so that LTV and the 365-day repeat rate, which need customers observed for a
+# year, have figures for the year before last), with plans, cancellations, claims, NPS
+# answers and visitor traffic in both arms.
+HISTORY_ORDERS = 6000
+HISTORY_PLANS = 1500
+HISTORY_DAYS = 730
 # Of the holdout's new visitors, this share leaves without buying (they were shown no plan):
 # the uplift the conversion report measures on the demo's history.
 HISTORY_HOLDOUT_LOST = 0.15
 
 
 def load_history(database_url: str, *, today: date, log=print) -> dict | None:
-    """Fill an empty store with a year of history up to ``today`` (first start only: nothing
+    """Fill an empty store with two years of history up to ``today`` (first start only: nothing
     happens once any order exists); returns the generator's figures, or None."""
     from devtools import synth
     from warranty.db.engine import get_engine

@@ -1,4 +1,4 @@
-"""The demo's year of history: loaded once on an empty store, fast, with something in every
+"""The demo's history (two years): loaded once on an empty store, fast, with something in every
 report, and the holdout as the embed makes it (no plans, fewer purchases)."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def test_the_demo_starts_with_a_year_of_history_once(settings, db, client, staff
     assert orders == figures["rows_orders"]
     first, last = db.exec(select(func.min(Order.purchase_date),
                                  func.max(Order.purchase_date))).one()
-    assert first >= TODAY - timedelta(days=364) and last <= TODAY
+    assert first >= TODAY - timedelta(days=729) and last <= TODAY
     # Nothing after the last day: claims filed, NPS answered by then.
     assert db.exec(select(func.max(Claim.created_at))).one().date() <= TODAY
     assert db.exec(select(func.count()).select_from(NpsAnswer)).one() > 30
@@ -53,6 +53,10 @@ def test_the_demo_starts_with_a_year_of_history_once(settings, db, client, staff
     for name in ("finance", "attach", "retention", "nps"):
         assert client.get(f"/api/v1/reports/{name}?{period}",
                           headers=staff_headers).status_code == 200
+    # The year before last: customers observed a full year, so LTV has figures.
+    earlier = f"from={TODAY - timedelta(days=729)}&to={TODAY - timedelta(days=365)}"
+    ltv = client.get(f"/api/v1/reports/retention?{earlier}", headers=staff_headers).json["ltv"]
+    assert ltv["with_plan"]["ltv"] > 0 and ltv["without_plan"]["ltv"] > 0
     # A second start finds orders and adds nothing.
     assert load_history(settings.database_url, today=TODAY) is None
     assert db.exec(select(func.count()).select_from(Order)).one() == orders

@@ -21,6 +21,7 @@ REPORT_MESSAGES: dict[str, dict[str, str]] = {
     "reports.contents": {"ja": "目次", "en": "Contents"},
     "reports.no_data": {"ja": "この期間のデータはありません。", "en": "No data for this period."},
     "reports.points": {"ja": "{value}ポイント", "en": "{value} pt"},
+    "reports.interval": {"ja": "95%信頼区間：", "en": "95% interval:"},
     # finance
     "reports.finance.title": {"ja": "売上と収益", "en": "Sales and revenue"},
     "reports.finance.period": {"ja": "売上と収益（{start}〜{end}）",
@@ -163,6 +164,11 @@ REPORT_MESSAGES: dict[str, dict[str, str]] = {
         "ja": "LTV＝平均注文額×粗利率（{margin}）×年間購入回数×継続年数。",
         "en": "LTV = average order value × gross margin ({margin}) × purchases per year × "
               "years retained."},
+    "reports.retention.ltv_needs_a_year": {
+        "ja": "LTVと365日のリピート率は、初回購入から1年以上たった顧客で計算します。"
+              "期間を1年以上前に設定すると表示されます。",
+        "en": "LTV and the 365-day repeat rate need customers observed for a full year after "
+              "their first purchase: choose a period that ends a year ago or earlier."},
     "reports.group.with_plan": {"ja": "プランあり", "en": "With a plan"},
     "reports.group.without_plan": {"ja": "プランなし", "en": "Without a plan"},
     # nps

@@ -161,7 +161,7 @@ def hbar_chart(rows: list[tuple[str, float | int | None]], *, fmt: Fmt = _plain,
 
 
 def interval_chart(rows: list[tuple[str, float | None, float | None, float | None]], *,
-                   fmt: Fmt = _plain) -> Markup:
+                   fmt: Fmt = _plain, interval_label: str = "95%:") -> Markup:
     """Estimates with their confidence intervals against a dashed zero line: one row per
     (label, estimate, low, high). An interval that does not cross zero is a difference the
     data shows at that confidence."""
@@ -179,8 +179,12 @@ def interval_chart(rows: list[tuple[str, float | None, float | None, float | Non
             parts.append(f'<text x="0" y="{y}" {TEXT}>—</text>')
             y += 10
             continue
-        parts.append(f'<text x="0" y="{y}" {TEXT}>{escape(fmt(estimate))} '
-                     f'({escape(fmt(lo))} – {escape(fmt(hi))})</text>')
+        # The estimate on one line, its interval on the next: each fits a phone's width.
+        parts.append(f'<text x="0" y="{y}" {TEXT} font-weight="bold">'
+                     f'{escape(fmt(estimate))}</text>')
+        y += 22
+        parts.append(f'<text x="0" y="{y}" {TEXT}>{escape(interval_label)} '
+                     f'{escape(fmt(lo))} – {escape(fmt(hi))}</text>')
         y += 22
         zero = x_of(0)
         parts.append(f'<line x1="{zero:.3f}%" x2="{zero:.3f}%" y1="{y - 14}" y2="{y + 14}" '
@@ -190,7 +194,7 @@ def interval_chart(rows: list[tuple[str, float | None, float | None, float | Non
                      f'<circle cx="{x_of(estimate):.3f}%" cy="{y}" r="7" fill="{COLORS[1]}">'
                      f"<title>{escape(label)}: {escape(fmt(estimate))} ({escape(fmt(lo))} – "
                      f"{escape(fmt(hi))})</title></circle>"
-                     f'<text x="{zero:.3f}%" y="{y + 30}" text-anchor="middle" {TEXT}>'
-                     f'{escape(fmt(0))}</text>')
+                     f'<text x="{zero:.3f}%" y="{y + 30}" {TEXT} text-anchor='
+                     f'"{"start" if zero < 15 else "end" if zero > 85 else "middle"}">0</text>')
         y += 34
     return _svg(y + 6, parts)

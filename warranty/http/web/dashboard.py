@@ -113,7 +113,7 @@ class Builder:
             "fig-conversion-difference", t("reports.conversion.difference"),
             charts.interval_chart([(t("reports.conversion.rate_difference"),
                                     conv["difference"], conv["ci_low"], conv["ci_high"])],
-                                  fmt=self.points),
+                                  fmt=self.points, interval_label=t("reports.interval")),
             [t("reports.col.measure"), t("reports.col.difference"), t("reports.col.ci"),
              t("reports.col.relative_lift"), t("reports.col.p_value")],
             [_cells(t("reports.col.conversion_rate"),
@@ -128,7 +128,8 @@ class Builder:
             "fig-rpv-difference", t("reports.conversion.rpv_difference"),
             charts.interval_chart([(t("reports.col.revenue_per_visitor"), rpv["difference"],
                                     rpv["ci_low"], rpv["ci_high"])],
-                                  fmt=lambda v: self.statistic(v, signed=True)),
+                                  fmt=lambda v: self.statistic(v, signed=True),
+                                  interval_label=t("reports.interval")),
             [t("reports.col.measure"), t("reports.col.difference"), t("reports.col.ci"),
              t("reports.col.relative_lift"), t("reports.col.p_value")],
             [_cells(t("reports.col.revenue_per_visitor"),
@@ -227,7 +228,9 @@ class Builder:
                     Cell(self.money(ltv[g]["ltv"]), f"ltv-{g}"))
              for g, name in zip(groups, names, strict=True)],
             note=t("reports.retention.ltv_note", margin=percent(
-                float(result.extra["gross_margin"]), 0)))
+                float(result.extra["gross_margin"]), 0))
+            + ("" if all(ltv[g]["ltv"] is not None for g in groups)
+               else " " + t("reports.retention.ltv_needs_a_year")))
         return Section("retention", t("reports.retention.title"),
                        [repeat, cohorts, ltv_figure], intro=t("reports.retention.intro"))
 
