@@ -37,8 +37,8 @@ def _queue(settings, report: str = "orders", fmt: str = "csv",
 
 
 def _job(db, public_id: str) -> ExportJob:
-    """The job as stored now."""
-    db.expire_all()
+    """The job as stored now (the session's earlier read ended first: SQLite snapshots)."""
+    db.rollback()
     return db.exec(select(ExportJob).where(ExportJob.public_id == public_id)).one()
 
 

@@ -19,6 +19,7 @@ XLSX through openpyxl's write-only mode, so memory stays flat however many rows 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -238,12 +239,12 @@ def write_file(result: reports.Result, fmt: str, path: Path) -> None:
 def run_job(settings: Settings, job: ExportJob) -> str:
     """Write a claimed job's file; returns its outcome (done, retry, dead, lost)."""
     folder = Path(settings.export_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     final = f"{job.public_id}.{job.format}"
     partial = folder / f"{final}.{job.attempts}.part"
     period = Period(job.period_start, job.period_end)
     progress = _Progress(settings, job)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         with Session(get_engine(settings.database_url)) as session:
             total = count_rows(session, job.report, period)
             _update_mine(settings, job, rows_total=total)
@@ -266,7 +267,8 @@ def run_job(settings: Settings, job: ExportJob) -> str:
                     job.public_id)
         return "lost"
     except Exception as exc:  # any failure: the job is retried or given up, never left running
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         log.exception("export %s failed (attempt %s)", job.public_id, job.attempts)
         return _failed(settings, job, f"{type(exc).__name__}: {exc}",
                        permanent=isinstance(exc, NotFound | ValidationFailed))

@@ -45,13 +45,14 @@ def test_finance_starts_an_export_follows_it_and_downloads_it(client, db, settin
     assert 'http-equiv="refresh"' not in ready and "Ready" in ready
     link = f"/staff/reports/exports/{job.public_id}/file"
     assert link in ready
-    download = client.get(link)
-    assert download.status_code == 200
-    assert download.headers["Content-Disposition"] == (
-        "attachment; filename=orders_2026-01-01_2026-03-31.csv")
+    with client.get(link) as download:
+        assert download.status_code == 200
+        assert download.headers["Content-Disposition"] == (
+            "attachment; filename=orders_2026-01-01_2026-03-31.csv")
+        body = download.data
     api = client.get("/api/v1/reports/orders?from=2026-01-01&to=2026-03-31&format=csv",
                      headers=staff_headers)
-    assert download.data == api.data
+    assert body == api.data
     # The dashboard lists it too, in Japanese when asked.
     japanese = client.get("/staff/reports?lang=ja").get_data(as_text=True)
     assert "完成" in japanese and link in japanese
