@@ -26,7 +26,7 @@ def test_horizontal_bars_and_intervals():
     assert ">25%<" in svg and ">—<" in svg
     interval = str(charts.interval_chart([("diff", 0.02, -0.01, 0.05)],
                                          fmt=lambda v: f"{v:+.2f}"))
-    assert "+0.02 (-0.01 – +0.05)" in interval
+    assert ">+0.02<" in interval and ">-0.01 – +0.05<" in interval
     assert 'stroke-dasharray' in interval  # the zero line
     empty = str(charts.interval_chart([("diff", None, None, None)]))
     assert ">—<" in empty

@@ -179,12 +179,14 @@ def interval_chart(rows: list[tuple[str, float | None, float | None, float | Non
             parts.append(f'<text x="0" y="{y}" {TEXT}>—</text>')
             y += 10
             continue
-        # The estimate on one line, its interval on the next: each fits a phone's width.
+        # The estimate, then its interval's name and ends, each on a line of its own: each
+        # fits a phone's width.
         parts.append(f'<text x="0" y="{y}" {TEXT} font-weight="bold">'
                      f'{escape(fmt(estimate))}</text>')
         y += 22
-        parts.append(f'<text x="0" y="{y}" {TEXT}>{escape(interval_label)} '
-                     f'{escape(fmt(lo))} – {escape(fmt(hi))}</text>')
+        parts.append(f'<text x="0" y="{y}" {TEXT}>{escape(interval_label)}</text>')
+        y += 22
+        parts.append(f'<text x="0" y="{y}" {TEXT}>{escape(fmt(lo))} – {escape(fmt(hi))}</text>')
         y += 22
         zero = x_of(0)
         parts.append(f'<line x1="{zero:.3f}%" x2="{zero:.3f}%" y1="{y - 14}" y2="{y + 14}" '
