@@ -83,7 +83,7 @@ class Builder:
     def label(self, group: str, code: str) -> str:
         """A report's code (arm, placement, category, outcome) as a label."""
         key = f"reports.{group}.{code}"
-        return self.t(key) if key in i18n.MESSAGES else code.replace("_", " ")
+        return self.t(key) if i18n.has(key) else code.replace("_", " ")
 
     # --- sections ------------------------------------------------------------------------
 

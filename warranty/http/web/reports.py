@@ -5,9 +5,6 @@ Access: signed-in staff holding the ``reports`` permission (finance, admin; the 
 session), who may also close the next month (a confirmation page, then a POST;
 warranty.periods). The page carries no script; charts are inline SVG (warranty.reports.charts)
 built by warranty.http.web.dashboard from the same report results the API serves.
-
-Language: Japanese or English, chosen with ``?lang=`` (remembered in the session); staff
-pages default to English when nothing was chosen.
 """
 
 from __future__ import annotations
@@ -25,17 +22,15 @@ from flask import (
     send_file,
     url_for,
 )
-from flask import (
-    session as cookie_session,
-)
 
 from warranty import reports
 from warranty.auth import roles
 from warranty.closing import months as closing
-from warranty.core import i18n, money
+from warranty.core import money
 from warranty.core.dates import store_today
 from warranty.core.errors import DomainError, ValidationFailed
 from warranty.exports import services as exports_jobs
+from warranty.http.babel import error_text, page_language
 from warranty.http.clients import stripe_client
 from warranty.http.downloads import respond
 from warranty.http.errors import status_of
@@ -52,18 +47,6 @@ EXPORTS = ["finance", "journal", "contracts", "movements", "orders", "retention"
 
 
 REFRESH_SECONDS = 3  # the exports page reloads itself this often while a job runs
-
-
-@bp.before_request
-def _language() -> None:
-    """The language asked for (``?lang=``, or a hidden field on forms) or remembered, else
-    English, the staff pages' default."""
-    asked = request.values.get("lang")
-    if asked in i18n.LANGUAGES:
-        cookie_session["lang"] = asked
-        g.lang = asked
-    elif cookie_session.get("lang") not in i18n.LANGUAGES:
-        g.lang = "en"
 
 
 @bp.app_context_processor
@@ -97,7 +80,8 @@ def dashboard():
                           stripe_client=stripe_client())
     results = {name: reports.run_report(name, ctx)
                for name in ("finance", "conversion", "attach", "retention", "nps")}
-    builder = figures.Builder(g.lang, settings.currency)
+    lang = page_language()
+    builder = figures.Builder(lang, settings.currency)
     query = {"from": period.start.isoformat(), "to": period.end.isoformat()}
     exports = [{"name": name, "links": [(fmt, f"/staff/reports/export/{name}?"
                                          + urlencode({**query, "format": fmt}))
@@ -107,7 +91,7 @@ def dashboard():
     books = closing.state(session, today)
     return render_template("staff/reports.html", period=period, error=error,
                            finance=results["finance"].extra, conversion=results["conversion"],
-                           sections=figures.build(g.lang, settings.currency, results),
+                           sections=figures.build(lang, settings.currency, results),
                            label=builder.label, fmt=fmt, exports=exports, books=books,
                            whole=exports_jobs.whole_store(session, today),
                            background_reports=exports_jobs.REPORTS,
@@ -149,7 +133,9 @@ def close_month():
         session.commit()
     except DomainError as exc:
         session.rollback()
-        return _render_close(month, error=exc.message, status=status_of(exc))
+        status = status_of(exc)
+        return _render_close(month, error=error_text(exc.code, exc.message, status),
+                             status=status)
     return redirect(url_for("staff_reports.dashboard", closed=periods.month_key(month)), 303)
 
 
