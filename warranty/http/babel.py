@@ -149,7 +149,10 @@ def lang_url(code: str) -> str:
         elif rule is None or "GET" not in (rule.methods or ()):
             path = "/staff/claims" if path.startswith("/staff") else "/my/plans"
     args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
-    if "token" not in request.args and request.form.get("token"):
-        args.insert(0, ("token", request.form["token"]))
+    # Only a form the view already read: rendering a page (an error page among them) never
+    # parses a body the endpoint refused or takes no form for (its 413 would come again).
+    form = request.__dict__.get("form")
+    if "token" not in request.args and form is not None and form.get("token"):
+        args.insert(0, ("token", form["token"]))
     args.append(("lang", code))
     return f"{path}?{urlencode(args)}"

@@ -1,7 +1,7 @@
 """export jobs: whole-store CSV and XLSX exports written by the worker
 
-Revision ID: 0018_finance_export_jobs
-Revises: 0017
+Revision ID: 0019_finance_export_jobs
+Revises: 0018_legal_terms
 Create Date: 2026-12-01 17:00:00.000000
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 import warranty.db.types
 
-revision: str = '0018_finance_export_jobs'
-down_revision: str | None = '0017'
+revision: str = '0019_finance_export_jobs'
+down_revision: str | None = '0018_legal_terms'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
