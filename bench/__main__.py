@@ -15,12 +15,14 @@ from pathlib import Path
 def available() -> list[str]:
     """Names of the benchmarks present in bench/, sorted."""
     here = Path(__file__).resolve().parent
-    return sorted(path.stem.removeprefix("bench_") for path in here.glob("bench_*.py"))
+    # bench_export_xlsx.py is ``export-xlsx``: names are typed with hyphens.
+    return sorted(path.stem.removeprefix("bench_").replace("_", "-")
+                  for path in here.glob("bench_*.py"))
 
 
 def run(name: str, argv: list[str]) -> int:
     """Run one benchmark's ``main(argv)`` and return its exit status."""
-    module = importlib.import_module(f"bench.bench_{name}")
+    module = importlib.import_module(f"bench.bench_{name.replace('-', '_')}")
     started = time.monotonic()
     print(f"== bench {name} ==", flush=True)
     status = module.main(argv) or 0

@@ -1,6 +1,7 @@
 """`make demo`: everything a newcomer needs, in one process, with nothing configured.
 
-Migrates var/demo.db (SQLite), loads the demo rules and catalog, starts the local Stripe
+Migrates var/demo.db (SQLite), loads the demo rules and catalog and, on first start, a year
+of synthetic history (devtools.demo_data.load_history), starts the local Stripe
 stand-in on 127.0.0.1:12111, an SMTP sink that prints every mail (127.0.0.1:8025), a
 background worker (mail, store webhooks, refund retries) and the service on
 http://127.0.0.1:5000.
@@ -67,7 +68,8 @@ def main() -> None:
     os.environ.setdefault("WARRANTY_STORE_ADDRESS", "東京都千代田区丸の内1-1-1 (demo)")
     os.environ.setdefault("WARRANTY_STORE_CONTACT", "support@demo.example")
 
-    from devtools.demo_data import load_demo
+    from devtools.demo_data import load_demo, load_history
+    from warranty.core.dates import store_today
     from warranty.core.logs import configure_logging
     from warranty.core.settings import load_settings
     from warranty.db.engine import migrate, session_scope
@@ -84,6 +86,12 @@ def main() -> None:
     with session_scope(settings.database_url) as session:
         load_demo(session=session, currency=settings.currency)
         _demo_staff(session)
+    # First start: a year of history (a few seconds), so every chart has something to show.
+    history = load_history(settings.database_url, today=store_today(settings.timezone),
+                           log=lambda text: print(f"demo history: {text}"))
+    if history:
+        print(f"demo history: {history['rows_orders']} orders, {history['rows_contracts']} "
+              f"plans, {history.get('rows_claims', 0)} claims in {history['seconds_total']} s")
     stop = threading.Event()
     configure_logging()
     worker = {"settings": settings, "stripe_client": make_client(settings), "stop": stop}

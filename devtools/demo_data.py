@@ -1,10 +1,15 @@
-"""Demo data: the default JPY rules and a small catalog a newcomer can buy from."""
+"""Demo data: the default JPY rules, a small catalog a newcomer can buy from, and a year of
+history so that every report and chart has something to show on first start."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.catalog import services as catalog
+from warranty.orders.models import Order
 from warranty.pricing import rules
 
 # sku, title, store category, price (yen), manufacturer's warranty months
@@ -38,3 +43,29 @@ def load_demo(*, session: Session, currency: str) -> dict:
     result = catalog.upsert_products(session=session, products=products, currency=currency)
     return {"rule_set_version": version, "products": len(products),
             "unmapped": [u.sku for u in result.unmapped]}
+
+
+# The demo's history: a small synthetic store (devtools.synth) of a few thousand orders over
+# two years (so that LTV and the 365-day repeat rate, which need customers observed for a
+# year, have figures for the year before last), with plans, cancellations, claims, NPS
+# answers and visitor traffic in both arms.
+HISTORY_ORDERS = 6000
+HISTORY_PLANS = 1500
+HISTORY_DAYS = 730
+# Of the holdout's new visitors, this share leaves without buying (they were shown no plan):
+# the uplift the conversion report measures on the demo's history.
+HISTORY_HOLDOUT_LOST = 0.15
+
+
+def load_history(database_url: str, *, today: date, log=print) -> dict | None:
+    """Fill an empty store with two years of history up to ``today`` (first start only: nothing
+    happens once any order exists); returns the generator's figures, or None."""
+    from devtools import synth
+    from warranty.db.engine import get_engine
+
+    with get_engine(database_url).connect() as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(Order.__table__)).scalar():
+            return None
+    return synth.generate(database_url, orders=HISTORY_ORDERS, plans=HISTORY_PLANS,
+                          start=today - timedelta(days=HISTORY_DAYS - 1), days=HISTORY_DAYS,
+                          seed=2026, log=log, holdout_lost_share=HISTORY_HOLDOUT_LOST)

@@ -87,8 +87,20 @@ class Store:
     """The generated history, kept as compact tuples until written."""
 
     def __init__(self, *, orders: int, plans: int, start: date, days: int, seed: int,
-                 rule_version: int, first_id: dict[str, int], external_share: float = 0.1):
+                 rule_version: int, first_id: dict[str, int], external_share: float = 0.1,
+                 holdout_lost_share: float | None = None):
         self.rng = random.Random(seed)
+        # The demo's history (``holdout_lost_share`` set): visitors in the holdout are never
+        # offered a plan, so their orders carry none, and that share of the holdout's new
+        # customers do not buy at all (they stay visitors who browsed): the lift the
+        # conversion report then measures. Claims and NPS answers end by the last day.
+        # Unset (benchmarks), plans fall on orders whatever the arm, as before.
+        self.holdout_lost_share = holdout_lost_share
+        # Shares of contracts with a claim, and of closed claims with an NPS answer (the
+        # demo's history has more of both, so its NPS chart has answers in every outcome).
+        self.claim_share, self.nps_share = (0.06, 0.33) if holdout_lost_share is None \
+            else (0.2, 0.6)
+        self.lost_visitors: list[tuple[str, date]] = []
         self.n_orders, self.n_plans = orders, plans
         self.start, self.days = start, days
         self.today = start + timedelta(days=days - 1)
@@ -114,21 +126,32 @@ class Store:
         without: list[int] = []
         next_customer = 0
         oid = self.first_id["orders"]
+        held_out = _holdout_test() if self.holdout_lost_share is not None else None
         for day in self._dates():
-            oid += 1
-            # Selection sampling: exactly n_plans of the orders carry a plan.
+            # Selection sampling: exactly n_plans of the orders carry a plan (the demo's
+            # history: fewer, as the holdout's orders carry none).
             has_plan = rng.random() * orders_left < plans_left
-            plans_left -= has_plan
             orders_left -= 1
             # About 45% of orders come from returning customers; plan holders come back
             # more often (the relationship the plan is meant to build).
-            if (with_plan or without) and rng.random() < 0.45:
+            returning = bool(with_plan or without) and rng.random() < 0.45
+            if returning:
                 pool = with_plan if with_plan and (not without or rng.random() < 0.35) \
                     else without
                 customer = pool[rng.randrange(len(pool))]
             else:
+                customer = next_customer + 1
+            if held_out is not None and held_out(f"v{customer}"):
+                if not returning and rng.random() < self.holdout_lost_share:
+                    # A new visitor in the holdout who leaves without buying.
+                    next_customer += 1
+                    self.lost_visitors.append((f"v{customer}", day))
+                    continue
+                has_plan = False  # the holdout is never offered a plan
+            plans_left -= has_plan
+            oid += 1
+            if not returning:
                 next_customer += 1
-                customer = next_customer
                 (with_plan if has_plan else without).append(customer)
             email = f"c{customer}@example.com"
             category = CATEGORIES[rng.randrange(len(CATEGORIES))]
@@ -247,6 +270,16 @@ class Store:
                       "completed_at", "booked_on"]
 
 
+def _holdout_test():
+    """Whether a visitor id is in the holdout, as the service assigns it by default."""
+    from warranty.core.settings import Settings
+    from warranty.experiment.arms import HOLDOUT, assign_arm
+
+    defaults = Settings.model_fields
+    salt, share = defaults["experiment_salt"].default, defaults["holdout_share"].default
+    return lambda visitor: assign_arm(visitor, salt=salt, share=share) == HOLDOUT
+
+
 def _max_ids(conn: sa.Connection, tables: list[str]) -> dict[str, int]:
     """Current highest id per table (new rows continue after them)."""
     return {t: conn.exec_driver_sql(f'SELECT COALESCE(MAX(id), 0) FROM "{t}"').scalar()
@@ -264,8 +297,11 @@ def _reset_sequences(conn: sa.Connection, tables: list[str]) -> None:
 
 
 def generate(url: str, *, orders: int, plans: int, start: date, days: int, seed: int = 1,
-             log=print) -> dict:
-    """Fill the database at ``url``; returns row counts and seconds per step."""
+             log=print, holdout_lost_share: float | None = None) -> dict:
+    """Fill the database at ``url``; returns row counts and seconds per step.
+
+    ``holdout_lost_share`` makes the demo's history (see :class:`Store`): the holdout buys no
+    plans and converts less, and nothing happens after the last day."""
     from warranty.db.engine import Session, get_write_engine
 
     if plans > orders:
@@ -285,7 +321,8 @@ def generate(url: str, *, orders: int, plans: int, start: date, days: int, seed:
     started = time.perf_counter()
     with engine.begin() as conn:
         store = Store(orders=orders, plans=plans, start=start, days=days, seed=seed,
-                      rule_version=version, first_id=_max_ids(conn, tables))
+                      rule_version=version, first_id=_max_ids(conn, tables),
+                      holdout_lost_share=holdout_lost_share)
         order_rows: list[tuple] = []
 
         def keep(rows):
@@ -340,13 +377,14 @@ EVENT_COLUMNS = ["visitor_id", "arm", "type", "placement", "warranty_category", 
 
 
 def claims_extra(conn: sa.Connection, store: Store, log) -> dict:
-    """About 6% of contracts get a claim: most paid (under the cap), some denied, some open;
+    """About 6% of contracts (``store.claim_share``) get a claim: most paid (under the cap),
+    some denied, some open;
     a third of closed claims get an NPS answer, happier when paid."""
     rng = random.Random(store.rng.random())
     ids = _max_ids(conn, ["claim", "payout", "nps_answer"])
     claims, payouts, answers = [], [], []
     for cid, day, term_end, product_price, coverage, email in store.contract_rows:
-        if rng.random() >= 0.06:
+        if rng.random() >= store.claim_share:
             continue
         span = (min(term_end, store.today) - day).days
         if span < 1:
@@ -355,6 +393,8 @@ def claims_extra(conn: sa.Connection, store: Store, log) -> dict:
         filed = datetime(incident.year, incident.month, incident.day, 4, tzinfo=UTC) \
             + timedelta(days=rng.randrange(1, 10))
         closed = filed + timedelta(days=rng.randrange(2, 20))
+        if store.holdout_lost_share is not None and filed.date() > store.today:
+            continue  # the demo's history: nothing filed after its last day
         ids["claim"] += 1
         claim_id = ids["claim"]
         failure = "accident" if coverage == "accident" and rng.random() < 0.6 else "breakdown"
@@ -367,6 +407,9 @@ def claims_extra(conn: sa.Connection, store: Store, log) -> dict:
             status, deny = "denied", rng.choice(("manufacturer_warranty", "not_covered"))
         elif roll < 0.9:
             status, decision = "closed", "repair"
+        if store.holdout_lost_share is not None and \
+                (closed + timedelta(days=1)).date() > store.today:
+            status, decision, approved, deny = "in_review", None, None, None  # still open
         done = closed if status != "in_review" else None
         claims.append((claim_id, f"cl_s{claim_id}", cid, email, incident, failure,
                        "synthetic claim", approved, 1 + (incident - day).days // 365, status,
@@ -378,7 +421,7 @@ def claims_extra(conn: sa.Connection, store: Store, log) -> dict:
                             "replacement" if decision == "replace" else "bank_transfer",
                             f"PO-{claim_id}", "synth", closed,
                             closed.astimezone(SYNTH_ZONE).date()))
-        if done and rng.random() < 0.33:
+        if done and rng.random() < store.nps_share:
             ids["nps_answer"] += 1
             score = min(10, max(0, round(rng.gauss(8.6 if status == "paid" else 4.5, 1.5))))
             answers.append((ids["nps_answer"], claim_id, score, "", closed + timedelta(days=1)))
@@ -407,7 +450,8 @@ def visitors_extra(conn: sa.Connection, store: Store, log, browsers_per_buyer: i
 
     def events():
         for index, (visitor, first) in enumerate(
-                [*buyers, *((f"n{i}", None) for i in range(len(buyers) * browsers_per_buyer))]):
+                [*buyers, *store.lost_visitors,
+                 *((f"n{i}", None) for i in range(len(buyers) * browsers_per_buyer))]):
             if first is None:
                 first = store.start + timedelta(days=rng.randrange(store.days))
             elif isinstance(first, str):

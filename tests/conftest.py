@@ -116,6 +116,7 @@ def settings(database_url, tmp_path):
     return demo_settings(env="test", database_url=database_url, secret_key=SECRET,
                          api_token=API_TOKEN, public_key=PUBLIC_KEY,
                          upload_dir=str(tmp_path / "uploads"),
+                         export_dir=str(tmp_path / "exports"),
                          claim_filing_days_after_term=3650,
                          # The stores the tests' checkouts return to (success and cancel URLs).
                          allowed_origins="https://shop.example,http://shop.test")

@@ -29,7 +29,7 @@ def test_worker_once_sends_mail_and_expires_ended_plans(db, settings, smtp_sink,
     res = CliRunner().invoke(main, ["worker", "--once"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert json.loads(res.output) == {"stripe_events": 0, "refunds": 0, "mail": 1,
-                                      "webhooks": 0, "expiry": 1}
+                                      "webhooks": 0, "expiry": 1, "exports": 0}
     assert smtp_sink.wait_for(1, to="cli@example.com")[0].subject.startswith("Your protection")
     assert db.exec(select(MailMessage.status)).one() == "sent"
     assert sorted(db.exec(select(Contract.status)).all()) == ["active", "expired"]
@@ -44,5 +44,6 @@ def test_one_failing_job_does_not_stop_the_others(db, settings, smtp_sink):
                                          "store_webhook_secret": "s" * 20,
                                          "timezone": "Not/AZone"})
     done = run_once(settings=broken, stripe_client=make_client(broken), limit=5)
-    assert done == {"stripe_events": 0, "refunds": 0, "mail": 1, "webhooks": 0, "expiry": 0}
+    assert done == {"stripe_events": 0, "refunds": 0, "mail": 1, "webhooks": 0, "expiry": 0,
+                    "exports": 0}
     assert smtp_sink.wait_for(1)[0].to == "x@example.com"

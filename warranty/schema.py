@@ -14,6 +14,7 @@ from warranty.contracts import models as contracts  # noqa: F401
 from warranty.customers import models as customers  # noqa: F401
 from warranty.db import revisions  # noqa: F401
 from warranty.experiment import models as experiment  # noqa: F401
+from warranty.exports import models as exports  # noqa: F401
 from warranty.notify import models as notify  # noqa: F401
 from warranty.orders import models as orders  # noqa: F401
 from warranty.payments import models as payments  # noqa: F401

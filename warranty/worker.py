@@ -1,5 +1,5 @@
 """The background worker: applies Stripe events left unprocessed, sends mail, delivers store
-webhooks, retries refunds, expires plans.
+webhooks, retries refunds, expires plans, writes background exports.
 
 Each job is ``run_<job>(*, settings, limit) -> int`` (rows it worked on; the two that call
 Stripe also take the worker's ``stripe_client``) and claims its rows safely
@@ -17,6 +17,7 @@ from warranty.core.settings import Settings
 from warranty.customers import facts
 from warranty.db import outbox as jobs
 from warranty.db.engine import session_scope
+from warranty.exports.services import run_exports
 from warranty.notify.mail import run_mail
 from warranty.notify.webhooks import run_webhooks
 from warranty.payments import events as stripe_events
@@ -34,7 +35,9 @@ def run_expiry(*, settings: Settings, limit: int = 200) -> int:
 
 
 JOBS = {"stripe_events": stripe_events.run_stripe_events, "refunds": run_refunds,
-        "mail": run_mail, "webhooks": run_webhooks, "expiry": run_expiry}
+        "mail": run_mail, "webhooks": run_webhooks, "expiry": run_expiry,
+        # Last, and one per pass: an export can take minutes (warranty.exports).
+        "exports": run_exports}
 STRIPE_JOBS = {"stripe_events", "refunds"}  # the jobs that take the worker's Stripe client
 
 
@@ -46,7 +49,8 @@ def run_once(*, settings: Settings, stripe_client: StripeClient,
     for name, job in JOBS.items():
         extra = {"stripe_client": stripe_client} if name in STRIPE_JOBS else {}
         try:
-            done[name] = job(settings=settings, limit=limit, **extra)
+            done[name] = job(settings=settings, limit=1 if name == "exports" else limit,
+                             **extra)
         except jobs.DATABASE_UNAVAILABLE as exc:  # a restart: one line, not a traceback a pass
             log.warning("worker job %s: database unavailable: %s", name,
                         str(exc.orig or exc).splitlines()[0])

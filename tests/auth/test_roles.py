@@ -96,6 +96,9 @@ EXPECTED_PAGES = {
     "staff_reports.close_month": "finance",
     "staff_reports.dashboard": "finance",
     "staff_reports.export": "finance",
+    "staff_reports.start_export": "finance",
+    "staff_reports.exports": "finance",
+    "staff_reports.export_file": "finance",
 }
 STAFF_ROLES = ("support", "finance", "admin")
 CALLERS = ("nobody", "storefront", "customer", *STAFF_ROLES)
@@ -149,7 +152,7 @@ def world(settings, db, store_key):
     headers["customer"] = {**store_key, "X-Customer-Token": token}
     ids = {"contract_id": contract.public_id, "claim_id": claim.public_id, "file_id": "fl_x",
            "order_id": "ord_x", "line_no": 1, "sku": "TV-1", "version": 1, "name": "finance",
-           "item_id": "att_x", "month": "2026-01"}
+           "item_id": "att_x", "month": "2026-01", "export_id": "exp_x"}
     return app, headers, ids
 
 

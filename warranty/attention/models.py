@@ -14,8 +14,8 @@ class AttentionItem(SQLModel, table=True):
     """Something about money that a person must look at, with its figures, until handled.
 
     ``kind``: amount_mismatch | stripe_object_missing | refund_refused | refund_failed |
-    excess_plan_refunded | external_refund. ``key`` names the problem, so one problem
-    reported again (Stripe delivers events more than once) stays one item.
+    excess_plan_refunded | external_refund | export_failed. ``key`` names the problem, so one
+    problem reported again (Stripe delivers events more than once) stays one item.
     """
 
     __tablename__ = "attention_item"

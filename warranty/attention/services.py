@@ -37,6 +37,7 @@ KINDS = {
     "excess_plan_refunded": "a post-purchase plan was paid when every unit already had a "
                             "plan: refunded in full, no contract made",
     "external_refund": "a refund was made in Stripe's dashboard, outside the service",
+    "export_failed": "a background export failed every time it was tried: no file was made",
 }
 STATUSES = ("open", "handled")
 

@@ -8,7 +8,7 @@ not plain addition or subtraction.
 from __future__ import annotations
 
 import functools
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
 # Stripe's zero-decimal currencies: an amount of 1 is one whole yen, won, ...
@@ -152,6 +152,15 @@ def format_amount(amount: int, currency: str) -> str:
     body = f"{abs(major):,.{exp}f}"
     symbol = SYMBOLS.get(code)
     return f"{sign}{symbol}{body}" if symbol else f"{sign}{code.upper()} {body}"
+
+
+def format_statistic(value: float | int, currency: str, *, signed: bool = False) -> str:
+    """Human text for a statistic in minor units that is not itself an amount (a difference
+    of means, an interval's end: reports give them as floats), to the nearest minor unit:
+    ¥123 / $-0.42 / +¥1,200 with ``signed``. For display only; never stored or charged."""
+    nearest = int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    text = format_amount(nearest, currency)
+    return f"+{text}" if signed and nearest > 0 else text
 
 
 # --- rounding modes and allocation (tax) ----------------------------------------------------

@@ -211,13 +211,15 @@ class Settings(BaseSettings):
 
     # Claim photos and PDFs live here, outside the web root, under random names.
     upload_dir: str = "var/uploads"
+    # Files written by background exports (warranty.exports), served to finance from here.
+    export_dir: str = "var/exports"
     # Claims whose estimate is below this (minor units) are approved without review; 0 = off.
     auto_approve_under: int = Field(default=0, ge=0)
     # A claim for an incident inside the term may be filed up to this many days after the
     # term's last day (the plan may have expired meanwhile); later filings are denied.
     claim_filing_days_after_term: int = Field(default=90, ge=0, le=3650)
 
-    @field_validator("upload_dir")
+    @field_validator("upload_dir", "export_dir")
     @classmethod
     def _absolute_upload_dir(cls, value: str) -> str:
         """Resolved once, against the directory the service starts in: a relative folder

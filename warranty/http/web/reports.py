@@ -1,8 +1,10 @@
-"""The finance dashboard: report figures, server-drawn charts, export links, month closes.
+"""The finance dashboard: report figures, server-drawn charts, export links, background
+exports, month closes.
 
 Access: signed-in staff holding the ``reports`` permission (finance, admin; the staff pages'
 session), who may also close the next month (a confirmation page, then a POST;
-warranty.periods). The page carries no script; charts are inline SVG.
+warranty.periods). The page carries no script; charts are inline SVG (warranty.reports.charts)
+built by warranty.http.web.dashboard from the same report results the API serves.
 """
 
 from __future__ import annotations
@@ -10,7 +12,16 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 
 from warranty import reports
 from warranty.auth import roles
@@ -18,20 +29,30 @@ from warranty.closing import months as closing
 from warranty.core import money
 from warranty.core.dates import store_today
 from warranty.core.errors import DomainError, ValidationFailed
-from warranty.http.babel import error_text
+from warranty.exports import services as exports_jobs
+from warranty.http.babel import error_text, page_language
 from warranty.http.clients import stripe_client
 from warranty.http.downloads import respond
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
+from warranty.http.web import dashboard as figures
 from warranty.http.web.pages import protect
 from warranty.http.web.staff import staff_required
 from warranty.periods import booking as periods
-from warranty.reports import charts
 from warranty.reports.export import FORMATS
 
 bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
 protect(bp)
 EXPORTS = ["finance", "journal", "contracts", "movements", "orders", "retention"]
+
+
+REFRESH_SECONDS = 3  # the exports page reloads itself this often while a job runs
+
+
+@bp.app_context_processor
+def _report_helpers() -> dict:
+    """Percentages and export progress for the report templates."""
+    return {"percent": figures.percent, "job_percent": exports_jobs.percent}
 
 
 def _period():
@@ -57,29 +78,24 @@ def dashboard():
             store_today(settings.timezone) - timedelta(days=30), store_today(settings.timezone))
     ctx = reports.Context(session=session, settings=settings, period=period,
                           stripe_client=stripe_client())
-    finance = reports.run_report("finance", ctx)
-    retention = reports.run_report("retention", ctx)
-    conversion = reports.run_report("conversion", ctx)
-    by_month = finance.extra["by_month"]
-    labels = [r["month"] for r in by_month]
-    chart_revenue = charts.bar_chart(labels, {
-        "gross sales": [r["gross_sales"] for r in by_month],
-        "earned revenue": [r["earned_revenue"] for r in by_month],
-        "refunds": [r["refunds"] for r in by_month]}, title="Sales and earned revenue")
-    chart_deferred = charts.bar_chart(labels, {
-        "deferred revenue (month end)": [r["deferred_revenue"] for r in by_month]},
-        title="Deferred revenue balance")
+    results = {name: reports.run_report(name, ctx)
+               for name in ("finance", "conversion", "attach", "retention", "nps")}
+    lang = page_language()
+    builder = figures.Builder(lang, settings.currency)
     query = {"from": period.start.isoformat(), "to": period.end.isoformat()}
     exports = [{"name": name, "links": [(fmt, f"/staff/reports/export/{name}?"
                                          + urlencode({**query, "format": fmt}))
                                         for fmt in FORMATS]} for name in EXPORTS]
     fmt = lambda amount: money.format_amount(amount, settings.currency)  # noqa: E731
-    books = closing.state(session, store_today(settings.timezone))
+    today = store_today(settings.timezone)
+    books = closing.state(session, today)
     return render_template("staff/reports.html", period=period, error=error,
-                           finance=finance.extra, retention=retention, fmt=fmt,
-                           conversion=conversion,
-                           chart_revenue=chart_revenue, chart_deferred=chart_deferred,
-                           exports=exports, books=books,
+                           finance=results["finance"].extra, conversion=results["conversion"],
+                           sections=figures.build(lang, settings.currency, results),
+                           label=builder.label, fmt=fmt, exports=exports, books=books,
+                           whole=exports_jobs.whole_store(session, today),
+                           background_reports=exports_jobs.REPORTS,
+                           jobs=exports_jobs.recent_jobs(session, limit=5),
                            can_close=roles.may(g.staff.role, "close_periods"),
                            closed=request.args.get("closed"))
 
@@ -136,3 +152,37 @@ def export(name: str):
                           period=reports.parse_period(request.args.get("from"),
                                                       request.args.get("to")))
     return respond(reports.run_report(name, ctx), fmt)
+
+
+@bp.post("/reports/exports")
+@staff_required(permission="reports")
+def start_export():
+    """Start a background export (whole store by default); then the exports page."""
+    session = get_session()
+    period = reports.parse_period(request.form.get("from"), request.form.get("to"))
+    job = exports_jobs.start_export(session=session, report=request.form.get("report", ""),
+                                    fmt=request.form.get("format", ""), period=period,
+                                    requested_by=f"staff:{g.staff.email}")
+    session.commit()
+    return redirect(url_for("staff_reports.exports", started=job.public_id), 303)
+
+
+@bp.get("/reports/exports")
+@staff_required(permission="reports")
+def exports():
+    """Background exports, newest first, with their progress; reloads itself while one is
+    waiting or running (no script: a refresh header)."""
+    jobs = exports_jobs.recent_jobs(get_session(), limit=50)
+    return render_template("staff/exports.html", jobs=jobs,
+                           started=request.args.get("started"),
+                           refresh=REFRESH_SECONDS if exports_jobs.is_active(jobs) else None)
+
+
+@bp.get("/reports/exports/<export_id>/file")
+@staff_required(permission="reports")
+def export_file(export_id: str):
+    """A finished export's file, as a download."""
+    job = exports_jobs.get_job(get_session(), export_id)
+    path = exports_jobs.file_path(current_app.config["SETTINGS"], job)
+    return send_file(path, mimetype=FORMATS[job.format], as_attachment=True,
+                     download_name=exports_jobs.download_name(job), max_age=0)
