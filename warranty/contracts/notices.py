@@ -14,8 +14,9 @@ from warranty.auth.links import MAX_AGE_SECONDS, plans_link
 from warranty.contracts import payloads
 from warranty.contracts.models import Contract
 from warranty.core.dates import utcnow
-from warranty.core.money import format_amount
+from warranty.core.money import format_amount, percent_of
 from warranty.core.settings import Settings
+from warranty.coverage.dates import coverage_years
 from warranty.db.engine import advisory_lock, write_transaction
 from warranty.notify.mail import queue_mail
 from warranty.notify.models import MailMessage
@@ -39,8 +40,13 @@ def plan_name(contract: Contract) -> str:
 
 def _plan_block(contract: Contract) -> str:
     """The mail paragraph describing one contract: plan, dates, terms."""
-    caps = ", ".join(f"year {year} {pct}%" for year, pct in
-                     enumerate(contract.liability_schedule, start=1))
+    # Only the coverage years the term has (the schedule may be longer than the plan).
+    caps = [f"    year {y.year} / {y.year}年目 ({y.first_day.isoformat()} – "
+            f"{y.last_day.isoformat()}): {y.percent}% = "
+            f"{format_amount(percent_of(contract.product_price, y.percent), contract.currency)}"
+            for y in coverage_years(purchase_date=contract.purchase_date,
+                                    term_end=contract.term_end,
+                                    schedule=contract.liability_schedule)]
     lines = [
         f"■ {contract.product_title} ({contract.sku})",
         f"  Contract / 契約番号: {contract.public_id}",
@@ -60,7 +66,9 @@ def _plan_block(contract: Contract) -> str:
     lines += [
         f"  Deductible per claim / 免責金額: "
         f"{format_amount(contract.deductible, contract.currency)}",
-        f"  Liability cap, % of the product price / 補償上限（購入価格に対する割合）: {caps}",
+        "  Liability cap per coverage year, % of the product price / "
+        "保証年度ごとの補償上限（購入価格に対する割合）:",
+        *caps,
     ]
     return "\n".join(lines)
 

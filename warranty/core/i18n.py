@@ -232,6 +232,213 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+# Customer contract page, claim messages, self-service cancellation, order status,
+# post-purchase pages, terms (issue 15, customers).
+MESSAGES.update({
+    "contract.title": {"ja": "ご契約 {contract}", "en": "Plan {contract}"},
+    "contract.number": {"ja": "契約番号", "en": "Contract number"},
+    "contract.product": {"ja": "商品", "en": "Product"},
+    "contract.plan": {"ja": "プラン", "en": "Plan"},
+    "contract.price": {"ja": "お支払い金額（税込）", "en": "Price paid (tax included)"},
+    "contract.status": {"ja": "状態", "en": "Status"},
+    "contract.term": {"ja": "保証期間", "en": "Term"},
+    "contract.coverage": {"ja": "補償の開始", "en": "When cover starts"},
+    "contract.breakdown_start": {"ja": "故障の補償開始日", "en": "Breakdown cover from"},
+    "contract.breakdown_hint": {"ja": "メーカー保証（{months}か月）の終了後から補償します。",
+                                "en": "After the manufacturer's warranty ({months} months) "
+                                      "ends."},
+    "contract.breakdown_hint_plain": {"ja": "メーカー保証の終了後から補償します。",
+                                      "en": "After the manufacturer's warranty ends."},
+    "contract.accident_start": {"ja": "事故による破損の補償開始日",
+                                "en": "Accidental damage cover from"},
+    "contract.no_accident": {"ja": "このプランは事故による破損を補償しません。",
+                             "en": "This plan does not cover accidental damage."},
+    "contract.waiting": {"ja": "待機期間", "en": "Waiting period"},
+    "contract.waiting_until": {"ja": "{date}より前に起きた故障・事故は対象外です（購入後に追加した"
+                                     "プランの30日間）。",
+                               "en": "Incidents before {date} are not covered (the 30 days "
+                                     "after a plan added later)."},
+    "contract.no_waiting": {"ja": "なし", "en": "None"},
+    "contract.deductible": {"ja": "免責金額（1回の申請ごと）", "en": "Deductible per claim"},
+    "contract.caps": {"ja": "保証年度ごとの補償上限", "en": "Cap for each coverage year"},
+    "contract.caps_hint": {"ja": "商品の購入価格 {price} に対する割合です。お支払い済みの補償額は"
+                                 "上限から差し引かれます。",
+                           "en": "A share of the product's price, {price}. Claims already paid "
+                                 "count against it."},
+    "contract.year": {"ja": "年度", "en": "Year"},
+    "contract.year_n": {"ja": "{n}年目", "en": "Year {n}"},
+    "contract.period": {"ja": "期間", "en": "Period"},
+    "contract.cap_percent": {"ja": "割合", "en": "Share"},
+    "contract.cap_amount": {"ja": "上限額", "en": "Cap"},
+    "contract.claims": {"ja": "申請", "en": "Claims"},
+    "contract.no_claims": {"ja": "このご契約への申請はありません。",
+                           "en": "No claims on this plan."},
+    "contract.claim_filed": {"ja": "申請日", "en": "Filed"},
+    "contract.claim_incident": {"ja": "発生日", "en": "Incident"},
+    "contract.terms": {"ja": "ご契約条件", "en": "Terms"},
+    "contract.terms_link": {"ja": "保証の内容と契約条件（全文）",
+                            "en": "What is covered and the full terms"},
+    "contract.view": {"ja": "契約内容を見る", "en": "View plan"},
+    "contract.documents": {"ja": "書類", "en": "Documents"},
+    "contract.cancel_title": {"ja": "解約", "en": "Cancel this plan"},
+    "contract.cancel_button": {"ja": "解約して返金額を確認する", "en": "See the refund and cancel"},
+    "contract.cancelled_notice": {"ja": "このプランは解約されました。返金 {amount} の手続きを"
+                                        "しています。",
+                                  "en": "This plan is cancelled. Your refund of {amount} is on "
+                                        "its way."},
+    "contract.refund_status": {"ja": "返金の状況", "en": "Refund"},
+    "selfcancel.off": {"ja": "解約はストアのサポートへお問い合わせください。",
+                       "en": "To cancel, contact the store's support."},
+    "selfcancel.not_active": {"ja": "このプランは有効ではないため解約できません。",
+                              "en": "This plan is not active, so it cannot be cancelled."},
+    "selfcancel.claims_open": {"ja": "処理中の申請があるため、今は解約できません。申請の完了後に"
+                                     "解約できます。",
+                               "en": "A claim on this plan is still open, so it cannot be "
+                                     "cancelled now; you can once the claim is settled."},
+    "selfcancel.after_free_look": {"ja": "購入から{days}日を過ぎたため、解約はストアのサポートへ"
+                                         "お問い合わせください（日割りで返金します）。",
+                                   "en": "More than {days} days have passed since you bought "
+                                         "it: to cancel (with a pro-rata refund), contact the "
+                                         "store's support."},
+    "selfcancel.no_payment": {"ja": "このご注文はこちらで返金できないため、ストアのサポートへ"
+                                    "お問い合わせください。",
+                              "en": "This order cannot be refunded here: contact the store's "
+                                    "support."},
+    "selfcancel.term_ended": {"ja": "保証期間が終了しているため解約できません。",
+                              "en": "The term has ended, so there is nothing to cancel."},
+    "selfcancel.self_cancel_not_active": {"ja": "このプランは有効ではないため解約できません。",
+                                          "en": "This plan is not active, so it cannot be "
+                                                "cancelled."},
+    "selfcancel.claims_open_now": {"ja": "処理中の申請があるため解約できませんでした。",
+                                   "en": "A claim on this plan is open, so it was not "
+                                         "cancelled."},
+    "selfcancel.failed": {"ja": "解約できませんでした（{code}）。", "en": "The plan was not "
+                                                                      "cancelled ({code})."},
+    "cancel.title": {"ja": "プランの解約", "en": "Cancel your plan"},
+    "cancel.intro": {"ja": "本日解約すると、次の金額を返金します。確定するまで何も変更されません。",
+                     "en": "If you cancel today, we refund the amount below. Nothing changes "
+                           "until you confirm."},
+    "cancel.moved": {"ja": "表示していた返金額が変わりました。新しい金額をご確認ください。",
+                     "en": "The refund has changed since the page was shown. Please check the "
+                           "new amount."},
+    "cancel.refund": {"ja": "返金額", "en": "Refund"},
+    "cancel.rule": {"ja": "返金の計算", "en": "How it is worked out"},
+    "cancel.rule.free_look": {"ja": "購入から{days}日以内の解約のため全額返金",
+                              "en": "Cancelled within {days} days of the purchase: the full "
+                                    "price"},
+    "cancel.rule.pro_rata": {"ja": "残り{unused}日 / {span}日分の日割り（解約手数料{fee}と"
+                                   "お支払い済みの補償{claims}を差し引き）",
+                             "en": "{unused} unused days of {span}, pro rata, less the "
+                                   "cancellation fee of {fee} and claims paid of {claims}"},
+    "cancel.price": {"ja": "プランの価格", "en": "Plan price"},
+    "cancel.date": {"ja": "解約日", "en": "Cancellation date"},
+    "cancel.where": {"ja": "ご購入時のお支払い方法に返金します。", "en": "The refund goes back "
+                                                                 "to the card you paid with."},
+    "cancel.confirm": {"ja": "返金額 {amount} で解約する", "en": "Cancel and refund {amount}"},
+    "cancel.keep": {"ja": "解約しないで戻る", "en": "Keep my plan"},
+    "refund.pending": {"ja": "手続き中", "en": "In progress"},
+    "refund.succeeded": {"ja": "返金済み", "en": "Refunded"},
+    "refund.not_needed": {"ja": "返金なし", "en": "Nothing to refund"},
+    "refund.failed": {"ja": "手続き中（再試行しています）", "en": "In progress (retrying)"},
+    "refund.requires_action": {"ja": "手続き中", "en": "In progress"},
+    "refund.canceled": {"ja": "ストアが確認しています", "en": "Being checked by the store"},
+    # claim messages
+    "claim.messages": {"ja": "やりとり", "en": "Messages"},
+    "claim.no_messages": {"ja": "メッセージはありません。", "en": "No messages yet."},
+    "claim.message_from.staff": {"ja": "ストアから", "en": "From the store"},
+    "claim.message_from.customer": {"ja": "お客さまから", "en": "From you"},
+    "claim.message_files": {"ja": "添付 {count}点", "en": "{count} file(s) attached"},
+    "claim.original": {"ja": "申請時の内容", "en": "As filed"},
+    "claim.answer": {"ja": "回答", "en": "Your answer"},
+    "claim.answer_hint": {"ja": "申請時の内容はそのまま残り、この回答が追加されます。",
+                          "en": "What you filed stays as it is; this answer is added to it."},
+    "claim.estimate": {"ja": "見積額", "en": "Estimate"},
+    # new link
+    "link.new_title": {"ja": "新しいログインリンク", "en": "A new sign-in link"},
+    # order page
+    "order.title": {"ja": "ご注文ありがとうございます", "en": "Thank you for your order"},
+    "order.number": {"ja": "注文番号", "en": "Order"},
+    "order.total": {"ja": "合計", "en": "Total"},
+    "order.state.waiting": {"ja": "お支払いを確認しています…", "en": "Confirming your payment…"},
+    "order.state.waiting_hint": {"ja": "このページは自動で更新されます。",
+                                 "en": "This page updates by itself."},
+    "order.state.slow": {"ja": "お支払いの確認に時間がかかっています。確認でき次第メールで"
+                               "お知らせします。",
+                         "en": "Confirming the payment is taking longer than usual. We will "
+                               "mail you as soon as it is confirmed."},
+    "order.state.paid": {"ja": "お支払いが完了しました", "en": "Paid"},
+    "order.state.paid_hint": {"ja": "保証の内容をメールでお送りしました。",
+                              "en": "We have mailed you your plan."},
+    "order.state.expired": {"ja": "お支払いは完了していません", "en": "Not paid"},
+    "order.state.expired_hint": {"ja": "お支払いの期限が切れました。もう一度お試しください。",
+                                 "en": "The payment window has closed. Please try again."},
+    "order.state.refunded": {"ja": "返金済み", "en": "Refunded"},
+    "order.reload": {"ja": "再読み込み", "en": "Reload"},
+    "order.to_plans": {"ja": "ご契約を確認する", "en": "See my plans"},
+    # post-purchase pages
+    "add.title": {"ja": "延長保証を追加", "en": "Add a protection plan"},
+    "add.line": {"ja": "{title} × {quantity}（{date}ご購入）",
+                 "en": "{title} × {quantity} (bought {date})"},
+    "add.plan": {"ja": "プラン", "en": "Plan"},
+    "add.quantity": {"ja": "数量", "en": "Quantity"},
+    "add.quantity_hint": {"ja": "保証を付けられるのは残り{n}台です。",
+                          "en": "{n} unit(s) can still get a plan."},
+    "add.waiting": {"ja": "購入後に追加したプランは、追加から30日間は申請の対象外です"
+                          "（待機期間）。",
+                    "en": "A plan added after the purchase covers incidents from 30 days after "
+                          "you add it (the waiting period)."},
+    "add.submit": {"ja": "お支払いへ進む", "en": "Continue to payment"},
+    "add.choose": {"ja": "プランを選んでください。", "en": "Choose a plan."},
+    "add.bad_quantity": {"ja": "数量を確認してください。", "en": "Check the quantity."},
+    "add.none": {"ja": "この商品に追加できるプランはありません。",
+                 "en": "No plan can be added to this product."},
+    "add.done_title": {"ja": "ありがとうございます", "en": "Thank you"},
+    "add.refused": {"ja": "このプランは追加できませんでした。",
+                    "en": "This plan could not be added."},
+    "add.unknown": {"ja": "お支払いの状況は、メールでお知らせします。",
+                    "en": "We will mail you once the payment is confirmed."},
+    "add.plan_name": {"ja": "{coverage}・{months}か月", "en": "{coverage}, {months} months"},
+    # terms page
+    "terms.title": {"ja": "保証の内容と契約条件", "en": "What is covered, and the terms"},
+    "terms.standard": {"ja": "故障保証：メーカー保証の終了後、通常の使用で起きた機械的・電気的な"
+                             "故障を修理または交換します。",
+                       "en": "Breakdown: after the manufacturer's warranty ends, mechanical "
+                             "and electrical failures in normal use are repaired or replaced."},
+    "terms.accident": {"ja": "故障・事故保証：上記の故障に加え、落下・水濡れなど事故による破損を"
+                             "ご購入日から補償します。",
+                       "en": "Breakdown and accidental damage: the above, plus accidental "
+                             "damage (drops, spills) from the day of purchase."},
+    "terms.exclusions": {"ja": "対象外：消耗品、外観のみの傷、紛失・盗難、故意による損傷、"
+                               "メーカー保証の対象となる故障。",
+                         "en": "Not covered: consumables, cosmetic scratches, loss or theft, "
+                               "deliberate damage, failures the manufacturer's warranty "
+                               "covers."},
+    "terms.caps": {"ja": "補償額には保証年度ごとの上限があり（商品の購入価格に対する割合）、"
+                         "1回の申請ごとに免責金額を差し引きます。",
+                   "en": "Payouts are capped per coverage year (a share of the product's "
+                         "price), less the deductible on each claim."},
+    "terms.cancel": {"ja": "購入から{days}日以内で補償のお支払いがない場合は全額返金で"
+                           "解約できます。"
+                           "それ以降は残りの日数に応じて日割りで返金します（解約手数料{fee}と"
+                           "お支払い済みの補償額を差し引きます）。",
+                     "en": "Cancel within {days} days of the purchase, with no claim paid, for "
+                           "a full refund. Later, the unused days are refunded pro rata, less "
+                           "a cancellation fee of {fee} and any claims paid."},
+    "terms.claims": {"ja": "保証期間中の故障・事故は、保証期間の終了後{window}日まで申請できます。",
+                     "en": "Incidents during the term can be claimed up to {window} days after "
+                           "the term ends."},
+    "terms.transfer": {"ja": "商品が返品された場合、プランは全額返金で解約されます。プランは"
+                             "新しい所有者に譲渡できます。",
+                       "en": "A returned product cancels its plans with a full refund. Plans "
+                             "can be transferred to a new owner."},
+    "plan.line_title": {"ja": "{coverage}・{months}か月 — {product}",
+                        "en": "{coverage}, {months} months — {product}"},
+    "plan.coverage.standard": {"ja": "延長保証（故障）", "en": "Breakdown protection"},
+    "plan.coverage.accident": {"ja": "延長保証（破損・故障）",
+                               "en": "Accident & breakdown protection"},
+})
+
+
 def t(lang: str, key: str, **values: object) -> str:
     """The text for ``key`` in ``lang`` (falling back to Japanese, then to the key itself)."""
     texts = MESSAGES.get(key)

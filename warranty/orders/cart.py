@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from warranty.catalog import services as catalog
 from warranty.catalog.models import Product
-from warranty.core import money
+from warranty.core import i18n, money
 from warranty.core.dates import store_today
 from warranty.core.errors import (
     DomainError,
@@ -90,6 +90,18 @@ class CartError(ValidationFailed):
     code = "invalid_cart"
 
 
+Language = Literal["ja", "en"]
+
+
+def plan_line_title(lang: str | None, coverage: str, term_months: int, product_title: str) -> str:
+    """The name of a plan line, as the order, the mails and Stripe's payment page show it:
+    in the shopper's language when the cart gave one."""
+    if lang is None:
+        return f"{coverage} protection, {term_months} months — {product_title}"[:300]
+    return i18n.t(lang, "plan.line_title", coverage=i18n.t(lang, f"plan.coverage.{coverage}"),
+                  months=term_months, product=product_title)[:300]
+
+
 class StrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -131,6 +143,8 @@ class CartIn(StrictIn):
     currency: str | None = Field(default=None, max_length=3)
     visitor_id: SingleLine | None = Field(default=None, max_length=64)
     lines: list[CartLine] = Field(min_length=1, max_length=100)
+    lang: Language | None = Field(default=None, description="the shopper's language: plan "
+                                  "lines are named in it, and Stripe's payment page speaks it")
 
 
 class HostedCartIn(CartIn):
@@ -230,8 +244,8 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
         product_order_line.warranty_category = category
         lines.append(OrderLine(
             line_no=len(lines) + 1, kind="plan", sku=product_order_line.sku,
-            title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
-                  f"{product_order_line.title}"[:300],
+            title=plan_line_title(cart.lang, plan.spec.coverage, plan.spec.term_months,
+                                  product_order_line.title),
             quantity=line.quantity, unit_price=plan.price, amount=plan.price * line.quantity,
             warranty_category=category, plan_code=plan.spec.code,
             rule_set_version=claim.rule_set_version, placement=line.placement))

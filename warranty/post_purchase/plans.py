@@ -24,11 +24,13 @@ from warranty.offers import services, tokens
 from warranty.orders import tax as order_tax
 from warranty.orders.cart import (
     CartError,
+    Language,
     PricedCart,
     RedirectUrl,
     StrictIn,
     attributable_visitor,
     check_chargeable,
+    plan_line_title,
 )
 from warranty.orders.models import Order, OrderLine
 
@@ -45,6 +47,8 @@ class PostPurchaseIn(StrictIn):
     visitor_id: SingleLine | None = Field(default=None, max_length=64)
     success_url: RedirectUrl
     cancel_url: RedirectUrl
+    lang: Language | None = Field(default=None, description="the shopper's language: the plan "
+                                  "line is named in it, and Stripe's payment page speaks it")
 
 
 def get_order(session: Session, public_id: str) -> Order:
@@ -164,8 +168,8 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
     check_chargeable("offer_token", plan.price, parent.currency)
     visitor_id, refused = attributable_visitor(settings, body.visitor_id)
     line = OrderLine(line_no=1, kind="plan", sku=product_line.sku,
-                     title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
-                           f"{product_line.title}"[:300],
+                     title=plan_line_title(body.lang, plan.spec.coverage,
+                                           plan.spec.term_months, product_line.title),
                      quantity=body.quantity, unit_price=plan.price,
                      amount=plan.price * body.quantity, warranty_category=category,
                      plan_code=plan.spec.code, rule_set_version=claim.rule_set_version,

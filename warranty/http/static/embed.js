@@ -34,6 +34,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       gone: (t) => 'Protection for ' + t + ' is no longer offered and was removed',
       after: 'Add protection to your order', addUnits: (p, m, n) => 'Add ' + p + ' for ' + m + ' × ' + n,
       added: (p) => p + ' added', removed: (p) => p + ' removed',
+      coversStandard: 'Breakdown protection: mechanical and electrical failures in normal use, repaired or replaced once the manufacturer\'s warranty ends.',
+      coversAccident: 'Accident & breakdown protection: the same, plus accidental damage such as drops and spills, from the day of purchase.',
+      terms: 'What is covered and the terms',
     },
     ja: {
       sep: ' ', legend: '延長保証を付ける', none: '保証なし', standard: '延長保証（故障）',
@@ -46,6 +49,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       gone: (t) => t + 'の保証は提供されなくなったため外しました',
       after: 'ご注文に延長保証を追加', addUnits: (p, m, n) => p + 'を追加（' + m + ' × ' + n + '）',
       added: (p) => p + 'を追加しました', removed: (p) => p + 'を外しました',
+      coversStandard: '延長保証（故障）：メーカー保証の終了後、通常の使用で起きた機械的・電気的な故障を修理または交換します。',
+      coversAccident: '延長保証（破損・故障）：上記に加え、落下・水濡れなど事故による破損をご購入日から補償します。',
+      terms: '保証の内容と契約条件',
     },
   }[LANG];
 
@@ -68,8 +74,13 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
   };
   const money = (amount, currency) => {
     const fmt = new Intl.NumberFormat(LANG === 'ja' ? 'ja-JP' : 'en-US', { style: 'currency', currency: currency.toUpperCase() });
-    return fmt.format(amount / 10 ** fmt.resolvedOptions().maximumFractionDigits);
+    // ja-JP writes the full-width ￥; the store's pages and the service write ¥: one sign.
+    return fmt.format(amount / 10 ** fmt.resolvedOptions().maximumFractionDigits).replace('\uFFE5', '\u00A5');
   };
+  const termsLink = () => h('a', { class: 'wty-terms', href: BASE + '/my/terms?lang=' + LANG, target: '_blank', rel: 'noopener', text: T.terms });
+  const covers = (offers) => h('ul', { class: 'wty-covers' },
+    ...['standard', 'accident'].filter((c) => offers.some((o) => o.coverage === c))
+      .map((c) => h('li', { text: c === 'standard' ? T.coversStandard : T.coversAccident })));
   const planName = (o) => T[o.coverage] + T.sep + (o.term_months % 12 ? T.months(o.term_months) : T.years(o.term_months / 12));
   let uid = 0;
   const nextId = () => 'wty-' + (++uid);
@@ -268,7 +279,8 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     };
     const note = h('p', { class: 'wty-note', text: T.units(quantityOf(el)) });
     state.note = note;
-    box.append(h('fieldset', { class: 'wty-fieldset' }, h('legend', { text: T.legend }), radio(null), ...res.offers.map(radio), note));
+    box.append(h('fieldset', { class: 'wty-fieldset' }, h('legend', { text: T.legend }), radio(null), ...res.offers.map(radio), note,
+      h('p', { class: 'wty-terms-line' }, termsLink())));
     if (before && before !== state.prices) {
       announce(res.offers.map((o) => T.repriced(planName(o), money(o.price, o.currency))).join('. '));
     }
@@ -290,6 +302,8 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       h('button', { type: 'button', class: 'wty-close', 'aria-label': T.close, text: '×', onclick: () => finish(null) }),
       h('h2', { id: title, text: T.modalTitle }),
       h('p', { text: T.modalText(prod.title) }),
+      covers(res.offers),
+      h('p', { class: 'wty-terms-line' }, termsLink()),
       h('div', { class: 'wty-choices' }, ...res.offers.map((o) => h('button', { type: 'button', class: 'wty-add', onclick: () => finish(o), text: T.add(planName(o), money(o.price, o.currency)) }))),
       h('button', { type: 'button', class: 'wty-decline', text: T.noThanks, onclick: () => finish(null) }));
     // Esc: the browser fires cancel; we close ourselves so focus returns and the cart proceeds.
@@ -420,7 +434,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       ? items.map((it, i) => Object.assign({ line_id: 'p' + (i + 1) }, it, { price: it.unit_price != null ? it.unit_price : it.price }))
       : Array.from(document.querySelectorAll('[data-warranty-cart]')).flatMap(cartItems);
     const all = plans();
+    // The title as the shopper reads it: Stripe's payment page names the lines with it.
     const lines = list.map((it) => Object.assign({ type: 'product', line_id: it.line_id, sku: it.sku, quantity: it.quantity, unit_price: it.price },
+      it.title && { title: String(it.title).slice(0, 300) },
       adhocSkus.has(it.sku) && { category: it.category, manufacturer_warranty_months: it.months || 12 }));
     if (SHOW) {
       for (const it of list) {
@@ -439,7 +455,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
   const checkout = async (opts, retried) => {
     await ready; // the signed visitor id first, so the order is attributed to this visitor
     const lines = cart(opts.items);
-    const body = { order_ref: opts.order_ref, customer_email: opts.customer_email, visitor_id: VID, success_url: opts.success_url, cancel_url: opts.cancel_url, lines };
+    const body = { order_ref: opts.order_ref, customer_email: opts.customer_email, visitor_id: VID, success_url: opts.success_url, cancel_url: opts.cancel_url, lines, lang: LANG };
     let res;
     try {
       res = await api('POST', '/checkout/sessions', body);
@@ -494,7 +510,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
           const ev = Object.assign(eventOf('post_purchase', prod, null, o), { quantity: n });
           track('offer_selected', ev);
           const res = await api('POST', '/checkout/post-purchase', {
-            order_id: orderId, line_no: line.line_no, offer_token: o.offer_token, quantity: n, visitor_id: VID,
+            order_id: orderId, line_no: line.line_no, offer_token: o.offer_token, quantity: n, visitor_id: VID, lang: LANG,
             success_url: el.dataset.successUrl || location.href, cancel_url: el.dataset.cancelUrl || location.href,
           });
           go(res, [ev]);
