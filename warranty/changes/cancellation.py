@@ -348,10 +348,10 @@ def self_cancel_quote(*, session: Session, settings: Settings, contract: Contrac
                                    cancel_date=today)
     except Conflict:
         return SelfCancel(None, "term_ended")
-    if workflow.open_claims(session, contract):
-        return SelfCancel(quote, "claims_open")
     if mode == "free_look" and quote.rule != "free_look":
         return SelfCancel(quote, "after_free_look")
+    if workflow.open_claims(session, contract):
+        return SelfCancel(quote, "claims_open")
     order = session.get(Order, contract.order_id)
     if quote.amount and not order.stripe_payment_intent_id:
         return SelfCancel(quote, "no_payment")

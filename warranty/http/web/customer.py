@@ -1,4 +1,8 @@
-"""Customer pages (ja/en): find my plans, file a claim, follow it, answer the NPS question.
+"""Customer pages (ja/en): find my plans, a plan's page and its cancellation, file a claim.
+
+A plan's contract page (coverage, caps per coverage year, claims, terms) cancels it with the
+refund shown first, as far as the store allows; a claim's page follows it and answers
+requests for more information (added to it as messages); and the NPS question.
 
 Who sees what is a property of the server-side session (warranty.auth.sessions), checked
 on every page and download:
