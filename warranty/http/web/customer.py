@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from functools import wraps
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
 
 from warranty.auth import links as magic_links
 from warranty.auth import sessions as auth_sessions
@@ -329,7 +330,11 @@ def cancel(email: str, contract_id: str):
         refund = cancellation.cancel_by_customer(session=db, settings=settings(),
                                                  contract=contract, email=email,
                                                  today=today(), expected_amount=expected)
-        db.commit()
+        try:
+            db.commit()
+        except IntegrityError:
+            raise Conflict("another request changed this plan at the same time",
+                           code="concurrent_change") from None
     except Conflict as exc:
         db.rollback()
         contract = lookup.get_contract_for(db, contract_id, email)
