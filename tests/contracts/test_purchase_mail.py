@@ -15,7 +15,8 @@ def test_the_purchase_mail_lists_a_cap_for_each_year_of_the_term_only(db, settin
                              contracts=contracts)
     db.commit()
     (mail,) = db.exec(select(MailMessage).where(MailMessage.kind == "purchase")).all()
-    assert "year 1 / 1年目 (2026-01-10 – 2027-01-09): 100% = ¥120,000" in mail.body
-    assert "year 2 / 2年目 (2027-01-10 – 2028-01-09): 100% = ¥120,000" in mail.body
-    assert "year 3 / 3年目 (2028-01-10 – 2029-01-09): 80% = ¥96,000" in mail.body
+    assert ("year 1 (2026-01-10 – 2027-01-09): 100% = ¥120,000 / "
+            "1年目（2026-01-10 – 2027-01-09）：100% = ¥120,000") in mail.body
+    assert "year 2 (2027-01-10 – 2028-01-09): 100% = ¥120,000" in mail.body
+    assert "3年目（2028-01-10 – 2029-01-09）：80% = ¥96,000" in mail.body
     assert "year 4" not in mail.body and "70%" not in mail.body and "60%" not in mail.body

@@ -22,7 +22,7 @@ import logging
 from datetime import date, timedelta
 from functools import wraps
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
 from warranty.auth import links as magic_links
@@ -398,6 +398,7 @@ def _render_claim(claim, *, values: dict | None, errors: dict, status: int = 200
     """The claim page (with the answer form's text and errors, if any)."""
     db = get_session()
     contract = db.get(Contract, claim.contract_id)
+    g.page_path = url_for("customer.claim_page", claim_id=claim.public_id)  # language switch
     return render_template("customer/claim.html", claim=claim, contract=contract,
                            events=queries.timeline(db, claim), files=queries.files_of(db, claim),
                            messages=queries.messages(db, claim),
