@@ -154,7 +154,8 @@ def test_add_to_cart_modal_traps_focus_closes_on_esc_and_adds_a_plan(browser, sh
     page.wait_for_url(f"{shop.url}/cart")
     ready(page)
     assert page.evaluate("Warranty.cart()") == [
-        {"type": "product", "line_id": "p1", "sku": "TV-1", "quantity": 2, "unit_price": 120000}]
+        {"type": "product", "line_id": "p1", "sku": "TV-1", "quantity": 2, "unit_price": 120000,
+         "title": "OLED TV"}]  # the title as the shopper reads it, for Stripe's page
     page.goto(f"{shop.url}/products/TV-2")
     ready(page)
     page.get_by_role("button", name="Add to cart").click()
