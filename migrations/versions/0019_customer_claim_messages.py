@@ -3,8 +3,8 @@
 Staff requests already recorded (claim events ``info_requested``) become the first
 messages; an answer given before this revision rewrote the claim and is not recoverable.
 
-Revision ID: 0018_customer_claim_messages
-Revises: 0017
+Revision ID: 0019_customer_claim_messages
+Revises: 0018_legal_terms
 Create Date: 2026-12-01 17:00:00.000000
 """
 from collections.abc import Sequence
@@ -15,8 +15,8 @@ from alembic import op
 
 import warranty.db.types
 
-revision: str = '0018_customer_claim_messages'
-down_revision: str | None = '0017'
+revision: str = '0019_customer_claim_messages'
+down_revision: str | None = '0018_legal_terms'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
