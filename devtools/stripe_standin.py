@@ -610,9 +610,28 @@ async def _expire_due_sessions() -> None:
                 session._finish("expired")
 
 
+# The hosted page's words in the Checkout Session's ``locale`` (Stripe's page follows it;
+# "auto" or none: English here).
+_PAGE_TEXT = {
+    "en": {"title": "Checkout (Stripe stand-in)", "item": "Item", "qty": "Qty",
+           "amount": "Amount", "total": "Total", "card": "Test card", "pay": "Pay",
+           "cancel": "Cancel", "paid": "This checkout session is already paid; no payment "
+           "was taken.", "expired": "This checkout session has expired; no payment was taken.",
+           "language": "Language"},
+    "ja": {"title": "お支払い（Stripe スタンドイン）", "item": "商品", "qty": "数量",
+           "amount": "金額", "total": "合計", "card": "テストカード", "pay": "支払う",
+           "cancel": "キャンセル", "paid": "このお支払いは完了しています。",
+           "expired": "このお支払いの期限が切れました。", "language": "言語"},
+}
+
+
 def _page(session, error: str | None = None, status: int = 200) -> web.Response:
-    """Render the hosted payment page: plain HTML that works without JavaScript."""
+    """Render the hosted payment page: plain HTML that works without JavaScript, in the
+    session's ``locale`` (shown on the page, and as the document's language)."""
     esc = html.escape
+    lang = session.locale if session.locale in _PAGE_TEXT else "en"
+    words = _PAGE_TEXT[lang]
+
     def item(line) -> str:
         """A line's name, and its product description (a plan's confirmation items)."""
         about = line.get("_product_description")
@@ -629,22 +648,25 @@ def _page(session, error: str | None = None, status: int = 200) -> web.Response:
         cards = "".join(f'<p><input type="radio" name="payment_method" id="{pm}" value="{pm}"'
                         f'{" checked" if n == 0 else ""}> <label for="{pm}">{esc(label)}</label>'
                         for n, (pm, label) in enumerate(TEST_CARDS.items()))
-        body = (f'<form method="post" action="/pay/{session.id}"><fieldset><legend>Test card'
-                f'</legend>{cards}</fieldset>{submit_text}<p><button type="submit">Pay</button> '
-                f'<a href="{esc(session.cancel_url)}">Cancel</a></p></form>')
+        body = (f'<form method="post" action="/pay/{session.id}"><fieldset><legend>'
+                f'{words["card"]}</legend>{cards}</fieldset>{submit_text}<p><button '
+                f'type="submit">{words["pay"]}</button> '
+                f'<a href="{esc(session.cancel_url)}">{words["cancel"]}</a></p></form>')
     else:
-        done = "is already paid" if session.status == "complete" else "has expired"
-        body = f"<p>This checkout session {done}; no payment was taken.</p>"
+        body = f"<p>{words['paid' if session.status == 'complete' else 'expired']}</p>"
     alert = f'<p role="alert"><strong>{esc(error)}</strong></p>' if error else ""
     tax = session.total_details["amount_tax"]
     tax_row = (f'<tr><th colspan="2">Tax (Stripe Tax)</th><td>'
                f"{format_amount(tax, session.currency)}</td></tr>"
                if session.automatic_tax["enabled"] else "")
-    text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pay — Stripe '
-            f"stand-in</title></head><body><h1>Checkout (Stripe stand-in)</h1>{alert}<table>"
-            f"<thead><tr><th>Item</th><th>Qty</th><th>Amount</th></tr></thead><tbody>{rows}"
-            f"</tbody><tfoot>{tax_row}"
-            f'<tr><th colspan="2">Total</th><td>'
+    text = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Pay — Stripe '
+            f'stand-in</title><meta name="viewport" content="width=device-width, '
+            f'initial-scale=1"></head><body><h1>{words["title"]}</h1>'
+            f'<p id="locale">{words["language"]}: <code>{esc(str(session.locale or "auto"))}'
+            f"</code></p>{alert}<table>"
+            f"<thead><tr><th>{words['item']}</th><th>{words['qty']}</th><th>{words['amount']}"
+            f"</th></tr></thead><tbody>{rows}"
+            f'</tbody><tfoot>{tax_row}<tr><th colspan="2">{words["total"]}</th><td>'
             f"{format_amount(session.amount_total, session.currency)}</td></tr></tfoot></table>"
             f"{body}</body></html>")
     return web.Response(text=text, status=status, content_type="text/html")

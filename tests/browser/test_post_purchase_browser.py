@@ -3,6 +3,7 @@
 Shows the page works without JavaScript and that its CSP lets the form's redirect reach the
 payment page (browsers apply form-action to that hop)."""
 
+import re
 from pathlib import Path
 
 from sqlmodel import select
@@ -25,7 +26,8 @@ def test_customer_adds_a_plan_through_the_signed_link(browser, stripe_live, stri
     add_product(db)
     order = buy_tvs_without_plans(client, store_key, database_url, quantity=1)
     link = post_purchase.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
-    context = browser.new_context(java_script_enabled=False)
+    context = browser.new_context(java_script_enabled=False, locale="ja-JP",
+                                  extra_http_headers={"Accept-Language": "ja"})
     page = context.new_page()
     blocked = []
     page.on("console", lambda msg: blocked.append(msg.text) if "Content Security" in msg.text
@@ -34,10 +36,10 @@ def test_customer_adds_a_plan_through_the_signed_link(browser, stripe_live, stri
     page.get_by_label("破損・故障", exact=False).first.check()
     page.screenshot(path=str(ARTIFACTS / f"post-purchase-link-{request.node.callspec.id}.png"),
                     full_page=True)
-    page.get_by_role("button", name="購入手続きへ / Continue to payment").click()
+    page.get_by_role("button", name="お支払いへ進む").click()
     page.wait_for_url("**/pay/cs_*")
-    page.get_by_role("button", name="Pay").click()
-    page.wait_for_url("**/plans/added")
+    page.get_by_role("button", name="支払う").click()  # Stripe's page in the page's language
+    page.wait_for_url(re.compile(r".*/plans/added\?session_id=cs_\w+$"))
     assert blocked == []
 
     def contract():

@@ -27,7 +27,7 @@ from tests.races import (
 )
 from warranty.changes import cancellation, transfer
 from warranty.claims import attachments, filing
-from warranty.claims.models import Claim, ClaimEvent, ClaimFile, Payout
+from warranty.claims.models import Claim, ClaimEvent, ClaimFile, ClaimMessage, Payout
 from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import store_today
 from warranty.db.engine import Session, get_engine
@@ -156,13 +156,13 @@ def test_a_double_resubmission_goes_back_to_review_once(race, db, store_key):
     claim = _claim(db, settings, "info_requested")
     token = customer_token(settings, claim.customer_email)
     headers = {**store_key, "X-Customer-Token": token}
-    body = {"incident_date": INCIDENT.isoformat(), "failure_type": "breakdown",
-            "description": "Here is the receipt.", "estimated_amount": 28000}
+    body = {"message": "Here is the receipt."}
     responses = together(*(lambda: post(f"{base}/api/v1/claims/{claim.public_id}/resubmit",
                                         headers=headers, json=body) for _ in range(4)))
     assert _statuses(responses) == [200, 409, 409, 409], [r.text for r in responses]
     assert _fresh(db, claim).status == "in_review"
     assert len(_events(db, claim, "info_provided")) == 1
+    assert _count(db, ClaimMessage, ClaimMessage.claim_id == claim.id) == 1  # one answer
     assert _count(db, MailMessage, MailMessage.kind == "claim_in_review") == 2  # filing + this
 
 

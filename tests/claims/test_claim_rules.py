@@ -188,9 +188,7 @@ def test_a_resubmission_is_judged_on_the_first_filing_date(db, settings):
     workflow.request_info(session=db, settings=settings, claim=claim, message="A photo?",
                         actor="staff:x")
     db.commit()
-    filing.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2029, 1, 9),
-                    failure_type="breakdown", description="Photo attached.",
-                    estimated_amount=None, files=[], actor="customer:x",
-                    today=date(2029, 5, 20))
+    filing.resubmit(session=db, settings=settings, claim=claim, message="Photo attached.",
+                    files=[], actor="customer:x", today=date(2029, 5, 20))
     db.commit()
     assert (claim.status, claim.deny_code) == ("in_review", None)

@@ -128,31 +128,48 @@ def test_denial_needs_a_reason_and_info_request_a_message(db, settings):
 
 def test_info_request_reopens_the_claim_and_resubmission_returns_it_to_review(db, settings):
     claim = _claim_in(db, settings, "in_review")
+    filed = (claim.description, claim.incident_date, claim.failure_type,
+             claim.estimated_amount)
     workflow.request_info(session=db, settings=settings, claim=claim,
                         message="Please send a photo of the serial number.", actor="staff:x")
     db.commit()
-    filing.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2027, 3, 2),
-                    failure_type="breakdown", description="Serial: 123", estimated_amount=5000,
+    filing.resubmit(session=db, settings=settings, claim=claim, message="Serial: 123",
                     files=[], actor="customer:buyer@example.com", today=date(2028, 6, 1))
     db.commit()
-    assert claim.status == "in_review" and claim.description == "Serial: 123"
+    assert claim.status == "in_review"
+    # The answer is added; what was filed stays as filed.
+    assert (claim.description, claim.incident_date, claim.failure_type,
+            claim.estimated_amount) == filed
+    messages = queries.messages(db, claim)
+    assert [(m.author, m.kind, m.body) for m in messages] == [
+        ("staff", "info_request", "Please send a photo of the serial number."),
+        ("customer", "answer", "Serial: 123")]
     actions = [e.action for e in queries.timeline(db, claim)]
     assert actions[-3:] == ["info_requested", "info_provided", "to_review"]
 
 
-def test_resubmission_is_judged_by_the_rules_again(db, settings):
+def test_resubmission_is_judged_by_the_rules_again_on_the_claim_as_filed(db, settings):
     claim = _claim_in(db, settings, "info_requested")
-    filing.resubmit(session=db, settings=settings, claim=claim, incident_date=date(2026, 5, 1),
-                    failure_type="breakdown", description="earlier than I said",
-                    estimated_amount=None, files=[], actor="customer:x", today=date(2028, 6, 1))
+    incident = claim.incident_date
+    filing.resubmit(session=db, settings=settings, claim=claim,
+                    message="It happened earlier than I said: 2026-05-01.", files=[],
+                    actor="customer:x", today=date(2028, 6, 1))
     db.commit()
-    assert (claim.status, claim.deny_code) == ("denied", "manufacturer_warranty")
+    # A date typed in an answer is a message for staff, not a new incident date.
+    assert (claim.status, claim.incident_date) == ("in_review", incident)
+
+
+def test_an_empty_answer_is_refused_and_changes_nothing(db, settings):
+    claim = _claim_in(db, settings, "info_requested")
+    with pytest.raises(ValidationFailed):
+        filing.resubmit(session=db, settings=settings, claim=claim, message="  ", files=[],
+                        actor="customer:x", today=date(2028, 6, 1))
+    db.rollback()
+    assert queries.messages(db, claim) == [] and claim.status == "info_requested"
 
 
 def test_resubmission_only_when_information_was_asked(db, settings):
     claim = _claim_in(db, settings, "in_review")
     with pytest.raises(transitions.ClaimTransitionRefused):
-        filing.resubmit(session=db, settings=settings, claim=claim,
-                        incident_date=date(2027, 3, 1), failure_type="breakdown",
-                        description="x", estimated_amount=None, files=[], actor="customer:x",
-                        today=date(2028, 6, 1))
+        filing.resubmit(session=db, settings=settings, claim=claim, message="x", files=[],
+                        actor="customer:x", today=date(2028, 6, 1))

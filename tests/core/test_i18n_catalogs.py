@@ -13,6 +13,7 @@ import pytest
 
 from devtools import catalogs
 from warranty.attention import services as attention
+from warranty.changes.cancellation import SELF_CANCEL_REFUSALS
 from warranty.claims import rules as claim_rules
 from warranty.claims import signals
 from warranty.claims.models import STATUSES
@@ -103,6 +104,14 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "staff.signal.name.": signals.CODES,
     # the staff cancellation page names the refund's rule (changes.cancellation.quote_refund)
     "staff.cancel.rule.": ("free_look", "pro_rata", "product_returned"),
+    # the customer's contract page: why it cannot be cancelled there, its refund's status
+    "selfcancel.": SELF_CANCEL_REFUSALS,
+    "refund.": ("pending", "succeeded", "failed", "not_needed", "requires_action", "canceled"),
+    # a claim's messages, and plan lines named in the shopper's language
+    "claim.message_from.": ("customer", "staff"),
+    "plan.coverage.": typing.get_args(Coverage),
+    # what the pages after a payment say (warranty.http.web.pages.order_state)
+    "order.state.": ("waiting", "paid", "expired", "refunded"),
     "problem.": (),  # checked through _field_problem_keys
     "upload.": (),
 }

@@ -398,3 +398,16 @@ def test_faults_on_demand(standin, status, error):
     assert stripe.Refund.list(payment_intent=intent.id).data == []
     assert client.v1.refunds.create(params={"payment_intent": intent.id,
                                             "amount": 100}).amount == 100  # only once
+
+
+@pytest.mark.parametrize(("locale", "pay_label", "lang"), [("ja", "支払う", "ja"),
+                                                            ("en", "Pay", "en"),
+                                                            (None, "Pay", "en")])
+def test_the_session_keeps_its_locale_and_the_hosted_page_speaks_it(standin, locale,
+                                                                    pay_label, lang):
+    session = create_session(**({"locale": locale} if locale else {}))
+    assert stripe.checkout.Session.retrieve(session.id).locale == locale
+    page = requests.get(session.url, timeout=5).text
+    assert f'<html lang="{lang}">' in page
+    assert '<p id="locale">' in page and f"<code>{locale or 'auto'}</code>" in page
+    assert f'<button type="submit">{pay_label}</button>' in page

@@ -120,7 +120,9 @@ def test_signed_link_page_buys_a_plan(stripe_live, stripe_app, database_url, db,
                             data={**form, "csrf_token": csrf})
     assert res.status_code == 303 and "/pay/cs_" in res.headers["Location"]
     paid = pay_hosted(res.headers["Location"])
-    assert paid.status_code == 303 and paid.headers["Location"].endswith("/plans/added")
+    # Back to the plans' page of this payment (Stripe fills in the session's id).
+    assert paid.status_code == 303 and paid.headers["Location"].endswith(
+        "/plans/added?session_id=" + res.headers["Location"].rsplit("/", 1)[1])
     from sqlmodel import select
 
     from tests.stripe_helpers import wait_for

@@ -20,9 +20,9 @@ from warranty.contracts import notices as notifications
 from warranty.contracts import queries
 from warranty.contracts import refunds as contract_refunds
 from warranty.contracts.models import Contract
-from warranty.core import money
+from warranty.core import money, text
 from warranty.core.dates import days_inclusive, utcnow
-from warranty.core.errors import Conflict, Forbidden, ValidationFailed
+from warranty.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from warranty.core.settings import Settings
 from warranty.coverage.span import plan_span, span_days_unused
 from warranty.db.engine import write_transaction
@@ -315,3 +315,72 @@ def cancel_refunded_plan(*, session: Session, settings: Settings, contract: Cont
                          full=True)
     return cancel_with_refund(session=session, settings=settings, contract=contract, quote=quote,
                               actor=actor, reason=reason, action="payment_refunded", cover=cover)
+
+
+# Why a customer cannot cancel a plan on its page (message keys ``selfcancel.<code>``).
+SELF_CANCEL_REFUSALS = ("off", "not_active", "claims_open", "after_free_look",
+                        "no_payment", "term_ended")
+
+
+@dataclass(frozen=True)
+class SelfCancel:
+    """Whether the plan's owner may cancel it on its page today, and with what refund."""
+
+    quote: RefundQuote | None  # the refund cancelling today gives (None: not cancellable)
+    refused: str | None  # one of SELF_CANCEL_REFUSALS, or None when the customer may cancel
+
+
+def self_cancel_quote(*, session: Session, settings: Settings, contract: Contract,
+                      today: date) -> SelfCancel:
+    """What the customer's own contract page offers (reads only).
+
+    The store decides (``WARRANTY_CUSTOMER_CANCELLATION``): ``off``; ``free_look`` (only while
+    cancelling today is a full refund); ``any`` (the pro-rata refund of the day). A plan
+    with an open claim, or whose order was not paid through Stripe, goes through staff.
+    """
+    mode = settings.customer_cancellation
+    if mode == "off":
+        return SelfCancel(None, "off")
+    if contract.status != "active":
+        return SelfCancel(None, "not_active")
+    try:
+        quote = quote_cancellation(session=session, settings=settings, contract=contract,
+                                   cancel_date=today)
+    except Conflict:
+        return SelfCancel(None, "term_ended")
+    if mode == "free_look" and quote.rule != "free_look":
+        return SelfCancel(quote, "after_free_look")
+    if workflow.open_claims(session, contract):
+        return SelfCancel(quote, "claims_open")
+    order = session.get(Order, contract.order_id)
+    if quote.amount and not order.stripe_payment_intent_id:
+        return SelfCancel(quote, "no_payment")
+    return SelfCancel(quote, None)
+
+
+def cancel_by_customer(*, session: Session, settings: Settings, contract: Contract, email: str,
+                       today: date, expected_amount: int) -> Refund:
+    """The owner confirms the refund their page showed (caller commits; Stripe after it).
+
+    Everything is decided again under the order's and the contract's locks
+    (``cancel_contract``): a refund that moved since the page was shown is refused with
+    ``quote_changed``; so is any refund other than the full price while the store allows
+    only free-look cancellations (the pro-rata refund of a later day is always less).
+    """
+    offer = self_cancel_quote(session=session, settings=settings, contract=contract,
+                              today=today)
+    if offer.refused is not None:
+        raise Conflict(f"{contract.public_id} cannot be cancelled here ({offer.refused})",
+                       code=f"self_cancel_{offer.refused}")
+    if settings.customer_cancellation == "free_look" and expected_amount != contract.price:
+        raise Conflict("only a full refund can be confirmed here", code="quote_changed",
+                       details={"quote": offer.quote.as_dict()})
+    refund = cancel_contract(session=session, settings=settings, contract_id=contract.public_id,
+                             cancel_date=today, today=today, actor=f"customer:{email}",
+                             reason="cancelled by the customer on their contract page",
+                             role="customer", expected_amount=expected_amount)
+    locked = session.get(Contract, refund.contract_id)
+    if text.normalize_email(locked.customer_email) != text.normalize_email(email):
+        # Transferred while this request was on its way: not theirs to cancel any more.
+        raise NotFound(f"no plan {contract.public_id}", code="unknown_contract")
+    return refund

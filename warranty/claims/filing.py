@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from warranty.claims import attachments as uploads
-from warranty.claims.models import ACCEPTS_FILES, Claim, ClaimEvent, ClaimFile
+from warranty.claims.models import ACCEPTS_FILES, Claim, ClaimEvent, ClaimFile, ClaimMessage
 from warranty.claims.payouts import claims_paid_total, liability_cap
-from warranty.claims.rules import ClaimInputInvalid, evaluate, input_problems
+from warranty.claims.rules import ClaimInputInvalid, answer_problems, evaluate, input_problems
 from warranty.claims.transitions import ClaimTransitionRefused, lock, transition, webhook_payload
 from warranty.claims.workflow import fulfil
 from warranty.contracts import lifecycle as contracts
@@ -124,28 +124,26 @@ def filing_date(settings: Settings, claim: Claim) -> date:
     return store_today(settings.timezone, claim.created_at)
 
 
-def resubmit(*, session: Session, settings: Settings, claim: Claim, incident_date: date | None,
-             failure_type: str | None, description: str | None, estimated_amount: int | None,
+def resubmit(*, session: Session, settings: Settings, claim: Claim, message: str | None,
              files: list[uploads.Upload], actor: str, today: date) -> ClaimEvent:
-    """The customer's answer to "more information, please": updated fields, more files."""
+    """The customer's answer to "more information, please": a message and more files.
+
+    The answer is added to the claim's conversation (``ClaimMessage``); what was filed first
+    (description, incident date, failure type, estimate) is never rewritten by it.
+    """
     write_transaction(session)
     contract = lock(session, claim)
     if claim.status != "info_requested":
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
                                      "it is not waiting for more information")
-    _raise_problems(input_problems(incident_date=incident_date, failure_type=failure_type,
-                                   description=description, estimated_amount=estimated_amount,
-                                   today=today))
-    before = {"incident_date": claim.incident_date.isoformat(),
-              "failure_type": claim.failure_type, "estimated_amount": claim.estimated_amount}
-    _attach(session, settings, claim, files, actor)
-    claim.incident_date, claim.failure_type = incident_date, failure_type
-    claim.description, claim.estimated_amount = description.strip(), estimated_amount
-    claim.coverage_year = coverage_year(contract.purchase_date,
-                                        max(incident_date, contract.purchase_date))
+    _raise_problems(answer_problems(message))
+    rows = _attach(session, settings, claim, files, actor)
+    session.flush()
+    session.add(ClaimMessage(claim_id=claim.id, author="customer", kind="answer", actor=actor,
+                             body=message.strip(), files=[r.public_id for r in rows]))
     session.add(ClaimEvent(claim_id=claim.id, action="info_provided", from_status=claim.status,
                            to_status=claim.status, actor=actor,
-                           data={"before": before, "files_added": len(files)}))
+                           data={"files_added": len(files)}))
     # Staff asked for this answer, so it goes back to them rather than to auto-approval.
     # The filing window is judged on the day the claim was first filed, not on the answer.
     return _apply_rules(session=session, settings=settings, claim=claim, contract=contract,

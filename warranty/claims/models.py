@@ -58,6 +58,25 @@ class ClaimEvent(SQLModel, table=True):
     created_at: datetime = ts_field()
 
 
+class ClaimMessage(SQLModel, table=True):
+    """One message of a claim's conversation: staff asking for more, the customer answering.
+
+    Messages only add to a claim: the description, incident date and failure type filed
+    first are never rewritten by an answer.
+    """
+
+    __tablename__ = "claim_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id", index=True)
+    author: str = Field(max_length=10)  # customer | staff
+    kind: str = Field(max_length=20)  # info_request | answer
+    actor: str = Field(max_length=200)
+    body: str = Field(sa_type=sa.Text())
+    files: list = json_field(list)  # public ids of the files sent with it
+    created_at: datetime = ts_field()
+
+
 class ClaimFile(SQLModel, table=True):
     """A photo or PDF attached to a claim, stored outside the web root under a random name."""
 

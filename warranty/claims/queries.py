@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from warranty.claims.models import STATUSES, Claim, ClaimEvent, ClaimFile, Payout
+from warranty.claims.models import STATUSES, Claim, ClaimEvent, ClaimFile, ClaimMessage, Payout
 from warranty.contracts.models import Contract
 from warranty.core.errors import NotFound
 from warranty.core.text import normalize_email
@@ -47,6 +47,12 @@ def timeline(session: Session, claim: Claim) -> list[ClaimEvent]:
     """The claim's audit rows, oldest first."""
     return list(session.exec(select(ClaimEvent).where(ClaimEvent.claim_id == claim.id)
                              .order_by(ClaimEvent.id)).all())
+
+
+def messages(session: Session, claim: Claim) -> list[ClaimMessage]:
+    """The claim's conversation (staff requests, customer answers), oldest first."""
+    return list(session.exec(select(ClaimMessage).where(ClaimMessage.claim_id == claim.id)
+                             .order_by(ClaimMessage.id)).all())
 
 
 def files_of(session: Session, claim: Claim) -> list[ClaimFile]:

@@ -47,6 +47,16 @@ class RuleOutcome:
     reason: str
 
 
+def answer_problems(message: str | None) -> list[tuple[str, str]]:
+    """Problems of a customer's answer to a request for more information, as (field, code)."""
+    text = (message or "").strip()
+    if not text:
+        return [("message", "required")]
+    if len(text) > MAX_DESCRIPTION:
+        return [("message", "too_long")]
+    return []
+
+
 def input_problems(*, incident_date: date | None, failure_type: str | None,
                    description: str | None, estimated_amount: int | None,
                    today: date) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from warranty.claims.models import (
     TRANSITIONS,
     Claim,
     ClaimEvent,
+    ClaimMessage,
 )
 from warranty.claims.payouts import payout_quote, year_cap_used_up
 from warranty.claims.rules import CLAIMABLE
@@ -107,6 +108,8 @@ def request_info(*, session: Session, settings: Settings, claim: Claim, message:
         raise ClaimTransitionRefused(f"claim {claim.public_id} is {claim.status}; "
                                      "it cannot become info_requested")
     claim.info_request = message[:2000]
+    session.add(ClaimMessage(claim_id=claim.id, author="staff", kind="info_request",
+                             actor=actor, body=message[:5000]))
     return transition(session=session, settings=settings, claim=claim,
                       to_status="info_requested", actor=actor, action="info_requested",
                       reason=message)

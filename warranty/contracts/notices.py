@@ -16,8 +16,9 @@ from warranty.contracts.models import Contract
 from warranty.core import i18n
 from warranty.core.dates import utcnow
 from warranty.core.i18n import t
-from warranty.core.money import format_amount
+from warranty.core.money import format_amount, percent_of
 from warranty.core.settings import Settings
+from warranty.coverage.dates import coverage_years
 from warranty.db.engine import advisory_lock, write_transaction
 from warranty.notify.mail import Attachment, queue_mail
 from warranty.notify.models import MailMessage
@@ -51,8 +52,14 @@ def _plan_block(contract: Contract, settings: Settings) -> str:
     """The mail paragraph describing one contract: plan, dates, terms."""
     terms_url = terms.url(settings, contract.terms_version, contract.warranty_category,
                           contract.plan_code)
-    caps = ", ".join(t("en", "mail.contract.cap_year", year=year, percent=pct)
-                     for year, pct in enumerate(contract.liability_schedule, start=1))
+    # Only the coverage years the term has (the schedule may be longer than the plan).
+    caps = []
+    for y in coverage_years(purchase_date=contract.purchase_date, term_end=contract.term_end,
+                            schedule=contract.liability_schedule):
+        amount = format_amount(percent_of(contract.product_price, y.percent), contract.currency)
+        caps.append("    " + both("mail.contract.cap_line", year=y.year,
+                                  first=y.first_day.isoformat(), last=y.last_day.isoformat(),
+                                  percent=y.percent, amount=amount))
     lines = [
         f"■ {contract.product_title} ({contract.sku})",
         f"  {both('mail.contract.contract')}: {contract.public_id}",
@@ -73,7 +80,8 @@ def _plan_block(contract: Contract, settings: Settings) -> str:
     lines += [
         f"  {both('mail.contract.deductible')}: "
         f"{format_amount(contract.deductible, contract.currency)}",
-        f"  {both('mail.contract.caps')}: {caps}",
+        f"  {both('mail.contract.caps')}:",
+        *caps,
         f"  {both('terms.this_version', version=contract.terms_version)}: {terms_url}",
     ]
     return "\n".join(lines)

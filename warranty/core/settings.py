@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     cancellation_fee: int = Field(default=0, ge=0)
     # How many days back a cancellation may be dated; further only by an admin with a reason.
     cancel_backdate_days: int = Field(default=30, ge=0, le=3660)
+    # Customers cancelling on their own contract page (the refund shown first): ``off``;
+    # ``free_look`` (default): only while the cancellation is a full refund, the cooling-off
+    # right every plan has anyway, so no pro-rata money leaves without staff; ``any``: at any
+    # time, with the pro-rata refund of the day.
+    customer_cancellation: Literal["off", "free_look", "any"] = "free_look"
 
     # Outbound webhooks to the store (contract events), signed with the secret.
     store_webhook_url: str = ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from warranty.core.dates import add_months, days_inclusive, term_end
 
@@ -60,3 +61,30 @@ def coverage_year(purchase_date: date, incident: date) -> int:
     while add_months(purchase_date, 12 * year) <= incident:
         year += 1
     return year
+
+
+@dataclass(frozen=True)
+class CoverageYear:
+    """One coverage year of a plan's term and its liability cap percentage."""
+
+    year: int  # 1-based: year 1 is the first 12 months from purchase
+    first_day: date
+    last_day: date  # inclusive; the last year ends with the term
+    percent: Decimal  # cap as a percentage of the product price
+
+
+def coverage_years(*, purchase_date: date, term_end: date,
+                   schedule: list | tuple) -> list[CoverageYear]:
+    """The coverage years a plan's term has, each with its cap percentage.
+
+    Only the years the term reaches: a 36-month plan has three, whatever the length of the
+    category's schedule (whose last value holds for later years).
+    """
+    schedule = list(schedule) or ["100"]
+    years = []
+    for year in range(1, coverage_year(purchase_date, term_end) + 1):
+        first = add_months(purchase_date, 12 * (year - 1))
+        last = min(add_months(purchase_date, 12 * year) - timedelta(days=1), term_end)
+        percent = Decimal(str(schedule[min(year, len(schedule)) - 1]))
+        years.append(CoverageYear(year=year, first_day=first, last_day=last, percent=percent))
+    return years

@@ -33,9 +33,11 @@ def start_payment(priced: cart.PricedCart, start):
     return order, stripe_object
 
 
-def hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
-    """Start a Checkout Session for a priced cart."""
+def hosted(priced: cart.PricedCart, success_url: str, cancel_url: str,
+           locale: str | None = None):
+    """Start a Checkout Session for a priced cart (Stripe's page in ``locale``, if given)."""
     return start_payment(priced, lambda order: payments_checkout.start_checkout_session(
         stripe_client=stripe_client(), order=order, lines=priced.lines,
         success_url=success_url, cancel_url=cancel_url, tax=priced.tax,
-        descriptions=priced.plan_descriptions(), submit_message=priced.submit_message()))
+        descriptions=priced.plan_descriptions(), submit_message=priced.submit_message(),
+        locale=locale))

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from warranty.catalog import services as catalog
 from warranty.catalog.models import Product
-from warranty.core import money
+from warranty.core import i18n, money
 from warranty.core.dates import store_today
 from warranty.core.errors import (
     DomainError,
@@ -91,6 +91,18 @@ class CartError(ValidationFailed):
     code = "invalid_cart"
 
 
+Language = Literal["ja", "en"]
+
+
+def plan_line_title(lang: str | None, coverage: str, term_months: int, product_title: str) -> str:
+    """The name of a plan line, as the order, the mails and Stripe's payment page show it:
+    in the shopper's language when the cart gave one."""
+    if lang is None:
+        return f"{coverage} protection, {term_months} months — {product_title}"[:300]
+    return i18n.t(lang, "plan.line_title", coverage=i18n.t(lang, f"plan.coverage.{coverage}"),
+                  months=term_months, product=product_title)[:300]
+
+
 class StrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -131,10 +143,12 @@ class CartIn(StrictIn):
     customer_email: EmailAddress
     currency: str | None = Field(default=None, max_length=3)
     visitor_id: SingleLine | None = Field(default=None, max_length=64)
-    lang: Literal["ja", "en"] = Field(default="ja", description="the shopper's language: "
-                                      "the final-confirmation items and the payment page's "
-                                      "plan descriptions are written in it")
     lines: list[CartLine] = Field(min_length=1, max_length=100)
+    lang: Language | None = Field(default=None, description="the shopper's language: plan "
+                                  "lines are named in it, the final-confirmation items and "
+                                  "the payment page's plan descriptions are written in it "
+                                  "(Japanese when not given), and Stripe's payment page "
+                                  "speaks it")
 
 
 class HostedCartIn(CartIn):
@@ -251,8 +265,8 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
         product_order_line.warranty_category = category
         lines.append(OrderLine(
             line_no=len(lines) + 1, kind="plan", sku=product_order_line.sku,
-            title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
-                  f"{product_order_line.title}"[:300],
+            title=plan_line_title(cart.lang, plan.spec.coverage, plan.spec.term_months,
+                                  product_order_line.title),
             quantity=line.quantity, unit_price=plan.price, amount=plan.price * line.quantity,
             warranty_category=category, plan_code=plan.spec.code,
             rule_set_version=claim.rule_set_version, placement=line.placement))
@@ -273,7 +287,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                   currency=currency, total_amount=total, channel=channel,
                   visitor_id=visitor_id, tax_source="stripe" if by_stripe else "service")
     return PricedCart(order=order, lines=lines, covers=covers, refused_visitor_id=refused,
-                      tax=settings.tax, confirmations=confirmations, lang=cart.lang)
+                      tax=settings.tax, confirmations=confirmations, lang=cart.lang or "ja")
 
 
 def _confirmation(settings: Settings, line: OrderLine, plan: prices.PricedPlan,

@@ -16,6 +16,8 @@ from warranty.orders.models import Order, OrderLine
 # A post-purchase Checkout Session closes after Stripe's minimum, 30 minutes (plus a minute,
 # so that a clock a little behind Stripe's is not refused), instead of Stripe's default day.
 POST_PURCHASE_SESSION_SECONDS = 30 * 60 + 60
+# The page languages Checkout Sessions are started in (Stripe's locale codes for them).
+STRIPE_LOCALES = ("ja", "en")
 
 
 def _stripe_call(order: Order, call, params: dict, idempotency_key: str):
@@ -89,16 +91,19 @@ def start_checkout_session(*, stripe_client: stripe.StripeClient, order: Order,
                            lines: list[OrderLine], success_url: str, cancel_url: str,
                            tax: TaxPolicy | None = None,
                            descriptions: dict[int, str] | None = None,
-                           submit_message: str = ""):
+                           submit_message: str = "", locale: str | None = None):
     """Create the Stripe Checkout Session for a pending order (no database work).
 
     A post-purchase plan's session expires early, so that an abandoned one is soon closed.
     The payment page shows each plan's final-confirmation items (``descriptions``, by line
     number) and, above the pay button, ``submit_message`` (the cancellation conditions and
-    the terms' address).
+    the terms' address). ``locale`` is the shopper's language (``ja``, ``en``): Stripe's page
+    speaks it, as the line items' names (worked out in it by the cart) already do.
     """
     metadata = {"order_id": order.public_id, "order_ref": order.store_order_ref}
     extra = {}
+    if locale in STRIPE_LOCALES:
+        extra["locale"] = locale
     if order.channel == "post_purchase":
         extra["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
     if submit_message:

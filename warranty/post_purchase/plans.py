@@ -5,7 +5,6 @@ still open, their lock, the signed link.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
 
 from pydantic import Field
 from sqlmodel import Session, func, select
@@ -25,12 +24,14 @@ from warranty.offers import services, tokens
 from warranty.orders import tax as order_tax
 from warranty.orders.cart import (
     CartError,
+    Language,
     PricedCart,
     RedirectUrl,
     StrictIn,
     attributable_visitor,
     check_chargeable,
     plan_confirmation,
+    plan_line_title,
 )
 from warranty.orders.models import Order, OrderLine
 from warranty.pricing import terms
@@ -46,9 +47,10 @@ class PostPurchaseIn(StrictIn):
     offer_token: str = Field(min_length=1, max_length=2000)
     quantity: int = Field(default=1, ge=1, le=100)
     visitor_id: SingleLine | None = Field(default=None, max_length=64)
-    lang: Literal["ja", "en"] = "ja"  # the confirmation items' and payment page's language
     success_url: RedirectUrl
     cancel_url: RedirectUrl
+    lang: Language | None = Field(default=None, description="the shopper's language: the plan "
+                                  "line is named in it, and Stripe's payment page speaks it")
 
 
 def get_order(session: Session, public_id: str) -> Order:
@@ -171,8 +173,8 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
     check_chargeable("offer_token", plan.price, parent.currency)
     visitor_id, refused = attributable_visitor(settings, body.visitor_id)
     line = OrderLine(line_no=1, kind="plan", sku=product_line.sku,
-                     title=f"{plan.spec.coverage} protection, {plan.spec.term_months} months — "
-                           f"{product_line.title}"[:300],
+                     title=plan_line_title(body.lang, plan.spec.coverage,
+                                           plan.spec.term_months, product_line.title),
                      quantity=body.quantity, unit_price=plan.price,
                      amount=plan.price * body.quantity, warranty_category=category,
                      plan_code=plan.spec.code, rule_set_version=claim.rule_set_version,
@@ -190,7 +192,7 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                                      manufacturer_months=ref.manufacturer_warranty_months,
                                      purchase_date=parent.purchase_date, plan_sold_on=sold_on)
     return PricedCart(order=order, lines=[line], refused_visitor_id=refused, tax=settings.tax,
-                      confirmations={line.line_no: confirmation}, lang=body.lang)
+                      confirmations={line.line_no: confirmation}, lang=body.lang or "ja")
 
 
 def post_purchase_link(settings: Settings, order: Order, line_no: int) -> str:

@@ -91,7 +91,7 @@ def test_other_customers_plans_and_claims_are_404(client, db, settings, store_ke
     photo = {"filename": "tv.jpg", "content_base64": base64.b64encode(JPEG).decode()}
     assert client.post(f"/api/v1/claims/{theirs_claim['id']}/files", json=photo,
                        headers=mine).status_code == 404
-    resubmit = {k: v for k, v in _body(theirs).items() if k not in ("contract_id", "lang")}
+    resubmit = {"message": "mine now"}
     assert client.post(f"/api/v1/claims/{theirs_claim['id']}/resubmit", json=resubmit,
                        headers=mine).status_code == 404
     assert client.get("/api/v1/customer/plans", headers=mine).json["plans"] == []
@@ -138,8 +138,17 @@ def test_staff_review_and_finance_payout_over_the_api(client, db, settings, stor
                        json={"message": "Photo please"}, headers=staff)
     assert info.json["status"] == "info_requested"
     resubmit = client.post(f"/api/v1/claims/{claim['id']}/resubmit", headers=staff, json={
-        "incident_date": "2024-03-01", "failure_type": "accident", "description": "photo sent"})
+        "message": "photo sent"})
     assert resubmit.json["status"] == "in_review"
+    assert [(m["author"], m["kind"], m["body"]) for m in resubmit.json["messages"]] == [
+        ("staff", "info_request", "Photo please"), ("customer", "answer", "photo sent")]
+    # The answer never rewrites the claim as filed.
+    assert (resubmit.json["incident_date"], resubmit.json["failure_type"]) == (
+        claim["incident_date"], claim["failure_type"])
+    assert resubmit.json["description"] == claim["description"]
+    old_shape = client.post(f"/api/v1/claims/{claim['id']}/resubmit", headers=staff, json={
+        "incident_date": "2024-03-01", "failure_type": "accident", "description": "x"})
+    assert old_shape.status_code == 422  # fields of the claim cannot be sent again
     approved = client.post(f"/api/v1/claims/{claim['id']}/approve", headers=staff,
                            json={"decision": "replace", "amount": 150000})
     assert approved.json["status"] == "approved"

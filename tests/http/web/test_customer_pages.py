@@ -363,8 +363,12 @@ def test_another_customers_plans_and_claims_are_404_on_every_route(client, db, s
         client.get(f"/my/claims/{claim.public_id}", headers=html),
         client.post(f"/my/claims/{claim.public_id}/resubmit", data=_form(token), headers=html),
         client.get(f"/my/claims/{claim.public_id}/files/{row.public_id}", headers=html),
+        client.get(f"/my/plans/{theirs.public_id}", headers=html),
+        client.get(f"/my/plans/{theirs.public_id}/cancel", headers=html),
+        client.post(f"/my/plans/{theirs.public_id}/cancel",
+                    data={"csrf_token": token, "amount": str(theirs.price)}, headers=html),
     ]
-    assert [r.status_code for r in responses] == [404] * 5
+    assert [r.status_code for r in responses] == [404] * 8
     assert all("theirs" not in r.get_data(as_text=True) for r in responses)
     assert theirs.public_id not in client.get("/my/plans").get_data(as_text=True)
     assert mine.public_id in client.get("/my/plans").get_data(as_text=True)
@@ -415,25 +419,36 @@ def test_the_owner_downloads_an_attachment_safely(client, db, settings):
         assert download.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_more_information_reopens_the_form(client, db, settings):
+def test_an_answer_to_more_information_adds_to_the_claim(client, db, settings):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE)
     sign_in_customer(client, settings)
     response = _file_claim(client, contract)
     claim = db.exec(select(Claim)).one()
+    filed = (claim.description, claim.incident_date, claim.failure_type)
     workflow.request_info(session=db, settings=settings, claim=claim,
                         message="Please add a photo of the label.", actor="staff:x")
     db.commit()
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Please add a photo of the label." in page and 'name="incident_date"' in page
-    assert 'value="2025-03-01"' in page  # the form opens with what was sent before
+    assert "Please add a photo of the label." in page and 'name="message"' in page
+    assert 'name="incident_date"' not in page  # what was filed is not offered for rewriting
     path = f"/my/claims/{claim.public_id}/resubmit"
-    again = client.post(path, **multipart(_form(csrf(client, response.headers["Location"]),
-                                                description="Label photo attached.",
-                                                files=[(io.BytesIO(JPEG), "label.jpg")])))
+    token = csrf(client, response.headers["Location"])
+    empty = client.post(path, **multipart({"csrf_token": token, "message": " "}))
+    assert empty.status_code == 422 and "入力してください。" in empty.get_data(as_text=True)
+    again = client.post(path, **multipart({"csrf_token": token,
+                                           "message": "Label photo attached. <b>x</b>",
+                                           "files": [(io.BytesIO(JPEG), "label.jpg")]}))
     assert again.status_code == 303
     db.refresh(claim)
-    assert claim.status == "in_review" and claim.description == "Label photo attached."
+    assert claim.status == "in_review"
+    assert (claim.description, claim.incident_date, claim.failure_type) == filed
     assert [f.original_name for f in queries.files_of(db, claim)] == ["label.jpg"]
+    assert [(m.author, m.body) for m in queries.messages(db, claim)] == [
+        ("staff", "Please add a photo of the label."),
+        ("customer", "Label photo attached. <b>x</b>")]
+    shown = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Label photo attached. &lt;b&gt;x&lt;/b&gt;" in shown  # the history, escaped
+    assert "Please add a photo of the label." in shown
 
 
 def test_nps_question_once_per_closed_claim(client, db, settings):

@@ -126,11 +126,12 @@ class PostPurchaseOffers(BaseModel):
     terms: OfferTerms
 
 
-def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
-    """The API answer for a started Checkout Session."""
+def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str,
+                  lang: str | None = None):
+    """The API answer for a started Checkout Session (Stripe's page in ``lang``, if given)."""
     cart.check_return_urls(current_app.config["SETTINGS"], success_url=success_url,
                            cancel_url=cancel_url)
-    order, stripe_session = hosted(priced, success_url, cancel_url)
+    order, stripe_session = hosted(priced, success_url, cancel_url, locale=lang)
     return CheckoutSessionOut(order_id=order.public_id, status=order.status,
                               currency=order.currency, total=order.total_amount,
                               tax=tax_out(priced), confirmation=confirmations_out(priced),
@@ -146,7 +147,7 @@ def create_session(body: cart.HostedCartIn):
     settings = current_app.config["SETTINGS"]
     priced = cart.price_cart(session=get_session(), cart=body, settings=settings,
                                  channel="checkout_session")
-    return _start_hosted(priced, body.success_url, body.cancel_url)
+    return _start_hosted(priced, body.success_url, body.cancel_url, body.lang)
 
 
 @endpoint(bp, "/checkout/payment-intents", method="POST", auth="public", status=201,
@@ -195,7 +196,7 @@ def create_post_purchase(body: post_purchase.PostPurchaseIn):
     """A plan-only order for an earlier purchase; 30-day waiting period before claims."""
     settings = current_app.config["SETTINGS"]
     priced = post_purchase.price_post_purchase(session=get_session(), settings=settings, body=body)
-    return _start_hosted(priced, body.success_url, body.cancel_url)
+    return _start_hosted(priced, body.success_url, body.cancel_url, body.lang)
 
 
 class PostPurchaseLink(BaseModel):

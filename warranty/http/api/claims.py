@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from flask import Blueprint, current_app, g
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from warranty.auth import sessions as auth_sessions
 from warranty.claims import attachments as uploads
@@ -55,12 +55,12 @@ class ClaimIn(BaseModel):
 
 
 class ResubmitIn(BaseModel):
-    """The customer's answer to a request for more information."""
+    """The customer's answer to a request for more information: it is added to the claim's
+    messages; the description, incident date and failure type filed first stay as they are."""
 
-    incident_date: date
-    failure_type: FailureType
-    description: str = Field(min_length=1, max_length=rules.MAX_DESCRIPTION)
-    estimated_amount: int | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=rules.MAX_DESCRIPTION)
 
 
 class FileIn(BaseModel):
@@ -90,6 +90,16 @@ class EventOut(BaseModel):
     by: str = Field(description="customer | staff | rules | token | admin-token")
     actor: str | None = Field(description="who exactly (staff callers only)")
     reason: str
+
+
+class MessageOut(BaseModel):
+    """One message of a claim's conversation."""
+
+    at: datetime
+    author: str = Field(description="customer | staff")
+    kind: str = Field(description="info_request | answer")
+    body: str
+    files: list[str] = Field(description="ids of the files sent with it")
 
 
 class PayoutOut(BaseModel):
@@ -134,6 +144,8 @@ class ClaimOut(BaseModel):
     closed_at: datetime | None
     files: list[FileOut]
     timeline: list[EventOut]
+    messages: list[MessageOut] = Field(description="requests for more information and the "
+                                                   "customer's answers, oldest first")
     payout: PayoutOut | None
     serial_number: str | None = Field(description="the product's serial number the claim was "
                                                   "filed with (else the plan's current one)")
@@ -339,6 +351,8 @@ def claim_out(claim: Claim) -> ClaimOut:
                            to_status=e.to_status, by=e.actor.split(":")[0],
                            actor=e.actor if staff else None, reason=e.reason)
                   for e in queries.timeline(db, claim)],
+        messages=[MessageOut(at=m.created_at, author=m.author, kind=m.kind, body=m.body,
+                             files=list(m.files or [])) for m in queries.messages(db, claim)],
         payout=_payout_out(payout) if payout else None,
         serial_number=claim.serial_number or contract.serial_number,
         risk_signals=[RiskSignalOut(code=sig.code, message=sig.message, details=sig.details)
@@ -445,9 +459,7 @@ def resubmit(claim_id: str, body: ResubmitIn):
     """Send the updated claim back to review."""
     db = get_session()
     claim = _claim(claim_id)
-    filing.resubmit(session=db, settings=_settings(), claim=claim,
-                    incident_date=body.incident_date, failure_type=body.failure_type,
-                    description=body.description, estimated_amount=body.estimated_amount,
+    filing.resubmit(session=db, settings=_settings(), claim=claim, message=body.message,
                     files=[], actor=g.actor, today=_today())
     db.commit()
     return claim_out(claim)

@@ -34,6 +34,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       gone: (t) => 'Protection for ' + t + ' is no longer offered and was removed',
       after: 'Add protection to your order', addUnits: (p, m, n) => 'Add ' + p + ' for ' + m + ' × ' + n,
       added: (p) => p + ' added', removed: (p) => p + ' removed',
+      coversStandard: 'Breakdown protection: mechanical and electrical failures in normal use, repaired or replaced once the manufacturer\'s warranty ends.',
+      coversAccident: 'Accident & breakdown protection: the same, plus accidental damage such as drops and spills, from the day of purchase.',
+      terms: 'What is covered and the terms',
       cPrice: (m, t) => 'Price (tax included): ' + m + (t ? ' (tax ' + t + ')' : ''),
       cTerm: (a, b, n) => 'Term: ' + a + ' to ' + b + ' (' + n + ' months)',
       cBreakdown: (d) => 'Breakdown cover starts: ' + d + ' (after the manufacturer\'s warranty)',
@@ -54,6 +57,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       gone: (t) => t + 'の保証は提供されなくなったため外しました',
       after: 'ご注文に延長保証を追加', addUnits: (p, m, n) => p + 'を追加（' + m + ' × ' + n + '）',
       added: (p) => p + 'を追加しました', removed: (p) => p + 'を外しました',
+      coversStandard: '延長保証（故障）：メーカー保証の終了後、通常の使用で起きた機械的・電気的な故障を修理または交換します。',
+      coversAccident: '延長保証（破損・故障）：上記に加え、落下・水濡れなど事故による破損をご購入日から補償します。',
+      terms: '保証の内容と契約条件',
       cPrice: (m, t) => '価格（税込）：' + m + (t ? '（うち消費税 ' + t + '）' : ''),
       cTerm: (a, b, n) => '保証期間：' + a + '〜' + b + '（' + n + 'か月）',
       cBreakdown: (d) => '故障の補償開始：' + d + '（メーカー保証の終了後）',
@@ -84,8 +90,13 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
   };
   const money = (amount, currency) => {
     const fmt = new Intl.NumberFormat(LANG === 'ja' ? 'ja-JP' : 'en-US', { style: 'currency', currency: currency.toUpperCase() });
-    return fmt.format(amount / 10 ** fmt.resolvedOptions().maximumFractionDigits);
+    // ja-JP writes the full-width ￥; the store's pages and the service write ¥: one sign.
+    return fmt.format(amount / 10 ** fmt.resolvedOptions().maximumFractionDigits).replace('\uFFE5', '\u00A5');
   };
+  const termsLink = () => h('a', { class: 'wty-terms', href: BASE + '/my/terms?lang=' + LANG, target: '_blank', rel: 'noopener', text: T.terms });
+  const covers = (offers) => h('ul', { class: 'wty-covers' },
+    ...['standard', 'accident'].filter((c) => offers.some((o) => o.coverage === c))
+      .map((c) => h('li', { text: c === 'standard' ? T.coversStandard : T.coversAccident })));
   // The final-confirmation items of one offer: price with tax, term, when cover starts,
   // the cancellation conditions and a link to the terms (version) it is sold under.
   const confirmItems = (o, terms) => {
@@ -331,6 +342,8 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       h('button', { type: 'button', class: 'wty-close', 'aria-label': T.close, text: '×', onclick: () => finish(null) }),
       h('h2', { id: title, text: T.modalTitle }),
       h('p', { text: T.modalText(prod.title) }),
+      covers(res.offers),
+      h('p', { class: 'wty-terms-line' }, termsLink()),
       h('div', { class: 'wty-choices' }, ...res.offers.map((o) => h('div', { class: 'wty-choice' },
         h('button', { type: 'button', class: 'wty-add', onclick: () => finish(o), text: T.add(planName(o), money(o.price, o.currency)) }),
         confirmItems(o, res.terms)))),
@@ -464,7 +477,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       ? items.map((it, i) => Object.assign({ line_id: 'p' + (i + 1) }, it, { price: it.unit_price != null ? it.unit_price : it.price }))
       : Array.from(document.querySelectorAll('[data-warranty-cart]')).flatMap(cartItems);
     const all = plans();
+    // The title as the shopper reads it: Stripe's payment page names the lines with it.
     const lines = list.map((it) => Object.assign({ type: 'product', line_id: it.line_id, sku: it.sku, quantity: it.quantity, unit_price: it.price },
+      it.title && { title: String(it.title).slice(0, 300) },
       adhocSkus.has(it.sku) && { category: it.category, manufacturer_warranty_months: it.months || 12 }));
     if (SHOW) {
       for (const it of list) {

@@ -1,4 +1,8 @@
-"""Customer pages (ja/en): find my plans, file a claim, follow it, answer the NPS question.
+"""Customer pages (ja/en): find my plans, a plan's page and its cancellation, file a claim.
+
+A plan's contract page (coverage, caps per coverage year, claims, terms) cancels it with the
+refund shown first, as far as the store allows; a claim's page follows it and answers
+requests for more information (added to it as messages); and the NPS question.
 
 Who sees what is a property of the server-side session (warranty.auth.sessions), checked
 on every page and download:
@@ -19,20 +23,24 @@ from datetime import date, timedelta
 from functools import wraps
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
 
 from warranty.auth import links as magic_links
 from warranty.auth import sessions as auth_sessions
 from warranty.auth.models import AuthSession
-from warranty.changes import serials
+from warranty.changes import cancellation, serials
 from warranty.claims import attachments as uploads
 from warranty.claims import filing, payouts, queries, rules, transitions
 from warranty.claims import nps as claims_nps
 from warranty.contracts import notices as notifications
+from warranty.contracts import queries as contract_queries
 from warranty.contracts.models import Contract
 from warranty.core import money, text
 from warranty.core.errors import Conflict, DomainError
 from warranty.core.text import whole_number
+from warranty.coverage import dates as coverage_dates
 from warranty.customers import lookup
+from warranty.http.clients import stripe_client
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
 from warranty.http.web.pages import (
@@ -48,6 +56,7 @@ from warranty.http.web.pages import (
     signed_in,
     today,
 )
+from warranty.payments import refunds as payment_refunds
 
 bp = Blueprint("customer", __name__, url_prefix="/my")
 protect(bp)
@@ -292,6 +301,93 @@ def _submit_claim(action, values: dict, currency: str) -> tuple[object, dict]:
         return None, {"files": ("upload." + exc.code, {"name": name})}
 
 
+def _year_caps(contract: Contract) -> list[dict]:
+    """Each coverage year the plan has, with its cap as a percentage and an amount."""
+    return [{"year": y.year, "first": y.first_day, "last": y.last_day, "percent": y.percent,
+             "amount": money.percent_of(contract.product_price, y.percent)}
+            for y in coverage_dates.coverage_years(purchase_date=contract.purchase_date,
+                                                   term_end=contract.term_end,
+                                                   schedule=contract.liability_schedule)]
+
+
+def _contract_page(email: str, contract: Contract, *, errors: dict | None = None,
+                   status: int = 200):
+    """The contract page: everything about one of the customer's plans."""
+    db = get_session()
+    claims = [c for c in lookup.claims_for(db, email) if c.contract_id == contract.id]
+    refund = contract_queries.refund_of(db, contract) if contract.status == "cancelled" else None
+    return render_template(
+        "customer/contract.html", contract=contract, claims=claims, caps=_year_caps(contract),
+        window=_claim_window(contract), refund=refund,
+        offer=cancellation.self_cancel_quote(session=db, settings=settings(),
+                                             contract=contract, today=today()),
+        settings=settings(), errors=errors or {}), status
+
+
+@bp.get("/plans/<contract_id>")
+@customer_required
+def contract_page(email: str, contract_id: str):
+    """One plan: coverage dates, caps per coverage year, claims, terms, cancellation."""
+    contract = lookup.get_contract_for(get_session(), contract_id, email)
+    return _contract_page(email, contract)
+
+
+@bp.get("/plans/<contract_id>/cancel")
+@customer_required
+def cancel_page(email: str, contract_id: str):
+    """The refund cancelling today gives, shown before anything happens."""
+    db = get_session()
+    contract = lookup.get_contract_for(db, contract_id, email)
+    offer = cancellation.self_cancel_quote(session=db, settings=settings(), contract=contract,
+                                           today=today())
+    if offer.refused is not None:
+        return _contract_page(email, contract, status=409)
+    return render_template("customer/cancel.html", contract=contract, quote=offer.quote,
+                           moved=False, free_look_days=settings().free_look_days)
+
+
+@bp.post("/plans/<contract_id>/cancel")
+@customer_required
+def cancel(email: str, contract_id: str):
+    """Cancel with the refund the page showed; a refund that moved is shown again."""
+    db = get_session()
+    contract = lookup.get_contract_for(db, contract_id, email)
+    expected = whole_number(request.form.get("amount"))
+    try:
+        if expected is None:
+            raise Conflict("the refund shown is missing", code="quote_changed")
+        refund = cancellation.cancel_by_customer(session=db, settings=settings(),
+                                                 contract=contract, email=email,
+                                                 today=today(), expected_amount=expected)
+        try:
+            db.commit()
+        except IntegrityError:
+            raise Conflict("another request changed this plan at the same time",
+                           code="concurrent_change") from None
+    except Conflict as exc:
+        db.rollback()
+        contract = lookup.get_contract_for(db, contract_id, email)
+        offer = cancellation.self_cancel_quote(session=db, settings=settings(),
+                                               contract=contract, today=today())
+        if exc.code == "quote_changed" and offer.refused is None:
+            return render_template("customer/cancel.html", contract=contract,
+                                   quote=offer.quote, moved=True,
+                                   free_look_days=settings().free_look_days), 409
+        return _contract_page(email, contract, errors={"cancel": exc.code}, status=409)
+    if refund.status == "pending":
+        # After the commit: Stripe is asked now; the worker retries a failed call.
+        payment_refunds.execute_refund(settings=settings(), stripe_client=stripe_client(),
+                                       refund_id=refund.id)
+    return redirect(url_for("customer.contract_page", contract_id=contract.public_id,
+                            cancelled=1), 303)
+
+
+@bp.get("/terms")
+def terms():
+    """What the plans cover and the cancellation terms, as the store sets them (public)."""
+    return render_template("customer/terms.html", settings=settings())
+
+
 @bp.route("/plans/<contract_id>/claims/new", methods=["GET", "POST"])
 @customer_required
 def new_claim(email: str, contract_id: str):
@@ -328,40 +424,39 @@ def claim_page(email: str, claim_id: str):
 
 
 def _render_claim(claim, *, values: dict | None, errors: dict, status: int = 200):
-    """The claim page (with the resubmission form's values and errors, if any)."""
+    """The claim page (with the answer form's text and errors, if any)."""
     db = get_session()
     contract = db.get(Contract, claim.contract_id)
-    if values is None:
-        values = {"incident_date": claim.incident_date.isoformat(),
-                  "failure_type": claim.failure_type, "description": claim.description,
-                  "estimated_amount": "" if claim.estimated_amount is None else
-                  str(money.to_major(claim.estimated_amount, contract.currency))}
     g.page_path = url_for("customer.claim_page", claim_id=claim.public_id)  # language switch
     return render_template("customer/claim.html", claim=claim, contract=contract,
                            events=queries.timeline(db, claim), files=queries.files_of(db, claim),
+                           messages=queries.messages(db, claim),
                            payout=queries.payout_of(db, claim),
                            deny_text=transitions.deny_text(claim, page_language()),
-                           deny_codes=transitions.DENY_CODES, values=values,
+                           deny_codes=transitions.DENY_CODES, values=values or {},
                            errors=errors), status
 
 
 @bp.post("/claims/<claim_id>/resubmit")
 @customer_required
 def resubmit(email: str, claim_id: str):
-    """The customer's answer to a request for more information."""
+    """The customer's answer to a request for more information: added to the claim's
+    messages, never written over what was filed first."""
     db = get_session()
     claim = queries.get_claim_for(db, claim_id, email)
-    contract = db.get(Contract, claim.contract_id)
-    values = _form_values()
-
-    def action(**fields):
-        """Resubmit the claim with the new fields and files."""
-        return filing.resubmit(session=db, settings=settings(), claim=claim,
-                               actor=f"customer:{email}", today=today(), **fields)
-
-    _, errors = _submit_claim(action, values, contract.currency)
+    message = (request.form.get("message") or "")[:10000]
+    errors: dict = {field: f"problem.{code}" for field, code in rules.answer_problems(message)}
+    files = read_uploads()
+    if not errors:
+        try:
+            filing.resubmit(session=db, settings=settings(), claim=claim, message=message,
+                            files=files, actor=f"customer:{email}", today=today())
+        except uploads.UploadRefused as exc:
+            db.rollback()
+            name = (exc.details or {}).get("name", "")
+            errors = {"files": ("upload." + exc.code, {"name": name})}
     if errors:
-        return _render_claim(claim, values=values, errors=errors, status=422)
+        return _render_claim(claim, values={"message": message}, errors=errors, status=422)
     db.commit()
     return redirect(url_for("customer.claim_page", claim_id=claim.public_id), 303)
 

@@ -10,11 +10,13 @@ policy must block.
 from __future__ import annotations
 
 import secrets
+from functools import partial
 
 from flask import (
     Blueprint,
     abort,
     current_app,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -24,10 +26,11 @@ from flask import (
 from sqlmodel import select
 
 from warranty.catalog.models import Product
+from warranty.core import i18n
 from warranty.core.money import format_amount
 from warranty.core.text import whole_number
 from warranty.http.session import get_session
-from warranty.http.web.pages import protect
+from warranty.http.web.pages import POLL_SECONDS, POLL_TIMES, order_state, protect
 from warranty.orders.models import Order
 
 bp = Blueprint("demo_store", __name__)
@@ -53,7 +56,8 @@ def _money(amount: int) -> str:
 @bp.context_processor
 def _store_context():
     """Language, public key and cart size for every demo page (this blueprint's only)."""
-    return {"lang": session.get("lang", "ja"),
+    lang = session.get("lang", "ja")
+    return {"lang": lang, "t": partial(i18n.t, lang),
             "public_key": current_app.config["SETTINGS"].public_key,
             "cart_count": sum(session.get("cart", {}).values())}
 
@@ -150,19 +154,54 @@ def cart():
                            max_quantity=MAX_QUANTITY)
 
 
-@bp.get("/orders/<ref>/complete")
-def order_complete(ref: str):
-    """Order confirmation: the post-purchase placement offers plans for uncovered units.
-
-    A real store knows its order id from the checkout response; the demo looks it up.
-    """
+def _order(ref: str) -> Order:
+    """The store order (not a post-purchase plan order) with this reference, newest."""
     order = get_session().exec(select(Order).where(Order.store_order_ref == ref,
                                                    Order.parent_order_id.is_(None))
                                .order_by(Order.id.desc())).first()
     if order is None:
         abort(404)
+    return order
+
+
+def _state_texts(state: str) -> dict:
+    """The order page's status line and hint for a state, in the demo's language."""
+    lang = session.get("lang", "ja")
+    hint = {"waiting": "order.state.waiting_hint", "slow": "order.state.slow",
+            "paid": "order.state.paid_hint", "expired": "order.state.expired_hint"}.get(state)
+    return {"state": state,
+            "text": i18n.t(lang, "order.state." + ("waiting" if state == "slow" else state)),
+            "hint": i18n.t(lang, hint) if hint else ""}
+
+
+@bp.get("/orders/<ref>/complete")
+def order_complete(ref: str):
+    """Order confirmation: the payment's state, then the post-purchase placement offers plans
+    for uncovered units.
+
+    A real store knows its order id from the checkout response; the demo looks it up. While
+    the payment is not confirmed, the page's script asks ``order_state_json`` again (without
+    script, the page reloads itself), for a minute at most.
+    """
+    order = _order(ref)
     session.pop("cart", None)
-    return render_template("demo/complete.html", order=order, ref=ref)
+    state = order_state(order)
+    polls = whole_number(request.args.get("poll")) or 0
+    refresh = None
+    if state == "waiting" and polls < POLL_TIMES:
+        refresh = url_for("demo_store.order_complete", ref=ref, poll=polls + 1)
+    elif state == "waiting":
+        state = "slow"
+    return render_template("demo/complete.html", order=order, ref=ref, texts=_state_texts(state),
+                           refresh=refresh, poll_seconds=POLL_SECONDS,
+                           poll_times=max(POLL_TIMES - polls, 1),
+                           slow_text=_state_texts("slow")["hint"])
+
+
+@bp.get("/orders/<ref>/state")
+def order_state_json(ref: str):
+    """The order page's status as JSON, for its script to ask while it waits."""
+    return jsonify(_state_texts(order_state(_order(ref))))
 
 
 @bp.get("/demo/csp-test")

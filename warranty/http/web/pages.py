@@ -33,6 +33,7 @@ from warranty.db.engine import get_write_engine
 from warranty.http.babel import page_language
 from warranty.http.errors import refuse_unstorable
 from warranty.http.session import get_session
+from warranty.orders.models import Order
 from warranty.pricing import terms
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -218,6 +219,28 @@ def _credentialed() -> bool:
     """Whether the request carried credentials: a bearer or customer token, a session."""
     return bool(request.headers.get("Authorization") or request.headers.get("X-Customer-Token")
                 or any(request.cookies.get(name) for name, _ in COOKIES.values()))
+
+
+# A page waiting for a payment asks again every POLL_SECONDS, at most POLL_TIMES times (a
+# minute), then says it is taking longer and stops.
+POLL_SECONDS = 2
+POLL_TIMES = 30
+
+
+def order_state(order: Order) -> str:
+    """What a page tells the shopper of an order's payment: ``paid``, ``refunded``,
+    ``expired``, or ``waiting`` while Stripe's word is not in yet.
+
+    A declined card followed by a successful retry marks the order failed for a moment
+    (the failure's event can be applied before the success's, and the shopper is still on
+    Stripe's page): that is not the end of the payment, so a page keeps waiting rather than
+    saying it failed.
+    """
+    if order.status in ("paid", "refunded"):
+        return order.status
+    if order.status == "expired":
+        return "expired"
+    return "waiting"
 
 
 def send_certificate(db, contract: Contract, lang: str) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlmodel import select
 
 from warranty.core import money
 from warranty.core.dates import store_today
@@ -13,8 +14,9 @@ from warranty.core.text import whole_number
 from warranty.coverage.dates import WAITING_PERIOD_DAYS
 from warranty.http.checkout import hosted
 from warranty.http.session import get_session
-from warranty.http.web.pages import protect
+from warranty.http.web.pages import POLL_SECONDS, POLL_TIMES, order_state, page_language, protect
 from warranty.orders import cart
+from warranty.orders.models import Order
 from warranty.post_purchase import plans as post_purchase
 from warranty.pricing import terms
 
@@ -72,27 +74,46 @@ def buy():
     chosen = next((o for o in context["line"]["offers"]
                    if o["plan_code"] == request.form.get("plan_code")), None)
     if chosen is None:
-        return render_template("plans/add.html", error="Choose a plan. / プランを選んでください。",
-                               **context), 422
+        return render_template("plans/add.html", error="add.choose", **context), 422
     try:
         quantity = whole_number(request.form.get("quantity", "1"))
         if quantity is None:
             raise ValueError("quantity is not a whole number")
+        root = request.url_root.rstrip("/")
         body = post_purchase.PostPurchaseIn(
             order_id=context["order"].public_id, line_no=context["line"]["line_no"],
             offer_token=chosen["offer_token"], quantity=quantity,
-            success_url=request.url_root.rstrip("/") + url_for("plans_add.done"),
-            cancel_url=request.url_root.rstrip("/") + url_for("plans_add.show", token=token))
+            # Stripe puts the session's id in place of the braces: the page finds the order.
+            success_url=root + url_for("plans_add.done") + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=root + url_for("plans_add.show", token=token),
+            lang=page_language())
         priced = post_purchase.price_post_purchase(session=get_session(), settings=settings,
                                               body=body)
-        _, stripe_session = hosted(priced, body.success_url, body.cancel_url)
-    except (ValueError, DomainError) as exc:
-        message = getattr(exc, "message", None) or "Check the quantity. / 数量を確認してください。"
-        return render_template("plans/add.html", error=message, **context), 422
+        _, stripe_session = hosted(priced, body.success_url, body.cancel_url,
+                                   locale=page_language())
+    except ValueError:
+        return render_template("plans/add.html", error="add.bad_quantity", **context), 422
+    except DomainError as exc:
+        return render_template("plans/add.html", error="add.refused", error_code=exc.code,
+                               error_message=exc.message, **context), 422
     return redirect(stripe_session.url, code=303)
 
 
 @bp.get("/plans/added")
 def done():
-    """Where Stripe sends the customer back after paying."""
-    return render_template("plans/added.html")
+    """Where Stripe sends the customer back after paying: the plan order's payment state
+    (waiting, then paid), and the way to the customer's plans."""
+    order = None
+    session_id = request.args.get("session_id") or ""
+    if session_id:
+        order = get_session().exec(select(Order).where(
+            Order.stripe_checkout_session_id == session_id[:200])).first()
+    state = "unknown" if order is None else order_state(order)
+    polls = whole_number(request.args.get("poll")) or 0
+    refresh = None
+    if state == "waiting" and polls < POLL_TIMES:
+        refresh = url_for("plans_add.done", session_id=session_id, poll=polls + 1)
+    elif state == "waiting":
+        state = "slow"
+    return render_template("plans/added.html", order=order, state=state, refresh=refresh,
+                           poll_seconds=POLL_SECONDS)

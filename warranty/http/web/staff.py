@@ -224,6 +224,7 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
     return render_template(
         "staff/claim.html", claim=claim, contract=contract, order=order,
         events=queries.timeline(db, claim), files=queries.files_of(db, claim),
+        messages=queries.messages(db, claim),
         quote=payouts.payout_quote(db, contract, claim), payout=queries.payout_of(db, claim),
         paid_total=payouts.claims_paid_total(db, contract),
         claims_until=rules.filing_deadline(contract,

@@ -1,4 +1,5 @@
-/* The demo store's own script: variant picker and checkout button (uses window.Warranty). */
+/* The demo store's own script: variant picker, checkout button (uses window.Warranty), and
+the order page's wait for the payment. */
 (() => {
   'use strict';
   const variant = document.querySelector('#variant');
@@ -37,5 +38,33 @@
         button.disabled = false;
       }
     });
+  }
+  // The order page: while the payment is not confirmed, ask the store again every few
+  // seconds (the page itself says so; without script it reloads itself instead).
+  const state = document.querySelector('#order-state[data-poll]');
+  if (state) {
+    let tries = 0;
+    const poll = async () => {
+      tries += 1;
+      let data = null;
+      try {
+        const res = await fetch(state.dataset.poll, { headers: { Accept: 'application/json' } });
+        data = res.ok ? await res.json() : null;
+      } catch (err) { /* offline for a moment: ask again */ }
+      if (data && data.state !== 'waiting') {
+        state.dataset.state = data.state;
+        state.querySelector('#order-status').textContent = data.text;
+        state.querySelector('#order-status').dataset.state = data.state;
+        state.querySelector('.order-hint').textContent = data.hint;
+        document.querySelectorAll('[data-when-paid]').forEach((el) => { el.hidden = data.state !== 'paid'; });
+        return;
+      }
+      if (tries >= +state.dataset.pollTimes) {
+        state.querySelector('.order-hint').textContent = state.dataset.slowText;
+        return;
+      }
+      setTimeout(poll, +state.dataset.pollMs);
+    };
+    setTimeout(poll, +state.dataset.pollMs);
   }
 })();
