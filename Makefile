@@ -30,12 +30,16 @@ lock: install
 demo: install
 	$(BIN)/python -m devtools.demo
 
+# make test spreads the suite over one pytest worker per core (pytest-xdist); TEST_JOBS=0 runs
+# it in one process.
+TEST_JOBS ?= auto
+
 ## test: lint, the layer contracts (docs/architecture.md), then the whole suite (SQLite;
 ##       PostgreSQL too when WARRANTY_TEST_POSTGRES_URL is set)
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS)
 
 lint: install
 	$(BIN)/ruff check .
