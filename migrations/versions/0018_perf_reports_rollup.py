@@ -1,0 +1,59 @@
+"""deferred revenue rollup: deferred revenue per category at every month end, kept by triggers
+
+The finance report read every live contract at every month end of its period; now it reads
+``deferred_rollup`` (warranty.rollups.deferred), which triggers on ``contract`` and
+``refund`` keep in the writer's transaction. The rollup is filled from the facts here. The
+index serves the report's scan of the contracts still in the books on a day that is no
+month end.
+
+Revision ID: 0018_perf_reports_rollup
+Revises: 0017
+Create Date: 2026-12-01 17:00:00.000000
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel.sql.sqltypes
+from alembic import op
+
+from warranty.rollups import deferred
+
+revision: str = '0018_perf_reports_rollup'
+down_revision: str | None = '0017'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('deferred_rollup',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('warranty_category', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('month_end', sa.Date(), nullable=False),
+    sa.Column('net', sa.BigInteger(), nullable=False),
+    sa.Column('tax', sa.BigInteger(), nullable=False),
+    sa.Column('touching', sa.Integer(), nullable=False),
+    sa.Column('at_end', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deferred_rollup'))
+    )
+    with op.batch_alter_table('deferred_rollup', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_deferred_rollup_month_end'), ['month_end'],
+                              unique=False)
+    with op.batch_alter_table('contract', schema=None) as batch_op:
+        batch_op.create_index('ix_contract_term_end_accrual',
+                              ['term_end', 'booked_on', 'plan_sold_on', 'price', 'tax',
+                               'warranty_category', 'id'], unique=False)
+    conn = op.get_bind()
+    for statement in deferred.ddl(conn.dialect.name):
+        conn.exec_driver_sql(statement)
+    deferred.backfill(conn)
+
+
+def downgrade() -> None:
+    conn = op.get_bind()
+    for statement in deferred.drop_ddl(conn.dialect.name):
+        conn.exec_driver_sql(statement)
+    with op.batch_alter_table('contract', schema=None) as batch_op:
+        batch_op.drop_index('ix_contract_term_end_accrual')
+    with op.batch_alter_table('deferred_rollup', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deferred_rollup_month_end'))
+    op.drop_table('deferred_rollup')
