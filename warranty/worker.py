@@ -22,7 +22,7 @@ from warranty.notify.webhooks import run_webhooks
 from warranty.payments import events as stripe_events
 from warranty.payments.client import StripeClient
 from warranty.payments.refunds import run_refunds
-from warranty.rollups import deferred as deferred_rollup
+from warranty.rollups import upkeep as rollup_upkeep
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,12 @@ def run_once(*, settings: Settings, stripe_client: StripeClient,
             log.exception("worker job %s failed", name)
             done[name] = 0
     try:  # upkeep, not a job: folding rollup rows changes no figure, so it is not counted
-        deferred_rollup.compact_database(settings.database_url)
+        rollup_upkeep.compact_database(settings.database_url)
     except jobs.DATABASE_UNAVAILABLE as exc:
         log.warning("worker: rollup compaction: database unavailable: %s",
                     str(exc.orig or exc).splitlines()[0])
     except Exception:
-        log.exception("worker: compacting the deferred revenue rollup failed")
+        log.exception("worker: compacting the rollups failed")
     return done
 
 

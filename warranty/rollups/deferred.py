@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from warranty.db.engine import get_write_engine
+from warranty.rollups import compaction
 
 COLUMNS = "warranty_category, month_end, net, tax, touching, at_end"
 # SQLite triggers cannot use WITH (nor has SQLite generate_series): a contract's months are
@@ -208,45 +208,8 @@ def backfill(conn: sa.Connection) -> int:
     return result.rowcount
 
 
-SUMS = "SUM(net), SUM(tax), SUM(touching), SUM(at_end)"
-
-
 def compact(conn: sa.Connection) -> int:
-    """Fold each (category, month end) with several rows into one (dropping sums of zero);
-    the number of rows removed. Safe beside concurrent writers: rows written after this
-    statement's snapshot stay as they are."""
-    if conn.dialect.name == "postgresql":
-        result = conn.exec_driver_sql(
-            "WITH many AS (SELECT warranty_category, month_end FROM deferred_rollup "
-            "GROUP BY warranty_category, month_end HAVING COUNT(*) > 1), "
-            "gone AS (DELETE FROM deferred_rollup d USING many "
-            "WHERE d.warranty_category = many.warranty_category "
-            "AND d.month_end = many.month_end RETURNING d.*), "
-            "summed AS (SELECT warranty_category, month_end, SUM(net) AS net, "
-            "SUM(tax) AS tax, SUM(touching) AS touching, SUM(at_end) AS at_end, "
-            "COUNT(*) AS n FROM gone GROUP BY warranty_category, month_end), "
-            f"kept AS (INSERT INTO deferred_rollup ({COLUMNS}) SELECT {COLUMNS} FROM summed "
-            "WHERE net <> 0 OR tax <> 0 OR touching <> 0 OR at_end <> 0 RETURNING 1) "
-            "SELECT COALESCE(SUM(n), 0) - (SELECT COUNT(*) FROM kept) FROM summed")
-        return int(result.scalar() or 0)
-    # SQLite: its writers take turns (BEGIN IMMEDIATE), so read, delete and write back.
-    many = conn.exec_driver_sql(
-        f"SELECT warranty_category, month_end, {SUMS}, COUNT(*) FROM deferred_rollup "
-        "GROUP BY warranty_category, month_end HAVING COUNT(*) > 1").all()
-    removed = 0
-    for category, day, net, tax, touching, at_end, count in many:
-        conn.exec_driver_sql("DELETE FROM deferred_rollup WHERE warranty_category = ? "
-                             "AND month_end = ?", (category, day))
-        removed += count
-        if net or tax or touching or at_end:
-            conn.exec_driver_sql(f"INSERT INTO deferred_rollup ({COLUMNS}) VALUES "
-                                 "(?, ?, ?, ?, ?, ?)", (category, day, net, tax, touching,
-                                                        at_end))
-            removed -= 1
-    return removed
+    """Fold each (category, month end)'s rows into one; the number of rows removed."""
+    return compaction.compact(conn, "deferred_rollup", ("warranty_category", "month_end"),
+                              ("net", "tax", "touching", "at_end"))
 
-
-def compact_database(url: str) -> int:
-    """:func:`compact` in a writing transaction of its own on the database at ``url``."""
-    with get_write_engine(url).begin() as conn:
-        return compact(conn)

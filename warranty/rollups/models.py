@@ -31,3 +31,39 @@ class DeferredRollup(SQLModel, table=True):
     touching: int = 0
     at_end: int = 0
 
+
+
+class RetentionRollup(SQLModel, table=True):
+    """Customers by first-purchase day, plan group and holdout arm, with the sums of their
+    ``customer_facts`` the retention report reads (``warranty.rollups.retention``).
+
+    Rows are added (never updated) by a trigger on ``customer_facts`` in the transaction
+    that recomputes a customer's facts: the old row's figures taken away, the new one's
+    added. The figures of a key are the sum of its rows.
+    """
+
+    __tablename__ = "retention_rollup"
+
+    id: int | None = Field(default=None, primary_key=True)
+    first_purchase: date = Field(index=True)
+    with_plan: int  # 1: a plan was bought for the first purchase
+    arm: str | None = Field(default=None, max_length=20)
+    customers: int = 0
+    orders: int = 0
+    value: int = Field(default=0, sa_type=sa.BigInteger())  # minor units
+    year_one: int = 0
+    back_90: int = 0  # customers who bought again on a later day within 90 days
+    back_180: int = 0
+    back_365: int = 0
+    m1: int = 0  # customers who bought in calendar month 1 after the first purchase's
+    m2: int = 0
+    m3: int = 0
+    m4: int = 0
+    m5: int = 0
+    m6: int = 0
+    m7: int = 0
+    m8: int = 0
+    m9: int = 0
+    m10: int = 0
+    m11: int = 0
+    m12: int = 0

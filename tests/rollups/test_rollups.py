@@ -1,6 +1,6 @@
-"""The deferred revenue rollup (warranty.rollups.deferred) adds up, at every moment, to what
-the contracts and refunds give: whoever writes them (the ORM, Core statements, bulk loads),
-however they change, and with writers and compactions running at the same time."""
+"""The rollups (warranty.rollups) add up, at every moment, to what the facts give (deferred
+revenue: the contracts and refunds; retention: customer_facts), whoever writes them (the ORM,
+Core statements), however they change, and with writers and compactions at the same time."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from tests.races import postgres_only, together
 from tests.report_history import plan_sale
 from warranty.contracts.models import Contract
 from warranty.db.engine import Session, get_engine
-from warranty.orders.models import Refund
+from warranty.orders.models import Order, Refund
 from warranty.reports.revenue import PlanHistory
-from warranty.rollups import deferred
+from warranty.rollups import deferred, retention
 from warranty.rollups.models import DeferredRollup
 
 FIGURES = ("net", "tax", "touching", "at_end")
@@ -127,3 +127,63 @@ def test_concurrent_writers_and_compactions_keep_the_rollup_exact(db, database_u
     assert rolled[("electronics", date(2025, 5, 31))][2] == sold
     compact()
     assert _check(engine) == rolled
+
+
+def _retention(conn: sa.Connection) -> tuple[dict, dict]:
+    """The retention rollup summed per key, and what customer_facts gives now."""
+    keys = ", ".join(retention.KEYS)
+    sums = ", ".join(f"SUM({name})" for name in retention.SUMS)
+    rolled = conn.exec_driver_sql(f"SELECT {keys}, {sums} FROM retention_rollup "
+                                  f"GROUP BY {keys}").all()
+
+    def keyed(rows):
+        return {(str(r[0]), r[1], r[2]): tuple(int(v) for v in r[3:]) for r in rows
+                if any(r[3:])}
+
+    return keyed(rolled), keyed(conn.exec_driver_sql(retention.from_facts()).all())
+
+
+def test_the_retention_rollup_follows_customer_facts(db, database_url):
+    engine = get_engine(database_url)
+    for n, (day, email, visitor) in enumerate([
+            (date(2025, 1, 5), "a@example.com", None), (date(2025, 1, 20), "a@example.com", None),
+            (date(2025, 3, 1), "a@example.com", None), (date(2025, 1, 5), "b@example.com", "vb"),
+            (date(2025, 8, 9), "c@example.com", "vc"), (date(2026, 2, 1), "b@example.com", "vb")]):
+        plan_sale(db, price=1000 + n, sold_on=day, email=email, visitor_id=visitor)
+    with engine.connect() as conn:
+        rolled, facts = _retention(conn)
+    assert rolled == facts and len(facts) == 3
+    first = facts[("2025-01-05", 1, None)]
+    assert first[:2] == (1, 3)  # a@: one customer, three purchases
+    db.execute(sa.update(Order).where(Order.customer_email == "a@example.com",
+                                      Order.purchase_date == date(2025, 1, 5))
+               .values(status="cancelled"))  # no longer a purchase: a@ starts on Jan 20
+    db.commit()
+    with engine.connect() as conn:
+        rolled, facts = _retention(conn)
+    assert rolled == facts and ("2025-01-20", 0, None) in facts
+    with engine.begin() as conn:
+        assert retention.compact(conn) > 0
+    with engine.connect() as conn:
+        assert _retention(conn)[0] == facts
+
+
+def test_concurrent_purchases_keep_the_retention_rollup_exact(db, database_url):
+    """Purchases by the same and by different customers, released together: each
+    customer's facts are recomputed under their lock, and the rollup follows every one."""
+    postgres_only(database_url)
+    engine = get_engine(database_url)
+    plan_sale(db, price=1000, sold_on=date(2025, 1, 1), email="shared@example.com")
+
+    def buy(n: int):
+        def call():
+            with Session(engine, expire_on_commit=False) as session:
+                email = "shared@example.com" if n % 2 else f"own{n}@example.com"
+                plan_sale(session, price=2000 + n, sold_on=date(2025, 1, 2 + n), email=email)
+        return call
+
+    together(*(buy(n) for n in range(10)))
+    with engine.connect() as conn:
+        rolled, facts = _retention(conn)
+    assert rolled == facts
+    assert sum(v[0] for v in facts.values()) == 1 + 5
