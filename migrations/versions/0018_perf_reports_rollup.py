@@ -4,8 +4,8 @@ day, both kept by triggers
 The finance report read every live contract at every month end of its period; now it reads
 ``deferred_rollup`` (warranty.rollups.deferred), which triggers on ``contract`` and
 ``refund`` keep in the writer's transaction. The rollup is filled from the facts here. The
-index serves the report's scan of the contracts still in the books on a day that is no
-month end. ``retention_rollup`` (warranty.rollups.retention) sums ``customer_facts`` per
+index serves the report's reads of contracts by booking date and its scan of the contracts
+still in the books on a day that is no month end. ``retention_rollup`` (warranty.rollups.retention) sums ``customer_facts`` per
 first-purchase day, plan group and arm, kept by a trigger on ``customer_facts``.
 
 Revision ID: 0018_perf_reports_rollup
@@ -59,8 +59,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_retention_rollup_first_purchase'),
                               ['first_purchase'], unique=False)
     with op.batch_alter_table('contract', schema=None) as batch_op:
-        batch_op.create_index('ix_contract_term_end_accrual',
-                              ['term_end', 'booked_on', 'plan_sold_on', 'price', 'tax',
+        batch_op.create_index('ix_contract_booked_on_accrual',
+                              ['booked_on', 'term_end', 'plan_sold_on', 'price', 'tax',
                                'warranty_category', 'id'], unique=False)
     conn = op.get_bind()
     for module in (deferred, retention):
@@ -75,7 +75,7 @@ def downgrade() -> None:
         for statement in module.drop_ddl(conn.dialect.name):
             conn.exec_driver_sql(statement)
     with op.batch_alter_table('contract', schema=None) as batch_op:
-        batch_op.drop_index('ix_contract_term_end_accrual')
+        batch_op.drop_index('ix_contract_booked_on_accrual')
     with op.batch_alter_table('deferred_rollup', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deferred_rollup_month_end'))
     op.drop_table('deferred_rollup')
