@@ -200,6 +200,9 @@ def from_facts(conn: sa.Connection) -> str:
 
 def backfill(conn: sa.Connection) -> int:
     """Replace the rollup by the rows the facts give (the migration, after bulk loads)."""
+    if conn.dialect.name == "postgresql":  # no writer may slip in between the two
+        conn.exec_driver_sql("LOCK TABLE contract, refund, deferred_rollup "
+                             "IN SHARE ROW EXCLUSIVE MODE")
     conn.exec_driver_sql("DELETE FROM deferred_rollup")
     result = conn.exec_driver_sql(f"INSERT INTO deferred_rollup ({COLUMNS}) "
                                   f"SELECT {COLUMNS} FROM ({from_facts(conn)}) "

@@ -92,6 +92,9 @@ def from_facts() -> str:
 
 def backfill(conn: sa.Connection) -> int:
     """Replace the rollup by the rows customer_facts gives (the migration)."""
+    if conn.dialect.name == "postgresql":  # no writer may slip in between the two
+        conn.exec_driver_sql("LOCK TABLE customer_facts, retention_rollup "
+                             "IN SHARE ROW EXCLUSIVE MODE")
     conn.exec_driver_sql("DELETE FROM retention_rollup")
     columns = ", ".join((*KEYS, *SUMS))
     return conn.exec_driver_sql(f"INSERT INTO retention_rollup ({columns}) SELECT {columns} "
