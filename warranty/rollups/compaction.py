@@ -6,21 +6,26 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 
-def compact(conn: sa.Connection, table: str, keys: tuple[str, ...],
-            sums: tuple[str, ...]) -> int:
+def compact(conn: sa.Connection, table: str, keys: tuple[str, ...], sums: tuple[str, ...],
+            nullable: tuple[str, ...] = ()) -> int:
     """Fold each key of ``table`` with several rows into one; the number of rows removed.
 
-    PostgreSQL: one statement (delete the keys' rows, insert their sums), so rows written
-    after its snapshot stay as they are and two compactions at once cannot double a row
-    (the second skips rows the first deleted). SQLite runs one writer at a time: read,
-    delete, write back. Keys compare with NULLs equal (``IS NOT DISTINCT FROM`` / ``IS``).
+    PostgreSQL: one statement (delete the rows of the keys that have several, insert their
+    sums), so rows written after its snapshot stay as they are and two compactions at once
+    cannot double a row (the second skips the rows the first deleted). SQLite runs one
+    writer at a time: the table is summed into a temporary one and written back. Text keys
+    in ``nullable`` compare with NULL as the empty text (no key holds the empty text).
     """
     key_list, sum_list = ", ".join(keys), ", ".join(sums)
     columns = f"{key_list}, {sum_list}"
     summed = ", ".join(f"SUM({name}) AS {name}" for name in sums)
     nonzero = " OR ".join(f"{name} <> 0" for name in sums)
     if conn.dialect.name == "postgresql":
-        same = " AND ".join(f"d.{k} IS NOT DISTINCT FROM many.{k}" for k in keys)
+        def side(alias: str, key: str) -> str:
+            column = f"{alias}.{key}"
+            return f"COALESCE({column}, '')" if key in nullable else column
+
+        same = " AND ".join(f"{side('d', k)} = {side('many', k)}" for k in keys)
         result = conn.exec_driver_sql(
             f"WITH many AS (SELECT {key_list} FROM {table} GROUP BY {key_list} "
             f"HAVING COUNT(*) > 1), "
@@ -31,18 +36,17 @@ def compact(conn: sa.Connection, table: str, keys: tuple[str, ...],
             f"WHERE {nonzero} RETURNING 1) "
             "SELECT COALESCE(SUM(n), 0) - (SELECT COUNT(*) FROM kept) FROM summed")
         return int(result.scalar() or 0)
-    many = conn.exec_driver_sql(
-        f"SELECT {key_list}, {summed}, COUNT(*) FROM {table} GROUP BY {key_list} "
-        "HAVING COUNT(*) > 1").all()
-    same = " AND ".join(f"{k} IS ?" for k in keys)
-    marks = ", ".join("?" for _ in (*keys, *sums))
-    removed = 0
-    for row in many:
-        key, values, count = row[:len(keys)], row[len(keys):-1], row[-1]
-        conn.exec_driver_sql(f"DELETE FROM {table} WHERE {same}", tuple(key))
-        removed += count
-        if any(values):
-            conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
-                                 (*key, *values))
-            removed -= 1
-    return removed
+    several = conn.exec_driver_sql(f"SELECT 1 FROM {table} GROUP BY {key_list} "
+                                   "HAVING COUNT(*) > 1 LIMIT 1").first()
+    if several is None:
+        return 0
+    before = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar()
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.folded_{table}")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE folded_{table} AS SELECT {key_list}, {summed} "
+                         f"FROM {table} GROUP BY {key_list}")
+    conn.exec_driver_sql(f"DELETE FROM {table}")
+    conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) SELECT {columns} "
+                         f"FROM temp.folded_{table} WHERE {nonzero}")
+    conn.exec_driver_sql(f"DROP TABLE temp.folded_{table}")
+    after = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar()
+    return int(before - after)

@@ -103,4 +103,4 @@ def backfill(conn: sa.Connection) -> int:
 
 def compact(conn: sa.Connection) -> int:
     """Fold each key's rows into one; the number of rows removed."""
-    return compaction.compact(conn, "retention_rollup", KEYS, SUMS)
+    return compaction.compact(conn, "retention_rollup", KEYS, SUMS, nullable=("arm",))
