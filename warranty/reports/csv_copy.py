@@ -98,7 +98,9 @@ def copy_csv(engine: sa.Engine, stmt: sa.Select, columns: list[str], money: set[
     formatted = stmt.with_only_columns(*cells, maintain_column_froms=True)
 
     def rows() -> Iterator[str]:
-        compiled = formatted.compile(dialect=engine.dialect)
+        # IN lists expanded into the text (COPY sends the statement as text, bound here).
+        compiled = formatted.compile(dialect=engine.dialect,
+                                     compile_kwargs={"render_postcompile": True})
         params = compiled.construct_params()
         for key, bind in compiled.binds.items():
             processor = bind.type.bind_processor(engine.dialect)

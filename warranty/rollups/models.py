@@ -7,6 +7,10 @@ from datetime import date
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from warranty.contracts.models import Contract
+from warranty.customers.models import CustomerFacts
+from warranty.orders.models import Refund
+
 
 class DeferredRollup(SQLModel, table=True):
     """Deferred revenue of a warranty category at the end of a calendar month, and how many
@@ -67,3 +71,11 @@ class RetentionRollup(SQLModel, table=True):
     m10: int = 0
     m11: int = 0
     m12: int = 0
+
+
+# Writes to these fact tables write the rollups (triggers): in table order (tests and tools
+# that empty every table, last table first) a rollup comes before its facts, so it is
+# emptied after them and the rows their deletion adds are gone too.
+for _facts, _rollup in ((Contract, DeferredRollup), (Refund, DeferredRollup),
+                        (CustomerFacts, RetentionRollup)):
+    _facts.__table__.add_is_dependent_on(_rollup.__table__)
