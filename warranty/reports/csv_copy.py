@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from warranty.core.money import exponent
 from warranty.reports.export import FORMULA_STARTS
+from warranty.reports.registry import REPORT_SETTINGS
 
 CHUNK_BYTES = 256 * 1024
 
@@ -109,6 +110,10 @@ def copy_csv(engine: sa.Engine, stmt: sa.Select, columns: list[str], money: set[
         decoder = codecs.getincrementaldecoder("utf-8")()
         with engine.connect() as conn:
             raw = conn.connection.driver_connection
+            with raw.cursor() as cur:
+                # The report's settings (no JIT, a sort in memory), for this transaction.
+                for name, value in REPORT_SETTINGS.items():
+                    cur.execute(f"SET LOCAL {name} = '{value}'")
             with raw.cursor() as cur, cur.copy(
                     f"COPY ({compiled.string}) TO STDOUT WITH (FORMAT csv)", params) as copy:
                 buffer, size = [], 0
