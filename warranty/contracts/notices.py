@@ -14,6 +14,7 @@ from warranty.auth.links import MAX_AGE_SECONDS, plans_link
 from warranty.contracts import payloads
 from warranty.contracts.models import Contract
 from warranty.core.dates import utcnow
+from warranty.core.i18n import t
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db.engine import advisory_lock, write_transaction
@@ -22,45 +23,50 @@ from warranty.notify.models import MailMessage
 from warranty.notify.webhooks import queue_event
 from warranty.orders.models import Order, OrderLine, Refund
 
-COVERAGE_NAMES = {
-    "standard": ("スタンダード（故障）", "Standard (mechanical and electrical breakdown)"),
-    "accident": ("アクシデント（故障＋事故による破損）",
-                 "Accident (breakdown plus accidental damage)"),
-}
 PLANS_LINK_COOLDOWN_SECONDS = 120  # one plans-link mail per address per two minutes
 _PLANS_LINK_LOCKS = 0x706C  # advisory lock namespace: one plans-link decision per address
 
 
+# The contract mails are in English and Japanese at once (an order has no language of its
+# own): each text is the catalog's (warranty/core/locales), joined "English / 日本語".
+
+
+def both(key: str, **values: object) -> str:
+    """``English / 日本語`` of one catalog text."""
+    return f"{t('en', key, **values)} / {t('ja', key, **values)}"
+
+
 def plan_name(contract: Contract) -> str:
     """``Standard (...) / スタンダード（故障）, 36 months / 36か月``."""
-    ja, en = COVERAGE_NAMES.get(contract.coverage, (contract.coverage, contract.coverage))
-    return f"{en} / {ja}, {contract.term_months} months / {contract.term_months}か月"
+    coverage = f"mail.coverage.{contract.coverage}"
+    return f"{both(coverage)}, {both('plans.months', months=contract.term_months)}"
 
 
 def _plan_block(contract: Contract) -> str:
     """The mail paragraph describing one contract: plan, dates, terms."""
-    caps = ", ".join(f"year {year} {pct}%" for year, pct in
-                     enumerate(contract.liability_schedule, start=1))
+    caps = ", ".join(t("en", "mail.contract.cap_year", year=year, percent=pct)
+                     for year, pct in enumerate(contract.liability_schedule, start=1))
     lines = [
         f"■ {contract.product_title} ({contract.sku})",
-        f"  Contract / 契約番号: {contract.public_id}",
-        f"  Plan / プラン: {plan_name(contract)}",
-        f"  Price / 価格: {format_amount(contract.price, contract.currency)}",
-        f"  Term / 保証期間: {contract.purchase_date.isoformat()} – "
+        f"  {both('mail.contract.contract')}: {contract.public_id}",
+        f"  {both('mail.contract.plan')}: {plan_name(contract)}",
+        f"  {both('mail.contract.price')}: {format_amount(contract.price, contract.currency)}",
+        f"  {both('mail.contract.term')}: {contract.purchase_date.isoformat()} – "
         f"{contract.term_end.isoformat()}",
-        f"  Breakdown cover from / 故障の補償開始: {contract.breakdown_start.isoformat()} "
-        "(after the manufacturer's warranty / メーカー保証の終了後)",
+        f"  {both('mail.contract.breakdown_from')}: {contract.breakdown_start.isoformat()} "
+        f"({both('mail.contract.after_maker')})",
     ]
     if contract.accident_start:
-        lines.append(f"  Accidental damage cover from / 事故の補償開始: "
+        lines.append(f"  {both('mail.contract.accident_from')}: "
                      f"{contract.accident_start.isoformat()}")
     if contract.waiting_until:
-        lines.append(f"  Waiting period / 待機期間: no claims for incidents before "
-                     f"{contract.waiting_until.isoformat()} / この日より前の事故・故障は対象外")
+        until = contract.waiting_until.isoformat()
+        lines.append(f"  {both('mail.contract.waiting')}: "
+                     f"{both('mail.contract.waiting_text', date=until)}")
     lines += [
-        f"  Deductible per claim / 免責金額: "
+        f"  {both('mail.contract.deductible')}: "
         f"{format_amount(contract.deductible, contract.currency)}",
-        f"  Liability cap, % of the product price / 補償上限（購入価格に対する割合）: {caps}",
+        f"  {both('mail.contract.caps')}: {caps}",
     ]
     return "\n".join(lines)
 
@@ -70,18 +76,12 @@ def _terms(settings: Settings, currency: str) -> str:
     fee = format_amount(settings.cancellation_fee, currency)
     days, window = settings.free_look_days, settings.claim_filing_days_after_term
     return (
-        "Terms / ご契約条件:\n"
-        f"- Cancel within {days} days of purchase, with no claim paid, for a full refund. "
-        f"Later, we refund the unused days pro rata (over the days from the plan's purchase "
-        f"to the end of its term), less a cancellation fee of {fee} and any claims paid.\n"
-        f"- 購入日から{days}日以内で補償のお支払いがない場合は全額返金します。それ以降は残存日数に"
-        f"応じて日割りで返金します（プランの購入日から保証期間の終了日までの日数で按分し、"
-        f"解約手数料{fee}と、それまでにお支払いした補償額を差し引きます）。\n"
-        f"- Incidents during the term can be claimed up to {window} days after the term ends. / "
-        f"保証期間中の事故・故障は、保証期間の終了後{window}日まで申請できます。\n"
-        "- A refunded or returned product cancels its plans with a full refund. / "
-        "商品が返品・返金された場合、そのプランは全額返金で解約されます。\n"
-        "- Plans can be transferred to a new owner. / プランは新しい所有者に譲渡できます。"
+        f"{both('mail.terms.title')}:\n"
+        f"- {t('en', 'mail.terms.cancel', days=days, fee=fee)}\n"
+        f"- {t('ja', 'mail.terms.cancel', days=days, fee=fee)}\n"
+        f"- {both('mail.terms.window', window=window)}\n"
+        f"- {both('mail.terms.returns')}\n"
+        f"- {both('mail.terms.transfer')}"
     )
 
 
@@ -89,11 +89,9 @@ def _link_paragraph(settings: Settings, email: str, lang: str | None = None) -> 
     """The sign-in link to the customer's plans page, how long it works, and that it works
     once."""
     days = MAX_AGE_SECONDS // 86400
-    return ("See your plans and file a claim / プランの確認と保証の申請:\n"
+    return (f"{both('mail.link.title')}:\n"
             f"{plans_link(settings, email, lang=lang)}\n"
-            f"(This link works once, for {days} days; ask for a new one on the page any time. / "
-            f"このリンクは{days}日間、1回だけ有効です。新しいリンクはいつでもページからお申し込み"
-            "いただけます。)")
+            f"({both('mail.link.once', days=days)})")
 
 
 def _event(session: Session, type: str, contract: Contract, order: Order, **extra) -> None:
@@ -119,13 +117,13 @@ def tax_block(session: Session, settings: Settings, order: Order) -> str:
                                                  OrderLine.kind == "plan")).all()
     policy = settings.tax
     gross, tax = sum(p.gross for p in plans), sum(p.tax for p in plans)
-    lines = [f"Plans / 保証プラン合計: {format_amount(gross, order.currency)} "
-             f"(tax included / 税込)",
-             f"Consumption tax {policy.percent} / 消費税 {policy.percent}対象: "
-             f"{format_amount(gross, order.currency)}, tax / 消費税額: "
+    lines = [f"{both('mail.tax.plans')}: {format_amount(gross, order.currency)} "
+             f"({both('mail.tax.included')})",
+             f"{both('mail.tax.rate', percent=policy.percent)}: "
+             f"{format_amount(gross, order.currency)}, {both('mail.tax.amount')}: "
              f"{format_amount(tax, order.currency)}"]
     if policy.registration_number:
-        lines.append(f"Registration number / 登録番号: {policy.registration_number}")
+        lines.append(f"{both('mail.tax.registration')}: {policy.registration_number}")
     return "\n".join(lines)
 
 
@@ -140,13 +138,13 @@ def notify_contracts_created(*, session: Session, settings: Settings, order: Ord
         return
     blocks = "\n\n".join(_plan_block(contract) for contract in contracts)
     body = (
-        "Thank you for protecting your purchase. / 保証プランをご購入いただきありがとうございます。"
-        f"\n\nOrder / ご注文: {order.store_order_ref}\n\n{blocks}\n\n"
+        f"{both('mail.purchase.thanks')}"
+        f"\n\n{both('mail.purchase.order')}: {order.store_order_ref}\n\n{blocks}\n\n"
         f"{tax_block(session, settings, order)}\n\n"
         f"{_terms(settings, order.currency)}\n\n{_link_paragraph(settings, order.customer_email)}\n"
     )
     queue_mail(session=session, to=order.customer_email, kind="purchase",
-               subject=f"Your protection plans / 保証プランのご案内 ({order.store_order_ref})",
+               subject=f"{both('mail.purchase.subject')} ({order.store_order_ref})",
                body=body)
     for contract in contracts:
         _event(session, "contract.created", contract, order)
@@ -157,17 +155,17 @@ def notify_cancelled(*, session: Session, settings: Settings, contract: Contract
     """Queue the cancellation mail (with the refund amount) and ``contract.cancelled``."""
     amount = format_amount(refund.amount, refund.currency)
     if refund.amount:
-        refund_line = (f"Refund / 返金額: {amount} to your original payment method / "
-                       "お支払いに使われた方法へ返金します。")
+        refund_line = (f"{both('mail.cancel.refund')}: {amount} "
+                       f"{both('mail.cancel.refund_to')}")
     else:
-        refund_line = f"Refund / 返金額: {amount} (nothing is left to refund / 返金はありません)"
+        refund_line = f"{both('mail.cancel.refund')}: {amount} ({both('mail.cancel.nothing')})"
     body = (
-        f"Your plan has been cancelled. / 保証プランを解約しました。\n\n"
+        f"{both('mail.cancel.done')}\n\n"
         f"{_plan_block(contract)}\n\n"
-        f"Cancelled on / 解約日: {refund.cancel_date.isoformat()}\n{refund_line}\n"
+        f"{both('mail.cancel.date')}: {refund.cancel_date.isoformat()}\n{refund_line}\n"
     )
     queue_mail(session=session, to=contract.customer_email, kind="cancellation",
-               subject=f"Plan cancelled, refund {amount} / 保証プラン解約のお知らせ", body=body)
+               subject=both("mail.cancel.subject", amount=amount), body=body)
     _event(session, "contract.cancelled", contract, order,
            refund=payloads.refund_dict(refund, contract))
 
@@ -177,14 +175,12 @@ def notify_transferred(*, session: Session, settings: Settings, contract: Contra
     """Tell the new owner (with their plans link), the previous one, and the store."""
     block = _plan_block(contract)
     queue_mail(session=session, to=contract.customer_email, kind="transfer_in",
-               subject="A protection plan is now yours / 保証プランが譲渡されました",
-               body=(f"This plan has been transferred to you. / この保証プランがあなたに譲渡され"
-                     f"ました。\n\n{block}\n\n{_link_paragraph(settings, contract.customer_email)}"
-                     "\n"))
+               subject=both("mail.transfer_in.subject"),
+               body=(f"{both('mail.transfer_in.text')}\n\n{block}\n\n"
+                     f"{_link_paragraph(settings, contract.customer_email)}\n"))
     queue_mail(session=session, to=previous_email, kind="transfer_out",
-               subject="Your protection plan was transferred / 保証プラン譲渡のお知らせ",
-               body=(f"This plan now belongs to its new owner. / この保証プランは新しい所有者に"
-                     f"譲渡されました。\n\n{block}\n"))
+               subject=both("mail.transfer_out.subject"),
+               body=f"{both('mail.transfer_out.text')}\n\n{block}\n")
     _event(session, "contract.transferred", contract, order, previous_email=previous_email)
 
 
@@ -209,19 +205,14 @@ def notify_excess_plan_refunded(*, session: Session, order: Order, plan_line,
     """Tell the customer a plan they paid for could not be added, and that it is refunded."""
     amount = format_amount(refund.amount, refund.currency)
     body = (
-        "We could not add the protection plan you paid for. / お支払いいただいた保証プランを"
-        "追加できませんでした。\n\n"
-        f"Order / ご注文: {order.store_order_ref}\n"
-        f"Plan / プラン: {plan_line.title} × {units}\n\n"
-        "Every unit of this product already had a plan when your payment arrived (another "
-        "checkout for the same item was paid first). / お支払いの時点で、この商品のすべての"
-        "台数にすでに保証プランが付いていました（同じ商品への別のお手続きが先に完了しました）。\n\n"
-        f"Refund / 返金額: {amount} to your original payment method, in full. / "
-        "お支払いに使われた方法へ全額返金します。\n"
+        f"{both('mail.excess.text')}\n\n"
+        f"{both('mail.purchase.order')}: {order.store_order_ref}\n"
+        f"{both('mail.contract.plan')}: {plan_line.title} × {units}\n\n"
+        f"{both('mail.excess.why')}\n\n"
+        f"{both('mail.cancel.refund')}: {amount} {both('mail.excess.refund_to')}\n"
     )
     queue_mail(session=session, to=order.customer_email, kind="plan_refunded",
-               subject=f"Plan not added, refund {amount} / 保証プランを追加できませんでした",
-               body=body)
+               subject=both("mail.excess.subject", amount=amount), body=body)
 
 
 def send_plans_link(*, session: Session, settings: Settings, email: str,
@@ -247,9 +238,8 @@ def send_plans_link(*, session: Session, settings: Settings, email: str,
     if recent is not None and recent.timestamp() > since:
         return False
     queue_mail(session=session, to=address, kind="plans_link",
-               subject="Your protection plans / ご契約中の保証プラン",
-               body=("Here is the link to your plans. / ご契約中の保証プランはこちらからご確認"
-                     f"いただけます。\n\n{_link_paragraph(settings, address, lang)}\n\n"
-                     "If you did not ask for this mail, you can ignore it. / "
-                     "お心当たりのない場合はこのメールを破棄してください。\n"))
+               subject=both("mail.plans_link.subject"),
+               body=(f"{both('mail.plans_link.text')}\n\n"
+                     f"{_link_paragraph(settings, address, lang)}\n\n"
+                     f"{both('mail.plans_link.ignore')}\n"))
     return True

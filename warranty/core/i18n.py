@@ -1,244 +1,81 @@
-"""Customer-facing texts in Japanese and English (pages and mails)."""
+"""Texts people read, in Japanese and English: pages (customer and staff), mails and the
+messages of error pages.
+
+The texts are gettext catalogs, one ``.po`` file per language in ``warranty/core/locales``
+(``<lang>/LC_MESSAGES/messages.po``). A message id is a dotted key (``claim.title``), the same
+in every language, and its translation may hold ``{name}`` placeholders that :func:`t` fills.
+The ``.po`` files are read the first time a language is asked for and kept for the process
+(they are package data: what is installed is what is read), so there is no compiled ``.mo``
+file to build or to commit. The pages reach the same catalogs through Flask-Babel
+(``warranty.http.babel``); mails and domain code call :func:`t` directly.
+
+Add a text: ``python -m devtools.catalogs add KEY --ja ... --en ...`` (or edit both ``.po``
+files); ``tests/core/test_i18n_catalogs.py`` fails when a language lacks a text, or code or
+a template uses a key the catalogs do not have.
+"""
 
 from __future__ import annotations
 
+import io
+import string
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
 LANGUAGES = ("ja", "en")
 DEFAULT = "ja"
+DOMAIN = "messages"
+LOCALES = Path(__file__).resolve().parent / "locales"
 
-# key → {language: text}; ``{name}`` placeholders are filled by ``t``.
-MESSAGES: dict[str, dict[str, str]] = {
-    "site.title": {"ja": "延長保証", "en": "Extended warranty"},
-    "nav.plans": {"ja": "ご契約一覧", "en": "My plans"},
-    "nav.logout": {"ja": "ログアウト", "en": "Sign out"},
-    "nav.language": {"ja": "言語", "en": "Language"},
-    "lang.ja": {"ja": "日本語", "en": "日本語"},
-    "lang.en": {"ja": "English", "en": "English"},
-    "form.errors": {"ja": "入力内容を確認してください。",
-                    "en": "Please correct the marked fields."},
-    "form.expired": {"ja": "フォームの有効期限が切れました。ページを再読み込みしてください。",
-                     "en": "This form has expired. Please reload the page and try again."},
-    # finding plans
-    "find.title": {"ja": "ご契約の確認", "en": "Find my plans"},
-    "find.intro": {"ja": "ご注文時のメールアドレスと注文番号を入力すると、"
-                         "そのご注文のプランを表示します。すべてのご契約と申請の確認、"
-                         "保証の申請には、メールでお送りするリンクをご利用ください。",
-                   "en": "Enter the email address and order reference of a purchase to see "
-                         "that order's plans. To see all your plans and claims, or to file a "
-                         "claim, use the link we mail you."},
-    "find.email": {"ja": "メールアドレス", "en": "Email address"},
-    "find.order_ref": {"ja": "注文番号", "en": "Order reference"},
-    "find.submit": {"ja": "契約を表示", "en": "Show my plans"},
-    "find.no_match": {"ja": "このメールアドレスと注文番号のご契約は見つかりませんでした。",
-                      "en": "We found no plans for this email address and order reference."},
-    "link.title": {"ja": "リンクをメールで受け取る", "en": "Get my link by mail"},
-    "link.intro": {"ja": "ログイン用のリンクをメールでお送りします。すべてのご契約と申請を確認し、"
-                         "保証を申請できます。",
-                   "en": "We mail you a sign-in link: it shows all your plans and claims and "
-                         "lets you file a claim."},
-    "link.submit": {"ja": "リンクを送信", "en": "Mail me my link"},
-    "scoped.title": {"ja": "ご注文 {order} のプラン", "en": "Plans of order {order}"},
-    "scoped.notice": {"ja": "注文番号で表示できるのは、このご注文のプランのみです。"
-                            "すべてのご契約と申請の確認、保証の申請には、"
-                            "{email} にお送りするリンクを開いてください。",
-                      "en": "An order reference shows this order's plans only. To see all "
-                            "your plans and claims, or to file a claim, open the link we mail "
-                            "to {email}."},
-    "signin.title": {"ja": "ログイン", "en": "Sign in"},
-    "signin.confirm": {"ja": "{email} としてログインし、ご契約と申請を表示します。",
-                       "en": "Sign in as {email} to see your plans and claims."},
-    "signin.confirm_hint": {"ja": "ご自身のメールアドレスでない場合は、"
-                                  "ログインせずにこのページを閉じてください。",
-                            "en": "If this is not your address, close this page without "
-                                  "signing in."},
-    "signin.submit": {"ja": "ログインする", "en": "Sign in"},
-    "signin.spent": {"ja": "このリンクはすでに使用されています。リンクは1回だけ使えます。",
-                     "en": "This link has already been used: each link signs in once."},
-    "signin.invalid": {"ja": "このリンクは無効か、有効期限が切れています。",
-                       "en": "This link is not valid, or it has expired."},
-    "signin.renew": {"ja": "このリンクの送信先のメールアドレスに、新しいリンクをお送りします。",
-                     "en": "We can mail a new link to the address this link was sent to."},
-    "signin.renew_submit": {"ja": "新しいリンクを送信", "en": "Mail me a new link"},
-    "signin.ask": {"ja": "メールアドレスを入力すると、新しいリンクをお送りします。",
-                   "en": "Enter your email address and we will mail you a new link."},
-    "signin.sent_title": {"ja": "メールをご確認ください", "en": "Check your mail"},
-    "signin.sent": {"ja": "このメールアドレスのご契約がある場合は、リンクをお送りしました。"
-                          "リンクは7日間、1回だけ有効です。",
-                    "en": "If this address has plans with us, a link to them is on its way. "
-                          "It works once, for 7 days."},
-    "need_link.title": {"ja": "メールのリンクからご確認ください",
-                        "en": "This page needs the link we mail you"},
-    "need_link.text": {"ja": "注文番号で表示できるのは、そのご注文のプランのみです。"
-                             "申請とその添付ファイルの確認、保証の申請には、"
-                             "{email} にお送りするリンクを開いてください。",
-                       "en": "An order reference shows that order's plans only. To see claims "
-                             "and their files, or to file a claim, open the link we mail to "
-                             "{email}."},
-    # plans
-    "plans.title": {"ja": "ご契約一覧", "en": "My plans"},
-    "plans.signed_in_as": {"ja": "{email} としてログイン中", "en": "Signed in as {email}"},
-    "plans.none": {"ja": "ご契約はありません。", "en": "You have no plans."},
-    "plans.product": {"ja": "商品", "en": "Product"},
-    "plans.plan": {"ja": "プラン", "en": "Plan"},
-    "plans.term": {"ja": "保証期間", "en": "Covered"},
-    "plans.status": {"ja": "状態", "en": "Status"},
-    "plans.claims": {"ja": "申請", "en": "Claims"},
-    "plans.file_claim": {"ja": "修理・保証を申請する", "en": "File a claim"},
-    "plans.months": {"ja": "{months}か月", "en": "{months} months"},
-    "plans.claims_until": {"ja": "保証期間内({term_end}まで)に起きた故障・事故は"
-                                 "{deadline}まで申請できます。",
-                           "en": "Incidents up to {term_end} can be claimed until {deadline}."},
-    "plans.no_new_claims": {"ja": "このご契約では新たな申請はお受けできません。",
-                            "en": "This plan takes no new claims."},
-    "coverage.standard": {"ja": "故障保証", "en": "Breakdown"},
-    "coverage.accident": {"ja": "故障・事故保証", "en": "Breakdown and accidental damage"},
-    "cstatus.active": {"ja": "有効", "en": "Active"},
-    "cstatus.cancelled": {"ja": "解約済み", "en": "Cancelled"},
-    "cstatus.expired": {"ja": "期間満了", "en": "Expired"},
-    "cstatus.fulfilled": {"ja": "保証履行済み", "en": "Fulfilled"},
-    # claim form
-    "claim.new_title": {"ja": "修理・保証の申請", "en": "File a claim"},
-    "claim.resubmit_title": {"ja": "申請内容の追加・修正", "en": "Add information to your claim"},
-    "claim.incident_date": {"ja": "故障・事故の発生日", "en": "Date of the incident"},
-    "claim.incident_hint": {"ja": "例: 2026-05-01", "en": "For example 2026-05-01"},
-    "claim.failure_type": {"ja": "内容", "en": "What happened"},
-    "failure.breakdown": {"ja": "故障(機械的・電気的な不具合)",
-                          "en": "Breakdown (mechanical or electrical failure)"},
-    "failure.accident": {"ja": "事故による破損(落下・水濡れなど)",
-                         "en": "Accidental damage (drops, spills, ...)"},
-    "claim.description": {"ja": "状況の説明", "en": "Describe what happened"},
-    "claim.estimated_amount": {"ja": "修理見積額(任意)", "en": "Repair estimate (optional)"},
-    "claim.estimated_hint": {"ja": "見積書がある場合は金額を入力してください。",
-                             "en": "If you have a repair quote, enter its amount."},
-    "claim.files": {"ja": "写真・書類", "en": "Photos or documents"},
-    "claim.files_hint": {"ja": "JPEG・PNG・WebP・HEICの写真またはPDF、最大5点・各10MBまで。",
-                         "en": "JPEG, PNG, WebP or HEIC photos or PDFs: up to 5, 10 MB each."},
-    "claim.submit": {"ja": "申請する", "en": "Send claim"},
-    "claim.resubmit": {"ja": "情報を送信する", "en": "Send the information"},
-    "claim.title": {"ja": "申請 {claim}", "en": "Claim {claim}"},
-    "claim.status": {"ja": "現在の状態", "en": "Status"},
-    "claim.filed": {"ja": "申請日", "en": "Filed"},
-    "claim.product": {"ja": "商品", "en": "Product"},
-    "claim.timeline": {"ja": "経過", "en": "Timeline"},
-    "claim.reason": {"ja": "理由", "en": "Reason"},
-    "claim.info_needed": {"ja": "追加の情報をお願いします", "en": "We need more information"},
-    "claim.decision": {"ja": "対応", "en": "Decision"},
-    "claim.paid": {"ja": "お支払い", "en": "Payout"},
-    "claim.attachments": {"ja": "添付ファイル", "en": "Attachments"},
-    "claim.no_files": {"ja": "添付ファイルはありません。", "en": "No files attached."},
-    "claim.back": {"ja": "ご契約一覧へ戻る", "en": "Back to my plans"},
-    "status.submitted": {"ja": "受付", "en": "Submitted"},
-    "status.in_review": {"ja": "審査中", "en": "In review"},
-    "status.info_requested": {"ja": "追加情報のお願い", "en": "More information needed"},
-    "status.approved": {"ja": "承認", "en": "Approved"},
-    "status.denied": {"ja": "対象外", "en": "Denied"},
-    "status.paid": {"ja": "支払い済み", "en": "Paid"},
-    "status.closed": {"ja": "完了", "en": "Closed"},
-    "event.submitted": {"ja": "申請を受け付けました", "en": "Claim filed"},
-    "event.info_provided": {"ja": "追加情報を受け付けました", "en": "Information received"},
-    "event.files_added": {"ja": "ファイルを受け付けました", "en": "Files received"},
-    "event.auto_approved": {"ja": "自動承認されました", "en": "Approved automatically"},
-    "decision.repair": {"ja": "修理で対応します。", "en": "We will repair your product."},
-    "decision.replace": {"ja": "製品を交換します。", "en": "We will replace your product."},
-    "decision.reimburse": {"ja": "費用をお支払いします。", "en": "We will reimburse the cost."},
-    "deny.not_active": {"ja": "発生日にご契約が有効ではありません。",
-                        "en": "The plan was not active on the date of the incident."},
-    "deny.plan_cancelled": {"ja": "ご契約は解約済みです。解約されたご契約では新たな申請を"
-                                  "お受けできません。",
-                            "en": "The plan has been cancelled. A cancelled plan takes no new "
-                                  "claims."},
-    "deny.plan_fulfilled": {"ja": "ご契約は保証履行済み(製品交換または保証上限額に到達)です。"
-                                  "新たな申請はお受けできません。",
-                            "en": "The plan has been fulfilled (the product was replaced or "
-                                  "its cover used up). It takes no new claims."},
-    "deny.outside_term": {"ja": "発生日が保証期間外です。",
-                          "en": "The incident is outside the plan's term."},
-    "deny.filed_too_late": {"ja": "申請期限を過ぎています。保証期間内の故障・事故は、"
-                                  "保証期間の終了後も所定の期間内であれば申請できますが、"
-                                  "その期限を過ぎてからの申請です。",
-                            "en": "The claim was filed too late. Incidents inside the term can "
-                                  "be claimed for a set time after the term ends, and this "
-                                  "claim came after that time."},
-    "deny.cap_used_up": {"ja": "発生日の保証年度の保証上限額を、これまでのお支払いで"
-                               "使い切っています。",
-                         "en": "The cover of the incident's coverage year has been used up by "
-                               "what was paid on the plan before."},
-    "deny.accident_not_covered": {"ja": "事故による破損は故障保証プランの対象外です。",
-                                  "en": "Accidental damage is not covered by a breakdown plan."},
-    "deny.waiting_period": {"ja": "発生日が待機期間中です。",
-                            "en": "The incident happened during the waiting period."},
-    "deny.manufacturer_warranty": {"ja": "メーカー保証期間内のため、メーカー保証の対象です。",
-                                   "en": "Covered by the manufacturer: the incident is within "
-                                         "the manufacturer's warranty."},
-    "deny.product_returned": {"ja": "製品が返品・返金され、ご契約は全額返金で解約されました。"
-                                    "この申請へのお支払いはありません。",
-                              "en": "The product was returned or refunded and the plan "
-                                    "cancelled with a full refund; nothing is paid on this "
-                                    "claim."},
-    # field problems
-    "problem.required": {"ja": "入力してください。", "en": "This field is required."},
-    "problem.in_future": {"ja": "未来の日付は入力できません。",
-                          "en": "The date cannot be in the future."},
-    "problem.invalid_date": {"ja": "日付を YYYY-MM-DD の形式で入力してください。",
-                             "en": "Enter the date as YYYY-MM-DD."},
-    "problem.invalid_choice": {"ja": "選択してください。", "en": "Choose one of the options."},
-    "problem.too_long": {"ja": "5000文字以内で入力してください。",
-                         "en": "Use at most 5000 characters."},
-    "problem.negative": {"ja": "0以上の金額を入力してください。",
-                         "en": "The amount cannot be negative."},
-    "problem.invalid_amount": {"ja": "金額を数字で入力してください。",
-                               "en": "Enter the amount as a number."},
-    "problem.invalid_email": {"ja": "メールアドレスを入力してください。",
-                              "en": "Enter an email address."},
-    "upload.too_many_files": {"ja": "ファイルは最大5点(1件の申請で合計10点)までです。",
-                              "en": "Attach at most 5 files (10 per claim)."},
-    "upload.file_too_large": {"ja": "{name} は10MBを超えています。",
-                              "en": "{name} is larger than 10 MB."},
-    "upload.file_type_refused": {"ja": "{name} はJPEG・PNG・WebP・HEICの写真または"
-                                       "PDFではありません。",
-                                 "en": "{name} is not a JPEG, PNG, WebP or HEIC photo or a PDF."},
-    "upload.empty_file": {"ja": "{name} は空のファイルです。", "en": "{name} is empty."},
-    # mails
-    "mail.status.subject": {"ja": "【延長保証】申請の状況: {status}",
-                            "en": "Your warranty claim: {status}"},
-    "mail.status.body": {"ja": "{product} の申請({claim})の状況が「{status}」になりました。",
-                         "en": "Your claim {claim} for {product} is now: {status}."},
-    "mail.reason": {"ja": "理由: {reason}", "en": "Reason: {reason}"},
-    "mail.info_requested": {"ja": "追加で必要な情報: {message}\n"
-                                  "下のリンクから申請内容を追加・修正してください。",
-                            "en": "What we need: {message}\n"
-                                  "Please add it to your claim through the link below."},
-    "mail.link": {"ja": "申請の確認: {link}", "en": "See your claim: {link}"},
-    # NPS
-    "nps.subject": {"ja": "【延長保証】ご意見をお聞かせください",
-                    "en": "How did we do with your claim?"},
-    "nps.mail": {"ja": "申請の対応が完了しました。当サービスを友人や知人にすすめる可能性を"
-                       "0〜10でお聞かせください: {link}",
-                 "en": "Your claim is closed. How likely are you to recommend us to a friend "
-                       "or colleague, from 0 to 10? {link}"},
-    "nps.title": {"ja": "ご意見をお聞かせください", "en": "How did we do?"},
-    "nps.question": {"ja": "当サービスを友人や知人にすすめる可能性はどのくらいですか?",
-                     "en": "How likely are you to recommend us to a friend or colleague?"},
-    "nps.scale": {"ja": "0 = まったくすすめない、10 = ぜひすすめる",
-                  "en": "0 = not at all likely, 10 = extremely likely"},
-    "nps.comment": {"ja": "コメント(任意)", "en": "Comment (optional)"},
-    "nps.submit": {"ja": "送信する", "en": "Send"},
-    "nps.thanks": {"ja": "ご回答ありがとうございました。", "en": "Thank you for your answer."},
-    "nps.already": {"ja": "この申請にはすでにご回答いただいています。",
-                    "en": "You have already answered for this claim."},
-    "nps.choose": {"ja": "0〜10から選んでください。", "en": "Choose a score from 0 to 10."},
-    # errors
-    "error.title": {"ja": "エラー", "en": "Error"},
-    "error.code": {"ja": "エラーコード", "en": "Error code"},
-}
+
+@cache
+def _read(lang: str):
+    path = LOCALES / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as fp:
+        return read_po(fp, locale=lang, domain=DOMAIN)
+
+
+@cache
+def catalog(lang: str) -> dict[str, str]:
+    """``{key: text}`` of one language (only translated, non-fuzzy texts)."""
+    return {m.id: m.string for m in _read(lang) if m.id and m.string and not m.fuzzy}
+
+
+@cache
+def translations(lang: str) -> Translations:
+    """The gettext translations of one language (what Flask-Babel serves the templates)."""
+    buffer = io.BytesIO()
+    write_mo(buffer, _read(lang))
+    buffer.seek(0)
+    return Translations(fp=buffer, domain=DOMAIN)
+
+
+def forget() -> None:
+    """Read the ``.po`` files again on next use (after a tool edited them)."""
+    for cached in (_read, catalog, translations):
+        cached.cache_clear()
+
+
+def has(key: str) -> bool:
+    """Whether ``key`` has a text in every language."""
+    return all(key in catalog(lang) for lang in LANGUAGES)
 
 
 def t(lang: str, key: str, **values: object) -> str:
-    """The text for ``key`` in ``lang`` (falling back to Japanese, then to the key itself)."""
-    texts = MESSAGES.get(key)
-    if texts is None:
+    """The text for ``key`` in ``lang`` (falling back to Japanese, then to the key itself),
+    its ``{name}`` placeholders filled from ``values``."""
+    text = catalog(pick(lang)).get(key) or catalog(DEFAULT).get(key)
+    if text is None:
         return key
-    text = texts.get(lang) or texts[DEFAULT]
     return text.format(**values) if values else text
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` placeholders of a text."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
 def pick(accept: str | None) -> str:

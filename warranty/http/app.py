@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = settings.base_url.startswith("https://")
 
     from warranty.customers import facts
-    from warranty.http import clients, cors, metrics, ratelimit, request_limits, session
+    from warranty.http import babel, clients, cors, metrics, ratelimit, request_limits, session
     from warranty.http import errors as errors_http
     from warranty.http.api import (
         attention,
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     facts.install()
     clients.install(app)
+    babel.install(app)  # page language, store time zone, the catalogs in templates
     app.teardown_appcontext(session.close_session)
     request_limits.install(app)  # body limits per endpoint (warranty/http/request_limits.py)
     errors_http.register(app)

@@ -18,7 +18,7 @@ import logging
 from datetime import date, timedelta
 from functools import wraps
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from warranty.auth import links as magic_links
 from warranty.auth import sessions as auth_sessions
@@ -306,6 +306,7 @@ def _render_claim(claim, *, values: dict | None, errors: dict, status: int = 200
                   "failure_type": claim.failure_type, "description": claim.description,
                   "estimated_amount": "" if claim.estimated_amount is None else
                   str(money.to_major(claim.estimated_amount, contract.currency))}
+    g.page_path = url_for("customer.claim_page", claim_id=claim.public_id)  # language switch
     return render_template("customer/claim.html", claim=claim, contract=contract,
                            events=queries.timeline(db, claim), files=queries.files_of(db, claim),
                            payout=queries.payout_of(db, claim),

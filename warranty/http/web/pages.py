@@ -28,6 +28,7 @@ from warranty.core.dates import store_today, utcnow
 from warranty.core.errors import DomainError, NotFound
 from warranty.core.settings import Settings
 from warranty.db.engine import get_write_engine
+from warranty.http.babel import page_language
 from warranty.http.errors import refuse_unstorable
 from warranty.http.session import get_session
 
@@ -160,25 +161,6 @@ def check_csrf() -> None:
     given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     if not hmac.compare_digest(expected.encode(), given.encode()):
         raise CsrfFailed("this form has expired; reload the page and try again")
-
-
-def choose_language() -> str:
-    """?lang= (remembered in the session), else the remembered one, else Accept-Language."""
-    asked = request.args.get("lang")
-    if asked in i18n.LANGUAGES:
-        session["lang"] = asked
-        return asked
-    remembered = session.get("lang")
-    if remembered in i18n.LANGUAGES:
-        return remembered
-    return request.accept_languages.best_match(i18n.LANGUAGES, default=i18n.DEFAULT)
-
-
-def page_language() -> str:
-    """The language of the page being rendered."""
-    if "lang" not in g:
-        g.lang = choose_language()
-    return g.lang
 
 
 def protect(bp: Blueprint) -> None:

@@ -18,6 +18,7 @@ from warranty.closing import months as closing
 from warranty.core import money
 from warranty.core.dates import store_today
 from warranty.core.errors import DomainError, ValidationFailed
+from warranty.http.babel import error_text
 from warranty.http.clients import stripe_client
 from warranty.http.downloads import respond
 from warranty.http.errors import status_of
@@ -31,12 +32,6 @@ from warranty.reports.export import FORMATS
 bp = Blueprint("staff_reports", __name__, url_prefix="/staff")
 protect(bp)
 EXPORTS = ["finance", "journal", "contracts", "movements", "orders", "retention"]
-
-
-@bp.before_request
-def _english() -> None:
-    """Staff pages are in English."""
-    g.lang = "en"
 
 
 def _period():
@@ -122,7 +117,9 @@ def close_month():
         session.commit()
     except DomainError as exc:
         session.rollback()
-        return _render_close(month, error=exc.message, status=status_of(exc))
+        status = status_of(exc)
+        return _render_close(month, error=error_text(exc.code, exc.message, status),
+                             status=status)
     return redirect(url_for("staff_reports.dashboard", closed=periods.month_key(month)), 303)
 
 

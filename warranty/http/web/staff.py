@@ -1,4 +1,5 @@
-"""Staff pages: sign-in, the claim queue, the claim review, a customer's whole history.
+"""Staff pages (ja/en, chosen like the customer pages; English when the browser states no
+language): sign-in, the claim queue, the claim review, a customer's whole history.
 
 Every page and action names the permission it needs (warranty.auth.PERMISSIONS, the same
 table as the JSON API): every role reads; support, finance and admin decide on claims;
@@ -24,6 +25,7 @@ from warranty.core import money, redact
 from warranty.core.errors import DomainError, Forbidden, ValidationFailed
 from warranty.core.text import whole_number
 from warranty.customers import history as customers_history
+from warranty.http.babel import error_text, page_language
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
 from warranty.http.web.pages import protect, send_claim_file, settings, sign_in, sign_out, signed_in
@@ -37,12 +39,6 @@ log = logging.getLogger(__name__)
 # Kept for code that names role sets (the permission table is warranty.auth.PERMISSIONS).
 DECIDE = auth_roles.PERMISSIONS["decide_claims"]
 PAY = auth_roles.PERMISSIONS["refund"]
-
-
-@bp.before_request
-def _english() -> None:
-    """Staff pages are in English."""
-    g.lang = "en"
 
 
 @bp.context_processor
@@ -131,7 +127,8 @@ def login():
         log.info("staff sign-in refused: wrong email or password for %r from %s",
                  typed[:80] if "@" in typed and " " not in typed else "(not an address)",
                  request.remote_addr)
-        return render_template("staff/login.html", error=exc.message, email=email,
+        return render_template("staff/login.html", error=error_text(exc.code, exc.message, 401),
+                               email=email,
                                next=target), 401
     row = sign_in("staff", subject=user.email, scope="staff", created_by="password",
                   lifetime=timedelta(hours=settings().staff_session_hours),
@@ -192,6 +189,7 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
     db = get_session()
     contract = db.get(Contract, claim.contract_id)
     order = db.get(Order, contract.order_id)
+    g.page_path = url_for("staff.review", claim_id=claim.public_id)  # the language switch
     return render_template(
         "staff/claim.html", claim=claim, contract=contract, order=order,
         events=queries.timeline(db, claim), files=queries.files_of(db, claim),
@@ -199,7 +197,8 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
         paid_total=payouts.claims_paid_total(db, contract),
         claims_until=rules.filing_deadline(contract,
                                             settings().claim_filing_days_after_term),
-        deny_text=transitions.deny_text(claim, "en"), transitions=claims_models.TRANSITIONS,
+        deny_text=transitions.deny_text(claim, page_language()),
+        transitions=claims_models.TRANSITIONS,
         decisions=workflow.DECISIONS, methods=payouts.PAYOUT_METHODS,
         can_decide=can("decide_claims"), can_pay=can("refund"), errors=errors or {},
         form=request.form if request.method == "POST" else {}), status
@@ -221,7 +220,9 @@ def _act(claim_id: str, form_name: str, action):
     except DomainError as exc:
         db.rollback()
         db.refresh(claim)
-        return _render_review(claim, errors={form_name: exc.message}, status=status_of(exc))
+        status = status_of(exc)
+        return _render_review(claim, errors={form_name: error_text(exc.code, exc.message, status)},
+                              status=status)
     db.commit()
     return redirect(url_for("staff.review", claim_id=claim.public_id), 303)
 
@@ -350,6 +351,8 @@ def handle_attention(item_id: str):
                          note=(request.form.get("note") or "")[:2000])
     except DomainError as exc:
         db.rollback()
-        return _render_attention(errors={item_id: exc.message}, status=status_of(exc))
+        status = status_of(exc)
+        return _render_attention(errors={item_id: error_text(exc.code, exc.message, status)},
+                                 status=status)
     db.commit()
     return redirect(url_for("staff.attention_queue"), 303)
