@@ -20,7 +20,7 @@ Definitions (documented in the README):
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from warranty.core.money import pro_rata
 from warranty.customers.facts import COHORT_MONTHS, purchases
+from warranty.db.sql import month_of
 from warranty.orders.models import Order
 from warranty.reports.registry import Context, Result, report
 from warranty.reports.revenue import ratio
@@ -68,39 +69,44 @@ def retention(ctx: Context) -> Result:
 def _cells(ctx: Context, observed_to: date) -> dict[tuple[str, str, str], dict]:
     """Summed counts per (plan group, arm group, cohort month) of the period's customers.
 
-    The database sums per first-purchase day (whether a customer was observed long enough
-    depends on that day alone); days are folded into cohort months here. The sums come from
+    The database sums per cohort month and whether the first-purchase day was observed
+    long enough for each window (a matter of that day alone). The sums come from
     ``retention_rollup`` (warranty.rollups.retention): ``customer_facts`` summed per
     (first-purchase day, plan group, arm) by a trigger as each customer's row changes.
     """
     first = _rr.c.first_purchase
     arm_group = sa.func.coalesce(_rr.c.arm, ARM_GROUPS[2])
+    month = month_of(first)
+    # Observed for N days after the first purchase (by the last purchase date on record):
+    # a matter of the first-purchase day alone, so the database groups by it too.
+    observed = [sa.case((first <= observed_to - timedelta(days=days), 1), else_=0)
+                for days in WINDOWS]
     measures = [sa.func.sum(_rr.c[name]).label(name)
                 for name in ("customers", "orders", "value", "year_one")]
     measures += [sa.func.sum(_rr.c[f"back_{days}"]).label(f"back_{days}") for days in WINDOWS]
-    measures += [sa.func.sum(_rr.c[f"m{month}"]).label(f"m{month}")
-                 for month in range(1, COHORT_MONTHS + 1)]
+    measures += [sa.func.sum(_rr.c[f"m{m}"]).label(f"m{m}") for m in range(1, COHORT_MONTHS + 1)]
     stmt = (sa.select(_rr.c.with_plan.label("with_plan"), arm_group.label("arm_group"),
-                      first.label("first"), *measures)
+                      month.label("month"),
+                      *(flag.label(f"observed_{days}") for flag, days in zip(observed, WINDOWS,
+                                                                             strict=True)),
+                      *measures)
             .where(first.between(ctx.period.start, ctx.period.end))
-            .group_by(_rr.c.with_plan, arm_group, first)
+            .group_by(_rr.c.with_plan, arm_group, month, *observed)
             .having(sa.func.sum(_rr.c.customers) != 0))
     cells: dict[tuple[str, str, str], dict] = {}
     for row in ctx.session.execute(stmt).mappings():
         key = (PLAN_GROUPS[0] if row["with_plan"] else PLAN_GROUPS[1], row["arm_group"],
-               f"{row['first']:%Y-%m}")
+               row["month"])
         cell = cells.setdefault(key, dict.fromkeys(SUMS, 0))
         customers = int(row["customers"])
         for name in ("customers", "orders", "value", *[f"m{m}" for m in
                                                        range(1, COHORT_MONTHS + 1)]):
             cell[name] += int(row[name] or 0)
-        # Observed for N days after the first purchase: by the last purchase date on record.
-        observed = (observed_to - row["first"]).days
         for days in WINDOWS:
-            if observed >= days:
+            if row[f"observed_{days}"]:
                 cell[f"eligible_{days}"] += customers
                 cell[f"repeat_{days}"] += int(row[f"back_{days}"])
-        if observed >= 365:
+        if row["observed_365"]:
             cell["year_one_orders"] += int(row["year_one"] or 0)
     return cells
 
