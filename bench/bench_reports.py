@@ -2,7 +2,7 @@
 
     python -m bench.bench_reports [--orders 1000000] [--plans 200000]
                                   [--backends sqlite,postgresql] [--postgres URL]
-                                  [--keep DIR] [--no-xlsx] [--reuse URL]
+                                  [--keep DIR] [--no-xlsx] [--reports-only] [--reuse URL]
 
 For each backend: a fresh database, ``python -m devtools.cli synth`` (bulk COPY / executemany,
 timed), then each report in a child process of its own (time from the call to the last row, the
@@ -188,7 +188,7 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
               "exports": []}
     end = START + timedelta(days=DAYS - 1)
     formats = ["csv"] + ([] if args.no_xlsx else ["xlsx"])
-    for name in ("orders", "movements"):
+    for name in () if args.reports_only else ("orders", "movements"):
         for fmt in formats:
             figure = _child_export(url, name, START, end, fmt, workdir / f"{name}.{fmt}")
             figure["target_met"] = figure["peak_rss_mb"] < EXPORT_TARGET_MB and not (
@@ -214,6 +214,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--postgres", default=DEFAULT_PG)
     parser.add_argument("--keep", type=Path, help="keep databases and files in this folder")
     parser.add_argument("--no-xlsx", action="store_true", help="skip the XLSX exports")
+    parser.add_argument("--reports-only", action="store_true", help="skip every export")
     parser.add_argument("--reuse", metavar="URL",
                         help="time this already generated store instead (one backend)")
     args = parser.parse_args(argv)
