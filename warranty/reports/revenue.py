@@ -50,7 +50,7 @@ from warranty.contracts.models import Contract
 from warranty.core.dates import month_end
 from warranty.core.money import pro_rata
 from warranty.coverage.span import plan_span, span_days_elapsed
-from warranty.db.sql import date_table, days_between, month_of, pro_rata_sql
+from warranty.db.sql import days_between, month_of, pro_rata_sql
 from warranty.orders.models import Refund
 from warranty.reports.period import Period
 from warranty.reports.registry import Context, Result, report
@@ -185,9 +185,6 @@ def deferred_sql(day, part: str = "gross"):
                    else_=price - earned_sql(day, part))
 
 
-EPOCH = date(1970, 1, 1)  # dates become whole day numbers from here in the accrual grid
-
-
 def _boundaries(period: Period) -> list[tuple[str, date]]:
     """The day before the period (the opening balance), then each month's last day."""
     return [("opening", period.start - timedelta(days=1)),
@@ -225,49 +222,32 @@ def _from_rollup(session: Session, days: list[date]) -> dict[tuple[date, str], t
 def _from_contracts(session: Session, windows: list[tuple[int, date, date]]
                     ) -> dict[tuple[int, str], tuple]:
     """(net, tax, contracts) per (window, category) read from the contracts, for windows
-    the rollup does not hold: the deferred balance at the window's last day b on each part
-    and the contracts booked by b whose last change is after the day before the window.
-
-    Days are whole numbers from EPOCH, computed once per contract, and the contracts (with
-    their refunds) are read once into a narrow table joined with the few windows.
-    """
-    if not windows:
-        return {}
-    table = date_table("bounds", [(i, (day - EPOCH).days, (prev - EPOCH).days)
-                                  for i, day, prev in windows],
-                       ("i", sa.Integer()), ("day", sa.Integer()), ("prev", sa.Integer()))
-    epoch = sa.literal(EPOCH, sa.Date())
-    sold = days_between(_c.c.plan_sold_on, epoch)
-    end = days_between(_c.c.term_end, epoch)
+    the rollup does not hold (a period's ends that are no month end): the deferred balance
+    at the window's last day b on each part, and the contracts booked by b whose last
+    change is after the day before the window. One pass over the contracts per window (a
+    period has at most three such windows)."""
     # After this a contract's books no longer change: the refund's booking, else the term's
     # end (or the sale's booking, for a sale booked after its term ended).
     settled_on = sa.func.coalesce(_r.c.booked_on, sa.case(
         (_c.c.booked_on > _c.c.term_end, _c.c.booked_on), else_=_c.c.term_end))
-    first_prev = min(prev for _, _, prev in windows)
-    base = (sa.select(_c.c.warranty_category.label("category"),
-                      (_c.c.price - _c.c.tax).label("net"), _c.c.tax.label("tax"),
-                      sold.label("sold"), days_between(_c.c.booked_on, epoch).label("booked"),
-                      end.label("end"), (end - sold + 1).label("span"),
-                      days_between(_r.c.booked_on, epoch).label("cancel"),
-                      days_between(settled_on, epoch).label("last_change"))
-            .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
-            .where(_c.c.booked_on <= max(day for _, day, _ in windows),
-                   settled_on > first_prev)
-            .cte("accruing").prefix_with("MATERIALIZED"))
-    live = sa.and_(sa.or_(base.c.cancel.is_(None), base.c.cancel > table.c.day),
-                   table.c.day < base.c.end)
+    out = {}
+    for i, day, prev in windows:
+        b = sa.literal(day, sa.Date())
+        live = sa.and_(sa.or_(_r.c.booked_on.is_(None), _r.c.booked_on > b),
+                       _c.c.term_end > b)
+        span = days_between(_c.c.term_end, _c.c.plan_sold_on) + 1
+        elapsed = days_between(b, _c.c.plan_sold_on) + 1
 
-    def deferred(amount):
-        return sa.func.sum(sa.case((live, amount - pro_rata_sql(
-            amount, table.c.day - base.c.sold + 1, base.c.span)), else_=0))
-
-    stmt = (sa.select(table.c.i, base.c.category, deferred(base.c.net), deferred(base.c.tax),
-                      sa.func.count())
-            .select_from(base.join(table, sa.and_(base.c.booked <= table.c.day,
-                                                  base.c.last_change > table.c.prev)))
-            .group_by(table.c.i, base.c.category))
-    return {(i, category): tuple(int(v or 0) for v in values)
-            for i, category, *values in session.execute(stmt)}
+        net, tax = (sa.func.sum(sa.case((live, amount - pro_rata_sql(amount, elapsed, span)),
+                                        else_=0))
+                    for amount in (_c.c.price - _c.c.tax, _c.c.tax))
+        stmt = (sa.select(_c.c.warranty_category, net, tax, sa.func.count())
+                .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
+                .where(_c.c.booked_on <= day, settled_on > prev)
+                .group_by(_c.c.warranty_category))
+        for category, *values in session.execute(stmt):
+            out[(i, category)] = tuple(int(v or 0) for v in values)
+    return out
 
 
 def _accrual_grid(session: Session, period: Period, flows: dict[tuple[str, str], dict]
