@@ -62,6 +62,10 @@ def main() -> None:
     os.environ.setdefault("WARRANTY_STRIPE_WEBHOOK_SECRET", "whsec_demo")
     os.environ["WARRANTY_STRIPE_API_BASE"] = stripe_url
     os.environ.setdefault("WARRANTY_BASE_URL", f"http://127.0.0.1:{APP_PORT}")
+    # The provider the demo's terms and certificates name (a made-up store).
+    os.environ.setdefault("WARRANTY_STORE_LEGAL_NAME", "デモ電機株式会社 / Demo Denki K.K.")
+    os.environ.setdefault("WARRANTY_STORE_ADDRESS", "東京都千代田区丸の内1-1-1 (demo)")
+    os.environ.setdefault("WARRANTY_STORE_CONTACT", "support@demo.example")
 
     from devtools.demo_data import load_demo
     from warranty.core.logs import configure_logging

@@ -182,7 +182,7 @@ class CheckoutSession(StripeObject):
         """Validate every parameter before storing anything, then build the open session."""
         _unknown(params, {"mode", "line_items", "success_url", "cancel_url", "customer_email",
                           "client_reference_id", "metadata", "payment_intent_data", "expires_at",
-                          "locale", "payment_method_types"})
+                          "locale", "payment_method_types", "custom_text"})
         if params.get("mode") != "payment":
             _fail("The stand-in supports only mode=payment.", "mode")
         success_url = _url(params.get("success_url"), "success_url")
@@ -218,9 +218,37 @@ class CheckoutSession(StripeObject):
         self.url = f"{base_url}/pay/{self.id}"
         self.expires_at = expires_at
         self.locale = params.get("locale")
+        self.custom_text = self._custom_text(params.get("custom_text"))
         self.payment_method_types = ["card"]
         self._line_items, self._intent_metadata = lines, intent_metadata
         self._declined_intents = []  # failed attempts, kept for the record
+
+    @staticmethod
+    def _custom_text(value) -> dict:
+        """custom_text[submit][message] (and Stripe's other positions), at most 1,200
+        characters each, as Checkout takes them."""
+        if value in (None, ""):
+            return {"after_submit": None, "shipping_address": None, "submit": None,
+                    "terms_of_service_acceptance": None}
+        if not isinstance(value, dict):
+            _fail("Invalid object", "custom_text")
+        positions = ("after_submit", "shipping_address", "submit", "terms_of_service_acceptance")
+        _unknown(value, set(positions), "custom_text")
+        out = {}
+        for position in positions:
+            part = value.get(position)
+            if part in (None, ""):
+                out[position] = None
+                continue
+            if not isinstance(part, dict):
+                _fail("Invalid object", f"custom_text[{position}]")
+            _unknown(part, {"message"}, f"custom_text[{position}]")
+            message = part.get("message")
+            if not isinstance(message, str) or not message.strip() or len(message) > 1200:
+                _fail("The message must be 1 to 1200 characters.",
+                      f"custom_text[{position}][message]")
+            out[position] = {"message": message}
+        return out
 
     @staticmethod
     def _parse_lines(items) -> list[dict]:
@@ -249,13 +277,19 @@ class CheckoutSession(StripeObject):
             if not isinstance(name, str) or not name.strip():
                 _fail(f"Missing required param: {at}[price_data][product_data][name].",
                       f"{at}[price_data][product_data][name]")
+            description = product.get("description")
+            if description is not None and (not isinstance(description, str)
+                                            or not description.strip()):
+                _fail("The description must be a non-empty string.",
+                      f"{at}[price_data][product_data][description]")
             quantity = _integer(item.get("quantity"), f"{at}[quantity]", 1)
             lines.append({"id": "li_" + random_id(14), "object": "item", "currency": currency,
                           "amount_subtotal": unit * quantity, "amount_total": unit * quantity,
                           "amount_discount": 0, "amount_tax": 0, "description": name,
                           "quantity": quantity, "price": {"object": "price", "type": "one_time",
                                                           "currency": currency,
-                                                          "unit_amount": unit}})
+                                                          "unit_amount": unit},
+                          "_product_description": description})
         return lines
 
     @classmethod
@@ -295,7 +329,9 @@ async def _get_session(request):
 async def _list_line_items(request):
     """GET /v1/checkout/sessions/{id}/line_items (all lines on one page)."""
     session = CheckoutSession._api_retrieve(request.match_info["id"])
-    return ls_server.json_response({"object": "list", "data": session._line_items,
+    items = [{key: value for key, value in line.items() if not key.startswith("_")}
+             for line in session._line_items]
+    return ls_server.json_response({"object": "list", "data": items,
                                     "has_more": False, "url": request.path})
 
 
@@ -515,15 +551,24 @@ async def _expire_due_sessions() -> None:
 def _page(session, error: str | None = None, status: int = 200) -> web.Response:
     """Render the hosted payment page: plain HTML that works without JavaScript."""
     esc = html.escape
-    rows = "".join(f"<tr><td>{esc(line['description'])}</td><td>{line['quantity']}</td>"
+    def item(line) -> str:
+        """A line's name, and its product description (a plan's confirmation items)."""
+        about = line.get("_product_description")
+        return esc(line["description"]) + (f'<br><small class="product-description">'
+                                           f"{esc(about)}</small>" if about else "")
+
+    rows = "".join(f"<tr><td>{item(line)}</td><td>{line['quantity']}</td>"
                    f"<td>{format_amount(line['amount_total'], line['currency'])}</td></tr>"
                    for line in session._line_items)
+    submit = (session.custom_text or {}).get("submit")
+    submit_text = (f'<p class="custom-text-submit">{esc(submit["message"])}</p>'
+                   if submit else "")
     if session.status == "open":
         cards = "".join(f'<p><input type="radio" name="payment_method" id="{pm}" value="{pm}"'
                         f'{" checked" if n == 0 else ""}> <label for="{pm}">{esc(label)}</label>'
                         for n, (pm, label) in enumerate(TEST_CARDS.items()))
         body = (f'<form method="post" action="/pay/{session.id}"><fieldset><legend>Test card'
-                f'</legend>{cards}</fieldset><p><button type="submit">Pay</button> '
+                f'</legend>{cards}</fieldset>{submit_text}<p><button type="submit">Pay</button> '
                 f'<a href="{esc(session.cancel_url)}">Cancel</a></p></form>')
     else:
         done = "is already paid" if session.status == "complete" else "has expired"

@@ -26,7 +26,7 @@ from warranty.coverage.dates import coverage_dates
 from warranty.coverage.span import plan_span, span_days_unused
 from warranty.customers import facts
 from warranty.experiment.events import PLACEMENTS
-from warranty.pricing import rules
+from warranty.pricing import rules, terms
 from warranty.rollups import deferred as deferred_rollup
 from warranty.rollups import retention as retention_rollup
 
@@ -95,6 +95,7 @@ class Store:
         self.start, self.days = start, days
         self.today = start + timedelta(days=days - 1)
         self.rule_version = rule_version
+        self.terms_version = terms.label(rule_version, terms.Conditions(currency="jpy"))
         self.first_id = first_id
         self.external_share = external_share
         self.plan_orders: list[tuple] = []  # (order id, date, email, category, price, ...)
@@ -215,7 +216,8 @@ class Store:
             paid_at = datetime(day.year, day.month, day.day, 3, tzinfo=UTC)
             yield (cid, f"ct_s{cid}", oid, plan_line, product_line, 0, email, f"SKU-{oid % 5000}",
                    "Product", product_price, category, f"{coverage}-{term}", coverage, term,
-                   plan_price, TAX.tax_of(plan_price), "jpy", self.rule_version, 0,
+                   plan_price, TAX.tax_of(plan_price), "jpy", self.rule_version,
+                   self.terms_version, 0,
                    [100, 100, 80, 70, 60], day, day,
                    dates.term_end, dates.breakdown_start, dates.accident_start, None, status,
                    paid_at, paid_at, day)
@@ -223,7 +225,8 @@ class Store:
     CONTRACT_COLUMNS = ["id", "public_id", "order_id", "plan_line_id", "product_line_id",
                         "unit_index", "customer_email", "sku", "product_title", "product_price",
                         "warranty_category", "plan_code", "coverage", "term_months", "price",
-                        "tax", "currency", "rule_set_version", "deductible", "liability_schedule",
+                        "tax", "currency", "rule_set_version", "terms_version", "deductible",
+                        "liability_schedule",
                         "purchase_date", "plan_sold_on", "term_end", "breakdown_start",
                         "accident_start", "waiting_until", "status", "created_at",
                         "updated_at", "booked_on"]
@@ -277,6 +280,8 @@ def generate(url: str, *, orders: int, plans: int, start: date, days: int, seed:
                 session=session, document=rules.load_text(rules.builtin_rules(
                     "default-jpy")), store_currency="jpy", created_by="synth").version
             session.commit()
+        terms.record(session, version, terms.Conditions(currency="jpy"))
+        session.commit()
     tables = ["orders", "order_line", "contract", "refund"]
     figures: dict = {"orders": orders, "plans": plans, "backend": engine.dialect.name}
     started = time.perf_counter()

@@ -14,6 +14,7 @@ from warranty.core.dates import store_today
 from warranty.coverage.dates import coverage_dates
 from warranty.orders.models import Order, OrderLine, Refund
 from warranty.periods import booking as periods
+from warranty.pricing import terms
 from warranty.pricing.models import RuleSet
 
 _counter = {"n": 0}
@@ -80,6 +81,8 @@ def plan_sale(session: Session, *, price: int, sold_on: date, term_months: int =
                             warranty_category=category, plan_code=f"standard-{term_months}",
                             coverage="standard", term_months=term_months, price=price, tax=tax,
                             currency=currency, rule_set_version=version,
+                            terms_version=terms.record(session, version,
+                                                       terms.Conditions(currency=currency)),
                             purchase_date=purchase_date, plan_sold_on=sold_on,
                             booked_on=booked_on or periods.booking_date(session, sold_on),
                             term_end=dates.term_end, breakdown_start=dates.breakdown_start,

@@ -76,6 +76,7 @@ EXPECTED_PAGES = {
     "staff.review": "support",
     "staff.claim_file": "support",
     "staff.customer": "support",
+    "staff.certificate": "support",
     "staff.approve": "support",
     "staff.deny": "support",
     "staff.request_info": "support",

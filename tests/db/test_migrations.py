@@ -282,3 +282,36 @@ def test_0017_backfills_tax_as_the_store_setting_implies(empty_database_url, mon
         assert [tuple(r) for r in contracts] == [(4900, 0), (4900, 0)]
         assert [tuple(r) for r in refunds] == [(2450, 0)]
     command.downgrade(config, "0016")
+
+
+def test_0018_gives_existing_contracts_the_terms_version_of_their_rule_set(
+        empty_database_url, monkeypatch):
+    import json
+
+    from alembic import command
+
+    from warranty.db.engine import alembic_config
+    from warranty.pricing import terms
+
+    for name in ("WARRANTY_CURRENCY", "WARRANTY_FREE_LOOK_DAYS", "WARRANTY_CANCELLATION_FEE",
+                 "WARRANTY_CLAIM_FILING_DAYS_AFTER_TERM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WARRANTY_REPAIR_ONLY", "true")
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0016")
+    engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
+    _order_at_0016(engine, datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    command.upgrade(config, "head")
+    conditions = terms.Conditions(currency="jpy", repair_only=True)
+    with engine.connect() as conn:
+        contracts = conn.execute(sa.text("SELECT terms_version FROM contract")).scalars().all()
+        versions = conn.execute(sa.text("SELECT version, rule_set_version, conditions "
+                                        "FROM terms_version")).all()
+    engine.dispose()
+    # The migration's digest is the service's: the version the code would name.
+    assert contracts == [terms.label(1, conditions)] * 2
+    assert [(v, r) for v, r, _ in versions] == [(terms.label(1, conditions), 1)]
+    stored = versions[0][2]
+    stored = stored if isinstance(stored, dict) else json.loads(stored)
+    assert terms.Conditions.from_dict(stored) == conditions
+    command.downgrade(config, "0017")

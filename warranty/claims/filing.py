@@ -105,7 +105,10 @@ def _apply_rules(*, session: Session, settings: Settings, claim: Claim, contract
     if outcome.status == "denied":
         claim.deny_code, claim.deny_reason = outcome.code, outcome.reason
     elif outcome.status == "approved":
-        claim.decision, claim.approved_amount = "reimburse", claim.estimated_amount
+        # Approved under the store's limit: its cost is paid, as a repair at a store that
+        # settles by repair or replacement only (WARRANTY_REPAIR_ONLY), else reimbursed.
+        decision = "repair" if settings.repair_only else "reimburse"
+        claim.decision, claim.approved_amount = decision, claim.estimated_amount
     event = transition(session=session, settings=settings, claim=claim,
                        to_status=outcome.status, actor="rules",
                        action=outcome.code or "to_review", reason=outcome.reason)

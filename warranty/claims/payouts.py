@@ -23,6 +23,21 @@ from warranty.core.text import halfwidth
 from warranty.periods import booking as periods
 
 PAYOUT_METHODS = ("bank_transfer", "store_credit", "repair_vendor", "replacement")
+# A repair-or-replace-only store (WARRANTY_REPAIR_ONLY) pays the repairer or the replacement,
+# never the customer in money or its equivalent.
+REPAIR_ONLY_METHODS = ("repair_vendor", "replacement")
+
+
+class CashPayoutRefused(ValidationFailed):
+    """A payout to the customer (bank transfer, store credit) at a repair-or-replace-only
+    store."""
+
+    code = "repair_or_replace_only"
+
+
+def payout_methods(settings: Settings) -> tuple[str, ...]:
+    """The payout methods this store may record."""
+    return REPAIR_ONLY_METHODS if settings.repair_only else PAYOUT_METHODS
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,11 @@ def record_payout(*, session: Session, settings: Settings, claim: Claim, method:
     when nothing is left to pay on it (the deductible or the cap take it all), with the
     amount it counts against the cap (0 then), and fulfils the contract.
     """
+    if settings.repair_only and method in PAYOUT_METHODS and method not in REPAIR_ONLY_METHODS:
+        raise CashPayoutRefused(f"this store settles claims by repair or replacement only "
+                                f"(WARRANTY_REPAIR_ONLY): pay the repairer (repair_vendor) or "
+                                f"the replacement, not {method}",
+                                details=[{"at": "method", "message": "cash payouts are off"}])
     if method not in PAYOUT_METHODS:
         raise ValidationFailed(f"method must be one of {', '.join(PAYOUT_METHODS)}",
                                code="invalid_method")

@@ -25,6 +25,20 @@ from warranty.core.errors import Conflict, ValidationFailed
 from warranty.core.settings import Settings
 
 DECISIONS = ("repair", "replace", "reimburse")
+# Repair-or-replace-only stores (WARRANTY_REPAIR_ONLY, the seller's own warranty): no cash.
+REPAIR_ONLY_DECISIONS = ("repair", "replace")
+
+
+class CashReimbursementRefused(ValidationFailed):
+    """A reimbursement decision at a store that settles claims by repair or replacement
+    only: the terms it sells under promise no cash."""
+
+    code = "repair_or_replace_only"
+
+
+def decisions(settings: Settings) -> tuple[str, ...]:
+    """The decisions staff may take at this store."""
+    return REPAIR_ONLY_DECISIONS if settings.repair_only else DECISIONS
 
 
 def fulfil(session: Session, contract: Contract, *, claim: Claim, actor: str, why: str) -> None:
@@ -43,6 +57,11 @@ def fulfil(session: Session, contract: Contract, *, claim: Claim, actor: str, wh
 def approve(*, session: Session, settings: Settings, claim: Claim, decision: str, amount: int,
             actor: str, note: str = "") -> ClaimEvent:
     """Approve as repair, replacement or reimbursement of ``amount`` (before the deductible)."""
+    if decision == "reimburse" and settings.repair_only:
+        raise CashReimbursementRefused(
+            "this store settles claims by repair or replacement only "
+            "(WARRANTY_REPAIR_ONLY): approve a repair or a replacement instead",
+            details=[{"at": "decision", "message": i18n.t("en", "repair_only.refused")}])
     if decision not in DECISIONS:
         raise ValidationFailed(f"decision must be one of {', '.join(DECISIONS)}",
                                code="invalid_decision")

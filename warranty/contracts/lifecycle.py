@@ -17,6 +17,7 @@ from warranty.orders import tax as order_tax
 from warranty.orders.models import Order, OrderLine
 from warranty.periods import booking as periods
 from warranty.pricing import rules as pricing_rules
+from warranty.pricing import terms
 
 # Allowed status changes; anything else raises. "active" → "active" is a transfer. An
 # expired plan never becomes active again; it is fulfilled when a claim for an incident
@@ -90,15 +91,19 @@ def transition(*, session: Session, contract: Contract, to_status: str, actor: s
 
 
 def create_contracts(*, session: Session, order: Order, purchase_date: date,
-                     plan_sold_on: date | None = None, actor: str = "stripe",
-                     unit_limit: int | None = None) -> list[Contract]:
+                     conditions: terms.Conditions | None = None,
+                     plan_sold_on: date | None = None,
+                     actor: str = "stripe", unit_limit: int | None = None) -> list[Contract]:
     """One contract per unit of each plan line of a paid order, exactly once.
 
     Safe under concurrent and repeated calls: the unique (plan_line_id, unit_index) key makes
     the insert a no-op for units that already have a contract (ON CONFLICT DO NOTHING), and
     only the rows this call inserted get a "created" audit row. ``unit_limit`` caps the
     units per plan line (a post-purchase plan whose product line had room for fewer).
+    Each contract keeps the terms version of its rule set under the store's ``conditions``
+    of the sale (recorded here the first time it is used; None: the service's defaults).
     """
+    conditions = conditions or terms.Conditions(currency=order.currency)
     lines = session.exec(select(OrderLine).where(OrderLine.order_id == order.id)).all()
     by_id = {line.id: line for line in lines}
     # A sale dated in a month finance has closed is booked on the first open day.
@@ -110,6 +115,7 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
         product_line = by_id.get(plan_line.covers_line_id) or session.get(
             OrderLine, plan_line.covers_line_id)
         rules = pricing_rules.get_version(session, plan_line.rule_set_version)
+        terms_version = terms.record(session, plan_line.rule_set_version, conditions)
         category = rules.categories[plan_line.warranty_category]
         coverage, term = plan_line.plan_code.split("-")
         dates = coverage_dates(purchase_date=purchase_date, term_months=int(term),
@@ -127,6 +133,7 @@ def create_contracts(*, session: Session, order: Order, purchase_date: date,
                 warranty_category=plan_line.warranty_category, plan_code=plan_line.plan_code,
                 coverage=coverage, term_months=int(term), price=price, tax=tax,
                 currency=order.currency, rule_set_version=plan_line.rule_set_version,
+                terms_version=terms_version,
                 deductible=category.deductible,
                 liability_schedule=[str(p) for p in category.liability_schedule],
                 purchase_date=purchase_date, plan_sold_on=plan_sold_on or purchase_date,

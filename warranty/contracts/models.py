@@ -35,6 +35,9 @@ class Contract(SQLModel, table=True):
     tax: int = money_field(default=0)
     currency: str = Field(max_length=3)
     rule_set_version: int = Field(foreign_key="rule_set.version")
+    # The terms the plan was sold under (warranty.pricing.terms); every page, mail and
+    # certificate of the contract shows this version.
+    terms_version: str = Field(foreign_key="terms_version.version", max_length=40)
     deductible: int = money_field(default=0)  # minor units per claim
     liability_schedule: list = json_field(list)  # cap % of product price per coverage year
     purchase_date: date  # product purchase date: the term counts from it

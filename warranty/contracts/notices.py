@@ -11,18 +11,23 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from warranty.auth.links import MAX_AGE_SECONDS, plans_link
-from warranty.contracts import payloads
+from warranty.contracts import certificate, payloads
 from warranty.contracts.models import Contract
+from warranty.core import i18n
 from warranty.core.dates import utcnow
 from warranty.core.i18n import t
 from warranty.core.money import format_amount
 from warranty.core.settings import Settings
 from warranty.db.engine import advisory_lock, write_transaction
-from warranty.notify.mail import queue_mail
+from warranty.notify.mail import Attachment, queue_mail
 from warranty.notify.models import MailMessage
 from warranty.notify.webhooks import queue_event
 from warranty.orders.models import Order, OrderLine, Refund
+from warranty.pricing import terms
 
+# The purchase mail carries the certificates (ja and en) of its first few plans; the rest
+# are on the customer's plans page (a 100-unit order makes no 200-file mail).
+MAX_ATTACHED_CERTIFICATES = 5
 PLANS_LINK_COOLDOWN_SECONDS = 120  # one plans-link mail per address per two minutes
 _PLANS_LINK_LOCKS = 0x706C  # advisory lock namespace: one plans-link decision per address
 
@@ -42,8 +47,10 @@ def plan_name(contract: Contract) -> str:
     return f"{both(coverage)}, {both('plans.months', months=contract.term_months)}"
 
 
-def _plan_block(contract: Contract) -> str:
+def _plan_block(contract: Contract, settings: Settings) -> str:
     """The mail paragraph describing one contract: plan, dates, terms."""
+    terms_url = terms.url(settings, contract.terms_version, contract.warranty_category,
+                          contract.plan_code)
     caps = ", ".join(t("en", "mail.contract.cap_year", year=year, percent=pct)
                      for year, pct in enumerate(contract.liability_schedule, start=1))
     lines = [
@@ -67,20 +74,25 @@ def _plan_block(contract: Contract) -> str:
         f"  {both('mail.contract.deductible')}: "
         f"{format_amount(contract.deductible, contract.currency)}",
         f"  {both('mail.contract.caps')}: {caps}",
+        f"  {both('terms.this_version', version=contract.terms_version)}: {terms_url}",
     ]
     return "\n".join(lines)
 
 
-def _terms(settings: Settings, currency: str) -> str:
-    """The cancellation terms every purchase mail repeats."""
-    fee = format_amount(settings.cancellation_fee, currency)
-    days, window = settings.free_look_days, settings.claim_filing_days_after_term
+def _terms(conditions: terms.Conditions, currency: str) -> str:
+    """The cancellation terms every purchase mail repeats, as the plans' terms version
+    states them."""
+    fee = format_amount(conditions.cancellation_fee, currency)
+    days, window = conditions.free_look_days, conditions.claim_filing_days
+    settle = (f"- {terms.settlement_text('en', conditions)} / "
+              f"{terms.settlement_text('ja', conditions)}\n")
     return (
         f"{both('mail.terms.title')}:\n"
         f"- {t('en', 'mail.terms.cancel', days=days, fee=fee)}\n"
         f"- {t('ja', 'mail.terms.cancel', days=days, fee=fee)}\n"
         f"- {both('mail.terms.window', window=window)}\n"
         f"- {both('mail.terms.returns')}\n"
+        f"{settle}"
         f"- {both('mail.terms.transfer')}"
     )
 
@@ -136,16 +148,24 @@ def notify_contracts_created(*, session: Session, settings: Settings, order: Ord
     """
     if not contracts:
         return
-    blocks = "\n\n".join(_plan_block(contract) for contract in contracts)
+    blocks = "\n\n".join(_plan_block(contract, settings) for contract in contracts)
+    _rules, conditions = terms.resolve(session, contracts[0].terms_version, settings)
+    attachments = tuple(
+        Attachment(filename, "application/pdf", data)
+        for contract in contracts[:MAX_ATTACHED_CERTIFICATES] for lang in i18n.LANGUAGES
+        for filename, data in [certificate.certificate_pdf(
+            session=session, settings=settings, contract=contract, lang=lang)])
     body = (
         f"{both('mail.purchase.thanks')}"
         f"\n\n{both('mail.purchase.order')}: {order.store_order_ref}\n\n{blocks}\n\n"
         f"{tax_block(session, settings, order)}\n\n"
-        f"{_terms(settings, order.currency)}\n\n{_link_paragraph(settings, order.customer_email)}\n"
+        f"{_terms(conditions, order.currency)}\n\n"
+        f"{both('cert.mail_attached')}\n\n"
+        f"{_link_paragraph(settings, order.customer_email)}\n"
     )
     queue_mail(session=session, to=order.customer_email, kind="purchase",
                subject=f"{both('mail.purchase.subject')} ({order.store_order_ref})",
-               body=body)
+               body=body, attachments=attachments)
     for contract in contracts:
         _event(session, "contract.created", contract, order)
 
@@ -161,7 +181,7 @@ def notify_cancelled(*, session: Session, settings: Settings, contract: Contract
         refund_line = f"{both('mail.cancel.refund')}: {amount} ({both('mail.cancel.nothing')})"
     body = (
         f"{both('mail.cancel.done')}\n\n"
-        f"{_plan_block(contract)}\n\n"
+        f"{_plan_block(contract, settings)}\n\n"
         f"{both('mail.cancel.date')}: {refund.cancel_date.isoformat()}\n{refund_line}\n"
     )
     queue_mail(session=session, to=contract.customer_email, kind="cancellation",
@@ -173,7 +193,7 @@ def notify_cancelled(*, session: Session, settings: Settings, contract: Contract
 def notify_transferred(*, session: Session, settings: Settings, contract: Contract,
                        order: Order, previous_email: str) -> None:
     """Tell the new owner (with their plans link), the previous one, and the store."""
-    block = _plan_block(contract)
+    block = _plan_block(contract, settings)
     queue_mail(session=session, to=contract.customer_email, kind="transfer_in",
                subject=both("mail.transfer_in.subject"),
                body=(f"{both('mail.transfer_in.text')}\n\n{block}\n\n"

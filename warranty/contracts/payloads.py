@@ -27,6 +27,7 @@ def public_dict(contract: Contract, order: Order) -> dict:
         "accident_start": day(contract.accident_start),
         "waiting_until": day(contract.waiting_until),
         "rule_set_version": contract.rule_set_version,
+        "terms_version": contract.terms_version,
     }
 
 

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from warranty.core.tax import TaxPolicy, default_rate, parse_rate, registration_problem
+from warranty.core.text import single_line
 
 # An origin as a browser sends it in the Origin header (lower case): scheme, host, port.
 ORIGIN = re.compile(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?")
@@ -125,6 +126,15 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "warranty@example.com"
+
+    # The provider the terms and certificates name (the store's legal entity): its legal
+    # name, postal address and a contact (mail address, telephone or page), one line each.
+    store_legal_name: str = Field(default="", max_length=200)
+    store_address: str = Field(default="", max_length=300)
+    store_contact: str = Field(default="", max_length=200)
+    # Repair-or-replace-only service (the seller's own warranty, exempt from insurance
+    # regulation in Japan): claims are settled by repair or replacement, never in cash.
+    repair_only: bool = False
 
     # Cancellation: free look window and fee (minor units) for later cancellations.
     free_look_days: int = Field(default=30, ge=0)
@@ -261,6 +271,12 @@ class Settings(BaseSettings):
             if problem:
                 raise ValueError(problem)
         return number
+
+    @field_validator("store_legal_name", "store_address", "store_contact")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        """Shown on pages, in mails and PDFs: one line of text, no control characters."""
+        return single_line(value.strip())
 
     @field_validator("currency")
     @classmethod

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         rules,
         stripe_webhook,
     )
-    from warranty.http.web import customer, docs, embed, plans_add, staff
+    from warranty.http.web import customer, docs, embed, plans_add, staff, terms
     from warranty.http.web import reports as staff_reports
 
     facts.install()
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.install(app)
     for module in (health, catalog, rules, offers, checkout, stripe_webhook, contracts, claims,
                    experiment, plans_add, customer, staff, embed, reports, periods,
-                   orders_import, staff_reports, attention, docs):
+                   orders_import, staff_reports, attention, docs, terms):
         app.register_blueprint(module.bp)
     if settings.demo_store:
         from warranty.http.web import demo_store

@@ -37,4 +37,5 @@ def hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
     """Start a Checkout Session for a priced cart."""
     return start_payment(priced, lambda order: payments_checkout.start_checkout_session(
         stripe_client=stripe_client(), order=order, lines=priced.lines,
-        success_url=success_url, cancel_url=cancel_url, tax=priced.tax))
+        success_url=success_url, cancel_url=cancel_url, tax=priced.tax,
+        descriptions=priced.plan_descriptions(), submit_message=priced.submit_message()))

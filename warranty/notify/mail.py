@@ -19,14 +19,15 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import partial
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from warranty.core.dates import utcnow
 from warranty.core.settings import Settings
 from warranty.core.text import email_address, one_line
 from warranty.db import outbox as jobs
-from warranty.db.engine import write_transaction
-from warranty.notify.models import MailMessage
+from warranty.db.engine import read, write_transaction
+from warranty.notify.models import MailAttachment, MailMessage
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,36 @@ class UnsendableMail(ValueError):
     """A stored mail that can never be sent as it is (its recipient is not one address)."""
 
 
-def queue_mail(*, session: Session, to: str, subject: str, body: str, kind: str) -> MailMessage:
-    """Store a mail for the worker to send (caller commits)."""
+@dataclass(frozen=True)
+class Attachment:
+    """A file to send with a mail."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def queue_mail(*, session: Session, to: str, subject: str, body: str, kind: str,
+               attachments: tuple[Attachment, ...] = ()) -> MailMessage:
+    """Store a mail (and its attachments) for the worker to send (caller commits)."""
     write_transaction(session)
     message = MailMessage(to=to, subject=one_line(subject)[:300], body=body, kind=kind)
     session.add(message)
+    if attachments:
+        session.flush()
+        for item in attachments:
+            session.add(MailAttachment(mail_id=message.id, filename=one_line(item.filename),
+                                       content_type=item.content_type, data=item.data))
     return message
+
+
+def attachments_of(conn: sa.Connection | Session, mail_id: int) -> list[Attachment]:
+    """The files stored with a mail, in the order they were added."""
+    table = MailAttachment.__table__
+    rows = conn.execute(sa.select(table.c.filename, table.c.content_type, table.c.data)
+                        .where(table.c.mail_id == mail_id).order_by(table.c.id)).all()
+    return [Attachment(filename=name, content_type=kind, data=bytes(data))
+            for name, kind, data in rows]
 
 
 def _recipient(to: str) -> Address:
@@ -53,7 +78,8 @@ def _recipient(to: str) -> Address:
         raise UnsendableMail("the recipient is not one mail address") from None
 
 
-def build_message(settings: Settings, row: MailMessage) -> EmailMessage:
+def build_message(settings: Settings, row: MailMessage,
+                  attachments: list[Attachment] | tuple = ()) -> EmailMessage:
     """The RFC 5322 message for a stored mail (plain text, UTF-8).
 
     Safe by construction, whatever the row holds: the recipient is one parsed address or the
@@ -68,6 +94,10 @@ def build_message(settings: Settings, row: MailMessage) -> EmailMessage:
     message["Message-ID"] = make_msgid(idstring=f"mail{row.id}", domain="warranty.local")
     message["X-Warranty-Kind"] = one_line(row.kind)
     message.set_content(row.body)
+    for item in attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        message.add_attachment(item.data, maintype=maintype, subtype=subtype,
+                               filename=item.filename)
     return message
 
 
@@ -180,7 +210,11 @@ def _text(exc: smtplib.SMTPResponseException) -> str:
 def _attempt(settings: Settings, connection: _Connection, row: MailMessage) -> _Outcome:
     """Build and send one claimed mail."""
     try:
-        message = build_message(settings, row)
+        files = read(settings.database_url, lambda conn: attachments_of(conn, row.id))
+    except sa.exc.SQLAlchemyError as exc:  # the database, not the mail: try again later
+        return _Outcome(error=f"could not read the mail's attachments: {exc}", stop=True)
+    try:
+        message = build_message(settings, row, files)
     except Exception as exc:  # a stored mail that cannot be built never will
         return _Outcome(error=f"cannot build the message: {type(exc).__name__}: {exc}",
                         permanent=True)

@@ -44,3 +44,15 @@ class MailMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=2000)
     created_at: datetime = ts_field()
     sent_at: datetime | None = ts_field(nullable=True)
+
+
+class MailAttachment(SQLModel, table=True):
+    """A file sent with a stored mail (a certificate PDF), kept with it until it is sent."""
+
+    __tablename__ = "mail_attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mail_id: int = Field(foreign_key="mail_message.id", index=True)
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)  # e.g. application/pdf
+    data: bytes = Field(sa_type=sa.LargeBinary())

@@ -29,12 +29,13 @@ from warranty.core.errors import (
 from warranty.core.settings import Settings
 from warranty.core.tax import TaxPolicy
 from warranty.core.text import EmailAddress, SingleLine
+from warranty.coverage.dates import coverage_dates
 from warranty.db.engine import write_transaction
 from warranty.experiment import arms
 from warranty.offers import services, tokens
 from warranty.orders import tax as order_tax
 from warranty.orders.models import Order, OrderLine
-from warranty.pricing import prices, rules
+from warranty.pricing import prices, rules, terms
 
 Placement = Literal["product_page", "add_to_cart_modal", "cart", "post_purchase", "api"]
 
@@ -130,6 +131,9 @@ class CartIn(StrictIn):
     customer_email: EmailAddress
     currency: str | None = Field(default=None, max_length=3)
     visitor_id: SingleLine | None = Field(default=None, max_length=64)
+    lang: Literal["ja", "en"] = Field(default="ja", description="the shopper's language: "
+                                      "the final-confirmation items and the payment page's "
+                                      "plan descriptions are written in it")
     lines: list[CartLine] = Field(min_length=1, max_length=100)
 
 
@@ -152,6 +156,22 @@ class PricedCart:
     refused_visitor_id: tuple[date, str] | None = None
     # The store's tax setting the lines were taxed under (the Checkout line items name it).
     tax: TaxPolicy | None = None
+    # The final-confirmation items of each plan line (by line_no), in the shopper's ``lang``.
+    confirmations: dict[int, terms.Confirmation] = field(default_factory=dict)
+    lang: str = "ja"
+
+    def plan_descriptions(self) -> dict[int, str]:
+        """Each plan line's confirmation items as one text (the payment page's description
+        of the line)."""
+        return {line_no: " / ".join(item.items(self.lang)[1:])
+                for line_no, item in self.confirmations.items()}
+
+    def submit_message(self) -> str:
+        """What the payment page says above its pay button: the plans' cancellation
+        conditions and the address of each plan's terms."""
+        if not self.confirmations:
+            return ""
+        return " ".join(terms.confirmation_notice(self.lang, list(self.confirmations.values())))
 
 
 def attributable_visitor(settings: Settings, visitor_id: str | None
@@ -178,6 +198,7 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
     plan_units: dict[str, int] = {}
     lines: list[OrderLine] = []
     covers: dict[int, int] = {}
+    confirmations: dict[int, terms.Confirmation] = {}
     skus = {line.sku for line in cart.lines if isinstance(line, ProductLineIn)}
     catalog_products = catalog.products_by_sku(session, skus)
     only_catalog = None  # asked once, and only when a line is outside the catalog
@@ -236,6 +257,8 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
             warranty_category=category, plan_code=plan.spec.code,
             rule_set_version=claim.rule_set_version, placement=line.placement))
         covers[lines[-1].line_no] = product_order_line.line_no  # linked to ids after flush
+        confirmations[lines[-1].line_no] = _confirmation(
+            settings, lines[-1], plan, product_order_line.manufacturer_warranty_months)
     # The plans' tax, once per order and rate (exclusive prices: added to what is charged).
     order_tax.apply(lines, settings.tax)
     total = sum(line.gross for line in lines)
@@ -247,7 +270,31 @@ def price_cart(*, session: Session, cart: CartIn, settings: Settings, channel: s
                   currency=currency, total_amount=total, channel=channel,
                   visitor_id=visitor_id)
     return PricedCart(order=order, lines=lines, covers=covers, refused_visitor_id=refused,
-                      tax=settings.tax)
+                      tax=settings.tax, confirmations=confirmations, lang=cart.lang)
+
+
+def _confirmation(settings: Settings, line: OrderLine, plan: prices.PricedPlan,
+                  manufacturer_months: int, purchase_date: date | None = None,
+                  plan_sold_on: date | None = None) -> terms.Confirmation:
+    """The final-confirmation items of a priced plan line bought today (or, for a plan
+    added later, on ``plan_sold_on`` for a product bought on ``purchase_date``)."""
+    today = store_today(settings.timezone)
+    dates = coverage_dates(purchase_date=purchase_date or today,
+                           term_months=plan.spec.term_months,
+                           manufacturer_months=manufacturer_months,
+                           coverage=plan.spec.coverage, plan_sold_on=plan_sold_on)
+    return terms.confirm_plan(settings=settings, rule_set_version=line.rule_set_version,
+                              category=line.warranty_category, plan_code=plan.spec.code,
+                              coverage=plan.spec.coverage, term_months=plan.spec.term_months,
+                              unit_price=line.unit_price, dates=dates)
+
+
+def plan_confirmation(settings: Settings, line: OrderLine, plan: prices.PricedPlan, *,
+                      manufacturer_months: int, purchase_date: date,
+                      plan_sold_on: date) -> terms.Confirmation:
+    """The confirmation items of a plan bought after its product (post-purchase)."""
+    return _confirmation(settings, line, plan, manufacturer_months, purchase_date,
+                         plan_sold_on)
 
 
 def _not_in_catalog(where: str, sku: str) -> catalog.NotInCatalog:

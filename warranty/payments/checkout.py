@@ -28,14 +28,30 @@ def _stripe_call(order: Order, call, params: dict, idempotency_key: str):
                                    f"{order.public_id}: {message}") from None
 
 
-def checkout_line_items(order: Order, lines: list[OrderLine],
-                        tax: TaxPolicy | None) -> list[dict]:
-    """The Checkout Session's line items: each line at its shown price, and, when the tax is
-    added to the prices (exclusive), one line of the order's tax at the store's rate (worked
-    out once per order, so it is not spread over unit prices). They sum to the order total."""
+# Stripe's limits: a product description, and custom_text's submit message.
+DESCRIPTION_MAX = 1000
+CUSTOM_TEXT_MAX = 1200
+
+
+def _product_data(line: OrderLine, descriptions: dict[int, str]) -> dict:
+    """The line's name and, for a plan, its final-confirmation items as the description."""
+    data = {"name": line.title}
+    description = descriptions.get(line.line_no)
+    if description:
+        data["description"] = description[:DESCRIPTION_MAX]
+    return data
+
+
+def checkout_line_items(order: Order, lines: list[OrderLine], tax: TaxPolicy | None,
+                        descriptions: dict[int, str] | None = None) -> list[dict]:
+    """The Checkout Session's line items: each line at its shown price (a plan described by
+    its final-confirmation items), and, when the tax is added to the prices (exclusive),
+    one line of the order's tax at the store's rate (worked out once per order, so it is not
+    spread over unit prices). They sum to the order total."""
+    descriptions = descriptions or {}
     items = [{"quantity": line.quantity,
               "price_data": {"currency": order.currency, "unit_amount": line.unit_price,
-                             "product_data": {"name": line.title}}}
+                             "product_data": _product_data(line, descriptions)}}
              for line in lines]
     added = sum(line.gross - line.amount for line in lines)
     if added:
@@ -48,19 +64,26 @@ def checkout_line_items(order: Order, lines: list[OrderLine],
 
 def start_checkout_session(*, stripe_client: stripe.StripeClient, order: Order,
                            lines: list[OrderLine], success_url: str, cancel_url: str,
-                           tax: TaxPolicy | None = None):
+                           tax: TaxPolicy | None = None,
+                           descriptions: dict[int, str] | None = None,
+                           submit_message: str = ""):
     """Create the Stripe Checkout Session for a pending order (no database work).
 
     A post-purchase plan's session expires early, so that an abandoned one is soon closed.
+    The payment page shows each plan's final-confirmation items (``descriptions``, by line
+    number) and, above the pay button, ``submit_message`` (the cancellation conditions and
+    the terms' address).
     """
     metadata = {"order_id": order.public_id, "order_ref": order.store_order_ref}
-    expiry = {}
+    extra = {}
     if order.channel == "post_purchase":
-        expiry["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
+        extra["expires_at"] = int(utcnow().timestamp()) + POST_PURCHASE_SESSION_SECONDS
+    if submit_message:
+        extra["custom_text"] = {"submit": {"message": submit_message[:CUSTOM_TEXT_MAX]}}
     return _stripe_call(order, stripe_client.v1.checkout.sessions.create, {
-        **expiry,
+        **extra,
         "mode": "payment",
-        "line_items": checkout_line_items(order, lines, tax),
+        "line_items": checkout_line_items(order, lines, tax, descriptions),
         "customer_email": order.customer_email,
         "client_reference_id": order.public_id,
         "success_url": success_url, "cancel_url": cancel_url,

@@ -44,6 +44,7 @@ from warranty.payments import refunds
 from warranty.payments.models import StripeEvent
 from warranty.periods import booking as periods
 from warranty.post_purchase import plans as post_purchase
+from warranty.pricing import terms
 
 log = logging.getLogger(__name__)
 SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded",
@@ -339,6 +340,7 @@ def _mark_paid(*, session: Session, settings: Settings, order: Order, event: Str
         room = _post_purchase_room(session=session, settings=settings, order=order)
     created = contracts.create_contracts(session=session, order=order,
                                          purchase_date=purchase_date, plan_sold_on=sold_on,
+                                         conditions=terms.conditions_of(settings),
                                          unit_limit=room)
     # Mail and store webhooks are queued in this same transaction: paid ⇒ told, exactly once.
     notify_contracts_created(session=session, settings=settings, order=order,

@@ -5,6 +5,7 @@ still open, their lock, the signed link.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Literal
 
 from pydantic import Field
 from sqlmodel import Session, func, select
@@ -29,8 +30,10 @@ from warranty.orders.cart import (
     StrictIn,
     attributable_visitor,
     check_chargeable,
+    plan_confirmation,
 )
 from warranty.orders.models import Order, OrderLine
+from warranty.pricing import terms
 
 POST_PURCHASE_DAYS = 60
 
@@ -43,6 +46,7 @@ class PostPurchaseIn(StrictIn):
     offer_token: str = Field(min_length=1, max_length=2000)
     quantity: int = Field(default=1, ge=1, le=100)
     visitor_id: SingleLine | None = Field(default=None, max_length=64)
+    lang: Literal["ja", "en"] = "ja"  # the confirmation items' and payment page's language
     success_url: RedirectUrl
     cancel_url: RedirectUrl
 
@@ -106,6 +110,9 @@ def post_purchase_lines(*, session: Session, settings: Settings, order: Order,
                 session=session, ref=_line_ref(session, line), currency=settings.currency,
                 secret=settings.secret_key, today=order.purchase_date,
                 ttl_seconds=settings.offer_ttl_seconds, now=now)
+            terms.add_offer_terms(settings, made.offers,
+                                  rule_set_version=made.rule_set_version,
+                                  category=made.warranty_category)
             entry["offers"] = made.offers
             if made.reason_code:
                 entry["reason"] = {"code": made.reason_code, "message": made.reason}
@@ -175,7 +182,12 @@ def price_post_purchase(*, session: Session, settings: Settings, body: PostPurch
                   currency=parent.currency, total_amount=line.gross,
                   channel="post_purchase", parent_order_id=parent.id,
                   visitor_id=visitor_id or parent.visitor_id)
-    return PricedCart(order=order, lines=[line], refused_visitor_id=refused, tax=settings.tax)
+    sold_on = today or store_today(settings.timezone)
+    confirmation = plan_confirmation(settings, line, plan,
+                                     manufacturer_months=ref.manufacturer_warranty_months,
+                                     purchase_date=parent.purchase_date, plan_sold_on=sold_on)
+    return PricedCart(order=order, lines=[line], refused_visitor_id=refused, tax=settings.tax,
+                      confirmations={line.line_no: confirmation}, lang=body.lang)
 
 
 def post_purchase_link(settings: Settings, order: Order, line_no: int) -> str:

@@ -115,6 +115,31 @@ class PlanSpec(_Strict):
         return f"{self.coverage}-{self.term_months}"
 
 
+Language = Literal["ja", "en"]
+TermsText = dict[Language, list[str]]  # paragraphs per language
+
+
+class TermsRules(_Strict):
+    """What a rule set adds to the terms (warranty.pricing.terms writes the rest from the
+    plan, the category's figures and the store's settings): the exclusions, clauses of the
+    whole rule set or a category, and clauses of one plan. Each is a list of paragraphs per
+    language; a language left out falls back to the built-in exclusions or to none."""
+
+    exclusions: TermsText = Field(default_factory=dict)
+    clauses: TermsText = Field(default_factory=dict)
+    plans: dict[str, TermsText] = Field(default_factory=dict)  # plan code -> clauses
+
+    @field_validator("exclusions", "clauses")
+    @classmethod
+    def _paragraphs(cls, value: TermsText) -> TermsText:
+        """Paragraphs are non-empty and at most 2,000 characters each."""
+        for paragraphs in value.values():
+            for text in paragraphs:
+                if not text.strip() or len(text) > 2000:
+                    raise ValueError("each paragraph of the terms is 1 to 2,000 characters")
+        return value
+
+
 class CategoryRules(_Strict):
     """Plans, bands and claim terms of one warranty category."""
 
@@ -123,6 +148,7 @@ class CategoryRules(_Strict):
     deductible: int = Field(default=0, ge=0, le=MAX_COLUMN_AMOUNT)
     liability_schedule: list[Decimal] = Field(default_factory=lambda: [Decimal(100)],
                                               min_length=1)
+    terms: TermsRules | None = None
 
     @field_validator("liability_schedule")
     @classmethod
@@ -168,6 +194,9 @@ class CategoryRules(_Strict):
         unpriced = [code for code in codes if code not in priced]
         if unpriced:
             raise ValueError(f"no band prices plan(s) {unpriced}")
+        unknown_terms = sorted(set(self.terms.plans) - set(codes)) if self.terms else []
+        if unknown_terms:
+            raise ValueError(f"terms name unknown plan(s) {unknown_terms}; plans are {codes}")
         object.__setattr__(self, "bands", bands)
         return self
 
@@ -189,6 +218,7 @@ class RuleDocument(_Strict):
     rounding_step: int | None = Field(default=None, ge=1, le=MAX_COLUMN_AMOUNT)
     category_map: dict[str, str] = Field(default_factory=dict)
     categories: dict[str, CategoryRules] = Field(min_length=1)
+    terms: TermsRules | None = None  # exclusions and clauses of every category
 
     @field_validator("rounding_step")
     @classmethod

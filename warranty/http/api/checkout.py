@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 from pydantic import BaseModel, Field
 
-from warranty.http.api.offers import NoOfferReason, Offer
+from warranty.http.api.offers import NoOfferReason, Offer, OfferTerms
 from warranty.http.api.spec import endpoint
 from warranty.http.checkout import hosted, start_payment
 from warranty.http.clients import stripe_client
@@ -13,6 +13,7 @@ from warranty.http.session import get_session
 from warranty.orders import cart
 from warranty.payments import checkout as payments_checkout
 from warranty.post_purchase import plans as post_purchase
+from warranty.pricing import terms
 
 bp = Blueprint("checkout", __name__, url_prefix="/api/v1")
 
@@ -40,6 +41,35 @@ def tax_out(priced: cart.PricedCart) -> TaxOut:
                   registration_number=policy.registration_number or None)
 
 
+class PlanConfirmation(BaseModel):
+    """A plan line's final-confirmation items: what the shopper must see before paying."""
+
+    line_no: int
+    plan_code: str
+    coverage: str
+    term_months: int
+    currency: str
+    price_with_tax: int = Field(description="minor units: one plan, the tax included")
+    tax: int = Field(description="minor units: the tax in price_with_tax")
+    term_start: str
+    term_end: str
+    breakdown_cover_start: str
+    accident_cover_start: str | None
+    waiting_until: str | None
+    free_look_days: int
+    cancellation_fee: int = Field(description="minor units")
+    repair_only: bool = Field(description="claims settled by repair or replacement only")
+    terms_version: str
+    terms_url: str
+    items: list[str] = Field(description="the items as sentences in the cart's language")
+
+
+def confirmations_out(priced: cart.PricedCart) -> list[PlanConfirmation]:
+    """The confirmation items of a priced cart's plan lines, in its language."""
+    return [PlanConfirmation(line_no=line_no, **item.as_dict(priced.lang))
+            for line_no, item in sorted(priced.confirmations.items())]
+
+
 class CheckoutSessionOut(BaseModel):
     """A pending order and the hosted payment page to send the shopper to."""
 
@@ -48,6 +78,7 @@ class CheckoutSessionOut(BaseModel):
     currency: str
     total: int = Field(description="minor units: what Stripe charges")
     tax: TaxOut
+    confirmation: list[PlanConfirmation]
     checkout_url: str
     stripe_checkout_session_id: str
 
@@ -60,6 +91,7 @@ class PaymentIntentOut(BaseModel):
     currency: str
     total: int = Field(description="minor units: what Stripe charges")
     tax: TaxOut
+    confirmation: list[PlanConfirmation]
     payment_intent_id: str
     client_secret: str
 
@@ -82,6 +114,7 @@ class PostPurchaseOffers(BaseModel):
     order_id: str
     purchase_date: str
     lines: list[PostPurchaseLine]
+    terms: OfferTerms
 
 
 def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
@@ -91,7 +124,8 @@ def _start_hosted(priced: cart.PricedCart, success_url: str, cancel_url: str):
     order, stripe_session = hosted(priced, success_url, cancel_url)
     return CheckoutSessionOut(order_id=order.public_id, status=order.status,
                               currency=order.currency, total=order.total_amount,
-                              tax=tax_out(priced), checkout_url=stripe_session.url,
+                              tax=tax_out(priced), confirmation=confirmations_out(priced),
+                              checkout_url=stripe_session.url,
                               stripe_checkout_session_id=stripe_session.id)
 
 
@@ -119,7 +153,8 @@ def create_payment_intent(body: cart.CartIn):
         stripe_client=stripe_client(), order=order))
     return PaymentIntentOut(order_id=order.public_id, status=order.status,
                             currency=order.currency, total=order.total_amount,
-                            tax=tax_out(priced), payment_intent_id=intent.id,
+                            tax=tax_out(priced), confirmation=confirmations_out(priced),
+                            payment_intent_id=intent.id,
                             client_secret=intent.client_secret)
 
 
@@ -137,8 +172,10 @@ def _open_lines(order_id: str):
 def post_purchase_offers(order_id: str):
     """Offers for each product line of a paid order within 60 days of purchase."""
     order, lines = _open_lines(order_id)
+    versions = {o["terms_version"] for line in lines for o in line["offers"]}
     return {"order_id": order.public_id, "purchase_date": order.purchase_date.isoformat(),
-            "lines": lines}
+            "lines": lines, "terms": terms.offer_conditions(
+                current_app.config["SETTINGS"], min(versions) if versions else None)}
 
 
 @endpoint(bp, "/checkout/post-purchase", method="POST", auth="public", status=201,

@@ -57,6 +57,7 @@ class ContractOut(BaseModel):
     accident_start: date | None
     waiting_until: date | None
     rule_set_version: int
+    terms_version: str = Field(description="the terms it was sold under: /terms/{version}")
 
 
 class ContractEventOut(BaseModel):

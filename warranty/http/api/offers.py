@@ -19,6 +19,7 @@ from warranty.http.session import get_session
 from warranty.offers import services
 from warranty.offers.cache import Entry, OfferCache
 from warranty.offers.tokens import bucket_expiry, bucket_start
+from warranty.pricing import terms
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1")
 MAX_BATCH_ITEMS = 50
@@ -67,6 +68,22 @@ class Offer(BaseModel):
     accident_cover_start: str | None
     expires_at: int = Field(description="unix time after which checkout refuses the token")
     offer_token: str
+    # The final-confirmation items the plan choice shows (with the answer's ``terms``).
+    price_with_tax: int = Field(description="minor units: the price with the tax included")
+    tax: int = Field(description="minor units: the tax in price_with_tax")
+    terms_version: str
+    terms_url: str
+
+
+class OfferTerms(BaseModel):
+    """The conditions every offer of the answer is sold under (final-confirmation items)."""
+
+    version: str | None = Field(description="the terms version a plan bought now gets")
+    free_look_days: int
+    cancellation_fee: int = Field(description="minor units")
+    repair_only: bool
+    tax_mode: str
+    tax_percent: str
 
 
 class NoOfferReason(BaseModel):
@@ -86,6 +103,8 @@ class OffersResponse(BaseModel):
     currency: str
     rule_set_version: int | None
     offers: list[Offer]
+    terms: OfferTerms | None = Field(default=None, description="absent when there is no "
+                                                                "product to offer for")
     reason: NoOfferReason | None
 
 
@@ -105,7 +124,9 @@ def _offers_body(session, settings, ref: services.ProductRef, *, now: float | No
         "sku": ref.sku, "category": ref.store_category,
         "warranty_category": result.warranty_category, "product_price": ref.price,
         "currency": result.currency, "rule_set_version": result.rule_set_version,
-        "offers": result.offers, "reason": reason,
+        "offers": result.offers, "terms": terms.add_offer_terms(
+            settings, result.offers, rule_set_version=result.rule_set_version,
+            category=result.warranty_category), "reason": reason,
     }
 
 
@@ -289,13 +310,13 @@ def batch_offers(body: OfferBatch):
                 result = {
                     "sku": None, "category": item.category, "warranty_category": None,
                     "product_price": item.price, "currency": settings.currency,
-                    "rule_set_version": None, "offers": [],
+                    "rule_set_version": None, "offers": [], "terms": None,
                     "reason": {"code": "not_in_catalog", "message": CATALOG_ONLY_MESSAGE}}
             elif item.sku is not None and item.sku not in products:
                 result = {
                     "sku": item.sku, "category": None, "warranty_category": None,
                     "product_price": None, "currency": settings.currency,
-                    "rule_set_version": None, "offers": [],
+                    "rule_set_version": None, "offers": [], "terms": None,
                     "reason": {"code": "unknown_sku",
                                "message": f"no product with sku {item.sku!r}"}}
             else:

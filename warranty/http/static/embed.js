@@ -34,6 +34,14 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       gone: (t) => 'Protection for ' + t + ' is no longer offered and was removed',
       after: 'Add protection to your order', addUnits: (p, m, n) => 'Add ' + p + ' for ' + m + ' × ' + n,
       added: (p) => p + ' added', removed: (p) => p + ' removed',
+      cPrice: (m, t) => 'Price (tax included): ' + m + (t ? ' (tax ' + t + ')' : ''),
+      cTerm: (a, b, n) => 'Term: ' + a + ' to ' + b + ' (' + n + ' months)',
+      cBreakdown: (d) => 'Breakdown cover starts: ' + d + ' (after the manufacturer\'s warranty)',
+      cAccident: (d) => 'Accidental damage cover starts: ' + d,
+      cWaiting: (d) => 'No claims for incidents before ' + d + ' (waiting period)',
+      cCancel: (n, fee) => 'Cancellation: full refund within ' + n + ' days of purchase with no claim paid; later, the unused days pro rata, less a fee of ' + fee + ' and claims paid',
+      cRepair: 'Claims are settled by repair or replacement only, never in cash',
+      cTerms: (v) => 'Terms (version ' + v + ')',
     },
     ja: {
       sep: ' ', legend: '延長保証を付ける', none: '保証なし', standard: '延長保証（故障）',
@@ -46,6 +54,14 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       gone: (t) => t + 'の保証は提供されなくなったため外しました',
       after: 'ご注文に延長保証を追加', addUnits: (p, m, n) => p + 'を追加（' + m + ' × ' + n + '）',
       added: (p) => p + 'を追加しました', removed: (p) => p + 'を外しました',
+      cPrice: (m, t) => '価格（税込）：' + m + (t ? '（うち消費税 ' + t + '）' : ''),
+      cTerm: (a, b, n) => '保証期間：' + a + '〜' + b + '（' + n + 'か月）',
+      cBreakdown: (d) => '故障の補償開始：' + d + '（メーカー保証の終了後）',
+      cAccident: (d) => '事故の補償開始：' + d,
+      cWaiting: (d) => d + 'より前の故障・事故は対象外（待機期間）',
+      cCancel: (n, fee) => '解約：購入から' + n + '日以内で保証のお支払いがなければ全額返金。それ以降は残り日数の日割りで返金（解約手数料' + fee + 'と保証のお支払い額を差し引き）',
+      cRepair: '保証は修理または交換で履行し、現金でのお支払いはありません',
+      cTerms: (v) => '保証規約（バージョン ' + v + '）',
     },
   }[LANG];
 
@@ -69,6 +85,22 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
   const money = (amount, currency) => {
     const fmt = new Intl.NumberFormat(LANG === 'ja' ? 'ja-JP' : 'en-US', { style: 'currency', currency: currency.toUpperCase() });
     return fmt.format(amount / 10 ** fmt.resolvedOptions().maximumFractionDigits);
+  };
+  // The final-confirmation items of one offer: price with tax, term, when cover starts,
+  // the cancellation conditions and a link to the terms (version) it is sold under.
+  const confirmItems = (o, terms) => {
+    if (!o || !terms) return null;
+    const li = (text) => h('li', { text });
+    const link = o.terms_url ? h('a', { href: o.terms_url + '?lang=' + LANG, target: '_blank', rel: 'noopener', class: 'wty-terms', text: T.cTerms(o.terms_version) }) : null;
+    return h('ul', { class: 'wty-confirm', 'data-plan': o.plan_code },
+      li(T.cPrice(money(o.price_with_tax != null ? o.price_with_tax : o.price, o.currency), o.tax ? money(o.tax, o.currency) : '')),
+      li(T.cTerm(o.term_start, o.term_end, o.term_months)),
+      li(T.cBreakdown(o.breakdown_cover_start)),
+      o.accident_cover_start ? li(T.cAccident(o.accident_cover_start)) : null,
+      o.waiting_until ? li(T.cWaiting(o.waiting_until)) : null,
+      li(T.cCancel(terms.free_look_days, money(terms.cancellation_fee, o.currency))),
+      terms.repair_only ? li(T.cRepair) : null,
+      link ? h('li', {}, link) : null);
   };
   const planName = (o) => T[o.coverage] + T.sep + (o.term_months % 12 ? T.months(o.term_months) : T.years(o.term_months / 12));
   let uid = 0;
@@ -268,7 +300,16 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     };
     const note = h('p', { class: 'wty-note', text: T.units(quantityOf(el)) });
     state.note = note;
-    box.append(h('fieldset', { class: 'wty-fieldset' }, h('legend', { text: T.legend }), radio(null), ...res.offers.map(radio), note));
+    // The chosen plan's final-confirmation items, under the choice (none: nothing).
+    const confirm = h('div', { class: 'wty-confirm-box' });
+    const showConfirm = () => {
+      const picked = box.querySelector('input[type=radio]:checked');
+      const offer = picked && res.offers.find((o) => o.plan_code === picked.value);
+      confirm.replaceChildren(...[confirmItems(offer, res.terms)].filter(Boolean));
+    };
+    const fieldset = h('fieldset', { class: 'wty-fieldset', onchange: showConfirm }, h('legend', { text: T.legend }), radio(null), ...res.offers.map(radio), note);
+    box.append(fieldset, confirm);
+    showConfirm();
     if (before && before !== state.prices) {
       announce(res.offers.map((o) => T.repriced(planName(o), money(o.price, o.currency))).join('. '));
     }
@@ -290,7 +331,9 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       h('button', { type: 'button', class: 'wty-close', 'aria-label': T.close, text: '×', onclick: () => finish(null) }),
       h('h2', { id: title, text: T.modalTitle }),
       h('p', { text: T.modalText(prod.title) }),
-      h('div', { class: 'wty-choices' }, ...res.offers.map((o) => h('button', { type: 'button', class: 'wty-add', onclick: () => finish(o), text: T.add(planName(o), money(o.price, o.currency)) }))),
+      h('div', { class: 'wty-choices' }, ...res.offers.map((o) => h('div', { class: 'wty-choice' },
+        h('button', { type: 'button', class: 'wty-add', onclick: () => finish(o), text: T.add(planName(o), money(o.price, o.currency)) }),
+        confirmItems(o, res.terms)))),
       h('button', { type: 'button', class: 'wty-decline', text: T.noThanks, onclick: () => finish(null) }));
     // Esc: the browser fires cancel; we close ourselves so focus returns and the cart proceeds.
     dlg.addEventListener('cancel', (e) => { e.preventDefault(); finish(null); });
@@ -362,11 +405,11 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     const s = refreshChoice(it, res, 'cart');
     const title = it.title || it.sku;
     if (!s) {
-      box.append(...res.offers.map((o) => h('button', {
+      box.append(...res.offers.map((o) => h('div', { class: 'wty-choice' }, h('button', {
         type: 'button', class: 'wty-add',
         onclick: () => { choose(it, res, o, 'cart', it.quantity); rerender(); },
         text: T.add(planName(o), money(o.price, o.currency)),
-      })));
+      }), confirmItems(o, res.terms))));
       return;
     }
     const id = nextId();
@@ -385,7 +428,8 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
       h('span', { class: 'wty-name', text: T.protectedBy(planName(s)) }),
       h('span', { class: 'wty-price', text: money(s.plan_price, s.currency) + ' ' + T.each }),
       h('label', { for: id, text: T.count }), select,
-      h('button', { type: 'button', class: 'wty-remove', 'aria-label': T.removeLabel(planName(s), title), text: T.remove, onclick: () => { drop(it.sku, 'cart'); rerender(); } }));
+      h('button', { type: 'button', class: 'wty-remove', 'aria-label': T.removeLabel(planName(s), title), text: T.remove, onclick: () => { drop(it.sku, 'cart'); rerender(); } }),
+      confirmItems(res.offers.find((o) => o.plan_code === s.plan_code), res.terms));
   };
   const renderCart = async (root) => {
     const items = cartItems(root);
@@ -439,7 +483,7 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
   const checkout = async (opts, retried) => {
     await ready; // the signed visitor id first, so the order is attributed to this visitor
     const lines = cart(opts.items);
-    const body = { order_ref: opts.order_ref, customer_email: opts.customer_email, visitor_id: VID, success_url: opts.success_url, cancel_url: opts.cancel_url, lines };
+    const body = { order_ref: opts.order_ref, customer_email: opts.customer_email, visitor_id: VID, lang: LANG, success_url: opts.success_url, cancel_url: opts.cancel_url, lines };
     let res;
     try {
       res = await api('POST', '/checkout/sessions', body);
@@ -487,19 +531,19 @@ success_url, cancel_url}), visitorId(), arm(). Money is in minor units throughou
     for (const line of open) {
       const n = line.quantity - line.covered_quantity;
       const prod = { sku: line.sku, title: line.title };
-      box.append(h('div', { class: 'wty-line' }, h('p', { class: 'wty-name', text: line.title }), ...line.offers.map((o) => h('button', {
+      box.append(h('div', { class: 'wty-line' }, h('p', { class: 'wty-name', text: line.title }), ...line.offers.map((o) => h('div', { class: 'wty-choice' }, h('button', {
         type: 'button', class: 'wty-add', text: T.addUnits(planName(o), money(o.price, o.currency), n),
         onclick: async (e) => {
           e.currentTarget.disabled = true;
           const ev = Object.assign(eventOf('post_purchase', prod, null, o), { quantity: n });
           track('offer_selected', ev);
           const res = await api('POST', '/checkout/post-purchase', {
-            order_id: orderId, line_no: line.line_no, offer_token: o.offer_token, quantity: n, visitor_id: VID,
+            order_id: orderId, line_no: line.line_no, offer_token: o.offer_token, quantity: n, visitor_id: VID, lang: LANG,
             success_url: el.dataset.successUrl || location.href, cancel_url: el.dataset.cancelUrl || location.href,
           });
           go(res, [ev]);
         },
-      }))));
+      }), confirmItems(o, data.terms)))));
     }
   };
 

@@ -38,6 +38,7 @@ from warranty.http.web.pages import (
     page_language,
     protect,
     read_uploads,
+    send_certificate,
     send_claim_file,
     settings,
     sign_in,
@@ -343,6 +344,17 @@ def claim_file(email: str, claim_id: str, file_id: str):
     db = get_session()
     claim = queries.get_claim_for(db, claim_id, email)
     return send_claim_file(queries.get_file(db, claim, file_id))
+
+
+@bp.get("/contracts/<contract_id>/certificate.pdf")
+@customer_required
+def certificate(email: str, contract_id: str):
+    """The certificate (PDF, ``?lang=ja|en``) of one of the customer's own plans. It names
+    the customer and the product: like claims and files, it needs the mailed link's sign-in
+    (an order reference gets the page offering the link)."""
+    db = get_session()
+    contract = lookup.get_contract_for(db, contract_id, email)
+    return send_certificate(db, contract, request.args.get("lang") or page_language())
 
 
 @bp.route("/nps", methods=["GET", "POST"])

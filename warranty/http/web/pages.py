@@ -1,5 +1,5 @@
 """What every HTML page shares: sign-in sessions, CSRF tokens, the page language, security
-headers, claim file downloads and uploads.
+headers, claim file and certificate downloads, uploads.
 
 Signing in is server-side (warranty.auth.sessions): customer pages and staff pages each have
 a cookie of their own (``wty_customer``, ``wty_staff`` on ``/staff`` only) holding an opaque
@@ -23,6 +23,8 @@ from warranty.auth import sessions as auth_sessions
 from warranty.auth.models import AuthSession
 from warranty.claims import attachments as uploads
 from warranty.claims.models import ClaimFile
+from warranty.contracts import certificate
+from warranty.contracts.models import Contract
 from warranty.core import i18n, money
 from warranty.core.dates import store_today, utcnow
 from warranty.core.errors import DomainError, NotFound
@@ -31,6 +33,7 @@ from warranty.db.engine import get_write_engine
 from warranty.http.babel import page_language
 from warranty.http.errors import refuse_unstorable
 from warranty.http.session import get_session
+from warranty.pricing import terms
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Pages load nothing from elsewhere and run no script at all.
@@ -186,7 +189,7 @@ def install(bp: Blueprint) -> None:
         lang = page_language()
         return {"lang": lang, "t": partial(i18n.t, lang), "csrf_token": csrf_token,
                 "other_languages": [code for code in i18n.LANGUAGES if code != lang],
-                "money": money.format_amount,
+                "money": money.format_amount, "terms_path": terms.path,
                 "customer_session": lambda: (signed_in("customer") if realm() == "customer"
                                              else None)}
 
@@ -215,6 +218,15 @@ def _credentialed() -> bool:
     """Whether the request carried credentials: a bearer or customer token, a session."""
     return bool(request.headers.get("Authorization") or request.headers.get("X-Customer-Token")
                 or any(request.cookies.get(name) for name, _ in COOKIES.values()))
+
+
+def send_certificate(db, contract: Contract, lang: str) -> Response:
+    """A contract's certificate as a PDF download, never cached (it names the customer)."""
+    filename, data = certificate.certificate_pdf(session=db, settings=settings(),
+                                                 contract=contract, lang=i18n.pick(lang))
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "private, no-store"})
 
 
 def send_claim_file(row: ClaimFile) -> Response:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from warranty.core import money
+from warranty.core.dates import store_today
 from warranty.core.errors import DomainError
 from warranty.core.text import whole_number
+from warranty.coverage.dates import WAITING_PERIOD_DAYS
 from warranty.http.checkout import hosted
 from warranty.http.session import get_session
 from warranty.http.web.pages import protect
 from warranty.orders import cart
 from warranty.post_purchase import plans as post_purchase
+from warranty.pricing import terms
 
 bp = Blueprint("plans_add", __name__)
 protect(bp)  # CSRF on the form, like every page
@@ -42,8 +47,12 @@ def _context(token: str) -> dict:
     line = next((entry for entry in lines if entry["line_no"] == line_no), None)
     if line is None:
         raise cart.CartError("this order has no such line", code="unknown_line")
+    waiting = (store_today(settings.timezone) + timedelta(days=WAITING_PERIOD_DAYS)).isoformat()
     for offer in line["offers"]:
         offer["price_text"] = money.format_amount(offer["price"], offer["currency"])
+        # The final-confirmation items, in both languages like the rest of this page.
+        item = terms.offer_confirmation(settings, offer, waiting_until=waiting)
+        offer["confirm"] = {lang: item.items(lang)[1:] for lang in ("ja", "en")}
     return {"order": order, "line": line, "token": token,
             "open_units": line["quantity"] - line["covered_quantity"]}
 

@@ -20,6 +20,7 @@ from warranty.attention import services as attention
 from warranty.auth import roles as auth_roles
 from warranty.claims import models as claims_models
 from warranty.claims import payouts, queries, rules, transitions, workflow
+from warranty.contracts import queries as contract_queries
 from warranty.contracts.models import Contract
 from warranty.core import money, redact
 from warranty.core.errors import DomainError, Forbidden, ValidationFailed
@@ -28,7 +29,15 @@ from warranty.customers import history as customers_history
 from warranty.http.babel import error_text, page_language
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
-from warranty.http.web.pages import protect, send_claim_file, settings, sign_in, sign_out, signed_in
+from warranty.http.web.pages import (
+    protect,
+    send_certificate,
+    send_claim_file,
+    settings,
+    sign_in,
+    sign_out,
+    signed_in,
+)
 from warranty.orders.models import Order
 from warranty.staff import accounts as staff_accounts
 
@@ -199,7 +208,8 @@ def _render_review(claim, *, errors: dict | None = None, status: int = 200):
                                             settings().claim_filing_days_after_term),
         deny_text=transitions.deny_text(claim, page_language()),
         transitions=claims_models.TRANSITIONS,
-        decisions=workflow.DECISIONS, methods=payouts.PAYOUT_METHODS,
+        decisions=workflow.decisions(settings()),
+        methods=payouts.payout_methods(settings()), repair_only=settings().repair_only,
         can_decide=can("decide_claims"), can_pay=can("refund"), errors=errors or {},
         form=request.form if request.method == "POST" else {}), status
 
@@ -288,6 +298,15 @@ def claim_file(claim_id: str, file_id: str):
     db = get_session()
     claim = queries.get_claim(db, claim_id)
     return send_claim_file(queries.get_file(db, claim, file_id))
+
+
+@bp.get("/contracts/<contract_id>/certificate.pdf")
+@staff_required
+def certificate(contract_id: str):
+    """Any contract's certificate (PDF, ``?lang=ja|en``), for answering the customer."""
+    db = get_session()
+    contract = contract_queries.get_contract(db, contract_id)
+    return send_certificate(db, contract, request.args.get("lang") or "ja")
 
 
 @bp.get("/customers")

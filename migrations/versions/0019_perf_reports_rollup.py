@@ -8,8 +8,12 @@ index serves the report's reads of contracts by booking date and its scan of the
 still in the books on a day that is no month end. ``retention_rollup`` (warranty.rollups.retention) sums ``customer_facts`` per
 first-purchase day, plan group and arm, kept by a trigger on ``customer_facts``.
 
-Revision ID: 0018_perf_reports_rollup
-Revises: 0017
+A later migration that rebuilds ``contract``, ``refund`` or ``customer_facts`` on SQLite
+(``batch_alter_table`` with a table copy) drops their triggers: it must create them again
+(``deferred.ddl`` / ``retention.ddl``).
+
+Revision ID: 0019_perf_reports_rollup
+Revises: 0018_legal_terms
 Create Date: 2026-12-01 17:00:00.000000
 """
 from collections.abc import Sequence
@@ -20,8 +24,8 @@ from alembic import op
 
 from warranty.rollups import deferred, retention
 
-revision: str = '0018_perf_reports_rollup'
-down_revision: str | None = '0017'
+revision: str = '0019_perf_reports_rollup'
+down_revision: str | None = '0018_legal_terms'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
