@@ -2,14 +2,15 @@
 
     python -m bench.bench_reports [--orders 1000000] [--plans 200000]
                                   [--backends sqlite,postgresql] [--postgres URL]
-                                  [--keep DIR] [--no-xlsx] [--reuse URL]
+                                  [--keep DIR] [--no-xlsx] [--reports-only] [--reuse URL]
 
 For each backend: a fresh database, ``python -m devtools.cli synth`` (bulk COPY / executemany,
 timed), then each report in a child process of its own (time from the call to the last row, the
 child's peak RSS and its RSS before the report), and the exports of the 1M-row orders ledger
 and the movements ledger in a child process each (time and the child's peak RSS, from
-``resource.getrusage(RUSAGE_CHILDREN)``). Targets: each report under 2 s on PostgreSQL,
-every export under 150 MB.
+``resource.getrusage(RUSAGE_CHILDREN)``). Targets: each report under 300 ms on PostgreSQL
+and under 2 s on SQLite, cold (a fresh process and connection) and warm (run again); every
+export under 150 MB; the orders CSV under 5 s on PostgreSQL.
 
 The PostgreSQL database is dropped at the end unless ``--keep`` is given.
 ``--reuse URL`` times a store generated before (by this benchmark with ``--keep``, or by
@@ -20,6 +21,7 @@ the newest revision first, and nothing is dropped. Handy while tuning a report.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -36,8 +38,9 @@ START = date(2023, 1, 1)
 DAYS = 3 * 365
 DEFAULT_PG = os.environ.get("WARRANTY_BENCH_POSTGRES_URL",
                             "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REPORT_TARGET_S = 2.0
+REPORT_TARGET_S = {"postgresql": 0.3, "sqlite": 2.0}  # each report, cold and warm
 EXPORT_TARGET_MB = 150
+CSV_TARGET_S = 5.0  # the 1M-row orders CSV on PostgreSQL
 
 
 def _database(backend: str, postgres: str, workdir: Path) -> str:
@@ -98,26 +101,37 @@ def _child_export(url: str, name: str, start: date, end: date, fmt: str,
 
 
 def report_once(url: str, name: str, start: str, end: str) -> dict:
-    """One report in this (fresh) process: seconds from the call to its last row, rows, and
-    the process's resident memory before and at its peak (MB)."""
+    """One report in this (fresh) process, twice: cold (the process's first run, on a new
+    connection: nothing cached in the process or the connection) and warm (right after).
+    Seconds from the call to its last row, rows, the process's resident memory before and at
+    its peak (MB), and a digest of the figures (the same before and after a change that must
+    not move them)."""
     from devtools.settings import demo_settings
     from warranty import reports
     from warranty.db.engine import Session, get_engine
+    from warranty.reports import export
 
     settings = demo_settings(env="test", database_url=url)
     period = reports.parse_period(start, end)
     reports.names()  # import every report module before the clock starts
-    with Session(get_engine(url)) as session:
-        session.execute(sa.text("SELECT 1"))  # connected before the clock starts
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        began = time.perf_counter()
-        result = reports.run_report(name, reports.Context(session=session, settings=settings,
-                                                          period=period))
-        rows = sum(1 for _ in result.rows)
-        seconds = time.perf_counter() - began
+    times, digest, rows = [], None, 0
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(2):
+        with Session(get_engine(url)) as session:
+            session.execute(sa.text("SELECT 1"))  # connected before the clock starts
+            began = time.perf_counter()
+            result = reports.run_report(name, reports.Context(session=session,
+                                                              settings=settings, period=period))
+            body = list(result.rows)
+            times.append(time.perf_counter() - began)
+        rows = len(body)
+        result.rows = body
+        text = "".join(export.json_chunks(result))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": round(seconds, 2), "rows": rows, "rss_before_mb": round(before / 1024, 1),
-            "peak_rss_mb": round(peak / 1024, 1)}
+    return {"seconds": round(times[0], 3), "warm_seconds": round(times[1], 3), "rows": rows,
+            "rss_before_mb": round(before / 1024, 1), "peak_rss_mb": round(peak / 1024, 1),
+            "digest": digest}
 
 
 _ONE = ("import json, sys; from bench.bench_reports import report_once; "
@@ -136,11 +150,13 @@ def _time_reports(url: str) -> list[dict]:
                                 last.isoformat()], env=_env(url), check=True,
                                capture_output=True, text=True)
         figure = json.loads(child.stdout.strip().splitlines()[-1])
+        target = REPORT_TARGET_S[sa.make_url(url).get_backend_name()]
         out.append({"report": name, "days": (last - first).days + 1, **figure,
-                    "target_met": figure["seconds"] < REPORT_TARGET_S})
-        print(f"  report {name:10s} {out[-1]['days']:5d} days: {figure['seconds']:6.2f} s, "
-              f"peak RSS {figure['peak_rss_mb']} MB (before: {figure['rss_before_mb']} MB)",
-              flush=True)
+                    "target_s": target,
+                    "target_met": max(figure["seconds"], figure["warm_seconds"]) < target})
+        print(f"  report {name:10s} {out[-1]['days']:5d} days: cold {figure['seconds']:6.3f} s, "
+              f"warm {figure['warm_seconds']:6.3f} s (target {target} s), "
+              f"peak RSS {figure['peak_rss_mb']} MB, figures {figure['digest']}", flush=True)
     return out
 
 
@@ -172,10 +188,12 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
               "exports": []}
     end = START + timedelta(days=DAYS - 1)
     formats = ["csv"] + ([] if args.no_xlsx else ["xlsx"])
-    for name in ("orders", "movements"):
+    for name in () if args.reports_only else ("orders", "movements"):
         for fmt in formats:
             figure = _child_export(url, name, START, end, fmt, workdir / f"{name}.{fmt}")
-            figure["target_met"] = figure["peak_rss_mb"] < EXPORT_TARGET_MB
+            figure["target_met"] = figure["peak_rss_mb"] < EXPORT_TARGET_MB and not (
+                backend == "postgresql" and (name, fmt) == ("orders", "csv")
+                and figure["seconds"] >= CSV_TARGET_S)
             result["exports"].append(figure)
             print(f"  export {name} {fmt}: {figure['rows'] or ''} rows, {figure['seconds']} s, "
                   f"peak RSS {figure['peak_rss_mb']} MB, {figure['size_mb']} MB", flush=True)
@@ -196,6 +214,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--postgres", default=DEFAULT_PG)
     parser.add_argument("--keep", type=Path, help="keep databases and files in this folder")
     parser.add_argument("--no-xlsx", action="store_true", help="skip the XLSX exports")
+    parser.add_argument("--reports-only", action="store_true", help="skip every export")
     parser.add_argument("--reuse", metavar="URL",
                         help="time this already generated store instead (one backend)")
     args = parser.parse_args(argv)
@@ -208,7 +227,7 @@ def main(argv: list[str]) -> int:
         results = [run_backend(b, args, workdir) for b in backends]
     print(json.dumps(results, indent=2))
     missed = [r for res in results for r in res["reports"] + res["exports"]
-              if not r["target_met"] and (res["backend"] == "postgresql" or "export" in r)]
+              if not r["target_met"]]
     return 1 if missed else 0
 
 

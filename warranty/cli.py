@@ -302,6 +302,20 @@ def rebuild_customer_facts() -> None:
         echo_json({"customers": facts.rebuild(conn)})
 
 
+@main.command("rebuild-rollups")
+def rebuild_rollups() -> None:
+    """Recompute the reports' rollups (deferred revenue per month end, retention sums) from
+    the facts. Triggers keep them in step with every write; this is for a database whose
+    triggers were off (a restore without them, a bulk load with triggers disabled)."""
+    from warranty.db.engine import get_write_engine
+    from warranty.rollups import deferred, retention
+
+    settings = settings_from_env()
+    with get_write_engine(settings.database_url).begin() as conn:
+        echo_json({"deferred_rollup": deferred.backfill(conn),
+                   "retention_rollup": retention.backfill(conn)})
+
+
 @main.command("close-month")
 @click.argument("month")
 @click.option("--by", "actor", required=True,

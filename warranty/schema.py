@@ -20,6 +20,7 @@ from warranty.orders import models as orders  # noqa: F401
 from warranty.payments import models as payments  # noqa: F401
 from warranty.periods import models as periods  # noqa: F401
 from warranty.pricing import models as pricing  # noqa: F401
+from warranty.rollups import models as rollups  # noqa: F401
 from warranty.staff import models as staff  # noqa: F401
 
 metadata = SQLModel.metadata

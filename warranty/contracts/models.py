@@ -78,3 +78,13 @@ class ContractEvent(SQLModel, table=True):
 sa.Index("ix_contract_plan_sold_on", Contract.__table__.c.plan_sold_on)
 # Reports aggregate money facts by the date they are booked on (warranty.periods).
 sa.Index("ix_contract_booked_on", Contract.__table__.c.booked_on)
+
+
+
+# The finance report reads contracts by booking date (sales, adjustments) and, for the days of
+# its period that are no month end, every contract in the books then, with what it needs of
+# them alongside: an index-only scan on PostgreSQL, a covering index on SQLite.
+sa.Index("ix_contract_booked_on_accrual", Contract.__table__.c.booked_on,
+         Contract.__table__.c.term_end, Contract.__table__.c.plan_sold_on,
+         Contract.__table__.c.price, Contract.__table__.c.tax,
+         Contract.__table__.c.warranty_category, Contract.__table__.c.id)

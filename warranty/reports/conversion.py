@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from warranty.catalog.models import Product
 from warranty.claims.models import Claim, NpsAnswer
@@ -169,7 +170,8 @@ def _band_label(rules: pricing_rules.RuleDocument, category: str | None, price: 
     return f"{band.min}–{band.max}" if band.max is not None else f"{band.min}+"
 
 
-def _price_slot(price, rules: pricing_rules.RuleDocument | None) -> tuple[sa.ColumnElement, list]:
+def _price_slot(price, rules: pricing_rules.RuleDocument | None,
+                dialect: str = "sqlite") -> tuple[sa.ColumnElement, list]:
     """SQL numbering the stretches between consecutive band limits of every category, and
     the lowest price of each stretch (None below the lowest limit).
 
@@ -180,9 +182,16 @@ def _price_slot(price, rules: pricing_rules.RuleDocument | None) -> tuple[sa.Col
     limits = sorted({limit for cat in (rules.categories.values() if rules else ())
                      for band in cat.bands for limit in (band.min, band.max)
                      if limit is not None})
+    if not limits:
+        return sa.literal(0), [None]
+    if dialect == "postgresql":
+        # The number of limits at or below the price: a binary search per line, where the
+        # CASE below tests every limit in turn.
+        bucket = sa.func.width_bucket(price, postgresql.array(
+            [sa.literal(limit, sa.BigInteger()) for limit in limits]), type_=sa.Integer())
+        return sa.func.coalesce(bucket, 0), [None, *limits]
     slot = sa.case(*[(price >= limit, number) for number, limit
-                     in reversed(list(enumerate(limits, start=1)))], else_=0) \
-        if limits else sa.literal(0)
+                     in reversed(list(enumerate(limits, start=1)))], else_=0)
     return slot, [None, *limits]
 
 
@@ -195,7 +204,8 @@ def attach(ctx: Context) -> Result:
     paid = sa.and_(_o.c.status.in_(PURCHASE_STATUSES),
                    _o.c.purchase_date.between(period.start, period.end))
     catalog = Product.__table__
-    slot, lowest = _price_slot(_l.c.unit_price, rules)
+    dialect = session.get_bind().dialect.name
+    slot, lowest = _price_slot(_l.c.unit_price, rules, dialect)
     products = (sa.select(_l.c.warranty_category, slot, catalog.c.store_category,
                           sa.func.sum(_l.c.quantity), sa.func.sum(_l.c.amount))
                 .select_from(_l.join(_o, _o.c.id == _l.c.order_id).outerjoin(
@@ -203,7 +213,7 @@ def attach(ctx: Context) -> Result:
                 .where(paid, _l.c.kind == "product")
                 .group_by(_l.c.warranty_category, slot, catalog.c.store_category))
     covered = _l.alias("covered")
-    covered_slot, _ = _price_slot(covered.c.unit_price, rules)
+    covered_slot, _ = _price_slot(covered.c.unit_price, rules, dialect)
     plans = (sa.select(_l.c.placement, _l.c.warranty_category, covered_slot,
                        catalog.c.store_category,
                        sa.func.sum(_l.c.quantity), sa.func.sum(_l.c.amount))

@@ -95,6 +95,10 @@ def csv_chunks(result: Result) -> Iterator[str]:
     # with a stray CR can never split a row.
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([csv_text(name) for name in result.columns])
+    if result.csv_rows is not None and not result.table_extra:
+        yield out.getvalue()
+        yield from result.csv_rows()
+        return
     for count, row in enumerate(_all_rows(result), start=1):
         writer.writerow([_csv_cell(c) for c in _cells(result, row)])
         if count % CHUNK_ROWS == 0:

@@ -22,6 +22,7 @@ from warranty.contracts.models import Contract, ContractEvent
 from warranty.core.dates import month_end
 from warranty.orders.models import PURCHASE_STATUSES, Order, OrderEvent, OrderLine, Refund
 from warranty.reports import revenue as rev
+from warranty.reports.csv_copy import copy_csv
 from warranty.reports.registry import Context, Result, report
 
 BATCH = 2000
@@ -37,6 +38,14 @@ def stream(engine: sa.Engine, stmt) -> Iterator[dict]:
         result = conn.execution_options(yield_per=BATCH).execute(stmt)
         for row in result.mappings():
             yield dict(row)
+
+
+def _streamed(ctx: Context, name: str, columns: list[str], stmt, money: set[str]) -> Result:
+    """A row-per-record export: rows streamed from ``stmt``, and on PostgreSQL its CSV
+    written by the database (warranty.reports.csv_copy), the same bytes."""
+    currency = ctx.settings.currency
+    return Result(name, ctx.period, currency, columns, stream(ctx.engine, stmt), money=money,
+                  csv_rows=copy_csv(ctx.engine, stmt, columns, money, currency))
 
 
 CONTRACT_COLUMNS = ["contract", "order", "order_ref", "customer_email", "category", "plan_code",
@@ -120,10 +129,9 @@ def contracts(ctx: Context) -> Result:
                      .outerjoin(fulfilled, fulfilled.c.contract_id == _c.c.id))
         .where(_c.c.booked_on.between(ctx.period.start, ctx.period.end))
         .order_by(_c.c.booked_on, _c.c.id))
-    return Result("contracts", ctx.period, ctx.settings.currency, CONTRACT_COLUMNS,
-                  stream(ctx.engine, stmt),
-                  money={"price", "tax", "net", "refund", "refund_tax", "earned_to_date",
-                         "earned_tax_to_date", "deferred_at_end", "deferred_tax_at_end"})
+    return _streamed(ctx, "contracts", CONTRACT_COLUMNS, stmt,
+                     {"price", "tax", "net", "refund", "refund_tax", "earned_to_date",
+                      "earned_tax_to_date", "deferred_at_end", "deferred_tax_at_end"})
 
 
 MOVEMENT_COLUMNS = ["date", "type", "amount", "tax", "net", "contract", "order", "category",
@@ -201,8 +209,7 @@ def movements(ctx: Context) -> Result:
     union = sa.union_all(_sales_select(ctx.period, bound), _refunds_select(ctx.period, bound),
                          _payouts_select(ctx.period)).subquery("movements")
     stmt = sa.select(union).order_by(union.c.date, union.c.type, union.c.seq)
-    return Result("movements", ctx.period, ctx.settings.currency, MOVEMENT_COLUMNS,
-                  stream(ctx.engine, stmt), money={"amount", "tax", "net"})
+    return _streamed(ctx, "movements", MOVEMENT_COLUMNS, stmt, {"amount", "tax", "net"})
 
 
 ORDER_COLUMNS = ["order", "order_ref", "channel", "status", "purchase_date", "booked_on",
@@ -239,9 +246,8 @@ def orders(ctx: Context) -> Result:
         .where(_o.c.booked_on.between(ctx.period.start, ctx.period.end),
                _o.c.status.in_(PURCHASE_STATUSES))
         .order_by(_o.c.booked_on, _o.c.id))
-    return Result("orders", ctx.period, ctx.settings.currency, ORDER_COLUMNS,
-                  stream(ctx.engine, stmt),
-                  money={"total_amount", "plans_gross", "plans_tax", "plans_net"})
+    return _streamed(ctx, "orders", ORDER_COLUMNS, stmt,
+                     {"total_amount", "plans_gross", "plans_tax", "plans_net"})
 
 
 JOURNAL_COLUMNS = ["entry", "date", "month", "category", "account", "debit", "credit", "memo",

@@ -50,6 +50,9 @@ class Result:
     money: set[str] = field(default_factory=set)  # columns in minor units of ``currency``
     extra: dict = field(default_factory=dict)  # JSON only: totals, tests, charts' data
     table_extra: list[dict] = field(default_factory=list)  # CSV/XLSX rows after ``rows``
+    # The CSV rows (no header) as the database writes them (reports.csv_copy, PostgreSQL's
+    # COPY), byte for byte what the CSV writer makes of ``rows``; None: written from ``rows``.
+    csv_rows: Callable[[], Iterable[str]] | None = None
 
     def header(self) -> dict:
         """The JSON fields before the rows."""

@@ -20,7 +20,7 @@ Definitions (documented in the README):
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -28,10 +28,11 @@ import sqlalchemy as sa
 
 from warranty.core.money import pro_rata
 from warranty.customers.facts import COHORT_MONTHS, purchases
-from warranty.customers.models import CustomerFacts
+from warranty.db.sql import month_of
 from warranty.orders.models import Order
 from warranty.reports.registry import Context, Result, report
 from warranty.reports.revenue import ratio
+from warranty.rollups.models import RetentionRollup
 
 WINDOWS = (90, 180, 365)
 MAX_YEARS = 10
@@ -40,7 +41,7 @@ ARM_GROUPS = ("treatment", "holdout", "no_visitor")
 SUMS = ("customers", "orders", "value", "year_one_orders",
         *[f"{p}_{d}" for d in WINDOWS for p in ("eligible", "repeat")],
         *[f"m{m}" for m in range(1, COHORT_MONTHS + 1)])
-_o, _f = Order.__table__, CustomerFacts.__table__
+_o, _rr = Order.__table__, RetentionRollup.__table__
 
 
 @report("retention")
@@ -48,7 +49,8 @@ def retention(ctx: Context) -> Result:
     """Repeat-purchase rates, cohort retention and LTV: with and without a plan, and per
     holdout arm (customers whose orders carry an embed visitor id; the rest are "no_visitor").
 
-    Reads one row per customer of ``customer_facts`` (kept in step with their orders)."""
+    Reads the sums of ``customer_facts`` (kept in step with their orders) per first-purchase
+    day, plan group and arm from ``retention_rollup``."""
     observed_to = ctx.session.execute(sa.select(sa.func.max(_o.c.purchase_date))
                                       .where(purchases())).scalar() or ctx.period.end
     cells = _cells(ctx, observed_to)
@@ -67,39 +69,44 @@ def retention(ctx: Context) -> Result:
 def _cells(ctx: Context, observed_to: date) -> dict[tuple[str, str, str], dict]:
     """Summed counts per (plan group, arm group, cohort month) of the period's customers.
 
-    The database sums per first-purchase day (whether a customer was observed long enough
-    depends on that day alone); days are folded into cohort months here.
+    The database sums per cohort month and whether the first-purchase day was observed
+    long enough for each window (a matter of that day alone). The sums come from
+    ``retention_rollup`` (warranty.rollups.retention): ``customer_facts`` summed per
+    (first-purchase day, plan group, arm) by a trigger as each customer's row changes.
     """
-    first = _f.c.first_purchase
-    with_plan = sa.case((_f.c.first_plan == first, 1), else_=0)
-    arm_group = sa.func.coalesce(_f.c.arm, ARM_GROUPS[2])
-    measures = [sa.func.count().label("customers"), sa.func.sum(_f.c.orders).label("orders"),
-                sa.func.sum(_f.c.value).label("value"),
-                sa.func.sum(_f.c.year_one).label("year_one")]
-    measures += [sa.func.count().filter(_f.c.next_gap <= days).label(f"back_{days}")
-                 for days in WINDOWS]
-    measures += [sa.func.count().filter(_f.c.months.op("&")(1 << month) != 0)
-                 .label(f"m{month}") for month in range(1, COHORT_MONTHS + 1)]
-    stmt = (sa.select(with_plan.label("with_plan"), arm_group.label("arm_group"),
-                      first.label("first"), *measures)
+    first = _rr.c.first_purchase
+    arm_group = sa.func.coalesce(_rr.c.arm, ARM_GROUPS[2])
+    month = month_of(first)
+    # Observed for N days after the first purchase (by the last purchase date on record):
+    # a matter of the first-purchase day alone, so the database groups by it too.
+    observed = [sa.case((first <= observed_to - timedelta(days=days), 1), else_=0)
+                for days in WINDOWS]
+    measures = [sa.func.sum(_rr.c[name]).label(name)
+                for name in ("customers", "orders", "value", "year_one")]
+    measures += [sa.func.sum(_rr.c[f"back_{days}"]).label(f"back_{days}") for days in WINDOWS]
+    measures += [sa.func.sum(_rr.c[f"m{m}"]).label(f"m{m}") for m in range(1, COHORT_MONTHS + 1)]
+    stmt = (sa.select(_rr.c.with_plan.label("with_plan"), arm_group.label("arm_group"),
+                      month.label("month"),
+                      *(flag.label(f"observed_{days}") for flag, days in zip(observed, WINDOWS,
+                                                                             strict=True)),
+                      *measures)
             .where(first.between(ctx.period.start, ctx.period.end))
-            .group_by(with_plan, arm_group, first))
+            .group_by(_rr.c.with_plan, arm_group, month, *observed)
+            .having(sa.func.sum(_rr.c.customers) != 0))
     cells: dict[tuple[str, str, str], dict] = {}
     for row in ctx.session.execute(stmt).mappings():
         key = (PLAN_GROUPS[0] if row["with_plan"] else PLAN_GROUPS[1], row["arm_group"],
-               f"{row['first']:%Y-%m}")
+               row["month"])
         cell = cells.setdefault(key, dict.fromkeys(SUMS, 0))
         customers = int(row["customers"])
         for name in ("customers", "orders", "value", *[f"m{m}" for m in
                                                        range(1, COHORT_MONTHS + 1)]):
             cell[name] += int(row[name] or 0)
-        # Observed for N days after the first purchase: by the last purchase date on record.
-        observed = (observed_to - row["first"]).days
         for days in WINDOWS:
-            if observed >= days:
+            if row[f"observed_{days}"]:
                 cell[f"eligible_{days}"] += customers
                 cell[f"repeat_{days}"] += int(row[f"back_{days}"])
-        if observed >= 365:
+        if row["observed_365"]:
             cell["year_one_orders"] += int(row["year_one"] or 0)
     return cells
 

@@ -47,12 +47,14 @@ from sqlmodel import Session
 
 from warranty.claims.models import Payout
 from warranty.contracts.models import Contract
+from warranty.core.dates import month_end
 from warranty.core.money import pro_rata
 from warranty.coverage.span import plan_span, span_days_elapsed
-from warranty.db.sql import date_table, days_between, month_of, pro_rata_sql
+from warranty.db.sql import days_between, month_of, pro_rata_sql
 from warranty.orders.models import Refund
 from warranty.reports.period import Period
 from warranty.reports.registry import Context, Result, report
+from warranty.rollups.models import DeferredRollup
 
 ALL = "all"
 FLOWS = ("plans_sold", "gross_sales", "sales_tax", "cancellations", "refunds", "refunds_tax",
@@ -146,6 +148,7 @@ class PlanHistory:
 _c = Contract.__table__
 _r = Refund.__table__
 _p = Payout.__table__
+_d = DeferredRollup.__table__
 
 
 def _amounts(part: str = "gross"):
@@ -182,80 +185,113 @@ def deferred_sql(day, part: str = "gross"):
                    else_=price - earned_sql(day, part))
 
 
-EPOCH = date(1970, 1, 1)  # dates become whole day numbers from here in the accrual grid
-
-
 def _boundaries(period: Period) -> list[tuple[str, date]]:
     """The day before the period (the opening balance), then each month's last day."""
     return [("opening", period.start - timedelta(days=1)),
             *((m.key, m.last) for m in period.months())]
 
 
-def _accrual_grid(session: Session, period: Period, part: str = "net", earned_key: str =
-                  "earned_revenue", deferred_key: str = "deferred_revenue"
-                  ) -> dict[tuple[str, str], dict]:
-    """Earned revenue per month and category, and the deferred balance at each month end, on
-    ``part`` of the money (net of tax, or the tax), under ``earned_key`` and ``deferred_key``.
+def _windows(period: Period) -> list[tuple[str, date, date, bool]]:
+    """Per boundary b_i (the opening day, then each month's last day in the period): its
+    key, b_i, the day before its window (b_(i-1); for the opening, the day before it) and
+    whether the rollup holds it: b_i is a calendar month end and its window the whole month
+    (the opening: b_0 is a month end)."""
+    out = []
+    for i, (key, day) in enumerate(_boundaries(period)):
+        prev = day - timedelta(days=1) if i == 0 else out[-1][1]
+        whole = month_end(day) == day and (
+            i == 0 or prev == day.replace(day=1) - timedelta(days=1))
+        out.append((key, day, prev, whole))
+    return out
 
-    A contract's earned revenue E(d) (:meth:`PlanHistory.earned_by`) is evaluated once per
-    boundary b_i (the opening day, then each month end) for the boundaries it is live at:
-    booked by b_i, and its last change (the refund's booking or the term end, after which E
-    is constant) after b_(i-1). Per boundary and category the database sums
 
-      T = Σ E(b_i),  S = Σ price,  C = Σ refund of those cancelled by b_i,
-      X = Σ E after the last change (price − refund) of those whose last change is by b_i,
+def _from_rollup(session: Session, days: list[date]) -> dict[tuple[date, str], tuple]:
+    """(net, tax, touching, at_end) per (month end, category) from the rollup
+    (warranty.rollups.deferred): its rows summed, compacted or not."""
+    if not days:
+        return {}
+    stmt = (sa.select(_d.c.month_end, _d.c.warranty_category, sa.func.sum(_d.c.net),
+                      sa.func.sum(_d.c.tax), sa.func.sum(_d.c.touching),
+                      sa.func.sum(_d.c.at_end))
+            .where(_d.c.month_end.in_(days))
+            .group_by(_d.c.month_end, _d.c.warranty_category))
+    return {(day, category): tuple(int(v or 0) for v in values)
+            for day, category, *values in session.execute(stmt)}
 
-    and then month i earned T_i − T_(i−1) + X_(i−1) (a contract not live at b_i any more kept
-    E(b_(i−1)); one booked after b_(i−1) had earned 0 by then), with deferred S_i − T_i − C_i
-    at its end. Days are whole numbers from EPOCH, computed once per contract, and the
-    contracts (with their refunds) are read once into a narrow table: the join with the
-    boundaries then costs little per (contract, boundary) pair.
-    """
-    bounds = _boundaries(period)
-    days = [(b - EPOCH).days for _, b in bounds]
-    table = date_table("bounds", [(i, day, days[i - 1] if i else day - 1)
-                                  for i, day in enumerate(days)],
-                       ("i", sa.Integer()), ("day", sa.Integer()), ("prev", sa.Integer()))
-    epoch = sa.literal(EPOCH, sa.Date())
-    sold = days_between(_c.c.plan_sold_on, epoch)
-    booked = days_between(_c.c.booked_on, epoch)
-    end = days_between(_c.c.term_end, epoch)
-    cancel = days_between(_r.c.booked_on, epoch)  # the refund takes effect when booked
-    # After this E no longer changes: the refund's booking, else the term's end (or the
-    # sale's booking, for a sale booked after its term ended).
+
+def _from_contracts(session: Session, windows: list[tuple[int, date, date]]
+                    ) -> dict[tuple[int, str], tuple]:
+    """(net, tax, contracts) per (window, category) read from the contracts, for windows
+    the rollup does not hold (a period's ends that are no month end): the deferred balance
+    at the window's last day b on each part, and the contracts booked by b whose last
+    change is after the day before the window. One pass over the contracts per window (a
+    period has at most three such windows)."""
+    # After this a contract's books no longer change: the refund's booking, else the term's
+    # end (or the sale's booking, for a sale booked after its term ended).
     settled_on = sa.func.coalesce(_r.c.booked_on, sa.case(
         (_c.c.booked_on > _c.c.term_end, _c.c.booked_on), else_=_c.c.term_end))
-    price, refund = _amounts(part)
-    base = (sa.select(_c.c.warranty_category.label("category"), price.label("price"),
-                      sold.label("sold"), booked.label("booked"), end.label("end"),
-                      (end - sold + 1).label("span"), cancel.label("cancel"),
-                      refund.label("refund"),
-                      days_between(settled_on, epoch).label("last_change"))
-            .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
-            .where(_c.c.booked_on <= period.end, settled_on >= bounds[0][1])
-            .cte("accruing").prefix_with("MATERIALIZED"))
-    cancelled = base.c.cancel <= table.c.day
-    earned = sa.case((cancelled, base.c.price - base.c.refund),
-                     (table.c.day >= base.c.end, base.c.price),
-                     else_=pro_rata_sql(base.c.price, table.c.day - base.c.sold + 1,
-                                        base.c.span))
-    stmt = (sa.select(table.c.i, base.c.category, sa.func.sum(earned),
-                      sa.func.sum(base.c.price),
-                      sa.func.sum(sa.case((cancelled, base.c.refund), else_=0)),
-                      sa.func.sum(sa.case((base.c.last_change <= table.c.day,
-                                           base.c.price - sa.func.coalesce(base.c.refund, 0)),
-                                          else_=0)))
-            .select_from(base.join(table, sa.and_(base.c.booked <= table.c.day,
-                                                  base.c.last_change > table.c.prev)))
-            .group_by(table.c.i, base.c.category))
-    sums = {(i, category): tuple(int(v or 0) for v in values)
-            for i, category, *values in session.execute(stmt)}
+    out = {}
+    for i, day, prev in windows:
+        b = sa.literal(day, sa.Date())
+        live = sa.and_(sa.or_(_r.c.booked_on.is_(None), _r.c.booked_on > b),
+                       _c.c.term_end > b)
+        span = days_between(_c.c.term_end, _c.c.plan_sold_on) + 1
+        elapsed = days_between(b, _c.c.plan_sold_on) + 1
+
+        net, tax = (sa.func.sum(sa.case((live, amount - pro_rata_sql(amount, elapsed, span)),
+                                        else_=0))
+                    for amount in (_c.c.price - _c.c.tax, _c.c.tax))
+        stmt = (sa.select(_c.c.warranty_category, net, tax, sa.func.count())
+                .select_from(_c.outerjoin(_r, _r.c.contract_id == _c.c.id))
+                .where(_c.c.booked_on <= day, settled_on > prev)
+                .group_by(_c.c.warranty_category))
+        for category, *values in session.execute(stmt):
+            out[(i, category)] = tuple(int(v or 0) for v in values)
+    return out
+
+
+def _accrual_grid(session: Session, period: Period, flows: dict[tuple[str, str], dict]
+                  ) -> dict[tuple[str, str], dict]:
+    """Earned revenue per month and category, and the deferred balance at each month end,
+    on each part of the money (net of tax, and the tax): the cells of the months and
+    categories that had a contract in the books, and the opening balance.
+
+    The deferred balance D at a boundary (the opening day, then each month's last day) is
+    the rollup's at a calendar month end (warranty.rollups.deferred) and read from the
+    contracts on other days (the period's ends). Earned revenue follows from the identity
+    every contract keeps (gross − refunds = earned + deferred): a month earned its sales less
+    its refunds less the growth of the deferred balance, on each part; ``flows`` holds the
+    month's sales and refunds (by booking date, as the report shows them).
+    """
+    windows = _windows(period)
+    rolled = _from_rollup(session, [day for _, day, _, whole in windows if whole])
+    read = _from_contracts(session, [(i, day, prev) for i, (_, day, prev, whole)
+                                     in enumerate(windows) if not whole])
+    balances: list[dict[str, tuple[int, int, int]]] = []
+    for i, (_, day, _, whole) in enumerate(windows):
+        here: dict[str, tuple[int, int, int]] = {}
+        if whole:
+            for (month_day, category), (net, tax, touching, at_end) in rolled.items():
+                if month_day == day and (at_end if i == 0 else touching):
+                    here[category] = (net, tax, at_end if i == 0 else touching)
+        else:
+            for (index, category), values in read.items():
+                if index == i and values[2]:
+                    here[category] = values
+        balances.append(here)
     grid: dict[tuple[str, str], dict] = {}
-    for (i, category), (total, prices, refunds, _) in sums.items():
-        cell = grid[(bounds[i][0], category)] = {deferred_key: prices - total - refunds}
-        if i:
-            before, _, _, settled = sums.get((i - 1, category), (0, 0, 0, 0))
-            cell[earned_key] = total - before + settled
+    for i, (key, _, _, _) in enumerate(windows):
+        for category, (net, tax, _) in balances[i].items():
+            cell = grid[(key, category)] = {"deferred_revenue": net, "deferred_tax": tax}
+            if not i:
+                continue
+            before = balances[i - 1].get(category, (0, 0, 0))
+            flow = flows.get((key, category), {})
+            sold_net = flow.get("gross_sales", 0) - flow.get("sales_tax", 0)
+            back_net = flow.get("refunds", 0) - flow.get("refunds_tax", 0)
+            cell["earned_revenue"] = sold_net - back_net - net + before[0]
+            cell["earned_tax"] = (flow.get("sales_tax", 0) - flow.get("refunds_tax", 0)
+                                  - tax + before[1])
     return grid
 
 
@@ -391,21 +427,20 @@ def finance(*, session: Session, period: Period, timezone: str) -> dict:
     facts booked in the period for dates in months closed before.
     """
     months = [m.key for m in period.months()]
-    accrual: dict[tuple[str, str], dict] = {}
-    for part, earned_key, deferred_key, _ in PARTS:
-        for key, values in _accrual_grid(session, period, part, earned_key,
-                                         deferred_key).items():
-            accrual.setdefault(key, {}).update(values)
+    flows: dict[tuple[str, str], dict] = {}
+    for grid in (_sales_grid(session, period), _refund_grid(session, period),
+                 _claims_grid(session, period)):
+        for key, category, values in grid:
+            cell = flows.setdefault((key, category), {})
+            for name, value in values.items():
+                cell[name] = cell.get(name, 0) + value
+    accrual = _accrual_grid(session, period, flows)
     cells: dict[tuple[str, str], dict] = {}
     for (key, category), values in accrual.items():
         if key != "opening":
             cells.setdefault((key, category), {}).update(values)
-    for grid in (_sales_grid(session, period), _refund_grid(session, period),
-                 _claims_grid(session, period)):
-        for key, category, values in grid:
-            cell = cells.setdefault((key, category), {})
-            for name, value in values.items():
-                cell[name] = cell.get(name, 0) + value
+    for (key, category), values in flows.items():
+        cells.setdefault((key, category), {}).update(values)
     categories = sorted({cat for _, cat in cells} | {cat for _, cat in accrual})
     # Opening balance of each month = closing balance of the month before.
     for cat in categories:
