@@ -94,6 +94,33 @@ def test_the_contract_page_shows_the_plan_its_cover_caps_claims_and_terms(client
     assert "故障の補償開始日 2025-01-10" in ja and "免責金額（1回の申請ごと） ¥3,000" in ja
 
 
+def test_the_contract_page_links_its_terms_version_and_certificates_and_takes_the_serial(
+        client, db, settings):
+    """The plan's own terms version, its certificate in both languages (a real PDF of this
+    contract) and, before any claim, the serial number form."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    _, (contract,) = paid_order(db, purchase_date=PURCHASE, product_price=120000)
+    db.commit()
+    sign_in_customer(client, settings)
+    html = _page(client, contract)
+    assert f'action="/my/plans/{contract.public_id}/serial-number"' in html
+    (terms_href,) = re.findall(r'class="terms-link" href="([^"]+)"', html)
+    assert contract.terms_version and f"/terms/{contract.terms_version}/" in terms_href
+    assert client.get(terms_href).status_code == 200
+    hrefs = re.findall(r'class="certificate-link" href="([^"]+)"', html)
+    assert len(hrefs) == 2 and {h.rsplit("lang=", 1)[1] for h in hrefs} == {"ja", "en"}
+    for href in hrefs:
+        pdf = client.get(href.replace("&amp;", "&"))
+        assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+        text = "".join(page.extract_text() for page in PdfReader(BytesIO(pdf.data)).pages)
+        assert contract.public_id in text
+    ja = client.get(f"/my/plans/{contract.public_id}?lang=ja").get_data(as_text=True)
+    assert "製造番号と書類" in ja and "Serial number and documents" in html
+
+
 def test_a_plan_added_later_shows_its_waiting_period_and_accident_cover(client, db, settings):
     _, (contract,) = paid_order(db, purchase_date=PURCHASE, plan_code="accident-36",
                                 plan_sold_on=date(2024, 2, 1))

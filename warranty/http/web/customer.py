@@ -321,7 +321,8 @@ def _contract_page(email: str, contract: Contract, *, errors: dict | None = None
         window=_claim_window(contract), refund=refund,
         offer=cancellation.self_cancel_quote(session=db, settings=settings(),
                                              contract=contract, today=today()),
-        settings=settings(), errors=errors or {}), status
+        settings=settings(), errors=errors or {},
+        serial_editable=serials.customer_may_change(db, contract)), status
 
 
 @bp.get("/plans/<contract_id>")
