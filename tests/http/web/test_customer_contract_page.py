@@ -84,7 +84,7 @@ def test_the_contract_page_shows_the_plan_its_cover_caps_claims_and_terms(client
     assert "Year 3 2026-01-10 – 2027-01-09 80% ¥96,000" in text
     assert "Year 4" not in text and "70%" not in text
     assert f"{claim.public_id} · Incident 2025-03-01 · In review" in text
-    assert "Cancel within 30 days of the purchase" in text  # the terms
+    assert "Cancel within 30 days of the plan" in text  # the terms of its own version
     # Bought in 2024: past the free look, and the store's default lets customers cancel
     # only with a full refund.
     assert "More than 30 days have passed" in text
@@ -109,6 +109,9 @@ def test_the_contract_page_links_its_terms_version_and_certificates_and_takes_th
     assert f'action="/my/plans/{contract.public_id}/serial-number"' in html
     (terms_href,) = re.findall(r'class="terms-link" href="([^"]+)"', html)
     assert contract.terms_version and f"/terms/{contract.terms_version}/" in terms_href
+    # The terms shown are those of the plan's own version.
+    assert f"These terms are version {contract.terms_version}" in html or \
+        f"version {contract.terms_version}" in _text(html)
     assert client.get(terms_href).status_code == 200
     hrefs = re.findall(r'class="certificate-link" href="([^"]+)"', html)
     assert len(hrefs) == 2 and {h.rsplit("lang=", 1)[1] for h in hrefs} == {"ja", "en"}

@@ -36,13 +36,14 @@ from warranty.contracts import notices as notifications
 from warranty.contracts import queries as contract_queries
 from warranty.contracts.models import Contract
 from warranty.core import money, text
-from warranty.core.errors import Conflict, DomainError
+from warranty.core.errors import Conflict, DomainError, NotFound
 from warranty.core.text import whole_number
 from warranty.coverage import dates as coverage_dates
 from warranty.customers import lookup
 from warranty.http.clients import stripe_client
 from warranty.http.errors import status_of
 from warranty.http.session import get_session
+from warranty.http.web import terms as terms_pages
 from warranty.http.web.pages import (
     install,
     page_language,
@@ -322,7 +323,20 @@ def _contract_page(email: str, contract: Contract, *, errors: dict | None = None
         offer=cancellation.self_cancel_quote(session=db, settings=settings(),
                                              contract=contract, today=today()),
         settings=settings(), errors=errors or {},
-        serial_editable=serials.customer_may_change(db, contract)), status
+        serial_editable=serials.customer_may_change(db, contract),
+        plan_terms=_terms_of(contract)), status
+
+
+def _terms_of(contract: Contract):
+    """The terms the plan was sold under (its own version), or None for a plan whose
+    version the service cannot show (the page then shows the store's terms as they are)."""
+    if not contract.terms_version:
+        return None
+    try:
+        return terms_pages.plan_text(contract.terms_version, contract.warranty_category,
+                                     contract.plan_code)
+    except NotFound:
+        return None
 
 
 @bp.get("/plans/<contract_id>")

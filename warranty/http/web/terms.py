@@ -30,15 +30,20 @@ def index(version: str):
                            plan_name=terms.plan_name)
 
 
-@bp.get("/<version>/<category>/<plan_code>")
-def plan(version: str, category: str, plan_code: str):
-    """One plan's whole terms in the page's language."""
+def plan_text(version: str, category: str, plan_code: str) -> terms.PlanTerms:
+    """One plan's whole terms of a version, in the page's language (NotFound if unknown)."""
     rules, conditions = _version(version)
     current = settings()
-    text = terms.plan_terms(rules=rules, version=version, category=category,
+    return terms.plan_terms(rules=rules, version=version, category=category,
                             plan_code=plan_code, conditions=conditions,
                             provider=terms.provider_of(current), lang=page_language(),
                             claims_url=current.base_url.rstrip("/") + "/my/plans")
+
+
+@bp.get("/<version>/<category>/<plan_code>")
+def plan(version: str, category: str, plan_code: str):
+    """One plan's whole terms in the page's language."""
+    text = plan_text(version, category, plan_code)
     response = render_template("terms/plan.html", terms=text, version=version,
                                category=category)
     # A version never changes: shared caches may keep it (the language is in the query).
