@@ -55,7 +55,7 @@ def test_customer_files_staff_approve_customer_sees_it(browser, live_server, db,
     desk.get_by_label("Note to the customer").fill("提携修理店で修理します。")
     desk.get_by_role("button", name="Approve").click()
     desk.wait_for_load_state()
-    assert desk.locator("#claim-status").inner_text() == "approved"
+    assert desk.locator("#claim-status").inner_text() == "Approved"  # a label, not the code
     desk.screenshot(path=str(ARTIFACTS / f"claim-approved-staff-{backend}.png"), full_page=True)
 
     page.reload()

@@ -102,8 +102,9 @@ def test_every_placement_shows_the_confirmation_items(browser, paying_shop, data
     page.goto(f"{shop.url}/products/TV-2")
     ready(page)
     page.get_by_role("button", name=text["add"]).click()
-    dialog = page.get_by_role("dialog", name=text["modal"])
+    dialog = page.get_by_role("dialog")
     dialog.wait_for()
+    assert dialog.locator("h2").inner_text() == text["modal"]
     assert dialog.locator(".wty-confirm").count() == 2  # the two plans the rules offer
     for n in range(2):
         one = dialog.locator(".wty-confirm").nth(n).inner_text()
@@ -135,7 +136,8 @@ def test_every_placement_shows_the_confirmation_items(browser, paying_shop, data
     assert page.locator(".custom-text-submit").count() == 1
     page.screenshot(path=str(ARTIFACTS / f"confirm-hosted-{lang}-{width}.png"), full_page=True)
     page.check("#pm_card_visa")
-    page.get_by_role("button", name="Pay").click()
+    # The stand-in's page speaks the Checkout Session's locale (the shopper's language).
+    page.get_by_role("button", name="支払う" if lang == "ja" else "Pay").click()
     page.wait_for_url(f"{shop.url}/orders/{ref}/complete")
     with Session(get_engine(database_url)) as session:
         order = session.exec(select_order(ref)).one()

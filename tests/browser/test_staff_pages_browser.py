@@ -179,7 +179,9 @@ def test_claim_queue_and_review_with_a_photo(browser, live_server, db, settings,
     page.wait_for_url(f"**/staff/claims/{claim.public_id}")
     preview = page.locator("img.preview")
     assert preview.count() == 1
-    assert preview.evaluate("img => img.complete && img.naturalWidth") == 240
+    # The preview loads lazily: on a phone the risk signals and messages put it below the fold.
+    preview.scroll_into_view_if_needed()
+    assert preview.evaluate("img => img.decode().then(() => img.naturalWidth)") == 240
     assert page.get_by_role("link", name="receipt.pdf").count() == 1
     assert page.locator("#claim-type").inner_text() == t("staff.failure.breakdown")
     _fits(page, "the claim review", width)

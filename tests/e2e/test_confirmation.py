@@ -94,9 +94,12 @@ def test_plans_bought_later_show_their_waiting_period(stripe_live, stripe_app, d
     assert f"Waiting period: no claims for incidents before {waiting.isoformat()}" in item[
         "items"]
     assert item["terms_version"] == offers["terms"]["version"]
-    # The signed link's page lists the same items, in both languages.
+    # The signed link's page lists the same items, in the page's language (ja or en).
     link = post_purchase.post_purchase_link(stripe_app.config["SETTINGS"], order, 1)
-    page = client.get(link.split("127.0.0.1:5000")[1]).get_data(as_text=True)
-    assert 'id="confirm-standard-36"' in page
-    assert "Price (tax included): ¥6,000 (tax ¥545)" in page and "価格(税込): ¥6,000" in page
+    path = link.split("127.0.0.1:5000")[1]
+    sep = "&" if "?" in path else "?"
+    page = client.get(f"{path}{sep}lang=en").get_data(as_text=True)
+    ja = client.get(f"{path}{sep}lang=ja").get_data(as_text=True)
+    assert 'id="confirm-standard-36"' in page and 'id="confirm-standard-36"' in ja
+    assert "Price (tax included): ¥6,000 (tax ¥545)" in page and "価格(税込): ¥6,000" in ja
     assert f"/terms/{item['terms_version']}/electronics/standard-36" in page

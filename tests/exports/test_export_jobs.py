@@ -90,7 +90,12 @@ def test_progress_is_recorded_while_writing(settings, db, monkeypatch):
     monkeypatch.setattr(jobs, "_update_mine", watch)
     job_id = _queue(settings).public_id
     jobs.run_exports(settings=settings)
-    assert seen[:2] == [2, 4] and seen[-1] == 5
+    if settings.database_url.startswith("postgresql"):
+        # PostgreSQL writes this CSV itself (COPY) and hands it over in blocks of many rows:
+        # progress is recorded as blocks cross the mark (five rows fit one block).
+        assert seen == sorted(seen) and seen[0] >= 2 and seen[-1] == 5
+    else:
+        assert seen[:2] == [2, 4] and seen[-1] == 5
     job = _job(db, job_id)
     assert jobs.percent(job) == 100 and job.rows_total == 5
 

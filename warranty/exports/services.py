@@ -219,6 +219,17 @@ class _Progress:
                     time.monotonic() - self.noted_at >= PROGRESS_SECONDS:
                 self.note()
 
+    def count_lines(self, chunks) -> Iterator[str]:
+        """CSV text the database wrote (PostgreSQL's COPY, in blocks of many rows), counted
+        by its row ends (CRLF; a newline inside a cell is a bare LF)."""
+        self.noted_at = time.monotonic()
+        for chunk in chunks:
+            yield chunk
+            before, self.done = self.done, self.done + chunk.count("\r\n")
+            if self.done // PROGRESS_ROWS != before // PROGRESS_ROWS or \
+                    time.monotonic() - self.noted_at >= PROGRESS_SECONDS:
+                self.note()
+
     def note(self) -> None:
         """Record the rows written so far and push the lease forward."""
         self.noted_at = time.monotonic()
@@ -251,6 +262,9 @@ def run_job(settings: Settings, job: ExportJob) -> str:
             ctx = reports.Context(session=session, settings=settings, period=period)
             result = reports.run_report(job.report, ctx)
             result.rows = progress.count(result.rows)
+            if result.csv_rows is not None:  # PostgreSQL writes this CSV itself (COPY)
+                copied = result.csv_rows
+                result.csv_rows = lambda: progress.count_lines(copied())
             write_file(result, job.format, partial)
         size = partial.stat().st_size
         # Still ours? (Checked before the rename too, so a stalled worker never replaces the
