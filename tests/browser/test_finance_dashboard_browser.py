@@ -169,8 +169,9 @@ def test_an_export_started_on_the_page_is_downloaded_when_ready(browser, live_se
     assert info.value.suggested_filename == f"orders_{start}_{end}.xlsx"
     saved = tmp_path / info.value.suggested_filename
     info.value.save_as(saved)
-    sheet = load_workbook(saved, read_only=True).active
-    rows = list(sheet.iter_rows(values_only=True))
+    book = load_workbook(saved, read_only=True)  # read-only keeps the file open: close it
+    rows = list(book.active.iter_rows(values_only=True))
+    book.close()
     api = client.get(f"/api/v1/reports/orders?from={start}&to={end}&format=csv",
                      headers=staff_headers).get_data(as_text=True)
     assert len(rows) == len(api.splitlines())

@@ -65,8 +65,9 @@ def test_an_xlsx_job_has_the_csv_rows(settings, db, client, staff_headers):
     jobs.run_exports(settings=settings)
     job = _job(db, job_id)
     assert job.status == "done" and job.rows_done == 4
-    sheet = load_workbook(jobs.file_path(settings, job), read_only=True).active
-    rows = [[cell for cell in row] for row in sheet.iter_rows(values_only=True)]
+    book = load_workbook(jobs.file_path(settings, job), read_only=True)  # close it after
+    rows = [[cell for cell in row] for row in book.active.iter_rows(values_only=True)]
+    book.close()
     csv_rows = client.get("/api/v1/reports/contracts?from=2026-01-01&to=2026-03-31"
                           "&format=csv", headers=staff_headers).get_data(as_text=True)
     header = csv_rows.splitlines()[0].split(",")
